@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { ipv6Schema, macSchema } from './lease-event.js';
+
+/** The unionize agent's API: what the orchestrator asks of a docker host. */
+
+export const containerNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'container name is not valid');
+
+const labelKey = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, 'label key is not valid');
+const envKey = z.string().regex(/^[A-Z_][A-Z0-9_]{0,63}$/, 'environment name is not valid');
+
+export const createContainerSchema = z
+  .object({
+    name: containerNameSchema,
+    /** Image reference, e.g. `unionize-client:latest`. */
+    image: z.string().regex(/^[a-z0-9][a-z0-9._\/:@-]{0,254}$/, 'image reference is not valid'),
+    labels: z.record(labelKey, z.string().max(1024)).default({}),
+    env: z.record(envKey, z.string().max(4096)).default({}),
+    /** MAC of the container's eth1. */
+    mac: macSchema,
+    /** Static addressing: the address of eth1 with its prefix length, e.g. `fd00:3::100/64`. */
+    address: z
+      .string()
+      .regex(/^[0-9a-fA-F:]{2,39}\/[0-9]{1,3}$/, 'address must be IPV6/PREFIXLEN')
+      .refine((s) => ipv6Schema.safeParse(s.split('/')[0]).success, 'address must be IPv6')
+      .refine((s) => Number(s.split('/')[1]) <= 128, 'prefix length must be at most 128'),
+  })
+  .strict();
+export type CreateContainerRequest = z.infer<typeof createContainerSchema>;
+
+export const containerViewSchema = z.object({
+  name: z.string(),
+  id: z.string(),
+  image: z.string(),
+  state: z.string(),
+  labels: z.record(z.string(), z.string()),
+  /** eth1 address with prefix, when attached. */
+  address: z.string().nullable(),
+  mac: z.string().nullable(),
+  createdAt: z.string(),
+});
+export type ContainerView = z.infer<typeof containerViewSchema>;
+
+export const containerListSchema = z.object({ containers: z.array(containerViewSchema) });
+
+/** Error body used by both daemons. */
+export interface ApiErrorBody {
+  error: { code: string; message: string };
+}

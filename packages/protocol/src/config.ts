@@ -1,0 +1,85 @@
+import { readFileSync, statSync } from 'node:fs';
+import { parse } from 'ini';
+import { z } from 'zod';
+
+/** A configuration problem: one clear line naming the file and the key. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Read an INI file and validate it against a schema. Sections map to objects;
+ * dotted section names nest (`[agents.dock1]` becomes `agents.dock1`).
+ * Values arrive as strings (ini gives `true`/`false` as booleans): use
+ * `z.coerce.number()` and `iniBoolean` in schemas.
+ */
+export function loadConfigFile<S extends z.ZodType>(file: string, schema: S): z.output<S> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`config ${file}: cannot read: ${(error as Error).message}`);
+  }
+  return parseConfig(text, schema, file);
+}
+
+export function parseConfig<S extends z.ZodType>(text: string, schema: S, file = '<config>'): z.output<S> {
+  const raw = parse(text);
+  const result = schema.safeParse(raw);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  throw new ConfigError(`config ${file}: ${describeKey(issue.path)}: ${issue.message}`);
+}
+
+function describeKey(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(top level)';
+  if (path.length === 1) return `key ${String(path[0])}`;
+  const key = String(path[path.length - 1]);
+  const section = path.slice(0, -1).map(String).join('.');
+  return `[${section}] ${key}`;
+}
+
+/** INI boolean: true/false/yes/no/1/0/on/off. */
+export const iniBoolean = z.preprocess((value) => {
+  if (typeof value === 'boolean') return value;
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  if (['true', 'yes', '1', 'on'].includes(v)) return true;
+  if (['false', 'no', '0', 'off'].includes(v)) return false;
+  return value;
+}, z.boolean());
+
+export const portSchema = z.coerce.number().int().min(1).max(65535);
+
+/**
+ * Read a shared secret from a file. Refuses files readable by group or others,
+ * and secrets shorter than 32 characters. Returns the bytes of the trimmed text.
+ */
+export function readSecretFile(file: string, what = 'secret'): Buffer {
+  let mode: number;
+  let text: string;
+  try {
+    mode = statSync(file).mode;
+    text = readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(`${what} file ${file}: cannot read: ${(error as Error).message}`);
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new ConfigError(`${what} file ${file}: readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
+  }
+  if (text.length < 32) throw new ConfigError(`${what} file ${file}: secret is shorter than 32 characters`);
+  return Buffer.from(text, 'utf8');
+}
+
+/** Replace secrets in a config object for the start-up log. */
+export function redact<T>(value: T, keys: readonly string[] = ['secret', 'token', 'key', 'password']): T {
+  if (Array.isArray(value)) return value.map((v) => redact(v, keys)) as T;
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = keys.some((s) => k.toLowerCase().includes(s)) && typeof v === 'string' && !k.toLowerCase().endsWith('file')
+      ? '[redacted]'
+      : redact(v, keys);
+  }
+  return out as T;
+}

@@ -1,0 +1,33 @@
+import { createServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+
+export interface HttpsListenOptions {
+  fetch: (request: Request) => Response | Promise<Response>;
+  host: string;
+  port: number;
+  certFile: string;
+  keyFile: string;
+  /** Slow-client limits, ms. */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+}
+
+/** The only place that knows about Node's https: TLS only, no plain listener. */
+export function listenHttps(options: HttpsListenOptions): Promise<{ server: ServerType; port: number }> {
+  const serverOptions = {
+    cert: readFileSync(options.certFile),
+    key: readFileSync(options.keyFile),
+    minVersion: 'TLSv1.2' as const,
+    headersTimeout: options.headersTimeoutMs ?? 10_000,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+  };
+  return new Promise((resolve, reject) => {
+    const server = serve(
+      { fetch: options.fetch, hostname: options.host, port: options.port, createServer, serverOptions },
+      (info: AddressInfo) => resolve({ server, port: info.port }),
+    );
+    server.once('error', reject);
+  });
+}
