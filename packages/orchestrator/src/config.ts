@@ -1,0 +1,45 @@
+import { isIPv6 } from 'node:net';
+import { z } from 'zod';
+import { iniBoolean, loadConfigFile, nameSchema, portSchema } from '@unionize/protocol';
+
+const prefix64 = z
+  .string()
+  .regex(/^[0-9a-fA-F:]+\/64$/, 'must be an IPv6 /64 prefix, e.g. fd00:3::/64')
+  .refine((s) => isIPv6(s.split('/')[0]!), 'must be an IPv6 /64 prefix');
+
+const agentSchema = z.object({
+  url: z.string().url().refine((u) => u.startsWith('https://'), 'must be an https:// URL'),
+  ca: z.string().min(1),
+  timeout_ms: z.coerce.number().int().min(100).max(120_000).default(30_000),
+});
+
+export const orchestratorConfigSchema = z.object({
+  server: z.object({
+    listen: z.string().default('::'),
+    port: portSchema.default(8443),
+    cert: z.string().min(1),
+    key: z.string().min(1),
+  }),
+  auth: z.object({ secret_file: z.string().min(1) }),
+  sql: z.object({ enabled: iniBoolean.default(false), path: z.string().optional() }).default({ enabled: false }),
+  addressing: z.object({
+    mode: z.enum(['static']).default('static'),
+    prefix: prefix64,
+  }),
+  instances: z
+    .object({
+      image: z.string().min(1).default('unionize-client:latest'),
+      concurrency: z.coerce.number().int().min(1).max(256).default(8),
+    })
+    .default({ image: 'unionize-client:latest', concurrency: 8 }),
+  agents: z
+    .record(nameSchema, agentSchema)
+    .refine((agents) => Object.keys(agents).length > 0, 'at least one [agents.NAME] section is needed'),
+  log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
+});
+
+export type OrchestratorConfig = z.infer<typeof orchestratorConfigSchema>;
+
+export function loadOrchestratorConfig(file: string): OrchestratorConfig {
+  return loadConfigFile(file, orchestratorConfigSchema);
+}

@@ -1,0 +1,76 @@
+/**
+ * Runs tasks one at a time per key, in the order pushed, and different keys in
+ * parallel up to `concurrency`. Per-client ordering of lease events rests on it.
+ */
+export class KeyedQueue {
+  readonly #concurrency: number;
+  readonly #onError: (key: string, error: unknown) => void;
+  readonly #pending = new Map<string, Array<() => Promise<void>>>();
+  /** Keys with work waiting for a free slot, in arrival order. */
+  readonly #ready: string[] = [];
+  readonly #running = new Set<string>();
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(options: { concurrency: number; onError: (key: string, error: unknown) => void }) {
+    if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
+      throw new Error('KeyedQueue concurrency must be a positive integer');
+    }
+    this.#concurrency = options.concurrency;
+    this.#onError = options.onError;
+  }
+
+  push(key: string, task: () => Promise<void>): void {
+    const tasks = this.#pending.get(key);
+    if (tasks) {
+      tasks.push(task);
+      return;
+    }
+    this.#pending.set(key, [task]);
+    if (!this.#running.has(key)) this.#ready.push(key);
+    this.#pump();
+  }
+
+  /** Tasks waiting or running. */
+  get depth(): number {
+    let n = this.#running.size;
+    for (const tasks of this.#pending.values()) n += tasks.length;
+    return n;
+  }
+
+  /** Resolves when nothing is queued or running. */
+  idle(): Promise<void> {
+    if (this.depth === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #pump(): void {
+    while (this.#running.size < this.#concurrency && this.#ready.length > 0) {
+      const key = this.#ready.shift()!;
+      this.#running.add(key);
+      void this.#drain(key);
+    }
+    if (this.depth === 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  async #drain(key: string): Promise<void> {
+    for (;;) {
+      const tasks = this.#pending.get(key);
+      const task = tasks?.shift();
+      if (!task) {
+        this.#pending.delete(key);
+        break;
+      }
+      try {
+        await task();
+      } catch (error) {
+        this.#onError(key, error);
+      }
+    }
+    this.#running.delete(key);
+    this.#pump();
+  }
+}

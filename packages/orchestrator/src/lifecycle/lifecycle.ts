@@ -1,0 +1,194 @@
+import type { Logger } from 'pino';
+import { LABELS, containerNameOf, macOf, type LeaseEvent } from '@unionize/protocol';
+import type { AgentClient } from '../agents/agent-client.js';
+import { AgentError } from '../agents/errors.js';
+import { chooseAgent } from '../agents/placement.js';
+import type { Clock } from '../clock.js';
+import type { Store } from '../store/store.js';
+import type { ClientRecord, ClientState } from '../store/types.js';
+
+export interface LifecycleOptions {
+  store: Store;
+  agents: readonly AgentClient[];
+  clock: Clock;
+  log: Logger;
+  image: string;
+  /** Prefix length of container addresses on the container bridge. */
+  prefixLength: number;
+}
+
+/**
+ * The client life cycle: pending → provisioning → ready → deprovisioning → gone,
+ * and failed beside them. Every method is safe to call twice (idempotent by state).
+ */
+export class Lifecycle {
+  readonly #store: Store;
+  readonly #agents: readonly AgentClient[];
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #image: string;
+  readonly #prefixLength: number;
+
+  constructor(options: LifecycleOptions) {
+    this.#store = options.store;
+    this.#agents = options.agents;
+    this.#clock = options.clock;
+    this.#log = options.log;
+    this.#image = options.image;
+    this.#prefixLength = options.prefixLength;
+  }
+
+  /** Apply one lease event to its client; returns the outcome to journal. */
+  async applyEvent(clientId: string, event: LeaseEvent): Promise<string> {
+    if (event.role === 'instance') return 'ignored: instance leases are used only in dhcp addressing mode';
+    if (event.action === 'del') {
+      const client = this.#store.getClient(clientId);
+      if (!client) return 'ignored: release for an unknown client';
+      if (client.state === 'gone') return 'ignored: already gone';
+      await this.deprovision(clientId, 'lease released (del)');
+      return 'deprovisioned';
+    }
+    const client = this.#recordLease(clientId, event);
+    if (client.state === 'ready' && this.#store.getInstance(clientId)) return `refreshed (${event.action})`;
+    await this.provision(clientId, event.action === 'add' ? 'new lease (add)' : 'known lease without a container (old)');
+    return 'provisioned';
+  }
+
+  /** Make sure the client has a running, attached container. */
+  async provision(clientId: string, reason: string): Promise<void> {
+    const client = this.#mustGet(clientId);
+    this.#transition(client, 'provisioning', reason);
+    try {
+      const address = this.#store.allocateAddress(clientId);
+      if (!address) throw new AgentError('ORCH_POOL_EXHAUSTED', 'no free container address in the pool', { retryable: true });
+      const existing = this.#store.getInstance(clientId);
+      const agent = existing ? this.#agentNamed(existing.agent) : chooseAgent(this.#agents, this.#store.listInstances());
+      if (!agent) throw new AgentError('ORCH_NO_AGENT', 'no agent to place the container on', { retryable: true });
+      const name = containerNameOf(clientId);
+      const mac = macOf(clientId);
+      const cidr = `${address}/${this.#prefixLength}`;
+      const view = await agent.createContainer({
+        name,
+        image: this.#image,
+        mac,
+        address: cidr,
+        labels: {
+          [LABELS.clientId]: clientId,
+          [LABELS.server]: client.server,
+          [LABELS.duid]: client.duid,
+          [LABELS.iaid]: client.iaid,
+        },
+        env: {
+          CLIENT_ID: clientId,
+          DEVICE_DUID: client.duid,
+          DEVICE_IAID: client.iaid,
+          DEVICE_ADDRESS: client.address,
+          DEVICE_HOSTNAME: client.hostname ?? '',
+          CONTAINER_ADDRESS: address,
+        },
+      });
+      this.#store.putInstance({
+        clientId,
+        agent: agent.name,
+        containerName: view.name,
+        containerId: view.id,
+        address: cidr,
+        mac,
+        image: this.#image,
+        createdAt: existing?.createdAt ?? this.#clock.now().toISOString(),
+      });
+      this.#transition(this.#mustGet(clientId), 'ready', `container ${view.name} on ${agent.name} at ${address}`);
+    } catch (error) {
+      this.#transition(this.#mustGet(clientId), 'failed', `provisioning failed: ${(error as Error).message}`);
+      throw error;
+    }
+  }
+
+  /** Remove the client's container and free its address. */
+  async deprovision(clientId: string, reason: string): Promise<void> {
+    const client = { ...this.#mustGet(clientId), desired: 'removed' as const };
+    this.#transition(client, 'deprovisioning', reason);
+    const instance = this.#store.getInstance(clientId);
+    try {
+      if (instance) {
+        const agent = this.#agentNamed(instance.agent);
+        if (agent) await agent.deleteContainer(instance.containerName);
+        else this.#log.warn({ client: clientId, agent: instance.agent }, 'agent no longer configured: forgetting its instance');
+        this.#store.deleteInstance(clientId);
+      }
+      this.#store.releaseAddress(clientId);
+      this.#transition(this.#mustGet(clientId), 'gone', reason);
+    } catch (error) {
+      this.#transition(this.#mustGet(clientId), 'failed', `deprovisioning failed: ${(error as Error).message}`);
+      throw error;
+    }
+  }
+
+  /** Drive a client towards what its lease asks for (used for retries). */
+  async converge(clientId: string, reason: string): Promise<void> {
+    const client = this.#store.getClient(clientId);
+    if (!client) return;
+    if (client.desired === 'running' && (client.state !== 'ready' || !this.#store.getInstance(clientId))) {
+      await this.provision(clientId, reason);
+    } else if (client.desired === 'removed' && client.state !== 'gone') {
+      await this.deprovision(clientId, reason);
+    }
+  }
+
+  #recordLease(clientId: string, event: LeaseEvent): ClientRecord {
+    const now = this.#clock.now().toISOString();
+    const known = this.#store.getClient(clientId);
+    const client: ClientRecord = known
+      ? {
+          ...known,
+          address: event.address,
+          hostname: event.hostname ?? known.hostname,
+          mac: event.mac ?? known.mac,
+          expiresAt: event.expiresAt,
+          desired: 'running',
+          lastSeen: now,
+          updatedAt: now,
+        }
+      : {
+          id: clientId,
+          server: event.server,
+          role: event.role,
+          duid: event.duid,
+          iaid: event.iaid,
+          address: event.address,
+          hostname: event.hostname,
+          mac: event.mac,
+          state: 'pending',
+          desired: 'running',
+          stateReason: `first seen (${event.action})`,
+          expiresAt: event.expiresAt,
+          firstSeen: now,
+          lastSeen: now,
+          updatedAt: now,
+        };
+    if (client.state === 'gone') {
+      client.state = 'pending';
+      client.stateReason = `leased again (${event.action})`;
+    }
+    this.#store.putClient(client);
+    return client;
+  }
+
+  #transition(client: ClientRecord, state: ClientState, reason: string): void {
+    const from = client.state;
+    const updated = { ...client, state, stateReason: reason, updatedAt: this.#clock.now().toISOString() };
+    this.#store.putClient(updated);
+    const level = state === 'failed' ? 'warn' : 'info';
+    this.#log[level]({ client: client.id, from, to: state, reason }, `client ${from} → ${state}`);
+  }
+
+  #agentNamed(name: string): AgentClient | undefined {
+    return this.#agents.find((a) => a.name === name);
+  }
+
+  #mustGet(clientId: string): ClientRecord {
+    const client = this.#store.getClient(clientId);
+    if (!client) throw new Error(`client ${clientId} is not in the store`);
+    return client;
+  }
+}

@@ -1,0 +1,61 @@
+import { isIPv6 } from 'node:net';
+
+/** Minimal IPv6 arithmetic for the static address pool (RFC 4291 text forms, RFC 5952 output). */
+
+export function ipv6ToBigInt(address: string): bigint {
+  if (!isIPv6(address)) throw new Error(`not an IPv6 address: ${address}`);
+  const [head, tail] = address.includes('::') ? address.split('::') : [address, undefined];
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = tail ? tail.split(':') : [];
+  const missing = 8 - headGroups.length - tailGroups.length;
+  const groups = tail === undefined ? headGroups : [...headGroups, ...Array(missing).fill('0'), ...tailGroups];
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+export function bigIntToIpv6(value: bigint): string {
+  const groups: number[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(Number((value >> BigInt(i * 16)) & 0xffffn));
+  // RFC 5952 §4.2: compress the longest run (≥ 2) of zero groups, the first one on a tie.
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+}
+
+/** A /64 prefix and the host offsets handed out from it. */
+export class Prefix64 {
+  readonly base: bigint;
+  constructor(readonly text: string) {
+    const [address, length] = text.split('/');
+    if (length !== '64' || !address) throw new Error(`not a /64 prefix: ${text}`);
+    this.base = (ipv6ToBigInt(address) >> 64n) << 64n;
+  }
+  addressAt(offset: number): string {
+    return bigIntToIpv6(this.base + BigInt(offset));
+  }
+  /** Offset of an address inside this prefix, or undefined when outside. */
+  offsetOf(address: string): number | undefined {
+    const value = ipv6ToBigInt(address);
+    if (value >> 64n !== this.base >> 64n) return undefined;
+    return Number(value - this.base);
+  }
+}
+
+/** First host offset handed to containers: ::1 is the bridge, the rest below 0x100 is left for the operator. */
+export const FIRST_POOL_OFFSET = 0x100;
+/** Keep the pool far below 2^53 so offsets stay exact numbers. */
+export const LAST_POOL_OFFSET = 0xffff_ffff;

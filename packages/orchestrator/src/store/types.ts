@@ -1,0 +1,50 @@
+import type { LeaseEvent, ServerRole } from '@unionize/protocol';
+
+/** pending → provisioning → ready → deprovisioning → gone, with failed beside them. */
+export const CLIENT_STATES = ['pending', 'provisioning', 'ready', 'deprovisioning', 'gone', 'failed'] as const;
+export type ClientState = (typeof CLIENT_STATES)[number];
+
+/** A DHCP client, keyed by (server, DUID, IAID); `id` is a hash of that key. */
+export interface ClientRecord {
+  id: string;
+  server: string;
+  role: ServerRole;
+  duid: string;
+  iaid: string;
+  /** The device's leased address. */
+  address: string;
+  hostname: string | null;
+  mac: string | null;
+  state: ClientState;
+  /** What the lease asks for: a running container, or none. Retries and the reconciler drive towards it. */
+  desired: 'running' | 'removed';
+  /** Why the client is in its state (the last transition's reason). */
+  stateReason: string;
+  expiresAt: string | null;
+  firstSeen: string;
+  lastSeen: string;
+  updatedAt: string;
+}
+
+/** A client's container on an agent. */
+export interface InstanceRecord {
+  clientId: string;
+  agent: string;
+  containerName: string;
+  containerId: string;
+  /** eth1 address with prefix length, e.g. `fd00:3::100/64`. */
+  address: string;
+  mac: string;
+  image: string;
+  createdAt: string;
+}
+
+/** A journaled lease event. */
+export interface EventRecord {
+  eventId: string;
+  clientId: string;
+  receivedAt: string;
+  event: LeaseEvent;
+  appliedAt: string | null;
+  outcome: string | null;
+}
