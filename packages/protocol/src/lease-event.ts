@@ -18,7 +18,7 @@ export type ServerRole = (typeof SERVER_ROLES)[number];
 export const duidSchema = z
   .string()
   .max(130 * 3)
-  .regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){1,129}$/, 'DUID must be colon-separated hex bytes')
+  .regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){1,129}$/i, 'DUID must be colon-separated hex bytes')
   .transform((s) => s.toLowerCase());
 
 /** IAID: a 32-bit number; dnsmasq prefixes "T" for temporary (IA_TA) addresses. */

@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { RequestVerifier, signRequest, type ContainerView, type CreateContainerRequest, type LeaseEvent } from '@unionize/protocol';
+import type { AgentClient } from '../agents/agent-client.js';
+import { EventDispatcher } from '../events/dispatcher.js';
+import { Lifecycle } from '../lifecycle/lifecycle.js';
+import { MemoryStore } from '../store/memory-store.js';
+import { createApp } from './app.js';
+
+const secret = Buffer.from('s'.repeat(64));
+
+/** Test double: an agent that keeps containers in a map. */
+class FakeAgent implements AgentClient {
+  readonly containers = new Map<string, CreateContainerRequest>();
+  failNext = 0;
+  constructor(readonly name: string) {}
+  async createContainer(request: CreateContainerRequest): Promise<ContainerView> {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('docker is down');
+    }
+    this.containers.set(request.name, request);
+    return { name: request.name, id: `id-${request.name}`, image: request.image, state: 'running', labels: request.labels, address: request.address, mac: request.mac, createdAt: '' };
+  }
+  async deleteContainer(name: string): Promise<void> {
+    this.containers.delete(name);
+  }
+  async listContainers(): Promise<ContainerView[]> {
+    return [];
+  }
+  async health() {
+    return true;
+  }
+  async close() {}
+}
+
+function setup() {
+  const log = pino({ level: 'silent' });
+  const clock = { now: () => new Date() };
+  const store = new MemoryStore({ prefix: 'fd00:3::/64' });
+  const agents = [new FakeAgent('dock1'), new FakeAgent('dock2')];
+  const lifecycle = new Lifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64 });
+  const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 4, retryBaseMs: 5, retryMaxMs: 20 });
+  const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret }), log });
+  return { store, agents, dispatcher, app };
+}
+
+function event(overrides: Partial<LeaseEvent> = {}): LeaseEvent {
+  return {
+    eventId: randomUUID(),
+    server: 'devnet',
+    role: 'device',
+    action: 'add',
+    duid: '00:03:00:01:02:aa:bb:cc:dd:01',
+    iaid: '1',
+    address: 'fd00:1::1000',
+    hostname: 'laptop',
+    mac: '02:aa:bb:cc:dd:01',
+    interface: 'brdev',
+    expiresAt: null,
+    seenAt: new Date().toISOString(),
+    ...overrides,
+  };
+}
+
+function signed(method: string, path: string, body = '') {
+  return { method, body: body || undefined, headers: { 'content-type': 'application/json', ...signRequest({ secret, method, path, body }) } };
+}
+
+describe('orchestrator API', () => {
+  let t: ReturnType<typeof setup>;
+  beforeEach(() => {
+    t = setup();
+  });
+
+  const post = (e: unknown) => t.app.request('/v1/lease-events', signed('POST', '/v1/lease-events', JSON.stringify(e)));
+  const get = async (path: string) => (await t.app.request(path, signed('GET', path))).json() as Promise<any>;
+
+  it('answers 202, then provisions the client; a release removes its container', async () => {
+    const add = event();
+    const res = await post(add);
+    expect(res.status).toBe(202);
+    const body = (await res.json()) as { clientId: string; duplicate: boolean };
+    expect(body.duplicate).toBe(false);
+    await t.dispatcher.idle();
+    const client = await get(`/v1/clients/${body.clientId}`);
+    expect(client).toMatchObject({ state: 'ready', duid: add.duid, instance: { address: 'fd00:3::100/64', agent: 'dock1' } });
+    expect(t.agents[0]!.containers.size).toBe(1);
+    const request = [...t.agents[0]!.containers.values()][0]!;
+    expect(request.env.DEVICE_DUID).toBe(add.duid);
+    expect(request.mac).toMatch(/^02:/);
+
+    expect((await post(event({ action: 'del' }))).status).toBe(202);
+    await t.dispatcher.idle();
+    expect(await get(`/v1/clients/${body.clientId}`)).toMatchObject({ state: 'gone', instance: null });
+    expect(t.agents[0]!.containers.size).toBe(0);
+  });
+
+  it('is idempotent by eventId and by state', async () => {
+    const add = event();
+    await post(add);
+    expect(await (await post(add)).json()).toMatchObject({ duplicate: true });
+    await post(event({ action: 'old' }));
+    await t.dispatcher.idle();
+    const { instances } = await get('/v1/instances');
+    expect(instances).toHaveLength(1);
+  });
+
+  it('spreads two devices over the least-loaded agents with different addresses', async () => {
+    await post(event());
+    await post(event({ duid: '00:03:00:01:02:aa:bb:cc:dd:02' }));
+    await t.dispatcher.idle();
+    const { instances } = await get('/v1/instances');
+    expect(instances.map((i: { address: string }) => i.address).sort()).toEqual(['fd00:3::100/64', 'fd00:3::101/64']);
+    expect(new Set(instances.map((i: { agent: string }) => i.agent)).size).toBe(2);
+  });
+
+  it('retries a failed provisioning with backoff until it succeeds', async () => {
+    t.agents[0]!.failNext = 2;
+    const res = await post(event());
+    const { clientId } = (await res.json()) as { clientId: string };
+    await t.dispatcher.idle();
+    expect((await get(`/v1/clients/${clientId}`)).state).toBe('failed');
+    for (let i = 0; i < 50 && (await get(`/v1/clients/${clientId}`)).state !== 'ready'; i++) await new Promise((r) => setTimeout(r, 10));
+    expect((await get(`/v1/clients/${clientId}`)).state).toBe('ready');
+  });
+
+  it('refuses unsigned and wrongly signed requests with 401 and changes nothing', async () => {
+    const body = JSON.stringify(event());
+    const unsigned = await t.app.request('/v1/lease-events', { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    expect(unsigned.status).toBe(401);
+    expect(await unsigned.json()).toEqual({ error: { code: 'UNAUTHENTICATED', message: 'request is not signed' } });
+    const wrong = signed('POST', '/v1/lease-events', body.replace('laptop', 'mallory'));
+    const forged = await t.app.request('/v1/lease-events', { ...wrong, body });
+    expect(forged.status).toBe(401);
+    expect((await t.app.request('/v1/clients')).status).toBe(401);
+    await t.dispatcher.idle();
+    expect(t.store.listClients()).toEqual([]);
+    expect(t.store.recentEvents(10)).toEqual([]);
+  });
+
+  it('refuses invalid events with 400 naming the field', async () => {
+    const res = await post({ ...event(), duid: '$(reboot)' });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { code: 'INVALID_REQUEST', message: expect.stringContaining('duid') } });
+    const notJson = await t.app.request('/v1/lease-events', signed('POST', '/v1/lease-events', '{nope'));
+    expect(notJson.status).toBe(400);
+  });
+
+  it('serves healthz without a signature and a JSON 404 elsewhere', async () => {
+    expect((await t.app.request('/healthz')).status).toBe(200);
+    const res = await t.app.request('/nope');
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+  });
+});

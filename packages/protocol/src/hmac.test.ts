@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { RequestVerifier, SIGNATURE_HEADERS, signRequest } from './hmac.js';
+
+const secret = Buffer.from('0123456789abcdef0123456789abcdef');
+const now = 1_800_000_000_000;
+
+function headersOf(h: Record<string, string>) {
+  return { get: (name: string) => h[name] ?? null };
+}
+
+function verifier() {
+  return new RequestVerifier({ secret, now: () => now, windowSeconds: 60 });
+}
+
+describe('HMAC signing', () => {
+  const signed = signRequest({ secret, method: 'POST', path: '/v1/lease-events', body: '{"a":1}', now });
+
+  it('verifies a signed request once, and refuses its replay', () => {
+    const v = verifier();
+    const input = { method: 'POST', path: '/v1/lease-events', body: '{"a":1}', headers: headersOf(signed) };
+    expect(v.verify(input)).toEqual({ ok: true });
+    expect(v.verify(input)).toEqual({ ok: false, reason: 'nonce already used (replay)' });
+  });
+
+  it.each([
+    ['another body', { body: '{"a":2}' }],
+    ['another path', { path: '/v1/clients' }],
+    ['another method', { method: 'PUT' }],
+    ['an added query', { path: '/v1/lease-events?x=1' }],
+  ])('refuses %s', (_what, change) => {
+    const input = { method: 'POST', path: '/v1/lease-events', body: '{"a":1}', headers: headersOf(signed), ...change };
+    expect(verifier().verify(input)).toEqual({ ok: false, reason: 'bad signature' });
+  });
+
+  it('refuses another secret, an old timestamp and missing headers', () => {
+    const other = signRequest({ secret: Buffer.from('x'.repeat(32)), method: 'GET', path: '/', body: '', now });
+    expect(verifier().verify({ method: 'GET', path: '/', body: '', headers: headersOf(other) }).ok).toBe(false);
+    const old = signRequest({ secret, method: 'GET', path: '/', body: '', now: now - 61_000 });
+    expect(verifier().verify({ method: 'GET', path: '/', body: '', headers: headersOf(old) })).toEqual({
+      ok: false,
+      reason: 'timestamp outside the accepted window',
+    });
+    expect(verifier().verify({ method: 'GET', path: '/', body: '', headers: headersOf({}) })).toEqual({
+      ok: false,
+      reason: 'request is not signed',
+    });
+    const garbled = { ...signed, [SIGNATURE_HEADERS.signature]: 'zz' };
+    expect(verifier().verify({ method: 'POST', path: '/v1/lease-events', body: '{"a":1}', headers: headersOf(garbled) }).ok).toBe(false);
+  });
+
+  it('forgets nonces after the window and bounds the cache', () => {
+    let t = now;
+    const v = new RequestVerifier({ secret, now: () => t, maxNonces: 2 });
+    const sign = () => headersOf(signRequest({ secret, method: 'GET', path: '/', body: '', now: t }));
+    expect(v.verify({ method: 'GET', path: '/', body: '', headers: sign() }).ok).toBe(true);
+    expect(v.verify({ method: 'GET', path: '/', body: '', headers: sign() }).ok).toBe(true);
+    expect(v.verify({ method: 'GET', path: '/', body: '', headers: sign() })).toEqual({ ok: false, reason: 'nonce cache full, try again' });
+    t += 121_000;
+    expect(v.verify({ method: 'GET', path: '/', body: '', headers: sign() }).ok).toBe(true);
+  });
+});
