@@ -1,0 +1,92 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Hono } from 'hono';
+import { RequestVerifier, hmacAuth, leaseEventSchema, listenHttps, type LeaseEvent } from '@unionize/protocol';
+import type { ServerType } from '@hono/node-server';
+import { deliverEvent } from './deliver.js';
+
+/** The hook against a real HTTPS server (self-signed by a throwaway CA) verifying HMAC. */
+const dir = mkdtempSync(join(tmpdir(), 'hook-tls-'));
+function openssl(args: string[]) {
+  execFileSync('openssl', args, { stdio: 'ignore' });
+}
+
+const secret = Buffer.from('k'.repeat(64));
+const received: LeaseEvent[] = [];
+let server: ServerType;
+let url: string;
+let failWith = 0;
+
+beforeAll(async () => {
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+    '-subj', '/CN=test-ca', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt')]);
+  openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost',
+    '-keyout', join(dir, 'srv.key'), '-out', join(dir, 'srv.csr')]);
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName = DNS:localhost, IP:127.0.0.1\n');
+  openssl(['x509', '-req', '-in', join(dir, 'srv.csr'), '-CA', join(dir, 'ca.crt'), '-CAkey', join(dir, 'ca.key'),
+    '-CAcreateserial', '-days', '1', '-extfile', join(dir, 'san.ext'), '-out', join(dir, 'srv.crt')]);
+  const app = new Hono();
+  app.use('*', hmacAuth({ verifier: new RequestVerifier({ secret }) }));
+  app.post('/v1/lease-events', async (c) => {
+    if (failWith) return c.json({ error: { code: 'X', message: 'x' } }, failWith as 503);
+    received.push(leaseEventSchema.parse(await c.req.json()));
+    return c.json({ ok: true }, 202);
+  });
+  const listening = await listenHttps({ fetch: app.fetch, host: '127.0.0.1', port: 0, certFile: join(dir, 'srv.crt'), keyFile: join(dir, 'srv.key') });
+  server = listening.server;
+  url = `https://localhost:${listening.port}`;
+});
+
+afterAll(() => {
+  server?.close();
+});
+
+const event: LeaseEvent = {
+  eventId: '6f9619ff-8b86-4d01-b42d-00cf4fc964ff',
+  server: 'devnet',
+  role: 'device',
+  action: 'add',
+  duid: '00:03:00:01:02:aa:bb:cc:dd:01',
+  iaid: '1',
+  address: 'fd00:1::1000',
+  hostname: null,
+  mac: null,
+  interface: null,
+  expiresAt: null,
+  seenAt: new Date().toISOString(),
+};
+
+describe('deliverEvent', () => {
+  it('posts a signed event over TLS verified by the CA', async () => {
+    const result = await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), secret, timeoutMs: 3000 });
+    expect(result).toEqual({ ok: true, status: 202 });
+    expect(received).toEqual([event]);
+  });
+
+  it('is refused (401, not retryable) with the wrong secret', async () => {
+    const result = await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), secret: Buffer.from('w'.repeat(64)), timeoutMs: 3000 });
+    expect(result).toMatchObject({ ok: false, retryable: false, status: 401 });
+  });
+
+  it('reports a 5xx as retryable', async () => {
+    failWith = 503;
+    const result = await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), secret, timeoutMs: 3000 });
+    failWith = 0;
+    expect(result).toMatchObject({ ok: false, retryable: true, status: 503 });
+  });
+
+  it('refuses a server whose certificate the CA did not sign', async () => {
+    const result = await deliverEvent(event, { url, ca: readFileSync(join(dir, 'srv.crt')), secret, timeoutMs: 3000 });
+    expect(result).toMatchObject({ ok: false, retryable: true });
+  });
+
+  it('gives up within its timeout when nobody answers', async () => {
+    const started = Date.now();
+    const result = await deliverEvent(event, { url: 'https://localhost:1', ca: readFileSync(join(dir, 'ca.crt')), secret, timeoutMs: 500 });
+    expect(result.ok).toBe(false);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
