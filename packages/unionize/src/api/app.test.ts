@@ -1,0 +1,287 @@
+import { RequestVerifier, signRequest, type ContainerView } from '@unionize/protocol';
+import { pino } from 'pino';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { AttachResult, AttachTarget, Attacher } from '../attach/native.js';
+import { OWN_LABELS, type ContainerInfo, type CreateSpec, type DockerClient } from '../docker/docker-client.js';
+import { AttachError, DockerError } from '../errors.js';
+import { createApp } from './app.js';
+
+const SECRET = Buffer.from('0123456789abcdef0123456789abcdef');
+const REQUEST = {
+  name: 'dev-0123456789ab',
+  image: 'unionize-client:latest',
+  labels: { 'io.unionize.client-id': 'c0ffee' },
+  env: { CLIENT_ID: 'c0ffee' },
+  mac: '02:AA:BB:CC:DD:EE',
+  address: 'fd00:3::100/64',
+};
+
+/** Docker in a Map: enough state for create → start → inspect → remove. */
+class FakeDocker implements DockerClient {
+  containers = new Map<string, ContainerInfo>();
+  calls: string[] = [];
+  nextPid = 1000;
+  fail: Partial<Record<'create' | 'start' | 'ping', Error>> = {};
+  /** Simulate a container whose command exits at once. */
+  exitOnStart = false;
+
+  async ping() {
+    if (this.fail.ping) throw this.fail.ping;
+  }
+  async inspectByName(name: string) {
+    this.calls.push(`inspect ${name}`);
+    const info = this.containers.get(name);
+    return info ? { ...info } : null;
+  }
+  async create(spec: CreateSpec) {
+    this.calls.push(`create ${spec.name}`);
+    if (this.fail.create) throw this.fail.create;
+    const labels = { ...spec.labels, [OWN_LABELS.managed]: 'true', [OWN_LABELS.address]: spec.address, [OWN_LABELS.mac]: spec.mac };
+    const id = `id-${spec.name}`;
+    this.containers.set(spec.name, { id, name: spec.name, image: spec.image, state: 'created', pid: 0, labels, createdAt: '2026-01-01T00:00:00.000Z' });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    return id;
+  }
+  async start(id: string) {
+    this.calls.push(`start ${id}`);
+    if (this.fail.start) throw this.fail.start;
+    const info = [...this.containers.values()].find((c) => c.id === id)!;
+    Object.assign(info, this.exitOnStart ? { state: 'exited', pid: 0 } : { state: 'running', pid: this.nextPid++ });
+  }
+  async remove(id: string) {
+    this.calls.push(`remove ${id}`);
+    const info = [...this.containers.values()].find((c) => c.id === id);
+    return info ? this.containers.delete(info.name) : false;
+  }
+  async listManaged() {
+    return [...this.containers.values()].filter((c) => c.labels[OWN_LABELS.managed] === 'true').map((c) => ({ ...c, pid: 0 }));
+  }
+}
+
+/** Remembers which PIDs have eth1; can fail, or restart the container mid-attach. */
+class FakeAttacher implements Attacher {
+  attachedPids = new Set<number>();
+  attaches: AttachTarget[] = [];
+  detached: string[] = [];
+  fail: Error | null = null;
+  duringAttach: (() => void) | null = null;
+
+  async isAttached(target: AttachTarget) {
+    return this.attachedPids.has(target.pid);
+  }
+  async attach(target: AttachTarget): Promise<AttachResult> {
+    this.attaches.push(target);
+    if (this.fail) throw this.fail;
+    this.duringAttach?.();
+    const changed = !this.attachedPids.has(target.pid);
+    this.attachedPids.add(target.pid);
+    return { changed, spawns: changed ? 2 : 0, ms: 1 };
+  }
+  async detach(name: string) {
+    this.detached.push(name);
+  }
+}
+
+let docker: FakeDocker;
+let attacher: FakeAttacher;
+let app: ReturnType<typeof createApp>;
+
+function call(method: string, path: string, body?: unknown, sign = true): Promise<Response> {
+  const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+  const headers = sign ? signRequest({ secret: SECRET, method, path, body: text }) : {};
+  return Promise.resolve(app.request(path, { method, headers: { ...headers, 'content-type': 'application/json' }, ...(text ? { body: text } : {}) }));
+}
+
+async function errorCode(response: Response): Promise<string> {
+  return ((await response.json()) as { error: { code: string } }).error.code;
+}
+
+beforeEach(() => {
+  docker = new FakeDocker();
+  attacher = new FakeAttacher();
+  app = createApp({
+    docker,
+    attacher,
+    verifier: new RequestVerifier({ secret: SECRET }),
+    network: { gateway: 'fd00:3::1' },
+    log: pino({ level: 'silent' }),
+  });
+});
+
+describe('POST /v1/containers', () => {
+  it('creates, starts and attaches: 201 with the view', async () => {
+    const response = await call('POST', '/v1/containers', REQUEST);
+    expect(response.status).toBe(201);
+    const view = (await response.json()) as ContainerView;
+    expect(view).toMatchObject({ name: REQUEST.name, id: `id-${REQUEST.name}`, state: 'running', address: 'fd00:3::100/64', mac: '02:aa:bb:cc:dd:ee' });
+    expect(view.labels).toMatchObject({ 'io.unionize.client-id': 'c0ffee', 'io.unionize.managed': 'true' });
+    expect(attacher.attaches).toEqual([{ name: REQUEST.name, pid: 1000, mac: '02:aa:bb:cc:dd:ee', address: 'fd00:3::100/64' }]);
+  });
+
+  it('answers 200 and does nothing for a running, attached container', async () => {
+    await call('POST', '/v1/containers', REQUEST);
+    docker.calls = [];
+    const response = await call('POST', '/v1/containers', REQUEST);
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as ContainerView).address).toBe('fd00:3::100/64');
+    expect(docker.calls.filter((c) => !c.startsWith('inspect'))).toEqual([]);
+  });
+
+  it('starts a stopped container and attaches it again: 201', async () => {
+    await call('POST', '/v1/containers', REQUEST);
+    Object.assign(docker.containers.get(REQUEST.name)!, { state: 'exited', pid: 0 });
+    const response = await call('POST', '/v1/containers', REQUEST);
+    expect(response.status).toBe(201);
+    expect(docker.calls).toContain(`start id-${REQUEST.name}`);
+    expect(attacher.attaches.at(-1)?.pid).toBe(1001);
+  });
+
+  it('serialises concurrent requests for one name: one create', async () => {
+    const responses = await Promise.all([1, 2, 3].map(() => call('POST', '/v1/containers', REQUEST)));
+    expect(responses.map((r) => r.status).sort()).toEqual([200, 200, 201]);
+    expect(docker.calls.filter((c) => c.startsWith('create'))).toHaveLength(1);
+  });
+
+  it.each([
+    ['a bad name', { ...REQUEST, name: 'Bad Name' }, 'name: container name is not valid'],
+    ['an unknown field', { ...REQUEST, privileged: true }, 'Unrecognized key'],
+    ['an IPv4 address', { ...REQUEST, address: '10.0.0.5/24' }, 'address'],
+    ['an address off the gateway prefix', { ...REQUEST, address: 'fd00:4::100/64' }, 'gateway fd00:3::1 is not on fd00:4::100/64'],
+    ['the gateway address', { ...REQUEST, address: 'fd00:3::1/64' }, "is the gateway's address"],
+    ['a body that is not JSON', '{"name":', 'not JSON'],
+  ])('refuses %s with 400', async (_what, body, message) => {
+    const response = await call('POST', '/v1/containers', body);
+    expect(response.status).toBe(400);
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('INVALID_REQUEST');
+    expect(error.message).toContain(message);
+  });
+
+  it('takes over a container someone created meanwhile (Docker 409 on create)', async () => {
+    const create = docker.create.bind(docker);
+    docker.create = async (spec) => {
+      await create(spec);
+      throw new DockerError(`docker create ${spec.name}: Conflict. The container name is already in use`, 409);
+    };
+    const response = await call('POST', '/v1/containers', REQUEST);
+    expect(response.status).toBe(201);
+    expect(attacher.attaches).toHaveLength(1);
+  });
+
+  it('never touches a container it does not manage: 409', async () => {
+    docker.containers.set(REQUEST.name, { id: 'x', name: REQUEST.name, image: 'other', state: 'running', pid: 5, labels: {}, createdAt: '' });
+    const response = await call('POST', '/v1/containers', REQUEST);
+    expect(response.status).toBe(409);
+    expect(await errorCode(response)).toBe('NAME_CONFLICT');
+  });
+
+  it('refuses a managed container made differently: 409', async () => {
+    await call('POST', '/v1/containers', REQUEST);
+    const response = await call('POST', '/v1/containers', { ...REQUEST, address: 'fd00:3::200/64' });
+    expect(response.status).toBe(409);
+    expect(await response.json()).toMatchObject({ error: { code: 'CONTAINER_MISMATCH', message: expect.stringContaining('address fd00:3::100/64') } });
+  });
+
+  it('refuses a paused container: 409', async () => {
+    await call('POST', '/v1/containers', REQUEST);
+    docker.containers.get(REQUEST.name)!.state = 'paused';
+    const response = await call('POST', '/v1/containers', REQUEST);
+    expect(response.status).toBe(409);
+    expect(await errorCode(response)).toBe('CONTAINER_STATE');
+  });
+
+  it('maps Docker failures to 502 DOCKER_ERROR with the reason', async () => {
+    docker.fail.create = new DockerError('docker create dev-0123456789ab: No such image: unionize-client:latest', 404);
+    const response = await call('POST', '/v1/containers', REQUEST);
+    expect(response.status).toBe(502);
+    expect(await response.json()).toEqual({
+      error: { code: 'DOCKER_ERROR', message: 'docker create dev-0123456789ab: No such image: unionize-client:latest' },
+    });
+  });
+
+  it('maps attach failures to 500 ATTACH_FAILED with the reason', async () => {
+    attacher.fail = new AttachError('attach dev-0123456789ab: host veth: ip -batch -: exit 1: RTNETLINK answers: File exists');
+    const response = await call('POST', '/v1/containers', REQUEST);
+    expect(response.status).toBe(500);
+    expect(await response.json()).toMatchObject({ error: { code: 'ATTACH_FAILED', message: expect.stringContaining('File exists') } });
+  });
+
+  it('fails when the container restarts during attach', async () => {
+    attacher.duringAttach = () => Object.assign(docker.containers.get(REQUEST.name)!, { pid: 4321 });
+    const response = await call('POST', '/v1/containers', REQUEST);
+    expect(response.status).toBe(500);
+    expect(await response.json()).toMatchObject({ error: { code: 'ATTACH_FAILED', message: expect.stringContaining('restarted or stopped during attach') } });
+  });
+
+  it('fails when the container exits right after start', async () => {
+    docker.exitOnStart = true;
+    const response = await call('POST', '/v1/containers', REQUEST);
+    expect(response.status).toBe(500);
+    expect(await response.json()).toMatchObject({ error: { code: 'ATTACH_FAILED', message: expect.stringContaining('is exited right after start') } });
+  });
+});
+
+describe('GET /v1/containers', () => {
+  it('lists managed containers, with an address only where eth1 checks out', async () => {
+    await call('POST', '/v1/containers', REQUEST);
+    await call('POST', '/v1/containers', { ...REQUEST, name: 'dev-aaaaaaaaaaaa', address: 'fd00:3::101/64' });
+    attacher.attachedPids.delete(1001);
+    docker.containers.set('unmanaged', { id: 'u', name: 'unmanaged', image: 'x', state: 'running', pid: 9, labels: {}, createdAt: '' });
+    const response = await call('GET', '/v1/containers');
+    expect(response.status).toBe(200);
+    const { containers } = (await response.json()) as { containers: ContainerView[] };
+    expect(containers.map((c) => [c.name, c.address])).toEqual([
+      ['dev-0123456789ab', 'fd00:3::100/64'],
+      ['dev-aaaaaaaaaaaa', null],
+    ]);
+  });
+});
+
+describe('DELETE /v1/containers/:name', () => {
+  it('force-removes and drops the host veth: 204, then 404', async () => {
+    await call('POST', '/v1/containers', REQUEST);
+    const response = await call('DELETE', `/v1/containers/${REQUEST.name}`);
+    expect(response.status).toBe(204);
+    expect(docker.calls).toContain(`remove id-${REQUEST.name}`);
+    expect(attacher.detached).toEqual([REQUEST.name]);
+    const again = await call('DELETE', `/v1/containers/${REQUEST.name}`);
+    expect(again.status).toBe(404);
+    expect(await errorCode(again)).toBe('NOT_FOUND');
+  });
+
+  it('answers 404 for a container it does not manage, 400 for a bad name', async () => {
+    docker.containers.set('other', { id: 'o', name: 'other', image: 'x', state: 'running', pid: 9, labels: {}, createdAt: '' });
+    expect((await call('DELETE', '/v1/containers/other')).status).toBe(404);
+    expect(docker.containers.has('other')).toBe(true);
+    const bad = await call('DELETE', '/v1/containers/..%2Fetc');
+    expect(bad.status).toBe(400);
+    expect(await errorCode(bad)).toBe('INVALID_REQUEST');
+  });
+});
+
+describe('auth and health', () => {
+  it('refuses unsigned and replayed requests: 401', async () => {
+    expect((await call('GET', '/v1/containers', undefined, false)).status).toBe(401);
+    const headers = signRequest({ secret: SECRET, method: 'GET', path: '/v1/containers', body: '' });
+    expect((await app.request('/v1/containers', { headers })).status).toBe(200);
+    const replay = await app.request('/v1/containers', { headers });
+    expect(replay.status).toBe(401);
+    expect(await errorCode(replay)).toBe('UNAUTHENTICATED');
+  });
+
+  it('serves /healthz without a signature: 200, or 503 when Docker is down', async () => {
+    const ok = await app.request('/healthz');
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ ok: true });
+    docker.fail.ping = new DockerError('docker ping: connect ENOENT /var/run/docker.sock', undefined);
+    const down = await app.request('/healthz');
+    expect(down.status).toBe(503);
+    expect(await down.json()).toEqual({ ok: false, error: { code: 'DOCKER_UNREACHABLE', message: 'docker ping: connect ENOENT /var/run/docker.sock' } });
+  });
+
+  it('answers unknown routes with a JSON 404', async () => {
+    const response = await call('GET', '/v1/nothing');
+    expect(response.status).toBe(404);
+    expect(await errorCode(response)).toBe('NOT_FOUND');
+  });
+});

@@ -1,0 +1,119 @@
+import { performance } from 'node:perf_hooks';
+import {
+  containerNameSchema,
+  createContainerSchema,
+  errorBody,
+  hmacAuth,
+  invalidRequest,
+  jsonErrorHandler,
+  jsonNotFound,
+  type CreateContainerRequest,
+  type RequestVerifier,
+} from '@unionize/protocol';
+import { Hono, type Context } from 'hono';
+import { requestId } from 'hono/request-id';
+import type { Logger } from 'pino';
+import type { Attacher } from '../attach/native.js';
+import type { NetworkConfig } from '../config.js';
+import type { DockerClient } from '../docker/docker-client.js';
+import { UnionizeError } from '../errors.js';
+import { parseCidr, prefixContains, sameAddress } from '../net/ipv6.js';
+import { Provisioner } from './provisioner.js';
+
+export interface AppDeps {
+  docker: DockerClient;
+  attacher: Attacher;
+  verifier: RequestVerifier;
+  network: Pick<NetworkConfig, 'gateway'>;
+  log: Logger;
+}
+
+type Env = { Variables: { requestId: string; log: Logger } };
+
+const PUBLIC_PATHS = ['/healthz'];
+
+/** fe80::/10: a link-local gateway is reachable from any address on eth1. */
+const isLinkLocal = (address: string) => /^fe[89ab]/i.test(address);
+
+/** The default route needs its gateway on eth1's prefix; refuse here rather than fail in `ip route`. */
+function checkAddressFitsGateway(req: CreateContainerRequest, gateway: string): void {
+  const cidr = parseCidr(req.address);
+  if (sameAddress(cidr.address, gateway)) {
+    throw new UnionizeError('INVALID_REQUEST', `invalid request body: address: ${req.address} is the gateway's address`);
+  }
+  if (!isLinkLocal(gateway) && !prefixContains(cidr, gateway)) {
+    throw new UnionizeError('INVALID_REQUEST', `invalid request body: address: gateway ${gateway} is not on ${req.address}`);
+  }
+}
+
+async function jsonBody(c: Context<Env>): Promise<unknown> {
+  try {
+    return await c.req.json();
+  } catch {
+    throw new UnionizeError('INVALID_REQUEST', 'invalid request body: not JSON');
+  }
+}
+
+/** unionize's HTTP API. Everything but /healthz needs an HMAC signature. */
+export function createApp(deps: AppDeps): Hono<Env> {
+  const { docker, attacher, verifier, network, log } = deps;
+  const provisioner = new Provisioner({ docker, attacher, log });
+  const app = new Hono<Env>();
+  const handleError = jsonErrorHandler(log);
+
+  app.use(requestId());
+  app.use(async function logRequest(c, next) {
+    const started = performance.now();
+    const child = log.child({ requestId: c.get('requestId') });
+    c.set('log', child);
+    await next();
+    const entry = { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) };
+    if (PUBLIC_PATHS.includes(c.req.path) && c.res.ok) child.debug(entry, 'request');
+    else child.info(entry, 'request');
+  });
+  app.use(
+    hmacAuth({
+      verifier,
+      publicPaths: PUBLIC_PATHS,
+      onRefused: (info) => log.warn(info, 'request refused'),
+    }),
+  );
+
+  app.get('/healthz', async (c) => {
+    try {
+      await docker.ping();
+      return c.json({ ok: true });
+    } catch (error) {
+      return c.json({ ok: false, ...errorBody('DOCKER_UNREACHABLE', (error as Error).message) }, 503);
+    }
+  });
+
+  app.post('/v1/containers', async (c) => {
+    const parsed = createContainerSchema.safeParse(await jsonBody(c));
+    if (!parsed.success) throw invalidRequest(parsed.error);
+    checkAddressFitsGateway(parsed.data, network.gateway);
+    const result = await provisioner.ensure(parsed.data, c.get('log'));
+    return c.json(result.view, result.changed ? 201 : 200);
+  });
+
+  app.get('/v1/containers', async (c) => c.json({ containers: await provisioner.list() }));
+
+  app.delete('/v1/containers/:name', async (c) => {
+    const name = containerNameSchema.safeParse(c.req.param('name'));
+    if (!name.success) throw invalidRequest(name.error, 'container name');
+    if (!(await provisioner.remove(name.data, c.get('log')))) {
+      throw new UnionizeError('NOT_FOUND', `no managed container ${name.data}`);
+    }
+    return c.body(null, 204);
+  });
+
+  app.notFound(jsonNotFound);
+  app.onError((error, c) => {
+    // Docker and attach failures are ours to explain in the log; the caller gets the short form.
+    if (error instanceof UnionizeError && error.status >= 500) {
+      (c.get('log') ?? log).error({ err: error, code: error.code }, error.message);
+    }
+    return handleError(error, c);
+  });
+  return app;
+}

@@ -1,0 +1,214 @@
+import { performance } from 'node:perf_hooks';
+import type { ContainerView, CreateContainerRequest } from '@unionize/protocol';
+import type { Logger } from 'pino';
+import type { AttachTarget, Attacher } from '../attach/native.js';
+import { OWN_LABELS, type ContainerInfo, type DockerClient } from '../docker/docker-client.js';
+import { AttachError, DockerError, UnionizeError } from '../errors.js';
+import { parseCidr, sameAddress } from '../net/ipv6.js';
+import { KeyedMutex } from './keyed-mutex.js';
+
+/**
+ * What the API does, without HTTP: make a container exist, run and be attached
+ * (idempotent by name), list, remove. One name is handled by one task at a time.
+ */
+
+export interface ProvisionerDeps {
+  docker: DockerClient;
+  attacher: Attacher;
+  log: Logger;
+}
+
+export interface EnsureResult {
+  view: ContainerView;
+  /** false when the container already ran attached: nothing was done. */
+  changed: boolean;
+}
+
+/** States `docker start` takes a container out of. */
+const STARTABLE = new Set(['created', 'exited']);
+
+/** How many containers GET /v1/containers inspects at once. */
+const LIST_CONCURRENCY = 8;
+
+const ms = (since: number) => Math.round(performance.now() - since);
+
+export function isManaged(info: ContainerInfo): boolean {
+  return info.labels[OWN_LABELS.managed] === 'true';
+}
+
+/** `address` only once eth1 is verified to hold it; `mac` is what the container was made with. */
+export function toView(info: ContainerInfo, attached: boolean): ContainerView {
+  return {
+    name: info.name,
+    id: info.id,
+    image: info.image,
+    state: info.state,
+    labels: info.labels,
+    address: attached ? (info.labels[OWN_LABELS.address] ?? null) : null,
+    mac: info.labels[OWN_LABELS.mac] ?? null,
+    createdAt: info.createdAt,
+  };
+}
+
+function targetOf(info: ContainerInfo): AttachTarget | null {
+  const mac = info.labels[OWN_LABELS.mac];
+  const address = info.labels[OWN_LABELS.address];
+  if (!mac || !address || info.pid <= 0) return null;
+  return { name: info.name, pid: info.pid, mac, address };
+}
+
+function sameCidr(a: string, b: string): boolean {
+  try {
+    const x = parseCidr(a);
+    const y = parseCidr(b);
+    return x.prefixLength === y.prefixLength && sameAddress(x.address, y.address);
+  } catch {
+    return false;
+  }
+}
+
+/** An existing container answers for a request only if we made it, and made it the same way. */
+function checkSame(info: ContainerInfo, req: CreateContainerRequest): void {
+  if (!isManaged(info)) {
+    throw new UnionizeError('NAME_CONFLICT', `container ${req.name} exists and is not managed by unionize; not touching it`);
+  }
+  const differences: string[] = [];
+  if (info.image !== req.image) differences.push(`image ${info.image}`);
+  if (info.labels[OWN_LABELS.mac] !== req.mac) differences.push(`mac ${info.labels[OWN_LABELS.mac] ?? 'none'}`);
+  if (!sameCidr(info.labels[OWN_LABELS.address] ?? '', req.address)) {
+    differences.push(`address ${info.labels[OWN_LABELS.address] ?? 'none'}`);
+  }
+  if (differences.length > 0) {
+    throw new UnionizeError('CONTAINER_MISMATCH', `container ${req.name} exists with ${differences.join(', ')}; DELETE it first`);
+  }
+}
+
+export class Provisioner {
+  readonly #docker: DockerClient;
+  readonly #attacher: Attacher;
+  readonly #log: Logger;
+  readonly #locks = new KeyedMutex();
+
+  constructor(deps: ProvisionerDeps) {
+    this.#docker = deps.docker;
+    this.#attacher = deps.attacher;
+    this.#log = deps.log;
+  }
+
+  ensure(req: CreateContainerRequest, log: Logger = this.#log): Promise<EnsureResult> {
+    return this.#locks.run(req.name, () => this.#ensure(req, log.child({ container: req.name })));
+  }
+
+  async #ensure(req: CreateContainerRequest, log: Logger): Promise<EnsureResult> {
+    const started = performance.now();
+    const timings: Record<string, number> = {};
+    let changed = false;
+
+    let info = await this.#docker.inspectByName(req.name);
+    if (info) checkSame(info, req);
+    if (!info) {
+      const t = performance.now();
+      info = await this.#create(req);
+      timings.createMs = ms(t);
+      changed = true;
+    }
+    if (info.state !== 'running') {
+      if (!STARTABLE.has(info.state)) {
+        throw new UnionizeError('CONTAINER_STATE', `container ${req.name} is ${info.state}; DELETE it first`);
+      }
+      const t = performance.now();
+      await this.#docker.start(info.id);
+      // The PID is taken here, right before attaching (start does not return it).
+      info = await this.#runningOrThrow(req.name, info.id);
+      timings.startMs = ms(t);
+      changed = true;
+    }
+
+    const target = targetOf(info);
+    if (!target) throw new AttachError(`attach ${req.name}: container has no pid or no mac/address labels`);
+    const t = performance.now();
+    const result = await this.#attacher.attach(target);
+    timings.attachMs = ms(t);
+    const after = await this.#sameContainerOrThrow(info);
+    changed ||= result.changed;
+    log.info({ ...timings, totalMs: ms(started), spawns: result.spawns, changed }, changed ? 'container ready' : 'container already ready');
+    return { view: toView(after, true), changed };
+  }
+
+  /** Create; if someone else created the name meanwhile, take theirs through the same checks. */
+  async #create(req: CreateContainerRequest): Promise<ContainerInfo> {
+    let id: string;
+    try {
+      id = await this.#docker.create(req);
+    } catch (error) {
+      if (!(error instanceof DockerError) || error.dockerStatus !== 409) throw error;
+      const existing = await this.#docker.inspectByName(req.name);
+      if (!existing) throw error;
+      checkSame(existing, req);
+      return existing;
+    }
+    // Only id and state are read before the post-start inspect: spare a round trip.
+    return { id, name: req.name, image: req.image, state: 'created', pid: 0, labels: {}, createdAt: new Date().toISOString() };
+  }
+
+  async #runningOrThrow(name: string, id: string): Promise<ContainerInfo> {
+    const info = await this.#docker.inspectByName(name);
+    if (!info || info.id !== id) throw new AttachError(`attach ${name}: container was removed or replaced right after start`);
+    if (info.state !== 'running' || info.pid <= 0) {
+      throw new AttachError(`attach ${name}: container is ${info.state} right after start; nothing to attach (check its image and command)`);
+    }
+    return info;
+  }
+
+  /** The namespace we configured is the container's only if it is still the same process (ARCHITECTURE.md, pitfalls). */
+  async #sameContainerOrThrow(before: ContainerInfo): Promise<ContainerInfo> {
+    const after = await this.#docker.inspectByName(before.name);
+    if (!after || after.id !== before.id) throw new AttachError(`attach ${before.name}: container was removed or replaced during attach`);
+    if (after.state !== 'running' || after.pid !== before.pid) {
+      throw new AttachError(
+        `attach ${before.name}: container restarted or stopped during attach (pid ${before.pid}, now ${after.state} pid ${after.pid}); try again`,
+      );
+    }
+    return after;
+  }
+
+  /** Managed containers by name; `address` set only for running ones whose eth1 checks out. */
+  async list(): Promise<ContainerView[]> {
+    const containers = (await this.#docker.listManaged()).sort((a, b) => a.name.localeCompare(b.name));
+    const views: Array<ContainerView | null> = new Array(containers.length).fill(null);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < containers.length; i = next++) {
+        const summary = containers[i]!;
+        if (summary.state !== 'running') {
+          views[i] = toView(summary, false);
+          continue;
+        }
+        // The list carries no PID: inspect to check eth1. Gone meanwhile: leave it out.
+        const info = await this.#docker.inspectByName(summary.name);
+        if (!info || !isManaged(info)) continue;
+        const target = targetOf(info);
+        views[i] = toView(info, target !== null && (await this.#attacher.isAttached(target)));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LIST_CONCURRENCY, containers.length) }, worker));
+    return views.filter((v): v is ContainerView => v !== null);
+  }
+
+  /** false when there is no managed container of that name. */
+  remove(name: string, log: Logger = this.#log): Promise<boolean> {
+    return this.#locks.run(name, async () => {
+      const info = await this.#docker.inspectByName(name);
+      if (!info || !isManaged(info)) return false;
+      if (!(await this.#docker.remove(info.id))) return false;
+      try {
+        await this.#attacher.detach(name);
+      } catch (error) {
+        // The kernel drops the veth with the namespace anyway; only later than we would.
+        log.warn({ container: name, err: error }, 'host veth not removed');
+      }
+      log.info({ container: name, id: info.id }, 'container removed');
+      return true;
+    });
+  }
+}

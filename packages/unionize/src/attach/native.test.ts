@@ -1,0 +1,113 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AttachError } from '../errors.js';
+import { NativeAttacher } from './native.js';
+import { hostVethName } from './plan.js';
+import { CommandError, type Command, type CommandOutput } from './run-command.js';
+
+const TARGET = { name: 'dev-0123456789ab', pid: 4242, mac: '02:11:22:33:44:55', address: 'fd00:3::100/64' };
+const VETH = hostVethName(TARGET.name);
+const DEV_HEADER = 'Inter-| Receive | Transmit\n face |bytes packets|bytes packets\n';
+
+let proc: string;
+let commands: Command[];
+let failures: Map<number, CommandError>;
+
+/** A fake /proc with our namespace (`self`) and the container's (`4242`). */
+function writeNetns(who: string, links: string[], inet6 = '', routes = ''): void {
+  const dir = join(proc, who, 'net');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'dev'), DEV_HEADER + links.map((l) => `  ${l}: 0 0\n`).join(''));
+  writeFileSync(join(dir, 'if_inet6'), inet6);
+  writeFileSync(join(dir, 'ipv6_route'), routes);
+}
+
+const ATTACHED_INET6 = 'fd000003000000000000000000000100 02 40 00 82     eth1\n';
+const ATTACHED_ROUTE =
+  '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000003000000000000000000000001 00000400 00000001 00000000 00000003     eth1\n';
+
+function attacher(stdout = ''): NativeAttacher {
+  return new NativeAttacher({
+    bridge: 'br-ctr',
+    gateway: 'fd00:3::1',
+    procRoot: proc,
+    run: async (command): Promise<CommandOutput> => {
+      commands.push(command);
+      const failure = failures.get(commands.length);
+      if (failure) throw failure;
+      return { stdout, stderr: '' };
+    },
+  });
+}
+
+beforeEach(() => {
+  proc = mkdtempSync(join(tmpdir(), 'ua-proc-'));
+  commands = [];
+  failures = new Map();
+  writeNetns('self', ['lo', 'eth0', 'br-ctr']);
+});
+afterEach(() => rmSync(proc, { recursive: true, force: true }));
+
+describe('NativeAttacher', () => {
+  it('attaches a fresh container with two spawns', async () => {
+    writeNetns('4242', ['lo']);
+    const result = await attacher().attach(TARGET);
+    expect(result).toMatchObject({ changed: true, spawns: 2 });
+    expect(commands.map((c) => c.file)).toEqual(['ip', 'nsenter']);
+    expect(commands[0]?.input).toContain('peer name eth1 address 02:11:22:33:44:55 netns 4242');
+  });
+
+  it('runs nothing when eth1 already has the address and route', async () => {
+    writeNetns('4242', ['lo', 'eth1'], ATTACHED_INET6, ATTACHED_ROUTE);
+    const a = attacher();
+    expect(await a.isAttached(TARGET)).toBe(true);
+    expect(await a.attach(TARGET)).toMatchObject({ changed: false, spawns: 0 });
+    expect(commands).toEqual([]);
+  });
+
+  it('reports not attached, never throws, when the process is gone', async () => {
+    expect(await attacher().isAttached(TARGET)).toBe(false);
+  });
+
+  it('fails clearly when the container process is gone', async () => {
+    await expect(attacher().attach(TARGET)).rejects.toThrow(`attach ${TARGET.name}: container process 4242 is gone`);
+  });
+
+  it('carries stderr and quotes the failing batch line', async () => {
+    writeNetns('4242', ['lo']);
+    const stderr = 'Error: either "dev" is duplicate, or "master" is a garbage.\nCommand failed -:2\n';
+    failures.set(1, new CommandError({ file: 'ip', args: [] }, 1, stderr, `ip -batch -: exit 1: ${stderr}`));
+    const error = await attacher().attach(TARGET).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AttachError);
+    expect((error as AttachError).message).toContain('host veth: ip -batch -: exit 1: Error: either');
+    expect((error as AttachError).message).toContain(`(in "link set ${VETH} master br-ctr up")`);
+  });
+
+  it('goes on when a stale veth vanished before it could delete it', async () => {
+    writeNetns('self', ['lo', 'br-ctr', VETH]);
+    writeNetns('4242', ['lo']);
+    const stderr = `Cannot find device "${VETH}"\n`;
+    failures.set(1, new CommandError({ file: 'ip', args: [] }, 1, stderr, stderr));
+    expect(await attacher().attach(TARGET)).toMatchObject({ changed: true, spawns: 3 });
+  });
+
+  it('detaches only what is there', async () => {
+    await attacher().detach(TARGET.name);
+    expect(commands).toEqual([]);
+    writeNetns('self', ['lo', VETH]);
+    await attacher().detach(TARGET.name);
+    expect(commands).toEqual([{ file: 'ip', args: ['link', 'del', VETH] }]);
+  });
+
+  it('preflight accepts a bridge and refuses anything else', async () => {
+    await expect(attacher('[{"ifname":"br-ctr","linkinfo":{"info_kind":"bridge"}}]').preflight()).resolves.toBeUndefined();
+    await expect(attacher('[{"ifname":"br-ctr","linkinfo":{"info_kind":"veth"}}]').preflight()).rejects.toThrow(
+      'bridge br-ctr: exists but is not a bridge',
+    );
+    commands = [];
+    failures.set(1, new CommandError({ file: 'ip', args: [] }, 1, '', 'ip: Device "br-ctr" does not exist.'));
+    await expect(attacher('[]').preflight()).rejects.toThrow('bridge br-ctr: not usable: ip: Device "br-ctr" does not exist.');
+  });
+});

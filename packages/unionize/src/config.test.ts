@@ -1,0 +1,70 @@
+import { ConfigError, parseConfig } from '@unionize/protocol';
+import { describe, expect, it } from 'vitest';
+import { configSchema } from './config.js';
+
+const FULL = `
+[server]
+listen = ::
+port = 9443
+cert = /etc/unionize/unionize.crt
+key = /etc/unionize/unionize.key
+[auth]
+secret_file = /etc/unionize/secret
+[docker]
+socket = /var/run/docker.sock
+[network]
+bridge = br-ctr          ; container bridge on this host (must exist)
+gateway = FD00:3::1      ; IPv6 default route for containers' eth1
+attach = native          ; only native for now
+[log]
+level = info
+`;
+
+const parse = (text: string) => parseConfig(text, configSchema, 'unionize.ini');
+
+function errorOf(text: string): string {
+  try {
+    parse(text);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('config was accepted');
+}
+
+describe('unionize config', () => {
+  it('reads the documented file, inline comments included', () => {
+    expect(parse(FULL)).toEqual({
+      server: { listen: '::', port: 9443, certFile: '/etc/unionize/unionize.crt', keyFile: '/etc/unionize/unionize.key' },
+      auth: { secretFile: '/etc/unionize/secret' },
+      docker: { socket: '/var/run/docker.sock' },
+      network: { bridge: 'br-ctr', gateway: 'fd00:3::1', attach: 'native' },
+      log: { level: 'info' },
+    });
+  });
+
+  it('fills defaults for optional keys and sections', () => {
+    const minimal = FULL.replace(/\[docker\][^[]*/, '').replace(/\[log\][^[]*/, '').replace(/^(listen|port|attach) =.*$/gm, '');
+    const config = parse(minimal);
+    expect(config.server).toMatchObject({ listen: '::', port: 9443 });
+    expect(config.docker.socket).toBe('/var/run/docker.sock');
+    expect(config.network.attach).toBe('native');
+    expect(config.log.level).toBe('info');
+  });
+
+  it.each([
+    ['a missing key', FULL.replace(/^cert = .*$/m, ''), 'config unionize.ini: [server] cert: is missing'],
+    ['a missing section', FULL.replace(/\[auth\]\nsecret_file = .*\n/, ''), 'config unionize.ini: key auth: is missing'],
+    ['a bad port', FULL.replace('port = 9443', 'port = 99999'), 'config unionize.ini: [server] port:'],
+    ['a bad listen address', FULL.replace('listen = ::', 'listen = localhost'), '[server] listen: must be an IP address'],
+    ['a bad bridge name', FULL.replace('bridge = br-ctr', 'bridge = br ctr;x'), '[network] bridge: interface name is not valid'],
+    ['an IPv4 gateway', FULL.replace('gateway = FD00:3::1', 'gateway = 10.0.0.1'), '[network] gateway: must be an IPv6 address'],
+    ['another attach backend', FULL.replace('attach = native', 'attach = pipework'), '[network] attach: must be native'],
+    ['a bad log level', FULL.replace('level = info', 'level = loud'), '[log] level: must be one of'],
+    ['a renamed key', FULL.replace('secret_file', 'secretfile'), '[auth] secret_file: is missing'],
+    ['an unknown key', FULL.replace('[docker]', '[docker]\nsockett = /x'), 'key docker: Unrecognized key: "sockett"'],
+    ['an unknown section', `${FULL}\n[extra]\nx = 1\n`, '(top level): Unrecognized key: "extra"'],
+  ])('names the key for %s', (_what, text, expected) => {
+    expect(errorOf(text)).toContain(expected);
+  });
+});

@@ -1,0 +1,108 @@
+import { execFileSync } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { NativeAttacher } from '../attach/native.js';
+import { hostVethName } from '../attach/plan.js';
+import { readLinks } from '../attach/netns-state.js';
+import { DockerodeClient, OWN_LABELS } from './docker-client.js';
+
+/**
+ * The real thing: a dockerd, `ip` and `nsenter`, run by hand as root inside a
+ * test network namespace that holds the bridge, e.g.
+ *
+ *   ip netns add ua-test; ip -n ua-test link add br-ctr type bridge
+ *   ip -n ua-test link set br-ctr up; ip -n ua-test addr add fd00:3::1/64 dev br-ctr nodad
+ *   UNIONIZE_TEST_DOCKER_SOCKET=/tmp/ua-docker/docker.sock \
+ *     ip netns exec ua-test npx vitest run --project unit packages/unionize/src/docker
+ *
+ * Optional: UNIONIZE_TEST_IMAGE (ua-test:latest, any image whose command keeps
+ * running), UNIONIZE_TEST_BRIDGE (br-ctr), UNIONIZE_TEST_GATEWAY (fd00:3::1),
+ * UNIONIZE_TEST_ADDRESS (fd00:3::ab/64).
+ */
+const env = process.env;
+const socket = env.UNIONIZE_TEST_DOCKER_SOCKET;
+const image = env.UNIONIZE_TEST_IMAGE ?? 'ua-test:latest';
+const bridge = env.UNIONIZE_TEST_BRIDGE ?? 'br-ctr';
+const gateway = env.UNIONIZE_TEST_GATEWAY ?? 'fd00:3::1';
+const address = env.UNIONIZE_TEST_ADDRESS ?? 'fd00:3::ab/64';
+
+function inNamedNetns(): boolean {
+  try {
+    return execFileSync('ip', ['netns', 'identify'], { encoding: 'utf8', stdio: 'pipe' }).trim() !== '';
+  } catch {
+    return false;
+  }
+}
+
+function skipReason(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root';
+  if (!socket) return 'set UNIONIZE_TEST_DOCKER_SOCKET';
+  // Veths go into our own namespace: run only inside a named (test) one, never the host's.
+  if (!inNamedNetns()) return 'run it under ip netns exec, not in the root namespace';
+  return null;
+}
+const skip = skipReason();
+
+describe.skipIf(skip !== null)(`docker client + native attach (real dockerd)${skip ? `: skipped, ${skip}` : ''}`, () => {
+  const docker = new DockerodeClient({ socketPath: socket ?? '' });
+  const attacher = new NativeAttacher({ bridge, gateway });
+  const name = `ua-it-${process.pid}`;
+  const mac = '02:00:00:00:ab:01';
+  let id = '';
+
+  afterAll(async () => {
+    if (id) await docker.remove(id);
+    await attacher.detach(name);
+  });
+
+  it('checks the host: tools present, bridge is a bridge', async () => {
+    await attacher.preflight();
+    await docker.ping();
+  });
+
+  it('creates a container with no network, the IPv6 sysctls and its labels, and starts it', async () => {
+    id = await docker.create({ name, image, labels: { 'io.unionize.client-id': 'it' }, env: { CLIENT_ID: 'it' }, mac, address });
+    const created = await docker.inspectByName(name);
+    expect(created).toMatchObject({ id, name, image, state: 'created', pid: 0 });
+    expect(created?.labels).toEqual({
+      'io.unionize.client-id': 'it',
+      [OWN_LABELS.managed]: 'true',
+      [OWN_LABELS.address]: address,
+      [OWN_LABELS.mac]: mac,
+    });
+    await docker.start(id);
+    await docker.start(id); // already running: not an error
+    const running = await docker.inspectByName(name);
+    expect(running?.state).toBe('running');
+    expect(running?.pid).toBeGreaterThan(0);
+    expect((await docker.listManaged()).map((c) => c.name)).toContain(name);
+  });
+
+  it('matches names exactly, not as id prefixes', async () => {
+    expect(await docker.inspectByName(id.slice(0, 12))).toBeNull();
+    expect(await docker.inspectByName(`${name}-nope`)).toBeNull();
+  });
+
+  it('attaches eth1 reachably, then finds nothing to do', async () => {
+    const info = await docker.inspectByName(name);
+    const target = { name, pid: info?.pid ?? 0, mac, address };
+    expect(await attacher.isAttached(target)).toBe(false);
+    const first = await attacher.attach(target);
+    expect(first).toMatchObject({ changed: true, spawns: 2 });
+    expect(first.ms).toBeLessThan(1000);
+    expect(await attacher.isAttached(target)).toBe(true);
+    expect(await attacher.attach(target)).toMatchObject({ changed: false, spawns: 0 });
+    // From the bridge's namespace (ours) to the container's eth1, no DAD wait thanks to nodad.
+    execFileSync('ping', ['-6', '-c', '1', '-W', '2', address.split('/')[0] ?? ''], { stdio: 'pipe' });
+    const link = execFileSync('nsenter', ['-t', String(target.pid), '-n', 'ip', '-j', 'link', 'show', 'dev', 'eth1'], { encoding: 'utf8' });
+    expect((JSON.parse(link) as Array<{ address: string }>)[0]?.address).toBe(mac);
+  });
+
+  it('removes the container and the host end of its veth', async () => {
+    expect(await docker.remove(id)).toBe(true);
+    await attacher.detach(name);
+    expect((await readLinks('/proc/self/net')).has(hostVethName(name))).toBe(false);
+    expect(await docker.remove(id)).toBe(false);
+    expect(await docker.inspectByName(name)).toBeNull();
+    id = '';
+  });
+});

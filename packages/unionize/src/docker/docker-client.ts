@@ -1,0 +1,196 @@
+import Docker from 'dockerode';
+import { LABELS } from '@unionize/protocol';
+import { DockerError } from '../errors.js';
+
+/**
+ * The only boundary to the Docker Engine API. Everything above it sees plain
+ * `ContainerInfo` records and `DockerError`s; Docker's "not found" and
+ * "already started" are answers here, not errors.
+ */
+
+/** Labels unionize owns on every container it creates; request labels cannot override them. */
+export const OWN_LABELS = {
+  managed: LABELS.managed,
+  address: LABELS.address,
+  /** Not in the shared LABELS: only unionize reads it back (ContainerView.mac). */
+  mac: 'io.unionize.mac',
+} as const;
+
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  /** Image reference as requested at create time. */
+  image: string;
+  /** Docker's State.Status: created, running, paused, restarting, removing, exited or dead. */
+  state: string;
+  /** Host PID of the container's init while running, else 0 (always 0 from `listManaged`). */
+  pid: number;
+  labels: Record<string, string>;
+  /** ISO time. */
+  createdAt: string;
+}
+
+export interface CreateSpec {
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+  env: Record<string, string>;
+  /** eth1 MAC and address/prefix, recorded as labels so the container describes itself. */
+  mac: string;
+  address: string;
+}
+
+export interface DockerClient {
+  /** Throws DockerError when the daemon does not answer. */
+  ping(): Promise<void>;
+  /** The container with exactly this name, or null. */
+  inspectByName(name: string): Promise<ContainerInfo | null>;
+  /** Creates (does not start) the container; returns its id. */
+  create(spec: CreateSpec): Promise<string>;
+  /** Starts it; starting a running container is not an error. */
+  start(id: string): Promise<void>;
+  /** Force-removes it with its anonymous volumes; false when it did not exist. */
+  remove(id: string): Promise<boolean>;
+  /** All containers labelled `io.unionize.managed=true`, running or not. */
+  listManaged(): Promise<ContainerInfo[]>;
+}
+
+/** What Docker puts on a container: the sysctls because of the disable_ipv6 pitfall (see ARCHITECTURE.md). */
+export function containerCreateOptions(spec: CreateSpec): Docker.ContainerCreateOptions {
+  return {
+    name: spec.name,
+    Image: spec.image,
+    Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
+    Labels: {
+      ...spec.labels,
+      [OWN_LABELS.managed]: 'true',
+      [OWN_LABELS.address]: spec.address,
+      [OWN_LABELS.mac]: spec.mac,
+    },
+    HostConfig: {
+      // Docker gives it no network; eth1 is attached by unionize after start.
+      NetworkMode: 'none',
+      Sysctls: {
+        'net.ipv6.conf.all.disable_ipv6': '0',
+        'net.ipv6.conf.default.disable_ipv6': '0',
+      },
+      // The orchestrator decides when a container comes back; a restart would also drop eth1.
+      RestartPolicy: { Name: 'no' },
+    },
+  };
+}
+
+interface ModemError {
+  statusCode?: number;
+  json?: { message?: string } | null;
+  message: string;
+}
+
+function statusOf(error: unknown): number | undefined {
+  return typeof error === 'object' && error !== null ? (error as ModemError).statusCode : undefined;
+}
+
+/** Docker's own message ("No such image: x") rather than docker-modem's "(HTTP code 404) ..." wrapper. */
+function dockerError(what: string, error: unknown): DockerError {
+  const modem = error as ModemError;
+  const detail = modem?.json?.message ?? modem?.message ?? String(error);
+  return new DockerError(`docker ${what}: ${detail.trim()}`, statusOf(error), { cause: error });
+}
+
+export interface DockerodeClientOptions {
+  socketPath: string;
+  /** Per-request socket timeout, ms. */
+  timeoutMs?: number;
+  /** Budget for /_ping, ms: a health check must answer quickly. */
+  pingTimeoutMs?: number;
+}
+
+export class DockerodeClient implements DockerClient {
+  readonly #docker: Docker;
+  readonly #pingTimeoutMs: number;
+
+  constructor(options: DockerodeClientOptions) {
+    this.#docker = new Docker({ socketPath: options.socketPath, timeout: options.timeoutMs ?? 60_000 });
+    this.#pingTimeoutMs = options.pingTimeoutMs ?? 2_000;
+  }
+
+  async ping(): Promise<void> {
+    try {
+      // dockerode takes an abortSignal here (lib/docker.js) though @types/dockerode omits the argument.
+      const ping = this.#docker.ping as (this: Docker, options: { abortSignal: AbortSignal }) => Promise<unknown>;
+      await ping.call(this.#docker, { abortSignal: AbortSignal.timeout(this.#pingTimeoutMs) });
+    } catch (error) {
+      throw dockerError('ping', error);
+    }
+  }
+
+  async inspectByName(name: string): Promise<ContainerInfo | null> {
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.#docker.getContainer(name).inspect();
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw dockerError(`inspect ${name}`, error);
+    }
+    // Docker also resolves a name as an id prefix: only an exact name counts.
+    if (info.Name !== `/${name}`) return null;
+    return {
+      id: info.Id,
+      name,
+      image: info.Config.Image,
+      state: info.State.Status,
+      pid: info.State.Running ? info.State.Pid : 0,
+      labels: info.Config.Labels ?? {},
+      createdAt: new Date(info.Created).toISOString(),
+    };
+  }
+
+  async create(spec: CreateSpec): Promise<string> {
+    try {
+      const container = await this.#docker.createContainer(containerCreateOptions(spec));
+      return container.id;
+    } catch (error) {
+      throw dockerError(`create ${spec.name}`, error);
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    try {
+      await this.#docker.getContainer(id).start();
+    } catch (error) {
+      if (statusOf(error) === 304) return; // already started
+      throw dockerError(`start ${id.slice(0, 12)}`, error);
+    }
+  }
+
+  async remove(id: string): Promise<boolean> {
+    try {
+      await this.#docker.getContainer(id).remove({ force: true, v: true });
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw dockerError(`remove ${id.slice(0, 12)}`, error);
+    }
+  }
+
+  async listManaged(): Promise<ContainerInfo[]> {
+    let list: Docker.ContainerInfo[];
+    try {
+      list = await this.#docker.listContainers({
+        all: true,
+        filters: JSON.stringify({ label: [`${OWN_LABELS.managed}=true`] }),
+      });
+    } catch (error) {
+      throw dockerError('list', error);
+    }
+    return list.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      image: c.Image,
+      state: c.State,
+      pid: 0,
+      labels: c.Labels ?? {},
+      createdAt: new Date(c.Created * 1000).toISOString(),
+    }));
+  }
+}

@@ -1,0 +1,13 @@
+export { createApp, type AppDeps } from './api/app.js';
+export { Provisioner, toView } from './api/provisioner.js';
+export { NativeAttacher, type Attacher, type AttachResult, type AttachTarget } from './attach/native.js';
+export { hostVethName } from './attach/plan.js';
+export { configSchema, loadConfig, type NetworkConfig, type UnionizeConfig } from './config.js';
+export {
+  DockerodeClient,
+  OWN_LABELS,
+  type ContainerInfo,
+  type CreateSpec,
+  type DockerClient,
+} from './docker/docker-client.js';
+export { AttachError, DockerError, ERROR_STATUS, UnionizeError, type ErrorCode } from './errors.js';

@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+import { accessSync, constants } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { ServerType } from '@hono/node-server';
+import { ConfigError, listenHttps, readSecretFile, redact, RequestVerifier } from '@unionize/protocol';
+import { pino, type Logger } from 'pino';
+import { createApp } from './api/app.js';
+import { NativeAttacher } from './attach/native.js';
+import { loadConfig, type UnionizeConfig } from './config.js';
+import { DockerodeClient } from './docker/docker-client.js';
+
+/** `unionize --config FILE`: the only place that wires config → logger → docker → attacher → app → HTTPS. */
+
+const USAGE = 'usage: unionize --config FILE';
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/** Start-up failures end here: one line on stderr, exit 1 (the logger may not exist yet). */
+function die(message: string, code = 1): never {
+  process.stderr.write(`unionize: ${message}\n`);
+  process.exit(code);
+}
+
+function configFileFromArgs(argv: string[]): string {
+  try {
+    const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+    if (values.help) {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    }
+    if (values.config) return values.config;
+  } catch (error) {
+    die(`${(error as Error).message}\n${USAGE}`, 2);
+  }
+  return die(USAGE, 2);
+}
+
+/** Name the key when the TLS files are unreadable, instead of a bare ENOENT from the listener. */
+function checkTlsFiles(file: string, config: UnionizeConfig): void {
+  for (const [key, path] of [['cert', config.server.certFile], ['key', config.server.keyFile]] as const) {
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (error) {
+      throw new ConfigError(`config ${file}: [server] ${key}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+}
+
+function handleSignals(server: ServerType, log: Logger): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: finishing in-flight requests');
+    // close() waits for in-flight requests (an attach is not cut halfway); idle keep-alives go now.
+    server.close(() => {
+      log.info('stopped');
+      process.exit(0);
+    });
+    if ('closeIdleConnections' in server) server.closeIdleConnections();
+    setTimeout(() => {
+      log.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'requests still running after the grace period; exiting');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS).unref();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+async function main(): Promise<void> {
+  const file = configFileFromArgs(process.argv.slice(2));
+  let config: UnionizeConfig;
+  let secret: Buffer;
+  try {
+    config = loadConfig(file);
+    checkTlsFiles(file, config);
+    secret = readSecretFile(config.auth.secretFile);
+  } catch (error) {
+    if (error instanceof ConfigError) die(error.message);
+    throw error;
+  }
+
+  const log = pino({ level: config.log.level, base: { service: 'unionize', pid: process.pid } });
+  log.info({ config: redact(config) }, 'starting');
+
+  const docker = new DockerodeClient({ socketPath: config.docker.socket });
+  const attacher = new NativeAttacher({ bridge: config.network.bridge, gateway: config.network.gateway });
+  try {
+    await attacher.preflight();
+  } catch (error) {
+    die((error as Error).message);
+  }
+  // Docker may come up after us (unit ordering): say so, serve /healthz as 503 meanwhile.
+  docker.ping().catch((error: Error) => log.warn({ err: error }, 'docker is not reachable yet'));
+
+  const app = createApp({ docker, attacher, verifier: new RequestVerifier({ secret }), network: config.network, log });
+  let server: ServerType;
+  try {
+    ({ server } = await listenHttps({
+      fetch: app.fetch,
+      host: config.server.listen,
+      port: config.server.port,
+      certFile: config.server.certFile,
+      keyFile: config.server.keyFile,
+    }));
+  } catch (error) {
+    die(`cannot listen on [${config.server.listen}]:${config.server.port}: ${(error as Error).message}`);
+  }
+  log.info({ listen: config.server.listen, port: config.server.port, bridge: config.network.bridge }, 'listening');
+  handleSignals(server, log);
+}
+
+main().catch((error: unknown) => die(error instanceof Error ? (error.stack ?? error.message) : String(error)));
