@@ -1,0 +1,208 @@
+import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { run, spawnManaged, waitFor, type ManagedProcess } from './process.js';
+import type { LabState } from './state.js';
+import type { LogFn } from './teardown.js';
+
+/**
+ * A long-running lab process (orchestrator, unionize, dnsmasq) that can be
+ * stopped (gently or with SIGKILL) and started again with the same command
+ * and log file, so tests can exercise restarts.
+ */
+export class Daemon {
+  private current: ManagedProcess | undefined;
+  private startedAt = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly argv: readonly string[],
+    readonly logFile: string,
+    /** Resolves true once the daemon serves; `logSince` is the log text written since this start. */
+    private readonly ready: (logSince: () => string) => Promise<boolean>,
+    private readonly state: LabState,
+    private readonly log: LogFn,
+    private readonly env?: NodeJS.ProcessEnv,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.current?.running ? this.current.pid : undefined;
+  }
+
+  get running(): boolean {
+    return this.current?.running ?? false;
+  }
+
+  async start(timeoutMs = 30_000): Promise<void> {
+    if (this.current?.running) throw new Error(`${this.name} is already running (pid ${this.current.pid})`);
+    const offset = fileSize(this.logFile);
+    const started = Date.now();
+    const proc = spawnManaged(this.name, this.argv, { logFile: this.logFile, ...(this.env ? { env: this.env } : {}) });
+    this.current = proc;
+    this.state.addProcess(this.name, proc.pid);
+    const logSince = () => readFrom(this.logFile, offset);
+    await waitFor(`${this.name} to be ready`, async () => ((await this.ready(logSince)) ? true : undefined), {
+      timeoutMs,
+      intervalMs: 150,
+      abort: () => (proc.running ? undefined : `${this.name} exited (${describeExit(proc)}):\n${logSince().trimEnd().split('\n').slice(-10).join('\n')}`),
+    });
+    this.startedAt = Date.now();
+    this.log(`${this.name}: pid ${proc.pid} ready in ${this.startedAt - started} ms`);
+  }
+
+  /** Stop it: SIGTERM with a grace period, or SIGKILL at once (a crash). */
+  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    const proc = this.current;
+    if (!proc) return;
+    await proc.stop({ signal, graceMs: 10_000 });
+    this.state.removeProcess(proc.pid);
+    this.log(`${this.name}: pid ${proc.pid} stopped (${describeExit(proc)})`);
+  }
+
+  async restart(options: { signal?: 'SIGTERM' | 'SIGKILL' } = {}): Promise<void> {
+    await this.stop(options.signal);
+    await this.start();
+  }
+}
+
+function describeExit(proc: ManagedProcess): string {
+  const exit = proc.exit;
+  if (!exit) return 'running';
+  return exit.signal ? `signal ${exit.signal}` : `exit ${exit.code}`;
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+function readFrom(file: string, offset: number): string {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const size = statSync(file).size;
+    const buffer = Buffer.alloc(Math.max(0, size - offset));
+    readSync(fd, buffer, 0, buffer.length, offset);
+    return buffer.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** GET over HTTPS trusting only `caFile`; never throws (status 0 and `error` on failure). */
+export function httpsGet(url: string, caFile: string, timeoutMs = 3000): Promise<{ status: number; body: string; error?: string }> {
+  return new Promise((resolve) => {
+    const req = request(url, { method: 'GET', ca: readFileSync(caFile), timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', (error) => resolve({ status: 0, body, error: error.message }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on('error', (error) => resolve({ status: 0, body: '', error: error.message }));
+    req.end();
+  });
+}
+
+/** `curl` inside a namespace; the status code, or 0 when the request failed. */
+export async function curlStatus(ns: string, url: string, caFile: string): Promise<number> {
+  const result = await run([
+    'ip', 'netns', 'exec', ns, 'curl', '-sS', '-g', '--noproxy', '*', '--max-time', '3', '--cacert', caFile,
+    '-o', '/dev/null', '-w', '%{http_code}', url,
+  ]);
+  return result.code === 0 ? Number(result.stdout.trim()) : 0;
+}
+
+export interface IniPaths {
+  dir: string;
+  caFile: string;
+  secretFile: string;
+}
+
+export function orchestratorIni(p: IniPaths & { cert: string; key: string; containerSubnet: string; unionizeUrl: string; sqlPath?: string }): string {
+  return `[server]
+listen = ::
+port = 8443
+cert = ${p.cert}
+key = ${p.key}
+
+[auth]
+secret_file = ${p.secretFile}
+
+[sql]
+${p.sqlPath ? `enabled = true\npath = ${p.sqlPath}` : 'enabled = false'}
+
+[addressing]
+mode = static
+prefix = ${p.containerSubnet}
+
+[instances]
+image = unionize-client:latest
+
+[agents.dock1]
+url = ${p.unionizeUrl}
+ca = ${p.caFile}
+
+[log]
+level = info
+`;
+}
+
+export function unionizeIni(p: IniPaths & { cert: string; key: string; dockerSocket: string; gateway: string }): string {
+  return `[server]
+listen = ::
+port = 9443
+cert = ${p.cert}
+key = ${p.key}
+
+[auth]
+secret_file = ${p.secretFile}
+
+[docker]
+socket = ${p.dockerSocket}
+
+[network]
+bridge = brctr
+gateway = ${p.gateway}
+attach = native
+
+[log]
+level = info
+`;
+}
+
+export function hookIni(p: IniPaths & { orchestratorUrl: string }): string {
+  return `[orchestrator]
+url = ${p.orchestratorUrl}
+ca = ${p.caFile}
+secret_file = ${p.secretFile}
+timeout_ms = 3000
+
+[dhcp]
+server = devnet
+role = device
+`;
+}
+
+/** Single-quote a word for sh. */
+export function shQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The executable dnsmasq runs as --dhcp-script: sets the hook's config and execs the hook (or a stand-in). */
+export function writeHookWrapper(file: string, opts: { configFile: string; command: readonly string[] }): void {
+  const text = `#!/bin/sh
+# Generated by test/lab: dnsmasq's --dhcp-script for this lab.
+ORCHESTRATOR_HOOK_CONFIG=${shQuote(opts.configFile)}
+export ORCHESTRATOR_HOOK_CONFIG
+exec ${opts.command.map(shQuote).join(' ')} "$@"
+`;
+  writeFileSync(file, text, { mode: 0o755 });
+}

@@ -1,0 +1,101 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { inNs } from './netns.js';
+
+/** The device bridge's dnsmasq, rendered from dnsmasq/device-bridge.conf.example. */
+
+export interface DeviceBridgeConfig {
+  interface: string;
+  rangeStart: string;
+  rangeEnd: string;
+  prefixLength: number;
+  leaseSeconds: number;
+  hook: string;
+  leaseFile: string;
+  pidFile: string;
+}
+
+export function renderDeviceBridgeConfig(template: string, config: DeviceBridgeConfig): string {
+  if (config.leaseSeconds < 120) throw new Error(`leaseSeconds must be at least 120 (dnsmasq's floor), got ${config.leaseSeconds}`);
+  const values: Record<string, string> = {
+    INTERFACE: config.interface,
+    RANGE_START: config.rangeStart,
+    RANGE_END: config.rangeEnd,
+    PREFIX_LEN: String(config.prefixLength),
+    LEASE_TIME: String(config.leaseSeconds),
+    HOOK: config.hook,
+    LEASE_FILE: config.leaseFile,
+    PID_FILE: config.pidFile,
+  };
+  // Comment lines are left alone (they describe the placeholders).
+  return template
+    .split('\n')
+    .map((line) =>
+      line.trimStart().startsWith('#')
+        ? line
+        : line.replace(/@([A-Z_]+)@/g, (whole, key: string) => {
+            const value = values[key];
+            if (value === undefined) throw new Error(`device-bridge template: unknown placeholder ${whole}`);
+            if (/\s/.test(value)) throw new Error(`device-bridge template: ${key} must not contain white space`);
+            return value;
+          }),
+    )
+    .join('\n');
+}
+
+export interface DnsmasqSetup {
+  argv: string[];
+  leaseFile: string;
+  confFile: string;
+}
+
+/** Render the config under `<dir>/dnsmasq/` and return the command that runs dnsmasq in `netns`. */
+export function prepareDnsmasq(options: {
+  repo: string;
+  dir: string;
+  netns: string;
+  config: Omit<DeviceBridgeConfig, 'leaseFile' | 'pidFile'>;
+}): DnsmasqSetup {
+  const template = readFileSync(join(options.repo, 'dnsmasq', 'device-bridge.conf.example'), 'utf8');
+  const leaseFile = join(options.dir, 'dnsmasq', 'leases');
+  const confFile = join(options.dir, 'dnsmasq', 'device-bridge.conf');
+  writeFileSync(
+    confFile,
+    renderDeviceBridgeConfig(template, { ...options.config, leaseFile, pidFile: join(options.dir, 'dnsmasq', 'dnsmasq.pid') }),
+  );
+  const argv = inNs(options.netns, ['dnsmasq', '--keep-in-foreground', '--log-facility=-', `--conf-file=${confFile}`]);
+  return { argv, leaseFile, confFile };
+}
+
+/** dnsmasq logs "DHCP, sockets bound exclusively to interface X" once it is listening. */
+export const DNSMASQ_READY_LINE = 'sockets bound exclusively';
+
+export interface DnsmasqLease {
+  expires: number;
+  iaid: string;
+  address: string;
+  hostname: string | null;
+  duid: string;
+}
+
+/** DHCPv6 entries of dnsmasq's lease file (`expiry iaid address hostname duid`, after the `duid` line). */
+export function readDnsmasqLeases(leaseFile: string): DnsmasqLease[] {
+  let text: string;
+  try {
+    text = readFileSync(leaseFile, 'utf8');
+  } catch {
+    return [];
+  }
+  const leases: DnsmasqLease[] = [];
+  let v6 = false;
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f[0] === 'duid') {
+      v6 = true;
+      continue;
+    }
+    if (!v6 || f.length < 5) continue;
+    leases.push({ expires: Number(f[0]), iaid: f[1]!, address: f[2]!, hostname: f[3] === '*' ? null : f[3]!, duid: f[4]! });
+  }
+  return leases;
+}

@@ -1,0 +1,190 @@
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { isAlive, labEnv, mustRun, spawnManaged, waitFor, type ManagedProcess } from './process.js';
+import type { LabState } from './state.js';
+import type { LogFn, Teardown } from './teardown.js';
+
+/**
+ * The lab's Docker engine: the one DOCKER_HOST names when it answers, or a
+ * private dockerd that leaves the host alone (no docker0, no iptables, no
+ * ip_forward). Its data root is shared between runs to keep the image, under
+ * a lock file; a second concurrent lab gets a data root of its own.
+ */
+
+export const LAB_VAR_DIR = '/var/tmp/unionize-lab';
+export const MANAGED_LABEL = 'io.unionize.managed';
+export const CLIENT_IMAGE = 'unionize-client:latest';
+
+export interface LabDocker {
+  socket: string;
+  docker: Docker;
+  /** true when the lab started this dockerd (and stops it). */
+  private: boolean;
+  /** Remove the managed containers the lab made (all of them on a private engine). */
+  removeManagedContainers(): Promise<number>;
+}
+
+interface DockerContext {
+  dir: string;
+  name: string;
+  repo: string;
+  log: LogFn;
+  teardown: Teardown;
+  state: LabState;
+}
+
+function socketFromEnv(): string | undefined {
+  const host = process.env.DOCKER_HOST;
+  if (!host?.startsWith('unix://')) return undefined;
+  return host.slice('unix://'.length);
+}
+
+async function answers(docker: Docker): Promise<boolean> {
+  try {
+    await Promise.race([docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000))]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Take the shared data root's lock, or say who holds it. */
+function takeLock(lockFile: string): boolean {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lockFile, 'wx', 0o600);
+      writeFileSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number(readFileSync(lockFile, 'utf8').trim());
+      if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) return false;
+      unlinkSync(lockFile); // stale: its owner is gone
+    }
+  }
+  return false;
+}
+
+const ROOT_FORWARDING = ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding'];
+
+function readForwarding(): string[] {
+  return ROOT_FORWARDING.map((file) => readFileSync(file, 'utf8').trim());
+}
+
+function isMountedUnder(dir: string): boolean {
+  return readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[1]?.startsWith(`${dir}/`));
+}
+
+export async function startDocker(ctx: DockerContext): Promise<LabDocker> {
+  const { dir, log, teardown, state } = ctx;
+  const envSocket = socketFromEnv();
+  let socket: string;
+  let isPrivate = false;
+  const before = new Set<string>();
+
+  if (envSocket && (await answers(new Docker({ socketPath: envSocket })))) {
+    socket = envSocket;
+    log(`docker: using DOCKER_HOST unix://${socket}`);
+  } else {
+    if (envSocket) log(`docker: DOCKER_HOST unix://${envSocket} does not answer; starting a private dockerd`);
+    isPrivate = true;
+    socket = await startPrivateDockerd(ctx);
+  }
+  const docker = new Docker({ socketPath: socket });
+
+  const listManaged = (): Promise<Docker.ContainerInfo[]> =>
+    docker.listContainers({ all: true, filters: { label: [`${MANAGED_LABEL}=true`] } });
+
+  const removeManagedContainers = async (): Promise<number> => {
+    const mine = (await listManaged()).filter((c) => !before.has(c.Id));
+    await Promise.all(mine.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));
+    if (mine.length > 0) log(`docker: removed ${mine.length} managed container(s)`);
+    return mine.length;
+  };
+
+  // On a shared engine only what appeared during the lab is the lab's.
+  if (!isPrivate) for (const c of await listManaged()) before.add(c.Id);
+  // On the private engine anything managed is left from an earlier, killed lab.
+  else await removeManagedContainers();
+  teardown.add('managed containers', async () => {
+    await removeManagedContainers();
+  });
+
+  const started = Date.now();
+  await mustRun([join(ctx.repo, 'client-image', 'build.sh'), CLIENT_IMAGE], {
+    env: labEnv({ DOCKER_HOST: `unix://${socket}` }),
+    timeoutMs: 120_000,
+  });
+  log(`docker: image ${CLIENT_IMAGE} ready in ${Date.now() - started} ms`);
+  return { socket, docker, private: isPrivate, removeManagedContainers };
+}
+
+async function startPrivateDockerd(ctx: DockerContext): Promise<string> {
+  const { dir, name, log, teardown, state } = ctx;
+  mkdirSync(LAB_VAR_DIR, { recursive: true, mode: 0o700 });
+  const lockFile = join(LAB_VAR_DIR, 'docker.lock');
+  let dataRoot = join(LAB_VAR_DIR, 'docker');
+  if (takeLock(lockFile)) {
+    state.add('lockFiles', lockFile);
+    teardown.add('docker data root lock', () => {
+      rmSync(lockFile, { force: true });
+      state.remove('lockFiles', lockFile);
+    });
+  } else {
+    dataRoot = join(LAB_VAR_DIR, `docker-${name}`);
+    log(`docker: shared data root is in use by another lab; using ${dataRoot} (the image is built afresh)`);
+    state.add('removeDirs', dataRoot);
+    teardown.add('private docker data root', () => {
+      if (isMountedUnder(dataRoot)) throw new Error(`${dataRoot} still has mounts; left in place`);
+      rmSync(dataRoot, { recursive: true, force: true });
+      state.remove('removeDirs', dataRoot);
+    });
+  }
+  const execRoot = join(dir, 'docker-exec');
+  const socket = join(dir, 'docker.sock');
+  const configFile = join(dir, 'daemon.json');
+  writeFileSync(configFile, '{}\n');
+  mkdirSync(dataRoot, { recursive: true, mode: 0o700 });
+
+  const forwardingBefore = readForwarding();
+  const dockerd: ManagedProcess = spawnManaged(
+    'dockerd',
+    [
+      'dockerd',
+      '--config-file', configFile,
+      '--data-root', dataRoot,
+      '--exec-root', execRoot,
+      '--pidfile', join(dir, 'docker.pid'),
+      '-H', `unix://${socket}`,
+      // Leave the host's network alone: no docker0, no firewall rules, no ip_forward.
+      '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false',
+      '--userland-proxy=false',
+    ],
+    { logFile: join(dir, 'logs', 'dockerd.log') },
+  );
+  state.addProcess('dockerd', dockerd.pid, true);
+  teardown.add('dockerd', async () => {
+    await dockerd.stop({ graceMs: 20_000 });
+    state.removeProcess(dockerd.pid);
+    if (existsSync(execRoot) && !isMountedUnder(execRoot)) rmSync(execRoot, { recursive: true, force: true });
+  });
+
+  const docker = new Docker({ socketPath: socket });
+  await waitFor('dockerd to answer /_ping', async () => ((await answers(docker)) ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+    abort: () => (dockerd.running ? undefined : `dockerd exited: ${dockerd.tail(5)}`),
+  });
+  const forwardingAfter = readForwarding();
+  if (forwardingAfter.join() !== forwardingBefore.join()) {
+    // Should not happen with --ip-forward=false; put the host back as it was.
+    ROOT_FORWARDING.forEach((file, i) => writeFileSync(file, `${forwardingBefore[i]}\n`));
+    log(`docker: WARNING dockerd changed root forwarding (${forwardingAfter.join()}); restored ${forwardingBefore.join()}`);
+  }
+  log(`docker: private dockerd ${dockerd.pid} on ${socket} (data root ${dataRoot})`);
+  return socket;
+}

@@ -1,0 +1,319 @@
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import { makeCa, makeSecretFile, makeServerCert } from './certs.js';
+import { Daemon, curlStatus, hookIni, httpsGet, orchestratorIni, unionizeIni, writeHookWrapper } from './daemons.js';
+import { DeviceClient, makeDevice, type DeviceLease, type LabDevice } from './devices.js';
+import { DNSMASQ_READY_LINE, prepareDnsmasq } from './dnsmasq.js';
+import { startDocker } from './dockerd.js';
+import {
+  addDevice, addressesOf, buildCore, deviceUp, inNs, namesOf, randomMac, randomPrefix,
+  type LabAddresses, type LabNames,
+} from './netns.js';
+import { run, type CommandResult } from './process.js';
+import { repoRoot } from './repo.js';
+import { LabState, cleanupStateSync, sweepStaleLabs } from './state.js';
+import { Teardown, registerCleanup, type LogFn } from './teardown.js';
+
+export type { DeviceLease, LabDevice } from './devices.js';
+export type { LabAddresses, LabNames } from './netns.js';
+export type { CommandResult } from './process.js';
+export { labPrerequisites, labSkipReason } from './prereqs.js';
+
+export interface LabOptions {
+  /** How many device namespaces to make (0..64). */
+  devices: number;
+  /** Lab directory; default /tmp/unionize-lab-<name>. Removed on stop unless `keep` or KEEP_LAB=1. */
+  dir?: string;
+  /** Run this executable as dnsmasq's --dhcp-script instead of the real hook (lab self-test). */
+  hookCommand?: string;
+  log?: (line: string) => void;
+  /** DHCPv6 lease time; at least 120 (dnsmasq's floor). Default 600. */
+  leaseSeconds?: number;
+  /** Start orchestrator and unionize (and so dockerd). Default true. */
+  daemons?: boolean;
+  /** Start (or use) dockerd even without the daemons. Default: as `daemons`. */
+  docker?: boolean;
+  /** Give the orchestrator a SQLite store at <dir>/orchestrator.db instead of memory. */
+  sql?: boolean;
+  keep?: boolean;
+}
+
+export interface Lab {
+  /** The lab's ULA /48 without `::`, e.g. `fd3c:12ab:9f00`: P:1:: devices, P:2:: transit, P:3:: containers, P:4:: management. */
+  readonly prefix: string;
+  readonly names: LabNames;
+  readonly addresses: LabAddresses;
+  readonly dir: string;
+  /** https://[P:4::1]:8443, reachable from this (root namespace) process. */
+  readonly orchestratorUrl: string;
+  /** https://[P:2::2]:9443, reachable from the orchestrator namespace only. */
+  readonly unionizeUrl: string;
+  readonly caFile: string;
+  readonly secretFile: string;
+  readonly dockerSocket: string;
+  /** dockerode on the lab's engine; throws when the lab runs without docker. */
+  readonly docker: Docker;
+  readonly devices: readonly LabDevice[];
+  readonly dnsmasqLeaseFile: string;
+  readonly hookWrapper: string;
+  readonly logDir: string;
+  /** Milliseconds per start-up phase. */
+  readonly timings: Readonly<Record<string, number>>;
+  /** Stop/start/restart (optionally with SIGKILL) for restart tests. */
+  readonly daemons: { readonly orchestrator?: Daemon; readonly unionize?: Daemon; readonly dnsmasq: Daemon };
+  lease(device: LabDevice | number, options?: { timeoutMs?: number }): Promise<DeviceLease>;
+  release(device: LabDevice | number): Promise<void>;
+  /** Stop the device's DHCP client without a Release (the lease runs until it expires). */
+  stopClient(device: LabDevice | number): Promise<void>;
+  ping(device: LabDevice | number, address: string): Promise<boolean>;
+  httpGet(device: LabDevice | number, url: string, options?: { caFile?: string }): Promise<{ status: number; body: string; error?: string }>;
+  run(ns: string | LabDevice, argv: readonly string[]): Promise<CommandResult>;
+  stop(): Promise<void>;
+}
+
+class LabImpl implements Lab {
+  readonly orchestratorUrl: string;
+  readonly unionizeUrl: string;
+  readonly caFile: string;
+  readonly secretFile: string;
+  readonly hookWrapper: string;
+  readonly logDir: string;
+  readonly devices: LabDevice[] = [];
+  readonly clients: DeviceClient[] = [];
+  readonly timings: Record<string, number> = {};
+  readonly daemons: { orchestrator?: Daemon; unionize?: Daemon; dnsmasq: Daemon } = {} as never;
+  dockerSocket = '';
+  dnsmasqLeaseFile = '';
+  dockerClient: Docker | undefined;
+  unregister: () => void = () => {};
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    readonly prefix: string,
+    readonly names: LabNames,
+    readonly addresses: LabAddresses,
+    readonly dir: string,
+    readonly state: LabState,
+    readonly teardown: Teardown,
+    readonly log: LogFn,
+  ) {
+    this.orchestratorUrl = `https://[${addresses.mgmtOrch}]:8443`;
+    this.unionizeUrl = `https://[${addresses.dockTransit}]:9443`;
+    this.caFile = join(dir, 'tls', 'ca.crt');
+    this.secretFile = join(dir, 'secret');
+    this.hookWrapper = join(dir, 'orchestrator-hook');
+    this.logDir = join(dir, 'logs');
+  }
+
+  get docker(): Docker {
+    if (!this.dockerClient) throw new Error('this lab runs without docker (startLab({ docker: false }))');
+    return this.dockerClient;
+  }
+
+  private client(device: LabDevice | number): DeviceClient {
+    const index = typeof device === 'number' ? device : device.index;
+    const client = this.clients[index - 1];
+    if (!client) throw new Error(`no device ${index} in this lab (devices are 1..${this.clients.length})`);
+    return client;
+  }
+
+  lease(device: LabDevice | number, options: { timeoutMs?: number } = {}): Promise<DeviceLease> {
+    return this.client(device).lease(options.timeoutMs);
+  }
+
+  release(device: LabDevice | number): Promise<void> {
+    return this.client(device).release();
+  }
+
+  stopClient(device: LabDevice | number): Promise<void> {
+    return this.client(device).stop();
+  }
+
+  async ping(device: LabDevice | number, address: string): Promise<boolean> {
+    const ns = this.client(device).device.netns;
+    return (await run(inNs(ns, ['ping', '-6', '-n', '-c', '1', '-W', '2', address]))).code === 0;
+  }
+
+  async httpGet(device: LabDevice | number, url: string, options: { caFile?: string } = {}): Promise<{ status: number; body: string; error?: string }> {
+    const ns = this.client(device).device.netns;
+    const tls = options.caFile ? ['--cacert', options.caFile] : [];
+    const result = await run(
+      inNs(ns, ['curl', '-sS', '-g', '--noproxy', '*', '--max-time', '5', ...tls, '-w', '\n%{http_code}', url]),
+      { timeoutMs: 10_000 },
+    );
+    const cut = result.stdout.lastIndexOf('\n');
+    const status = Number(result.stdout.slice(cut + 1)) || 0;
+    const body = cut >= 0 ? result.stdout.slice(0, cut) : '';
+    if (result.code !== 0) return { status: 0, body, error: result.stderr.trim() || `curl exit ${result.code}` };
+    return { status, body };
+  }
+
+  run(ns: string | LabDevice, argv: readonly string[]): Promise<CommandResult> {
+    return run(inNs(typeof ns === 'string' ? ns : ns.netns, argv));
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const started = Date.now();
+      const errors = await this.teardown.run(this.log);
+      this.unregister();
+      this.log(`lab ${this.names.lab}: stopped in ${Date.now() - started} ms${errors.length ? ` with ${errors.length} error(s)` : ''}`);
+      if (errors.length > 0) throw new AggregateError(errors, `lab teardown: ${errors.map((e) => e.message).join('; ')}`);
+    })();
+    return this.stopping;
+  }
+}
+
+function makeLogger(dir: string, user?: (line: string) => void): LogFn {
+  const verbose = process.env.LAB_VERBOSE === '1';
+  return (line: string) => {
+    try {
+      appendFileSync(join(dir, 'logs', 'lab.log'), `${new Date().toISOString()} ${line}\n`);
+    } catch {
+      /* the lab dir is gone (after stop) */
+    }
+    if (user) user(line);
+    else if (verbose) process.stderr.write(`lab: ${line}\n`);
+  };
+}
+
+/** Build the whole lab; on any failure, tear down what was made and rethrow. */
+export async function startLab(options: LabOptions): Promise<Lab> {
+  const deviceCount = options.devices;
+  if (!Number.isInteger(deviceCount) || deviceCount < 0 || deviceCount > 64) throw new Error(`devices must be an integer 0..64, got ${deviceCount}`);
+  const leaseSeconds = options.leaseSeconds ?? 600;
+  if (!Number.isInteger(leaseSeconds) || leaseSeconds < 120) throw new Error(`leaseSeconds must be an integer >= 120 (dnsmasq's floor), got ${leaseSeconds}`);
+  const withDaemons = options.daemons ?? true;
+  const withDocker = options.docker ?? withDaemons;
+  const keep = options.keep ?? process.env.KEEP_LAB === '1';
+  const repo = repoRoot();
+
+  const name = `ul${randomBytes(2).toString('hex')}`;
+  const prefix = randomPrefix();
+  const dir = options.dir ?? `/tmp/unionize-lab-${name}`;
+  for (const sub of ['logs', 'tls', 'devices', 'dnsmasq']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
+  const log = makeLogger(dir, options.log);
+  sweepStaleLabs(log);
+
+  const state = new LabState(name, dir, keep);
+  const teardown = new Teardown();
+  teardown.add('lab dir', () => {
+    state.discard();
+    if (keep) log(`lab ${name}: kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  });
+  const lab = new LabImpl(prefix, namesOf(name, deviceCount), addressesOf(prefix), dir, state, teardown, log);
+  lab.unregister = registerCleanup({ cleanup: () => lab.stop(), emergency: () => cleanupStateSync(state.data, log) });
+  log(`lab ${name}: prefix ${prefix}::/48, dir ${dir}, ${deviceCount} device(s)`);
+
+  const t0 = Date.now();
+  let mark = t0;
+  const phase = (label: string) => {
+    const now = Date.now();
+    lab.timings[label] = now - mark;
+    mark = now;
+  };
+  try {
+    const { names, addresses: addr } = lab;
+    const ca = await makeCa(join(dir, 'tls'));
+    const orchCert = await makeServerCert(ca, 'orchestrator', [
+      'IP:::1', `IP:${addr.orchBridge}`, `IP:${addr.orchTransit}`, `IP:${addr.mgmtOrch}`, 'DNS:orchestrator',
+    ]);
+    const unionizeCert = await makeServerCert(ca, 'unionize', [`IP:${addr.dockTransit}`, 'DNS:unionize']);
+    makeSecretFile(lab.secretFile);
+    phase('certs');
+
+    if (withDocker) {
+      const docker = await startDocker({ dir, name, repo, log, teardown, state });
+      lab.dockerSocket = docker.socket;
+      lab.dockerClient = docker.docker;
+      phase('docker');
+    }
+
+    const topo = { names, addr, log, teardown, state };
+    await buildCore(topo);
+    for (let i = 0; i < deviceCount; i++) {
+      const mac = randomMac();
+      await addDevice(topo, i, mac);
+      const device = makeDevice(i + 1, names.devices[i]!, mac, dir);
+      lab.devices.push(device);
+      const client = new DeviceClient(device, join(repo, 'test', 'lab', 'dhclient-script'), state, log);
+      lab.clients.push(client);
+      teardown.add(`dhclient ${device.netns}`, () => client.stop());
+    }
+    phase('network');
+
+    const paths = { dir, caFile: lab.caFile, secretFile: lab.secretFile };
+    if (withDaemons) {
+      writeFileSync(join(dir, 'unionize.ini'), unionizeIni({ ...paths, ...unionizeCert, dockerSocket: lab.dockerSocket, gateway: addr.dockBridge }));
+      const unionize = new Daemon(
+        'unionize',
+        inNs(names.dock, [process.execPath, join(repo, 'packages', 'unionize', 'dist', 'main.js'), '--config', join(dir, 'unionize.ini')]),
+        join(dir, 'logs', 'unionize.log'),
+        async () => (await curlStatus(names.orch, `${lab.unionizeUrl}/healthz`, lab.caFile)) === 200,
+        state,
+        log,
+      );
+      lab.daemons.unionize = unionize;
+      teardown.add('unionize', () => unionize.stop());
+      await unionize.start();
+      phase('unionize');
+
+      writeFileSync(
+        join(dir, 'orchestrator.ini'),
+        orchestratorIni({
+          ...paths, ...orchCert, containerSubnet: addr.containerSubnet, unionizeUrl: lab.unionizeUrl,
+          ...(options.sql ? { sqlPath: join(dir, 'orchestrator.db') } : {}),
+        }),
+      );
+      const orchestrator = new Daemon(
+        'orchestrator',
+        inNs(names.orch, [process.execPath, join(repo, 'packages', 'orchestrator', 'dist', 'main.js'), '--config', join(dir, 'orchestrator.ini')]),
+        join(dir, 'logs', 'orchestrator.log'),
+        async () => (await httpsGet(`${lab.orchestratorUrl}/healthz`, lab.caFile)).status === 200,
+        state,
+        log,
+      );
+      lab.daemons.orchestrator = orchestrator;
+      teardown.add('orchestrator', () => orchestrator.stop());
+      await orchestrator.start();
+      phase('orchestrator');
+    }
+
+    writeFileSync(join(dir, 'hook.ini'), hookIni({ ...paths, orchestratorUrl: 'https://[::1]:8443' }));
+    writeHookWrapper(lab.hookWrapper, {
+      configFile: join(dir, 'hook.ini'),
+      command: options.hookCommand ? [options.hookCommand] : [process.execPath, join(repo, 'packages', 'hook', 'dist', 'main.js')],
+    });
+    const setup = prepareDnsmasq({
+      repo,
+      dir,
+      netns: names.orch,
+      config: {
+        interface: names.deviceBridge,
+        rangeStart: addr.deviceRange.start,
+        rangeEnd: addr.deviceRange.end,
+        prefixLength: 64,
+        leaseSeconds,
+        hook: lab.hookWrapper,
+      },
+    });
+    lab.dnsmasqLeaseFile = setup.leaseFile;
+    const dnsmasq = new Daemon('dnsmasq', setup.argv, join(dir, 'logs', 'dnsmasq.log'), async (since) => since().includes(DNSMASQ_READY_LINE), state, log);
+    lab.daemons.dnsmasq = dnsmasq;
+    teardown.add('dnsmasq', () => dnsmasq.stop());
+    await dnsmasq.start(10_000);
+    // Devices come up after dnsmasq, so their router solicitations are answered at once.
+    for (const device of lab.devices) await deviceUp(device.netns);
+    phase('dnsmasq');
+    lab.timings.total = Date.now() - t0;
+    log(`lab ${name}: up in ${lab.timings.total} ms (${JSON.stringify(lab.timings)})`);
+    return lab;
+  } catch (error) {
+    log(`lab ${name}: start failed: ${(error as Error).message}`);
+    await lab.stop().catch((stopError: unknown) => log(`lab ${name}: teardown after failed start: ${(stopError as Error).message}`));
+    throw error;
+  }
+}
