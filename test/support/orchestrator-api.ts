@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'undici';
+import { signRequest } from '@unionize/protocol';
+
+export interface ClientView {
+  id: string;
+  duid: string;
+  iaid: string;
+  address: string;
+  hostname: string | null;
+  state: string;
+  stateReason: string;
+  instance: { containerName: string; containerId: string; address: string; agent: string; mac: string } | null;
+}
+
+/** A signed HTTPS client for the orchestrator API, as the tests and the demo use it. */
+export class OrchestratorApi {
+  readonly #base: URL;
+  readonly #secret: Buffer;
+  readonly #dispatcher: Agent;
+
+  constructor(options: { url: string; caFile: string; secretFile: string }) {
+    this.#base = new URL(options.url);
+    this.#secret = Buffer.from(readFileSync(options.secretFile, 'utf8').trim());
+    this.#dispatcher = new Agent({ connect: { ca: readFileSync(options.caFile) } });
+  }
+
+  /** Send a request; `sign: false` or a `secret` override are for tests of refusal. */
+  async call(
+    method: string,
+    path: string,
+    options: { body?: string; sign?: boolean; secret?: Buffer } = {},
+  ): Promise<{ status: number; json: any }> {
+    const body = options.body ?? '';
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (options.sign !== false) {
+      Object.assign(headers, signRequest({ secret: options.secret ?? this.#secret, method, path, body }));
+    }
+    const response = await request(new URL(path, this.#base), {
+      method: method as 'GET',
+      headers,
+      body: body || undefined,
+      dispatcher: this.#dispatcher,
+      headersTimeout: 10_000,
+      bodyTimeout: 10_000,
+    });
+    const text = await response.body.text();
+    return { status: response.statusCode, json: text ? JSON.parse(text) : null };
+  }
+
+  async get<T = any>(path: string): Promise<T> {
+    const { status, json } = await this.call('GET', path);
+    if (status !== 200) throw new Error(`GET ${path}: ${status} ${JSON.stringify(json)}`);
+    return json as T;
+  }
+
+  async clients(): Promise<ClientView[]> {
+    return (await this.get<{ clients: ClientView[] }>('/v1/clients')).clients;
+  }
+
+  /** Wait until a client with this DUID satisfies `done`, polling; throws with its last state on timeout. */
+  async waitForClient(duid: string, done: (c: ClientView) => boolean, timeoutMs = 30_000): Promise<ClientView> {
+    const deadline = Date.now() + timeoutMs;
+    let last: ClientView | undefined;
+    for (;;) {
+      last = (await this.clients()).find((c) => c.duid === duid);
+      if (last && done(last)) return last;
+      if (Date.now() > deadline) {
+        throw new Error(`client ${duid}: not as expected after ${timeoutMs} ms (last: ${JSON.stringify(last ?? null)})`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#dispatcher.close();
+  }
+}
