@@ -1,0 +1,107 @@
+import { parseArgs } from 'node:util';
+import { startLab, type Lab } from './lab/lab.js';
+import { OrchestratorApi } from './support/orchestrator-api.js';
+
+/**
+ * npm run demo [-- --devices N] [--once]
+ *
+ * Builds the lab (real dnsmasq, dhclient, dockerd, orchestrator, unionize),
+ * leases N devices, checks each reaches its own container (ping6 and its
+ * page), prints a table, and keeps running until Ctrl-C; with --once it
+ * prints one JSON line, tears everything down and exits (1 if any failed).
+ */
+
+interface DeviceResult {
+  device: string;
+  duid: string | null;
+  address: string | null;
+  container: string | null;
+  containerAddress: string | null;
+  reachable: boolean;
+  error?: string;
+}
+
+function usage(message: string): never {
+  process.stderr.write(`demo: ${message}\nusage: npm run demo -- [--devices N] [--once]\n`);
+  process.exit(2);
+}
+
+const { values } = parseArgs({
+  options: { devices: { type: 'string', default: '3' }, once: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+});
+if (values.help) usage('help');
+const deviceCount = Number(values.devices);
+if (!Number.isInteger(deviceCount) || deviceCount < 1 || deviceCount > 64) usage('--devices must be 1..64');
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+async function provision(lab: Lab, api: OrchestratorApi, index: number): Promise<DeviceResult> {
+  const result: DeviceResult = { device: `lab-dev-${index}`, duid: null, address: null, container: null, containerAddress: null, reachable: false };
+  try {
+    const lease = await lab.lease(index);
+    Object.assign(result, { duid: lease.duid, address: lease.address });
+    const client = await api.waitForClient(lease.duid, (c) => c.state === 'ready' || c.state === 'failed');
+    if (client.state !== 'ready' || !client.instance) throw new Error(`client ${client.state}: ${client.stateReason}`);
+    const containerAddress = client.instance.address.split('/')[0]!;
+    Object.assign(result, { container: client.instance.containerName, containerAddress });
+    const pinged = await lab.ping(index, containerAddress);
+    const page = await lab.httpGet(index, `http://[${containerAddress}]/`);
+    const pageNamesDevice = page.status === 200 && page.body.includes(lease.duid);
+    result.reachable = pinged && pageNamesDevice;
+    if (!pinged) result.error = 'ping6 failed';
+    else if (!pageNamesDevice) result.error = `page: ${page.status} ${page.error ?? 'does not name the device'}`;
+  } catch (error) {
+    result.error = (error as Error).message;
+  }
+  return result;
+}
+
+function table(rows: DeviceResult[]): string {
+  const header = ['device', 'DUID', 'device address', 'container', 'container address', 'reachable'];
+  const cells = rows.map((r) => [r.device, r.duid ?? '-', r.address ?? '-', r.container ?? '-', r.containerAddress ?? '-', r.reachable ? 'yes' : `NO${r.error ? ` (${r.error})` : ''}`]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+async function main(): Promise<number> {
+  say(`starting the lab with ${deviceCount} device(s)…`);
+  const started = Date.now();
+  const lab = await startLab({ devices: deviceCount, log: process.env.LAB_VERBOSE ? say : undefined });
+  const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+  try {
+    say(`lab ${lab.prefix}::/48 up in ${Date.now() - started} ms; leasing…`);
+    const results = await Promise.all(lab.devices.map((d) => provision(lab, api, d.index)));
+    const ok = results.every((r) => r.reachable);
+    process.stdout.write(`${table(results)}\n`);
+    if (values.once) {
+      const devices = results.map(({ duid, address, container, containerAddress, reachable, error }) => ({
+        duid, address, container, containerAddress, reachable, ...(error ? { error } : {}),
+      }));
+      await api.close();
+      await lab.stop();
+      process.stdout.write(`${JSON.stringify({ ok, devices })}\n`);
+      return ok ? 0 : 1;
+    }
+    say('');
+    say(`orchestrator API: ${lab.orchestratorUrl} (CA ${lab.caFile}, secret ${lab.secretFile})`);
+    say(`devices: ip netns exec ${lab.devices[0]?.netns ?? '<device>'} curl -g http://[<container address>]/`);
+    say(`logs: ${lab.logDir}`);
+    say('running; Ctrl-C tears everything down.');
+    await new Promise(() => setInterval(() => undefined, 60_000));
+    return 0;
+  } catch (error) {
+    await api.close().catch(() => undefined);
+    await lab.stop().catch((e: unknown) => say(`teardown: ${(e as Error).message}`));
+    throw error;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    say(`demo failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.stdout.write(`${JSON.stringify({ ok: false, error: error instanceof Error ? error.message : String(error), devices: [] })}\n`);
+    process.exit(1);
+  },
+);
