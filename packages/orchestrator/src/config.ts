@@ -11,6 +11,8 @@ const agentSchema = z.object({
   url: z.string().url().refine((u) => u.startsWith('https://'), 'must be an https:// URL'),
   ca: z.string().min(1),
   timeout_ms: z.coerce.number().int().min(100).max(120_000).default(30_000),
+  /** Tries per call for retryable failures (unreachable, 5xx). */
+  attempts: z.coerce.number().int().min(1).max(10).default(3),
 });
 
 export const orchestratorConfigSchema = z.object({
@@ -21,7 +23,17 @@ export const orchestratorConfigSchema = z.object({
     key: z.string().min(1),
   }),
   auth: z.object({ secret_file: z.string().min(1) }),
-  sql: z.object({ enabled: iniBoolean.default(false), path: z.string().optional() }).default({ enabled: false }),
+  sql: z
+    .object({ enabled: iniBoolean.default(false), path: z.string().min(1).default('/var/lib/orchestrator/state.db') })
+    .default({ enabled: false, path: '/var/lib/orchestrator/state.db' }),
+  reconcile: z
+    .object({
+      interval_seconds: z.coerce.number().min(1).max(86_400).default(30),
+      expiry_grace_seconds: z.coerce.number().min(0).max(86_400).default(10),
+      adopt_grace_seconds: z.coerce.number().min(60).max(7 * 86_400).default(3600),
+      keep_events: z.coerce.number().int().min(100).default(100_000),
+    })
+    .default({ interval_seconds: 30, expiry_grace_seconds: 10, adopt_grace_seconds: 3600, keep_events: 100_000 }),
   addressing: z.object({
     mode: z.enum(['static']).default('static'),
     prefix: prefix64,

@@ -28,4 +28,5 @@ export const LABELS = {
   duid: 'io.unionize.duid',
   iaid: 'io.unionize.iaid',
   address: 'io.unionize.address',
+  deviceAddress: 'io.unionize.device-address',
 } as const;

@@ -1,39 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { RequestVerifier, signRequest, type ContainerView, type CreateContainerRequest, type LeaseEvent } from '@unionize/protocol';
-import type { AgentClient } from '../agents/agent-client.js';
+import { RequestVerifier, signRequest, type LeaseEvent } from '@unionize/protocol';
+import { FakeAgent } from '../testing/fake-agent.js';
 import { EventDispatcher } from '../events/dispatcher.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { createApp } from './app.js';
 
 const secret = Buffer.from('s'.repeat(64));
-
-/** Test double: an agent that keeps containers in a map. */
-class FakeAgent implements AgentClient {
-  readonly containers = new Map<string, CreateContainerRequest>();
-  failNext = 0;
-  constructor(readonly name: string) {}
-  async createContainer(request: CreateContainerRequest): Promise<ContainerView> {
-    if (this.failNext > 0) {
-      this.failNext--;
-      throw new Error('docker is down');
-    }
-    this.containers.set(request.name, request);
-    return { name: request.name, id: `id-${request.name}`, image: request.image, state: 'running', labels: request.labels, address: request.address, mac: request.mac, createdAt: '' };
-  }
-  async deleteContainer(name: string): Promise<void> {
-    this.containers.delete(name);
-  }
-  async listContainers(): Promise<ContainerView[]> {
-    return [];
-  }
-  async health() {
-    return true;
-  }
-  async close() {}
-}
 
 function setup() {
   const log = pino({ level: 'silent' });
@@ -87,9 +62,9 @@ describe('orchestrator API', () => {
     const client = await get(`/v1/clients/${body.clientId}`);
     expect(client).toMatchObject({ state: 'ready', duid: add.duid, instance: { address: 'fd00:3::100/64', agent: 'dock1' } });
     expect(t.agents[0]!.containers.size).toBe(1);
-    const request = [...t.agents[0]!.containers.values()][0]!;
-    expect(request.env.DEVICE_DUID).toBe(add.duid);
-    expect(request.mac).toMatch(/^02:/);
+    const view = [...t.agents[0]!.containers.values()][0]!;
+    expect(view.labels['io.unionize.duid']).toBe(add.duid);
+    expect(view.mac).toMatch(/^02:/);
 
     expect((await post(event({ action: 'del' }))).status).toBe(202);
     await t.dispatcher.idle();

@@ -67,7 +67,7 @@ export function createApp(deps: AppDeps): Hono {
     const id = c.req.param('id');
     const client = clientIdPattern.test(id) ? store.getClient(id) : undefined;
     if (!client) throw new ApiError(404, 'NOT_FOUND', `no client ${id.slice(0, 40)}`);
-    return c.json(clientView(client, store.getInstance(id)));
+    return c.json({ ...clientView(client, store.getInstance(id)), transitions: store.listTransitions(id, 50) });
   });
 
   app.delete('/v1/clients/:id', (c) => {
@@ -84,6 +84,8 @@ export function createApp(deps: AppDeps): Hono {
     const limit = Math.min(1000, Math.max(1, Number(c.req.query('limit') ?? '100') || 100));
     return c.json({ events: store.recentEvents(limit).map(eventView) });
   });
+
+  app.get('/v1/servers', (c) => c.json({ servers: store.listServers() }));
 
   app.get('/v1/agents', (c) => {
     const instances = store.listInstances();

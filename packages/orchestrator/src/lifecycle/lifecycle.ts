@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { LABELS, containerNameOf, macOf, type LeaseEvent } from '@unionize/protocol';
+import { LABELS, clientIdOf, containerNameOf, macOf, type ContainerView, type LeaseEvent } from '@unionize/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
 import { AgentError } from '../agents/errors.js';
 import { chooseAgent } from '../agents/placement.js';
@@ -77,6 +77,7 @@ export class Lifecycle {
           [LABELS.server]: client.server,
           [LABELS.duid]: client.duid,
           [LABELS.iaid]: client.iaid,
+          [LABELS.deviceAddress]: client.address,
         },
         env: {
           CLIENT_ID: clientId,
@@ -124,15 +125,73 @@ export class Lifecycle {
     }
   }
 
-  /** Drive a client towards what its lease asks for (used for retries). */
-  async converge(clientId: string, reason: string): Promise<void> {
+  /**
+   * Drive a client towards what its lease asks for (retries, the reconciler).
+   * `force` provisions even a client marked ready, whose container was found gone.
+   */
+  async converge(clientId: string, reason: string, options: { force?: boolean } = {}): Promise<void> {
     const client = this.#store.getClient(clientId);
     if (!client) return;
-    if (client.desired === 'running' && (client.state !== 'ready' || !this.#store.getInstance(clientId))) {
-      await this.provision(clientId, reason);
-    } else if (client.desired === 'removed' && client.state !== 'gone') {
+    if (client.desired === 'running') {
+      if (options.force || client.state !== 'ready' || !this.#store.getInstance(clientId)) await this.provision(clientId, reason);
+    } else if (client.state !== 'gone') {
       await this.deprovision(clientId, reason);
     }
+  }
+
+  /**
+   * Take over a container an agent reports for a client the store does not
+   * know (the in-memory store after a restart): rebuild the client from the
+   * container's labels. It lives until `expiresAt` unless a lease event
+   * (dnsmasq's `old` replay or a renewal) confirms it.
+   */
+  adopt(view: ContainerView, agent: string, expiresAt: string): boolean {
+    const labels = view.labels;
+    const clientId = labels[LABELS.clientId];
+    const server = labels[LABELS.server];
+    const duid = labels[LABELS.duid];
+    const iaid = labels[LABELS.iaid];
+    if (!clientId || !server || !duid || !iaid || !view.address || this.#store.getClient(clientId)) return false;
+    if (clientIdOf(server, duid, iaid) !== clientId) return false;
+    const [address] = view.address.split('/');
+    if (!address || !this.#store.claimAddress(clientId, address)) return false;
+    const now = this.#clock.now().toISOString();
+    this.#store.transaction(() => {
+      this.#store.putClient({
+        id: clientId,
+        server,
+        role: 'device',
+        duid,
+        iaid,
+        address: labels[LABELS.deviceAddress] ?? '',
+        hostname: null,
+        mac: null,
+        state: 'pending',
+        desired: 'running',
+        stateReason: 'adopted from agent labels',
+        expiresAt,
+        firstSeen: now,
+        lastSeen: now,
+        updatedAt: now,
+      });
+      this.adoptInstance(clientId, view, agent);
+    });
+    this.#transition(this.#mustGet(clientId), 'ready', `adopted container ${view.name} on ${agent}`);
+    return true;
+  }
+
+  /** Record a container an agent reports for a known client whose instance record is missing. */
+  adoptInstance(clientId: string, view: ContainerView, agent: string): void {
+    this.#store.putInstance({
+      clientId,
+      agent,
+      containerName: view.name,
+      containerId: view.id,
+      address: view.address ?? '',
+      mac: view.mac ?? macOf(clientId),
+      image: view.image,
+      createdAt: view.createdAt,
+    });
   }
 
   #recordLease(clientId: string, event: LeaseEvent): ClientRecord {
@@ -166,18 +225,21 @@ export class Lifecycle {
           lastSeen: now,
           updatedAt: now,
         };
-    if (client.state === 'gone') {
-      client.state = 'pending';
-      client.stateReason = `leased again (${event.action})`;
-    }
-    this.#store.putClient(client);
-    return client;
+    this.#store.transaction(() => {
+      this.#store.touchServer({ name: event.server, role: event.role, firstSeen: now, lastSeen: now });
+      this.#store.putClient(client);
+    });
+    if (client.state === 'gone') this.#transition(client, 'pending', `leased again (${event.action})`);
+    return this.#mustGet(clientId);
   }
 
   #transition(client: ClientRecord, state: ClientState, reason: string): void {
     const from = client.state;
-    const updated = { ...client, state, stateReason: reason, updatedAt: this.#clock.now().toISOString() };
-    this.#store.putClient(updated);
+    const at = this.#clock.now().toISOString();
+    this.#store.transaction(() => {
+      this.#store.putClient({ ...client, state, stateReason: reason, updatedAt: at });
+      this.#store.addTransition({ clientId: client.id, from, to: state, reason, at });
+    });
     const level = state === 'failed' ? 'warn' : 'info';
     this.#log[level]({ client: client.id, from, to: state, reason }, `client ${from} → ${state}`);
   }

@@ -1,28 +1,34 @@
 import type { Store } from './store.js';
-import type { ClientRecord, EventRecord, InstanceRecord } from './types.js';
+import type { ClientRecord, EventRecord, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64 } from './ipv6.js';
 
 /** The store with `[sql] enabled = false`: all state in this process, gone at exit. */
 export class MemoryStore implements Store {
   readonly #events = new Map<string, EventRecord>();
   readonly #clients = new Map<string, ClientRecord>();
+  readonly #transitions = new Map<string, TransitionRecord[]>();
+  readonly #servers = new Map<string, ServerRecord>();
   readonly #instances = new Map<string, InstanceRecord>();
   readonly #prefix: Prefix64;
   readonly #allocated = new Map<string, number>();
-  /** Released offsets, kept sorted so the lowest is reused first. */
-  #freed: number[] = [];
+  readonly #holders = new Map<number, string>();
   #next = FIRST_POOL_OFFSET;
   readonly #maxEvents: number;
+  readonly #maxTransitions = 50;
 
   constructor(options: { prefix: string; maxEvents?: number }) {
     this.#prefix = new Prefix64(options.prefix);
     this.#maxEvents = options.maxEvents ?? 10_000;
   }
 
+  transaction<T>(fn: () => T): T {
+    return fn();
+  }
+
   appendEvent(record: EventRecord): { duplicate: boolean } {
     if (this.#events.has(record.eventId)) return { duplicate: true };
     this.#events.set(record.eventId, structuredClone(record));
-    this.#trimEvents();
+    if (this.#events.size > this.#maxEvents) this.pruneEvents(this.#maxEvents);
     return { duplicate: false };
   }
 
@@ -39,6 +45,19 @@ export class MemoryStore implements Store {
     return [...this.#events.values()].slice(-limit).reverse().map((e) => structuredClone(e));
   }
 
+  pruneEvents(keep: number): number {
+    let excess = this.#events.size - keep;
+    let removed = 0;
+    for (const [id, record] of this.#events) {
+      if (excess <= 0) break;
+      if (record.appliedAt === null) continue;
+      this.#events.delete(id);
+      excess--;
+      removed++;
+    }
+    return removed;
+  }
+
   getClient(id: string): ClientRecord | undefined {
     const client = this.#clients.get(id);
     return client && { ...client };
@@ -48,6 +67,23 @@ export class MemoryStore implements Store {
   }
   listClients(): ClientRecord[] {
     return [...this.#clients.values()].map((c) => ({ ...c }));
+  }
+  addTransition(transition: TransitionRecord): void {
+    const list = this.#transitions.get(transition.clientId) ?? [];
+    list.push({ ...transition });
+    if (list.length > this.#maxTransitions) list.shift();
+    this.#transitions.set(transition.clientId, list);
+  }
+  listTransitions(clientId: string, limit: number): TransitionRecord[] {
+    return (this.#transitions.get(clientId) ?? []).slice(-limit).reverse().map((t) => ({ ...t }));
+  }
+
+  touchServer(server: ServerRecord): void {
+    const known = this.#servers.get(server.name);
+    this.#servers.set(server.name, known ? { ...known, role: server.role, lastSeen: server.lastSeen } : { ...server });
+  }
+  listServers(): ServerRecord[] {
+    return [...this.#servers.values()].map((s) => ({ ...s }));
   }
 
   getInstance(clientId: string): InstanceRecord | undefined {
@@ -67,27 +103,37 @@ export class MemoryStore implements Store {
   allocateAddress(clientId: string): string | undefined {
     let offset = this.#allocated.get(clientId);
     if (offset === undefined) {
-      offset = this.#freed.shift() ?? (this.#next <= LAST_POOL_OFFSET ? this.#next++ : undefined);
-      if (offset === undefined) return undefined;
-      this.#allocated.set(clientId, offset);
+      while (this.#holders.has(this.#next) && this.#next <= LAST_POOL_OFFSET) this.#next++;
+      if (this.#next > LAST_POOL_OFFSET) return undefined;
+      offset = this.#next;
+      this.#hold(clientId, offset);
     }
     return this.#prefix.addressAt(offset);
+  }
+
+  claimAddress(clientId: string, address: string): boolean {
+    const offset = this.#prefix.offsetOf(address);
+    if (offset === undefined || offset < FIRST_POOL_OFFSET || offset > LAST_POOL_OFFSET) return false;
+    const holder = this.#holders.get(offset);
+    if (holder !== undefined) return holder === clientId;
+    this.releaseAddress(clientId);
+    this.#hold(clientId, offset);
+    return true;
   }
 
   releaseAddress(clientId: string): void {
     const offset = this.#allocated.get(clientId);
     if (offset === undefined) return;
     this.#allocated.delete(clientId);
-    const at = this.#freed.findIndex((o) => o > offset);
-    this.#freed.splice(at < 0 ? this.#freed.length : at, 0, offset);
+    this.#holders.delete(offset);
+    // The lowest free offset is handed out next.
+    if (offset < this.#next) this.#next = offset;
   }
 
-  /** Keep the journal bounded: applied events beyond the limit are forgotten, oldest first. */
-  #trimEvents(): void {
-    if (this.#events.size <= this.#maxEvents) return;
-    for (const [id, record] of this.#events) {
-      if (this.#events.size <= this.#maxEvents) break;
-      if (record.appliedAt !== null) this.#events.delete(id);
-    }
+  close(): void {}
+
+  #hold(clientId: string, offset: number): void {
+    this.#allocated.set(clientId, offset);
+    this.#holders.set(offset, clientId);
   }
 }

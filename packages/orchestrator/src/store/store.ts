@@ -1,10 +1,14 @@
-import type { ClientRecord, EventRecord, InstanceRecord } from './types.js';
+import type { ClientRecord, EventRecord, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
 
 /**
  * Everything the orchestrator remembers. Synchronous: both implementations
- * (memory, and SQLite through better-sqlite3) answer without waiting.
+ * (memory, and SQLite through better-sqlite3) answer without waiting, and one
+ * shared test suite (store.contract.ts) runs against both.
  */
 export interface Store {
+  /** Run several writes as one (SQLite: one transaction; memory: as is). */
+  transaction<T>(fn: () => T): T;
+
   /** Journal an event; `duplicate` when its eventId is known already (nothing is written then). */
   appendEvent(record: EventRecord): { duplicate: boolean };
   markEventApplied(eventId: string, appliedAt: string, outcome: string): void;
@@ -12,10 +16,18 @@ export interface Store {
   unappliedEvents(): EventRecord[];
   /** Newest first. */
   recentEvents(limit: number): EventRecord[];
+  /** Forget applied events beyond the newest `keep`; returns how many went. */
+  pruneEvents(keep: number): number;
 
   getClient(id: string): ClientRecord | undefined;
   putClient(client: ClientRecord): void;
   listClients(): ClientRecord[];
+  addTransition(transition: TransitionRecord): void;
+  /** Newest first. */
+  listTransitions(clientId: string, limit: number): TransitionRecord[];
+
+  touchServer(server: ServerRecord): void;
+  listServers(): ServerRecord[];
 
   getInstance(clientId: string): InstanceRecord | undefined;
   putInstance(instance: InstanceRecord): void;
@@ -24,5 +36,9 @@ export interface Store {
 
   /** The address allocated to a client, allocating the lowest free one; undefined when the pool is exhausted. */
   allocateAddress(clientId: string): string | undefined;
+  /** Record an address found in use (e.g. on a container adopted from an agent); false if another client holds it. */
+  claimAddress(clientId: string, address: string): boolean;
   releaseAddress(clientId: string): void;
+
+  close(): void;
 }

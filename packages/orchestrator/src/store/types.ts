@@ -48,3 +48,20 @@ export interface EventRecord {
   appliedAt: string | null;
   outcome: string | null;
 }
+
+/** One life-cycle transition of a client, with why it happened. */
+export interface TransitionRecord {
+  clientId: string;
+  from: ClientState;
+  to: ClientState;
+  reason: string;
+  at: string;
+}
+
+/** A DHCP server that has sent events. */
+export interface ServerRecord {
+  name: string;
+  role: ServerRole;
+  firstSeen: string;
+  lastSeen: string;
+}

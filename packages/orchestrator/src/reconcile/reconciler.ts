@@ -1,0 +1,170 @@
+import type { Logger } from 'pino';
+import { LABELS, type ContainerView } from '@unionize/protocol';
+import type { AgentClient } from '../agents/agent-client.js';
+import type { Clock } from '../clock.js';
+import type { EventDispatcher } from '../events/dispatcher.js';
+import type { Lifecycle } from '../lifecycle/lifecycle.js';
+import type { Store } from '../store/store.js';
+
+export interface ReconcilerOptions {
+  store: Store;
+  lifecycle: Lifecycle;
+  dispatcher: EventDispatcher;
+  agents: readonly AgentClient[];
+  clock: Clock;
+  log: Logger;
+  /**
+   * Rebuild unknown clients from their containers' labels instead of removing
+   * them: right for the in-memory store after a restart, wrong for a durable
+   * store, where a container nobody owns is an orphan.
+   */
+  adoptUnknown: boolean;
+  /** How long an adopted client lives without a lease event confirming it, ms. */
+  adoptGraceMs: number;
+  /** Slack after a lease's expiry before its container is removed, ms. */
+  expiryGraceMs: number;
+  /** Applied journal events kept. */
+  keepEvents: number;
+}
+
+export interface ReconcileReport {
+  agentsUnreachable: string[];
+  expired: number;
+  adopted: number;
+  orphansRemoved: number;
+  repaired: number;
+}
+
+/**
+ * Compares what should run (the store) with what runs (the agents' labelled
+ * containers) and queues the difference through the dispatcher, so repairs
+ * stay in order with each client's lease events. dnsmasq's hook is
+ * at-most-once: this is what makes the whole system converge.
+ */
+export class Reconciler {
+  readonly #o: ReconcilerOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<ReconcileReport> | undefined;
+
+  constructor(options: ReconcilerOptions) {
+    this.#o = options;
+  }
+
+  /** One pass; concurrent callers share the pass in progress. */
+  runOnce(): Promise<ReconcileReport> {
+    this.#running ??= this.#pass().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  start(intervalMs: number): void {
+    const tick = () => {
+      this.runOnce()
+        .catch((error: unknown) => this.#o.log.error({ err: error }, 'reconcile pass failed'))
+        .finally(() => {
+          if (this.#timer) this.#timer = setTimeout(tick, intervalMs).unref();
+        });
+    };
+    this.#timer = setTimeout(tick, 0).unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #pass(): Promise<ReconcileReport> {
+    const { store, lifecycle, dispatcher, clock, log } = this.#o;
+    const now = clock.now().getTime();
+    const report: ReconcileReport = { agentsUnreachable: [], expired: 0, adopted: 0, orphansRemoved: 0, repaired: 0 };
+
+    // What the agents run, by client. An unreachable agent's containers are unknown, not absent.
+    const running = new Map<string, Array<{ agent: AgentClient; view: ContainerView }>>();
+    const reachable = new Set<string>();
+    await Promise.all(
+      this.#o.agents.map(async (agent) => {
+        try {
+          for (const view of await agent.listContainers()) {
+            const clientId = view.labels[LABELS.clientId];
+            if (!clientId) continue;
+            running.set(clientId, [...(running.get(clientId) ?? []), { agent, view }]);
+          }
+          reachable.add(agent.name);
+        } catch (error) {
+          report.agentsUnreachable.push(agent.name);
+          log.warn({ agent: agent.name, err: error }, 'reconcile: agent unreachable, its containers left alone');
+        }
+      }),
+    );
+
+    // Leases whose del never came.
+    for (const client of store.listClients()) {
+      if (client.desired !== 'running' || !client.expiresAt) continue;
+      if (Date.parse(client.expiresAt) + this.#o.expiryGraceMs >= now) continue;
+      report.expired++;
+      dispatcher.run(client.id, async () => {
+        const current = store.getClient(client.id);
+        if (current?.desired !== 'running' || !current.expiresAt) return;
+        if (Date.parse(current.expiresAt) + this.#o.expiryGraceMs >= clock.now().getTime()) return;
+        await lifecycle.deprovision(client.id, `lease expired at ${current.expiresAt} without renewal or release`);
+      });
+    }
+
+    // Containers: adopt, record, or remove what nobody owns.
+    for (const [clientId, found] of running) {
+      const client = store.getClient(clientId);
+      const instance = store.getInstance(clientId);
+      for (const { agent, view } of found) {
+        const owned = client?.desired === 'running' && (!instance || (instance.agent === agent.name && instance.containerName === view.name));
+        if (!client && this.#o.adoptUnknown && found.length === 1) {
+          const expiresAt = new Date(now + this.#o.adoptGraceMs).toISOString();
+          report.adopted++;
+          dispatcher.run(clientId, async () => {
+            lifecycle.adopt(view, agent.name, expiresAt);
+          });
+        } else if (owned) {
+          if (!instance) dispatcher.run(clientId, async () => lifecycle.adoptInstance(clientId, view, agent.name));
+        } else {
+          report.orphansRemoved++;
+          dispatcher.run(clientId, async () => {
+            // Checked again in the queue: a lease event may have claimed it meanwhile.
+            const latest = store.getInstance(clientId);
+            if (store.getClient(clientId)?.desired === 'running' && latest?.containerName === view.name && latest.agent === agent.name) return;
+            log.info({ client: clientId, agent: agent.name, container: view.name }, 'reconcile: removing orphan container');
+            await agent.deleteContainer(view.name);
+          });
+        }
+      }
+    }
+
+    // Clients not where their lease wants them: container missing, stopped or
+    // unattached, or a transition cut short (failed, or a crash mid-way).
+    for (const client of store.listClients()) {
+      if (client.desired === 'removed' && client.state === 'gone') continue;
+      if (client.desired === 'running' && client.expiresAt && Date.parse(client.expiresAt) + this.#o.expiryGraceMs < now) continue;
+      const instance = store.getInstance(client.id);
+      if (instance && !reachable.has(instance.agent)) continue;
+      const view = (running.get(client.id) ?? []).find((f) => f.view.name === instance?.containerName)?.view;
+      const healthy = view?.state === 'running' && view.address !== null;
+      if (client.desired === 'running' && client.state === 'ready' && healthy) continue;
+      const why =
+        client.desired === 'removed' ? `reconcile: ${client.state} but released`
+        : !view ? 'reconcile: container missing'
+        : !healthy ? `reconcile: container ${view.state}${view.address ? '' : ', not attached'}`
+        : `reconcile: client ${client.state}`;
+      report.repaired++;
+      // Only if nothing happened to the client since this snapshot; the next pass looks again.
+      dispatcher.run(client.id, async () => {
+        if (store.getClient(client.id)?.updatedAt !== client.updatedAt) return;
+        await lifecycle.converge(client.id, why, { force: true });
+      });
+    }
+
+    store.pruneEvents(this.#o.keepEvents);
+    if (report.expired || report.adopted || report.orphansRemoved || report.repaired || report.agentsUnreachable.length) {
+      log.info({ report }, 'reconcile pass queued repairs');
+    }
+    return report;
+  }
+}

@@ -1,0 +1,91 @@
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+/**
+ * The orchestrator's SQLite schema. Migrations in ../../drizzle are generated
+ * from this file (`npm run db:generate -w @unionize/orchestrator`) and applied at start.
+ */
+
+export const dhcpServers = sqliteTable('dhcp_servers', {
+  name: text('name').primaryKey(),
+  role: text('role').notNull(),
+  firstSeen: text('first_seen').notNull(),
+  lastSeen: text('last_seen').notNull(),
+});
+
+export const clients = sqliteTable(
+  'clients',
+  {
+    id: text('id').primaryKey(),
+    server: text('server').notNull(),
+    role: text('role').notNull(),
+    duid: text('duid').notNull(),
+    iaid: text('iaid').notNull(),
+    address: text('address').notNull(),
+    hostname: text('hostname'),
+    mac: text('mac'),
+    state: text('state').notNull(),
+    desired: text('desired').notNull(),
+    stateReason: text('state_reason').notNull(),
+    expiresAt: text('expires_at'),
+    firstSeen: text('first_seen').notNull(),
+    lastSeen: text('last_seen').notNull(),
+    updatedAt: text('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('clients_key').on(t.server, t.duid, t.iaid), index('clients_state').on(t.state)],
+);
+
+export const clientTransitions = sqliteTable(
+  'client_transitions',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    clientId: text('client_id')
+      .notNull()
+      .references(() => clients.id, { onDelete: 'cascade' }),
+    fromState: text('from_state').notNull(),
+    toState: text('to_state').notNull(),
+    reason: text('reason').notNull(),
+    at: text('at').notNull(),
+  },
+  (t) => [index('client_transitions_client').on(t.clientId, t.id)],
+);
+
+export const agents = sqliteTable('agents', {
+  name: text('name').primaryKey(),
+  url: text('url').notNull(),
+  healthy: integer('healthy', { mode: 'boolean' }).notNull(),
+  checkedAt: text('checked_at').notNull(),
+});
+
+export const instances = sqliteTable('instances', {
+  clientId: text('client_id')
+    .primaryKey()
+    .references(() => clients.id, { onDelete: 'cascade' }),
+  agent: text('agent').notNull(),
+  containerName: text('container_name').notNull().unique(),
+  containerId: text('container_id').notNull(),
+  address: text('address').notNull(),
+  mac: text('mac').notNull(),
+  image: text('image').notNull(),
+  createdAt: text('created_at').notNull(),
+});
+
+/** Static IPAM: one row per allocated host offset in the container /64. */
+export const addressPool = sqliteTable('address_pool', {
+  offset: integer('offset').primaryKey(),
+  clientId: text('client_id').notNull().unique(),
+});
+
+/** The event journal: written before the 202, marked when applied. */
+export const events = sqliteTable(
+  'events',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    eventId: text('event_id').notNull().unique(),
+    clientId: text('client_id').notNull(),
+    receivedAt: text('received_at').notNull(),
+    payload: text('payload').notNull(),
+    appliedAt: text('applied_at'),
+    outcome: text('outcome'),
+  },
+  (t) => [index('events_unapplied').on(t.appliedAt, t.seq), index('events_client').on(t.clientId, t.seq)],
+);

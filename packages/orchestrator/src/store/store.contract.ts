@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { LeaseEvent } from '@unionize/protocol';
+import type { Store } from './store.js';
+import type { ClientRecord, EventRecord } from './types.js';
+
+/** The behaviour every Store must have; run by memory-store.test.ts and sqlite-store.test.ts. */
+export function describeStore(name: string, open: () => Store): void {
+  const event = (over: Partial<LeaseEvent> = {}): LeaseEvent => ({
+    eventId: randomUUID(),
+    server: 'devnet',
+    role: 'device',
+    action: 'add',
+    duid: '00:03:00:01:02:aa:bb:cc:dd:01',
+    iaid: '1',
+    address: 'fd00:1::1000',
+    hostname: null,
+    mac: null,
+    interface: null,
+    expiresAt: null,
+    seenAt: '2026-01-01T00:00:00.000Z',
+    ...over,
+  });
+  const record = (e: LeaseEvent, clientId = 'c1'): EventRecord => ({ eventId: e.eventId, clientId, receivedAt: '2026-01-01T00:00:00.000Z', event: e, appliedAt: null, outcome: null });
+  const client = (id: string, over: Partial<ClientRecord> = {}): ClientRecord => ({
+    id,
+    server: 'devnet',
+    role: 'device',
+    duid: `00:03:00:01:${id.padStart(2, '0').slice(-2)}:00`,
+    iaid: '1',
+    address: 'fd00:1::1000',
+    hostname: null,
+    mac: null,
+    state: 'pending',
+    desired: 'running',
+    stateReason: 'test',
+    expiresAt: null,
+    firstSeen: '2026-01-01T00:00:00.000Z',
+    lastSeen: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    ...over,
+  });
+
+  describe(`${name}: the Store contract`, () => {
+    it('journals events once, in order, and tracks which were applied', () => {
+      const store = open();
+      const a = event();
+      const b = event({ action: 'del' });
+      expect(store.appendEvent(record(a))).toEqual({ duplicate: false });
+      expect(store.appendEvent(record(a))).toEqual({ duplicate: true });
+      store.appendEvent(record(b));
+      expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([a.eventId, b.eventId]);
+      expect(store.unappliedEvents()[0]!.event).toEqual(a);
+      store.markEventApplied(a.eventId, '2026-01-01T00:00:01.000Z', 'provisioned');
+      expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([b.eventId]);
+      expect(store.recentEvents(10).map((e) => [e.eventId, e.outcome])).toEqual([[b.eventId, null], [a.eventId, 'provisioned']]);
+      store.close();
+    });
+
+    it('prunes only applied events beyond the newest kept', () => {
+      const store = open();
+      const ids = Array.from({ length: 5 }, () => event());
+      for (const e of ids) store.appendEvent(record(e));
+      for (const e of ids.slice(0, 4)) store.markEventApplied(e.eventId, 'x', 'ok');
+      expect(store.pruneEvents(2)).toBe(3);
+      expect(store.recentEvents(10).map((e) => e.eventId)).toEqual([ids[4]!.eventId, ids[3]!.eventId]);
+      store.close();
+    });
+
+    it('keeps clients, their transitions and instances', () => {
+      const store = open();
+      store.putClient(client('c1'));
+      store.putClient(client('c1', { state: 'ready', hostname: 'h' }));
+      store.putClient(client('c2'));
+      expect(store.getClient('c1')).toMatchObject({ state: 'ready', hostname: 'h' });
+      expect(store.listClients().map((c) => c.id).sort()).toEqual(['c1', 'c2']);
+      store.addTransition({ clientId: 'c1', from: 'pending', to: 'provisioning', reason: 'r1', at: 't1' });
+      store.addTransition({ clientId: 'c1', from: 'provisioning', to: 'ready', reason: 'r2', at: 't2' });
+      expect(store.listTransitions('c1', 10).map((t) => t.to)).toEqual(['ready', 'provisioning']);
+      const instance = { clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'abc', address: 'fd00:3::100/64', mac: '02:00:00:00:00:01', image: 'img', createdAt: 't' };
+      store.putInstance(instance);
+      store.putInstance({ ...instance, containerId: 'def' });
+      expect(store.getInstance('c1')).toEqual({ ...instance, containerId: 'def' });
+      expect(store.listInstances()).toHaveLength(1);
+      store.deleteInstance('c1');
+      expect(store.getInstance('c1')).toBeUndefined();
+      store.close();
+    });
+
+    it('remembers DHCP servers', () => {
+      const store = open();
+      store.touchServer({ name: 'devnet', role: 'device', firstSeen: 't1', lastSeen: 't1' });
+      store.touchServer({ name: 'devnet', role: 'device', firstSeen: 't2', lastSeen: 't2' });
+      expect(store.listServers()).toEqual([{ name: 'devnet', role: 'device', firstSeen: 't1', lastSeen: 't2' }]);
+      store.close();
+    });
+
+    it('allocates one stable address per client and reuses the lowest freed one', () => {
+      const store = open();
+      expect(['a', 'b', 'c'].map((c) => store.allocateAddress(c))).toEqual(['fd00:3::100', 'fd00:3::101', 'fd00:3::102']);
+      expect(store.allocateAddress('a')).toBe('fd00:3::100');
+      store.releaseAddress('c');
+      store.releaseAddress('a');
+      expect(store.allocateAddress('d')).toBe('fd00:3::100');
+      expect(store.allocateAddress('e')).toBe('fd00:3::102');
+      expect(store.allocateAddress('f')).toBe('fd00:3::103');
+      store.close();
+    });
+
+    it('claims an address found in use, unless another client holds it', () => {
+      const store = open();
+      expect(store.claimAddress('x', 'fd00:3::105')).toBe(true);
+      expect(store.allocateAddress('x')).toBe('fd00:3::105');
+      expect(store.claimAddress('y', 'fd00:3::105')).toBe(false);
+      expect(store.claimAddress('y', 'fd00:4::1')).toBe(false);
+      expect(store.allocateAddress('y')).toBe('fd00:3::100');
+      store.close();
+    });
+
+    it('rolls a failed transaction back', () => {
+      const store = open();
+      expect(() =>
+        store.transaction(() => {
+          store.putClient(client('t1'));
+          throw new Error('abort');
+        }),
+      ).toThrow('abort');
+      // The memory store has no rollback; only durable stores promise it.
+      if (name !== 'MemoryStore') expect(store.getClient('t1')).toBeUndefined();
+      store.close();
+    });
+  });
+}
