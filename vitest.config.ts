@@ -7,13 +7,24 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['packages/*/src/**/*.test.ts'],
+          exclude: ['packages/*/src/**/*.integration.test.ts'],
           environment: 'node',
+        },
+      },
+      {
+        // Real dockerd + ip + nsenter; run by test/unionize-docker.test.ts inside a lab namespace.
+        test: {
+          name: 'integration',
+          include: ['packages/*/src/**/*.integration.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
         },
       },
       {
         test: {
           name: 'e2e',
           include: ['test/**/*.test.ts'],
+          exclude: ['**/node_modules/**'],
           environment: 'node',
           // The lab is one set of namespaces, bridges and daemons: run e2e files one at a time.
           fileParallelism: false,
