@@ -23,6 +23,8 @@ export interface LabDocker {
   private: boolean;
   /** Remove the managed containers the lab made (all of them on a private engine). */
   removeManagedContainers(): Promise<number>;
+  /** Stop the private dockerd (SIGTERM, or SIGKILL) and start it again on the same socket and data root. */
+  restart(options?: { signal?: 'SIGTERM' | 'SIGKILL'; downMs?: number }): Promise<void>;
 }
 
 interface DockerContext {
@@ -84,6 +86,9 @@ export async function startDocker(ctx: DockerContext): Promise<LabDocker> {
   const envSocket = socketFromEnv();
   let socket: string;
   let isPrivate = false;
+  let restart: LabDocker['restart'] = async () => {
+    throw new Error('cannot restart a dockerd the lab did not start (DOCKER_HOST)');
+  };
   const before = new Set<string>();
 
   if (envSocket && (await answers(new Docker({ socketPath: envSocket })))) {
@@ -92,7 +97,7 @@ export async function startDocker(ctx: DockerContext): Promise<LabDocker> {
   } else {
     if (envSocket) log(`docker: DOCKER_HOST unix://${envSocket} does not answer; starting a private dockerd`);
     isPrivate = true;
-    socket = await startPrivateDockerd(ctx);
+    ({ socket, restart } = await startPrivateDockerd(ctx));
   }
   const docker = new Docker({ socketPath: socket });
 
@@ -120,10 +125,10 @@ export async function startDocker(ctx: DockerContext): Promise<LabDocker> {
     timeoutMs: 120_000,
   });
   log(`docker: image ${CLIENT_IMAGE} ready in ${Date.now() - started} ms`);
-  return { socket, docker, private: isPrivate, removeManagedContainers };
+  return { socket, docker, private: isPrivate, removeManagedContainers, restart };
 }
 
-async function startPrivateDockerd(ctx: DockerContext): Promise<string> {
+async function startPrivateDockerd(ctx: DockerContext): Promise<{ socket: string; restart: LabDocker['restart'] }> {
   const { dir, name, log, teardown, state } = ctx;
   mkdirSync(LAB_VAR_DIR, { recursive: true, mode: 0o700 });
   const lockFile = join(LAB_VAR_DIR, 'docker.lock');
@@ -150,41 +155,53 @@ async function startPrivateDockerd(ctx: DockerContext): Promise<string> {
   writeFileSync(configFile, '{}\n');
   mkdirSync(dataRoot, { recursive: true, mode: 0o700 });
 
-  const forwardingBefore = readForwarding();
-  const dockerd: ManagedProcess = spawnManaged(
+  const argv = [
     'dockerd',
-    [
-      'dockerd',
-      '--config-file', configFile,
-      '--data-root', dataRoot,
-      '--exec-root', execRoot,
-      '--pidfile', join(dir, 'docker.pid'),
-      '-H', `unix://${socket}`,
-      // Leave the host's network alone: no docker0, no firewall rules, no ip_forward.
-      '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false',
-      '--userland-proxy=false',
-    ],
-    { logFile: join(dir, 'logs', 'dockerd.log') },
-  );
-  state.addProcess('dockerd', dockerd.pid, true);
-  teardown.add('dockerd', async () => {
-    await dockerd.stop({ graceMs: 20_000 });
+    '--config-file', configFile,
+    '--data-root', dataRoot,
+    '--exec-root', execRoot,
+    '--pidfile', join(dir, 'docker.pid'),
+    '-H', `unix://${socket}`,
+    // Leave the host's network alone: no docker0, no firewall rules, no ip_forward.
+    '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false',
+    '--userland-proxy=false',
+  ];
+  const docker = new Docker({ socketPath: socket });
+  let dockerd: ManagedProcess;
+
+  const launch = async (): Promise<void> => {
+    const forwardingBefore = readForwarding();
+    dockerd = spawnManaged('dockerd', argv, { logFile: join(dir, 'logs', 'dockerd.log') });
+    state.addProcess('dockerd', dockerd.pid, true);
+    await waitFor('dockerd to answer /_ping', async () => ((await answers(docker)) ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      abort: () => (dockerd.running ? undefined : `dockerd exited: ${dockerd.tail(5)}`),
+    });
+    const forwardingAfter = readForwarding();
+    if (forwardingAfter.join() !== forwardingBefore.join()) {
+      // Should not happen with --ip-forward=false; put the host back as it was.
+      ROOT_FORWARDING.forEach((file, i) => writeFileSync(file, `${forwardingBefore[i]}\n`));
+      log(`docker: WARNING dockerd changed root forwarding (${forwardingAfter.join()}); restored ${forwardingBefore.join()}`);
+    }
+  };
+  const halt = async (signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> => {
+    await dockerd.stop({ signal, graceMs: 20_000 });
     state.removeProcess(dockerd.pid);
+  };
+
+  teardown.add('dockerd', async () => {
+    await halt();
     if (existsSync(execRoot) && !isMountedUnder(execRoot)) rmSync(execRoot, { recursive: true, force: true });
   });
-
-  const docker = new Docker({ socketPath: socket });
-  await waitFor('dockerd to answer /_ping', async () => ((await answers(docker)) ? true : undefined), {
-    timeoutMs: 60_000,
-    intervalMs: 200,
-    abort: () => (dockerd.running ? undefined : `dockerd exited: ${dockerd.tail(5)}`),
-  });
-  const forwardingAfter = readForwarding();
-  if (forwardingAfter.join() !== forwardingBefore.join()) {
-    // Should not happen with --ip-forward=false; put the host back as it was.
-    ROOT_FORWARDING.forEach((file, i) => writeFileSync(file, `${forwardingBefore[i]}\n`));
-    log(`docker: WARNING dockerd changed root forwarding (${forwardingAfter.join()}); restored ${forwardingBefore.join()}`);
-  }
-  log(`docker: private dockerd ${dockerd.pid} on ${socket} (data root ${dataRoot})`);
-  return socket;
+  await launch();
+  const restart: LabDocker['restart'] = async (options = {}) => {
+    log(`docker: restarting dockerd ${dockerd.pid} (${options.signal ?? 'SIGTERM'})`);
+    await halt(options.signal);
+    if (options.downMs) await new Promise((r) => setTimeout(r, options.downMs));
+    await launch();
+    log(`docker: dockerd back as ${dockerd.pid}`);
+  };
+  log(`docker: private dockerd ${dockerd!.pid} on ${socket} (data root ${dataRoot})`);
+  return { socket, restart };
 }

@@ -70,6 +70,8 @@ export interface Lab {
   ping(device: LabDevice | number, address: string): Promise<boolean>;
   httpGet(device: LabDevice | number, url: string, options?: { caFile?: string }): Promise<{ status: number; body: string; error?: string }>;
   run(ns: string | LabDevice, argv: readonly string[]): Promise<CommandResult>;
+  /** Restart the lab's private dockerd (restart tests). */
+  restartDocker(options?: { signal?: 'SIGTERM' | 'SIGKILL'; downMs?: number }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -87,6 +89,7 @@ class LabImpl implements Lab {
   dockerSocket = '';
   dnsmasqLeaseFile = '';
   dockerClient: Docker | undefined;
+  dockerRestart: ((options?: { signal?: 'SIGTERM' | 'SIGKILL'; downMs?: number }) => Promise<void>) | undefined;
   unregister: () => void = () => {};
   private stopping: Promise<void> | undefined;
 
@@ -105,6 +108,11 @@ class LabImpl implements Lab {
     this.secretFile = join(dir, 'secret');
     this.hookWrapper = join(dir, 'orchestrator-hook');
     this.logDir = join(dir, 'logs');
+  }
+
+  restartDocker(options?: { signal?: 'SIGTERM' | 'SIGKILL'; downMs?: number }): Promise<void> {
+    if (!this.dockerRestart) throw new Error('this lab runs without docker (startLab({ docker: false }))');
+    return this.dockerRestart(options);
   }
 
   get docker(): Docker {
@@ -229,6 +237,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       const docker = await startDocker({ dir, name, repo, log, teardown, state });
       lab.dockerSocket = docker.socket;
       lab.dockerClient = docker.docker;
+      lab.dockerRestart = docker.restart;
       phase('docker');
     }
 
