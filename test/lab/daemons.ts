@@ -126,7 +126,9 @@ export interface IniPaths {
   secretFile: string;
 }
 
-export function orchestratorIni(p: IniPaths & { cert: string; key: string; containerSubnet: string; unionizeUrl: string; sqlPath?: string }): string {
+export function orchestratorIni(
+  p: IniPaths & { cert: string; key: string; containerSubnet: string; unionizeUrl: string; sqlPath?: string; reconcileSeconds?: number },
+): string {
   return `[server]
 listen = ::
 port = 8443
@@ -146,9 +148,15 @@ prefix = ${p.containerSubnet}
 [instances]
 image = unionize-client:latest
 
+[reconcile]
+; The lab converges fast: its tests kill and restart parts.
+interval_seconds = ${p.reconcileSeconds ?? 5}
+expiry_grace_seconds = 2
+
 [agents.dock1]
 url = ${p.unionizeUrl}
 ca = ${p.caFile}
+timeout_ms = 15000
 
 [log]
 level = info
