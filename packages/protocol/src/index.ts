@@ -7,3 +7,5 @@ export * from './agent-api.js';
 export * from './http-errors.js';
 export * from './hmac-middleware.js';
 export * from './serve-https.js';
+export * from './body-limit.js';
+export * from './tls-pin.js';

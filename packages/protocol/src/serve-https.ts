@@ -9,9 +9,16 @@ export interface HttpsListenOptions {
   port: number;
   certFile: string;
   keyFile: string;
-  /** Slow-client limits, ms. */
+  /**
+   * Slow-client limits, ms: the TLS handshake, the request headers, and the
+   * whole request (headers and body) must each arrive within theirs, or the
+   * connection is closed (a 408 for the last two). Node checks the last two
+   * every `checkIntervalMs`, so a slow client may last that much longer.
+   */
+  handshakeTimeoutMs?: number;
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
+  checkIntervalMs?: number;
 }
 
 /** The only place that knows about Node's https: TLS only, no plain listener. */
@@ -20,8 +27,11 @@ export function listenHttps(options: HttpsListenOptions): Promise<{ server: Serv
     cert: readFileSync(options.certFile),
     key: readFileSync(options.keyFile),
     minVersion: 'TLSv1.2' as const,
+    handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
     headersTimeout: options.headersTimeoutMs ?? 10_000,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
+    // Node's default is 30 s, which would triple the headers limit above.
+    connectionsCheckingInterval: options.checkIntervalMs ?? 1000,
   };
   return new Promise((resolve, reject) => {
     const server = serve(
