@@ -1,6 +1,7 @@
 import { isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { iniBoolean, loadConfigFile, nameSchema, portSchema } from '@unionize/protocol';
+import { DEFAULT_QUOTAS, type QuotaLimits } from './lifecycle/quotas.js';
 
 const prefix64 = z
   .string()
@@ -9,11 +10,26 @@ const prefix64 = z
 
 const agentSchema = z.object({
   url: z.string().url().refine((u) => u.startsWith('https://'), 'must be an https:// URL'),
-  ca: z.string().min(1),
+  /** The agent's server is verified by a CA file, a certificate pin (sha256/...), or both; at least one. */
+  ca: z.string().min(1).optional(),
+  pin: z.string().min(1).optional(),
   timeout_ms: z.coerce.number().int().min(100).max(120_000).default(30_000),
   /** Tries per call for retryable failures (unreachable, 5xx). */
   attempts: z.coerce.number().int().min(1).max(10).default(3),
-});
+}).refine((a) => a.ca !== undefined || a.pin !== undefined, { message: 'give ca (a CA file) or pin (sha256/...), or both', path: ['ca'] });
+
+const limit = (fallback: number) => z.coerce.number().int().min(0).max(1_000_000).default(fallback);
+/** Limits on new containers (0 turns one off); see lifecycle/quotas.ts. */
+const quotasSchema = z
+  .object({
+    max_instances: limit(DEFAULT_QUOTAS.maxInstances),
+    max_per_agent: limit(DEFAULT_QUOTAS.maxPerAgent),
+    max_per_mac: limit(DEFAULT_QUOTAS.maxPerMac),
+    max_per_prefix64: limit(DEFAULT_QUOTAS.maxPerPrefix64),
+    new_clients_per_minute: limit(DEFAULT_QUOTAS.newClientsPerMinute),
+  })
+  .strict()
+  .prefault({});
 
 export const orchestratorConfigSchema = z.object({
   server: z.object({
@@ -44,6 +60,7 @@ export const orchestratorConfigSchema = z.object({
       concurrency: z.coerce.number().int().min(1).max(256).default(8),
     })
     .default({ image: 'unionize-client:latest', concurrency: 8 }),
+  quotas: quotasSchema,
   agents: z
     .record(nameSchema, agentSchema)
     .refine((agents) => Object.keys(agents).length > 0, 'at least one [agents.NAME] section is needed'),
@@ -51,6 +68,17 @@ export const orchestratorConfigSchema = z.object({
 });
 
 export type OrchestratorConfig = z.infer<typeof orchestratorConfigSchema>;
+
+export function quotaLimits(config: OrchestratorConfig): QuotaLimits {
+  const q = config.quotas;
+  return {
+    maxInstances: q.max_instances,
+    maxPerAgent: q.max_per_agent,
+    maxPerMac: q.max_per_mac,
+    maxPerPrefix64: q.max_per_prefix64,
+    newClientsPerMinute: q.new_clients_per_minute,
+  };
+}
 
 export function loadOrchestratorConfig(file: string): OrchestratorConfig {
   return loadConfigFile(file, orchestratorConfigSchema);

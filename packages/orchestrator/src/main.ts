@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { ConfigError, RequestVerifier, listenHttps, readSecretFile, redact } from '@unionize/protocol';
+import { ConfigError, RequestVerifier, listenHttps, loadServerTrust, readSecretFile, redact } from '@unionize/protocol';
 import { HttpsAgentClient } from './agents/agent-client.js';
 import { withRetry } from './agents/with-retry.js';
 import { createApp } from './api/app.js';
 import { systemClock } from './clock.js';
-import { loadOrchestratorConfig, type OrchestratorConfig } from './config.js';
+import { loadOrchestratorConfig, quotaLimits, type OrchestratorConfig } from './config.js';
 import { EventDispatcher } from './events/dispatcher.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
+import { Quotas } from './lifecycle/quotas.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { MemoryStore } from './store/memory-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -27,15 +28,19 @@ async function main(): Promise<void> {
   const secret = readSecretFile(config.auth.secret_file);
   const log = pino({ name: 'orchestrator', level: config.log.level });
   log.info({ config: redact(config) }, 'starting');
+  if (process.getuid?.() === 0) log.warn('running as root: the orchestrator needs no privilege; run it as its own user');
 
+  const trusts = Object.entries(config.agents).map(([name, agent]) => [name, loadServerTrust(agent, `config ${values.config}: [agents.${name}]`)] as const);
   const store = openStore(config);
-  const agents = Object.entries(config.agents).map(([name, agent]) =>
-    withRetry(new HttpsAgentClient({ name, url: agent.url, caFile: agent.ca, secret, timeoutMs: agent.timeout_ms }), {
+  const agents = trusts.map(([name, trust]) => {
+    const agent = config.agents[name]!;
+    return withRetry(new HttpsAgentClient({ name, url: agent.url, trust, secret, timeoutMs: agent.timeout_ms }), {
       attempts: agent.attempts,
       baseDelayMs: 200,
-    }),
-  );
-  const lifecycle = new Lifecycle({ store, agents, clock: systemClock, log, image: config.instances.image, prefixLength: 64 });
+    });
+  });
+  const quotas = new Quotas(quotaLimits(config), systemClock);
+  const lifecycle = new Lifecycle({ store, agents, clock: systemClock, log, image: config.instances.image, prefixLength: 64, quotas });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock: systemClock, log, concurrency: config.instances.concurrency });
   const reconciler = new Reconciler({
     store,

@@ -1,11 +1,13 @@
-import { readFileSync } from 'node:fs';
-import { Agent, request } from 'undici';
+import { Agent, buildConnector, request } from 'undici';
 import {
   containerListSchema,
   containerViewSchema,
   signRequest,
+  tlsTrustOptions,
+  verifyingConnector,
   type ContainerView,
   type CreateContainerRequest,
+  type ServerTrust,
 } from '@unionize/protocol';
 import { AgentError } from './errors.js';
 
@@ -24,12 +26,13 @@ export interface AgentClient {
 export interface HttpsAgentClientOptions {
   name: string;
   url: string;
-  caFile: string;
+  /** A CA, a certificate pin, or both (both must hold): `loadServerTrust` from the config. */
+  trust: ServerTrust;
   secret: Buffer;
   timeoutMs: number;
 }
 
-/** AgentClient over HTTPS (undici, keep-alive, CA-verified), every request HMAC-signed. */
+/** AgentClient over HTTPS (undici, keep-alive, CA- and/or pin-verified), every request HMAC-signed. */
 export class HttpsAgentClient implements AgentClient {
   readonly name: string;
   readonly #base: URL;
@@ -42,10 +45,13 @@ export class HttpsAgentClient implements AgentClient {
     this.#base = new URL(options.url);
     this.#secret = options.secret;
     this.#timeoutMs = options.timeoutMs;
-    this.#dispatcher = new Agent({
-      connect: { ca: readFileSync(options.caFile), timeout: Math.min(options.timeoutMs, 10_000) },
-      keepAliveTimeout: 30_000,
+    const connector = buildConnector({
+      ...tlsTrustOptions(options.trust),
+      timeout: Math.min(options.timeoutMs, 10_000),
+      // A resumed session would show no certificate to compare with the pin.
+      ...(options.trust.pin ? { maxCachedSessions: 0 } : {}),
     });
+    this.#dispatcher = new Agent({ connect: verifyingConnector(connector, options.trust), keepAliveTimeout: 30_000 });
   }
 
   async createContainer(body: CreateContainerRequest): Promise<ContainerView> {

@@ -129,4 +129,67 @@ describe('orchestrator API', () => {
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
   });
+
+  describe('GET /v1/whoami (unsigned, by source address)', () => {
+    const from = (remoteAddress: string, path = '/v1/whoami') =>
+      t.app.request(path, {}, { incoming: { socket: { remoteAddress } } });
+
+    it("shows a caller only its own client and container", async () => {
+      await post(event({ address: 'fd00:1::1000', hostname: 'mine' }));
+      await post(event({ duid: '00:03:00:01:02:aa:bb:cc:dd:02', address: 'fd00:1::1001', hostname: 'theirs' }));
+      await t.dispatcher.idle();
+      const res = await from('fd00:1:0:0:0:0:0:1000');
+      expect(res.status).toBe(200);
+      const body = await res.json();
+      expect(body).toEqual({
+        client: { address: 'fd00:1::1000', hostname: 'mine', state: 'ready', expiresAt: null },
+        container: { name: expect.stringMatching(/^dev-[0-9a-f]{12}$/), address: 'fd00:3::100/64' },
+      });
+      expect(JSON.stringify(body)).not.toMatch(/theirs|duid|00:03:00/);
+    });
+
+    it('answers a JSON 404 to an address with no lease, an IPv4 (mapped) caller, and a released client', async () => {
+      await post(event({ address: 'fd00:1::1000' }));
+      await t.dispatcher.idle();
+      for (const address of ['fd00:1::1001', '::ffff:192.0.2.1', '192.0.2.1', 'garbage']) {
+        const res = await from(address);
+        expect(res.status).toBe(404);
+        expect(await res.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+      }
+      expect((await t.app.request('/v1/whoami')).status).toBe(404);
+      await post(event({ action: 'del', address: 'fd00:1::1000' }));
+      await t.dispatcher.idle();
+      expect((await from('fd00:1::1000')).status).toBe(404);
+    });
+
+    it('ignores headers that claim another source', async () => {
+      await post(event({ address: 'fd00:1::1000' }));
+      await t.dispatcher.idle();
+      const res = await t.app.request(
+        '/v1/whoami',
+        { headers: { 'x-forwarded-for': 'fd00:1::1000', 'x-real-ip': 'fd00:1::1000', forwarded: 'for="[fd00:1::1000]"' } },
+        { incoming: { socket: { remoteAddress: 'fd00:1::9' } } },
+      );
+      expect(res.status).toBe(404);
+    });
+
+    it('refuses query parameters', async () => {
+      expect((await from('fd00:1::1000', '/v1/whoami?all=1')).status).toBe(400);
+    });
+  });
+
+  it('checks query strings strictly: limit is 1..1000, unknown parameters are refused', async () => {
+    const status = async (path: string) => (await t.app.request(path, signed('GET', path))).status;
+    expect(await status('/v1/events?limit=5')).toBe(200);
+    for (const path of ['/v1/events?limit=0', '/v1/events?limit=1001', '/v1/events?limit=abc', '/v1/events?limit=1e3', '/v1/events?x=1', '/v1/clients?state=ready']) {
+      expect(await status(path), path).toBe(400);
+    }
+  });
+
+  it('refuses a body over the limit with 413 before checking the signature', async () => {
+    const body = 'x'.repeat(65 * 1024);
+    const res = await t.app.request('/v1/lease-events', signed('POST', '/v1/lease-events', body));
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ error: { code: 'BODY_TOO_LARGE' } });
+  });
 });

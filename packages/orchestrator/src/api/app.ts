@@ -1,13 +1,16 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import {
   ApiError,
+  DEFAULT_MAX_BODY_BYTES,
   LEASE_EVENTS_PATH,
   hmacAuth,
   invalidRequest,
   jsonErrorHandler,
   jsonNotFound,
   leaseEventSchema,
+  limitBody,
   type RequestVerifier,
 } from '@unionize/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
@@ -15,6 +18,7 @@ import type { EventDispatcher } from '../events/dispatcher.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
 import { clientView, eventView } from './views.js';
+import { findCaller, sourceAddressOf } from './whoami.js';
 
 export interface AppDeps {
   store: Store;
@@ -23,9 +27,26 @@ export interface AppDeps {
   agents: readonly AgentClient[];
   verifier: RequestVerifier;
   log: Logger;
+  /** Largest request body, bytes. */
+  maxBodyBytes?: number;
 }
 
 const clientIdPattern = /^[0-9a-f]{20}$/;
+
+/** Query strings are checked like bodies: unknown parameters and bad values are a 400. */
+const noQuery = z.object({}).strict();
+const eventsQuery = z
+  .object({ limit: z.string().regex(/^[0-9]{1,4}$/, 'must be a number 1..1000').transform(Number).pipe(z.number().int().min(1).max(1000)).optional() })
+  .strict();
+
+function query<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
+  const parsed = schema.safeParse(c.req.query());
+  if (!parsed.success) throw invalidRequest(parsed.error, 'query');
+  return parsed.data;
+}
+
+/** Paths served without a signature: health, and whoami (which shows a caller only its own client). */
+const PUBLIC_PATHS = ['/healthz', '/readyz', '/v1/whoami'];
 
 /** The orchestrator's HTTP API (routes only; TLS and sockets live in main). */
 export function createApp(deps: AppDeps): Hono {
@@ -34,6 +55,8 @@ export function createApp(deps: AppDeps): Hono {
   app.onError(jsonErrorHandler(log));
   app.notFound(jsonNotFound);
 
+  const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  app.use(limitBody({ maxBytes: maxBodyBytes }));
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/readyz', (c) => c.json({ ok: true, queued: dispatcher.depth }));
 
@@ -41,9 +64,21 @@ export function createApp(deps: AppDeps): Hono {
     '/v1/*',
     hmacAuth({
       verifier: deps.verifier,
+      publicPaths: PUBLIC_PATHS,
+      maxBodyBytes,
       onRefused: (info) => log.warn(info, 'request refused'),
     }),
   );
+
+  // Unauthenticated: answers only about the client whose leased address the
+  // request comes from, and only its address, name, state and container.
+  app.get('/v1/whoami', (c) => {
+    query(c, noQuery);
+    const source = sourceAddressOf(c);
+    const found = source ? findCaller(store, source) : undefined;
+    if (!found) throw new ApiError(404, 'NOT_FOUND', 'no client holds a lease on the address this request comes from');
+    return c.json(found);
+  });
 
   app.post(LEASE_EVENTS_PATH, async (c) => {
     let json: unknown;
@@ -59,11 +94,13 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   app.get('/v1/clients', (c) => {
+    query(c, noQuery);
     const clients = store.listClients().map((client) => clientView(client, store.getInstance(client.id)));
     return c.json({ clients });
   });
 
   app.get('/v1/clients/:id', (c) => {
+    query(c, noQuery);
     const id = c.req.param('id');
     const client = clientIdPattern.test(id) ? store.getClient(id) : undefined;
     if (!client) throw new ApiError(404, 'NOT_FOUND', `no client ${id.slice(0, 40)}`);
@@ -78,16 +115,23 @@ export function createApp(deps: AppDeps): Hono {
     return c.json({ clientId: id, queued: true }, 202);
   });
 
-  app.get('/v1/instances', (c) => c.json({ instances: store.listInstances() }));
+  app.get('/v1/instances', (c) => {
+    query(c, noQuery);
+    return c.json({ instances: store.listInstances() });
+  });
 
   app.get('/v1/events', (c) => {
-    const limit = Math.min(1000, Math.max(1, Number(c.req.query('limit') ?? '100') || 100));
+    const { limit = 100 } = query(c, eventsQuery);
     return c.json({ events: store.recentEvents(limit).map(eventView) });
   });
 
-  app.get('/v1/servers', (c) => c.json({ servers: store.listServers() }));
+  app.get('/v1/servers', (c) => {
+    query(c, noQuery);
+    return c.json({ servers: store.listServers() });
+  });
 
   app.get('/v1/agents', (c) => {
+    query(c, noQuery);
     const instances = store.listInstances();
     return c.json({
       agents: deps.agents.map((a) => ({ name: a.name, instances: instances.filter((i) => i.agent === a.name).length })),

@@ -6,6 +6,7 @@ import { chooseAgent } from '../agents/placement.js';
 import type { Clock } from '../clock.js';
 import type { Store } from '../store/store.js';
 import type { ClientRecord, ClientState } from '../store/types.js';
+import type { Quotas } from './quotas.js';
 
 export interface LifecycleOptions {
   store: Store;
@@ -15,6 +16,8 @@ export interface LifecycleOptions {
   image: string;
   /** Prefix length of container addresses on the container bridge. */
   prefixLength: number;
+  /** Limits on new containers; none when absent. */
+  quotas?: Quotas;
 }
 
 /**
@@ -28,6 +31,7 @@ export class Lifecycle {
   readonly #log: Logger;
   readonly #image: string;
   readonly #prefixLength: number;
+  readonly #quotas: Quotas | undefined;
 
   constructor(options: LifecycleOptions) {
     this.#store = options.store;
@@ -36,6 +40,7 @@ export class Lifecycle {
     this.#log = options.log;
     this.#image = options.image;
     this.#prefixLength = options.prefixLength;
+    this.#quotas = options.quotas;
   }
 
   /** Apply one lease event to its client; returns the outcome to journal. */
@@ -50,19 +55,33 @@ export class Lifecycle {
     }
     const client = this.#recordLease(clientId, event);
     if (client.state === 'ready' && this.#store.getInstance(clientId)) return `refreshed (${event.action})`;
-    await this.provision(clientId, event.action === 'add' ? 'new lease (add)' : 'known lease without a container (old)');
-    return 'provisioned';
+    const made = await this.provision(clientId, event.action === 'add' ? 'new lease (add)' : 'known lease without a container (old)');
+    return made ? 'provisioned' : `refused (${this.#mustGet(clientId).stateReason})`;
   }
 
-  /** Make sure the client has a running, attached container. */
-  async provision(clientId: string, reason: string): Promise<void> {
+  /**
+   * Make sure the client has a running, attached container. Resolves false
+   * when a quota refuses it a new one: the client is then `failed` with a
+   * `quota: …` reason, and is looked at again on its next lease event or
+   * reconcile pass (no backoff timer: nothing changes by waiting alone).
+   */
+  async provision(clientId: string, reason: string): Promise<boolean> {
     const client = this.#mustGet(clientId);
+    const existing = this.#store.getInstance(clientId);
+    const agent = existing ? this.#agentNamed(existing.agent) : chooseAgent(this.#agents, this.#store.listInstances());
+    let release = () => {};
+    if (!existing && agent && this.#quotas) {
+      const admission = this.#quotas.admit(client, agent.name, this.#store);
+      if (!admission.ok) {
+        this.#refuse(client, admission.reason);
+        return false;
+      }
+      release = admission.release;
+    }
     this.#transition(client, 'provisioning', reason);
     try {
       const address = this.#store.allocateAddress(clientId);
       if (!address) throw new AgentError('ORCH_POOL_EXHAUSTED', 'no free container address in the pool', { retryable: true });
-      const existing = this.#store.getInstance(clientId);
-      const agent = existing ? this.#agentNamed(existing.agent) : chooseAgent(this.#agents, this.#store.listInstances());
       if (!agent) throw new AgentError('ORCH_NO_AGENT', 'no agent to place the container on', { retryable: true });
       const name = containerNameOf(clientId);
       const mac = macOf(clientId);
@@ -99,10 +118,22 @@ export class Lifecycle {
         createdAt: existing?.createdAt ?? this.#clock.now().toISOString(),
       });
       this.#transition(this.#mustGet(clientId), 'ready', `container ${view.name} on ${agent.name} at ${address}`);
+      return true;
     } catch (error) {
       this.#transition(this.#mustGet(clientId), 'failed', `provisioning failed: ${(error as Error).message}`);
       throw error;
+    } finally {
+      release();
     }
+  }
+
+  /** A quota said no: failed, with the reason; the same refusal again records nothing new. */
+  #refuse(client: ClientRecord, reason: string): void {
+    if (client.state === 'failed' && client.stateReason === reason) {
+      this.#log.debug({ client: client.id, reason }, 'still refused by quota');
+      return;
+    }
+    this.#transition(client, 'failed', reason);
   }
 
   /** Remove the client's container and free its address. */

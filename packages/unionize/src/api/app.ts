@@ -7,6 +7,7 @@ import {
   invalidRequest,
   jsonErrorHandler,
   jsonNotFound,
+  limitBody,
   type CreateContainerRequest,
   type RequestVerifier,
 } from '@unionize/protocol';
@@ -71,6 +72,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (PUBLIC_PATHS.includes(c.req.path) && c.res.ok) child.debug(entry, 'request');
     else child.info(entry, 'request');
   });
+  // Counted as it streams in: an oversized chunked body is cut off, not buffered.
+  app.use(limitBody());
   app.use(
     hmacAuth({
       verifier,

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '@unionize/protocol';
+import { orchestratorConfigSchema, quotaLimits } from './config.js';
+import { DEFAULT_QUOTAS } from './lifecycle/quotas.js';
+
+const base = `[server]
+cert = /c
+key = /k
+[auth]
+secret_file = /s
+[addressing]
+prefix = fd00:3::/64
+`;
+
+describe('orchestrator config', () => {
+  it('takes an agent with a CA, a pin, or both, and none without either', () => {
+    const pin = `sha256/${Buffer.alloc(32).toString('base64')}`;
+    expect(parseConfig(`${base}[agents.a]\nurl = https://a:9443\nca = /ca\n`, orchestratorConfigSchema).agents.a).toMatchObject({ ca: '/ca' });
+    expect(parseConfig(`${base}[agents.a]\nurl = https://a:9443\npin = ${pin}\n`, orchestratorConfigSchema).agents.a).toMatchObject({ pin });
+    expect(() => parseConfig(`${base}[agents.a]\nurl = https://a:9443\n`, orchestratorConfigSchema, 'o.ini')).toThrow(
+      /^config o.ini: \[agents\.a\] ca: give ca/,
+    );
+  });
+
+  it('has quota defaults, reads [quotas], and refuses unknown or negative keys', () => {
+    const agents = '[agents.a]\nurl = https://a:9443\nca = /ca\n';
+    expect(quotaLimits(parseConfig(base + agents, orchestratorConfigSchema))).toEqual(DEFAULT_QUOTAS);
+    const set = parseConfig(`${base}${agents}[quotas]\nmax_instances = 10\nmax_per_mac = 0\nnew_clients_per_minute = 5\n`, orchestratorConfigSchema);
+    expect(quotaLimits(set)).toMatchObject({ maxInstances: 10, maxPerMac: 0, newClientsPerMinute: 5 });
+    expect(() => parseConfig(`${base}${agents}[quotas]\nmax_per_dog = 1\n`, orchestratorConfigSchema, 'o.ini')).toThrow(/\[quotas\]|quotas/);
+    expect(() => parseConfig(`${base}${agents}[quotas]\nmax_per_mac = -1\n`, orchestratorConfigSchema, 'o.ini')).toThrow(/\[quotas\] max_per_mac/);
+  });
+});
