@@ -19,8 +19,8 @@ export interface LabDevice {
   netns: string;
   /** eth0's MAC: random, locally administered; dhclient derives the DUID-LLT from it. */
   mac: string;
-  /** The hostname the device sends (DHCPv6 FQDN option). */
-  hostname: string;
+  /** The hostname the device sends (DHCPv6 FQDN option); null sends none. */
+  hostname: string | null;
   /** dhclient's config, lease and pid files live here. */
   dir: string;
 }
@@ -31,16 +31,32 @@ export interface DeviceLease {
   /** dnsmasq's form of the IAID: decimal (dhclient uses the MAC's last four octets). */
   iaid: string;
   address: string;
-  hostname: string;
+  hostname: string | null;
 }
 
-export function makeDevice(index: number, netns: string, mac: string, labDir: string): LabDevice {
+/**
+ * `hostname` defaults to `lab-dev-<index>`; any other string (hostile ones
+ * included: it is written as a dhclient.conf string, escaped) or null (send
+ * no FQDN option) is for tests of what a device may send.
+ */
+export function makeDevice(index: number, netns: string, mac: string, labDir: string, hostname: string | null = `lab-dev-${index}`): LabDevice {
   const dir = join(labDir, 'devices', `d${index}`);
   mkdirSync(dir, { recursive: true });
-  const hostname = `lab-dev-${index}`;
   // dhclient.conf(5): send the FQDN option so dnsmasq learns (and passes on) the hostname.
-  writeFileSync(join(dir, 'dhclient.conf'), `send fqdn.fqdn "${hostname}";\n`);
+  writeFileSync(join(dir, 'dhclient.conf'), hostname === null ? '' : `send fqdn.fqdn ${dhclientString(hostname)};\n`);
   return { index, netns, mac, hostname, dir };
+}
+
+/** A dhclient.conf string literal: quotes and backslashes escaped, other non-printable bytes as \ooo octal. */
+export function dhclientString(text: string): string {
+  const bytes = Buffer.from(text, 'utf8');
+  let out = '';
+  for (const b of bytes) {
+    if (b === 0x22 || b === 0x5c) out += `\\${String.fromCharCode(b)}`;
+    else if (b >= 0x20 && b < 0x7f) out += String.fromCharCode(b);
+    else out += `\\${b.toString(8).padStart(3, '0')}`;
+  }
+  return `"${out}"`;
 }
 
 /** Decode dhclient's `default-duid "..."` string (printable bytes as is, others as \ooo). */

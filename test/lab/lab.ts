@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { makeCa, makeSecretFile, makeServerCert } from './certs.js';
@@ -15,6 +15,7 @@ import { run, type CommandResult } from './process.js';
 import { repoRoot } from './repo.js';
 import { LabState, cleanupStateSync, sweepStaleLabs } from './state.js';
 import { Teardown, registerCleanup, type LogFn } from './teardown.js';
+import { ORCHESTRATOR_USER, asUser, lookupUser, privateCopies } from './unprivileged.js';
 
 export type { DeviceLease, LabDevice } from './devices.js';
 export type { LabAddresses, LabNames } from './netns.js';
@@ -35,8 +36,10 @@ export interface LabOptions {
   daemons?: boolean;
   /** Start (or use) dockerd even without the daemons. Default: as `daemons`. */
   docker?: boolean;
-  /** Give the orchestrator a SQLite store at <dir>/orchestrator.db instead of memory. */
+  /** Give the orchestrator a SQLite store at <dir>/orchestrator/orchestrator.db instead of memory. */
   sql?: boolean;
+  /** The hostname each device sends (by index from 0; default lab-dev-N; null sends none). */
+  hostnames?: readonly (string | null)[];
   keep?: boolean;
 }
 
@@ -202,6 +205,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const prefix = randomPrefix();
   const dir = options.dir ?? `/tmp/unionize-lab-${name}`;
   for (const sub of ['logs', 'tls', 'devices', 'dnsmasq']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
+  // Others may pass through (the unprivileged orchestrator reaches its own directory), not list or read.
+  chmodSync(dir, 0o711);
   const log = makeLogger(dir, options.log);
   sweepStaleLabs(log);
 
@@ -246,7 +251,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     for (let i = 0; i < deviceCount; i++) {
       const mac = randomMac();
       await addDevice(topo, i, mac);
-      const device = makeDevice(i + 1, names.devices[i]!, mac, dir);
+      const device = makeDevice(i + 1, names.devices[i]!, mac, dir, options.hostnames?.[i]);
       lab.devices.push(device);
       const client = new DeviceClient(device, join(repo, 'test', 'lab', 'dhclient-script'), state, log);
       lab.clients.push(client);
@@ -270,16 +275,21 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       await unionize.start();
       phase('unionize');
 
+      // Unprivileged, with its own copies of what it must read (test/lab/unprivileged.ts).
+      const orchUser = await lookupUser(ORCHESTRATOR_USER);
+      const orchDir = join(dir, 'orchestrator');
+      const own = privateCopies(orchDir, orchUser, { caFile: lab.caFile, secretFile: lab.secretFile, cert: orchCert.cert, key: orchCert.key });
       writeFileSync(
         join(dir, 'orchestrator.ini'),
         orchestratorIni({
-          ...paths, ...orchCert, containerSubnet: addr.containerSubnet, unionizeUrl: lab.unionizeUrl,
-          ...(options.sql ? { sqlPath: join(dir, 'orchestrator.db') } : {}),
+          ...paths, caFile: own.caFile!, secretFile: own.secretFile!, cert: own.cert!, key: own.key!,
+          containerSubnet: addr.containerSubnet, unionizeUrl: lab.unionizeUrl,
+          ...(options.sql ? { sqlPath: join(orchDir, 'orchestrator.db') } : {}),
         }),
       );
       const orchestrator = new Daemon(
         'orchestrator',
-        inNs(names.orch, [process.execPath, join(repo, 'packages', 'orchestrator', 'dist', 'main.js'), '--config', join(dir, 'orchestrator.ini')]),
+        inNs(names.orch, asUser(orchUser, [process.execPath, join(repo, 'packages', 'orchestrator', 'dist', 'main.js'), '--config', join(dir, 'orchestrator.ini')])),
         join(dir, 'logs', 'orchestrator.log'),
         async () => (await httpsGet(`${lab.orchestratorUrl}/healthz`, lab.caFile)).status === 200,
         state,
