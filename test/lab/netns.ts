@@ -134,7 +134,10 @@ async function addNetns(ctx: TopologyContext, ns: string, router: boolean): Prom
 }
 
 async function addBridge(ns: string, name: string, address: string): Promise<void> {
-  await ip('-n', ns, 'link', 'add', name, 'type', 'bridge', 'forward_delay', '0', 'mcast_snooping', '0');
+  // A fixed MAC: a bridge without one takes its lowest port's MAC and changes it
+  // when that port goes (a container removed), leaving every neighbour cache
+  // behind it pointing at a MAC nobody answers for until it times out.
+  await ip('-n', ns, 'link', 'add', name, 'address', randomMac(), 'type', 'bridge', 'forward_delay', '0', 'mcast_snooping', '0');
   await ip('-n', ns, 'addr', 'add', `${address}/64`, 'dev', name, 'nodad');
   await ip('-n', ns, 'link', 'set', name, 'up');
 }
