@@ -3,12 +3,14 @@ import { startLab, type Lab } from './lab/lab.js';
 import { OrchestratorApi } from './support/orchestrator-api.js';
 
 /**
- * npm run demo [-- --devices N] [--once]
+ * npm run demo [-- --devices N] [--qemu M] [--once]
  *
  * Builds the lab (real dnsmasq, dhclient, dockerd, orchestrator, unionize),
  * leases N devices, checks each reaches its own container (ping6 and its
  * page), prints a table, and keeps running until Ctrl-C; with --once it
  * prints one JSON line, tears everything down and exits (1 if any failed).
+ * --qemu M adds M QEMU VMs on the device bridge (test/lab/qemu.ts): each
+ * takes its own lease and fetches its container's page itself.
  */
 
 interface DeviceResult {
@@ -22,16 +24,23 @@ interface DeviceResult {
 }
 
 function usage(message: string): never {
-  process.stderr.write(`demo: ${message}\nusage: npm run demo -- [--devices N] [--once]\n`);
+  process.stderr.write(`demo: ${message}\nusage: npm run demo -- [--devices N] [--qemu M] [--once]\n`);
   process.exit(2);
 }
 
 const { values } = parseArgs({
-  options: { devices: { type: 'string', default: '3' }, once: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+  options: {
+    devices: { type: 'string', default: '3' },
+    qemu: { type: 'string', default: '0' },
+    once: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
+  },
 });
 if (values.help) usage('help');
 const deviceCount = Number(values.devices);
-if (!Number.isInteger(deviceCount) || deviceCount < 1 || deviceCount > 64) usage('--devices must be 1..64');
+const vmCount = Number(values.qemu);
+if (!Number.isInteger(vmCount) || vmCount < 0 || vmCount > 8) usage('--qemu must be 0..8');
+if (!Number.isInteger(deviceCount) || deviceCount < (vmCount > 0 ? 0 : 1) || deviceCount > 64) usage('--devices must be 1..64 (0..64 with --qemu)');
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -56,6 +65,28 @@ async function provision(lab: Lab, api: OrchestratorApi, index: number): Promise
   return result;
 }
 
+/** A QEMU VM: it leases, and fetches its own container's page over IPv6 itself. */
+async function provisionVm(lab: Lab, api: OrchestratorApi): Promise<DeviceResult> {
+  const result: DeviceResult = { device: 'lab-vm-?', duid: null, address: null, container: null, containerAddress: null, reachable: false };
+  try {
+    const vm = await lab.startVm();
+    result.device = vm.hostname;
+    const lease = await vm.lease(60_000);
+    Object.assign(result, { duid: lease.duid, address: lease.address });
+    const client = await api.waitForClient(lease.duid, (c) => c.state === 'ready' || c.state === 'failed', 60_000);
+    if (client.state !== 'ready' || !client.instance) throw new Error(`client ${client.state}: ${client.stateReason}`);
+    const containerAddress = client.instance.address.split('/')[0]!;
+    Object.assign(result, { container: client.instance.containerName, containerAddress });
+    const page = await vm.fetch(`http://[${containerAddress}]/`, 30_000);
+    result.reachable = page.rc === 0 && page.body.includes(lease.duid);
+    if (!result.reachable) result.error = page.rc === 0 ? 'page does not name the VM' : `VM's wget exited ${page.rc}`;
+    say(`${vm.hostname}: lease ${vm.timings.lease} ms, page ${vm.timings.page} ms after qemu start (${vm.options.accel})`);
+  } catch (error) {
+    result.error = (error as Error).message.split('\n')[0];
+  }
+  return result;
+}
+
 function table(rows: DeviceResult[]): string {
   const header = ['device', 'DUID', 'device address', 'container', 'container address', 'reachable'];
   const cells = rows.map((r) => [r.device, r.duid ?? '-', r.address ?? '-', r.container ?? '-', r.containerAddress ?? '-', r.reachable ? 'yes' : `NO${r.error ? ` (${r.error})` : ''}`]);
@@ -65,18 +96,21 @@ function table(rows: DeviceResult[]): string {
 }
 
 async function main(): Promise<number> {
-  say(`starting the lab with ${deviceCount} device(s)…`);
+  say(`starting the lab with ${deviceCount} device(s)${vmCount ? ` and ${vmCount} QEMU VM(s)` : ''}…`);
   const started = Date.now();
   const lab = await startLab({ devices: deviceCount, log: process.env.LAB_VERBOSE ? say : undefined });
   const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
   try {
     say(`lab ${lab.prefix}::/48 up in ${Date.now() - started} ms; leasing…`);
-    const results = await Promise.all(lab.devices.map((d) => provision(lab, api, d.index)));
+    const results = await Promise.all([
+      ...lab.devices.map((d) => provision(lab, api, d.index)),
+      ...Array.from({ length: vmCount }, () => provisionVm(lab, api)),
+    ]);
     const ok = results.every((r) => r.reachable);
     process.stdout.write(`${table(results)}\n`);
     if (values.once) {
-      const devices = results.map(({ duid, address, container, containerAddress, reachable, error }) => ({
-        duid, address, container, containerAddress, reachable, ...(error ? { error } : {}),
+      const devices = results.map(({ device, duid, address, container, containerAddress, reachable, error }) => ({
+        device, duid, address, container, containerAddress, reachable, ...(error ? { error } : {}),
       }));
       await api.close();
       await lab.stop();
@@ -86,7 +120,7 @@ async function main(): Promise<number> {
     say('');
     say(`orchestrator API: ${lab.orchestratorUrl} (CA ${lab.caFile}, secret ${lab.secretFile})`);
     say(`devices: ip netns exec ${lab.devices[0]?.netns ?? '<device>'} curl -g http://[<container address>]/`);
-    say(`logs: ${lab.logDir}`);
+    say(`logs: ${lab.logDir}${vmCount ? ` (VM consoles: vm<N>.log)` : ''}`);
     say('running; Ctrl-C tears everything down.');
     await new Promise(() => setInterval(() => undefined, 60_000));
     return 0;

@@ -12,6 +12,7 @@ import {
   type LabAddresses, type LabNames,
 } from './netns.js';
 import { run, type CommandResult } from './process.js';
+import { startLabVm, type LabVmOptions, type QemuVm } from './qemu.js';
 import { repoRoot } from './repo.js';
 import { LabState, cleanupStateSync, sweepStaleLabs } from './state.js';
 import { Teardown, registerCleanup, type LogFn } from './teardown.js';
@@ -21,6 +22,8 @@ export type { DeviceLease, LabDevice } from './devices.js';
 export type { LabAddresses, LabNames } from './netns.js';
 export type { CommandResult } from './process.js';
 export { labPrerequisites, labSkipReason } from './prereqs.js';
+export type { LabVmOptions, QemuVm, VmLease, VmPage } from './qemu.js';
+export { qemuSkipReason } from './qemu.js';
 
 export interface LabOptions {
   /** How many device namespaces to make (0..64). */
@@ -73,6 +76,10 @@ export interface Lab {
   ping(device: LabDevice | number, address: string): Promise<boolean>;
   httpGet(device: LabDevice | number, url: string, options?: { caFile?: string }): Promise<{ status: number; body: string; error?: string }>;
   run(ns: string | LabDevice, argv: readonly string[]): Promise<CommandResult>;
+  /** QEMU test clients started with startVm, in order. */
+  readonly vms: readonly QemuVm[];
+  /** Boot a QEMU VM on the device bridge (test/lab/qemu.ts); it is killed when the lab stops. */
+  startVm(options?: LabVmOptions): Promise<QemuVm>;
   /** Restart the lab's private dockerd (restart tests). */
   restartDocker(options?: { signal?: 'SIGTERM' | 'SIGKILL'; downMs?: number }): Promise<void>;
   stop(): Promise<void>;
@@ -163,6 +170,17 @@ class LabImpl implements Lab {
 
   run(ns: string | LabDevice, argv: readonly string[]): Promise<CommandResult> {
     return run(inNs(typeof ns === 'string' ? ns : ns.netns, argv));
+  }
+
+  readonly vms: QemuVm[] = [];
+  private vmsStarted = 0;
+
+  async startVm(options: LabVmOptions = {}): Promise<QemuVm> {
+    const index = ++this.vmsStarted;
+    const ctx = { netns: this.names.orch, bridge: this.names.deviceBridge, dir: this.dir, state: this.state, teardown: this.teardown, log: this.log };
+    const vm = await startLabVm(ctx, index, options);
+    this.vms.push(vm);
+    return vm;
   }
 
   stop(): Promise<void> {
