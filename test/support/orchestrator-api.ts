@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { Agent, request } from 'undici';
-import { signRequest } from '@unionize/protocol';
+import { Agent, buildConnector, request } from 'undici';
+import { loadServerTrust, readSecretFile, signRequest, tlsTrustOptions, verifyingConnector } from '@unionize/protocol';
 
 export interface ClientView {
   id: string;
@@ -19,23 +18,31 @@ export class OrchestratorApi {
   readonly #secret: Buffer;
   readonly #dispatcher: Agent;
 
-  constructor(options: { url: string; caFile: string; secretFile: string }) {
+  /** The server is verified by `caFile`, `pin` (sha256/...), or both (both must hold), as the hook and the orchestrator do. */
+  constructor(options: { url: string; caFile?: string; pin?: string; secretFile: string; connections?: number }) {
     this.#base = new URL(options.url);
-    this.#secret = Buffer.from(readFileSync(options.secretFile, 'utf8').trim());
-    this.#dispatcher = new Agent({ connect: { ca: readFileSync(options.caFile) } });
+    this.#secret = readSecretFile(options.secretFile);
+    const trust = loadServerTrust({ ca: options.caFile, pin: options.pin }, 'OrchestratorApi');
+    const connector = buildConnector({ ...tlsTrustOptions(trust), ...(trust.pin ? { maxCachedSessions: 0 } : {}) });
+    this.#dispatcher = new Agent({
+      connect: verifyingConnector(connector, trust),
+      ...(options.connections ? { connections: options.connections } : {}),
+    });
   }
 
   /** Send a request; `sign: false` or a `secret` override are for tests of refusal. */
   async call(
     method: string,
     path: string,
-    options: { body?: string; sign?: boolean; secret?: Buffer } = {},
+    options: { body?: string; sign?: boolean; secret?: Buffer; headers?: Record<string, string> } = {},
   ): Promise<{ status: number; json: any }> {
     const body = options.body ?? '';
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (options.sign !== false) {
       Object.assign(headers, signRequest({ secret: options.secret ?? this.#secret, method, path, body }));
     }
+    // Explicit headers win (replays and forgeries in tests).
+    Object.assign(headers, options.headers);
     const response = await request(new URL(path, this.#base), {
       method: method as 'GET',
       headers,
@@ -45,7 +52,13 @@ export class OrchestratorApi {
       bodyTimeout: 10_000,
     });
     const text = await response.body.text();
-    return { status: response.statusCode, json: text ? JSON.parse(text) : null };
+    let json: any = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = { notJson: text.slice(0, 200) };
+    }
+    return { status: response.statusCode, json };
   }
 
   async get<T = any>(path: string): Promise<T> {
