@@ -31,7 +31,7 @@ afterAll(() => server?.close());
 function httpsGet(trust: ServerTrust, host = '127.0.0.1'): Promise<{ status: number } | { error: string }> {
   return new Promise((resolve) => {
     const req = request(
-      { host, port, path: '/x', method: 'POST', createConnection: verifiedConnection(trust, 3000) as never },
+      { host, port, path: '/x', method: 'POST', createConnection: verifiedConnection(trust, 3000) },
       (res) => {
         res.resume();
         res.on('end', () => resolve({ status: res.statusCode ?? 0 }));

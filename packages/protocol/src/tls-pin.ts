@@ -1,6 +1,6 @@
 import { X509Certificate, createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { ConfigError } from './config.js';
 
@@ -146,7 +146,8 @@ export function verifiedConnection(trust: ServerTrust, connectTimeoutMs = 10_000
   const tlsOptions = tlsTrustOptions(trust);
   return function createVerifiedConnection(
     options: VerifiedConnectionOptions,
-    callback: (error: Error | null, socket?: TLSSocket) => void,
+    // node's http client passes its `oncreate`, which ignores the socket on an error.
+    callback: (error: Error | null, socket: Socket) => void,
   ): undefined {
     const host = (options.hostname ?? options.host ?? 'localhost').replace(/^\[(.*)\]$/, '$1');
     // RFC 6066 §3: no IP literals in SNI.
@@ -159,7 +160,7 @@ export function verifiedConnection(trust: ServerTrust, connectTimeoutMs = 10_000
       clearTimeout(timer);
       if (error) {
         socket.destroy();
-        callback(error);
+        callback(error, socket);
       } else {
         callback(null, socket);
       }
