@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
-import { RequestVerifier, hmacAuth, leaseEventSchema, listenHttps, type LeaseEvent } from '@unionize/protocol';
+import { RequestVerifier, certificatePin, hmacAuth, leaseEventSchema, listenHttps, parsePin, type LeaseEvent } from '@unionize/protocol';
 import type { ServerType } from '@hono/node-server';
 import { deliverEvent } from './deliver.js';
 
@@ -81,6 +81,18 @@ describe('deliverEvent', () => {
   it('refuses a server whose certificate the CA did not sign', async () => {
     const result = await deliverEvent(event, { url, ca: readFileSync(join(dir, 'srv.crt')), secret, timeoutMs: 3000 });
     expect(result).toMatchObject({ ok: false, retryable: true });
+  });
+
+  it('delivers to a server matching its certificate pin, with or without a CA, and to no other', async () => {
+    const pin = parsePin(certificatePin(readFileSync(join(dir, 'srv.crt'))));
+    const before = received.length;
+    expect(await deliverEvent(event, { url, pin, secret, timeoutMs: 3000 })).toEqual({ ok: true, status: 202 });
+    expect(await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), pin, secret, timeoutMs: 3000 })).toEqual({ ok: true, status: 202 });
+    const wrong = Buffer.alloc(32, 7);
+    const refused = await deliverEvent(event, { url, pin: wrong, secret, timeoutMs: 3000 });
+    expect(refused).toMatchObject({ ok: false, retryable: true, reason: expect.stringMatching(/does not match the pin/) });
+    expect(await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), pin: wrong, secret, timeoutMs: 3000 })).toMatchObject({ ok: false });
+    expect(received.length).toBe(before + 2);
   });
 
   it('gives up within its timeout when nobody answers', async () => {

@@ -1,10 +1,13 @@
 import { request } from 'node:https';
 import { signRequest } from '@unionize/protocol/hmac';
+import { verifiedConnection } from '@unionize/protocol/tls-pin';
 import { LEASE_EVENTS_PATH, type LeaseEvent } from '@unionize/protocol/lease-event';
 
 export interface DeliveryTarget {
   url: string;
-  ca: Buffer;
+  /** The orchestrator is verified by `ca`, `pin` (SHA-256 of its certificate: protocol's tls-pin.ts), or both. */
+  ca?: Buffer;
+  pin?: Buffer;
   secret: Buffer;
   timeoutMs: number;
 }
@@ -26,8 +29,10 @@ export function deliverEvent(event: LeaseEvent, target: DeliveryTarget): Promise
     'content-length': String(Buffer.byteLength(body)),
     ...signRequest({ secret: target.secret, method: 'POST', path: url.pathname, body }),
   };
+  // Verifies the server (CA and/or pin) before a byte of the signed request is written.
+  const createConnection = verifiedConnection({ ca: target.ca, pin: target.pin }, target.timeoutMs);
   return new Promise((resolve) => {
-    const req = request(url, { method: 'POST', headers, ca: target.ca, timeout: target.timeoutMs }, (res) => {
+    const req = request(url, { method: 'POST', headers, timeout: target.timeoutMs, createConnection }, (res) => {
       const status = res.statusCode ?? 0;
       let text = '';
       res.setEncoding('utf8');

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { parseHookCall } from '@unionize/protocol/dnsmasq-call';
 import { readSecretFile } from '@unionize/protocol/config';
+import { loadServerTrust } from '@unionize/protocol/tls-pin';
 import { loadHookConfig } from './config.js';
 import { deliverEvent } from './deliver.js';
 
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   for (const warning of call.warnings) log('warn', warning, { eventId: event.eventId });
   const result = await deliverEvent(event, {
     url: config.orchestrator.url,
-    ca: readFileSync(config.orchestrator.ca),
+    ...loadServerTrust(config.orchestrator, '[orchestrator]'),
     secret: readSecretFile(config.orchestrator.secret_file),
     timeoutMs: config.orchestrator.timeout_ms,
   });
