@@ -108,6 +108,7 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   app.delete('/v1/clients/:id', (c) => {
+    query(c, noQuery);
     const id = c.req.param('id');
     const client = clientIdPattern.test(id) ? store.getClient(id) : undefined;
     if (!client) throw new ApiError(404, 'NOT_FOUND', `no client ${id.slice(0, 40)}`);
