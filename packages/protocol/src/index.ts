@@ -9,3 +9,5 @@ export * from './hmac-middleware.js';
 export * from './serve-https.js';
 export * from './body-limit.js';
 export * from './tls-pin.js';
+export * from './openapi.js';
+export * from './bearer-token.js';
