@@ -64,6 +64,23 @@ export const orchestratorConfigSchema = z.object({
   agents: z
     .record(nameSchema, agentSchema)
     .refine((agents) => Object.keys(agents).length > 0, 'at least one [agents.NAME] section is needed'),
+  /** The read-only dashboard at /dashboard: off without a token file. */
+  dashboard: z
+    .object({
+      token_file: z.string().min(1).optional(),
+      session_hours: z.coerce.number().min(0.1).max(24 * 30).default(12),
+      refresh_ms: z.coerce.number().int().min(200).max(60_000).default(1000),
+    })
+    .strict()
+    .prefault({}),
+  /** /metrics for Prometheus, behind a bearer token of its own: off without a token file. */
+  metrics: z
+    .object({
+      token_file: z.string().min(1).optional(),
+      agent_health_seconds: z.coerce.number().min(1).max(3600).default(10),
+    })
+    .strict()
+    .prefault({}),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
 });
 

@@ -5,10 +5,14 @@ import { ConfigError, RequestVerifier, listenHttps, loadServerTrust, readSecretF
 import { HttpsAgentClient } from './agents/agent-client.js';
 import { withRetry } from './agents/with-retry.js';
 import { createApp } from './api/app.js';
+import { requestIdMixin } from './api/request-id.js';
+import { DashboardAuth, StateHub, dashboardState } from './dashboard/index.js';
+import { AgentHealth } from './metrics/agent-health.js';
+import { MeteredLifecycle } from './metrics/metered-lifecycle.js';
+import { createMetrics } from './metrics/metrics.js';
 import { systemClock } from './clock.js';
 import { loadOrchestratorConfig, quotaLimits, type OrchestratorConfig } from './config.js';
 import { EventDispatcher } from './events/dispatcher.js';
-import { Lifecycle } from './lifecycle/lifecycle.js';
 import { Quotas } from './lifecycle/quotas.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { MemoryStore } from './store/memory-store.js';
@@ -26,7 +30,10 @@ async function main(): Promise<void> {
   if (!values.config) throw new ConfigError('usage: orchestrator --config FILE');
   const config = loadOrchestratorConfig(values.config);
   const secret = readSecretFile(config.auth.secret_file);
-  const log = pino({ name: 'orchestrator', level: config.log.level });
+  const dashboardToken = config.dashboard.token_file ? readSecretFile(config.dashboard.token_file, '[dashboard] token') : undefined;
+  const metricsToken = config.metrics.token_file ? readSecretFile(config.metrics.token_file, '[metrics] token') : undefined;
+  // Every line logged while a lease event or request is handled carries its requestId.
+  const log = pino({ name: 'orchestrator', level: config.log.level, mixin: requestIdMixin });
   log.info({ config: redact(config) }, 'starting');
   if (process.getuid?.() === 0) log.warn('running as root: the orchestrator needs no privilege; run it as its own user');
 
@@ -40,8 +47,12 @@ async function main(): Promise<void> {
     });
   });
   const quotas = new Quotas(quotaLimits(config), systemClock);
-  const lifecycle = new Lifecycle({ store, agents, clock: systemClock, log, image: config.instances.image, prefixLength: 64, quotas });
+  const agentHealth = new AgentHealth({ agents, clock: systemClock, log });
+  let queueDepth = () => 0;
+  const metrics = createMetrics({ store, agentHealth, queueDepth: () => queueDepth(), defaultMetrics: true });
+  const lifecycle = new MeteredLifecycle({ store, agents, clock: systemClock, log, image: config.instances.image, prefixLength: 64, quotas, metrics });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock: systemClock, log, concurrency: config.instances.concurrency });
+  queueDepth = () => dispatcher.depth;
   const reconciler = new Reconciler({
     store,
     lifecycle,
@@ -54,7 +65,12 @@ async function main(): Promise<void> {
     expiryGraceMs: config.reconcile.expiry_grace_seconds * 1000,
     keepEvents: config.reconcile.keep_events,
   });
-  const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret }), log });
+  const hub = new StateHub(() => dashboardState({ store, agentHealth, clock: systemClock, queueDepth }), config.dashboard.refresh_ms);
+  const dashboard = { hub, ...(dashboardToken ? { auth: new DashboardAuth({ token: dashboardToken, ttlSeconds: config.dashboard.session_hours * 3600 }) } : {}) };
+  const app = createApp({
+    store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret }), log,
+    metrics, agentHealth, dashboard, ...(metricsToken ? { metricsToken } : {}),
+  });
 
   // Journaled but unapplied events first (per client in order), then the listener.
   const resumed = dispatcher.resume();
@@ -67,10 +83,13 @@ async function main(): Promise<void> {
   });
   log.info({ host: config.server.listen, port, resumed, store: config.sql.enabled ? config.sql.path : 'memory' }, 'listening (HTTPS)');
   reconciler.start(config.reconcile.interval_seconds * 1000);
+  agentHealth.start(config.metrics.agent_health_seconds * 1000);
+  log.info({ dashboard: Boolean(dashboardToken), metrics: Boolean(metricsToken) }, 'operator endpoints (on with their token_file)');
 
   const shutdown = (signal: string) => {
     log.info({ signal }, 'stopping');
     reconciler.stop();
+    agentHealth.stop();
     dispatcher.stop();
     server.close();
     const done = () => {

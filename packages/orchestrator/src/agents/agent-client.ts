@@ -9,6 +9,7 @@ import {
   type CreateContainerRequest,
   type ServerTrust,
 } from '@unionize/protocol';
+import { REQUEST_ID_HEADER, currentRequestId } from '../api/request-id.js';
 import { AgentError } from './errors.js';
 
 /** What the orchestrator needs from one unionize agent. */
@@ -89,6 +90,9 @@ export class HttpsAgentClient implements AgentClient {
     const text = body === undefined ? '' : JSON.stringify(body);
     const headers: Record<string, string> = signRequest({ secret: this.#secret, method, path, body: text });
     if (body !== undefined) headers['content-type'] = 'application/json';
+    // The lease event (or operator request) this call is made for: unionize logs it too.
+    const requestId = currentRequestId();
+    if (requestId) headers[REQUEST_ID_HEADER] = requestId;
     try {
       const response = await request(new URL(path, this.#base), {
         method: method as 'GET' | 'POST' | 'DELETE',

@@ -1,10 +1,13 @@
 import { Hono, type Context } from 'hono';
+import { requestId, type RequestIdVariables } from 'hono/request-id';
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import type { z } from 'zod';
 import {
   ApiError,
   DEFAULT_MAX_BODY_BYTES,
   LEASE_EVENTS_PATH,
+  bearerAuth,
+  errorBody,
   hmacAuth,
   invalidRequest,
   jsonErrorHandler,
@@ -17,6 +20,13 @@ import type { AgentClient } from '../agents/agent-client.js';
 import type { EventDispatcher } from '../events/dispatcher.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
+import { createDashboard, type DashboardAuth, type StateHub } from '../dashboard/index.js';
+import type { AgentHealth } from '../metrics/agent-health.js';
+import type { OrchestratorMetrics } from '../metrics/metrics.js';
+import { routeLabel } from '../metrics/route-label.js';
+import { orchestratorOpenApi } from '../openapi/routes.js';
+import { eventsQuery, noQuery } from './queries.js';
+import { withRequestId } from './request-id.js';
 import { clientView, eventView } from './views.js';
 import { findCaller, sourceAddressOf } from './whoami.js';
 
@@ -29,15 +39,22 @@ export interface AppDeps {
   log: Logger;
   /** Largest request body, bytes. */
   maxBodyBytes?: number;
+  /** Prometheus metrics; /metrics is served only with `metricsToken` too. */
+  metrics?: OrchestratorMetrics;
+  /** Bearer token for /metrics (`[metrics] token_file`); without it /metrics answers 404. */
+  metricsToken?: Buffer;
+  /** Agents' last health checks, for /v1/agents. */
+  agentHealth?: AgentHealth;
+  /** The dashboard; without `auth` (`[dashboard] token_file`) its routes answer 404. */
+  dashboard?: { auth?: DashboardAuth; hub: StateHub };
 }
 
-const clientIdPattern = /^[0-9a-f]{20}$/;
+type Env = { Variables: RequestIdVariables };
 
-/** Query strings are checked like bodies: unknown parameters and bad values are a 400. */
-const noQuery = z.object({}).strict();
-const eventsQuery = z
-  .object({ limit: z.string().regex(/^[0-9]{1,4}$/, 'must be a number 1..1000').transform(Number).pipe(z.number().int().min(1).max(1000)).optional() })
-  .strict();
+/** Header by which the hook reports how many events wait in its spool. */
+const SPOOL_DEPTH_HEADER = 'x-hook-spool-depth';
+
+const clientIdPattern = /^[0-9a-f]{20}$/;
 
 function query<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
   const parsed = schema.safeParse(c.req.query());
@@ -45,20 +62,42 @@ function query<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
   return parsed.data;
 }
 
-/** Paths served without a signature: health, and whoami (which shows a caller only its own client). */
-const PUBLIC_PATHS = ['/healthz', '/readyz', '/v1/whoami'];
+/** Paths served without a signature: health, whoami (which shows a caller only its own client), and the API's description. */
+const PUBLIC_PATHS = ['/healthz', '/readyz', '/v1/whoami', '/v1/openapi.json'];
 
 /** The orchestrator's HTTP API (routes only; TLS and sockets live in main). */
-export function createApp(deps: AppDeps): Hono {
-  const { store, dispatcher, lifecycle, log } = deps;
-  const app = new Hono();
+export function createApp(deps: AppDeps): Hono<Env> {
+  const { store, dispatcher, lifecycle, log, metrics } = deps;
+  const app = new Hono<Env>();
   app.onError(jsonErrorHandler(log));
   app.notFound(jsonNotFound);
+
+  // x-request-id from the caller (the hook sends its eventId) or a new one;
+  // every log line of the request carries it (pino mixin), and so do the
+  // agent calls the request causes.
+  app.use(requestId());
+  app.use(async function observeRequest(c, next) {
+    const id = c.get('requestId');
+    await withRequestId(id, next);
+    const route = routeLabel(c);
+    metrics?.requests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    const quiet = c.req.method === 'GET' && c.res.status < 400;
+    log[quiet ? 'debug' : 'info']({ requestId: id, method: c.req.method, path: c.req.path, status: c.res.status }, 'request');
+  });
 
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   app.use(limitBody({ maxBytes: maxBodyBytes }));
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/readyz', (c) => c.json({ ok: true, queued: dispatcher.depth }));
+
+  // Prometheus cannot sign requests: a bearer token of its own (README, Metrics).
+  const metricsAuth = deps.metricsToken ? bearerAuth({ token: deps.metricsToken }) : undefined;
+  app.get('/metrics', async (c, next) => {
+    if (!metricsAuth || !metrics) return c.json(errorBody('NOT_FOUND', 'metrics are off: set [metrics] token_file'), 404);
+    return metricsAuth(c, next);
+  }, async (c) => c.text(await metrics!.registry.metrics(), 200, { 'content-type': metrics!.registry.contentType }));
+
+  app.route('/dashboard', createDashboard({ auth: deps.dashboard?.auth, hub: deps.dashboard?.hub }));
 
   app.use(
     '/v1/*',
@@ -69,6 +108,8 @@ export function createApp(deps: AppDeps): Hono {
       onRefused: (info) => log.warn(info, 'request refused'),
     }),
   );
+
+  app.get('/v1/openapi.json', (c) => c.json(orchestratorOpenApi()));
 
   // Unauthenticated: answers only about the client whose leased address the
   // request comes from, and only its address, name, state and container.
@@ -90,6 +131,10 @@ export function createApp(deps: AppDeps): Hono {
     const parsed = leaseEventSchema.safeParse(json);
     if (!parsed.success) throw invalidRequest(parsed.error, 'lease event');
     const accepted = dispatcher.accept(parsed.data);
+    const spoolDepth = Number(c.req.header(SPOOL_DEPTH_HEADER));
+    if (Number.isSafeInteger(spoolDepth) && spoolDepth >= 0) metrics?.hookSpoolDepth.set({ server: parsed.data.server }, spoolDepth);
+    metrics?.received.inc({ server: parsed.data.server, action: parsed.data.action, duplicate: String(accepted.duplicate) });
+    log.info({ eventId: accepted.eventId, client: accepted.clientId, action: parsed.data.action, duplicate: accepted.duplicate }, 'lease event accepted');
     return c.json({ eventId: accepted.eventId, clientId: accepted.clientId, duplicate: accepted.duplicate }, 202);
   });
 
@@ -112,7 +157,8 @@ export function createApp(deps: AppDeps): Hono {
     const id = c.req.param('id');
     const client = clientIdPattern.test(id) ? store.getClient(id) : undefined;
     if (!client) throw new ApiError(404, 'NOT_FOUND', `no client ${id.slice(0, 40)}`);
-    dispatcher.run(id, () => lifecycle.deprovision(id, 'deprovisioned by an operator'));
+    const requestId = c.get('requestId');
+    dispatcher.run(id, () => withRequestId(requestId, () => lifecycle.deprovision(id, 'deprovisioned by an operator')));
     return c.json({ clientId: id, queued: true }, 202);
   });
 
@@ -134,8 +180,14 @@ export function createApp(deps: AppDeps): Hono {
   app.get('/v1/agents', (c) => {
     query(c, noQuery);
     const instances = store.listInstances();
+    const health = new Map((deps.agentHealth?.list() ?? []).map((h) => [h.name, h]));
     return c.json({
-      agents: deps.agents.map((a) => ({ name: a.name, instances: instances.filter((i) => i.agent === a.name).length })),
+      agents: deps.agents.map((a) => ({
+        name: a.name,
+        instances: instances.filter((i) => i.agent === a.name).length,
+        healthy: health.get(a.name)?.healthy ?? null,
+        checkedAt: health.get(a.name)?.checkedAt ?? null,
+      })),
     });
   });
 

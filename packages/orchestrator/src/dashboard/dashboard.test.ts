@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { RequestVerifier, signRequest } from '@unionize/protocol';
+import { createApp } from '../api/app.js';
+import { EventDispatcher } from '../events/dispatcher.js';
+import { Lifecycle } from '../lifecycle/lifecycle.js';
+import { AgentHealth } from '../metrics/agent-health.js';
+import { MemoryStore } from '../store/memory-store.js';
+import { FakeAgent } from '../testing/fake-agent.js';
+import { DashboardAuth, SESSION_COOKIE } from './session.js';
+import { StateHub, dashboardState } from './snapshot.js';
+
+const secret = Buffer.from('s'.repeat(64));
+const token = 't'.repeat(48);
+
+function setup(options: { dashboard?: boolean } = {}) {
+  const log = pino({ level: 'silent' });
+  const clock = { now: () => new Date() };
+  const store = new MemoryStore({ prefix: 'fd00:3::/64' });
+  const agents = [new FakeAgent('dock1')];
+  const lifecycle = new Lifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64 });
+  const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 2 });
+  const agentHealth = new AgentHealth({ agents, clock, log });
+  const hub = new StateHub(() => dashboardState({ store, agentHealth, clock, queueDepth: () => dispatcher.depth }), 20);
+  const auth = options.dashboard === false ? undefined : new DashboardAuth({ token: Buffer.from(token) });
+  const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret }), log, agentHealth, dashboard: { hub, auth } });
+  return { app, dispatcher, hub };
+}
+
+async function login(app: ReturnType<typeof setup>['app'], given = token) {
+  return app.request('/dashboard/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: given }).toString(),
+  });
+}
+
+function leaseEvent(hostname: string) {
+  const body = JSON.stringify({
+    eventId: randomUUID(), server: 'devnet', role: 'device', action: 'add', duid: '00:03:00:01:02:aa:bb:cc:dd:07', iaid: '1',
+    address: 'fd00:1::1007', hostname, mac: '02:aa:bb:cc:dd:07', interface: 'brdev', expiresAt: null, seenAt: new Date().toISOString(),
+  });
+  return { method: 'POST', body, headers: { 'content-type': 'application/json', ...signRequest({ secret, method: 'POST', path: '/v1/lease-events', body }) } };
+}
+
+describe('dashboard', () => {
+  it('shows the login form without a session, with a nonce CSP and no external asset', async () => {
+    const res = await setup().app.request('/dashboard');
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain('name="token"');
+    const csp = res.headers.get('content-security-policy')!;
+    expect(csp).toMatch(/default-src 'none'/);
+    const nonce = /script-src 'nonce-([^']+)'/.exec(csp)?.[1] ?? /style-src 'nonce-([^']+)'/.exec(csp)?.[1];
+    expect(html).toContain(`nonce="${nonce}"`);
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+  });
+
+  it('refuses a wrong token, and sets an HttpOnly, Secure, SameSite=Strict session for the right one', async () => {
+    const { app } = setup();
+    const wrong = await login(app, 'nope');
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('set-cookie')).toBeNull();
+    const right = await login(app);
+    expect(right.status).toBe(303);
+    expect(right.headers.get('location')).toBe('/dashboard');
+    const cookie = right.headers.get('set-cookie')!;
+    expect(cookie).toMatch(new RegExp(`^${SESSION_COOKIE}=`));
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/Secure/);
+    expect(cookie).toMatch(/SameSite=Strict/);
+    expect(cookie).not.toContain(token);
+    const page = await app.request('/dashboard', { headers: { cookie: cookie.split(';')[0]! } });
+    expect(await page.text()).toContain('id="device-rows"');
+  });
+
+  it('streams the state as server-sent events to a session only, and the next state when a device leases', async () => {
+    const { app, dispatcher } = setup();
+    expect((await app.request('/dashboard/events')).status).toBe(401);
+    expect((await app.request('/dashboard/events', { headers: { cookie: `${SESSION_COOKIE}=1.2.3` } })).status).toBe(401);
+    const cookie = (await login(app)).headers.get('set-cookie')!.split(';')[0]!;
+    const controller = new AbortController();
+    const res = await app.request('/dashboard/events', { headers: { cookie }, signal: controller.signal });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const readUntil = async (needle: string) => {
+      while (!text.includes(needle)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${needle}`);
+        text += decoder.decode(value);
+      }
+    };
+    await readUntil('"devices":[]');
+    expect(text).toMatch(/^event: state\ndata: \{/);
+    expect((await app.request('/v1/lease-events', leaseEvent('phone-7'))).status).toBe(202);
+    await dispatcher.idle();
+    await readUntil('"hostname":"phone-7"');
+    controller.abort();
+    await reader.cancel();
+  });
+
+  it('answers 404 everywhere when no token file is configured', async () => {
+    const { app } = setup({ dashboard: false });
+    expect((await app.request('/dashboard')).status).toBe(404);
+    expect((await login(app)).status).toBe(404);
+  });
+});
+
+describe('DashboardAuth', () => {
+  it('accepts its own sessions until they expire, and refuses forged or other tokens\' ones', () => {
+    let now = 1_000_000_000_000;
+    const auth = new DashboardAuth({ token: Buffer.from(token), ttlSeconds: 60, now: () => now });
+    const other = new DashboardAuth({ token: Buffer.from('x'.repeat(48)), now: () => now });
+    const session = auth.newSession();
+    expect(auth.checkSession(session)).toBe(true);
+    expect(other.checkSession(session)).toBe(false);
+    const [expiry, nonce, mac] = session.split('.');
+    expect(auth.checkSession(`${Number(expiry) + 1000}.${nonce}.${mac}`)).toBe(false);
+    expect(auth.checkSession(undefined)).toBe(false);
+    now += 61_000;
+    expect(auth.checkSession(session)).toBe(false);
+    expect(auth.checkToken(` ${token}\n`)).toBe(true);
+    expect(auth.checkToken(token.slice(1))).toBe(false);
+  });
+});

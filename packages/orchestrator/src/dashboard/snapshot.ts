@@ -1,0 +1,136 @@
+import type { Clock } from '../clock.js';
+import type { AgentHealth } from '../metrics/agent-health.js';
+import type { Store } from '../store/store.js';
+import { CLIENT_STATES } from '../store/types.js';
+
+/** What the dashboard shows, as one JSON object sent whole on every change. */
+export interface DashboardState {
+  generatedAt: string;
+  counts: Record<string, number>;
+  queued: number;
+  devices: Array<{
+    id: string;
+    hostname: string | null;
+    address: string;
+    duid: string;
+    mac: string | null;
+    state: string;
+    stateReason: string;
+    container: string | null;
+    containerAddress: string | null;
+    agent: string | null;
+    lastSeen: string;
+    expiresAt: string | null;
+  }>;
+  agents: Array<{ name: string; healthy: boolean | null; checkedAt: string | null; instances: number }>;
+  events: Array<{ receivedAt: string; action: string; outcome: string | null; address: string; hostname: string | null; clientId: string }>;
+}
+
+export interface SnapshotSources {
+  store: Store;
+  agentHealth: AgentHealth;
+  clock: Clock;
+  queueDepth: () => number;
+}
+
+/** Clients gone longer ago than this drop off the device list. */
+const GONE_SHOWN_MS = 10 * 60_000;
+const EVENTS_SHOWN = 30;
+
+export function dashboardState(sources: SnapshotSources): DashboardState {
+  const { store } = sources;
+  const now = sources.clock.now().getTime();
+  const clients = store.listClients();
+  const counts: Record<string, number> = Object.fromEntries(CLIENT_STATES.map((s) => [s, 0]));
+  for (const client of clients) counts[client.state] = (counts[client.state] ?? 0) + 1;
+  const instances = store.listInstances();
+  const hostnames = new Map(clients.map((c) => [c.id, c.hostname]));
+  const devices = clients
+    .filter((c) => c.state !== 'gone' || now - Date.parse(c.updatedAt) < GONE_SHOWN_MS)
+    .map((c) => {
+      const instance = store.getInstance(c.id);
+      return {
+        id: c.id,
+        hostname: c.hostname,
+        address: c.address,
+        duid: c.duid,
+        mac: c.mac,
+        state: c.state,
+        stateReason: c.stateReason,
+        container: instance?.containerName ?? null,
+        containerAddress: instance ? instance.address.split('/')[0]! : null,
+        agent: instance?.agent ?? null,
+        lastSeen: c.lastSeen,
+        expiresAt: c.expiresAt,
+      };
+    })
+    .sort((a, b) => (a.hostname ?? '~').localeCompare(b.hostname ?? '~') || a.address.localeCompare(b.address));
+  const agents = sources.agentHealth.list().map((a) => ({
+    name: a.name,
+    healthy: a.healthy,
+    checkedAt: a.checkedAt,
+    instances: instances.filter((i) => i.agent === a.name).length,
+  }));
+  const events = store.recentEvents(EVENTS_SHOWN).map((e) => ({
+    receivedAt: e.receivedAt,
+    action: e.event.action,
+    outcome: e.outcome,
+    address: e.event.address,
+    hostname: e.event.hostname ?? hostnames.get(e.clientId) ?? null,
+    clientId: e.clientId,
+  }));
+  return { generatedAt: new Date(now).toISOString(), counts, queued: sources.queueDepth(), devices, agents, events };
+}
+
+/**
+ * One timer for all viewers: every `intervalMs` while anyone watches, build
+ * the state and send it to each viewer if it changed (generatedAt aside).
+ * Polling the store keeps the life cycle free of dashboard hooks; at a few
+ * hundred clients a pass costs well under a millisecond.
+ */
+export class StateHub {
+  readonly #build: () => DashboardState;
+  readonly #intervalMs: number;
+  readonly #viewers = new Set<(json: string) => void>();
+  #last = '';
+  #lastJson = '';
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(build: () => DashboardState, intervalMs: number) {
+    this.#build = build;
+    this.#intervalMs = intervalMs;
+  }
+
+  get viewers(): number {
+    return this.#viewers.size;
+  }
+
+  /** Sends the current state at once, then every change; returns the unsubscribe. */
+  subscribe(send: (json: string) => void): () => void {
+    this.#refresh();
+    send(this.#lastJson);
+    this.#viewers.add(send);
+    this.#timer ??= setInterval(() => this.#tick(), this.#intervalMs).unref();
+    return () => {
+      this.#viewers.delete(send);
+      if (this.#viewers.size === 0 && this.#timer) {
+        clearInterval(this.#timer);
+        this.#timer = undefined;
+      }
+    };
+  }
+
+  #refresh(): boolean {
+    const state = this.#build();
+    const key = JSON.stringify({ ...state, generatedAt: '' });
+    if (key === this.#last) return false;
+    this.#last = key;
+    this.#lastJson = JSON.stringify(state);
+    return true;
+  }
+
+  #tick(): void {
+    if (!this.#refresh()) return;
+    for (const send of this.#viewers) send(this.#lastJson);
+  }
+}

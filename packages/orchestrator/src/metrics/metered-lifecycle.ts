@@ -1,0 +1,50 @@
+import type { LeaseEvent } from '@unionize/protocol';
+import { withRequestId } from '../api/request-id.js';
+import { Lifecycle, type LifecycleOptions } from '../lifecycle/lifecycle.js';
+import { outcomeLabel, type OrchestratorMetrics } from './metrics.js';
+
+/**
+ * The life cycle, observed: each lease event is applied under its request id
+ * (= its eventId, which the hook also sends as `x-request-id`), so every log
+ * line and agent call it causes carries it; events are counted by action and
+ * outcome, and provisioning is timed. Behaviour is Lifecycle's, unchanged.
+ */
+export class MeteredLifecycle extends Lifecycle {
+  readonly #metrics: OrchestratorMetrics;
+  readonly #now: () => number;
+
+  constructor(options: LifecycleOptions & { metrics: OrchestratorMetrics }) {
+    super(options);
+    this.#metrics = options.metrics;
+    this.#now = () => options.clock.now().getTime();
+  }
+
+  override applyEvent(clientId: string, event: LeaseEvent): Promise<string> {
+    return withRequestId(event.eventId, async () => {
+      try {
+        const outcome = await super.applyEvent(clientId, event);
+        this.#metrics.events.inc({ action: event.action, outcome: outcomeLabel(outcome) });
+        if (outcome === 'provisioned' && event.action === 'add') {
+          const seen = Date.parse(event.seenAt);
+          if (Number.isFinite(seen)) this.#metrics.leaseToReadySeconds.observe(Math.max(0, this.#now() - seen) / 1000);
+        }
+        return outcome;
+      } catch (error) {
+        this.#metrics.events.inc({ action: event.action, outcome: 'failed' });
+        throw error;
+      }
+    });
+  }
+
+  override async provision(clientId: string, reason: string): Promise<boolean> {
+    const end = this.#metrics.provisionSeconds.startTimer();
+    try {
+      const made = await super.provision(clientId, reason);
+      end({ result: made ? 'ok' : 'refused' });
+      return made;
+    } catch (error) {
+      end({ result: 'failed' });
+      throw error;
+    }
+  }
+}

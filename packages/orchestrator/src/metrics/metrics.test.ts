@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { RequestVerifier, signRequest, type ContainerView, type CreateContainerRequest } from '@unionize/protocol';
+import { createApp } from '../api/app.js';
+import { currentRequestId } from '../api/request-id.js';
+import { EventDispatcher } from '../events/dispatcher.js';
+import { MemoryStore } from '../store/memory-store.js';
+import { FakeAgent } from '../testing/fake-agent.js';
+import { AgentHealth } from './agent-health.js';
+import { MeteredLifecycle } from './metered-lifecycle.js';
+import { createMetrics, outcomeLabel } from './metrics.js';
+
+const secret = Buffer.from('s'.repeat(64));
+const metricsToken = Buffer.from('m'.repeat(40));
+
+/** Remembers the request id current when each call was made. */
+class RecordingAgent extends FakeAgent {
+  readonly requestIds: Array<string | undefined> = [];
+  override createContainer(request: CreateContainerRequest): Promise<ContainerView> {
+    this.requestIds.push(currentRequestId());
+    return super.createContainer(request);
+  }
+}
+
+function setup() {
+  const log = pino({ level: 'silent' });
+  const clock = { now: () => new Date() };
+  const store = new MemoryStore({ prefix: 'fd00:3::/64' });
+  const agent = new RecordingAgent('dock1');
+  const agents = [agent];
+  const agentHealth = new AgentHealth({ agents, clock, log });
+  let depth = () => 0;
+  const metrics = createMetrics({ store, agentHealth, queueDepth: () => depth() });
+  const lifecycle = new MeteredLifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64, metrics });
+  const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 2 });
+  depth = () => dispatcher.depth;
+  const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret }), log, metrics, metricsToken, agentHealth });
+  return { app, dispatcher, agent, agentHealth };
+}
+
+function post(action: 'add' | 'del', headers: Record<string, string> = {}) {
+  const eventId = randomUUID();
+  const body = JSON.stringify({
+    eventId, server: 'devnet', role: 'device', action, duid: '00:03:00:01:02:aa:bb:cc:dd:01', iaid: '1',
+    address: 'fd00:1::1000', hostname: 'laptop', mac: '02:aa:bb:cc:dd:01', interface: 'brdev', expiresAt: null, seenAt: new Date().toISOString(),
+  });
+  const init = { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers, ...signRequest({ secret, method: 'POST', path: '/v1/lease-events', body }) } };
+  return { eventId, init };
+}
+
+describe('/metrics', () => {
+  it('is refused without the bearer token, and off (404) without a token file', async () => {
+    const { app } = setup();
+    expect((await app.request('/metrics')).status).toBe(401);
+    expect((await app.request('/metrics', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    const log = pino({ level: 'silent' });
+    const store = new MemoryStore({ prefix: 'fd00:3::/64' });
+    const lifecycle = new MeteredLifecycle({ store, agents: [], clock: { now: () => new Date() }, log, image: 'i', prefixLength: 64, metrics: createMetrics({ store, agentHealth: new AgentHealth({ agents: [], clock: { now: () => new Date() }, log }), queueDepth: () => 0 }) });
+    const off = createApp({ store, dispatcher: new EventDispatcher({ store, lifecycle, clock: { now: () => new Date() }, log, concurrency: 1 }), lifecycle, agents: [], verifier: new RequestVerifier({ secret }), log });
+    expect((await off.request('/metrics')).status).toBe(404);
+  });
+
+  it('counts events by action and outcome, times provisioning, and shows clients by state, agent health and the spool depth', async () => {
+    const { app, dispatcher, agentHealth } = setup();
+    expect((await app.request('/v1/lease-events', post('add', { 'x-hook-spool-depth': '3' }).init)).status).toBe(202);
+    await dispatcher.idle();
+    expect((await app.request('/v1/lease-events', post('del', { 'x-hook-spool-depth': '0' }).init)).status).toBe(202);
+    await dispatcher.idle();
+    await agentHealth.checkAll();
+    const res = await app.request('/metrics', { headers: { authorization: `Bearer ${metricsToken.toString()}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await res.text();
+    expect(text).toContain('orchestrator_lease_events_total{action="add",outcome="provisioned"} 1');
+    expect(text).toContain('orchestrator_lease_events_total{action="del",outcome="deprovisioned"} 1');
+    expect(text).toContain('orchestrator_provision_duration_seconds_count{result="ok"} 1');
+    expect(text).toContain('orchestrator_lease_to_ready_seconds_count 1');
+    expect(text).toContain('orchestrator_clients{state="gone"} 1');
+    expect(text).toContain('orchestrator_clients{state="ready"} 0');
+    expect(text).toContain('orchestrator_agent_up{agent="dock1"} 1');
+    expect(text).toContain('orchestrator_hook_spool_depth{server="devnet"} 0');
+    expect(text).toMatch(/orchestrator_http_requests_total\{method="POST",route="\/v1\/lease-events",status="202"\} 2/);
+  });
+
+  it('labels outcomes without their reasons', () => {
+    expect(outcomeLabel('refused (quota: too many containers on dock1)')).toBe('refused');
+    expect(outcomeLabel('ignored: already gone')).toBe('ignored');
+    expect(outcomeLabel('refreshed (old)')).toBe('refreshed');
+  });
+});
+
+describe('request ids', () => {
+  it("applies a lease event under its eventId, so the agent call carries it", async () => {
+    const { app, dispatcher, agent } = setup();
+    const { eventId, init } = post('add', { 'x-request-id': 'ignored-here' });
+    const res = await app.request('/v1/lease-events', init);
+    expect(res.headers.get('x-request-id')).toBe('ignored-here');
+    await dispatcher.idle();
+    expect(agent.requestIds).toEqual([eventId]);
+  });
+});

@@ -1,0 +1,130 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Store } from '../store/store.js';
+import { CLIENT_STATES } from '../store/types.js';
+import type { AgentHealth } from './agent-health.js';
+
+/**
+ * The orchestrator's Prometheus metrics (prom-client, text format at
+ * /metrics). Gauges that mirror the store are computed when scraped, so they
+ * are never stale and cost nothing between scrapes.
+ */
+export interface OrchestratorMetrics {
+  readonly registry: Registry;
+  /** Lease events applied, by action and outcome (provisioned, refreshed, refused, deprovisioned, ignored, failed). */
+  readonly events: Counter<'action' | 'outcome'>;
+  /** Lease events received, by server and action (before they are applied). */
+  readonly received: Counter<'server' | 'action' | 'duplicate'>;
+  /** How long making a client's container took (agent call included), by result. */
+  readonly provisionSeconds: Histogram<'result'>;
+  /** From the hook seeing an `add` to the client being ready. */
+  readonly leaseToReadySeconds: Histogram;
+  /** The hook's spool depth, as its last delivery said (`x-hook-spool-depth`). */
+  readonly hookSpoolDepth: Gauge<'server'>;
+  readonly requests: Counter<'method' | 'route' | 'status'>;
+}
+
+export interface MetricsSources {
+  store: Store;
+  agentHealth: AgentHealth;
+  queueDepth: () => number;
+  /** Process metrics (CPU, memory, event loop); off in unit tests. */
+  defaultMetrics?: boolean;
+}
+
+/** `refused (quota: …)` → `refused`: outcomes carry reasons; a label must not. */
+export function outcomeLabel(outcome: string): string {
+  return /^[a-z]+/.exec(outcome)?.[0] ?? 'other';
+}
+
+export function createMetrics(sources: MetricsSources): OrchestratorMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  if (sources.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'orchestrator_' });
+
+  new Gauge({
+    name: 'orchestrator_clients',
+    help: 'Clients by life-cycle state',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const counts = new Map<string, number>(CLIENT_STATES.map((s) => [s, 0]));
+      for (const client of sources.store.listClients()) counts.set(client.state, (counts.get(client.state) ?? 0) + 1);
+      for (const [state, n] of counts) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: 'orchestrator_instances',
+    help: 'Containers recorded, by agent',
+    labelNames: ['agent'],
+    registers,
+    collect() {
+      const counts = new Map<string, number>(sources.agentHealth.list().map((a) => [a.name, 0]));
+      for (const instance of sources.store.listInstances()) counts.set(instance.agent, (counts.get(instance.agent) ?? 0) + 1);
+      for (const [agent, n] of counts) this.set({ agent }, n);
+    },
+  });
+  new Gauge({
+    name: 'orchestrator_agent_up',
+    help: 'Whether the agent answered its last health check (1) or not (0); absent before the first check',
+    labelNames: ['agent'],
+    registers,
+    collect() {
+      this.reset();
+      for (const agent of sources.agentHealth.list()) if (agent.healthy !== null) this.set({ agent: agent.name }, agent.healthy ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'orchestrator_agent_health_check_seconds',
+    help: 'How long the last health check of the agent took',
+    labelNames: ['agent'],
+    registers,
+    collect() {
+      this.reset();
+      for (const agent of sources.agentHealth.list()) if (agent.latencyMs !== null) this.set({ agent: agent.name }, agent.latencyMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'orchestrator_event_queue_depth',
+    help: 'Tasks (lease events, retries, repairs) queued or running',
+    registers,
+    collect() {
+      this.set(sources.queueDepth());
+    },
+  });
+
+  return {
+    registry,
+    events: new Counter({ name: 'orchestrator_lease_events_total', help: 'Lease events applied, by action and outcome', labelNames: ['action', 'outcome'], registers }),
+    received: new Counter({
+      name: 'orchestrator_lease_events_received_total',
+      help: 'Lease events accepted (202), by DHCP server, action and whether the eventId was known already',
+      labelNames: ['server', 'action', 'duplicate'],
+      registers,
+    }),
+    provisionSeconds: new Histogram({
+      name: 'orchestrator_provision_duration_seconds',
+      help: "Time to make a client's container exist, run and be attached, by result (ok, failed, refused)",
+      labelNames: ['result'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers,
+    }),
+    leaseToReadySeconds: new Histogram({
+      name: 'orchestrator_lease_to_ready_seconds',
+      help: 'From the hook seeing a new lease to its client being ready',
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers,
+    }),
+    hookSpoolDepth: new Gauge({
+      name: 'orchestrator_hook_spool_depth',
+      help: "Events waiting in the hook's spool, as reported with its last delivery (x-hook-spool-depth), by DHCP server",
+      labelNames: ['server'],
+      registers,
+    }),
+    requests: new Counter({
+      name: 'orchestrator_http_requests_total',
+      help: 'HTTP requests answered, by method, route pattern and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    }),
+  };
+}
