@@ -40,6 +40,7 @@ describe('unionize config', () => {
       docker: { socket: '/var/run/docker.sock' },
       network: { bridge: 'br-ctr', gateway: 'fd00:3::1', attach: 'native' },
       log: { level: 'info' },
+      metrics: { tokenFile: undefined },
     });
   });
 

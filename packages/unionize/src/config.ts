@@ -48,12 +48,16 @@ const logSection = section({
   level: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 
+/** /metrics for Prometheus, behind a bearer token of its own; off without a token file. */
+const metricsSection = section({ token_file: text.optional() }).transform((s) => ({ tokenFile: s.token_file }));
+
 export const configSchema = z.strictObject({
   server: serverSection,
   auth: authSection,
   docker: dockerSection.prefault({}),
   network: networkSection,
   log: logSection.prefault({}),
+  metrics: metricsSection.prefault({}),
 });
 
 export type UnionizeConfig = z.output<typeof configSchema>;

@@ -8,6 +8,7 @@ import { createApp } from './api/app.js';
 import { NativeAttacher } from './attach/native.js';
 import { loadConfig, type UnionizeConfig } from './config.js';
 import { DockerodeClient } from './docker/docker-client.js';
+import { createMetrics } from './metrics/metrics.js';
 
 /** `unionize --config FILE`: the only place that wires config → logger → docker → attacher → app → HTTPS. */
 
@@ -70,10 +71,12 @@ async function main(): Promise<void> {
   const file = configFileFromArgs(process.argv.slice(2));
   let config: UnionizeConfig;
   let secret: Buffer;
+  let metricsToken: Buffer | undefined;
   try {
     config = loadConfig(file);
     checkTlsFiles(file, config);
     secret = readSecretFile(config.auth.secretFile);
+    metricsToken = config.metrics.tokenFile ? readSecretFile(config.metrics.tokenFile, '[metrics] token') : undefined;
   } catch (error) {
     if (error instanceof ConfigError) die(error.message);
     throw error;
@@ -92,7 +95,10 @@ async function main(): Promise<void> {
   // Docker may come up after us (unit ordering): say so, serve /healthz as 503 meanwhile.
   docker.ping().catch((error: Error) => log.warn({ err: error }, 'docker is not reachable yet'));
 
-  const app = createApp({ docker, attacher, verifier: new RequestVerifier({ secret }), network: config.network, log });
+  const metrics = createMetrics({ docker, defaultMetrics: true });
+  const app = createApp({
+    docker, attacher, verifier: new RequestVerifier({ secret }), network: config.network, log, metrics, ...(metricsToken ? { metricsToken } : {}),
+  });
   let server: ServerType;
   try {
     ({ server } = await listenHttps({

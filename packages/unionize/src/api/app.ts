@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import {
+  bearerAuth,
   containerNameSchema,
   createContainerSchema,
   errorBody,
@@ -18,6 +19,8 @@ import type { Attacher } from '../attach/native.js';
 import type { NetworkConfig } from '../config.js';
 import type { DockerClient } from '../docker/docker-client.js';
 import { UnionizeError } from '../errors.js';
+import { routeLabel, type UnionizeMetrics } from '../metrics/metrics.js';
+import { unionizeOpenApi } from '../openapi/routes.js';
 import { parseCidr, prefixContains, sameAddress } from '../net/ipv6.js';
 import { Provisioner } from './provisioner.js';
 
@@ -27,11 +30,16 @@ export interface AppDeps {
   verifier: RequestVerifier;
   network: Pick<NetworkConfig, 'gateway'>;
   log: Logger;
+  /** Prometheus metrics; /metrics is served only with `metricsToken` too. */
+  metrics?: UnionizeMetrics;
+  /** Bearer token for /metrics (`[metrics] token_file`): Prometheus cannot sign requests. */
+  metricsToken?: Buffer;
 }
 
 type Env = { Variables: { requestId: string; log: Logger } };
 
-const PUBLIC_PATHS = ['/healthz'];
+/** Unsigned: health, the API's description, and /metrics (which has a bearer token of its own). */
+const PUBLIC_PATHS = ['/healthz', '/v1/openapi.json', '/metrics'];
 
 /** fe80::/10: a link-local gateway is reachable from any address on eth1. */
 const isLinkLocal = (address: string) => /^fe[89ab]/i.test(address);
@@ -57,7 +65,7 @@ async function jsonBody(c: Context<Env>): Promise<unknown> {
 
 /** unionize's HTTP API. Everything but /healthz needs an HMAC signature. */
 export function createApp(deps: AppDeps): Hono<Env> {
-  const { docker, attacher, verifier, network, log } = deps;
+  const { docker, attacher, verifier, network, log, metrics } = deps;
   const provisioner = new Provisioner({ docker, attacher, log });
   const app = new Hono<Env>();
   const handleError = jsonErrorHandler(log);
@@ -69,6 +77,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
     c.set('log', child);
     await next();
     const entry = { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) };
+    if (metrics) {
+      const route = routeLabel(c);
+      metrics.requests.inc({ method: c.req.method, route, status: String(c.res.status) });
+      metrics.requestSeconds.observe({ method: c.req.method, route }, entry.ms / 1000);
+    }
     if (PUBLIC_PATHS.includes(c.req.path) && c.res.ok) child.debug(entry, 'request');
     else child.info(entry, 'request');
   });
@@ -90,6 +103,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
       return c.json({ ok: false, ...errorBody('DOCKER_UNREACHABLE', (error as Error).message) }, 503);
     }
   });
+
+  const metricsAuth = deps.metricsToken ? bearerAuth({ token: deps.metricsToken }) : undefined;
+  app.get('/metrics', async (c, next) => {
+    if (!metricsAuth || !metrics) return c.json(errorBody('NOT_FOUND', 'metrics are off: set [metrics] token_file'), 404);
+    return metricsAuth(c, next);
+  }, async (c) => c.text(await metrics!.registry.metrics(), 200, { 'content-type': metrics!.registry.contentType }));
+
+  app.get('/v1/openapi.json', (c) => c.json(unionizeOpenApi()));
 
   app.post('/v1/containers', async (c) => {
     const parsed = createContainerSchema.safeParse(await jsonBody(c));

@@ -1,0 +1,78 @@
+import type { Context } from 'hono';
+import { matchedRoutes } from 'hono/route';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DockerClient } from '../docker/docker-client.js';
+
+/**
+ * unionize's Prometheus metrics: requests (so container create latency is
+ * the histogram of POST /v1/containers), and, computed when scraped, whether
+ * Docker answers and how many managed containers it has by state.
+ */
+export interface UnionizeMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'method' | 'route' | 'status'>;
+  readonly requestSeconds: Histogram<'method' | 'route'>;
+}
+
+/** How long a scrape waits for Docker before calling it down. */
+const DOCKER_SCRAPE_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
+}
+
+export function createMetrics(options: { docker: DockerClient; defaultMetrics?: boolean }): UnionizeMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'unionize_' });
+
+  // One Docker round trip per scrape serves both gauges.
+  let scrape: Promise<{ up: boolean; states: Map<string, number> }> | undefined;
+  const dockerState = () => {
+    scrape ??= withTimeout(options.docker.listManaged(), DOCKER_SCRAPE_TIMEOUT_MS)
+      .then((containers) => {
+        const states = new Map<string, number>([['running', 0]]);
+        for (const c of containers) states.set(c.state, (states.get(c.state) ?? 0) + 1);
+        return { up: true, states };
+      })
+      .catch(() => ({ up: false, states: new Map<string, number>() }))
+      .finally(() => setTimeout(() => (scrape = undefined), 0));
+    return scrape;
+  };
+
+  new Gauge({
+    name: 'unionize_docker_up',
+    help: 'Whether Docker answered when scraped (1) or not (0)',
+    registers,
+    async collect() {
+      this.set((await dockerState()).up ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'unionize_containers',
+    help: 'Managed containers by Docker state (absent when Docker does not answer)',
+    labelNames: ['state'],
+    registers,
+    async collect() {
+      this.reset();
+      for (const [state, n] of (await dockerState()).states) this.set({ state }, n);
+    },
+  });
+
+  return {
+    registry,
+    requests: new Counter({ name: 'unionize_http_requests_total', help: 'HTTP requests answered, by method, route pattern and status', labelNames: ['method', 'route', 'status'], registers }),
+    requestSeconds: new Histogram({
+      name: 'unionize_http_request_duration_seconds',
+      help: 'Time to answer, by method and route pattern (POST /v1/containers: create, start and attach)',
+      labelNames: ['method', 'route'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers,
+    }),
+  };
+}
+
+/** The route pattern that answered, never the raw path (a caller could make up paths without end). */
+export function routeLabel(c: Context): string {
+  return matchedRoutes(c).filter((r) => r.method !== 'ALL').at(-1)?.path ?? 'unmatched';
+}
