@@ -196,6 +196,9 @@ timeout_ms = 3000
 [dhcp]
 server = devnet
 role = device
+
+[spool]
+dir = ${p.dir}/spool
 `;
 }
 

@@ -41,6 +41,8 @@ export interface LabOptions {
   docker?: boolean;
   /** Give the orchestrator a SQLite store at <dir>/orchestrator/orchestrator.db instead of memory. */
   sql?: boolean;
+  /** Also run `orchestrator-hook --flush --interval N` (the spool flusher) in the orchestrator namespace. */
+  hookFlushSeconds?: number;
   /** The hostname each device sends (by index from 0; default lab-dev-N; null sends none). */
   hostnames?: readonly (string | null)[];
   keep?: boolean;
@@ -68,7 +70,7 @@ export interface Lab {
   /** Milliseconds per start-up phase. */
   readonly timings: Readonly<Record<string, number>>;
   /** Stop/start/restart (optionally with SIGKILL) for restart tests. */
-  readonly daemons: { readonly orchestrator?: Daemon; readonly unionize?: Daemon; readonly dnsmasq: Daemon };
+  readonly daemons: { readonly orchestrator?: Daemon; readonly unionize?: Daemon; readonly dnsmasq: Daemon; readonly hookFlush?: Daemon };
   lease(device: LabDevice | number, options?: { timeoutMs?: number }): Promise<DeviceLease>;
   release(device: LabDevice | number): Promise<void>;
   /** Stop the device's DHCP client without a Release (the lease runs until it expires). */
@@ -95,7 +97,7 @@ class LabImpl implements Lab {
   readonly devices: LabDevice[] = [];
   readonly clients: DeviceClient[] = [];
   readonly timings: Record<string, number> = {};
-  readonly daemons: { orchestrator?: Daemon; unionize?: Daemon; dnsmasq: Daemon } = {} as never;
+  readonly daemons: { orchestrator?: Daemon; unionize?: Daemon; dnsmasq: Daemon; hookFlush?: Daemon } = {} as never;
   dockerSocket = '';
   dnsmasqLeaseFile = '';
   dockerClient: Docker | undefined;
@@ -324,6 +326,21 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       configFile: join(dir, 'hook.ini'),
       command: options.hookCommand ? [options.hookCommand] : [process.execPath, join(repo, 'packages', 'hook', 'dist', 'main.js')],
     });
+    if (options.hookFlushSeconds !== undefined) {
+      // The spool flusher, as config/orchestrator-hook-flush.service runs it on a real host.
+      const hookFlush = new Daemon(
+        'hook-flush',
+        inNs(names.orch, [process.execPath, join(repo, 'packages', 'hook', 'dist', 'main.js'), '--flush', '--interval', String(options.hookFlushSeconds)]),
+        join(dir, 'logs', 'hook-flush.log'),
+        async (since) => since().includes('"msg":"flusher started"'),
+        state,
+        log,
+        { ...process.env, ORCHESTRATOR_HOOK_CONFIG: join(dir, 'hook.ini') },
+      );
+      lab.daemons.hookFlush = hookFlush;
+      teardown.add('hook-flush', () => hookFlush.stop());
+      await hookFlush.start(10_000);
+    }
     const setup = prepareDnsmasq({
       repo,
       dir,

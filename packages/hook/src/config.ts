@@ -16,12 +16,26 @@ export const hookConfigSchema = z.object({
     server: nameSchema,
     role: z.enum(SERVER_ROLES).default('device'),
   }),
+  /** Where undeliverable events wait, in arrival order, for the next hook run or `--flush`. */
+  spool: z
+    .object({
+      dir: z.string().min(1).refine((d) => d.startsWith('/'), 'must be an absolute path').default('/var/spool/orchestrator-hook'),
+      max_events: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
+      /** One dnsmasq call may take this long in all (dnsmasq runs scripts one at a time). */
+      budget_ms: z.coerce.number().int().min(500).max(60_000).default(5000),
+    })
+    .prefault({}),
 });
 export type HookConfig = z.infer<typeof hookConfigSchema>;
 
 export const HOOK_CONFIG_ENV = 'ORCHESTRATOR_HOOK_CONFIG';
+export const DEFAULT_HOOK_CONFIG = '/etc/orchestrator/hook.ini';
 
-export function loadHookConfig(env: NodeJS.ProcessEnv): HookConfig {
-  const file = env[HOOK_CONFIG_ENV] || '/etc/orchestrator/hook.ini';
-  return loadConfigFile(file, hookConfigSchema);
+/** `file` (from --config) wins over ORCHESTRATOR_HOOK_CONFIG, which wins over the default path. */
+export function hookConfigFile(env: NodeJS.ProcessEnv, file?: string): string {
+  return file || env[HOOK_CONFIG_ENV] || DEFAULT_HOOK_CONFIG;
+}
+
+export function loadHookConfig(env: NodeJS.ProcessEnv, file?: string): HookConfig {
+  return loadConfigFile(hookConfigFile(env, file), hookConfigSchema);
 }

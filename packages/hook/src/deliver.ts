@@ -9,22 +9,46 @@ export interface DeliveryTarget {
   ca?: Buffer;
   pin?: Buffer;
   secret: Buffer;
+  /** The whole request (connect, TLS, answer) must finish within this. */
   timeoutMs: number;
+  /** Extra request headers, e.g. `x-hook-spool-depth`. */
+  headers?: Record<string, string>;
 }
 
 export type DeliveryResult =
   | { ok: true; status: number }
   | { ok: false; retryable: boolean; status?: number; reason: string };
 
+/** Deliver one event (signing it now) within `timeoutMs`, telling the orchestrator the spool depth. */
+export type DeliverFn = (event: LeaseEvent, options: { timeoutMs: number; spoolDepth: number }) => Promise<DeliveryResult>;
+
 /**
- * POST one signed lease event. Uses node:https rather than undici: the hook is a
- * short-lived process started by dnsmasq for every lease change, and loading
- * undici costs more start-up time than the one request it would make.
+ * Request header: how many events wait in the hook's spool behind the one
+ * delivered (0 when the spool is empty or this was its last). Informational.
+ */
+export const SPOOL_DEPTH_HEADER = 'x-hook-spool-depth';
+
+/**
+ * A 4xx other than 429 says "this request will never be accepted": not retryable.
+ * Everything else that is not a 2xx (429, 5xx, an unexpected 3xx from a proxy)
+ * and transport failures are retried later, from the spool.
+ */
+export function isRetryableStatus(status: number): boolean {
+  return !(status >= 400 && status < 500 && status !== 429);
+}
+
+/**
+ * POST one lease event, signed now (the HMAC window is short, so spooled
+ * events are signed at delivery, never when spooled). Uses node:https rather
+ * than undici: the hook is a short-lived process started by dnsmasq for every
+ * lease change, and loading undici costs more start-up time than the one
+ * request it would make.
  */
 export function deliverEvent(event: LeaseEvent, target: DeliveryTarget): Promise<DeliveryResult> {
   const body = JSON.stringify(event);
   const url = new URL(LEASE_EVENTS_PATH, target.url);
   const headers = {
+    ...target.headers,
     'content-type': 'application/json',
     'content-length': String(Buffer.byteLength(body)),
     ...signRequest({ secret: target.secret, method: 'POST', path: url.pathname, body }),
@@ -32,6 +56,13 @@ export function deliverEvent(event: LeaseEvent, target: DeliveryTarget): Promise
   // Verifies the server (CA and/or pin) before a byte of the signed request is written.
   const createConnection = verifiedConnection({ ca: target.ca, pin: target.pin }, target.timeoutMs);
   return new Promise((resolve) => {
+    let settled = false;
+    const settle = (result: DeliveryResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(result);
+    };
     const req = request(url, { method: 'POST', headers, timeout: target.timeoutMs, createConnection }, (res) => {
       const status = res.statusCode ?? 0;
       let text = '';
@@ -39,13 +70,23 @@ export function deliverEvent(event: LeaseEvent, target: DeliveryTarget): Promise
       res.on('data', (chunk: string) => {
         if (text.length < 2048) text += chunk;
       });
+      res.on('error', (error) => settle({ ok: false, retryable: true, status, reason: error.message }));
       res.on('end', () => {
-        if (status >= 200 && status < 300) resolve({ ok: true, status });
-        else resolve({ ok: false, retryable: status >= 500 || status === 429, status, reason: text.slice(0, 300) });
+        if (status >= 200 && status < 300) settle({ ok: true, status });
+        else settle({ ok: false, retryable: isRetryableStatus(status), status, reason: text.slice(0, 300) || `HTTP ${status}` });
       });
     });
+    // `timeout` above is an idle timeout; this bounds the whole exchange (a slow
+    // trickle of bytes must not hold dnsmasq's script queue either).
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${target.timeoutMs} ms`)), target.timeoutMs);
     req.on('timeout', () => req.destroy(new Error(`no answer within ${target.timeoutMs} ms`)));
-    req.on('error', (error) => resolve({ ok: false, retryable: true, reason: error.message }));
+    req.on('error', (error) => settle({ ok: false, retryable: true, reason: error.message }));
     req.end(body);
   });
+}
+
+/** The DeliverFn the hook and the flusher use: one target, the spool depth as a header. */
+export function deliverTo(target: Omit<DeliveryTarget, 'timeoutMs' | 'headers'>): DeliverFn {
+  return (event, { timeoutMs, spoolDepth }) =>
+    deliverEvent(event, { ...target, timeoutMs, headers: { [SPOOL_DEPTH_HEADER]: String(spoolDepth) } });
 }

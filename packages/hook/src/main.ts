@@ -1,23 +1,51 @@
 #!/usr/bin/env node
 import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
 import { parseHookCall } from '@unionize/protocol/dnsmasq-call';
 import { readSecretFile } from '@unionize/protocol/config';
 import { loadServerTrust } from '@unionize/protocol/tls-pin';
-import { loadHookConfig } from './config.js';
-import { deliverEvent } from './deliver.js';
+import { loadHookConfig, type HookConfig } from './config.js';
+import { deliverTo, type DeliverFn } from './deliver.js';
+import { createLogger, type Log } from './log.js';
+import { runHook } from './run-hook.js';
+import { Spool } from './spool.js';
 
 /**
- * orchestrator-hook: dnsmasq's --dhcp-script. One call, one signed lease event.
- * It always exits 0: dnsmasq only logs the exit code (and for `init` with
- * --leasefile-ro a non-zero code would stop dnsmasq), so failures are logged.
+ * orchestrator-hook
+ *
+ *   as dnsmasq's --dhcp-script:  orchestrator-hook ACTION DUID ADDRESS [HOSTNAME]
+ *     (config from $ORCHESTRATOR_HOOK_CONFIG): flush the spool, deliver the event
+ *     or spool it, within [spool] budget_ms. Always exits 0: dnsmasq only logs the
+ *     exit code (and for `init` with --leasefile-ro a non-zero code stops dnsmasq).
+ *   orchestrator-hook --flush [--interval SECONDS] [--config FILE]
+ *     deliver the spool once (exit 0 when empty, 75 when events remain), or every
+ *     SECONDS until SIGTERM.
  */
-function log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}): void {
-  process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), name: 'orchestrator-hook', msg, ...fields })}\n`);
+const log = createLogger({ syslog: true });
+/** Milliseconds since this process started (performance.timeOrigin): the budget counts node's start-up too. */
+const now = () => performance.now();
+
+function deliverFor(config: HookConfig): DeliverFn {
+  return deliverTo({
+    url: config.orchestrator.url,
+    ...loadServerTrust(config.orchestrator, '[orchestrator]'),
+    secret: readSecretFile(config.orchestrator.secret_file),
+  });
 }
 
-async function main(): Promise<void> {
+function spoolFor(config: HookConfig): Spool {
+  return new Spool({ dir: config.spool.dir, maxEvents: config.spool.max_events });
+}
+
+async function hookCall(argv: string[]): Promise<void> {
   const config = loadHookConfig(process.env);
-  const call = parseHookCall(process.argv.slice(2), process.env, {
+  const deadline = config.spool.budget_ms;
+  // Backstop: whatever hangs, dnsmasq's script queue moves on.
+  setTimeout(() => {
+    log('error', `time budget of ${deadline} ms exceeded: exiting`);
+    process.exit(0);
+  }, Math.max(0, deadline - now())).unref();
+  const call = parseHookCall(argv, process.env, {
     server: config.dhcp.server,
     role: config.dhcp.role,
     now: new Date(),
@@ -29,21 +57,107 @@ async function main(): Promise<void> {
   }
   const { event } = call;
   for (const warning of call.warnings) log('warn', warning, { eventId: event.eventId });
-  const result = await deliverEvent(event, {
-    url: config.orchestrator.url,
-    ...loadServerTrust(config.orchestrator, '[orchestrator]'),
-    secret: readSecretFile(config.orchestrator.secret_file),
-    timeoutMs: config.orchestrator.timeout_ms,
-  });
-  if (result.ok) {
-    log('info', 'delivered', { eventId: event.eventId, action: event.action, duid: event.duid, status: result.status });
-  } else {
-    log('error', `not delivered: ${result.reason}`, { eventId: event.eventId, status: result.status, retryable: result.retryable });
+  let deliver: DeliverFn;
+  try {
+    deliver = deliverFor(config);
+  } catch (error) {
+    // An unreadable secret or CA must not cost the event: spool it for when it is fixed.
+    const reason = (error as Error).message;
+    log('error', `cannot deliver: ${reason}`);
+    deliver = async () => ({ ok: false, retryable: true, reason });
   }
+  await runHook({
+    event,
+    spool: spoolFor(config),
+    deliver,
+    log,
+    timeoutMs: config.orchestrator.timeout_ms,
+    now,
+    deadline,
+  });
 }
 
-main().catch((error: unknown) => {
-  log('error', error instanceof Error ? error.message : String(error));
-}).finally(() => {
-  process.exitCode = 0;
-});
+async function flushCommand(argv: string[]): Promise<number> {
+  let values: { flush?: boolean; interval?: string; config?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { flush: { type: 'boolean' }, interval: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    process.stderr.write(`orchestrator-hook: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help || !values.flush) {
+    process.stderr.write(USAGE);
+    return values.help ? 0 : 2;
+  }
+  let intervalMs: number | undefined;
+  if (values.interval !== undefined) {
+    const seconds = Number(values.interval);
+    if (!Number.isFinite(seconds) || seconds < 1 || seconds > 86_400) {
+      process.stderr.write(`orchestrator-hook: --interval must be a number of seconds from 1 to 86400, got ${JSON.stringify(values.interval)}\n`);
+      return 2;
+    }
+    intervalMs = seconds * 1000;
+  }
+  const config = loadHookConfig(process.env, values.config);
+  const { flushRound, runFlusher } = await import('./flusher.js');
+  const options = {
+    spool: spoolFor(config),
+    makeDeliver: () => deliverFor(config),
+    log,
+    timeoutMs: config.orchestrator.timeout_ms,
+    now,
+  };
+  if (intervalMs === undefined) return exitCodeOf(await flushRound(options), log);
+
+  const abort = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => abort.abort());
+  await runFlusher({ ...options, intervalMs, signal: abort.signal });
+  return 0;
+}
+
+function exitCodeOf(round: Awaited<ReturnType<typeof import('./flusher.js').flushRound>>, log: Log): number {
+  if ('error' in round) {
+    log('error', `flush failed: ${round.error}`);
+    return 1;
+  }
+  if ('busy' in round) {
+    log('warn', `spool lock held by pid ${round.heldBy ?? '?'}: nothing flushed`);
+    return 75;
+  }
+  log(round.stopped ? 'warn' : 'info', round.stopped ? `spool not fully flushed: ${round.reason ?? round.stopped}` : 'spool flushed', {
+    delivered: round.delivered, rejected: round.rejected, remaining: round.remaining,
+  });
+  return round.remaining > 0 ? 75 : 0;
+}
+
+const USAGE = `usage: orchestrator-hook ACTION DUID ADDRESS [HOSTNAME]     (as dnsmasq's --dhcp-script)
+       orchestrator-hook --flush [--interval SECONDS] [--config FILE]
+config: --config FILE, else $ORCHESTRATOR_HOOK_CONFIG, else /etc/orchestrator/hook.ini
+`;
+
+const argv = process.argv.slice(2);
+// dnsmasq's first argument is an action (add, old, del…), never an option.
+if (argv[0]?.startsWith('-')) {
+  flushCommand(argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      log('error', error instanceof Error ? error.message : String(error));
+      process.exitCode = 1;
+    },
+  );
+} else {
+  hookCall(argv).catch((error: unknown) => {
+    // Nothing was spooled: keep the call in the log, its last copy.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('DNSMASQ_')));
+    log('error', `event lost: ${error instanceof Error ? error.message : String(error)}`, { argv, env });
+  }).finally(() => {
+    process.exitCode = 0;
+  });
+}
