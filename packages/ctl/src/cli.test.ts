@@ -1,0 +1,196 @@
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RequestVerifier, certificatePin, hmacAuth, listenHttps } from '@unionize/protocol';
+import { makeTestCerts, type TestCerts } from '@unionize/protocol/testing/certs';
+import { buildProgram } from './cli.js';
+import { CtlError } from './errors.js';
+import { init } from './init.js';
+import { localUrl, resolveConnection } from './settings.js';
+
+const SECRET = 'a'.repeat(64);
+
+const client = (over: Record<string, unknown> = {}) => ({
+  id: '0123456789abcdef0123', server: 'devnet', role: 'device', duid: '00:03:00:01:02:aa:bb:cc:dd:01', iaid: '1',
+  address: 'fd00:1::1000', hostname: 'laptop', mac: '02:aa:bb:cc:dd:01', state: 'ready', desired: 'running',
+  stateReason: 'container dev-0123456789ab on dock1 at fd00:3::100', expiresAt: null,
+  firstSeen: '2026-01-01T00:00:00.000Z', lastSeen: new Date().toISOString(), updatedAt: '2026-01-01T00:00:00.000Z',
+  instance: { clientId: '0123456789abcdef0123', agent: 'dock1', containerName: 'dev-0123456789ab', containerId: 'c1', address: 'fd00:3::100/64', mac: '02:11:22:33:44:55', image: 'img', createdAt: '2026-01-01T00:00:00.000Z' },
+  ...over,
+});
+
+let certs: TestCerts;
+let server: ServerType;
+let url: string;
+let dir: string;
+let secretFile: string;
+const deleted: string[] = [];
+let eventPolls = 0;
+
+beforeAll(async () => {
+  certs = makeTestCerts('ctl');
+  dir = mkdtempSync(join(tmpdir(), 'ctl-test-'));
+  secretFile = join(dir, 'secret');
+  writeFileSync(secretFile, SECRET, { mode: 0o600 });
+  const app = new Hono();
+  app.use('/v1/*', hmacAuth({ verifier: new RequestVerifier({ secret: Buffer.from(SECRET) }) }));
+  app.get('/v1/clients', (c) => c.json({ clients: [client(), client({ id: 'fedcba98765432100000', hostname: 'phone', address: 'fd00:1::1001', state: 'gone', instance: null })] }));
+  app.get('/v1/clients/:id', (c) => c.json({ ...client(), transitions: [{ clientId: c.req.param('id'), from: 'provisioning', to: 'ready', reason: 'container up', at: '2026-01-01T00:00:01.000Z' }] }));
+  app.delete('/v1/clients/:id', (c) => {
+    deleted.push(c.req.param('id'));
+    return c.json({ clientId: c.req.param('id'), queued: true }, 202);
+  });
+  app.get('/v1/agents', (c) => c.json({ agents: [{ name: 'dock1', instances: 1, healthy: true, checkedAt: new Date().toISOString() }] }));
+  app.get('/v1/events', (c) => {
+    eventPolls++;
+    const base = { clientId: '0123456789abcdef0123', server: 'devnet', duid: '00:03:00:01:02:aa:bb:cc:dd:01', address: 'fd00:1::1000' };
+    const events = [{ ...base, eventId: 'e1', action: 'add', receivedAt: '2026-01-01T00:00:00.000Z', appliedAt: '2026-01-01T00:00:01.000Z', outcome: 'provisioned' }];
+    if (eventPolls > 1) events.unshift({ ...base, eventId: 'e2', action: 'del', receivedAt: '2026-01-01T00:01:00.000Z', appliedAt: '2026-01-01T00:01:01.000Z', outcome: 'deprovisioned' });
+    return c.json({ events });
+  });
+  ({ server } = await listenHttps({ fetch: app.fetch, host: '127.0.0.1', port: 0, certFile: certs.cert, keyFile: certs.key }));
+  url = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+
+afterAll(() => {
+  server?.close();
+});
+
+async function ctl(args: string[], options: { sleeps?: number } = {}): Promise<{ out: string; err: string; error?: Error }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  let sleeps = options.sleeps ?? 0;
+  const program = buildProgram({
+    out: (t) => out.push(t),
+    err: (t) => err.push(t),
+    sleep: async () => {
+      if (sleeps-- <= 0) throw new Error('stop following');
+    },
+  });
+  program.exitOverride();
+  try {
+    await program.parseAsync(['node', 'orchestratorctl', ...args]);
+    return { out: out.join('\n'), err: err.join('\n') };
+  } catch (error) {
+    return { out: out.join('\n'), err: err.join('\n'), error: error as Error };
+  }
+}
+
+const conn = () => ['--url', url, '--secret-file', secretFile, '--ca', certs.caCert];
+
+describe('orchestratorctl against a signed HTTPS API', () => {
+  it('prints clients as an aligned table, leaving gone ones out unless --all', async () => {
+    const { out, error } = await ctl([...conn(), 'clients']);
+    expect(error).toBeUndefined();
+    const lines = out.split('\n');
+    expect(lines[0]).toMatch(/^CLIENT\s+STATE\s+HOSTNAME\s+DEVICE ADDRESS\s+CONTAINER\s+CONTAINER ADDRESS\s+AGENT\s+SEEN$/);
+    expect(lines[1]).toMatch(/^0123456789abcdef0123\s+ready\s+laptop\s+fd00:1::1000\s+dev-0123456789ab\s+fd00:3::100\s+dock1\s+\d+s$/);
+    expect(lines[0]!.indexOf('STATE')).toBe(lines[1]!.indexOf('ready'));
+    expect(lines).toHaveLength(2);
+    expect((await ctl([...conn(), 'clients', '--all'])).out.split('\n')).toHaveLength(3);
+  });
+
+  it('prints JSON with --json', async () => {
+    const { out } = await ctl([...conn(), '--json', 'clients', '--all']);
+    expect(JSON.parse(out).clients.map((c: { hostname: string }) => c.hostname)).toEqual(['laptop', 'phone']);
+  });
+
+  it('verifies by pin as well as by CA, and refuses a wrong pin before sending anything', async () => {
+    const pin = certificatePin(readFileSync(certs.cert));
+    expect((await ctl(['--url', url, '--secret-file', secretFile, '--pin', pin, 'agents'])).out).toMatch(/^AGENT\s+HEALTH\s+CONTAINERS\s+CHECKED\ndock1\s+healthy\s+1/);
+    const wrong = await ctl(['--url', url, '--secret-file', secretFile, '--pin', `sha256/${'A'.repeat(43)}=`, 'agents']);
+    expect(wrong.error).toBeInstanceOf(CtlError);
+    expect(wrong.error!.message).toMatch(/^cannot reach the orchestrator at https:\/\/127\.0\.0\.1:\d+: server certificate does not match the pin/);
+  });
+
+  it('says in one line when the orchestrator refuses the signature (401)', async () => {
+    const other = join(dir, 'other-secret');
+    writeFileSync(other, 'b'.repeat(64), { mode: 0o600 });
+    const { error } = await ctl(['--url', url, '--secret-file', other, '--ca', certs.caCert, 'clients']);
+    expect(error?.message).toBe(
+      "the orchestrator refused the request (401 UNAUTHENTICATED: bad signature): is the secret file the orchestrator's, and are both clocks within 60 s?",
+    );
+  });
+
+  it('says in one line when nothing listens', async () => {
+    const { error } = await ctl(['--url', 'https://127.0.0.1:1', '--secret-file', secretFile, '--ca', certs.caCert, 'clients']);
+    expect(error?.message).toBe('cannot reach the orchestrator at https://127.0.0.1:1: connection refused (is the orchestrator running? systemctl status orchestrator)');
+  });
+
+  it('shows a client found by hostname, and deprovisions one found by id prefix', async () => {
+    const shown = await ctl([...conn(), 'show', 'laptop']);
+    expect(shown.out).toMatch(/^client\s+0123456789abcdef0123$/m);
+    expect(shown.out).toMatch(/^container\s+dev-0123456789ab on dock1$/m);
+    expect(shown.out).toMatch(/transitions \(newest first\):\nAT\s+FROM\s+TO\s+REASON\n.*provisioning\s+ready\s+container up/);
+    const done = await ctl([...conn(), 'deprovision', 'fedc']);
+    expect(done.out).toContain('client fedcba98765432100000: deprovisioning queued');
+    expect(deleted).toEqual(['fedcba98765432100000']);
+    expect((await ctl([...conn(), 'show', 'nobody'])).error?.message).toMatch(/^no client matches "nobody"/);
+  });
+
+  it('events --follow prints the latest, then each newly applied event once', async () => {
+    eventPolls = 0;
+    const { out } = await ctl([...conn(), 'events', '--follow', '--interval', '0.2'], { sleeps: 2 });
+    const lines = out.split('\n');
+    expect(lines[0]).toMatch(/^RECEIVED\s+ACTION\s+ADDRESS\s+CLIENT\s+OUTCOME$/);
+    expect(lines.slice(1).map((l) => l.split(/\s+/)[2])).toEqual(['add', 'del']);
+  });
+});
+
+describe('connection settings', () => {
+  it('take the URL, secret and pin from orchestrator.ini ([server] cert pinned)', () => {
+    const config = join(dir, 'orchestrator.ini');
+    writeFileSync(config, `[server]\nlisten = ::\nport = 8443\ncert = ${certs.cert}\nkey = ${certs.key}\n[auth]\nsecret_file = ${secretFile}\n`);
+    const connection = resolveConnection({ config });
+    expect(connection.url).toBe('https://[::1]:8443');
+    expect(connection.trust.pin?.toString('base64')).toBe(certificatePin(readFileSync(certs.cert)).slice(7));
+    expect(resolveConnection({ config, url: 'https://[fd00:4::1]:8443' }).url).toBe('https://[fd00:4::1]:8443');
+    expect(localUrl('0.0.0.0', 1)).toBe('https://127.0.0.1:1');
+    expect(localUrl('fd00:2::1', 8443)).toBe('https://[fd00:2::1]:8443');
+  });
+
+  it('name the key when the config is wrong', () => {
+    const config = join(dir, 'bad.ini');
+    writeFileSync(config, '[server]\ncert = /nonexistent.crt\n[auth]\nsecret_file = /x\n');
+    expect(() => resolveConnection({ config })).toThrow('[server] cert: cannot read /nonexistent.crt: ENOENT');
+  });
+});
+
+describe('orchestratorctl init', () => {
+  it('makes a secret, tokens, a CA and both certificates with safe modes, SANs and matching pins; a second run keeps the CA and secret', async () => {
+    const out = join(dir, 'pki');
+    const result = await init({ dir: out, orchestratorSans: ['fd00:2::1', 'DNS:orch.example'], unionizeSans: ['IP:fd00:2::2'], days: 30 });
+    const mode = (f: string) => statSync(f).mode & 0o777;
+    expect(mode(out)).toBe(0o700);
+    for (const f of [result.files.secret, result.files.dashboardToken, result.files.metricsToken, result.files.caKey, result.files.orchestratorKey, result.files.unionizeKey]) {
+      expect(mode(f), f).toBe(0o600);
+    }
+    expect(readFileSync(result.files.secret, 'utf8')).toMatch(/^[0-9a-f]{64}\n$/);
+    const ca = new X509Certificate(readFileSync(result.files.caCert));
+    const orch = new X509Certificate(readFileSync(result.files.orchestratorCert));
+    const uni = new X509Certificate(readFileSync(result.files.unionizeCert));
+    expect(orch.verify(ca.publicKey)).toBe(true);
+    expect(uni.verify(ca.publicKey)).toBe(true);
+    expect(orch.checkIP('fd00:2::1')).toBe('fd00:2::1');
+    expect(orch.checkIP('::1')).toBe('::1');
+    expect(orch.checkHost('orch.example')).toBe('orch.example');
+    expect(uni.checkIP('fd00:2::2')).toBe('fd00:2::2');
+    expect(result.pins.orchestrator).toBe(certificatePin(readFileSync(result.files.orchestratorCert)));
+
+    const secret = readFileSync(result.files.secret, 'utf8');
+    const again = await init({ dir: out, orchestratorSans: [], unionizeSans: ['fd00:2::2'], days: 30 });
+    expect(readFileSync(again.files.secret, 'utf8')).toBe(secret);
+    expect(readFileSync(again.files.caCert, 'utf8')).toBe(readFileSync(result.files.caCert, 'utf8'));
+    expect(again.pins.unionize).not.toBe(result.pins.unionize);
+    expect(again.made).not.toContain(again.files.caKey);
+  });
+
+  it('refuses a SAN that is neither an address nor a name (it would go into an openssl config)', async () => {
+    await expect(init({ dir: join(dir, 'x'), orchestratorSans: ['a,DNS:evil'], unionizeSans: ['fd00::2'], days: 30 })).rejects.toThrow(/not a subject alternative name/);
+    await expect(init({ dir: join(dir, 'y'), orchestratorSans: [], unionizeSans: ['x\nbasicConstraints=CA:TRUE'], days: 30 })).rejects.toThrow(/not a subject alternative name/);
+  });
+});

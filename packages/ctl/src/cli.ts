@@ -1,0 +1,188 @@
+import { Command, Option } from 'commander';
+import { OrchestratorClient } from './client.js';
+import { CtlError } from './errors.js';
+import { init, initReport, normaliseSan } from './init.js';
+import { DEFAULT_CONFIG, resolveConnection, type ConnectionFlags } from './settings.js';
+import { formatTable } from './table.js';
+import {
+  EVENT_HEADERS, agentsTable, clientDetail, clientsTable, eventRow, eventsTable, findClient, instancesTable, serversTable,
+  type Agent, type Client, type ClientDetail, type EventView, type Instance, type Server,
+} from './views.js';
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  /** For `events --follow`: resolves after `ms`; tests make it end the loop. */
+  sleep?(ms: number): Promise<void>;
+}
+
+interface GlobalOptions extends ConnectionFlags {
+  json?: boolean;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** orchestratorctl's commands; main.ts runs it, tests call `parseAsync` with their own Io. */
+export function buildProgram(io: Io): Command {
+  const program = new Command('orchestratorctl')
+    .description("The orchestrator's operator tool: list and inspect clients, containers, agents and events; force a deprovision; make the secret and certificates.")
+    .option('-c, --config <file>', `the orchestrator's config, for its URL, secret file and certificate (default ${DEFAULT_CONFIG})`)
+    .option('--url <url>', 'the orchestrator, e.g. https://[fd00:2::1]:8443 (overrides the config)')
+    .option('--secret-file <file>', 'the shared HMAC secret (mode 600)')
+    .option('--ca <file>', "verify the orchestrator's certificate against this CA")
+    .option('--pin <sha256/...>', "verify the orchestrator's certificate by its SHA-256 pin")
+    .option('--json', 'print JSON instead of tables')
+    .showHelpAfterError()
+    .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
+
+  const globals = () => program.opts<GlobalOptions>();
+  const print = (json: unknown, table: () => string) => io.out(globals().json ? JSON.stringify(json, null, 2) : table());
+
+  async function withClient<T>(fn: (client: OrchestratorClient) => Promise<T>): Promise<T> {
+    const client = new OrchestratorClient(resolveConnection(globals()));
+    try {
+      return await fn(client);
+    } finally {
+      await client.close();
+    }
+  }
+
+  async function resolveClientId(client: OrchestratorClient, query: string): Promise<string> {
+    if (/^[0-9a-f]{20}$/.test(query)) return query;
+    const { clients } = await client.call<{ clients: Client[] }>('GET', '/v1/clients');
+    const found = findClient(query, clients);
+    if (!found) throw new CtlError(`no client matches ${JSON.stringify(query)} (by id, id prefix, hostname, address, DUID or container)`);
+    if ('ambiguous' in found) {
+      throw new CtlError(`${found.ambiguous.length} clients match ${JSON.stringify(query)}: ${found.ambiguous.map((c) => `${c.id} (${c.hostname ?? c.address}, ${c.state})`).join(', ')}; give the id`);
+    }
+    return found.id;
+  }
+
+  program
+    .command('clients')
+    .description('every client (device lease) with its state and container')
+    .option('-a, --all', 'include clients that are gone')
+    .action((options: { all?: boolean }) =>
+      withClient(async (client) => {
+        const { clients } = await client.call<{ clients: Client[] }>('GET', '/v1/clients');
+        const shown = options.all ? clients : clients.filter((c) => c.state !== 'gone');
+        print({ clients: shown }, () => (shown.length ? clientsTable(shown) : `no clients${options.all ? '' : ' (but gone ones: --all)'}`));
+      }),
+    );
+
+  program
+    .command('instances')
+    .description('every container the orchestrator has recorded')
+    .action(() =>
+      withClient(async (client) => {
+        const { instances } = await client.call<{ instances: Instance[] }>('GET', '/v1/instances');
+        print({ instances }, () => (instances.length ? instancesTable(instances) : 'no instances'));
+      }),
+    );
+
+  program
+    .command('agents')
+    .description('the unionize agents, their health and load')
+    .action(() =>
+      withClient(async (client) => {
+        const { agents } = await client.call<{ agents: Agent[] }>('GET', '/v1/agents');
+        print({ agents }, () => agentsTable(agents));
+      }),
+    );
+
+  program
+    .command('servers')
+    .description('the DHCP servers that have sent lease events')
+    .action(() =>
+      withClient(async (client) => {
+        const { servers } = await client.call<{ servers: Server[] }>('GET', '/v1/servers');
+        print({ servers }, () => (servers.length ? serversTable(servers) : 'no DHCP server has sent an event yet'));
+      }),
+    );
+
+  program
+    .command('events')
+    .description('the latest lease events, oldest first; --follow keeps printing them as they are applied')
+    .addOption(new Option('-n, --limit <n>', 'how many').default('20').argParser((v) => {
+      if (!/^[0-9]{1,4}$/.test(v) || Number(v) < 1 || Number(v) > 1000) throw new CtlError('--limit must be 1..1000', 2);
+      return v;
+    }))
+    .option('-f, --follow', 'keep polling and print each event once it is applied (Ctrl-C to stop)')
+    .option('--interval <seconds>', 'how often --follow polls', '1')
+    .action((options: { limit: string; follow?: boolean; interval: string }) =>
+      withClient(async (client) => {
+        const fetchEvents = async (limit: number) => (await client.call<{ events: EventView[] }>('GET', `/v1/events?limit=${limit}`)).events.reverse();
+        const first = await fetchEvents(Number(options.limit));
+        if (!options.follow) return print({ events: first }, () => (first.length ? eventsTable(first) : 'no events'));
+        const line = (e: EventView) => (globals().json ? JSON.stringify(e) : formatTable(EVENT_HEADERS, [eventRow(e)]).split('\n')[1]!);
+        if (!globals().json) io.out(formatTable(EVENT_HEADERS, []));
+        const printed = new Set<string>();
+        for (const e of first) {
+          io.out(line(e));
+          if (e.appliedAt) printed.add(e.eventId);
+        }
+        const interval = Math.max(0.2, Number(options.interval) || 1) * 1000;
+        const sleep = io.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+        const pending = new Set(first.filter((e) => !e.appliedAt).map((e) => e.eventId));
+        for (;;) {
+          await sleep(interval);
+          for (const e of await fetchEvents(1000)) {
+            if (printed.has(e.eventId) || !e.appliedAt) continue;
+            printed.add(e.eventId);
+            // Printed when applied, with its outcome; one already shown as queued is shown again, applied.
+            pending.delete(e.eventId);
+            io.out(line(e));
+          }
+        }
+      }),
+    );
+
+  program
+    .command('show')
+    .description('one client in full, with its life-cycle transitions')
+    .argument('<client>', 'id, id prefix, hostname, device address, DUID or container name')
+    .action((query: string) =>
+      withClient(async (client) => {
+        const id = await resolveClientId(client, query);
+        const detail = await client.call<ClientDetail>('GET', `/v1/clients/${id}`);
+        print(detail, () => clientDetail(detail));
+      }),
+    );
+
+  program
+    .command('deprovision')
+    .description("remove a client's container now (it comes back on the device's next lease event)")
+    .argument('<client>', 'id, id prefix, hostname, device address, DUID or container name')
+    .action((query: string) =>
+      withClient(async (client) => {
+        const id = await resolveClientId(client, query);
+        const answer = await client.call<{ clientId: string; queued: boolean }>('DELETE', `/v1/clients/${id}`);
+        print(answer, () => `client ${id}: deprovisioning queued (orchestratorctl show ${id} to follow it)`);
+      }),
+    );
+
+  program
+    .command('init')
+    .description('make the shared secret, the dashboard and metrics tokens, a CA and both daemons\' certificates in DIR; print the config lines and pins')
+    .requiredOption('-d, --dir <dir>', 'where to write them (made mode 700)')
+    .option('--orchestrator-san <san>', "the orchestrator's address or name as the hook and tools reach it (repeat; ::1, 127.0.0.1 and localhost are always in)", collect, [])
+    .option('--unionize-san <san>', "the docker host's address or name as the orchestrator reaches it (repeat)", collect, [])
+    .option('--days <n>', 'server certificates are valid this many days', '825')
+    .option('--openssl <path>', 'the openssl binary', 'openssl')
+    .action(async (options: { dir: string; orchestratorSan: string[]; unionizeSan: string[]; days: string; openssl: string }) => {
+      const result = await init({
+        dir: options.dir,
+        orchestratorSans: options.orchestratorSan,
+        unionizeSans: options.unionizeSan,
+        days: Number(options.days),
+        openssl: options.openssl,
+      });
+      const sans = {
+        orchestrator: [...new Set(['DNS:localhost', 'IP:::1', 'IP:127.0.0.1', ...options.orchestratorSan.map(normaliseSan)])],
+        unionize: options.unionizeSan.map(normaliseSan),
+      };
+      print({ ...result, sans }, () => initReport(result, sans).trimEnd());
+    });
+
+  return program;
+}

@@ -1,0 +1,147 @@
+import { age, formatTable, localTime } from './table.js';
+
+/** The API's answers, as far as orchestratorctl shows them (see GET /v1/openapi.json for all of it). */
+export interface Instance {
+  clientId: string;
+  agent: string;
+  containerName: string;
+  containerId: string;
+  address: string;
+  mac: string;
+  image: string;
+  createdAt: string;
+}
+
+export interface Client {
+  id: string;
+  server: string;
+  role: string;
+  duid: string;
+  iaid: string;
+  address: string;
+  hostname: string | null;
+  mac: string | null;
+  state: string;
+  desired: string;
+  stateReason: string;
+  expiresAt: string | null;
+  firstSeen: string;
+  lastSeen: string;
+  updatedAt: string;
+  instance: Instance | null;
+}
+
+export interface ClientDetail extends Client {
+  transitions: Array<{ from: string; to: string; reason: string; at: string }>;
+}
+
+export interface EventView {
+  eventId: string;
+  clientId: string;
+  receivedAt: string;
+  appliedAt: string | null;
+  outcome: string | null;
+  action: string;
+  server: string;
+  duid: string;
+  address: string;
+}
+
+export interface Agent {
+  name: string;
+  instances: number;
+  healthy?: boolean | null;
+  checkedAt?: string | null;
+}
+
+export interface Server {
+  name: string;
+  role: string;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+const bare = (cidr: string | undefined) => cidr?.split('/')[0];
+
+export function clientsTable(clients: readonly Client[], now = Date.now()): string {
+  return formatTable(
+    ['CLIENT', 'STATE', 'HOSTNAME', 'DEVICE ADDRESS', 'CONTAINER', 'CONTAINER ADDRESS', 'AGENT', 'SEEN'],
+    clients.map((c) => [c.id, c.state, c.hostname, c.address, c.instance?.containerName, bare(c.instance?.address), c.instance?.agent, age(c.lastSeen, now)]),
+  );
+}
+
+export function instancesTable(instances: readonly Instance[], now = Date.now()): string {
+  return formatTable(
+    ['CONTAINER', 'AGENT', 'ADDRESS', 'MAC', 'IMAGE', 'CLIENT', 'AGE'],
+    instances.map((i) => [i.containerName, i.agent, i.address, i.mac, i.image, i.clientId, age(i.createdAt, now)]),
+  );
+}
+
+export function agentsTable(agents: readonly Agent[], now = Date.now()): string {
+  const health = (a: Agent) => (a.healthy === undefined || a.healthy === null ? 'unknown' : a.healthy ? 'healthy' : 'UNHEALTHY');
+  return formatTable(['AGENT', 'HEALTH', 'CONTAINERS', 'CHECKED'], agents.map((a) => [a.name, health(a), a.instances, age(a.checkedAt, now)]));
+}
+
+export function serversTable(servers: readonly Server[], now = Date.now()): string {
+  return formatTable(['SERVER', 'ROLE', 'FIRST SEEN', 'LAST SEEN'], servers.map((s) => [s.name, s.role, localTime(s.firstSeen), age(s.lastSeen, now)]));
+}
+
+export const EVENT_HEADERS = ['RECEIVED', 'ACTION', 'ADDRESS', 'CLIENT', 'OUTCOME'] as const;
+
+export function eventRow(e: EventView): unknown[] {
+  return [localTime(e.receivedAt), e.action, e.address, e.clientId, e.outcome ?? 'queued'];
+}
+
+export function eventsTable(events: readonly EventView[]): string {
+  return formatTable(EVENT_HEADERS, events.map(eventRow));
+}
+
+export function clientDetail(c: ClientDetail, now = Date.now()): string {
+  const fields: Array<[string, unknown]> = [
+    ['client', c.id],
+    ['state', `${c.state} (wants ${c.desired === 'running' ? 'a running container' : 'none'})`],
+    ['reason', c.stateReason],
+    ['hostname', c.hostname],
+    ['device address', c.address],
+    ['DUID', c.duid],
+    ['IAID', c.iaid],
+    ['MAC', c.mac],
+    ['DHCP server', `${c.server} (${c.role})`],
+    ['lease expires', c.expiresAt ? `${localTime(c.expiresAt)} (${age(c.expiresAt, now)})` : 'never / not said'],
+    ['first seen', localTime(c.firstSeen)],
+    ['last seen', `${localTime(c.lastSeen)} (${age(c.lastSeen, now)} ago)`],
+    ['container', c.instance ? `${c.instance.containerName} on ${c.instance.agent}` : null],
+    ['container address', c.instance?.address],
+    ['container MAC', c.instance?.mac],
+    ['image', c.instance?.image],
+  ];
+  const width = Math.max(...fields.map(([k]) => k.length));
+  const head = fields.map(([k, v]) => `${k.padEnd(width)}  ${v === null || v === undefined || v === '' ? '-' : String(v)}`).join('\n');
+  if (c.transitions.length === 0) return head;
+  const transitions = formatTable(['AT', 'FROM', 'TO', 'REASON'], c.transitions.map((t) => [localTime(t.at), t.from, t.to, t.reason]));
+  return `${head}\n\ntransitions (newest first):\n${transitions}`;
+}
+
+/**
+ * Find the one client an operator means: its id or an id prefix (4+ hex),
+ * a hostname, a device address, a DUID or a container name. Several matches
+ * that are not all gone: the ones still here win; still several: an error
+ * listing them.
+ */
+export function findClient(query: string, clients: readonly Client[]): Client | { ambiguous: Client[] } | undefined {
+  const q = query.trim().toLowerCase();
+  const exact = clients.find((c) => c.id === q);
+  if (exact) return exact;
+  const matches = clients.filter(
+    (c) =>
+      (q.length >= 4 && /^[0-9a-f]+$/.test(q) && c.id.startsWith(q)) ||
+      c.hostname?.toLowerCase() === q ||
+      c.address.toLowerCase() === q ||
+      c.duid === q ||
+      c.instance?.containerName === q,
+  );
+  if (matches.length <= 1) return matches[0];
+  const live = matches.filter((c) => c.state !== 'gone');
+  if (live.length === 1) return live[0];
+  return { ambiguous: live.length > 0 ? live : matches };
+}
