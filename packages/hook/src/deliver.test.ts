@@ -66,9 +66,9 @@ describe('deliverEvent', () => {
     expect(received).toEqual([event]);
   });
 
-  it('is refused (401, not retryable) with the wrong secret', async () => {
+  it('is refused (401) with the wrong secret, and keeps the event for a retry once the secret is fixed', async () => {
     const result = await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), secret: Buffer.from('w'.repeat(64)), timeoutMs: 3000 });
-    expect(result).toMatchObject({ ok: false, retryable: false, status: 401 });
+    expect(result).toMatchObject({ ok: false, retryable: true, status: 401 });
   });
 
   it('reports a 5xx as retryable', async () => {

@@ -29,12 +29,14 @@ export type DeliverFn = (event: LeaseEvent, options: { timeoutMs: number; spoolD
 export const SPOOL_DEPTH_HEADER = 'x-hook-spool-depth';
 
 /**
- * A 4xx other than 429 says "this request will never be accepted": not retryable.
- * Everything else that is not a 2xx (429, 5xx, an unexpected 3xx from a proxy)
- * and transport failures are retried later, from the spool.
+ * A 4xx that says "this event itself is bad" (400, 413, 422…) will never be
+ * accepted: not retryable. 401/403 are about the hook's secret or clock, not
+ * the event: once the operator fixes them the spool must drain by itself, so
+ * they are retried like 429, 5xx, an unexpected 3xx and transport failures.
  */
 export function isRetryableStatus(status: number): boolean {
-  return !(status >= 400 && status < 500 && status !== 429);
+  if (status === 401 || status === 403 || status === 429) return true;
+  return !(status >= 400 && status < 500);
 }
 
 /**

@@ -54,7 +54,7 @@ describe('HMAC signing', () => {
     const sign = () => headersOf(signRequest({ secret, method: 'GET', path: '/', body: '', now: t }));
     expect(v.verify({ method: 'GET', path: '/', body: '', headers: sign() }).ok).toBe(true);
     expect(v.verify({ method: 'GET', path: '/', body: '', headers: sign() }).ok).toBe(true);
-    expect(v.verify({ method: 'GET', path: '/', body: '', headers: sign() })).toEqual({ ok: false, reason: 'nonce cache full, try again' });
+    expect(v.verify({ method: 'GET', path: '/', body: '', headers: sign() })).toEqual({ ok: false, reason: 'nonce cache full, try again', busy: true });
     t += 121_000;
     expect(v.verify({ method: 'GET', path: '/', body: '', headers: sign() }).ok).toBe(true);
   });

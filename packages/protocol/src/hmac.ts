@@ -46,7 +46,8 @@ export function signRequest(input: SignInput): Record<string, string> {
   };
 }
 
-export type VerifyResult = { ok: true } | { ok: false; reason: string };
+/** `busy`: refused for load, not for the request: the caller may retry (503). */
+export type VerifyResult = { ok: true } | { ok: false; reason: string; busy?: true };
 
 export interface VerifierOptions {
   secret: Buffer;
@@ -101,7 +102,7 @@ export class RequestVerifier {
 
     this.#forgetExpired(nowSeconds);
     if (this.#nonces.has(nonce)) return { ok: false, reason: 'nonce already used (replay)' };
-    if (this.#nonces.size >= this.#maxNonces) return { ok: false, reason: 'nonce cache full, try again' };
+    if (this.#nonces.size >= this.#maxNonces) return { ok: false, reason: 'nonce cache full, try again', busy: true };
     this.#nonces.set(nonce, Number(timestamp) + this.#windowSeconds);
     return { ok: true };
   }
