@@ -99,4 +99,43 @@ describe.skipIf(skipReason)('durability and convergence', () => {
     const left = await lab.docker.listContainers({ all: true, filters: { label: ['io.unionize.managed=true'] } });
     expect(left).toEqual([]);
   }, 300_000);
+
+  it('a kill -9 of the orchestrator during a burst of 30 leases loses nothing and doubles nothing', async () => {
+    const { lab, api } = await open({ devices: 30, sql: true, hookFlushSeconds: 1 });
+    const devices = Array.from({ length: 30 }, (_, i) => i + 1);
+    const leasing = leaseAll(lab, devices);
+    // Kill it once the first clients are being provisioned, mid-burst.
+    await waitUntil(async () => (await api.clients().catch(() => [])).length >= 5, 60_000);
+    await lab.daemons.orchestrator!.stop('SIGKILL');
+    await new Promise((r) => setTimeout(r, 2000));
+    await lab.daemons.orchestrator!.start();
+    const leases = await leasing;
+    await expectConverged(lab, api, leases, 'after kill -9 mid-burst', 180_000);
+    expect(await api.clients()).toHaveLength(30);
+  }, 400_000);
+
+  it('events from leases taken while the orchestrator is down are spooled and applied in order once it is back', async () => {
+    const { lab, api } = await open({ devices: 10, sql: true, hookFlushSeconds: 1 });
+    await lab.daemons.orchestrator!.stop();
+    const leases = await leaseAll(lab, Array.from({ length: 10 }, (_, i) => i + 1));
+    // Two devices also release while it is down: add then del, which must be applied in that order.
+    await lab.release(9);
+    await lab.release(10);
+    await new Promise((r) => setTimeout(r, 1000));
+    await lab.daemons.orchestrator!.start();
+    await expectConverged(lab, api, leases.slice(0, 8), 'spool drained', 120_000);
+    for (const { duid } of leases.slice(8)) {
+      const client = await api.waitForClient(duid, (c) => c.state === 'gone');
+      const { events } = await api.get<{ events: Array<{ clientId: string; action: string; outcome: string }> }>('/v1/events?limit=1000');
+      expect(events.filter((e) => e.clientId === client.id).map((e) => e.action).reverse()).toEqual(['add', 'del']);
+    }
+  }, 300_000);
 });
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

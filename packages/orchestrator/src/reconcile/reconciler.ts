@@ -124,7 +124,13 @@ export class Reconciler {
             lifecycle.adopt(view, agent.name, expiresAt);
           });
         } else if (owned) {
-          if (!instance) dispatcher.run(clientId, async () => lifecycle.adoptInstance(clientId, view, agent.name));
+          // Its instance record was lost (a crash between create and record). Only an
+          // attached container is adopted; an unattached one is left to the repair below.
+          if (!instance && view.address) {
+            dispatcher.run(clientId, async () => {
+              if (!store.getInstance(clientId)) lifecycle.adoptInstance(clientId, view, agent.name);
+            });
+          }
         } else {
           report.orphansRemoved++;
           dispatcher.run(clientId, async () => {
