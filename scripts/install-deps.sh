@@ -2,9 +2,11 @@
 # Install what the build, the tests and the demo need, only what is missing,
 # so a second run is instant:
 #   1. Debian packages (as root): dockerd, dnsmasq, dhclient, ip, busybox, ...,
-#      and qemu + cpio for the QEMU test clients (their kernel, dhcpcd and libc
+#      qemu + cpio for the QEMU test clients (their kernel, dhcpcd and libc
 #      are fetched with apt-get download by test/lab/vm-image.ts into a cache,
-#      never installed on the host)
+#      never installed on the host), chromium for the dashboard test
+#      (test/operator.test.ts drives it with playwright-core; no browser is
+#      downloaded), and systemd for systemd-analyze (the units' check)
 #   2. npm packages (npm ci, or npm install without a lockfile) when
 #      node_modules is missing or older than the lockfile / a package.json
 #   3. npm run build (tsc -b: incremental, quick when nothing changed)
@@ -27,9 +29,11 @@ declare -A TOOLS=(
   [sysctl]=procps
   [qemu-system-x86_64]=qemu-system-x86
   [cpio]=cpio
+  [chromium]=chromium
+  [systemd-analyze]=systemd
 )
 PACKAGES=(docker.io dnsmasq-base isc-dhcp-client iproute2 busybox-static openssl curl iputils-ping util-linux ca-certificates procps
-  qemu-system-x86 cpio)
+  qemu-system-x86 cpio chromium systemd)
 
 has_cmd() { PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1; }
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
