@@ -127,7 +127,10 @@ export interface IniPaths {
 }
 
 export function orchestratorIni(
-  p: IniPaths & { cert: string; key: string; containerSubnet: string; unionizeUrl: string; sqlPath?: string; reconcileSeconds?: number },
+  p: IniPaths & {
+    cert: string; key: string; containerSubnet: string; unionizeUrl: string; sqlPath?: string; reconcileSeconds?: number;
+    dashboardTokenFile?: string; metricsTokenFile?: string;
+  },
 ): string {
   return `[server]
 listen = ::
@@ -157,13 +160,13 @@ expiry_grace_seconds = 2
 url = ${p.unionizeUrl}
 ca = ${p.caFile}
 timeout_ms = 15000
-
+${p.dashboardTokenFile ? `\n[dashboard]\ntoken_file = ${p.dashboardTokenFile}\n` : ''}${p.metricsTokenFile ? `\n[metrics]\ntoken_file = ${p.metricsTokenFile}\n` : ''}
 [log]
 level = info
 `;
 }
 
-export function unionizeIni(p: IniPaths & { cert: string; key: string; dockerSocket: string; gateway: string }): string {
+export function unionizeIni(p: IniPaths & { cert: string; key: string; dockerSocket: string; gateway: string; metricsTokenFile?: string }): string {
   return `[server]
 listen = ::
 port = 9443
@@ -183,7 +186,7 @@ attach = native
 
 [log]
 level = info
-`;
+${p.metricsTokenFile ? `\n[metrics]\ntoken_file = ${p.metricsTokenFile}\n` : ''}`;
 }
 
 export function hookIni(p: IniPaths & { orchestratorUrl: string }): string {

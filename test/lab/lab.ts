@@ -26,7 +26,7 @@ export type { LabVmOptions, QemuVm, VmLease, VmPage } from './qemu.js';
 export { qemuSkipReason } from './qemu.js';
 
 export interface LabOptions {
-  /** How many device namespaces to make (0..64). */
+  /** How many device namespaces to make (0..128; the bench's burst uses 100). */
   devices: number;
   /** Lab directory; default /tmp/unionize-lab-<name>. Removed on stop unless `keep` or KEEP_LAB=1. */
   dir?: string;
@@ -60,6 +60,10 @@ export interface Lab {
   readonly unionizeUrl: string;
   readonly caFile: string;
   readonly secretFile: string;
+  /** The operator token for the orchestrator's /dashboard (`[dashboard] token_file`). */
+  readonly dashboardTokenFile: string;
+  /** The bearer token for both daemons' /metrics (`[metrics] token_file`). */
+  readonly metricsTokenFile: string;
   readonly dockerSocket: string;
   /** dockerode on the lab's engine; throws when the lab runs without docker. */
   readonly docker: Docker;
@@ -92,6 +96,8 @@ class LabImpl implements Lab {
   readonly unionizeUrl: string;
   readonly caFile: string;
   readonly secretFile: string;
+  readonly dashboardTokenFile: string;
+  readonly metricsTokenFile: string;
   readonly hookWrapper: string;
   readonly logDir: string;
   readonly devices: LabDevice[] = [];
@@ -118,6 +124,8 @@ class LabImpl implements Lab {
     this.unionizeUrl = `https://[${addresses.dockTransit}]:9443`;
     this.caFile = join(dir, 'tls', 'ca.crt');
     this.secretFile = join(dir, 'secret');
+    this.dashboardTokenFile = join(dir, 'dashboard-token');
+    this.metricsTokenFile = join(dir, 'metrics-token');
     this.hookWrapper = join(dir, 'orchestrator-hook');
     this.logDir = join(dir, 'logs');
   }
@@ -213,7 +221,7 @@ function makeLogger(dir: string, user?: (line: string) => void): LogFn {
 /** Build the whole lab; on any failure, tear down what was made and rethrow. */
 export async function startLab(options: LabOptions): Promise<Lab> {
   const deviceCount = options.devices;
-  if (!Number.isInteger(deviceCount) || deviceCount < 0 || deviceCount > 64) throw new Error(`devices must be an integer 0..64, got ${deviceCount}`);
+  if (!Number.isInteger(deviceCount) || deviceCount < 0 || deviceCount > 128) throw new Error(`devices must be an integer 0..128, got ${deviceCount}`);
   const leaseSeconds = options.leaseSeconds ?? 600;
   if (!Number.isInteger(leaseSeconds) || leaseSeconds < 120) throw new Error(`leaseSeconds must be an integer >= 120 (dnsmasq's floor), got ${leaseSeconds}`);
   const withDaemons = options.daemons ?? true;
@@ -256,6 +264,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     ]);
     const unionizeCert = await makeServerCert(ca, 'unionize', [`IP:${addr.dockTransit}`, 'DNS:unionize']);
     makeSecretFile(lab.secretFile);
+    makeSecretFile(lab.dashboardTokenFile);
+    makeSecretFile(lab.metricsTokenFile);
     phase('certs');
 
     if (withDocker) {
@@ -281,7 +291,10 @@ export async function startLab(options: LabOptions): Promise<Lab> {
 
     const paths = { dir, caFile: lab.caFile, secretFile: lab.secretFile };
     if (withDaemons) {
-      writeFileSync(join(dir, 'unionize.ini'), unionizeIni({ ...paths, ...unionizeCert, dockerSocket: lab.dockerSocket, gateway: addr.dockBridge }));
+      writeFileSync(
+        join(dir, 'unionize.ini'),
+        unionizeIni({ ...paths, ...unionizeCert, dockerSocket: lab.dockerSocket, gateway: addr.dockBridge, metricsTokenFile: lab.metricsTokenFile }),
+      );
       const unionize = new Daemon(
         'unionize',
         inNs(names.dock, [process.execPath, join(repo, 'packages', 'unionize', 'dist', 'main.js'), '--config', join(dir, 'unionize.ini')]),
@@ -298,11 +311,15 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       // Unprivileged, with its own copies of what it must read (test/lab/unprivileged.ts).
       const orchUser = await lookupUser(ORCHESTRATOR_USER);
       const orchDir = join(dir, 'orchestrator');
-      const own = privateCopies(orchDir, orchUser, { caFile: lab.caFile, secretFile: lab.secretFile, cert: orchCert.cert, key: orchCert.key });
+      const own = privateCopies(orchDir, orchUser, {
+        caFile: lab.caFile, secretFile: lab.secretFile, cert: orchCert.cert, key: orchCert.key,
+        dashboardToken: lab.dashboardTokenFile, metricsToken: lab.metricsTokenFile,
+      });
       writeFileSync(
         join(dir, 'orchestrator.ini'),
         orchestratorIni({
           ...paths, caFile: own.caFile!, secretFile: own.secretFile!, cert: own.cert!, key: own.key!,
+          dashboardTokenFile: own.dashboardToken!, metricsTokenFile: own.metricsToken!,
           containerSubnet: addr.containerSubnet, unionizeUrl: lab.unionizeUrl,
           ...(options.sql ? { sqlPath: join(orchDir, 'orchestrator.db') } : {}),
         }),

@@ -29,8 +29,9 @@ table{width:100%;border-collapse:collapse}
 th{text-align:left;font-weight:500;color:var(--dim);font-size:.75rem;text-transform:uppercase;letter-spacing:.05em;padding:.4rem .5rem;border-bottom:1px solid var(--line)}
 td{padding:.5rem;border-bottom:1px solid var(--line);vertical-align:top}
 tr:last-child td{border-bottom:0}
-.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.82rem;word-break:break-all}
+.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.82rem;overflow-wrap:anywhere}
 .dim{color:var(--dim)}
+.nowrap{white-space:nowrap}
 .state{display:inline-block;border-radius:999px;padding:.05rem .55rem;font-size:.78rem;font-weight:600;color:#0f1419;background:var(--pending)}
 .state.ready{background:var(--ready)}.state.provisioning{background:var(--provisioning)}.state.deprovisioning{background:var(--deprovisioning)}
 .state.gone{background:var(--gone);color:var(--text)}.state.failed{background:var(--failed)}
@@ -53,7 +54,8 @@ li:last-child{border-bottom:0}
  table,tbody,tr,td{display:block;width:100%}
  tr{border-bottom:1px solid var(--line);padding:.5rem 0}
  tr:last-child{border-bottom:0}
- td{border:0;padding:.15rem 0;display:grid;grid-template-columns:7.5rem 1fr;gap:.5rem}
+ td{border:0;padding:.15rem 0;display:grid;grid-template-columns:8.5rem 1fr;gap:.5rem;align-items:start}
+ td>.state{justify-self:start}
  td::before{content:attr(data-label);color:var(--dim);font-size:.75rem;text-transform:uppercase;letter-spacing:.04em;padding-top:.1rem}
  .chips{margin-left:0;width:100%}
 }
@@ -69,7 +71,10 @@ const $ = (s) => document.querySelector(s);
 const el = (tag, text, cls) => { const e = document.createElement(tag); if (text != null) e.textContent = String(text); if (cls) e.className = cls; return e; };
 const ago = (iso) => { if (!iso) return '-'; const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
   return s < 60 ? s + 's ago' : s < 3600 ? Math.floor(s / 60) + 'm ago' : Math.floor(s / 3600) + 'h ago'; };
-const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+// Long IPv6 addresses and DUIDs may break after a colon, not inside a group.
+const breakable = (text, cls) => { const e = el('span', null, cls); const parts = String(text).split(':');
+  parts.forEach((p, i) => { e.append(p + (i < parts.length - 1 ? ':' : '')); if (i < parts.length - 1) e.append(document.createElement('wbr')); }); return e; };
 let known = new Set();
 let first = true;
 function cell(tr, label, value, cls) { const td = el('td', null, cls); td.dataset.label = label;
@@ -84,12 +89,12 @@ function render(s) {
     const tr = el('tr'); tr.dataset.client = d.id; tr.className = d.state === 'gone' ? 'gone' : '';
     if (!first && !known.has(d.id)) tr.classList.add('fresh');
     seen.add(d.id);
-    const name = el('div'); name.append(el('div', d.hostname || '(no name)')); name.append(el('div', d.duid, 'mono dim'));
+    const name = el('div'); name.append(el('div', d.hostname || '(no name)')); name.append(breakable(d.duid, 'mono dim'));
     cell(tr, 'device', name);
-    cell(tr, 'address', d.address, 'mono');
+    cell(tr, 'address', breakable(d.address), 'mono');
     const st = el('span', d.state, 'state ' + d.state); st.title = d.stateReason; cell(tr, 'state', st);
-    cell(tr, 'container', d.container, 'mono');
-    cell(tr, 'container address', d.containerAddress, 'mono');
+    cell(tr, 'container', d.container, 'mono nowrap');
+    cell(tr, 'container address', d.containerAddress ? breakable(d.containerAddress) : null, 'mono');
     cell(tr, 'agent', d.agent);
     cell(tr, 'last seen', ago(d.lastSeen), 'dim');
     body.append(tr);
