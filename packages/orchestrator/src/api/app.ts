@@ -77,12 +77,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
   // agent calls the request causes.
   app.use(requestId());
   app.use(async function observeRequest(c, next) {
-    const id = c.get('requestId');
-    await withRequestId(id, next);
+    await withRequestId(c.get('requestId'), next);
     const route = routeLabel(c);
     metrics?.requests.inc({ method: c.req.method, route, status: String(c.res.status) });
     const quiet = c.req.method === 'GET' && c.res.status < 400;
-    log[quiet ? 'debug' : 'info']({ requestId: id, method: c.req.method, path: c.req.path, status: c.res.status }, 'request');
+    log[quiet ? 'debug' : 'info']({ requestId: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status }, 'request');
   });
 
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -130,11 +129,19 @@ export function createApp(deps: AppDeps): Hono<Env> {
     }
     const parsed = leaseEventSchema.safeParse(json);
     if (!parsed.success) throw invalidRequest(parsed.error, 'lease event');
-    const accepted = dispatcher.accept(parsed.data);
+    // The hook sends x-request-id = eventId; without one, the event's id is the request's id all the same.
+    if (!c.req.header('x-request-id')) {
+      c.set('requestId', parsed.data.eventId);
+      c.header('x-request-id', parsed.data.eventId);
+    }
+    const accepted = withRequestId(c.get('requestId'), () => dispatcher.accept(parsed.data));
     const spoolDepth = Number(c.req.header(SPOOL_DEPTH_HEADER));
     if (Number.isSafeInteger(spoolDepth) && spoolDepth >= 0) metrics?.hookSpoolDepth.set({ server: parsed.data.server }, spoolDepth);
     metrics?.received.inc({ server: parsed.data.server, action: parsed.data.action, duplicate: String(accepted.duplicate) });
-    log.info({ eventId: accepted.eventId, client: accepted.clientId, action: parsed.data.action, duplicate: accepted.duplicate }, 'lease event accepted');
+    log.info(
+      { requestId: c.get('requestId'), eventId: accepted.eventId, client: accepted.clientId, action: parsed.data.action, duplicate: accepted.duplicate },
+      'lease event accepted',
+    );
     return c.json({ eventId: accepted.eventId, clientId: accepted.clientId, duplicate: accepted.duplicate }, 202);
   });
 

@@ -1,3 +1,5 @@
+import { AsyncResource } from 'node:async_hooks';
+
 /**
  * Runs tasks one at a time per key, in the order pushed, and different keys in
  * parallel up to `concurrency`. Per-client ordering of lease events rests on it.
@@ -19,7 +21,10 @@ export class KeyedQueue {
     this.#onError = options.onError;
   }
 
-  push(key: string, task: () => Promise<void>): void {
+  push(key: string, work: () => Promise<void>): void {
+    // A task runs in the async context it was pushed from (its request id),
+    // not in that of whichever task happened to free the slot.
+    const task = AsyncResource.bind(work);
     const tasks = this.#pending.get(key);
     if (tasks) {
       tasks.push(task);

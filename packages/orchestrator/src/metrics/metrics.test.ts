@@ -99,4 +99,27 @@ describe('request ids', () => {
     await dispatcher.idle();
     expect(agent.requestIds).toEqual([eventId]);
   });
+
+  it("takes the event's id as the request id when the caller sends none", async () => {
+    const { app } = setup();
+    const { eventId, init } = post('add');
+    const res = await app.request('/v1/lease-events', init);
+    expect(res.headers.get('x-request-id')).toBe(eventId);
+  });
+
+  it('runs each queued task in the context it was queued from, whatever ran before it', async () => {
+    const { KeyedQueue } = await import('../events/keyed-queue.js');
+    const { withRequestId } = await import('../api/request-id.js');
+    const queue = new KeyedQueue({ concurrency: 1, onError: () => {} });
+    const seen: Array<string | undefined> = [];
+    const task = () => async () => {
+      await new Promise((r) => setTimeout(r, 5));
+      seen.push(currentRequestId());
+    };
+    withRequestId('first', () => queue.push('a', task()));
+    withRequestId('second', () => queue.push('b', task()));
+    queue.push('c', task());
+    await queue.idle();
+    expect(seen).toEqual(['first', 'second', undefined]);
+  });
 });
