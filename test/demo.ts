@@ -1,16 +1,18 @@
 import { parseArgs } from 'node:util';
 import { startLab, type Lab } from './lab/lab.js';
 import { OrchestratorApi } from './support/orchestrator-api.js';
+import { followPretty } from './support/pretty-logs.js';
 
 /**
- * npm run demo [-- --devices N] [--qemu M] [--once]
+ * npm run demo [-- --devices N] [--qemu M] [--once] [--logs]
  *
  * Builds the lab (real dnsmasq, dhclient, dockerd, orchestrator, unionize),
  * leases N devices, checks each reaches its own container (ping6 and its
  * page), prints a table, and keeps running until Ctrl-C; with --once it
  * prints one JSON line, tears everything down and exits (1 if any failed).
  * --qemu M adds M QEMU VMs on the device bridge (test/lab/qemu.ts): each
- * takes its own lease and fetches its container's page itself.
+ * takes its own lease and fetches its container's page itself. --logs
+ * follows the daemons' and the hook's logs, pretty-printed (pino-pretty).
  */
 
 interface DeviceResult {
@@ -24,7 +26,7 @@ interface DeviceResult {
 }
 
 function usage(message: string): never {
-  process.stderr.write(`demo: ${message}\nusage: npm run demo -- [--devices N] [--qemu M] [--once]\n`);
+  process.stderr.write(`demo: ${message}\nusage: npm run demo -- [--devices N] [--qemu M] [--once] [--logs]\n`);
   process.exit(2);
 }
 
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     devices: { type: 'string', default: '3' },
     qemu: { type: 'string', default: '0' },
     once: { type: 'boolean', default: false },
+    logs: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -100,6 +103,12 @@ async function main(): Promise<number> {
   const started = Date.now();
   const lab = await startLab({ devices: deviceCount, log: process.env.LAB_VERBOSE ? say : undefined });
   const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+  if (values.logs) {
+    // From here on: every request and event as it happens, one request id from the hook to unionize.
+    followPretty(['orchestrator', 'unionize', 'dnsmasq', 'hook-flush'].map((n) => `${lab.logDir}/${n}.log`), (text) => void process.stderr.write(text), {
+      colorize: Boolean(process.stderr.isTTY),
+    });
+  }
   try {
     say(`lab ${lab.prefix}::/48 up in ${Date.now() - started} ms; leasing…`);
     const results = await Promise.all([
@@ -119,6 +128,9 @@ async function main(): Promise<number> {
     }
     say('');
     say(`orchestrator API: ${lab.orchestratorUrl} (CA ${lab.caFile}, secret ${lab.secretFile})`);
+    say(`dashboard: ${lab.orchestratorUrl}/dashboard (operator token: cat ${lab.dashboardTokenFile}; the lab's CA: ${lab.caFile})`);
+    say(`orchestratorctl: node packages/ctl/dist/main.js --config ${lab.dir}/orchestrator.ini --url ${lab.orchestratorUrl} clients`);
+    say(`metrics: curl -g --cacert ${lab.caFile} -H "authorization: Bearer $(cat ${lab.metricsTokenFile})" ${lab.orchestratorUrl}/metrics`);
     say(`devices: ip netns exec ${lab.devices[0]?.netns ?? '<device>'} curl -g http://[<container address>]/`);
     say(`logs: ${lab.logDir}${vmCount ? ` (VM consoles: vm<N>.log)` : ''}`);
     say('running; Ctrl-C tears everything down.');
