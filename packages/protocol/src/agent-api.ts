@@ -8,6 +8,22 @@ export const containerNameSchema = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$
 const labelKey = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, 'label key is not valid');
 const envKey = z.string().regex(/^[A-Z_][A-Z0-9_]{0,63}$/, 'environment name is not valid');
 
+/** `address: "dhcp"` asks for DHCP addressing instead of a static address. */
+export const DHCP_ADDRESS = 'dhcp';
+
+export const isDhcpAddress = (address: string): address is typeof DHCP_ADDRESS => address === DHCP_ADDRESS;
+
+const staticAddressSchema = z
+  .string()
+  .regex(/^[0-9a-fA-F:]{2,39}\/[0-9]{1,3}$/, 'address must be IPV6/PREFIXLEN or dhcp')
+  .refine((s) => ipv6Schema.safeParse(s.split('/')[0]).success, 'address must be IPv6')
+  .refine((s) => Number(s.split('/')[1]) <= 128, 'prefix length must be at most 128');
+
+/** Either IPV6/PREFIXLEN (static) or the literal `dhcp`: old callers, which only send the former, are unaffected. */
+export const addressSchema = z.union([z.literal(DHCP_ADDRESS), staticAddressSchema], {
+  error: 'address must be IPV6/PREFIXLEN or dhcp',
+});
+
 export const createContainerSchema = z
   .object({
     name: containerNameSchema,
@@ -17,12 +33,12 @@ export const createContainerSchema = z
     env: z.record(envKey, z.string().max(4096)).default({}),
     /** MAC of the container's eth1. */
     mac: macSchema,
-    /** Static addressing: the address of eth1 with its prefix length, e.g. `fd00:3::100/64`. */
-    address: z
-      .string()
-      .regex(/^[0-9a-fA-F:]{2,39}\/[0-9]{1,3}$/, 'address must be IPV6/PREFIXLEN')
-      .refine((s) => ipv6Schema.safeParse(s.split('/')[0]).success, 'address must be IPv6')
-      .refine((s) => Number(s.split('/')[1]) <= 128, 'prefix length must be at most 128'),
+    /**
+     * Static addressing: the address of eth1 with its prefix length, e.g.
+     * `fd00:3::100/64`. DHCP addressing: the literal `dhcp`; the agent runs a
+     * DHCPv6 client on eth1 and the container bridge's dnsmasq reports the lease.
+     */
+    address: addressSchema,
   })
   .strict();
 export type CreateContainerRequest = z.infer<typeof createContainerSchema>;
@@ -33,7 +49,7 @@ export const containerViewSchema = z.object({
   image: z.string(),
   state: z.string(),
   labels: z.record(z.string(), z.string()),
-  /** eth1 address with prefix, when attached. */
+  /** eth1 address with prefix, when attached; in DHCP mode the leased address once eth1 holds it (a /128). */
   address: z.string().nullable(),
   mac: z.string().nullable(),
   createdAt: z.string(),

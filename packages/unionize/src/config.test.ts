@@ -15,7 +15,12 @@ socket = /var/run/docker.sock
 [network]
 bridge = br-ctr          ; container bridge on this host (must exist)
 gateway = FD00:3::1      ; IPv6 default route for containers' eth1
-attach = native          ; only native for now
+attach = native          ; native or pipework
+[dhcp]
+state_dir = /run/unionize/dhcp
+client = dhclient
+lease_wait_ms = 5000
+release = true
 [log]
 level = info
 `;
@@ -39,18 +44,25 @@ describe('unionize config', () => {
       auth: { secretFile: '/etc/unionize/secret' },
       docker: { socket: '/var/run/docker.sock' },
       network: { bridge: 'br-ctr', gateway: 'fd00:3::1', attach: 'native' },
+      dhcp: { stateDir: '/run/unionize/dhcp', client: 'dhclient', leaseWaitMs: 5000, release: true },
       log: { level: 'info' },
       metrics: { tokenFile: undefined },
     });
   });
 
   it('fills defaults for optional keys and sections', () => {
-    const minimal = FULL.replace(/\[docker\][^[]*/, '').replace(/\[log\][^[]*/, '').replace(/^(listen|port|attach) =.*$/gm, '');
+    const minimal = FULL.replace(/\[docker\][^[]*/, '').replace(/\[dhcp\][^[]*/, '').replace(/\[log\][^[]*/, '').replace(/^(listen|port|attach) =.*$/gm, '');
     const config = parse(minimal);
     expect(config.server).toMatchObject({ listen: '::', port: 9443 });
     expect(config.docker.socket).toBe('/var/run/docker.sock');
     expect(config.network.attach).toBe('native');
     expect(config.log.level).toBe('info');
+    expect(config.dhcp).toEqual({ stateDir: '/run/unionize/dhcp', client: 'dhclient', script: undefined, leaseWaitMs: 5000, release: true });
+  });
+
+  it('takes the pipework backend with the path of its executable', () => {
+    const config = parse(FULL.replace('attach = native', 'attach = pipework\npipework = /usr/local/bin/pipework'));
+    expect(config.network).toEqual({ bridge: 'br-ctr', gateway: 'fd00:3::1', attach: 'pipework', pipework: '/usr/local/bin/pipework' });
   });
 
   it.each([
@@ -60,7 +72,12 @@ describe('unionize config', () => {
     ['a bad listen address', FULL.replace('listen = ::', 'listen = localhost'), '[server] listen: must be an IP address'],
     ['a bad bridge name', FULL.replace('bridge = br-ctr', 'bridge = br ctr;x'), '[network] bridge: interface name is not valid'],
     ['an IPv4 gateway', FULL.replace('gateway = FD00:3::1', 'gateway = 10.0.0.1'), '[network] gateway: must be an IPv6 address'],
-    ['another attach backend', FULL.replace('attach = native', 'attach = pipework'), '[network] attach: must be native'],
+    ['another attach backend', FULL.replace('attach = native', 'attach = weave'), '[network] attach: must be one of native, pipework'],
+    ['pipework without its path', FULL.replace('attach = native', 'attach = pipework'), '[network] pipework: is missing (attach = pipework needs'],
+    ['a pipework path for native', FULL.replace('attach = native', 'attach = native\npipework = /x'), '[network] pipework: is set but attach is not pipework'],
+    ['a relative DHCP state dir', FULL.replace('state_dir = /run/unionize/dhcp', 'state_dir = run'), '[dhcp] state_dir: must be an absolute path'],
+    ['a bad lease wait', FULL.replace('lease_wait_ms = 5000', 'lease_wait_ms = soon'), '[dhcp] lease_wait_ms: must be a number'],
+    ['a bad release flag', FULL.replace('release = true', 'release = maybe'), '[dhcp] release:'],
     ['a bad log level', FULL.replace('level = info', 'level = loud'), '[log] level: must be one of'],
     ['a renamed key', FULL.replace('secret_file', 'secretfile'), '[auth] secret_file: is missing'],
     ['an unknown key', FULL.replace('[docker]', '[docker]\nsockett = /x'), 'key docker: Unrecognized key: "sockett"'],

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { interfaceSchema, ipv6Schema, loadConfigFile, portSchema } from '@unionize/protocol';
+import { iniBoolean, interfaceSchema, ipv6Schema, loadConfigFile, portSchema } from '@unionize/protocol';
 import { z } from 'zod';
 
 /**
@@ -35,13 +35,47 @@ const authSection = section({ secret_file: text }).transform((s) => ({ secretFil
 
 const dockerSection = section({ socket: text.default('/var/run/docker.sock') });
 
+const ATTACH_BACKENDS = ['native', 'pipework'] as const;
+
 const networkSection = section({
   /** The container bridge in unionize's own network namespace. */
   bridge: interfaceSchema,
   /** Default route for the containers' eth1: on the bridge's prefix, or link-local. */
   gateway: ipv6Schema,
-  attach: z.enum(['native'], { error: 'must be native (the only backend so far)' }).default('native'),
-});
+  attach: z.enum(ATTACH_BACKENDS, { error: `must be one of ${ATTACH_BACKENDS.join(', ')}` }).default('native'),
+  /** The pipework executable, for attach = pipework. */
+  pipework: text.optional(),
+})
+  .refine((s) => s.attach !== 'pipework' || s.pipework !== undefined, {
+    path: ['pipework'],
+    message: 'is missing (attach = pipework needs the path of the pipework executable)',
+  })
+  .refine((s) => s.attach === 'pipework' || s.pipework === undefined, {
+    path: ['pipework'],
+    message: 'is set but attach is not pipework',
+  });
+
+const absolutePath = text.refine((s) => s.startsWith('/'), 'must be an absolute path');
+
+/** DHCP addressing (`address: "dhcp"`): the DHCPv6 client run in each such container's namespace. */
+const dhcpSection = section({
+  /** One directory per DHCP-mode container (config, lease, pid file, log of its dhclient). */
+  state_dir: absolutePath.default('/run/unionize/dhcp'),
+  /** ISC dhclient (package isc-dhcp-client). */
+  client: text.default('dhclient'),
+  /** dhclient-script(8); default the one shipped in the package (libexec/dhclient-script). */
+  script: absolutePath.optional(),
+  /** How long POST /v1/containers waits for the lease to show on eth1 before answering with address null. */
+  lease_wait_ms: z.coerce.number({ error: 'must be a number of milliseconds' }).int().min(0).max(60_000).default(5_000),
+  /** Send a DHCPv6 Release when a container is removed, so the bridge's dnsmasq reports `del` at once. */
+  release: iniBoolean.default(true),
+}).transform((s) => ({
+  stateDir: s.state_dir,
+  client: s.client,
+  script: s.script,
+  leaseWaitMs: s.lease_wait_ms,
+  release: s.release,
+}));
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const logSection = section({
@@ -56,12 +90,14 @@ export const configSchema = z.strictObject({
   auth: authSection,
   docker: dockerSection.prefault({}),
   network: networkSection,
+  dhcp: dhcpSection.prefault({}),
   log: logSection.prefault({}),
   metrics: metricsSection.prefault({}),
 });
 
 export type UnionizeConfig = z.output<typeof configSchema>;
 export type NetworkConfig = UnionizeConfig['network'];
+export type DhcpConfig = UnionizeConfig['dhcp'];
 
 /** Load and validate the config file; throws ConfigError with one line naming the key. */
 export function loadConfig(file: string): UnionizeConfig {

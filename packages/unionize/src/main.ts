@@ -5,14 +5,18 @@ import type { ServerType } from '@hono/node-server';
 import { ConfigError, listenHttps, readSecretFile, redact, RequestVerifier } from '@unionize/protocol';
 import { pino, type Logger } from 'pino';
 import { createApp } from './api/app.js';
-import { NativeAttacher } from './attach/native.js';
+import { attacherFromConfig } from './attach/from-config.js';
+import { runAttachCommand } from './cli/attach-command.js';
 import { loadConfig, type UnionizeConfig } from './config.js';
 import { DockerodeClient } from './docker/docker-client.js';
 import { createMetrics } from './metrics/metrics.js';
 
-/** `unionize --config FILE`: the only place that wires config → logger → docker → attacher → app → HTTPS. */
+/**
+ * `unionize --config FILE`: the only place that wires config → logger → docker → attacher → app → HTTPS.
+ * `unionize attach ...`: attach one container by hand, pipework's way (cli/attach-command.ts).
+ */
 
-const USAGE = 'usage: unionize --config FILE';
+const USAGE = 'usage: unionize --config FILE\n       unionize attach BRIDGE [-i IFNAME] CONTAINER ADDRESS/PREFIX[@GATEWAY]|dhcp [MAC]';
 const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Start-up failures end here: one line on stderr, exit 1 (the logger may not exist yet). */
@@ -86,12 +90,15 @@ async function main(): Promise<void> {
   log.info({ config: redact(config) }, 'starting');
 
   const docker = new DockerodeClient({ socketPath: config.docker.socket });
-  const attacher = new NativeAttacher({ bridge: config.network.bridge, gateway: config.network.gateway });
+  const backend = attacherFromConfig(config.network, config.dhcp, config.docker.socket);
+  const { attacher } = backend;
   try {
-    await attacher.preflight();
+    await backend.preflight();
   } catch (error) {
     die((error as Error).message);
   }
+  // DHCP clients whose container went away while we were not looking (or between DELETEs).
+  backend.startReaper(log);
   // Docker may come up after us (unit ordering): say so, serve /healthz as 503 meanwhile.
   docker.ping().catch((error: Error) => log.warn({ err: error }, 'docker is not reachable yet'));
 
@@ -115,4 +122,9 @@ async function main(): Promise<void> {
   handleSignals(server, log);
 }
 
-main().catch((error: unknown) => die(error instanceof Error ? (error.stack ?? error.message) : String(error)));
+const fatal = (error: unknown) => die(error instanceof Error ? (error.stack ?? error.message) : String(error));
+if (process.argv[2] === 'attach') {
+  runAttachCommand(process.argv.slice(3)).then((status) => process.exit(status), fatal);
+} else {
+  main().catch(fatal);
+}

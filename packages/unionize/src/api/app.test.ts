@@ -66,8 +66,16 @@ class FakeAttacher implements Attacher {
   fail: Error | null = null;
   duringAttach: (() => void) | null = null;
 
+  dhcp = true;
+  /** What a DHCP-mode eth1 holds once "leased"; null while pending. */
+  lease: string | null = 'fd00:3::1234/128';
+
   async isAttached(target: AttachTarget) {
     return this.attachedPids.has(target.pid);
+  }
+  async addressOf(target: AttachTarget) {
+    if (!this.attachedPids.has(target.pid)) return null;
+    return target.address === 'dhcp' ? this.lease : target.address;
   }
   async attach(target: AttachTarget): Promise<AttachResult> {
     this.attaches.push(target);
@@ -75,7 +83,7 @@ class FakeAttacher implements Attacher {
     this.duringAttach?.();
     const changed = !this.attachedPids.has(target.pid);
     this.attachedPids.add(target.pid);
-    return { changed, spawns: changed ? 2 : 0, ms: 1 };
+    return { changed, spawns: changed ? 2 : 0, ms: 1, address: target.address === 'dhcp' ? this.lease : target.address };
   }
   async detach(name: string) {
     this.detached.push(name);
@@ -234,6 +242,51 @@ describe('GET /v1/containers', () => {
       ['dev-0123456789ab', 'fd00:3::100/64'],
       ['dev-aaaaaaaaaaaa', null],
     ]);
+  });
+});
+
+describe('DHCP addressing (address: dhcp)', () => {
+  const DHCP = { ...REQUEST, address: 'dhcp' };
+
+  it('attaches without a static address and reports the lease: 201, then 200', async () => {
+    const response = await call('POST', '/v1/containers', DHCP);
+    expect(response.status).toBe(201);
+    expect(await response.json()).toMatchObject({ address: 'fd00:3::1234/128', labels: { [OWN_LABELS.address]: 'dhcp' } });
+    expect(attacher.attaches.at(-1)).toMatchObject({ address: 'dhcp' });
+    const again = await call('POST', '/v1/containers', DHCP);
+    expect(again.status).toBe(200);
+  });
+
+  it('answers with address null while the lease is pending, and lists it once eth1 holds it', async () => {
+    attacher.lease = null;
+    const response = await call('POST', '/v1/containers', DHCP);
+    expect(response.status).toBe(201);
+    expect(((await response.json()) as ContainerView).address).toBeNull();
+    attacher.lease = 'fd00:3::1234/128';
+    const { containers } = (await (await call('GET', '/v1/containers')).json()) as { containers: ContainerView[] };
+    expect(containers.map((c) => c.address)).toEqual(['fd00:3::1234/128']);
+  });
+
+  it('skips the gateway check, and refuses to switch a container between static and dhcp: 409', async () => {
+    await call('POST', '/v1/containers', DHCP);
+    const conflict = await call('POST', '/v1/containers', REQUEST);
+    expect(conflict.status).toBe(409);
+    expect(await conflict.json()).toMatchObject({ error: { code: 'CONTAINER_MISMATCH', message: expect.stringContaining('address dhcp') } });
+  });
+
+  it('refuses dhcp up front when the backend cannot do it (pipework): 400, nothing created', async () => {
+    attacher.dhcp = false;
+    const response = await call('POST', '/v1/containers', DHCP);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: { code: 'INVALID_REQUEST', message: expect.stringContaining('attach = native') } });
+    expect(docker.calls.filter((c) => c.startsWith('create'))).toEqual([]);
+  });
+
+  it('refuses anything else that is not IPV6/PREFIXLEN: 400', async () => {
+    for (const address of ['DHCP', 'dhcp6', 'fd00:3::100']) {
+      const response = await call('POST', '/v1/containers', { ...REQUEST, address });
+      expect(response.status, address).toBe(400);
+    }
   });
 });
 

@@ -6,6 +6,7 @@ import {
   errorBody,
   hmacAuth,
   invalidRequest,
+  isDhcpAddress,
   jsonErrorHandler,
   jsonNotFound,
   limitBody,
@@ -46,6 +47,7 @@ const isLinkLocal = (address: string) => /^fe[89ab]/i.test(address);
 
 /** The default route needs its gateway on eth1's prefix; refuse here rather than fail in `ip route`. */
 function checkAddressFitsGateway(req: CreateContainerRequest, gateway: string): void {
+  if (isDhcpAddress(req.address)) return; // router advertisements give the route
   const cidr = parseCidr(req.address);
   if (sameAddress(cidr.address, gateway)) {
     throw new UnionizeError('INVALID_REQUEST', `invalid request body: address: ${req.address} is the gateway's address`);
@@ -116,6 +118,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const parsed = createContainerSchema.safeParse(await jsonBody(c));
     if (!parsed.success) throw invalidRequest(parsed.error);
     checkAddressFitsGateway(parsed.data, network.gateway);
+    if (isDhcpAddress(parsed.data.address) && attacher.dhcp === false) {
+      // Refused before a container is made for nothing.
+      throw new UnionizeError('INVALID_REQUEST', 'invalid request body: address: dhcp needs [network] attach = native on this agent');
+    }
     const result = await provisioner.ensure(parsed.data, c.get('log'));
     return c.json(result.view, result.changed ? 201 : 200);
   });

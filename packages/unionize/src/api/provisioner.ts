@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { ContainerView, CreateContainerRequest } from '@unionize/protocol';
+import { isDhcpAddress, type ContainerView, type CreateContainerRequest } from '@unionize/protocol';
 import type { Logger } from 'pino';
 import type { AttachTarget, Attacher } from '../attach/native.js';
 import { OWN_LABELS, type ContainerInfo, type DockerClient } from '../docker/docker-client.js';
@@ -36,15 +36,18 @@ export function isManaged(info: ContainerInfo): boolean {
   return info.labels[OWN_LABELS.managed] === 'true';
 }
 
-/** `address` only once eth1 is verified to hold it; `mac` is what the container was made with. */
-export function toView(info: ContainerInfo, attached: boolean): ContainerView {
+/**
+ * `address` only once eth1 is verified to hold it (DHCP mode: the leased
+ * address, passed as `address`, once known); `mac` is what the container was made with.
+ */
+export function toView(info: ContainerInfo, attached: boolean, address?: string | null): ContainerView {
   return {
     name: info.name,
     id: info.id,
     image: info.image,
     state: info.state,
     labels: info.labels,
-    address: attached ? (info.labels[OWN_LABELS.address] ?? null) : null,
+    address: attached ? (address === undefined ? (info.labels[OWN_LABELS.address] ?? null) : address) : null,
     mac: info.labels[OWN_LABELS.mac] ?? null,
     createdAt: info.createdAt,
   };
@@ -58,6 +61,7 @@ function targetOf(info: ContainerInfo): AttachTarget | null {
 }
 
 function sameCidr(a: string, b: string): boolean {
+  if (isDhcpAddress(a) || isDhcpAddress(b)) return a === b;
   try {
     const x = parseCidr(a);
     const y = parseCidr(b);
@@ -131,8 +135,11 @@ export class Provisioner {
     timings.attachMs = ms(t);
     const after = await this.#sameContainerOrThrow(info);
     changed ||= result.changed;
-    log.info({ ...timings, totalMs: ms(started), spawns: result.spawns, changed }, changed ? 'container ready' : 'container already ready');
-    return { view: toView(after, true), changed };
+    // DHCP mode: the leased address, or null while the lease is pending (the client keeps trying).
+    const address = isDhcpAddress(req.address) ? (result.address ?? null) : undefined;
+    const extra = address === undefined ? {} : { address };
+    log.info({ ...timings, totalMs: ms(started), spawns: result.spawns, changed, ...extra }, changed ? 'container ready' : 'container already ready');
+    return { view: toView(after, true, address), changed };
   }
 
   /** Create; if someone else created the name meanwhile, take theirs through the same checks. */
@@ -188,7 +195,8 @@ export class Provisioner {
         const info = await this.#docker.inspectByName(summary.name);
         if (!info || !isManaged(info)) continue;
         const target = targetOf(info);
-        views[i] = toView(info, target !== null && (await this.#attacher.isAttached(target)));
+        const address = target === null ? null : await this.#attacher.addressOf(target);
+        views[i] = toView(info, address !== null, address);
       }
     };
     await Promise.all(Array.from({ length: Math.min(LIST_CONCURRENCY, containers.length) }, worker));

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AttachError } from '../errors.js';
+import type { DhcpClients, DhcpTarget } from './dhcp-client.js';
 import { NativeAttacher } from './native.js';
 import { hostVethName } from './plan.js';
 import { CommandError, type Command, type CommandOutput } from './run-command.js';
@@ -109,5 +110,104 @@ describe('NativeAttacher', () => {
     commands = [];
     failures.set(1, new CommandError({ file: 'ip', args: [] }, 1, '', 'ip: Device "br-ctr" does not exist.'));
     await expect(attacher('[]').preflight()).rejects.toThrow('bridge br-ctr: not usable: ip: Device "br-ctr" does not exist.');
+  });
+});
+
+describe('NativeAttacher, DHCP mode', () => {
+  const DHCP = { ...TARGET, address: 'dhcp' };
+  const LEASED = 'fd000003000000000000000000001b0a 02 80 00 82     eth1\n';
+  const UP = 'fe80000000000000001122fffe334455 02 40 20 80     eth1\n';
+  const RA_ROUTE =
+    '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe8000000000000000aafffffe000001 00000400 00000001 00000000 00450003     eth1\n';
+
+  /** The client manager as the attacher sees it; `lease` is what the "server" puts on eth1. */
+  function fakeClients(lease: string | null, route = RA_ROUTE) {
+    const calls: string[] = [];
+    let running = false;
+    const clients = {
+      async state() {
+        return running ? 'running' : 'none';
+      },
+      async start(target: DhcpTarget) {
+        calls.push(`start ${target.name} ${target.pid} ${target.mac} ${target.ifname}`);
+        const started = !running;
+        running = true;
+        if (lease) writeNetns('4242', ['lo', 'eth1'], UP + lease, route);
+        return { pid: 9000, started };
+      },
+      async stop(name: string) {
+        calls.push(`stop ${name}`);
+        running = false;
+      },
+    };
+    return { calls, clients: clients as unknown as DhcpClients };
+  }
+
+  function dhcpAttacher(clients: DhcpClients | undefined, leaseWaitMs = 1000): NativeAttacher {
+    return new NativeAttacher({
+      bridge: 'br-ctr',
+      gateway: 'fd00:3::1',
+      procRoot: proc,
+      leaseWaitMs,
+      ...(clients ? { dhcp: clients } : {}),
+      run: async (command): Promise<CommandOutput> => {
+        commands.push(command);
+        // `ip link set eth1 up` gives eth1 its link-local address.
+        if (command.args.includes('up') && command.file === 'nsenter') writeNetns('4242', ['lo', 'eth1'], UP);
+        return { stdout: '', stderr: '' };
+      },
+    });
+  }
+
+  it('plumbs eth1 without an address, starts the client and returns the lease once eth1 holds it', async () => {
+    writeNetns('4242', ['lo']);
+    const { calls, clients } = fakeClients(LEASED);
+    const a = dhcpAttacher(clients);
+    expect(a.dhcp).toBe(true);
+    const result = await a.attach(DHCP);
+    expect(result).toMatchObject({ changed: true, spawns: 4, address: 'fd00:3::1b0a/128' });
+    expect(commands.map((c) => c.args.includes('sysctl') || c.args.includes('up') || c.file)).toEqual(['ip', true, true]);
+    expect(calls).toEqual(['start dev-0123456789ab 4242 02:11:22:33:44:55 eth1']);
+    writeNetns('self', ['lo', 'br-ctr', VETH]);
+    expect(await a.isAttached(DHCP)).toBe(true);
+    expect(await a.addressOf(DHCP)).toBe('fd00:3::1b0a/128');
+    commands = [];
+    expect(await a.attach(DHCP)).toMatchObject({ changed: false, spawns: 0, address: 'fd00:3::1b0a/128' });
+    expect(commands).toEqual([]);
+  });
+
+  it('waits for the RA default route too, and returns the address alone at the deadline', async () => {
+    writeNetns('4242', ['lo']);
+    const started = performance.now();
+    const result = await dhcpAttacher(fakeClients(LEASED, '').clients, 100).attach(DHCP);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(90);
+    expect(result.address).toBe('fd00:3::1b0a/128');
+  });
+
+  it('returns address null when the lease has not come within the wait; the client keeps trying', async () => {
+    writeNetns('4242', ['lo']);
+    const result = await dhcpAttacher(fakeClients(null).clients, 50).attach(DHCP);
+    expect(result.address).toBeNull();
+    expect(await dhcpAttacher(fakeClients(null).clients).addressOf(DHCP)).toBeNull();
+  });
+
+  it('is not attached while the client does not run', async () => {
+    writeNetns('4242', ['lo', 'eth1'], UP + LEASED);
+    expect(await dhcpAttacher(fakeClients(null).clients).isAttached(DHCP)).toBe(false);
+  });
+
+  it('fails clearly when DHCP is not configured', async () => {
+    writeNetns('4242', ['lo']);
+    const a = dhcpAttacher(undefined);
+    expect(a.dhcp).toBe(false);
+    await expect(a.attach(DHCP)).rejects.toThrow('DHCP addressing is not configured');
+  });
+
+  it('stops the client (it holds the namespace) before dropping the host end', async () => {
+    writeNetns('self', ['lo', VETH]);
+    const { calls, clients } = fakeClients(null);
+    await dhcpAttacher(clients).detach(TARGET.name);
+    expect(calls).toEqual([`stop ${TARGET.name}`]);
+    expect(commands).toEqual([{ file: 'ip', args: ['link', 'del', VETH] }]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseIfInet6, parseIpv6Route, parseProcNetDev } from './netns-state.js';
+import { hexToIpv6, parseIfInet6, parseIpv6Route, parseProcNetDev, usableGlobalAddress } from './netns-state.js';
 
 /** /proc/<pid>/net/* captured from a busybox container attached on this kind of machine (fd00:3::100/64 via fd00:3::1). */
 const PROC_DEV = `Inter-|   Receive                                                |  Transmit
@@ -43,5 +43,22 @@ describe('/proc/<pid>/net parsers', () => {
     expect(parseProcNetDev('').size).toBe(0);
     expect(parseIfInet6('')).toEqual([]);
     expect(parseIpv6Route('\n')).toEqual([]);
+  });
+});
+
+describe('addresses for the view', () => {
+  it('writes proc hex as RFC 5952 text', () => {
+    expect(hexToIpv6('fd000003000000000000000000000100')).toBe('fd00:3::100');
+    expect(hexToIpv6('fe80000000000000001122fffe334455')).toBe('fe80::11:22ff:fe33:4455');
+    expect(() => hexToIpv6('fd00')).toThrow();
+  });
+
+  it('finds the usable global address: not link-local, not tentative, not failed', () => {
+    const state = (lines: string) => ({ links: new Set(['eth1']), addresses: parseIfInet6(lines), defaultRoutes: [] });
+    expect(usableGlobalAddress(state(PROC_IF_INET6), 'eth1')).toBe('fd00:3::100/64');
+    expect(usableGlobalAddress(state(PROC_IF_INET6), 'eth2')).toBeNull();
+    expect(usableGlobalAddress(state('fd770001000300000000000000001b0a 04 80 00 c0     eth1\n'), 'eth1')).toBeNull();
+    expect(usableGlobalAddress(state('fd770001000300000000000000001b0a 04 80 00 88     eth1\n'), 'eth1')).toBeNull();
+    expect(usableGlobalAddress(state('fd770001000300000000000000001b0a 04 80 00 82     eth1\n'), 'eth1')).toBe('fd77:1:3::1b0a/128');
   });
 });

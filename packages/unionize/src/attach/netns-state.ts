@@ -69,3 +69,26 @@ export async function readNetnsState(netDir: string): Promise<NetnsState> {
 export async function readLinks(netDir: string): Promise<Set<string>> {
   return parseProcNetDev(await readFile(`${netDir}/dev`, 'utf8'));
 }
+
+/** `fd000003000000000000000000000100` → `fd00:3::100` (RFC 5952 text, as the WHATWG URL parser writes it). */
+export function hexToIpv6(hex: string): string {
+  if (!/^[0-9a-f]{32}$/i.test(hex)) throw new Error(`not 32 hex digits: ${hex}`);
+  const groups = hex.match(/.{4}/g)!.join(':');
+  return new URL(`http://[${groups}]/`).hostname.slice(1, -1);
+}
+
+/** if_inet6 flags (include/uapi/linux/if_addr.h). */
+const IFA_F_TENTATIVE = 0x40;
+const IFA_F_DADFAILED = 0x08;
+
+/**
+ * The first usable global address of `ifname` as `address/prefix` (not
+ * link-local, not tentative, not failed DAD), or null: what a DHCP client
+ * has put there.
+ */
+export function usableGlobalAddress(state: NetnsState, ifname: string): string | null {
+  const found = state.addresses.find(
+    (a) => a.dev === ifname && !a.address.startsWith('fe80') && (a.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)) === 0,
+  );
+  return found ? `${hexToIpv6(found.address)}/${found.prefixLength}` : null;
+}

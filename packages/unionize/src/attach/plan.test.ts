@@ -108,3 +108,55 @@ describe('planDetach', () => {
     expect(planDetach(SPEC.name, new Set([VETH])).map((s) => s.command)).toEqual([{ file: 'ip', args: ['link', 'del', VETH] }]);
   });
 });
+
+describe('planAttach: DHCP mode and pipework-style options', () => {
+  const DHCP: AttachSpec = { ...SPEC, address: 'dhcp', gateway: undefined };
+  const upNoAddress: NetnsState = {
+    links: new Set(['lo', 'eth1']),
+    addresses: [{ address: 'fe80000000000000001122fffe334455', prefixLength: 64, flags: 0x80, dev: 'eth1' }],
+    defaultRoutes: [],
+  };
+
+  it('plumbs the link, turns DAD and SLAAC off and RAs on in the container, then brings it up: three spawns, no address, no route', () => {
+    const steps = planAttach(fresh, new Set(['lo', 'br-ctr']), DHCP);
+    expect(steps.map((s) => s.command)).toEqual([
+      { file: 'ip', args: ['-batch', '-'], input: HOST_BATCH },
+      {
+        file: 'nsenter',
+        args: ['-t', '4242', '-n', 'sysctl', '-q', '-w', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.eth1.accept_dad=0', 'net.ipv6.conf.eth1.accept_ra=1',
+          'net.ipv6.conf.eth1.autoconf=0'],
+      },
+      { file: 'nsenter', args: ['-t', '4242', '-n', 'ip', 'link', 'set', 'eth1', 'up'] },
+    ]);
+  });
+
+  it('counts an up eth1 (it has its link-local address) with our host end as attached', () => {
+    expect(isAttachedIn(upNoAddress, DHCP)).toBe(true);
+    expect(isAttachedIn(eth1Bare, DHCP)).toBe(false);
+    expect(planAttach(upNoAddress, new Set(['br-ctr', VETH]), DHCP)).toEqual([]);
+    // The host end is missing: eth1 is a stray and is replaced.
+    expect(planAttach(upNoAddress, new Set(['br-ctr']), DHCP)[0]?.what).toBe('remove stray eth1');
+  });
+
+  it('leaves the default route out without a gateway (unionize attach without @GATEWAY)', () => {
+    const steps = planAttach(fresh, new Set(), { ...SPEC, gateway: undefined });
+    expect(steps[1]?.command.input).toBe('addr replace fd00:3::100/64 dev eth1 nodad\nlink set eth1 up\n');
+    expect(isAttachedIn({ ...attached, defaultRoutes: [] }, { ...SPEC, gateway: undefined })).toBe(true);
+  });
+
+  it('uses -i and -l names: another interface gets another host veth; eth1 keeps the old name', () => {
+    expect(hostVethName(SPEC.name, 'eth1')).toBe(VETH);
+    expect(hostVethName(SPEC.name, 'eth2')).not.toBe(VETH);
+    const steps = planAttach(fresh, new Set(), { ...SPEC, ifname: 'eth2', hostVeth: 'hostapp1' });
+    expect(steps[0]?.command.input).toMatch(/^link add hostapp1 address fe(:[0-9a-f]{2}){5} type veth peer name eth2 address 02:11:22:33:44:55 netns 4242\n/);
+    expect(steps[1]?.command.input).toContain('link set eth2 up');
+  });
+
+  it.each([
+    ['an interface name that is a path', { ifname: '..' }],
+    ['an interface name over 15 characters', { ifname: 'eth1234567890123' }],
+    ['a newline in the host veth', { hostVeth: 'vh\nlink del x' }],
+  ])('refuses %s', (_what, override) => {
+    expect(() => planAttach(fresh, new Set(), { ...SPEC, ...override })).toThrow();
+  });
+});

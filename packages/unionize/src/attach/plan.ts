@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isDhcpAddress } from '@unionize/protocol';
 import { expandIpv6, parseCidr } from '../net/ipv6.js';
 import type { NetnsState } from './netns-state.js';
 import type { Command } from './run-command.js';
@@ -9,7 +10,7 @@ import type { Command } from './run-command.js';
  * daemon can meet is a table row in plan.test.ts.
  */
 
-/** The interface name inside the container. */
+/** The interface name inside the container, unless the caller names another (`unionize attach -i`). */
 export const CONTAINER_IF = 'eth1';
 
 export interface AttachSpec {
@@ -19,18 +20,25 @@ export interface AttachSpec {
   pid: number;
   /** MAC for eth1. */
   mac: string;
-  /** eth1 address with prefix length, e.g. `fd00:3::100/64`. */
+  /** eth1 address with prefix length, e.g. `fd00:3::100/64`; or `dhcp` (link only: a DHCPv6 client does the rest). */
   address: string;
   bridge: string;
-  gateway: string;
+  /** Default route via this gateway; none when absent (and never in DHCP mode, where router advertisements give it). */
+  gateway?: string | undefined;
+  /** Interface name in the container; default eth1. */
+  ifname?: string | undefined;
+  /** Host end's name; default `hostVethName(name, ifname)`. */
+  hostVeth?: string | undefined;
 }
 
 export interface Tools {
   ip: string;
   nsenter: string;
+  /** procps sysctl, run in the container's namespace (DHCP mode); default `sysctl`. */
+  sysctl?: string;
 }
 
-export const DEFAULT_TOOLS: Tools = { ip: 'ip', nsenter: 'nsenter' };
+export const DEFAULT_TOOLS: Tools = { ip: 'ip', nsenter: 'nsenter', sysctl: 'sysctl' };
 
 /** One command, and the failure (stderr) that still counts as done. */
 export interface Step {
@@ -39,13 +47,15 @@ export interface Step {
   tolerate?: RegExp;
 }
 
-function digest(name: string): Buffer {
-  return createHash('sha256').update(`veth\0${name}`).digest();
+function digest(name: string, ifname: string): Buffer {
+  // eth1 keeps the original input, so hosts attached before `-i` existed keep their veth names.
+  const input = ifname === CONTAINER_IF ? `veth\0${name}` : `veth\0${name}\0${ifname}`;
+  return createHash('sha256').update(input).digest();
 }
 
 /** `vh` + 12 hex digits: 14 characters, under IFNAMSIZ (15), and nothing the caller chose verbatim. */
-export function hostVethName(containerName: string): string {
-  return `vh${digest(containerName).toString('hex').slice(0, 12)}`;
+export function hostVethName(containerName: string, ifname = CONTAINER_IF): string {
+  return `vh${digest(containerName, ifname).toString('hex').slice(0, 12)}`;
 }
 
 /**
@@ -53,27 +63,72 @@ export function hostVethName(containerName: string): string {
  * its ports' MACs; starting at fe keeps a new port from changing it (libvirt
  * does the same for its taps).
  */
-export function hostVethMac(containerName: string): string {
-  const bytes = digest(containerName).subarray(6, 11);
+export function hostVethMac(containerName: string, ifname = CONTAINER_IF): string {
+  const bytes = digest(containerName, ifname).subarray(6, 11);
   return ['fe', ...Array.from(bytes, (b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
-/** eth1 holds the address (with its prefix length) and the default route goes via the gateway on eth1. */
-export function isAttachedIn(container: NetnsState, spec: Pick<AttachSpec, 'address' | 'gateway'>): boolean {
-  if (!container.links.has(CONTAINER_IF)) return false;
-  const cidr = parseCidr(spec.address);
-  const address = expandIpv6(cidr.address);
-  const gateway = expandIpv6(spec.gateway);
-  const hasAddress = container.addresses.some(
-    (a) => a.dev === CONTAINER_IF && a.address === address && a.prefixLength === cidr.prefixLength,
-  );
-  const hasRoute = container.defaultRoutes.some((r) => r.dev === CONTAINER_IF && r.via === gateway);
-  return hasAddress && hasRoute;
+/** The global address in proc's 32-hex form and its prefix length; throws on a bad CIDR. */
+function expandedCidr(address: string): { hex: string; prefixLength: number } {
+  const cidr = parseCidr(address);
+  return { hex: expandIpv6(cidr.address), prefixLength: cidr.prefixLength };
 }
 
-function inContainer(spec: AttachSpec, tools: Tools, args: string[], input?: string): Command {
-  const command: Command = { file: tools.nsenter, args: ['-t', String(spec.pid), '-n', tools.ip, ...args] };
+/**
+ * Static: the interface holds the address (with its prefix length) and, when a
+ * gateway is asked for, the default route goes via it on that interface.
+ * DHCP: the interface is up (it has its link-local address), which is all the
+ * plumbing there is; the lease is the DHCP client's business.
+ */
+export function isAttachedIn(container: NetnsState, spec: Pick<AttachSpec, 'address' | 'gateway' | 'ifname'>): boolean {
+  const ifname = spec.ifname ?? CONTAINER_IF;
+  if (!container.links.has(ifname)) return false;
+  const mine = container.addresses.filter((a) => a.dev === ifname);
+  if (isDhcpAddress(spec.address)) return mine.some((a) => a.address.startsWith('fe80'));
+  const { hex, prefixLength } = expandedCidr(spec.address);
+  const hasAddress = mine.some((a) => a.address === hex && a.prefixLength === prefixLength);
+  if (spec.gateway === undefined) return hasAddress;
+  const gateway = expandIpv6(spec.gateway);
+  return hasAddress && container.defaultRoutes.some((r) => r.dev === ifname && r.via === gateway);
+}
+
+/** `nsenter -t PID -n PROGRAM ARGS...`: the program runs in the container's network namespace only. */
+export function nsenterCommand(pid: number, tools: Tools, program: string, args: readonly string[], input?: string): Command {
+  const command: Command = { file: tools.nsenter, args: ['-t', String(pid), '-n', program, ...args] };
   return input === undefined ? command : { ...command, input };
+}
+
+/** Values go into `ip -batch` lines and sysctl names, where a space, newline or `=` would change the meaning. */
+export function checkSpec(spec: AttachSpec): void {
+  const values = [spec.mac, spec.address, spec.bridge, spec.gateway, spec.ifname, spec.hostVeth];
+  for (const value of values) {
+    if (value !== undefined && !/^[0-9A-Za-z_.:/@-]+$/.test(value)) throw new Error(`unsafe value for an ip command: ${JSON.stringify(value)}`);
+  }
+  for (const name of [spec.ifname, spec.hostVeth]) {
+    // Not `.` or `..` (sysctl paths), at most IFNAMSIZ - 1.
+    if (name !== undefined && (name.length > 15 || /^\.\.?$/.test(name) || name.includes('/'))) {
+      throw new Error(`bad interface name ${JSON.stringify(name)}`);
+    }
+  }
+  if (!Number.isInteger(spec.pid) || spec.pid <= 0) throw new Error(`bad container pid ${spec.pid}`);
+}
+
+/**
+ * The sysctls a DHCP-mode interface needs before it goes up, in the container's
+ * namespace only: no duplicate address detection (a tentative link-local
+ * address cannot send a Solicit; RFC 8415 section 18.2.1 waits for it, the
+ * kernel counts `all` as well as the interface, see ip-sysctl.rst accept_dad),
+ * router advertisements accepted (DHCPv6 carries no default route; the
+ * container's forwarding is 0, so accept_ra = 1 suffices), and no SLAAC
+ * address beside the leased one should an RA carry the A flag (autoconf = 0).
+ */
+export function dhcpSysctls(ifname: string): string[] {
+  return [
+    'net.ipv6.conf.all.accept_dad=0',
+    `net.ipv6.conf.${ifname}.accept_dad=0`,
+    `net.ipv6.conf.${ifname}.accept_ra=1`,
+    `net.ipv6.conf.${ifname}.autoconf=0`,
+  ];
 }
 
 /**
@@ -82,50 +137,49 @@ function inContainer(spec: AttachSpec, tools: Tools, args: string[], input?: str
  * eth1 with its MAC, host end on the bridge and up) and one `ip -6 -batch`
  * in the container (address without DAD, link up, default route).
  * `replace` keeps the container batch idempotent after a half-done attach.
+ * DHCP mode: the same host batch, then the sysctls and `link set up` in the
+ * container (three spawns); the address and route come later.
  */
 export function planAttach(container: NetnsState, hostLinks: ReadonlySet<string>, spec: AttachSpec, tools: Tools = DEFAULT_TOOLS): Step[] {
-  // Values go into `ip -batch` lines, where a space or newline would start another word or command.
-  for (const value of [spec.mac, spec.address, spec.gateway, spec.bridge]) {
-    if (!/^[0-9A-Za-z_.:/-]+$/.test(value)) throw new Error(`unsafe value for an ip command: ${JSON.stringify(value)}`);
-  }
-  if (!Number.isInteger(spec.pid) || spec.pid <= 0) throw new Error(`bad container pid ${spec.pid}`);
-  if (isAttachedIn(container, spec)) return [];
-  const veth = hostVethName(spec.name);
+  checkSpec(spec);
+  const ifname = spec.ifname ?? CONTAINER_IF;
+  const veth = spec.hostVeth ?? hostVethName(spec.name, ifname);
+  const dhcp = isDhcpAddress(spec.address);
+  if (isAttachedIn(container, spec) && (!dhcp || hostLinks.has(veth))) return [];
   const steps: Step[] = [];
-  let hasEth1 = container.links.has(CONTAINER_IF);
+  let hasIf = container.links.has(ifname);
 
-  if (hasEth1 && !hostLinks.has(veth)) {
+  if (hasIf && !hostLinks.has(veth)) {
     // An eth1 whose host end is not ours: replace it rather than configure a dead link.
-    steps.push({ what: `remove stray ${CONTAINER_IF}`, command: inContainer(spec, tools, ['link', 'del', CONTAINER_IF]) });
-    hasEth1 = false;
+    steps.push({ what: `remove stray ${ifname}`, command: nsenterCommand(spec.pid, tools, tools.ip, ['link', 'del', ifname]) });
+    hasIf = false;
   }
-  if (!hasEth1 && hostLinks.has(veth)) {
+  if (!hasIf && hostLinks.has(veth)) {
     // Left from an earlier container of this name: the kernel frees a removed
     // namespace (and its veth) asynchronously, so it may vanish on its own first.
     steps.push({ what: `remove stale ${veth}`, command: { file: tools.ip, args: ['link', 'del', veth] }, tolerate: /Cannot find device/ });
   }
 
   const host: string[] = [];
-  if (!hasEth1) {
-    host.push(
-      `link add ${veth} address ${hostVethMac(spec.name)} type veth peer name ${CONTAINER_IF} address ${spec.mac} netns ${spec.pid}`,
-    );
+  if (!hasIf) {
+    host.push(`link add ${veth} address ${hostVethMac(spec.name, ifname)} type veth peer name ${ifname} address ${spec.mac} netns ${spec.pid}`);
   }
   host.push(`link set ${veth} master ${spec.bridge} up`);
   steps.push({ what: 'host veth', command: { file: tools.ip, args: ['-batch', '-'], input: `${host.join('\n')}\n` } });
 
-  const container6 = [
-    `addr replace ${spec.address} dev ${CONTAINER_IF} nodad`,
-    `link set ${CONTAINER_IF} up`,
-    `route replace default via ${spec.gateway} dev ${CONTAINER_IF}`,
-  ];
-  steps.push({ what: 'container eth1', command: inContainer(spec, tools, ['-6', '-batch', '-'], `${container6.join('\n')}\n`) });
+  if (dhcp) {
+    steps.push({ what: `container ${ifname} sysctls`, command: nsenterCommand(spec.pid, tools, tools.sysctl ?? 'sysctl', ['-q', '-w', ...dhcpSysctls(ifname)]) });
+    steps.push({ what: `container ${ifname} up`, command: nsenterCommand(spec.pid, tools, tools.ip, ['link', 'set', ifname, 'up']) });
+    return steps;
+  }
+  const container6 = [`addr replace ${spec.address} dev ${ifname} nodad`, `link set ${ifname} up`];
+  if (spec.gateway !== undefined) container6.push(`route replace default via ${spec.gateway} dev ${ifname}`);
+  steps.push({ what: `container ${ifname}`, command: nsenterCommand(spec.pid, tools, tools.ip, ['-6', '-batch', '-'], `${container6.join('\n')}\n`) });
   return steps;
 }
 
 /** The step to drop the host end after the container is gone (its peer goes with it). */
-export function planDetach(name: string, hostLinks: ReadonlySet<string>, tools: Tools = DEFAULT_TOOLS): Step[] {
-  const veth = hostVethName(name);
+export function planDetach(name: string, hostLinks: ReadonlySet<string>, tools: Tools = DEFAULT_TOOLS, veth = hostVethName(name)): Step[] {
   if (!hostLinks.has(veth)) return [];
   return [{ what: `remove ${veth}`, command: { file: tools.ip, args: ['link', 'del', veth] }, tolerate: /Cannot find device/ }];
 }
