@@ -2,6 +2,7 @@ import { isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { iniBoolean, loadConfigFile, nameSchema, portSchema } from '@unionize/protocol';
 import { DEFAULT_QUOTAS, type QuotaLimits } from './lifecycle/quotas.js';
+import { profileSchema } from './profiles/profiles.js';
 
 const prefix64 = z
   .string()
@@ -16,6 +17,10 @@ const agentSchema = z.object({
   timeout_ms: z.coerce.number().int().min(100).max(120_000).default(30_000),
   /** Tries per call for retryable failures (unreachable, 5xx). */
   attempts: z.coerce.number().int().min(1).max(10).default(3),
+  /** Most containers placed on this agent; 0 for no limit. */
+  capacity: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  /** Draining: no new clients; the ones it runs stay until their leases end. */
+  drain: iniBoolean.default(false),
 }).refine((a) => a.ca !== undefined || a.pin !== undefined, { message: 'give ca (a CA file) or pin (sha256/...), or both', path: ['ca'] });
 
 const limit = (fallback: number) => z.coerce.number().int().min(0).max(1_000_000).default(fallback);
@@ -50,10 +55,37 @@ export const orchestratorConfigSchema = z.object({
       keep_events: z.coerce.number().int().min(100).default(100_000),
     })
     .default({ interval_seconds: 30, expiry_grace_seconds: 10, adopt_grace_seconds: 3600, keep_events: 100_000 }),
-  addressing: z.object({
-    mode: z.enum(['static']).default('static'),
-    prefix: prefix64,
-  }),
+  addressing: z
+    .object({
+      /** static: addresses from `prefix`; dhcp: each container leases its own on the container bridge. */
+      mode: z.enum(['static', 'dhcp']).default('static'),
+      prefix: prefix64.optional(),
+    })
+    .refine((a) => a.mode === 'dhcp' || a.prefix !== undefined, { message: 'static addressing needs a prefix', path: ['prefix'] }),
+  /** Health checks of the agents, and when one counts as lost for good. */
+  placement: z
+    .object({
+      health_interval_seconds: z.coerce.number().min(1).max(3600).default(5),
+      /** Failing this long: its clients are provisioned on other agents. */
+      dead_after_seconds: z.coerce.number().min(5).max(86_400).default(60),
+    })
+    .strict()
+    .prefault({}),
+  /** [profiles.NAME] sections, tried in file order (see profiles/profiles.ts). */
+  profiles: z.record(nameSchema, profileSchema).default({}),
+  /**
+   * Device address pinning, as dnsmasq's dhcp-hostsdir: one file per device
+   * (\`id:DUID,[ADDRESS]\`), re-read by dnsmasq on change (inotify), so a device
+   * keeps its address across leases. Off without a directory.
+   */
+  pinning: z
+    .object({
+      hostsdir: z.string().min(1).optional(),
+      /** Also SIGHUP this dnsmasq (pid file) after a change, for setups using dhcp-hostsfile. */
+      dnsmasq_pidfile: z.string().min(1).optional(),
+    })
+    .strict()
+    .prefault({}),
   instances: z
     .object({
       image: z.string().min(1).default('unionize-client:latest'),

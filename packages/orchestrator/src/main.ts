@@ -12,7 +12,10 @@ import { MeteredLifecycle } from './metrics/metered-lifecycle.js';
 import { createMetrics } from './metrics/metrics.js';
 import { systemClock } from './clock.js';
 import { loadOrchestratorConfig, quotaLimits, type OrchestratorConfig } from './config.js';
+import { AgentMonitor } from './agents/agent-monitor.js';
 import { EventDispatcher } from './events/dispatcher.js';
+import { HostsPinner } from './pinning/hosts-pinner.js';
+import { buildProfiles } from './profiles/profiles.js';
 import { Quotas } from './lifecycle/quotas.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { MemoryStore } from './store/memory-store.js';
@@ -20,8 +23,10 @@ import { SqliteStore } from './store/sqlite-store.js';
 import type { Store } from './store/store.js';
 
 function openStore(config: OrchestratorConfig): Store {
-  if (!config.sql.enabled) return new MemoryStore({ prefix: config.addressing.prefix });
-  return new SqliteStore({ path: config.sql.path, prefix: config.addressing.prefix });
+  // dhcp addressing has no pool: containers lease their own addresses.
+  const prefix = config.addressing.mode === 'static' ? config.addressing.prefix : undefined;
+  if (!config.sql.enabled) return new MemoryStore(prefix ? { prefix } : {});
+  return new SqliteStore({ path: config.sql.path, ...(prefix ? { prefix } : {}) });
 }
 
 /** Wiring only: config → logger → store → agents → lifecycle → API → reconciler → signals. */
@@ -47,10 +52,30 @@ async function main(): Promise<void> {
     });
   });
   const quotas = new Quotas(quotaLimits(config), systemClock);
+  const monitor = new AgentMonitor({
+    agents,
+    settings: Object.entries(config.agents).map(([name, a]) => ({ name, url: a.url, capacity: a.capacity, drain: a.drain })),
+    store,
+    clock: systemClock,
+    log,
+    deadAfterMs: config.placement.dead_after_seconds * 1000,
+  });
+  const placement = {
+    candidates: () => monitor.placeable(),
+    capacity: (name: string) => monitor.status(name)?.capacity ?? 0,
+    isDead: (name: string) => monitor.isDead(name),
+  };
+  const profiles = buildProfiles(config.profiles, config.instances.image);
+  const pinner = config.pinning.hostsdir
+    ? new HostsPinner({ dir: config.pinning.hostsdir, log, ...(config.pinning.dnsmasq_pidfile ? { pidFile: config.pinning.dnsmasq_pidfile } : {}) })
+    : undefined;
   const agentHealth = new AgentHealth({ agents, clock: systemClock, log });
   let queueDepth = () => 0;
   const metrics = createMetrics({ store, agentHealth, queueDepth: () => queueDepth(), defaultMetrics: true });
-  const lifecycle = new MeteredLifecycle({ store, agents, clock: systemClock, log, image: config.instances.image, prefixLength: 64, quotas, metrics });
+  const lifecycle = new MeteredLifecycle({
+    store, agents, clock: systemClock, log, image: config.instances.image, prefixLength: 64, quotas, metrics,
+    addressing: config.addressing.mode, profiles, placement, ...(pinner ? { pinner } : {}),
+  });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock: systemClock, log, concurrency: config.instances.concurrency });
   queueDepth = () => dispatcher.depth;
   const reconciler = new Reconciler({
@@ -64,6 +89,7 @@ async function main(): Promise<void> {
     adoptGraceMs: config.reconcile.adopt_grace_seconds * 1000,
     expiryGraceMs: config.reconcile.expiry_grace_seconds * 1000,
     keepEvents: config.reconcile.keep_events,
+    isDead: (name) => monitor.isDead(name),
   });
   const hub = new StateHub(() => dashboardState({ store, agentHealth, clock: systemClock, queueDepth }), config.dashboard.refresh_ms);
   const dashboard = { hub, ...(dashboardToken ? { auth: new DashboardAuth({ token: dashboardToken, ttlSeconds: config.dashboard.session_hours * 3600 }) } : {}) };
@@ -82,6 +108,7 @@ async function main(): Promise<void> {
     keyFile: config.server.key,
   });
   log.info({ host: config.server.listen, port, resumed, store: config.sql.enabled ? config.sql.path : 'memory' }, 'listening (HTTPS)');
+  monitor.start(config.placement.health_interval_seconds * 1000);
   reconciler.start(config.reconcile.interval_seconds * 1000);
   agentHealth.start(config.metrics.agent_health_seconds * 1000);
   log.info({ dashboard: Boolean(dashboardToken), metrics: Boolean(metricsToken) }, 'operator endpoints (on with their token_file)');
@@ -89,6 +116,7 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     log.info({ signal }, 'stopping');
     reconciler.stop();
+    monitor.stop();
     agentHealth.stop();
     dispatcher.stop();
     server.close();

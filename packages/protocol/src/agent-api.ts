@@ -39,6 +39,10 @@ export const createContainerSchema = z
      * DHCPv6 client on eth1 and the container bridge's dnsmasq reports the lease.
      */
     address: addressSchema,
+    /** Profiles: the command instead of the image's CMD, and limits. */
+    command: z.array(z.string().max(4096)).min(1).max(64).optional(),
+    memoryBytes: z.number().int().min(6 * 1024 * 1024).max(2 ** 40).optional(),
+    nanoCpus: z.number().int().min(1_000_000).max(256e9).optional(),
   })
   .strict();
 export type CreateContainerRequest = z.infer<typeof createContainerSchema>;

@@ -14,10 +14,16 @@ export function containerNameOf(clientId: string): string {
   return `dev-${clientId.slice(0, 12)}`;
 }
 
-/** A locally administered, unicast MAC (first octet 0x02) derived from the client id. */
+/**
+ * A locally administered, unicast MAC (first octet 0x02) derived from the
+ * client id. Never 0x22 (") or 0x5c (\\) in the last four octets: ISC dhclient
+ * writes the IAID made of them unescaped into its lease file and cannot read
+ * it back (seen with dhcp addressing), so the lease could not be released.
+ */
 export function macOf(clientId: string): string {
   const bytes = createHash('sha256').update(`mac\0${clientId}`).digest().subarray(0, 5);
-  return ['02', ...Array.from(bytes, (b) => b.toString(16).padStart(2, '0'))].join(':');
+  const safe = Array.from(bytes, (b) => (b === 0x22 || b === 0x5c ? b + 1 : b));
+  return ['02', ...safe.map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
 /** Docker labels that tie a container to its client. */
@@ -29,4 +35,5 @@ export const LABELS = {
   iaid: 'io.unionize.iaid',
   address: 'io.unionize.address',
   deviceAddress: 'io.unionize.device-address',
+  profile: 'io.unionize.profile',
 } as const;

@@ -1,12 +1,22 @@
 import type { AgentClient } from './agent-client.js';
 import type { InstanceRecord } from '../store/types.js';
 
-/** Choose the agent for a new client: the one running the fewest instances (ties: config order). */
-export function chooseAgent(agents: readonly AgentClient[], instances: readonly InstanceRecord[]): AgentClient | undefined {
-  const load = new Map<string, number>(agents.map((a) => [a.name, 0]));
-  for (const instance of instances) load.set(instance.agent, (load.get(instance.agent) ?? 0) + 1);
+/**
+ * Choose the agent for a new client: the least loaded among the candidates
+ * (healthy, not draining) that still has room; ties go to config order.
+ * `capacity(name)` 0 means no limit.
+ */
+export function chooseAgent(
+  candidates: readonly AgentClient[],
+  instances: readonly InstanceRecord[],
+  capacity: (name: string) => number = () => 0,
+): AgentClient | undefined {
+  const load = new Map<string, number>(candidates.map((a) => [a.name, 0]));
+  for (const instance of instances) if (load.has(instance.agent)) load.set(instance.agent, load.get(instance.agent)! + 1);
   let best: AgentClient | undefined;
-  for (const agent of agents) {
+  for (const agent of candidates) {
+    const limit = capacity(agent.name);
+    if (limit > 0 && load.get(agent.name)! >= limit) continue;
     if (!best || load.get(agent.name)! < load.get(best.name)!) best = agent;
   }
   return best;

@@ -1,12 +1,24 @@
 import type { Logger } from 'pino';
-import { LABELS, clientIdOf, containerNameOf, macOf, type ContainerView, type LeaseEvent } from '@unionize/protocol';
+import { LABELS, clientIdOf, macOf, type ContainerView, type LeaseEvent } from '@unionize/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
 import { AgentError } from '../agents/errors.js';
 import { chooseAgent } from '../agents/placement.js';
 import type { Clock } from '../clock.js';
+import { chooseProfile, defaultProfile, type Profile } from '../profiles/profiles.js';
 import type { Store } from '../store/store.js';
 import type { ClientRecord, ClientState } from '../store/types.js';
+import { containerRequest } from './container-request.js';
 import type { Quotas } from './quotas.js';
+
+/** Where new clients may go; the AgentMonitor is the real one. */
+export interface Placement {
+  /** Agents a new client may be placed on (healthy, not draining). */
+  candidates(): readonly AgentClient[];
+  /** Most containers on an agent; 0 for no limit. */
+  capacity(agent: string): number;
+  /** An agent lost for good: its clients are provisioned elsewhere. */
+  isDead(agent: string): boolean;
+}
 
 export interface LifecycleOptions {
   store: Store;
@@ -18,6 +30,14 @@ export interface LifecycleOptions {
   prefixLength: number;
   /** Limits on new containers; none when absent. */
   quotas?: Quotas;
+  /** `static`: addresses from the store's pool; `dhcp`: the container leases its own. */
+  addressing?: 'static' | 'dhcp';
+  /** Tried in order; a client no profile matches gets `image` and nothing else. */
+  profiles?: readonly Profile[];
+  /** Defaults to every agent, always healthy. */
+  placement?: Placement;
+  /** Pins each device's address in dnsmasq's hosts (optional). */
+  pinner?: { pin(client: ClientRecord): void };
 }
 
 /**
@@ -32,6 +52,11 @@ export class Lifecycle {
   readonly #image: string;
   readonly #prefixLength: number;
   readonly #quotas: Quotas | undefined;
+  readonly #addressing: 'static' | 'dhcp';
+  readonly #profiles: readonly Profile[];
+  readonly #defaultProfile: Profile;
+  readonly #placement: Placement;
+  readonly #pinner: LifecycleOptions['pinner'];
 
   constructor(options: LifecycleOptions) {
     this.#store = options.store;
@@ -41,19 +66,28 @@ export class Lifecycle {
     this.#image = options.image;
     this.#prefixLength = options.prefixLength;
     this.#quotas = options.quotas;
+    this.#addressing = options.addressing ?? 'static';
+    this.#profiles = options.profiles ?? [];
+    this.#defaultProfile = defaultProfile(options.image);
+    this.#placement = options.placement ?? { candidates: () => this.#agents, capacity: () => 0, isDead: () => false };
+    this.#pinner = options.pinner;
   }
 
   /** Apply one lease event to its client; returns the outcome to journal. */
   async applyEvent(clientId: string, event: LeaseEvent): Promise<string> {
-    if (event.role === 'instance') return 'ignored: instance leases are used only in dhcp addressing mode';
+    if (event.role === 'instance') return this.#bindInstanceLease(event);
     if (event.action === 'del') {
       const client = this.#store.getClient(clientId);
       if (!client) return 'ignored: release for an unknown client';
-      if (client.state === 'gone') return 'ignored: already gone';
+      if (client.state === 'gone') {
+        if (client.desired === 'running') this.#store.putClient({ ...client, desired: 'removed' });
+        return 'ignored: already gone';
+      }
       await this.deprovision(clientId, 'lease released (del)');
       return 'deprovisioned';
     }
     const client = this.#recordLease(clientId, event);
+    if (client.desired === 'removed') return `cooling down until ${client.cooldownUntil} after its TTL ran out`;
     if (client.state === 'ready' && this.#store.getInstance(clientId)) return `refreshed (${event.action})`;
     const made = await this.provision(clientId, event.action === 'add' ? 'new lease (add)' : 'known lease without a container (old)');
     return made ? 'provisioned' : `refused (${this.#mustGet(clientId).stateReason})`;
@@ -67,8 +101,17 @@ export class Lifecycle {
    */
   async provision(clientId: string, reason: string): Promise<boolean> {
     const client = this.#mustGet(clientId);
-    const existing = this.#store.getInstance(clientId);
-    const agent = existing ? this.#agentNamed(existing.agent) : chooseAgent(this.#agents, this.#store.listInstances());
+    let existing = this.#store.getInstance(clientId);
+    if (existing && this.#placement.isDead(existing.agent)) {
+      // Its container is out of reach for good: make it anew elsewhere. What the
+      // dead agent still runs is an orphan the reconciler removes if it returns.
+      this.#log.warn({ client: clientId, agent: existing.agent }, 'agent declared dead: provisioning the client elsewhere');
+      this.#store.deleteInstance(clientId);
+      existing = undefined;
+    }
+    const agent = existing
+      ? this.#agentNamed(existing.agent)
+      : chooseAgent(this.#placement.candidates(), this.#store.listInstances(), (name) => this.#placement.capacity(name));
     let release = () => {};
     if (!existing && agent && this.#quotas) {
       const admission = this.#quotas.admit(client, agent.name, this.#store);
@@ -80,44 +123,27 @@ export class Lifecycle {
     }
     this.#transition(client, 'provisioning', reason);
     try {
-      const address = this.#store.allocateAddress(clientId);
-      if (!address) throw new AgentError('ORCH_POOL_EXHAUSTED', 'no free container address in the pool', { retryable: true });
-      if (!agent) throw new AgentError('ORCH_NO_AGENT', 'no agent to place the container on', { retryable: true });
-      const name = containerNameOf(clientId);
-      const mac = macOf(clientId);
-      const cidr = `${address}/${this.#prefixLength}`;
-      const view = await agent.createContainer({
-        name,
-        image: this.#image,
-        mac,
-        address: cidr,
-        labels: {
-          [LABELS.clientId]: clientId,
-          [LABELS.server]: client.server,
-          [LABELS.duid]: client.duid,
-          [LABELS.iaid]: client.iaid,
-          [LABELS.deviceAddress]: client.address,
-        },
-        env: {
-          CLIENT_ID: clientId,
-          DEVICE_DUID: client.duid,
-          DEVICE_IAID: client.iaid,
-          DEVICE_ADDRESS: client.address,
-          DEVICE_HOSTNAME: client.hostname ?? '',
-          CONTAINER_ADDRESS: address,
-        },
-      });
+      if (!agent) throw new AgentError('ORCH_NO_AGENT', 'no healthy agent with room to place the container on', { retryable: true });
+      const profile = (existing && this.#profileNamed(client.profile)) || chooseProfile(this.#profiles, this.#defaultProfile, client);
+      const address = this.#addressFor(clientId);
+      const view = await agent.createContainer(containerRequest(client, profile, address));
+      const now = this.#clock.now();
+      // A new container starts its profile's TTL; a repaired one keeps the running clock.
+      const ttlExpiresAt = existing ? client.ttlExpiresAt : profile.ttlSeconds ? new Date(now.getTime() + profile.ttlSeconds * 1000).toISOString() : null;
+      const leased = address === 'dhcp' ? view.address : address;
       this.#store.putInstance({
         clientId,
         agent: agent.name,
         containerName: view.name,
         containerId: view.id,
-        address: cidr,
-        mac,
-        image: this.#image,
-        createdAt: existing?.createdAt ?? this.#clock.now().toISOString(),
+        address: leased ?? 'dhcp',
+        mac: macOf(clientId),
+        image: profile.image,
+        createdAt: existing?.createdAt ?? now.toISOString(),
       });
-      this.#transition(this.#mustGet(clientId), 'ready', `container ${view.name} on ${agent.name} at ${address}`);
+      const updated = { ...this.#mustGet(clientId), profile: profile.name === 'default' ? null : profile.name, ttlExpiresAt, cooldownUntil: null };
+      if (leased) this.#transition(updated, 'ready', `container ${view.name} on ${agent.name} at ${leased.split('/')[0]}`);
+      else this.#transition(updated, 'provisioning', `container ${view.name} on ${agent.name}: waiting for its DHCPv6 lease`);
       return true;
     } catch (error) {
       this.#transition(this.#mustGet(clientId), 'failed', `provisioning failed: ${(error as Error).message}`);
@@ -125,6 +151,71 @@ export class Lifecycle {
     } finally {
       release();
     }
+  }
+
+  /** `ADDRESS/LEN` from the pool (static), or `dhcp`. */
+  #addressFor(clientId: string): string {
+    if (this.#addressing === 'dhcp') return 'dhcp';
+    const address = this.#store.allocateAddress(clientId);
+    if (!address) throw new AgentError('ORCH_POOL_EXHAUSTED', 'no free container address in the pool', { retryable: true });
+    return `${address}/${this.#prefixLength}`;
+  }
+
+  /**
+   * dhcp addressing: the container bridge's dnsmasq reports a container's own
+   * lease (role `instance`); it is bound to its instance by MAC, which the
+   * agent set from the client key.
+   */
+  #bindInstanceLease(event: LeaseEvent): string {
+    if (!event.mac) return 'ignored: instance lease without a MAC';
+    const instance = this.#store.findInstanceByMac(event.mac);
+    if (!instance) return `ignored: no instance has MAC ${event.mac}`;
+    if (event.action === 'del') return `instance lease of ${instance.containerName} released`;
+    const address = `${event.address}/128`;
+    if (instance.address !== address) this.#store.putInstance({ ...instance, address });
+    const client = this.#store.getClient(instance.clientId);
+    if (client && client.desired === 'running' && client.state !== 'ready') {
+      this.#transition(client, 'ready', `container ${instance.containerName} on ${instance.agent} leased ${event.address}`);
+    }
+    return `bound ${event.address} to ${instance.containerName}`;
+  }
+
+  /** Move a client's container to another agent (draining with move): make the new one, then remove the old. */
+  async move(clientId: string, reason: string): Promise<void> {
+    const client = this.#store.getClient(clientId);
+    const old = this.#store.getInstance(clientId);
+    if (!client || !old || client.desired !== 'running') return;
+    this.#store.deleteInstance(clientId);
+    try {
+      await this.provision(clientId, reason);
+    } catch (error) {
+      this.#store.putInstance(old);
+      throw error;
+    }
+    const moved = this.#store.getInstance(clientId);
+    if (!moved || moved.agent === old.agent) {
+      // Nowhere else to go: it stays where it was.
+      if (!moved) this.#store.putInstance(old);
+      return;
+    }
+    await this.#agentNamed(old.agent)?.deleteContainer(old.containerName);
+  }
+
+  /** A profile's TTL ran out: remove the container; no new one before the cool-down ends and the lease is renewed. */
+  async expireTtl(clientId: string): Promise<void> {
+    const client = this.#store.getClient(clientId);
+    if (!client?.ttlExpiresAt || client.desired !== 'running') return;
+    if (Date.parse(client.ttlExpiresAt) > this.#clock.now().getTime()) return;
+    const profile = this.#profileNamed(client.profile);
+    const cooldownMs = (profile?.cooldownSeconds ?? 0) * 1000;
+    await this.deprovision(clientId, `TTL ran out at ${client.ttlExpiresAt}`);
+    const cooldownUntil = new Date(this.#clock.now().getTime() + cooldownMs).toISOString();
+    this.#store.putClient({ ...this.#mustGet(clientId), ttlExpiresAt: null, cooldownUntil });
+  }
+
+  #profileNamed(name: string | null): Profile | undefined {
+    if (name === null) return this.#defaultProfile;
+    return this.#profiles.find((p) => p.name === name);
   }
 
   /** A quota said no: failed, with the reason; the same refusal again records nothing new. */
@@ -185,7 +276,7 @@ export class Lifecycle {
     if (!clientId || !server || !duid || !iaid || !view.address || this.#store.getClient(clientId)) return false;
     if (clientIdOf(server, duid, iaid) !== clientId) return false;
     const [address] = view.address.split('/');
-    if (!address || !this.#store.claimAddress(clientId, address)) return false;
+    if (!address || (this.#addressing === 'static' && !this.#store.claimAddress(clientId, address))) return false;
     const now = this.#clock.now().toISOString();
     this.#store.transaction(() => {
       this.#store.putClient({
@@ -201,6 +292,9 @@ export class Lifecycle {
         desired: 'running',
         stateReason: 'adopted from agent labels',
         expiresAt,
+        profile: labels[LABELS.profile] && labels[LABELS.profile] !== 'default' ? labels[LABELS.profile]! : null,
+        ttlExpiresAt: null,
+        cooldownUntil: null,
         firstSeen: now,
         lastSeen: now,
         updatedAt: now,
@@ -228,6 +322,8 @@ export class Lifecycle {
   #recordLease(clientId: string, event: LeaseEvent): ClientRecord {
     const now = this.#clock.now().toISOString();
     const known = this.#store.getClient(clientId);
+    // After a TTL ran out the lease keeps its client, but no container until the cool-down is over.
+    const coolingDown = known?.cooldownUntil != null && Date.parse(known.cooldownUntil) > Date.parse(now);
     const client: ClientRecord = known
       ? {
           ...known,
@@ -235,7 +331,8 @@ export class Lifecycle {
           hostname: event.hostname ?? known.hostname,
           mac: event.mac ?? known.mac,
           expiresAt: event.expiresAt,
-          desired: 'running',
+          desired: coolingDown ? 'removed' : 'running',
+          cooldownUntil: coolingDown ? known.cooldownUntil : null,
           lastSeen: now,
           updatedAt: now,
         }
@@ -252,6 +349,9 @@ export class Lifecycle {
           desired: 'running',
           stateReason: `first seen (${event.action})`,
           expiresAt: event.expiresAt,
+          profile: null,
+          ttlExpiresAt: null,
+          cooldownUntil: null,
           firstSeen: now,
           lastSeen: now,
           updatedAt: now,
@@ -260,7 +360,12 @@ export class Lifecycle {
       this.#store.touchServer({ name: event.server, role: event.role, firstSeen: now, lastSeen: now });
       this.#store.putClient(client);
     });
-    if (client.state === 'gone') this.#transition(client, 'pending', `leased again (${event.action})`);
+    if (client.state === 'gone' && !coolingDown) this.#transition(client, 'pending', `leased again (${event.action})`);
+    try {
+      this.#pinner?.pin(client);
+    } catch (error) {
+      this.#log.warn({ client: clientId, err: error }, 'could not pin the device address');
+    }
     return this.#mustGet(clientId);
   }
 

@@ -25,11 +25,15 @@ export interface ReconcilerOptions {
   expiryGraceMs: number;
   /** Applied journal events kept. */
   keepEvents: number;
+  /** An agent lost for good: its clients are provisioned elsewhere. */
+  isDead?: (agent: string) => boolean;
 }
 
 export interface ReconcileReport {
   agentsUnreachable: string[];
   expired: number;
+  /** Containers whose profile TTL ran out. */
+  ttlExpired: number;
   adopted: number;
   orphansRemoved: number;
   repaired: number;
@@ -77,7 +81,7 @@ export class Reconciler {
   async #pass(): Promise<ReconcileReport> {
     const { store, lifecycle, dispatcher, clock, log } = this.#o;
     const now = clock.now().getTime();
-    const report: ReconcileReport = { agentsUnreachable: [], expired: 0, adopted: 0, orphansRemoved: 0, repaired: 0 };
+    const report: ReconcileReport = { agentsUnreachable: [], expired: 0, ttlExpired: 0, adopted: 0, orphansRemoved: 0, repaired: 0 };
 
     // What the agents run, by client. An unreachable agent's containers are unknown, not absent.
     const running = new Map<string, Array<{ agent: AgentClient; view: ContainerView }>>();
@@ -109,6 +113,13 @@ export class Reconciler {
         if (Date.parse(current.expiresAt) + this.#o.expiryGraceMs >= clock.now().getTime()) return;
         await lifecycle.deprovision(client.id, `lease expired at ${current.expiresAt} without renewal or release`);
       });
+    }
+
+    // Self-destruct timers (profile TTLs) that ran out, even though the lease lives.
+    for (const client of store.listClients()) {
+      if (client.desired !== 'running' || !client.ttlExpiresAt || Date.parse(client.ttlExpiresAt) > now) continue;
+      report.ttlExpired++;
+      dispatcher.run(client.id, () => lifecycle.expireTtl(client.id));
     }
 
     // Containers: adopt, record, or remove what nobody owns.
@@ -149,13 +160,16 @@ export class Reconciler {
     for (const client of store.listClients()) {
       if (client.desired === 'removed' && client.state === 'gone') continue;
       if (client.desired === 'running' && client.expiresAt && Date.parse(client.expiresAt) + this.#o.expiryGraceMs < now) continue;
+      if (client.desired === 'running' && client.ttlExpiresAt && Date.parse(client.ttlExpiresAt) <= now) continue;
       const instance = store.getInstance(client.id);
-      if (instance && !reachable.has(instance.agent)) continue;
+      const lost = instance !== undefined && (this.#o.isDead?.(instance.agent) ?? false);
+      if (instance && !reachable.has(instance.agent) && !lost) continue;
       const view = (running.get(client.id) ?? []).find((f) => f.view.name === instance?.containerName)?.view;
       const healthy = view?.state === 'running' && view.address !== null;
       if (client.desired === 'running' && client.state === 'ready' && healthy) continue;
       const why =
         client.desired === 'removed' ? `reconcile: ${client.state} but released`
+        : lost ? `reconcile: agent ${instance.agent} declared dead`
         : !view ? 'reconcile: container missing'
         : !healthy ? `reconcile: container ${view.state}${view.address ? '' : ', not attached'}`
         : `reconcile: client ${client.state}`;
@@ -168,7 +182,7 @@ export class Reconciler {
     }
 
     store.pruneEvents(this.#o.keepEvents);
-    if (report.expired || report.adopted || report.orphansRemoved || report.repaired || report.agentsUnreachable.length) {
+    if (report.expired || report.ttlExpired || report.adopted || report.orphansRemoved || report.repaired || report.agentsUnreachable.length) {
       log.info({ report }, 'reconcile pass queued repairs');
     }
     return report;

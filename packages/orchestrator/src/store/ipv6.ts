@@ -59,3 +59,28 @@ export class Prefix64 {
 export const FIRST_POOL_OFFSET = 0x100;
 /** Keep the pool far below 2^53 so offsets stay exact numbers. */
 export const LAST_POOL_OFFSET = 0xffff_ffff;
+
+/** Any IPv6 prefix (ADDRESS/LEN), for matching device addresses. */
+export class Prefix {
+  private constructor(
+    readonly network: bigint,
+    readonly length: number,
+  ) {}
+
+  static tryParse(text: string): Prefix | undefined {
+    const [address, len] = text.split('/');
+    const length = Number(len);
+    if (!address || !isIPv6(address) || !/^[0-9]{1,3}$/.test(len ?? '') || length > 128) return undefined;
+    return new Prefix(Prefix.#mask(ipv6ToBigInt(address), length), length);
+  }
+
+  contains(address: string): boolean {
+    if (!isIPv6(address)) return false;
+    return Prefix.#mask(ipv6ToBigInt(address), this.length) === this.network;
+  }
+
+  static #mask(value: bigint, length: number): bigint {
+    const host = 128n - BigInt(length);
+    return (value >> host) << host;
+  }
+}

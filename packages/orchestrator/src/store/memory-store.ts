@@ -1,5 +1,5 @@
 import type { Store } from './store.js';
-import type { ClientRecord, EventRecord, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
+import type { AgentRecord, ClientRecord, EventRecord, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64 } from './ipv6.js';
 
 /** The store with `[sql] enabled = false`: all state in this process, gone at exit. */
@@ -9,15 +9,17 @@ export class MemoryStore implements Store {
   readonly #transitions = new Map<string, TransitionRecord[]>();
   readonly #servers = new Map<string, ServerRecord>();
   readonly #instances = new Map<string, InstanceRecord>();
-  readonly #prefix: Prefix64;
+  readonly #agents = new Map<string, AgentRecord>();
+  /** The static pool; none in dhcp addressing, where containers lease their own. */
+  readonly #prefix: Prefix64 | undefined;
   readonly #allocated = new Map<string, number>();
   readonly #holders = new Map<number, string>();
   #next = FIRST_POOL_OFFSET;
   readonly #maxEvents: number;
   readonly #maxTransitions = 50;
 
-  constructor(options: { prefix: string; maxEvents?: number }) {
-    this.#prefix = new Prefix64(options.prefix);
+  constructor(options: { prefix?: string; maxEvents?: number }) {
+    this.#prefix = options.prefix === undefined ? undefined : new Prefix64(options.prefix);
     this.#maxEvents = options.maxEvents ?? 10_000;
   }
 
@@ -86,6 +88,18 @@ export class MemoryStore implements Store {
     return [...this.#servers.values()].map((s) => ({ ...s }));
   }
 
+  putAgent(agent: AgentRecord): void {
+    this.#agents.set(agent.name, { ...agent });
+  }
+  listAgents(): AgentRecord[] {
+    return [...this.#agents.values()].map((a) => ({ ...a }));
+  }
+
+  findInstanceByMac(mac: string): InstanceRecord | undefined {
+    for (const instance of this.#instances.values()) if (instance.mac === mac) return { ...instance };
+    return undefined;
+  }
+
   getInstance(clientId: string): InstanceRecord | undefined {
     const instance = this.#instances.get(clientId);
     return instance && { ...instance };
@@ -101,6 +115,7 @@ export class MemoryStore implements Store {
   }
 
   allocateAddress(clientId: string): string | undefined {
+    if (!this.#prefix) return undefined;
     let offset = this.#allocated.get(clientId);
     if (offset === undefined) {
       while (this.#holders.has(this.#next) && this.#next <= LAST_POOL_OFFSET) this.#next++;
@@ -112,6 +127,7 @@ export class MemoryStore implements Store {
   }
 
   claimAddress(clientId: string, address: string): boolean {
+    if (!this.#prefix) return true;
     const offset = this.#prefix.offsetOf(address);
     if (offset === undefined || offset < FIRST_POOL_OFFSET || offset > LAST_POOL_OFFSET) return false;
     const holder = this.#holders.get(offset);

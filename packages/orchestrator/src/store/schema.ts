@@ -27,6 +27,12 @@ export const clients = sqliteTable(
     desired: text('desired').notNull(),
     stateReason: text('state_reason').notNull(),
     expiresAt: text('expires_at'),
+    /** The profile the client's container was made from (null: the default). */
+    profile: text('profile'),
+    /** When the profile's TTL (self-destruct timer) runs out. */
+    ttlExpiresAt: text('ttl_expires_at'),
+    /** After a TTL ran out: no new container before this time. */
+    cooldownUntil: text('cooldown_until'),
     firstSeen: text('first_seen').notNull(),
     lastSeen: text('last_seen').notNull(),
     updatedAt: text('updated_at').notNull(),
@@ -54,9 +60,15 @@ export const agents = sqliteTable('agents', {
   url: text('url').notNull(),
   healthy: integer('healthy', { mode: 'boolean' }).notNull(),
   checkedAt: text('checked_at').notNull(),
+  /** Since when health checks fail (null while healthy). */
+  unhealthySince: text('unhealthy_since'),
+  /** A draining agent gets no new clients. */
+  draining: integer('draining', { mode: 'boolean' }).notNull().default(false),
 });
 
-export const instances = sqliteTable('instances', {
+export const instances = sqliteTable(
+  'instances',
+  {
   clientId: text('client_id')
     .primaryKey()
     .references(() => clients.id, { onDelete: 'cascade' }),
@@ -67,7 +79,9 @@ export const instances = sqliteTable('instances', {
   mac: text('mac').notNull(),
   image: text('image').notNull(),
   createdAt: text('created_at').notNull(),
-});
+  },
+  (t) => [index('instances_mac').on(t.mac), index('instances_agent').on(t.agent)],
+);
 
 /** Static IPAM: one row per allocated host offset in the container /64. */
 export const addressPool = sqliteTable('address_pool', {

@@ -6,7 +6,7 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { leaseEventSchema } from '@unionize/protocol';
 import type { Store } from './store.js';
-import type { ClientRecord, ClientState, EventRecord, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
+import type { AgentRecord, ClientRecord, ClientState, EventRecord, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64 } from './ipv6.js';
 import * as schema from './schema.js';
 
@@ -24,9 +24,10 @@ export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..'
 export class SqliteStore implements Store {
   readonly #sqlite: Database.Database;
   readonly #db: BetterSQLite3Database<typeof schema>;
-  readonly #prefix: Prefix64;
+  /** The static pool; none in dhcp addressing, where containers lease their own. */
+  readonly #prefix: Prefix64 | undefined;
 
-  constructor(options: { path: string; prefix: string }) {
+  constructor(options: { path: string; prefix?: string }) {
     this.#sqlite = new Database(options.path);
     this.#sqlite.pragma('journal_mode = WAL');
     this.#sqlite.pragma('synchronous = NORMAL');
@@ -34,7 +35,7 @@ export class SqliteStore implements Store {
     this.#sqlite.pragma('busy_timeout = 5000');
     this.#db = drizzle(this.#sqlite, { schema });
     migrate(this.#db, { migrationsFolder: MIGRATIONS_DIR });
-    this.#prefix = new Prefix64(options.prefix);
+    this.#prefix = options.prefix === undefined ? undefined : new Prefix64(options.prefix);
   }
 
   transaction<T>(fn: () => T): T {
@@ -125,6 +126,19 @@ export class SqliteStore implements Store {
     return this.#db.select().from(schema.dhcpServers).orderBy(asc(schema.dhcpServers.name)).all() as ServerRecord[];
   }
 
+  putAgent(agent: AgentRecord): void {
+    const { name, ...rest } = agent;
+    this.#db.insert(schema.agents).values(agent).onConflictDoUpdate({ target: schema.agents.name, set: rest }).run();
+  }
+
+  listAgents(): AgentRecord[] {
+    return this.#db.select().from(schema.agents).orderBy(asc(schema.agents.name)).all();
+  }
+
+  findInstanceByMac(mac: string): InstanceRecord | undefined {
+    return this.#db.select().from(schema.instances).where(eq(schema.instances.mac, mac)).get();
+  }
+
   getInstance(clientId: string): InstanceRecord | undefined {
     return this.#db.select().from(schema.instances).where(eq(schema.instances.clientId, clientId)).get();
   }
@@ -143,17 +157,20 @@ export class SqliteStore implements Store {
   }
 
   allocateAddress(clientId: string): string | undefined {
+    const prefix = this.#prefix;
+    if (!prefix) return undefined;
     return this.transaction(() => {
       const held = this.#db.select().from(schema.addressPool).where(eq(schema.addressPool.clientId, clientId)).get();
-      if (held) return this.#prefix.addressAt(held.offset);
+      if (held) return prefix.addressAt(held.offset);
       const offset = this.#lowestFreeOffset();
       if (offset === undefined) return undefined;
       this.#db.insert(schema.addressPool).values({ offset, clientId }).run();
-      return this.#prefix.addressAt(offset);
+      return prefix.addressAt(offset);
     });
   }
 
   claimAddress(clientId: string, address: string): boolean {
+    if (!this.#prefix) return true;
     const offset = this.#prefix.offsetOf(address);
     if (offset === undefined || offset < FIRST_POOL_OFFSET || offset > LAST_POOL_OFFSET) return false;
     return this.transaction(() => {

@@ -35,6 +35,9 @@ export function describeStore(name: string, open: () => Store): void {
     desired: 'running',
     stateReason: 'test',
     expiresAt: null,
+    profile: null,
+    ttlExpiresAt: null,
+    cooldownUntil: null,
     firstSeen: '2026-01-01T00:00:00.000Z',
     lastSeen: '2026-01-01T00:00:00.000Z',
     updatedAt: '2026-01-01T00:00:00.000Z',
@@ -70,9 +73,9 @@ export function describeStore(name: string, open: () => Store): void {
     it('keeps clients, their transitions and instances', () => {
       const store = open();
       store.putClient(client('c1'));
-      store.putClient(client('c1', { state: 'ready', hostname: 'h' }));
+      store.putClient(client('c1', { state: 'ready', hostname: 'h', profile: 'small', ttlExpiresAt: 't9', cooldownUntil: 't10' }));
       store.putClient(client('c2'));
-      expect(store.getClient('c1')).toMatchObject({ state: 'ready', hostname: 'h' });
+      expect(store.getClient('c1')).toMatchObject({ state: 'ready', hostname: 'h', profile: 'small', ttlExpiresAt: 't9', cooldownUntil: 't10' });
       expect(store.listClients().map((c) => c.id).sort()).toEqual(['c1', 'c2']);
       store.addTransition({ clientId: 'c1', from: 'pending', to: 'provisioning', reason: 'r1', at: 't1' });
       store.addTransition({ clientId: 'c1', from: 'provisioning', to: 'ready', reason: 'r2', at: 't2' });
@@ -84,6 +87,19 @@ export function describeStore(name: string, open: () => Store): void {
       expect(store.listInstances()).toHaveLength(1);
       store.deleteInstance('c1');
       expect(store.getInstance('c1')).toBeUndefined();
+      store.close();
+    });
+
+    it('keeps agents, and finds instances by MAC', () => {
+      const store = open();
+      const agent = { name: 'dock1', url: 'https://a', healthy: true, checkedAt: 't1', unhealthySince: null, draining: false };
+      store.putAgent(agent);
+      store.putAgent({ ...agent, healthy: false, unhealthySince: 't2', draining: true });
+      expect(store.listAgents()).toEqual([{ ...agent, healthy: false, unhealthySince: 't2', draining: true }]);
+      store.putClient(client('c1'));
+      store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: 'dhcp', mac: '02:00:00:00:00:07', image: 'i', createdAt: 't' });
+      expect(store.findInstanceByMac('02:00:00:00:00:07')?.clientId).toBe('c1');
+      expect(store.findInstanceByMac('02:00:00:00:00:08')).toBeUndefined();
       store.close();
     });
 

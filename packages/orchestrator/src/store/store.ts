@@ -1,4 +1,4 @@
-import type { ClientRecord, EventRecord, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
+import type { AgentRecord, ClientRecord, EventRecord, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
 
 /**
  * Everything the orchestrator remembers. Synchronous: both implementations
@@ -29,7 +29,12 @@ export interface Store {
   touchServer(server: ServerRecord): void;
   listServers(): ServerRecord[];
 
+  putAgent(agent: AgentRecord): void;
+  listAgents(): AgentRecord[];
+
   getInstance(clientId: string): InstanceRecord | undefined;
+  /** The instance whose container has this MAC (dhcp addressing binds instance leases by MAC). */
+  findInstanceByMac(mac: string): InstanceRecord | undefined;
   putInstance(instance: InstanceRecord): void;
   deleteInstance(clientId: string): void;
   listInstances(): InstanceRecord[];

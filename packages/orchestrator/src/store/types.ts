@@ -21,6 +21,12 @@ export interface ClientRecord {
   /** Why the client is in its state (the last transition's reason). */
   stateReason: string;
   expiresAt: string | null;
+  /** The profile its container was made from; null for the default. */
+  profile: string | null;
+  /** When the profile's TTL (self-destruct timer) runs out; null without a TTL. */
+  ttlExpiresAt: string | null;
+  /** After a TTL ran out: no new container before this time. */
+  cooldownUntil: string | null;
   firstSeen: string;
   lastSeen: string;
   updatedAt: string;
@@ -64,4 +70,15 @@ export interface ServerRecord {
   role: ServerRole;
   firstSeen: string;
   lastSeen: string;
+}
+
+/** A unionize agent's health as the orchestrator last saw it. */
+export interface AgentRecord {
+  name: string;
+  url: string;
+  healthy: boolean;
+  checkedAt: string;
+  /** Since when its health checks fail; null while healthy. */
+  unhealthySince: string | null;
+  draining: boolean;
 }

@@ -8,6 +8,10 @@ export class FakeAgent implements AgentClient {
   failNext = 0;
   down = false;
   creates = 0;
+  /** The last create request per container name. */
+  readonly requests = new Map<string, CreateContainerRequest>();
+  /** dhcp addressing: whether the container already holds its lease when create returns. */
+  leaseOnCreate = true;
   constructor(readonly name: string) {}
 
   async createContainer(request: CreateContainerRequest): Promise<ContainerView> {
@@ -17,6 +21,7 @@ export class FakeAgent implements AgentClient {
       throw new AgentError('ORCH_AGENT_REFUSED', 'docker is down', { retryable: true });
     }
     this.creates++;
+    this.requests.set(request.name, request);
     const existing = this.containers.get(request.name);
     const view: ContainerView = {
       name: request.name,
@@ -24,7 +29,7 @@ export class FakeAgent implements AgentClient {
       image: request.image,
       state: 'running',
       labels: { ...request.labels, 'io.unionize.managed': 'true' },
-      address: request.address,
+      address: request.address === 'dhcp' ? (this.leaseOnCreate ? 'fd00:3::d1/128' : null) : request.address,
       mac: request.mac,
       createdAt: existing?.createdAt ?? new Date().toISOString(),
     };

@@ -38,6 +38,12 @@ export interface CreateSpec {
   /** eth1 MAC and address/prefix, recorded as labels so the container describes itself. */
   mac: string;
   address: string;
+  /** Overrides the image's CMD. */
+  command?: string[];
+  /** Memory limit, bytes. */
+  memoryBytes?: number;
+  /** CPU limit in billionths of a CPU (Docker's NanoCpus). */
+  nanoCpus?: number;
 }
 
 export interface DockerClient {
@@ -60,6 +66,7 @@ export function containerCreateOptions(spec: CreateSpec): Docker.ContainerCreate
   return {
     name: spec.name,
     Image: spec.image,
+    ...(spec.command ? { Cmd: spec.command } : {}),
     Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
     Labels: {
       ...spec.labels,
@@ -76,6 +83,8 @@ export function containerCreateOptions(spec: CreateSpec): Docker.ContainerCreate
       },
       // The orchestrator decides when a container comes back; a restart would also drop eth1.
       RestartPolicy: { Name: 'no' },
+      ...(spec.memoryBytes ? { Memory: spec.memoryBytes } : {}),
+      ...(spec.nanoCpus ? { NanoCpus: spec.nanoCpus } : {}),
     },
   };
 }

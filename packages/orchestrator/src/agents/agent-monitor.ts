@@ -1,0 +1,141 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { Store } from '../store/store.js';
+import type { AgentRecord } from '../store/types.js';
+import type { AgentClient } from './agent-client.js';
+
+export interface AgentSettings {
+  name: string;
+  url: string;
+  /** Most containers placed on it; 0 for no limit. */
+  capacity: number;
+  /** Drained from config: no new clients. */
+  drain: boolean;
+}
+
+export type AgentHealth = 'healthy' | 'unhealthy' | 'dead';
+
+export interface AgentStatus extends AgentSettings {
+  health: AgentHealth;
+  draining: boolean;
+  unhealthySince: string | null;
+  checkedAt: string | null;
+}
+
+/**
+ * Health checks every agent and remembers, per agent, whether it is healthy,
+ * unhealthy (failing, but not for long: its containers are left alone) or dead
+ * (failing for `deadAfterMs`: its clients are provisioned elsewhere), and
+ * whether it is draining.
+ */
+export class AgentMonitor {
+  readonly #agents: ReadonlyMap<string, AgentClient>;
+  readonly #settings: ReadonlyMap<string, AgentSettings>;
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #deadAfterMs: number;
+  readonly #records = new Map<string, AgentRecord>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: { agents: readonly AgentClient[]; settings: readonly AgentSettings[]; store: Store; clock: Clock; log: Logger; deadAfterMs: number }) {
+    this.#agents = new Map(options.agents.map((a) => [a.name, a]));
+    this.#settings = new Map(options.settings.map((s) => [s.name, s]));
+    this.#store = options.store;
+    this.#clock = options.clock;
+    this.#log = options.log;
+    this.#deadAfterMs = options.deadAfterMs;
+    const known = new Map(this.#store.listAgents().map((a) => [a.name, a]));
+    for (const s of options.settings) {
+      const previous = known.get(s.name);
+      // Until its first check an agent counts as healthy: start-up must not re-place every client.
+      this.#records.set(s.name, {
+        name: s.name,
+        url: s.url,
+        healthy: previous?.healthy ?? true,
+        checkedAt: previous?.checkedAt ?? '',
+        unhealthySince: previous?.unhealthySince ?? null,
+        draining: s.drain || (previous?.draining ?? false),
+      });
+    }
+  }
+
+  start(intervalMs: number): void {
+    const tick = () => {
+      void this.checkAll().finally(() => {
+        if (this.#timer) this.#timer = setTimeout(tick, intervalMs).unref();
+      });
+    };
+    this.#timer = setTimeout(tick, 0).unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async checkAll(): Promise<void> {
+    await Promise.all([...this.#agents.values()].map((agent) => this.#check(agent)));
+  }
+
+  status(name: string): AgentStatus | undefined {
+    const settings = this.#settings.get(name);
+    const record = this.#records.get(name);
+    if (!settings || !record) return undefined;
+    return {
+      ...settings,
+      health: this.#health(record),
+      draining: record.draining,
+      unhealthySince: record.unhealthySince,
+      checkedAt: record.checkedAt || null,
+    };
+  }
+
+  list(): AgentStatus[] {
+    return [...this.#settings.keys()].map((name) => this.status(name)!);
+  }
+
+  isDead(name: string): boolean {
+    return this.status(name)?.health === 'dead';
+  }
+
+  /** Agents a new client may be placed on: healthy and not draining. */
+  placeable(): AgentClient[] {
+    return [...this.#agents.values()].filter((a) => {
+      const status = this.status(a.name);
+      return status?.health === 'healthy' && !status.draining;
+    });
+  }
+
+  setDraining(name: string, draining: boolean): boolean {
+    const record = this.#records.get(name);
+    if (!record) return false;
+    record.draining = draining;
+    this.#store.putAgent({ ...record });
+    this.#log.info({ agent: name, draining }, draining ? 'agent draining: no new clients' : 'agent accepts new clients');
+    return true;
+  }
+
+  #health(record: AgentRecord): AgentHealth {
+    if (record.healthy) return 'healthy';
+    const since = record.unhealthySince ? Date.parse(record.unhealthySince) : Number.NaN;
+    return Number.isFinite(since) && this.#clock.now().getTime() - since >= this.#deadAfterMs ? 'dead' : 'unhealthy';
+  }
+
+  async #check(agent: AgentClient): Promise<void> {
+    const healthy = await agent.health();
+    const record = this.#records.get(agent.name);
+    if (!record) return;
+    const now = this.#clock.now().toISOString();
+    const before = this.#health(record);
+    record.healthy = healthy;
+    record.checkedAt = now;
+    record.unhealthySince = healthy ? null : (record.unhealthySince ?? now);
+    const after = this.#health(record);
+    if (before !== after) {
+      const level = after === 'healthy' ? 'info' : 'warn';
+      this.#log[level]({ agent: agent.name, from: before, to: after }, `agent ${agent.name} ${after}`);
+    }
+    this.#store.putAgent({ ...record });
+  }
+}

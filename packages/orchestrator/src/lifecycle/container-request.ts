@@ -1,0 +1,40 @@
+import { LABELS, containerNameOf, macOf, type CreateContainerRequest } from '@unionize/protocol';
+import type { Profile } from '../profiles/profiles.js';
+import type { ClientRecord } from '../store/types.js';
+
+/**
+ * What the orchestrator asks an agent for: the client's container, made from
+ * its profile, named and MAC'd from the client key (so a retried create finds
+ * the first one), labelled so the reconciler can tie it back to its client.
+ * `address` is `ADDRESS/LEN` (static addressing) or `dhcp`.
+ */
+export function containerRequest(client: ClientRecord, profile: Profile, address: string): CreateContainerRequest {
+  const containerAddress = address === 'dhcp' ? '' : address.split('/')[0]!;
+  return {
+    name: containerNameOf(client.id),
+    image: profile.image,
+    mac: macOf(client.id),
+    address,
+    ...(profile.command ? { command: profile.command } : {}),
+    ...(profile.memoryBytes ? { memoryBytes: profile.memoryBytes } : {}),
+    ...(profile.nanoCpus ? { nanoCpus: profile.nanoCpus } : {}),
+    labels: {
+      [LABELS.clientId]: client.id,
+      [LABELS.server]: client.server,
+      [LABELS.duid]: client.duid,
+      [LABELS.iaid]: client.iaid,
+      [LABELS.deviceAddress]: client.address,
+      [LABELS.profile]: profile.name,
+    },
+    env: {
+      ...profile.env,
+      CLIENT_ID: client.id,
+      DEVICE_DUID: client.duid,
+      DEVICE_IAID: client.iaid,
+      DEVICE_ADDRESS: client.address,
+      DEVICE_HOSTNAME: client.hostname ?? '',
+      CONTAINER_ADDRESS: containerAddress,
+      PROFILE: profile.name,
+    },
+  };
+}

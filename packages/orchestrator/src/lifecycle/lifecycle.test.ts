@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { clientIdOf, type LeaseEvent } from '@unionize/protocol';
+import { z } from 'zod';
+import { EventDispatcher } from '../events/dispatcher.js';
+import { buildProfiles, profileSchema } from '../profiles/profiles.js';
+import { Reconciler } from '../reconcile/reconciler.js';
+import { MemoryStore } from '../store/memory-store.js';
+import { FakeAgent } from '../testing/fake-agent.js';
+import { Lifecycle, type Placement } from './lifecycle.js';
+
+function setup(options: { agents?: FakeAgent[]; placement?: (agents: FakeAgent[]) => Placement; addressing?: 'static' | 'dhcp'; profiles?: Record<string, Record<string, unknown>> } = {}) {
+  let now = Date.parse('2026-01-01T00:00:00Z');
+  const clock = { now: () => new Date(now) };
+  const log = pino({ level: 'silent' });
+  const agents = options.agents ?? [new FakeAgent('dock1'), new FakeAgent('dock2')];
+  const store = new MemoryStore(options.addressing === 'dhcp' ? {} : { prefix: 'fd00:3::/64' });
+  const profiles = buildProfiles(z.record(z.string(), profileSchema).parse(options.profiles ?? {}), 'img:default');
+  const placement = options.placement?.(agents);
+  const lifecycle = new Lifecycle({
+    store, agents, clock, log, image: 'img:default', prefixLength: 64, profiles,
+    addressing: options.addressing ?? 'static',
+    ...(placement ? { placement } : {}),
+  });
+  const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 4, retryBaseMs: 3_600_000 });
+  const reconciler = new Reconciler({ store, lifecycle, dispatcher, agents, clock, log, adoptUnknown: false, adoptGraceMs: 3_600_000, expiryGraceMs: 0, keepEvents: 1000,
+    ...(placement ? { isDead: placement.isDead } : {}) });
+  const send = async (over: Partial<LeaseEvent>) => {
+    const event: LeaseEvent = {
+      eventId: randomUUID(), server: 'devnet', role: 'device', action: 'add', duid: '00:01:aa', iaid: '1', address: 'fd00:1::1000',
+      hostname: null, mac: null, interface: null, expiresAt: null, seenAt: clock.now().toISOString(), ...over,
+    };
+    dispatcher.accept(event);
+    await dispatcher.idle();
+    return clientIdOf(event.server, event.duid, event.iaid);
+  };
+  const reconcile = async () => {
+    const report = await reconciler.runOnce();
+    await dispatcher.idle();
+    return report;
+  };
+  return { store, agents, lifecycle, send, reconcile, advance: (ms: number) => (now += ms), dispatcher };
+}
+
+describe('Lifecycle: profiles, TTL and cool-down', () => {
+  const profiles = {
+    small: { match_hostname: 'small-*', image: 'img:small', memory: '64m', cpus: '0.5', ttl_seconds: '5', cooldown_seconds: '30', env: 'SIZE=small' },
+    big: { match_hostname: 'big-*', image: 'img:big', memory: '256m' },
+  };
+
+  it('makes each device its profile’s container', async () => {
+    const t = setup({ profiles });
+    const small = await t.send({ duid: '00:01:01', hostname: 'small-1' });
+    const big = await t.send({ duid: '00:01:02', hostname: 'big-1' });
+    const plain = await t.send({ duid: '00:01:03', hostname: 'other' });
+    const request = (id: string) => t.agents.flatMap((a) => [...a.requests.values()]).find((r) => r.labels['io.unionize.client-id'] === id)!;
+    expect(request(small)).toMatchObject({ image: 'img:small', memoryBytes: 64 * 1024 ** 2, nanoCpus: 500_000_000, env: { SIZE: 'small', PROFILE: 'small' } });
+    expect(request(big)).toMatchObject({ image: 'img:big', memoryBytes: 256 * 1024 ** 2 });
+    expect(request(plain)).toMatchObject({ image: 'img:default', env: { PROFILE: 'default' } });
+    expect(request(plain).memoryBytes).toBeUndefined();
+    expect(t.store.getClient(small)).toMatchObject({ profile: 'small', ttlExpiresAt: '2026-01-01T00:00:05.000Z' });
+    expect(t.store.getClient(plain)).toMatchObject({ profile: null, ttlExpiresAt: null });
+  });
+
+  it('removes the container when its TTL runs out though the lease lives, and holds the cool-down', async () => {
+    const t = setup({ profiles });
+    const id = await t.send({ hostname: 'small-1' });
+    t.advance(4_000);
+    expect((await t.reconcile()).ttlExpired).toBe(0);
+    t.advance(1_000);
+    expect((await t.reconcile()).ttlExpired).toBe(1);
+    expect(t.store.getClient(id)).toMatchObject({ state: 'gone', desired: 'removed', cooldownUntil: '2026-01-01T00:00:35.000Z' });
+    expect(t.agents.every((a) => a.containers.size === 0)).toBe(true);
+    // A renewal during the cool-down: recorded, no container.
+    t.advance(10_000);
+    await t.send({ hostname: 'small-1', action: 'old' });
+    expect(t.store.getClient(id)).toMatchObject({ state: 'gone', desired: 'removed' });
+    expect((await t.reconcile()).repaired).toBe(0);
+    expect(t.agents.every((a) => a.containers.size === 0)).toBe(true);
+    // After it, the next renewal brings a new container with a fresh TTL.
+    t.advance(21_000);
+    await t.send({ hostname: 'small-1', action: 'old' });
+    expect(t.store.getClient(id)).toMatchObject({ state: 'ready', cooldownUntil: null, ttlExpiresAt: '2026-01-01T00:00:41.000Z' });
+  });
+});
+
+describe('Lifecycle: placement over several agents', () => {
+  function placement(status: Record<string, { capacity?: number; draining?: boolean; dead?: boolean }>) {
+    return (agents: FakeAgent[]): Placement => ({
+      candidates: () => agents.filter((a) => !status[a.name]?.draining && !status[a.name]?.dead),
+      capacity: (name) => status[name]?.capacity ?? 0,
+      isDead: (name) => status[name]?.dead ?? false,
+    });
+  }
+
+  it('spreads clients over the least-loaded agents within capacity, and refuses when all are full', async () => {
+    const t = setup({ placement: placement({ dock1: { capacity: 2 }, dock2: { capacity: 1 } }) });
+    for (let i = 1; i <= 3; i++) await t.send({ duid: `00:01:0${i}` });
+    expect(t.agents.map((a) => a.containers.size)).toEqual([2, 1]);
+    const fourth = await t.send({ duid: '00:01:04' });
+    expect(t.store.getClient(fourth)).toMatchObject({ state: 'failed', stateReason: expect.stringMatching(/no healthy agent with room/) });
+  });
+
+  it('places nothing new on a draining agent; its clients stay, or move on request', async () => {
+    const status: Record<string, { draining?: boolean }> = {};
+    const t = setup({ placement: placement(status) });
+    const first = await t.send({ duid: '00:01:01' });
+    expect(t.store.getInstance(first)?.agent).toBe('dock1');
+    status.dock1 = { draining: true };
+    const second = await t.send({ duid: '00:01:02' });
+    const third = await t.send({ duid: '00:01:03' });
+    expect([t.store.getInstance(second)?.agent, t.store.getInstance(third)?.agent]).toEqual(['dock2', 'dock2']);
+    expect(t.store.getInstance(first)?.agent).toBe('dock1');
+    await t.lifecycle.move(first, 'agent dock1 drained with move');
+    expect(t.store.getInstance(first)?.agent).toBe('dock2');
+    expect(t.agents[0]!.containers.size).toBe(0);
+    expect(t.agents[1]!.containers.size).toBe(3);
+  });
+
+  it('provisions a dead agent’s clients elsewhere; its leftovers are removed when it returns', async () => {
+    const status: Record<string, { dead?: boolean }> = {};
+    const t = setup({ placement: placement(status) });
+    const id = await t.send({ duid: '00:01:01' });
+    expect(t.store.getInstance(id)?.agent).toBe('dock1');
+    t.agents[0]!.down = true;
+    expect((await t.reconcile()).repaired).toBe(0);
+    status.dock1 = { dead: true };
+    await t.reconcile();
+    expect(t.store.getInstance(id)?.agent).toBe('dock2');
+    expect(t.store.getClient(id)?.state).toBe('ready');
+    t.agents[0]!.down = false;
+    status.dock1 = {};
+    expect((await t.reconcile()).orphansRemoved).toBe(1);
+    expect(t.agents[0]!.containers.size).toBe(0);
+  });
+});
+
+describe('Lifecycle: dhcp addressing', () => {
+  it('asks for dhcp and binds the container bridge’s lease to the instance by MAC', async () => {
+    const agent = new FakeAgent('dock1');
+    agent.leaseOnCreate = false;
+    const t = setup({ agents: [agent], addressing: 'dhcp' });
+    const id = await t.send({});
+    const [request] = [...agent.requests.values()];
+    expect(request?.address).toBe('dhcp');
+    expect(t.store.getClient(id)).toMatchObject({ state: 'provisioning', stateReason: expect.stringMatching(/waiting for its DHCPv6 lease/) });
+    const unknown = await t.send({ role: 'instance', duid: '00:03:00:01:02:00:00:00:00:99', mac: '02:00:00:00:00:99', address: 'fd00:3::1999', server: 'ctrnet' });
+    expect(t.store.getClient(unknown)).toBeUndefined();
+    await t.send({ role: 'instance', duid: '00:03:00:01:99', mac: request!.mac, address: 'fd00:3::1234', server: 'ctrnet' });
+    expect(t.store.getInstance(id)?.address).toBe('fd00:3::1234/128');
+    expect(t.store.getClient(id)).toMatchObject({ state: 'ready', stateReason: expect.stringMatching(/leased fd00:3::1234/) });
+    const outcomes = t.store.recentEvents(10).map((e) => e.outcome);
+    expect(outcomes).toContain('ignored: no instance has MAC 02:00:00:00:00:99');
+  });
+});
