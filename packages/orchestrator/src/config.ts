@@ -107,10 +107,7 @@ export const orchestratorConfigSchema = z.object({
     .prefault({}),
   /** /metrics for Prometheus, behind a bearer token of its own: off without a token file. */
   metrics: z
-    .object({
-      token_file: z.string().min(1).optional(),
-      agent_health_seconds: z.coerce.number().min(1).max(3600).default(10),
-    })
+    .object({ token_file: z.string().min(1).optional() })
     .strict()
     .prefault({}),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),

@@ -7,7 +7,7 @@ import { withRetry } from './agents/with-retry.js';
 import { createApp } from './api/app.js';
 import { requestIdMixin } from './api/request-id.js';
 import { DashboardAuth, StateHub, dashboardState } from './dashboard/index.js';
-import { AgentHealth } from './metrics/agent-health.js';
+import { agentHealthFrom } from './metrics/agent-health.js';
 import { MeteredLifecycle } from './metrics/metered-lifecycle.js';
 import { createMetrics } from './metrics/metrics.js';
 import { systemClock } from './clock.js';
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   const pinner = config.pinning.hostsdir
     ? new HostsPinner({ dir: config.pinning.hostsdir, log, ...(config.pinning.dnsmasq_pidfile ? { pidFile: config.pinning.dnsmasq_pidfile } : {}) })
     : undefined;
-  const agentHealth = new AgentHealth({ agents, clock: systemClock, log });
+  const agentHealth = agentHealthFrom(monitor);
   let queueDepth = () => 0;
   const metrics = createMetrics({ store, agentHealth, queueDepth: () => queueDepth(), defaultMetrics: true });
   const lifecycle = new MeteredLifecycle({
@@ -110,14 +110,12 @@ async function main(): Promise<void> {
   log.info({ host: config.server.listen, port, resumed, store: config.sql.enabled ? config.sql.path : 'memory' }, 'listening (HTTPS)');
   monitor.start(config.placement.health_interval_seconds * 1000);
   reconciler.start(config.reconcile.interval_seconds * 1000);
-  agentHealth.start(config.metrics.agent_health_seconds * 1000);
   log.info({ dashboard: Boolean(dashboardToken), metrics: Boolean(metricsToken) }, 'operator endpoints (on with their token_file)');
 
   const shutdown = (signal: string) => {
     log.info({ signal }, 'stopping');
     reconciler.stop();
     monitor.stop();
-    agentHealth.stop();
     dispatcher.stop();
     server.close();
     const done = () => {

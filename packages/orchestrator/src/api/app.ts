@@ -21,7 +21,7 @@ import type { EventDispatcher } from '../events/dispatcher.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
 import { createDashboard, type DashboardAuth, type StateHub } from '../dashboard/index.js';
-import type { AgentHealth } from '../metrics/agent-health.js';
+import type { AgentHealthSource } from '../metrics/agent-health.js';
 import type { OrchestratorMetrics } from '../metrics/metrics.js';
 import { routeLabel } from '../metrics/route-label.js';
 import { orchestratorOpenApi } from '../openapi/routes.js';
@@ -44,7 +44,7 @@ export interface AppDeps {
   /** Bearer token for /metrics (`[metrics] token_file`); without it /metrics answers 404. */
   metricsToken?: Buffer;
   /** Agents' last health checks, for /v1/agents. */
-  agentHealth?: AgentHealth;
+  agentHealth?: AgentHealthSource;
   /** The dashboard; without `auth` (`[dashboard] token_file`) its routes answer 404. */
   dashboard?: { auth?: DashboardAuth; hub: StateHub };
 }

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { AgentHealth } from '../metrics/agent-health.js';
+import type { AgentHealthSource } from '../metrics/agent-health.js';
 import type { Store } from '../store/store.js';
 import { CLIENT_STATES } from '../store/types.js';
 
@@ -28,7 +28,7 @@ export interface DashboardState {
 
 export interface SnapshotSources {
   store: Store;
-  agentHealth: AgentHealth;
+  agentHealth: AgentHealthSource;
   clock: Clock;
   queueDepth: () => number;
 }

@@ -7,8 +7,24 @@ export interface AgentHealthView {
   /** null until the first check answered. */
   healthy: boolean | null;
   checkedAt: string | null;
-  /** How long the last check took, ms. */
+  /** How long the last check took, ms (null when not measured). */
   latencyMs: number | null;
+}
+
+/** What /metrics, /v1/agents and the dashboard read: the agents' last health checks. */
+export interface AgentHealthSource {
+  list(): AgentHealthView[];
+}
+
+/**
+ * The placement's AgentMonitor (agents/agent-monitor.ts) as a health source,
+ * so the dashboard and metrics say what placement decides on (one poller).
+ */
+export function agentHealthFrom(monitor: { list(): Array<{ name: string; health: string; checkedAt: string | null }> }): AgentHealthSource {
+  return {
+    list: () =>
+      monitor.list().map((s) => ({ name: s.name, healthy: s.checkedAt ? s.health === 'healthy' : null, checkedAt: s.checkedAt, latencyMs: null })),
+  };
 }
 
 /**
@@ -16,7 +32,7 @@ export interface AgentHealthView {
  * answer, for /metrics, /v1/agents and the dashboard: reading health never
  * waits on an agent.
  */
-export class AgentHealth {
+export class AgentHealth implements AgentHealthSource {
   readonly #agents: readonly AgentClient[];
   readonly #clock: Clock;
   readonly #log: Logger;

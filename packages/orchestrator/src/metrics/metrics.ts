@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Store } from '../store/store.js';
 import { CLIENT_STATES } from '../store/types.js';
-import type { AgentHealth } from './agent-health.js';
+import type { AgentHealthSource } from './agent-health.js';
 
 /**
  * The orchestrator's Prometheus metrics (prom-client, text format at
@@ -25,7 +25,7 @@ export interface OrchestratorMetrics {
 
 export interface MetricsSources {
   store: Store;
-  agentHealth: AgentHealth;
+  agentHealth: AgentHealthSource;
   queueDepth: () => number;
   /** Process metrics (CPU, memory, event loop); off in unit tests. */
   defaultMetrics?: boolean;
