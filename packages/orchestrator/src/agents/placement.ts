@@ -8,7 +8,8 @@ import type { InstanceRecord } from '../store/types.js';
  */
 export function chooseAgent(
   candidates: readonly AgentClient[],
-  instances: readonly InstanceRecord[],
+  /** Containers by agent: the recorded instances and those being made. */
+  instances: readonly Pick<InstanceRecord, 'agent'>[],
   capacity: (name: string) => number = () => 0,
 ): AgentClient | undefined {
   const load = new Map<string, number>(candidates.map((a) => [a.name, 0]));

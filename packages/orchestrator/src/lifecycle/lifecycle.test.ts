@@ -102,6 +102,20 @@ describe('Lifecycle: placement over several agents', () => {
     expect(t.store.getClient(fourth)).toMatchObject({ state: 'failed', stateReason: expect.stringMatching(/no healthy agent with room/) });
   });
 
+  it('counts containers still being made: a burst stays within capacity and spreads', async () => {
+    const t = setup({ placement: placement({ dock1: { capacity: 3 }, dock2: { capacity: 3 } }) });
+    // Accepted together: the dispatcher provisions four at a time, each before the others' instances are recorded.
+    for (let i = 1; i <= 6; i++) {
+      t.dispatcher.accept({
+        eventId: randomUUID(), server: 'devnet', role: 'device', action: 'add', duid: `00:01:0${i}`, iaid: '1', address: `fd00:1::100${i}`,
+        hostname: null, mac: null, interface: null, expiresAt: null, seenAt: new Date().toISOString(),
+      });
+    }
+    await t.dispatcher.idle();
+    expect(t.agents.map((a) => a.containers.size)).toEqual([3, 3]);
+    expect(t.store.listClients().every((c) => c.state === 'ready')).toBe(true);
+  });
+
   it('places nothing new on a draining agent; its clients stay, or move on request', async () => {
     const status: Record<string, { draining?: boolean }> = {};
     const t = setup({ placement: placement(status) });

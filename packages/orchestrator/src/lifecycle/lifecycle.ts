@@ -57,6 +57,8 @@ export class Lifecycle {
   readonly #defaultProfile: Profile;
   readonly #placement: Placement;
   readonly #pinner: LifecycleOptions['pinner'];
+  /** clientId → agent of the new containers being made: not in the store's instances until made, but they take room. */
+  readonly #placing = new Map<string, string>();
 
   constructor(options: LifecycleOptions) {
     this.#store = options.store;
@@ -109,18 +111,26 @@ export class Lifecycle {
       this.#store.deleteInstance(clientId);
       existing = undefined;
     }
+    // Clients provisioned in parallel (the dispatcher's concurrency) count each other's
+    // containers still being made, or a burst would all land on one agent, over its capacity.
+    const load = [...this.#store.listInstances(), ...[...this.#placing].filter(([id]) => id !== clientId).map(([, agent]) => ({ agent }))];
     const agent = existing
       ? this.#agentNamed(existing.agent)
-      : chooseAgent(this.#placement.candidates(), this.#store.listInstances(), (name) => this.#placement.capacity(name));
-    let release = () => {};
+      : chooseAgent(this.#placement.candidates(), load, (name) => this.#placement.capacity(name));
+    let admitted = () => {};
     if (!existing && agent && this.#quotas) {
       const admission = this.#quotas.admit(client, agent.name, this.#store);
       if (!admission.ok) {
         this.#refuse(client, admission.reason);
         return false;
       }
-      release = admission.release;
+      admitted = admission.release;
     }
+    if (!existing && agent) this.#placing.set(clientId, agent.name);
+    const release = () => {
+      admitted();
+      if (this.#placing.get(clientId) === agent?.name) this.#placing.delete(clientId);
+    };
     this.#transition(client, 'provisioning', reason);
     try {
       if (!agent) throw new AgentError('ORCH_NO_AGENT', 'no healthy agent with room to place the container on', { retryable: true });
