@@ -55,7 +55,8 @@ export class AgentMonitor {
         healthy: previous?.healthy ?? true,
         checkedAt: previous?.checkedAt ?? '',
         unhealthySince: previous?.unhealthySince ?? null,
-        draining: s.drain || (previous?.draining ?? false),
+        // The config decides at start: a drain lifted there is lifted (the store only remembers it for display).
+        draining: s.drain,
       });
     }
   }
@@ -107,6 +108,7 @@ export class AgentMonitor {
     });
   }
 
+  /** Drain (or not) at run time, until the next start, where the config's `drain` decides again. */
   setDraining(name: string, draining: boolean): boolean {
     const record = this.#records.get(name);
     if (!record) return false;
