@@ -7,16 +7,18 @@ import { AgentMonitor, type AgentSettings } from './agent-monitor.js';
 function setup(settings: Array<Partial<AgentSettings> & { name: string }>, store = new MemoryStore({})) {
   let now = Date.parse('2026-01-01T00:00:00Z');
   const agents = settings.map((s) => new FakeAgent(s.name));
+  const logged: string[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => logged.push((JSON.parse(line) as { msg: string }).msg) });
   const start = () =>
     new AgentMonitor({
       agents,
       settings: settings.map((s) => ({ url: `https://${s.name}`, capacity: 0, drain: false, ...s })),
       store,
       clock: { now: () => new Date(now) },
-      log: pino({ level: 'silent' }),
+      log,
       deadAfterMs: 10_000,
     });
-  return { agents, store, start, advance: (ms: number) => (now += ms) };
+  return { agents, store, start, logged, advance: (ms: number) => (now += ms) };
 }
 
 describe('AgentMonitor', () => {
@@ -39,6 +41,8 @@ describe('AgentMonitor', () => {
     t.agents[0]!.down = false;
     await monitor.checkAll();
     expect(monitor.status('dock1')).toMatchObject({ health: 'healthy', unhealthySince: null });
+    // Each change logged once, dead too (it comes by the clock, between two checks).
+    expect(t.logged).toEqual(['agent dock1 unhealthy', 'agent dock1 dead', 'agent dock1 healthy']);
   });
 
   it('takes drain from the config at each start: a drain lifted there is lifted', async () => {

@@ -36,6 +36,8 @@ export class AgentMonitor {
   readonly #log: Logger;
   readonly #deadAfterMs: number;
   readonly #records = new Map<string, AgentRecord>();
+  /** The health last logged per agent: unhealthy turns dead by the clock alone, between two checks. */
+  readonly #reported = new Map<string, AgentHealth>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: { agents: readonly AgentClient[]; settings: readonly AgentSettings[]; store: Store; clock: Clock; log: Logger; deadAfterMs: number }) {
@@ -129,11 +131,12 @@ export class AgentMonitor {
     const record = this.#records.get(agent.name);
     if (!record) return;
     const now = this.#clock.now().toISOString();
-    const before = this.#health(record);
+    const before = this.#reported.get(agent.name) ?? this.#health(record);
     record.healthy = healthy;
     record.checkedAt = now;
     record.unhealthySince = healthy ? null : (record.unhealthySince ?? now);
     const after = this.#health(record);
+    this.#reported.set(agent.name, after);
     if (before !== after) {
       const level = after === 'healthy' ? 'info' : 'warn';
       this.#log[level]({ agent: agent.name, from: before, to: after }, `agent ${agent.name} ${after}`);
