@@ -53,6 +53,8 @@ export function deliverEvent(event: LeaseEvent, target: DeliveryTarget): Promise
     ...target.headers,
     'content-type': 'application/json',
     'content-length': String(Buffer.byteLength(body)),
+    // The event's id is its request id, from the hook through the orchestrator to the agent.
+    'x-request-id': event.eventId,
     ...signRequest({ secret: target.secret, method: 'POST', path: url.pathname, body }),
   };
   // Verifies the server (CA and/or pin) before a byte of the signed request is written.
