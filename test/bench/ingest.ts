@@ -1,0 +1,129 @@
+import { performance } from 'node:perf_hooks';
+import type { Lab } from '../lab/lab.js';
+import { sleep } from '../lab/process.js';
+import { OrchestratorApi } from '../support/orchestrator-api.js';
+import { LAB_SERVER, leaseEvent, syntheticDevice } from './events.js';
+import { cpuMsOf, selfCpuMs } from './proc.js';
+import { figure, summarize, type Figure } from './stats.js';
+
+export const INGEST_CONCURRENCY = 32;
+
+export interface LoadResult {
+  perSecond: number;
+  ok: number;
+  statuses: Record<string, number>;
+  latency: ReturnType<typeof summarize>;
+  /** CPU used meanwhile, as a share of one core: the server's and the load generator's (this process). */
+  serverCpu: number;
+  clientCpu: number;
+}
+
+/**
+ * `concurrency` request loops on one keep-alive undici pool for `seconds`.
+ * The requests that finish inside the window count; 2xx only in `perSecond`.
+ */
+export async function load(
+  make: () => { method: string; path: string; body?: string; sign: boolean },
+  options: { api: OrchestratorApi; seconds: number; concurrency: number; serverPid?: number | undefined; okStatus: number },
+): Promise<LoadResult> {
+  const statuses: Record<string, number> = {};
+  const latencies: number[] = [];
+  let ok = 0;
+  const t0 = performance.now();
+  const end = t0 + options.seconds * 1000;
+  const cpu0 = { server: cpuMsOf(options.serverPid), client: selfCpuMs() };
+  const loop = async () => {
+    while (performance.now() < end) {
+      const request = make();
+      const started = performance.now();
+      let status: string;
+      try {
+        status = String((await options.api.call(request.method, request.path, { ...(request.body ? { body: request.body } : {}), sign: request.sign })).status);
+      } catch (error) {
+        status = (error as Error).message.slice(0, 60);
+      }
+      const done = performance.now();
+      if (done > end) break;
+      statuses[status] = (statuses[status] ?? 0) + 1;
+      latencies.push(done - started);
+      if (status === String(options.okStatus)) ok++;
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, loop));
+  const elapsed = (performance.now() - t0) / 1000;
+  const wall = options.seconds * 1000;
+  return {
+    perSecond: Math.round(ok / Math.min(elapsed, options.seconds)),
+    ok,
+    statuses,
+    latency: summarize(latencies),
+    serverCpu: Math.round(((cpuMsOf(options.serverPid) - cpu0.server) / wall) * 100) / 100,
+    clientCpu: Math.round(((selfCpuMs() - cpu0.client) / wall) * 100) / 100,
+  };
+}
+
+/** Wait until the orchestrator's apply queue is empty; ms it took. */
+async function drain(api: OrchestratorApi, timeoutMs = 120_000): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    const { json } = await api.call('GET', '/readyz', { sign: false });
+    if ((json as { queued?: number } | null)?.queued === 0) return Date.now() - t0;
+    await sleep(50);
+  }
+  return Number.NaN;
+}
+
+/**
+ * `ingest`: signed lease events a second that the orchestrator answers 202
+ * (journaled; applied later by its queue), against GET /healthz on the same
+ * server through the same client and concurrency. From the root namespace over
+ * the lab's management link. The events are `del`s for DUIDs nobody has:
+ * each is journaled and applied ("ignored: release for an unknown client")
+ * without a container; an `add` would provision one each.
+ */
+export async function measureIngest(lab: Lab, seconds: number, rounds: number): Promise<Figure[]> {
+  const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile, connections: INGEST_CONCURRENCY });
+  const pid = lab.daemons.orchestrator?.pid;
+  const common = { api, seconds, concurrency: INGEST_CONCURRENCY, serverPid: pid };
+  const health: LoadResult[] = [];
+  const events: LoadResult[] = [];
+  const drains: number[] = [];
+  try {
+    // Warm the pool's connections (TLS handshakes) outside the windows.
+    await Promise.all(Array.from({ length: INGEST_CONCURRENCY }, () => api.call('GET', '/healthz', { sign: false })));
+    for (let r = 0; r < rounds; r++) {
+      health.push(await load(() => ({ method: 'GET', path: '/healthz', sign: false }), { ...common, okStatus: 200 }));
+      events.push(
+        await load(() => ({ method: 'POST', path: '/v1/lease-events', body: JSON.stringify(leaseEvent('del', syntheticDevice(lab), LAB_SERVER)), sign: true }), {
+          ...common,
+          okStatus: 202,
+        }),
+      );
+      drains.push(await drain(api));
+    }
+  } finally {
+    await api.close();
+  }
+  const rate = summarize(events.map((e) => e.perSecond)).p50;
+  const floor = summarize(health.map((h) => h.perSecond)).p50;
+  const errors = events.flatMap((e) => Object.entries(e.statuses).filter(([s]) => s !== '202'));
+  const last = events[events.length - 1]!;
+  const lastHealth = health[health.length - 1]!;
+  return [
+    figure({
+      name: 'ingest',
+      metric: 'events/s',
+      value: rate,
+      floor,
+      target: '>= 0.5x floor, >= 3000/s',
+      pass: errors.length === 0 && rate >= 0.5 * floor && rate >= 3000,
+      detail: { events, health, drainMs: drains, concurrency: INGEST_CONCURRENCY, seconds, rounds },
+      notes: [
+        `${rounds} x ${seconds} s each, concurrency ${INGEST_CONCURRENCY}, keep-alive TLS; events: del for unknown DUIDs (journaled, applied as ignored, no container)`,
+        `CPU (share of one core) events: server ${last.serverCpu}, load generator ${last.clientCpu}; healthz: server ${lastHealth.serverCpu}, generator ${lastHealth.clientCpu}`,
+        `latency p50 events ${last.latency.p50} ms, healthz ${lastHealth.latency.p50} ms; apply queue drained ${summarize(drains).p50} ms after the load`,
+        ...(errors.length ? [`non-202 answers: ${JSON.stringify(Object.fromEntries(errors))}`] : []),
+      ],
+    }),
+  ];
+}

@@ -1,0 +1,146 @@
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { startLab, type Lab } from '../lab/lab.js';
+import { OrchestratorApi } from '../support/orchestrator-api.js';
+import { measureBurst } from './burst.js';
+import { measureDeviceToReachable } from './device.js';
+import { Floor } from './floor.js';
+import { measureHook } from './hook.js';
+import { measureIngest } from './ingest.js';
+import { measureLeaseToReady } from './lease.js';
+import { rssOf } from './proc.js';
+import { measureScale, unionizeRss, type Seeding } from './scale.js';
+import { failedFigure, notes, table, type Figure, type Summary } from './stats.js';
+
+/**
+ * npm run bench [-- --quick] [--only burst,lease,device,hook,ingest,scale] [--devices N]
+ *                [--sql] [--scale-seed adopt|events]
+ *
+ * The pair (orchestrator + unionize) on the real lab, each figure beside its
+ * floor measured in the same run (issue 5). Progress goes to stderr; stdout
+ * gets the table, the notes, and as its last line one JSON object.
+ */
+
+const PLANS = {
+  full: { devices: 100, burstRounds: 1, leaseRuns: 50, deviceRuns: 20, hookRuns: 50, ingestSeconds: 5, ingestRounds: 3, small: 1000, large: 10_000, applyRuns: 40, listRuns: 20 },
+  quick: { devices: 20, burstRounds: 2, leaseRuns: 25, deviceRuns: 10, hookRuns: 30, ingestSeconds: 5, ingestRounds: 1, small: 1000, large: 10_000, applyRuns: 15, listRuns: 8 },
+} as const;
+const GROUPS = ['burst', 'lease', 'device', 'hook', 'ingest', 'scale'] as const;
+type Group = (typeof GROUPS)[number];
+
+const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+function usage(message: string): never {
+  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--quick] [--only ${GROUPS.join(',')}] [--devices N] [--sql] [--scale-seed adopt|events]\n`);
+  process.exit(2);
+}
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    devices: { type: 'string' },
+    /** Also run the scale figures with the SQLite store, at a tenth of the sizes (seeded by events: slow). */
+    sql: { type: 'boolean', default: false },
+    /** How the scale orchestrator gets its clients: adopt (fast, default) or events (as devices would; quadratic, minutes). */
+    'scale-seed': { type: 'string', default: 'adopt' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) usage('help');
+const mode = values.quick ? 'quick' : 'full';
+const plan = { ...PLANS[mode] } as { -readonly [K in keyof (typeof PLANS)['full']]: number };
+if (values.devices !== undefined) {
+  const n = Number(values.devices);
+  if (!Number.isInteger(n) || n < 1) usage('--devices must be a positive integer');
+  plan.devices = n;
+}
+const seeding = values['scale-seed'] as Seeding;
+if (seeding !== 'adopt' && seeding !== 'events') usage('--scale-seed must be adopt or events');
+const only = new Set((values.only?.split(',') ?? GROUPS) as Group[]);
+for (const g of only) if (!GROUPS.includes(g)) usage(`unknown group ${g}`);
+
+async function phase(figures: Figure[], name: string, target: string, fn: () => Promise<Figure[]>): Promise<void> {
+  const t0 = Date.now();
+  say(`${name}…`);
+  try {
+    figures.push(...(await fn()));
+  } catch (error) {
+    say(`${name} failed: ${(error as Error).stack ?? error}`);
+    figures.push(failedFigure(name, target, error));
+  }
+  say(`${name} done in ${Math.round((Date.now() - t0) / 1000)} s`);
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const load0 = loadavg();
+  const devices = only.has('burst') || only.has('device') ? plan.devices : 0;
+  say(`${mode} run: ${JSON.stringify(plan)}; starting the lab with ${devices} devices…`);
+  const lab: Lab = await startLab({ devices, log: process.env.LAB_VERBOSE ? say : undefined });
+  const figures: Figure[] = [];
+  const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+  let floor: Floor | undefined;
+  try {
+    say(`lab up in ${Date.now() - started} ms`);
+    const unionizeAtStart = rssOf(lab.daemons.unionize?.pid);
+    floor = await Floor.start(lab);
+    const stdFloor = floor;
+    // The burst first: the orchestrator's new-container quota (120 a minute) is full then.
+    if (only.has('burst')) await phase(figures, 'burst', '<= 1.3x floor, none lost', () => measureBurst(lab, api, stdFloor, plan.burstRounds));
+    let containerFloor: Summary | undefined;
+    if (only.has('lease') || only.has('device')) {
+      await phase(figures, 'leaseToReady', '<= floor + 100 ms', async () => {
+        const result = await measureLeaseToReady(lab, api, stdFloor, only.has('lease') ? plan.leaseRuns : 5);
+        containerFloor = result.floor;
+        return only.has('lease') ? result.figures : [];
+      });
+    }
+    if (only.has('device')) {
+      await phase(figures, 'deviceToReachable', '<= 1.3x floor', () => {
+        if (!containerFloor || containerFloor.n === 0) throw new Error('no container floor (leaseToReady failed)');
+        return measureDeviceToReachable(lab, api, containerFloor, plan.deviceRuns);
+      });
+    }
+    if (only.has('hook')) await phase(figures, 'hook', '<= 3x floor', () => measureHook(lab, api, plan.hookRuns));
+    if (only.has('ingest')) await phase(figures, 'ingest', '>= 0.5x floor, >= 3000/s', () => measureIngest(lab, plan.ingestSeconds, plan.ingestRounds));
+    if (only.has('scale')) {
+      const common = { small: plan.small, large: plan.large, applyRuns: plan.applyRuns, listRuns: plan.listRuns };
+      await phase(figures, 'scale', '<= 2x growth', () => measureScale(lab, { ...common, store: 'memory', seeding }));
+      // SQLite only by events (a durable store does not adopt), which are quadratic there: a tenth of the sizes.
+      const sqlite = { ...common, small: Math.round(plan.small / 10), large: Math.round(plan.large / 10) };
+      if (values.sql) await phase(figures, 'scale (sqlite)', '<= 2x growth', () => measureScale(lab, { ...sqlite, store: 'sqlite', seeding: 'events' }));
+    }
+    figures.push(unionizeRss(lab, unionizeAtStart));
+  } finally {
+    await floor?.stop().catch((e: Error) => say(`floor worker: ${e.message}`));
+    await api.close().catch(() => undefined);
+    await lab.stop().catch((e: Error) => say(`lab teardown: ${e.message}`));
+  }
+
+  const failed = figures.filter((f) => f.pass === false);
+  const report = {
+    bench: 'unionize',
+    mode,
+    ok: failed.length === 0,
+    failed: failed.map((f) => `${f.name} ${f.metric}`),
+    durationMs: Date.now() - started,
+    machine: { cpus: cpus().length, node: process.version, loadavgBefore: load0.map((l) => Math.round(l * 100) / 100), loadavgAfter: loadavg().map((l) => Math.round(l * 100) / 100) },
+    plan,
+    labStartMs: lab.timings,
+    figures,
+  };
+  process.stdout.write(`\n${table(figures)}\n\nnotes:\n${notes(figures)}\n\n`);
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+  say(`done in ${Math.round(report.durationMs / 1000)} s; ${failed.length} target(s) not met`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    say(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.stdout.write(`${JSON.stringify({ bench: 'unionize', mode, ok: false, error: error instanceof Error ? error.message : String(error), figures: [] })}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,119 @@
+import type { Lab } from '../lab/lab.js';
+import { rssOf } from './proc.js';
+import { ScaleRig } from './scale-rig.js';
+import { figure, ratio, summarize, type Figure, type Summary } from './stats.js';
+
+export type Seeding = 'adopt' | 'events';
+
+interface AtSize {
+  clients: number;
+  seed: { ms: number; perSecond: number };
+  add: Summary;
+  old: Summary;
+  list: Summary;
+  listBytes: number;
+  rss: ReturnType<typeof rssOf>;
+  heap: Awaited<ReturnType<ScaleRig['heap']>>;
+}
+
+/** Grow the rig to `clients`, then measure. With `adopt`, the daemon is (re)started to adopt; the journal is then filled with as many events. */
+async function atSize(rig: ScaleRig, clients: number, seeding: Seeding, runs: { apply: number; list: number }): Promise<AtSize> {
+  let seed: { ms: number; perSecond: number };
+  if (seeding === 'adopt') {
+    await rig.stop();
+    const todo = clients - rig.devices.length;
+    rig.preload(clients);
+    const started = await rig.start({ adopt: true });
+    // What `add` events would have left besides the clients: a journal (capped by the store) and nonces.
+    await rig.post('del', clients);
+    seed = { ms: started.ms, perSecond: Math.round(todo / (started.ms / 1000)) };
+  } else {
+    seed = await rig.post('add', clients - rig.devices.length);
+  }
+  const add = summarize(await rig.applyLatency('add', runs.apply));
+  const old = summarize(await rig.applyLatency('old', runs.apply));
+  const list = await rig.listLatency(runs.list);
+  if (list.clients < clients) throw new Error(`GET /v1/clients lists ${list.clients} clients, expected ${clients} or more`);
+  return { clients: list.clients, seed, add, old, list: summarize(list.ms), listBytes: list.bytes, rss: rig.rss(), heap: await rig.heap() };
+}
+
+/**
+ * `scale` and the orchestrator's `rss`: a second real orchestrator daemon
+ * with a fake agent (scale-rig.ts), grown to `small` then `large` clients; at
+ * each size, the apply latency of a new client's `add` and of a known
+ * client's `old`, the GET /v1/clients latency, and the daemon's VmRSS.
+ */
+export async function measureScale(
+  lab: Lab,
+  options: { small: number; large: number; applyRuns: number; listRuns: number; store: 'memory' | 'sqlite'; seeding: Seeding },
+): Promise<Figure[]> {
+  if (options.seeding === 'adopt' && options.store !== 'memory') throw new Error('adopt seeding needs the memory store (a durable store removes unknown containers)');
+  const rig = await ScaleRig.create(lab, options.store);
+  let small: AtSize;
+  let large: AtSize;
+  const runs = { apply: options.applyRuns, list: options.listRuns };
+  try {
+    if (options.seeding === 'events') await rig.start();
+    small = await atSize(rig, options.small, options.seeding, runs);
+    large = await atSize(rig, options.large, options.seeding, runs);
+  } finally {
+    await rig.close();
+  }
+  const tag = options.store === 'memory' ? '' : ` (${options.store})`;
+  const how =
+    options.seeding === 'adopt'
+      ? `clients adopted at daemon start from the fake agent's labelled containers (the in-memory restart path), then as many del events journaled`
+      : `clients made by signed add events (seeding ran at ${small.seed.perSecond} then ${large.seed.perSecond} clients/s)`;
+  const growth = (what: string, metric: string, a: Summary, b: Summary, notes: string[] = []) =>
+    figure({
+      name: `scale${tag}`,
+      metric,
+      value: b.mean,
+      floor: a.mean,
+      ratio: ratio(b.mean, a.mean),
+      target: '<= 2x growth',
+      pass: (ratio(b.mean, a.mean) ?? Number.POSITIVE_INFINITY) <= 2,
+      detail: { what, [`at${options.small}`]: a, [`at${options.large}`]: b },
+      notes,
+    });
+  return [
+    growth('apply add', `apply add mean ms @${options.large} vs @${options.small}`, small.add, large.add, [
+      `real orchestrator daemon (main.js, ${options.store} store, quotas off, reconcile hourly), fake agent in the bench (no containers); ${how}`,
+      `apply = the daemon's appliedAt - receivedAt of one event sent alone (1 ms resolution); add (new client, via the fake agent) p50 ${small.add.p50} -> ${large.add.p50} ms, old (renewal) p50 ${small.old.p50} -> ${large.old.p50} ms`,
+    ]),
+    growth('apply old', `apply old mean ms @${options.large} vs @${options.small}`, small.old, large.old),
+    growth('list', `GET /v1/clients mean ms @${options.large} vs @${options.small}`, small.list, large.list, [
+      `the whole list (the API has no paging): ${Math.round(small.listBytes / 1024)} KiB -> ${Math.round(large.listBytes / 1024)} KiB`,
+    ]),
+    figure({
+      name: `rss${tag}`,
+      metric: `orchestrator MB @${large.clients} clients`,
+      value: large.rss?.rssMb ?? Number.NaN,
+      floor: null,
+      target: '<= 120 MB',
+      pass: (large.rss?.rssMb ?? Number.POSITIVE_INFINITY) <= 120,
+      detail: { small: { ...small.rss, heap: small.heap }, large: { ...large.rss, heap: large.heap }, clients: large.clients, seeding: options.seeding },
+      notes: [
+        `VmRSS of that daemon (${large.rss?.comm}) after the scale runs; ${small.rss?.rssMb} MB at ${small.clients} clients; peak (VmHWM) ${large.rss?.hwmMb} MB`,
+        `its V8 heap (/metrics) at ${large.clients}: ${large.heap?.usedMb} MB used of ${large.heap?.totalMb} MB; at ${small.clients}: ${small.heap?.usedMb} of ${small.heap?.totalMb} MB`,
+      ],
+    }),
+  ];
+}
+
+/** unionize's RSS in the lab, idle: at start (before any work) and now (after the run, nothing in flight). */
+export function unionizeRss(lab: Lab, atStart: ReturnType<typeof rssOf>): Figure {
+  const now = rssOf(lab.daemons.unionize?.pid);
+  const orchestrator = rssOf(lab.daemons.orchestrator?.pid);
+  const value = Math.max(now?.rssMb ?? Number.NaN, atStart?.rssMb ?? Number.NaN);
+  return figure({
+    name: 'rss',
+    metric: 'unionize idle MB',
+    value,
+    floor: null,
+    target: '<= 80 MB',
+    pass: value <= 80,
+    detail: { atStart, afterRun: now, labOrchestrator: orchestrator },
+    notes: [`lab unionize (${now?.comm}) VmRSS: ${atStart?.rssMb} MB idle after start, ${now?.rssMb} MB idle after the run (peak ${now?.hwmMb}); the larger is the figure. Lab orchestrator after the run: ${orchestrator?.rssMb} MB`],
+  });
+}
