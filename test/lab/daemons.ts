@@ -126,12 +126,48 @@ export interface IniPaths {
   secretFile: string;
 }
 
-export function orchestratorIni(
-  p: IniPaths & {
-    cert: string; key: string; containerSubnet: string; unionizeUrl: string; sqlPath?: string; reconcileSeconds?: number;
-    dashboardTokenFile?: string; metricsTokenFile?: string;
-  },
-): string {
+/** One `[agents.NAME]` section. */
+export interface AgentIni {
+  name: string;
+  url: string;
+  /** Most containers on it; absent: no limit (the default). */
+  capacity?: number;
+  drain?: boolean;
+}
+
+export interface OrchestratorIniOptions extends IniPaths {
+  cert: string;
+  key: string;
+  containerSubnet: string;
+  agents: readonly AgentIni[];
+  sqlPath?: string;
+  reconcileSeconds?: number;
+  dashboardTokenFile?: string;
+  metricsTokenFile?: string;
+  /** `[placement]`; absent keys keep the daemon's defaults. */
+  placement?: { healthIntervalSeconds?: number; deadAfterSeconds?: number };
+  /** `[addressing] mode`; dhcp has no prefix (no pool). Default static. */
+  addressing?: 'static' | 'dhcp';
+  /** `[pinning] hostsdir`. */
+  pinningDir?: string;
+  /** Appended as it is (e.g. `[profiles.NAME]` sections). */
+  extraIni?: string;
+}
+
+function agentIni(agent: AgentIni, caFile: string): string {
+  return `[agents.${agent.name}]
+url = ${agent.url}
+ca = ${caFile}
+timeout_ms = 15000
+${agent.capacity !== undefined ? `capacity = ${agent.capacity}\n` : ''}${agent.drain ? 'drain = true\n' : ''}`;
+}
+
+export function orchestratorIni(p: OrchestratorIniOptions): string {
+  const addressing = p.addressing === 'dhcp' ? 'mode = dhcp' : `mode = static\nprefix = ${p.containerSubnet}`;
+  const placement = [
+    p.placement?.healthIntervalSeconds !== undefined ? `health_interval_seconds = ${p.placement.healthIntervalSeconds}` : '',
+    p.placement?.deadAfterSeconds !== undefined ? `dead_after_seconds = ${p.placement.deadAfterSeconds}` : '',
+  ].filter(Boolean);
   return `[server]
 listen = ::
 port = 8443
@@ -145,8 +181,7 @@ secret_file = ${p.secretFile}
 ${p.sqlPath ? `enabled = true\npath = ${p.sqlPath}` : 'enabled = false'}
 
 [addressing]
-mode = static
-prefix = ${p.containerSubnet}
+${addressing}
 
 [instances]
 image = unionize-client:latest
@@ -156,17 +191,15 @@ image = unionize-client:latest
 interval_seconds = ${p.reconcileSeconds ?? 5}
 expiry_grace_seconds = 2
 
-[agents.dock1]
-url = ${p.unionizeUrl}
-ca = ${p.caFile}
-timeout_ms = 15000
-${p.dashboardTokenFile ? `\n[dashboard]\ntoken_file = ${p.dashboardTokenFile}\n` : ''}${p.metricsTokenFile ? `\n[metrics]\ntoken_file = ${p.metricsTokenFile}\n` : ''}
+${p.agents.map((a) => agentIni(a, p.caFile)).join('\n')}${placement.length ? `\n[placement]\n${placement.join('\n')}\n` : ''}${p.pinningDir ? `\n[pinning]\nhostsdir = ${p.pinningDir}\n` : ''}${p.dashboardTokenFile ? `\n[dashboard]\ntoken_file = ${p.dashboardTokenFile}\n` : ''}${p.metricsTokenFile ? `\n[metrics]\ntoken_file = ${p.metricsTokenFile}\n` : ''}
 [log]
 level = info
-`;
+${p.extraIni ? `\n${p.extraIni.trim()}\n` : ''}`;
 }
 
-export function unionizeIni(p: IniPaths & { cert: string; key: string; dockerSocket: string; gateway: string; metricsTokenFile?: string }): string {
+export function unionizeIni(
+  p: IniPaths & { cert: string; key: string; dockerSocket: string; gateway: string; metricsTokenFile?: string; dhcpStateDir?: string; dhcpLeaseWaitMs?: number },
+): string {
   return `[server]
 listen = ::
 port = 9443
@@ -183,13 +216,14 @@ socket = ${p.dockerSocket}
 bridge = brctr
 gateway = ${p.gateway}
 attach = native
-
+${p.dhcpStateDir ? `\n[dhcp]\nstate_dir = ${p.dhcpStateDir}\nlease_wait_ms = ${p.dhcpLeaseWaitMs ?? 8000}\n` : ''}
 [log]
 level = info
 ${p.metricsTokenFile ? `\n[metrics]\ntoken_file = ${p.metricsTokenFile}\n` : ''}`;
 }
 
-export function hookIni(p: IniPaths & { orchestratorUrl: string }): string {
+/** The hook's INI: the device bridge's (devnet, role device) unless told otherwise. */
+export function hookIni(p: IniPaths & { orchestratorUrl: string; server?: string; role?: 'device' | 'instance'; spoolDir?: string }): string {
   return `[orchestrator]
 url = ${p.orchestratorUrl}
 ca = ${p.caFile}
@@ -197,11 +231,11 @@ secret_file = ${p.secretFile}
 timeout_ms = 3000
 
 [dhcp]
-server = devnet
-role = device
+server = ${p.server ?? 'devnet'}
+role = ${p.role ?? 'device'}
 
 [spool]
-dir = ${p.dir}/spool
+dir = ${p.spoolDir ?? `${p.dir}/spool`}
 `;
 }
 

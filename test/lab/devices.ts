@@ -159,6 +159,29 @@ export class DeviceClient {
     await this.stop();
   }
 
+  /**
+   * The device forgets its lease but not its identity, as a device that
+   * reboots without keeping DHCP state does: dhclient stops without a
+   * Release, its lease file keeps only the DUID (default-duid), and eth0's
+   * global addresses go. Its next `lease()` solicits afresh (no Confirm of a
+   * saved lease, which dnsmasq answers without touching the lease), so
+   * dnsmasq renews its lease if it still holds one (the hook gets `old`), or
+   * hands out an address as to a new client (`add`).
+   */
+  async forget(): Promise<void> {
+    await this.stop();
+    const file = join(this.device.dir, 'lease');
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      /* no lease yet */
+    }
+    const duid = text.split('\n').find((line) => line.startsWith('default-duid '));
+    writeFileSync(file, duid ? `${duid}\n` : '');
+    await run(inNs(this.device.netns, ['ip', '-6', 'addr', 'flush', 'dev', 'eth0', 'scope', 'global']));
+  }
+
   /** Stop dhclient without a Release (the lease stays until it expires). */
   async stop(): Promise<void> {
     const proc = this.dhclient;

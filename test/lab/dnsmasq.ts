@@ -1,8 +1,12 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inNs } from './netns.js';
 
-/** The device bridge's dnsmasq, rendered from dnsmasq/device-bridge.conf.example. */
+/**
+ * The lab's dnsmasq instances, rendered from the repository's templates:
+ * dnsmasq/device-bridge.conf.example on the device bridge, and (dhcp
+ * addressing) dnsmasq/container-bridge.conf.example on the container bridge.
+ */
 
 export interface DeviceBridgeConfig {
   interface: string;
@@ -16,6 +20,11 @@ export interface DeviceBridgeConfig {
 }
 
 export function renderDeviceBridgeConfig(template: string, config: DeviceBridgeConfig): string {
+  return renderBridgeConfig(template, config, 'device-bridge');
+}
+
+/** Both templates take the same placeholders. */
+export function renderBridgeConfig(template: string, config: DeviceBridgeConfig, label: 'device-bridge' | 'container-bridge'): string {
   if (config.leaseSeconds < 120) throw new Error(`leaseSeconds must be at least 120 (dnsmasq's floor), got ${config.leaseSeconds}`);
   const values: Record<string, string> = {
     INTERFACE: config.interface,
@@ -35,8 +44,8 @@ export function renderDeviceBridgeConfig(template: string, config: DeviceBridgeC
         ? line
         : line.replace(/@([A-Z_]+)@/g, (whole, key: string) => {
             const value = values[key];
-            if (value === undefined) throw new Error(`device-bridge template: unknown placeholder ${whole}`);
-            if (/\s/.test(value)) throw new Error(`device-bridge template: ${key} must not contain white space`);
+            if (value === undefined) throw new Error(`${label} template: unknown placeholder ${whole}`);
+            if (/\s/.test(value)) throw new Error(`${label} template: ${key} must not contain white space`);
             return value;
           }),
     )
@@ -49,20 +58,28 @@ export interface DnsmasqSetup {
   confFile: string;
 }
 
-/** Render the config under `<dir>/dnsmasq/` and return the command that runs dnsmasq in `netns`. */
+/**
+ * Render the config under `<dir>/<subdir>/` (default `dnsmasq`, the device
+ * bridge's) and return the command that runs dnsmasq in `netns`.
+ * `extraLines` are appended (options the templates leave to the site).
+ */
 export function prepareDnsmasq(options: {
   repo: string;
   dir: string;
   netns: string;
   config: Omit<DeviceBridgeConfig, 'leaseFile' | 'pidFile'>;
+  template?: 'device-bridge' | 'container-bridge';
+  subdir?: string;
+  extraLines?: readonly string[];
 }): DnsmasqSetup {
-  const template = readFileSync(join(options.repo, 'dnsmasq', 'device-bridge.conf.example'), 'utf8');
-  const leaseFile = join(options.dir, 'dnsmasq', 'leases');
-  const confFile = join(options.dir, 'dnsmasq', 'device-bridge.conf');
-  writeFileSync(
-    confFile,
-    renderDeviceBridgeConfig(template, { ...options.config, leaseFile, pidFile: join(options.dir, 'dnsmasq', 'dnsmasq.pid') }),
-  );
+  const kind = options.template ?? 'device-bridge';
+  const template = readFileSync(join(options.repo, 'dnsmasq', `${kind}.conf.example`), 'utf8');
+  const sub = join(options.dir, options.subdir ?? 'dnsmasq');
+  mkdirSync(sub, { recursive: true, mode: 0o700 });
+  const leaseFile = join(sub, 'leases');
+  const confFile = join(sub, `${kind}.conf`);
+  const extra = options.extraLines?.length ? `\n# Added by the lab\n${options.extraLines.join('\n')}\n` : '';
+  writeFileSync(confFile, renderBridgeConfig(template, { ...options.config, leaseFile, pidFile: join(sub, 'dnsmasq.pid') }, kind) + extra);
   const argv = inNs(options.netns, ['dnsmasq', '--keep-in-foreground', '--log-facility=-', `--conf-file=${confFile}`]);
   return { argv, leaseFile, confFile };
 }

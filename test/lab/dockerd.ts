@@ -10,6 +10,11 @@ import type { LogFn, Teardown } from './teardown.js';
  * private dockerd that leaves the host alone (no docker0, no iptables, no
  * ip_forward). Its data root is shared between runs to keep the image, under
  * a lock file; a second concurrent lab gets a data root of its own.
+ *
+ * A lab's second docker host (`host: 2`) always gets a private dockerd of its
+ * own beside the first, with its own socket, exec root and data root (shared
+ * between runs under a lock of its own, `docker-2`), whatever DOCKER_HOST says:
+ * two agents on one engine would each see the other's containers.
  */
 
 export const LAB_VAR_DIR = '/var/tmp/unionize-lab';
@@ -34,6 +39,25 @@ interface DockerContext {
   log: LogFn;
   teardown: Teardown;
   state: LabState;
+  /** Which docker host of the lab: 1 (default) or 2. */
+  host?: number;
+}
+
+/** File and process names of docker host `host`: host 1 keeps the names it always had. */
+function hostNames(host: number) {
+  const n = host === 1 ? '' : String(host);
+  return {
+    label: `docker${n}`,
+    process: `dockerd${n}`,
+    lock: host === 1 ? 'docker.lock' : `docker-${host}.lock`,
+    sharedRoot: host === 1 ? 'docker' : `docker-${host}`,
+    privateRoot: (lab: string) => (host === 1 ? `docker-${lab}` : `docker-${lab}-${host}`),
+    execRoot: `docker${n}-exec`,
+    socket: `docker${n}.sock`,
+    config: `daemon${n}.json`,
+    pidFile: `docker${n}.pid`,
+    logFile: `dockerd${n}.log`,
+  };
 }
 
 function socketFromEnv(): string | undefined {
@@ -82,8 +106,13 @@ function isMountedUnder(dir: string): boolean {
 }
 
 export async function startDocker(ctx: DockerContext): Promise<LabDocker> {
-  const { dir, log, teardown, state } = ctx;
-  const envSocket = socketFromEnv();
+  const { teardown } = ctx;
+  const host = ctx.host ?? 1;
+  const label = hostNames(host).label;
+  const labLog = ctx.log;
+  const log: LogFn = host === 1 ? labLog : (line) => labLog(line.replace(/^docker: /, `${label}: `));
+  ctx = { ...ctx, log };
+  const envSocket = host === 1 ? socketFromEnv() : undefined;
   let socket: string;
   let isPrivate = false;
   let restart: LabDocker['restart'] = async () => {
@@ -115,7 +144,7 @@ export async function startDocker(ctx: DockerContext): Promise<LabDocker> {
   if (!isPrivate) for (const c of await listManaged()) before.add(c.Id);
   // On the private engine anything managed is left from an earlier, killed lab.
   else await removeManagedContainers();
-  teardown.add('managed containers', async () => {
+  teardown.add(host === 1 ? 'managed containers' : `managed containers (${label})`, async () => {
     await removeManagedContainers();
   });
 
@@ -130,28 +159,29 @@ export async function startDocker(ctx: DockerContext): Promise<LabDocker> {
 
 async function startPrivateDockerd(ctx: DockerContext): Promise<{ socket: string; restart: LabDocker['restart'] }> {
   const { dir, name, log, teardown, state } = ctx;
+  const files = hostNames(ctx.host ?? 1);
   mkdirSync(LAB_VAR_DIR, { recursive: true, mode: 0o700 });
-  const lockFile = join(LAB_VAR_DIR, 'docker.lock');
-  let dataRoot = join(LAB_VAR_DIR, 'docker');
+  const lockFile = join(LAB_VAR_DIR, files.lock);
+  let dataRoot = join(LAB_VAR_DIR, files.sharedRoot);
   if (takeLock(lockFile)) {
     state.add('lockFiles', lockFile);
-    teardown.add('docker data root lock', () => {
+    teardown.add(`${files.label} data root lock`, () => {
       rmSync(lockFile, { force: true });
       state.remove('lockFiles', lockFile);
     });
   } else {
-    dataRoot = join(LAB_VAR_DIR, `docker-${name}`);
+    dataRoot = join(LAB_VAR_DIR, files.privateRoot(name));
     log(`docker: shared data root is in use by another lab; using ${dataRoot} (the image is built afresh)`);
     state.add('removeDirs', dataRoot);
-    teardown.add('private docker data root', () => {
+    teardown.add(`private ${files.label} data root`, () => {
       if (isMountedUnder(dataRoot)) throw new Error(`${dataRoot} still has mounts; left in place`);
       rmSync(dataRoot, { recursive: true, force: true });
       state.remove('removeDirs', dataRoot);
     });
   }
-  const execRoot = join(dir, 'docker-exec');
-  const socket = join(dir, 'docker.sock');
-  const configFile = join(dir, 'daemon.json');
+  const execRoot = join(dir, files.execRoot);
+  const socket = join(dir, files.socket);
+  const configFile = join(dir, files.config);
   writeFileSync(configFile, '{}\n');
   mkdirSync(dataRoot, { recursive: true, mode: 0o700 });
 
@@ -160,7 +190,7 @@ async function startPrivateDockerd(ctx: DockerContext): Promise<{ socket: string
     '--config-file', configFile,
     '--data-root', dataRoot,
     '--exec-root', execRoot,
-    '--pidfile', join(dir, 'docker.pid'),
+    '--pidfile', join(dir, files.pidFile),
     '-H', `unix://${socket}`,
     // Leave the host's network alone: no docker0, no firewall rules, no ip_forward.
     '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false',
@@ -171,9 +201,9 @@ async function startPrivateDockerd(ctx: DockerContext): Promise<{ socket: string
 
   const launch = async (): Promise<void> => {
     const forwardingBefore = readForwarding();
-    dockerd = spawnManaged('dockerd', argv, { logFile: join(dir, 'logs', 'dockerd.log') });
-    state.addProcess('dockerd', dockerd.pid, true);
-    await waitFor('dockerd to answer /_ping', async () => ((await answers(docker)) ? true : undefined), {
+    dockerd = spawnManaged(files.process, argv, { logFile: join(dir, 'logs', files.logFile) });
+    state.addProcess(files.process, dockerd.pid, true);
+    await waitFor(`${files.process} to answer /_ping`, async () => ((await answers(docker)) ? true : undefined), {
       timeoutMs: 60_000,
       intervalMs: 200,
       abort: () => (dockerd.running ? undefined : `dockerd exited: ${dockerd.tail(5)}`),
@@ -190,7 +220,7 @@ async function startPrivateDockerd(ctx: DockerContext): Promise<{ socket: string
     state.removeProcess(dockerd.pid);
   };
 
-  teardown.add('dockerd', async () => {
+  teardown.add(files.process, async () => {
     await halt();
     if (existsSync(execRoot) && !isMountedUnder(execRoot)) rmSync(execRoot, { recursive: true, force: true });
   });

@@ -1,14 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { makeCa, makeSecretFile, makeServerCert } from './certs.js';
-import { Daemon, curlStatus, hookIni, httpsGet, orchestratorIni, unionizeIni, writeHookWrapper } from './daemons.js';
+import { killDhcpClients, startContainerBridgeDnsmasq } from './container-bridge.js';
+import {
+  Daemon, curlStatus, hookIni, httpsGet, orchestratorIni, unionizeIni, writeHookWrapper, type OrchestratorIniOptions,
+} from './daemons.js';
 import { DeviceClient, makeDevice, type DeviceLease, type LabDevice } from './devices.js';
 import { DNSMASQ_READY_LINE, prepareDnsmasq } from './dnsmasq.js';
 import { startDocker } from './dockerd.js';
 import {
-  addDevice, addressesOf, buildCore, deviceUp, inNs, namesOf, randomMac, randomPrefix,
+  addDevice, addressesOf, buildCore, buildSecondDockerHost, deviceUp, inNs, namesOf, randomMac, randomPrefix, setSegmentLink,
   type LabAddresses, type LabNames,
 } from './netns.js';
 import { run, type CommandResult } from './process.js';
@@ -46,6 +49,60 @@ export interface LabOptions {
   /** The hostname each device sends (by index from 0; default lab-dev-N; null sends none). */
   hostnames?: readonly (string | null)[];
   keep?: boolean;
+  /**
+   * Docker hosts, 1 (default) or 2. The second is a namespace <lab>-dock2 with
+   * a private dockerd of its own (the client image built there too) and its
+   * own unionize, agent `dock2` at https://[P:5::2]:9443; its brctr is one L2
+   * segment with dock1's (P:3::/64, gateway P:3::1 on dock1).
+   */
+  dockerHosts?: 1 | 2;
+  /** `capacity` and `drain` of [agents.dock1] / [agents.dock2]. */
+  agents?: Readonly<Record<string, AgentSettings>>;
+  /** [placement] health_interval_seconds and dead_after_seconds; the daemon's defaults otherwise. */
+  placement?: { healthIntervalSeconds?: number; deadAfterSeconds?: number };
+  /** [reconcile] interval_seconds; default 5. */
+  reconcileSeconds?: number;
+  /**
+   * [addressing] mode; default static. dhcp: a second dnsmasq serves DHCPv6
+   * (P:3::1000–P:3::1fff) and router advertisements on dock1's brctr, started
+   * before unionize, with the hook in role instance (server ctrnet) as its
+   * script; each unionize gets a [dhcp] state_dir in the lab directory.
+   */
+  addressing?: 'static' | 'dhcp';
+  /**
+   * dhcp addressing: unionize's [dhcp] lease_wait_ms, how long its answer to a
+   * create waits for the container's lease (default 8000). 0: it answers at
+   * once without an address, and the client is made ready by the instance
+   * lease the container bridge's hook reports.
+   */
+  dhcpLeaseWaitMs?: number;
+  /**
+   * Device address pinning: [pinning] hostsdir = <dir>/orchestrator/pins
+   * (owned by the orchestrator's user), read by the device dnsmasq through
+   * dhcp-hostsdir. That dnsmasq then also allocates sequentially
+   * (dhcp-sequential-ip): an unpinned device that forgot its lease gets the
+   * next free address, not the one its DUID hashes to, so a pin is told from luck.
+   */
+  pinning?: boolean;
+  /** Appended to orchestrator.ini as it is, e.g. [profiles.NAME] sections. */
+  orchestratorExtraIni?: string;
+}
+
+/** [agents.NAME] settings the lab writes. */
+export interface AgentSettings {
+  capacity?: number;
+  drain?: boolean;
+}
+
+/** One docker host of the lab: its namespace, engine and agent. */
+export interface LabDockerHost {
+  /** The agent's name in the orchestrator's config: dock1, dock2. */
+  readonly agent: string;
+  readonly netns: string;
+  /** Reachable from the orchestrator namespace only. */
+  readonly unionizeUrl: string;
+  readonly dockerSocket: string;
+  readonly docker: Docker;
 }
 
 export interface Lab {
@@ -73,8 +130,26 @@ export interface Lab {
   readonly logDir: string;
   /** Milliseconds per start-up phase. */
   readonly timings: Readonly<Record<string, number>>;
-  /** Stop/start/restart (optionally with SIGKILL) for restart tests. */
-  readonly daemons: { readonly orchestrator?: Daemon; readonly unionize?: Daemon; readonly dnsmasq: Daemon; readonly hookFlush?: Daemon };
+  /** Stop/start/restart (optionally with SIGKILL) for restart tests. unionize2 runs dock2's agent; ctrDnsmasq the container bridge's dnsmasq (dhcp addressing). */
+  readonly daemons: {
+    readonly orchestrator?: Daemon; readonly unionize?: Daemon; readonly unionize2?: Daemon; readonly dnsmasq: Daemon;
+    readonly ctrDnsmasq?: Daemon; readonly hookFlush?: Daemon;
+  };
+  /** Every docker host, dock1 first (the lab's `docker` and `dockerSocket` are dock1's). */
+  readonly dockerHosts: readonly LabDockerHost[];
+  /** dockerode on the second docker host's engine; throws in a lab with one. */
+  readonly docker2: Docker;
+  /** dhcp addressing: the container bridge dnsmasq's lease file. */
+  readonly ctrDnsmasqLeaseFile: string | undefined;
+  /** Device address pinning: the orchestrator's [pinning] hostsdir, the device dnsmasq's dhcp-hostsdir. */
+  readonly pinDir: string | undefined;
+  readonly orchestratorIniFile: string;
+  /** Rewrite [agents.NAME] capacity/drain in orchestrator.ini; the orchestrator reads it when it (re)starts. */
+  configureAgents(agents: Readonly<Record<string, AgentSettings>>): void;
+  /** Cut the second docker host's containers off the container segment (a host lost to the network), or join them again. */
+  connectDockerHost(host: 2, connected: boolean): Promise<void>;
+  /** The device forgets its lease but keeps its DUID (see DeviceClient.forget); lease() then solicits afresh. */
+  forgetLease(device: LabDevice | number): Promise<void>;
   lease(device: LabDevice | number, options?: { timeoutMs?: number }): Promise<DeviceLease>;
   release(device: LabDevice | number): Promise<void>;
   /** Stop the device's DHCP client without a Release (the lease runs until it expires). */
@@ -103,9 +178,16 @@ class LabImpl implements Lab {
   readonly devices: LabDevice[] = [];
   readonly clients: DeviceClient[] = [];
   readonly timings: Record<string, number> = {};
-  readonly daemons: { orchestrator?: Daemon; unionize?: Daemon; dnsmasq: Daemon; hookFlush?: Daemon } = {} as never;
+  readonly daemons: {
+    orchestrator?: Daemon; unionize?: Daemon; unionize2?: Daemon; dnsmasq: Daemon; ctrDnsmasq?: Daemon; hookFlush?: Daemon;
+  } = {} as never;
+  readonly dockerHosts: LabDockerHost[] = [];
   dockerSocket = '';
   dnsmasqLeaseFile = '';
+  ctrDnsmasqLeaseFile: string | undefined;
+  pinDir: string | undefined;
+  readonly orchestratorIniFile: string;
+  orchestratorIniOptions: OrchestratorIniOptions | undefined;
   dockerClient: Docker | undefined;
   dockerRestart: ((options?: { signal?: 'SIGTERM' | 'SIGKILL'; downMs?: number }) => Promise<void>) | undefined;
   unregister: () => void = () => {};
@@ -128,6 +210,35 @@ class LabImpl implements Lab {
     this.metricsTokenFile = join(dir, 'metrics-token');
     this.hookWrapper = join(dir, 'orchestrator-hook');
     this.logDir = join(dir, 'logs');
+    this.orchestratorIniFile = join(dir, 'orchestrator.ini');
+  }
+
+  get docker2(): Docker {
+    const host = this.dockerHosts[1];
+    if (!host) throw new Error('this lab has one docker host (startLab({ dockerHosts: 2 }) for two)');
+    return host.docker;
+  }
+
+  configureAgents(agents: Readonly<Record<string, AgentSettings>>): void {
+    const current = this.orchestratorIniOptions;
+    if (!current) throw new Error('this lab runs without the daemons');
+    for (const name of Object.keys(agents)) {
+      if (!current.agents.some((a) => a.name === name)) throw new Error(`no agent ${name} in this lab`);
+    }
+    const updated = { ...current, agents: current.agents.map((a) => ({ name: a.name, url: a.url, ...(agents[a.name] ?? {}) })) };
+    writeFileSync(this.orchestratorIniFile, orchestratorIni(updated));
+    this.orchestratorIniOptions = updated;
+    this.log(`orchestrator.ini: agents ${JSON.stringify(agents)}`);
+  }
+
+  async connectDockerHost(host: 2, connected: boolean): Promise<void> {
+    if (!this.dockerHosts[host - 1]) throw new Error(`this lab has no docker host ${host}`);
+    await setSegmentLink(this.names.dock2, connected);
+    this.log(`docker host ${host}: ${connected ? 'joined to' : 'cut off'} the container segment`);
+  }
+
+  forgetLease(device: LabDevice | number): Promise<void> {
+    return this.client(device).forget();
   }
 
   restartDocker(options?: { signal?: 'SIGTERM' | 'SIGKILL'; downMs?: number }): Promise<void> {
@@ -226,6 +337,10 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   if (!Number.isInteger(leaseSeconds) || leaseSeconds < 120) throw new Error(`leaseSeconds must be an integer >= 120 (dnsmasq's floor), got ${leaseSeconds}`);
   const withDaemons = options.daemons ?? true;
   const withDocker = options.docker ?? withDaemons;
+  const hostCount = options.dockerHosts ?? 1;
+  if (hostCount !== 1 && hostCount !== 2) throw new Error(`dockerHosts must be 1 or 2, got ${String(hostCount)}`);
+  if (hostCount === 2 && !withDocker) throw new Error('dockerHosts: 2 needs docker');
+  const dhcpAddressing = options.addressing === 'dhcp';
   const keep = options.keep ?? process.env.KEEP_LAB === '1';
   const repo = repoRoot();
 
@@ -263,6 +378,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       'IP:::1', `IP:${addr.orchBridge}`, `IP:${addr.orchTransit}`, `IP:${addr.mgmtOrch}`, 'DNS:orchestrator',
     ]);
     const unionizeCert = await makeServerCert(ca, 'unionize', [`IP:${addr.dockTransit}`, 'DNS:unionize']);
+    const unionize2Cert = hostCount === 2 ? await makeServerCert(ca, 'unionize2', [`IP:${addr.dock2Transit}`, 'DNS:unionize2']) : undefined;
     makeSecretFile(lab.secretFile);
     makeSecretFile(lab.dashboardTokenFile);
     makeSecretFile(lab.metricsTokenFile);
@@ -273,11 +389,20 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       lab.dockerSocket = docker.socket;
       lab.dockerClient = docker.docker;
       lab.dockerRestart = docker.restart;
+      lab.dockerHosts.push({ agent: 'dock1', netns: names.dock, unionizeUrl: lab.unionizeUrl, dockerSocket: docker.socket, docker: docker.docker });
       phase('docker');
+    }
+    if (hostCount === 2) {
+      const docker2 = await startDocker({ dir, name, repo, log, teardown, state, host: 2 });
+      lab.dockerHosts.push({
+        agent: 'dock2', netns: names.dock2, unionizeUrl: `https://[${addr.dock2Transit}]:9443`, dockerSocket: docker2.socket, docker: docker2.docker,
+      });
+      phase('docker2');
     }
 
     const topo = { names, addr, log, teardown, state };
     await buildCore(topo);
+    if (hostCount === 2) await buildSecondDockerHost(topo);
     for (let i = 0; i < deviceCount; i++) {
       const mac = randomMac();
       await addDevice(topo, i, mac);
@@ -291,13 +416,35 @@ export async function startLab(options: LabOptions): Promise<Lab> {
 
     const paths = { dir, caFile: lab.caFile, secretFile: lab.secretFile };
     if (withDaemons) {
+      // dhcp addressing: the container bridge's dnsmasq, before the agents, with the hook in role instance.
+      const dhcpStateDirs = new Map<string, string>();
+      if (dhcpAddressing) {
+        for (const host of lab.dockerHosts) dhcpStateDirs.set(host.agent, join(dir, `dhcp-${host.agent}`));
+        // After the agents stop (steps run last added first): the DHCP clients they leave in containers' namespaces.
+        teardown.add('dhcp clients', () => {
+          for (const stateDir of dhcpStateDirs.values()) killDhcpClients(stateDir, log);
+        });
+        const ctr = await startContainerBridgeDnsmasq({
+          repo, dir, netns: names.dock, bridge: names.containerBridge, prefix, leaseSeconds,
+          orchestratorUrl: `https://[${addr.orchTransit}]:8443`, caFile: lab.caFile, secretFile: lab.secretFile, state, log, teardown,
+        });
+        lab.daemons.ctrDnsmasq = ctr.daemon;
+        lab.ctrDnsmasqLeaseFile = ctr.leaseFile;
+        phase('ctr-dnsmasq');
+      }
+
+      const unionizeArgv = (ns: string, ini: string) =>
+        inNs(ns, [process.execPath, join(repo, 'packages', 'unionize', 'dist', 'main.js'), '--config', join(dir, ini)]);
       writeFileSync(
         join(dir, 'unionize.ini'),
-        unionizeIni({ ...paths, ...unionizeCert, dockerSocket: lab.dockerSocket, gateway: addr.dockBridge, metricsTokenFile: lab.metricsTokenFile }),
+        unionizeIni({
+          ...paths, ...unionizeCert, dockerSocket: lab.dockerSocket, gateway: addr.dockBridge, metricsTokenFile: lab.metricsTokenFile,
+          ...(dhcpStateDirs.has('dock1') ? { dhcpStateDir: dhcpStateDirs.get('dock1')!, dhcpLeaseWaitMs: options.dhcpLeaseWaitMs ?? 8000 } : {}),
+        }),
       );
       const unionize = new Daemon(
         'unionize',
-        inNs(names.dock, [process.execPath, join(repo, 'packages', 'unionize', 'dist', 'main.js'), '--config', join(dir, 'unionize.ini')]),
+        unionizeArgv(names.dock, 'unionize.ini'),
         join(dir, 'logs', 'unionize.log'),
         async () => (await curlStatus(names.orch, `${lab.unionizeUrl}/healthz`, lab.caFile)) === 200,
         state,
@@ -308,6 +455,29 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       await unionize.start();
       phase('unionize');
 
+      const second = lab.dockerHosts[1];
+      if (second && unionize2Cert) {
+        writeFileSync(
+          join(dir, 'unionize2.ini'),
+          unionizeIni({
+            ...paths, ...unionize2Cert, dockerSocket: second.dockerSocket, gateway: addr.dockBridge, metricsTokenFile: lab.metricsTokenFile,
+            ...(dhcpStateDirs.has('dock2') ? { dhcpStateDir: dhcpStateDirs.get('dock2')!, dhcpLeaseWaitMs: options.dhcpLeaseWaitMs ?? 8000 } : {}),
+          }),
+        );
+        const unionize2 = new Daemon(
+          'unionize2',
+          unionizeArgv(names.dock2, 'unionize2.ini'),
+          join(dir, 'logs', 'unionize2.log'),
+          async () => (await curlStatus(names.orch, `${second.unionizeUrl}/healthz`, lab.caFile)) === 200,
+          state,
+          log,
+        );
+        lab.daemons.unionize2 = unionize2;
+        teardown.add('unionize2', () => unionize2.stop());
+        await unionize2.start();
+        phase('unionize2');
+      }
+
       // Unprivileged, with its own copies of what it must read (test/lab/unprivileged.ts).
       const orchUser = await lookupUser(ORCHESTRATOR_USER);
       const orchDir = join(dir, 'orchestrator');
@@ -315,18 +485,28 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         caFile: lab.caFile, secretFile: lab.secretFile, cert: orchCert.cert, key: orchCert.key,
         dashboardToken: lab.dashboardTokenFile, metricsToken: lab.metricsTokenFile,
       });
-      writeFileSync(
-        join(dir, 'orchestrator.ini'),
-        orchestratorIni({
-          ...paths, caFile: own.caFile!, secretFile: own.secretFile!, cert: own.cert!, key: own.key!,
-          dashboardTokenFile: own.dashboardToken!, metricsTokenFile: own.metricsToken!,
-          containerSubnet: addr.containerSubnet, unionizeUrl: lab.unionizeUrl,
-          ...(options.sql ? { sqlPath: join(orchDir, 'orchestrator.db') } : {}),
-        }),
-      );
+      if (options.pinning) {
+        // The orchestrator (unprivileged) writes the pins; dnsmasq (root) reads them.
+        lab.pinDir = join(orchDir, 'pins');
+        mkdirSync(lab.pinDir, { mode: 0o755 });
+        chownSync(lab.pinDir, orchUser.uid, orchUser.gid);
+      }
+      lab.orchestratorIniOptions = {
+        ...paths, caFile: own.caFile!, secretFile: own.secretFile!, cert: own.cert!, key: own.key!,
+        dashboardTokenFile: own.dashboardToken!, metricsTokenFile: own.metricsToken!,
+        containerSubnet: addr.containerSubnet,
+        agents: lab.dockerHosts.map((h) => ({ name: h.agent, url: h.unionizeUrl, ...(options.agents?.[h.agent] ?? {}) })),
+        ...(options.sql ? { sqlPath: join(orchDir, 'orchestrator.db') } : {}),
+        ...(options.reconcileSeconds !== undefined ? { reconcileSeconds: options.reconcileSeconds } : {}),
+        ...(options.placement ? { placement: options.placement } : {}),
+        ...(dhcpAddressing ? { addressing: 'dhcp' as const } : {}),
+        ...(lab.pinDir ? { pinningDir: lab.pinDir } : {}),
+        ...(options.orchestratorExtraIni ? { extraIni: options.orchestratorExtraIni } : {}),
+      };
+      writeFileSync(lab.orchestratorIniFile, orchestratorIni(lab.orchestratorIniOptions));
       const orchestrator = new Daemon(
         'orchestrator',
-        inNs(names.orch, asUser(orchUser, [process.execPath, join(repo, 'packages', 'orchestrator', 'dist', 'main.js'), '--config', join(dir, 'orchestrator.ini')])),
+        inNs(names.orch, asUser(orchUser, [process.execPath, join(repo, 'packages', 'orchestrator', 'dist', 'main.js'), '--config', lab.orchestratorIniFile])),
         join(dir, 'logs', 'orchestrator.log'),
         async () => (await httpsGet(`${lab.orchestratorUrl}/healthz`, lab.caFile)).status === 200,
         state,
@@ -370,6 +550,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         leaseSeconds,
         hook: lab.hookWrapper,
       },
+      ...(lab.pinDir ? { extraLines: [`dhcp-hostsdir=${lab.pinDir}`, 'dhcp-sequential-ip'] } : {}),
     });
     lab.dnsmasqLeaseFile = setup.leaseFile;
     const dnsmasq = new Daemon('dnsmasq', setup.argv, join(dir, 'logs', 'dnsmasq.log'), async (since) => since().includes(DNSMASQ_READY_LINE), state, log);
@@ -388,3 +569,4 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     throw error;
   }
 }
+

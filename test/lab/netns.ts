@@ -11,6 +11,11 @@ import type { LogFn, Teardown } from './teardown.js';
  *   <p>-d<i> eth0 ── dev<i> ┐
  *                        brdev P:1::1/64  <p>-orch  transit P:2::1 ── P:2::2 transit  <p>-dock  brctr P:3::1/64
  *   root <p>-mgmt P:4::2 ── mgmt P:4::1 ┘
+ *
+ * With a second docker host (buildSecondDockerHost):
+ *
+ *   <p>-orch transit2 P:5::1 ── P:5::2 transit <p>-dock2 brctr (no address)
+ *   <p>-dock brctr ── brlink ═══ brlink ── brctr <p>-dock2: one L2 segment, P:3::/64, gateway P:3::1 on <p>-dock
  */
 
 export interface LabAddresses {
@@ -25,6 +30,9 @@ export interface LabAddresses {
   dockBridge: string;
   mgmtOrch: string;
   mgmtRoot: string;
+  /** The second docker host's transit link (orchestrator end, docker host end). */
+  orchTransit2: string;
+  dock2Transit: string;
 }
 
 export interface LabNames {
@@ -32,6 +40,8 @@ export interface LabNames {
   lab: string;
   orch: string;
   dock: string;
+  /** The second docker host's namespace (labs with dockerHosts: 2). */
+  dock2: string;
   /** The root-namespace end of the management veth. */
   rootLink: string;
   devices: string[];
@@ -60,6 +70,8 @@ export function addressesOf(prefix: string): LabAddresses {
     dockBridge: `${prefix}:3::1`,
     mgmtOrch: `${prefix}:4::1`,
     mgmtRoot: `${prefix}:4::2`,
+    orchTransit2: `${prefix}:5::1`,
+    dock2Transit: `${prefix}:5::2`,
   };
 }
 
@@ -68,6 +80,7 @@ export function namesOf(lab: string, devices: number): LabNames {
     lab,
     orch: `${lab}-orch`,
     dock: `${lab}-dock`,
+    dock2: `${lab}-dock2`,
     rootLink: `${lab}-mgmt`,
     devices: Array.from({ length: devices }, (_, i) => `${lab}-d${i + 1}`),
     deviceBridge: 'brdev',
@@ -133,12 +146,12 @@ async function addNetns(ctx: TopologyContext, ns: string, router: boolean): Prom
   });
 }
 
-async function addBridge(ns: string, name: string, address: string): Promise<void> {
+async function addBridge(ns: string, name: string, address?: string): Promise<void> {
   // A fixed MAC: a bridge without one takes its lowest port's MAC and changes it
   // when that port goes (a container removed), leaving every neighbour cache
   // behind it pointing at a MAC nobody answers for until it times out.
   await ip('-n', ns, 'link', 'add', name, 'address', randomMac(), 'type', 'bridge', 'forward_delay', '0', 'mcast_snooping', '0');
-  await ip('-n', ns, 'addr', 'add', `${address}/64`, 'dev', name, 'nodad');
+  if (address) await ip('-n', ns, 'addr', 'add', `${address}/64`, 'dev', name, 'nodad');
   await ip('-n', ns, 'link', 'set', name, 'up');
 }
 
@@ -170,6 +183,34 @@ export async function buildCore(ctx: TopologyContext): Promise<void> {
   await ip('-n', names.orch, 'addr', 'add', `${addr.mgmtOrch}/64`, 'dev', 'mgmt', 'nodad');
   await ip('link', 'set', names.rootLink, 'up');
   await ip('-n', names.orch, 'link', 'set', 'mgmt', 'up');
+}
+
+/** The veth that joins the second docker host's brctr to the first's (both ends are called this). */
+export const SEGMENT_LINK = 'brlink';
+
+/**
+ * The second docker host: its namespace, a transit link of its own to the
+ * orchestrator (P:5::/64), and a brctr without an address joined to the first
+ * host's brctr by a veth, so containers on either host share P:3::/64 and its
+ * gateway P:3::1 on the first (and its DHCPv6 server in dhcp addressing).
+ */
+export async function buildSecondDockerHost(ctx: TopologyContext): Promise<void> {
+  const { names, addr } = ctx;
+  await addNetns(ctx, names.dock2, false);
+  await addBridge(names.dock2, names.containerBridge);
+  await ip('link', 'add', SEGMENT_LINK, 'netns', names.dock, 'type', 'veth', 'peer', 'name', SEGMENT_LINK, 'netns', names.dock2);
+  for (const ns of [names.dock, names.dock2]) await ip('-n', ns, 'link', 'set', SEGMENT_LINK, 'master', names.containerBridge, 'up');
+
+  await ip('link', 'add', 'transit2', 'netns', names.orch, 'type', 'veth', 'peer', 'name', 'transit', 'netns', names.dock2);
+  await ip('-n', names.orch, 'addr', 'add', `${addr.orchTransit2}/64`, 'dev', 'transit2', 'nodad');
+  await ip('-n', names.dock2, 'addr', 'add', `${addr.dock2Transit}/64`, 'dev', 'transit', 'nodad');
+  await ip('-n', names.orch, 'link', 'set', 'transit2', 'up');
+  await ip('-n', names.dock2, 'link', 'set', 'transit', 'up');
+}
+
+/** Cut (or restore) the second docker host's containers off the shared segment: its end of the joining veth goes down (up). */
+export async function setSegmentLink(ns: string, up: boolean): Promise<void> {
+  await ip('-n', ns, 'link', 'set', SEGMENT_LINK, up ? 'up' : 'down');
 }
 
 /** A device namespace with eth0 (given MAC) plugged into brdev; eth0 stays down until `deviceUp`. */

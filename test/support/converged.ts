@@ -1,11 +1,22 @@
+import type Docker from 'dockerode';
 import { expect } from 'vitest';
 import type { Lab } from '../lab/lab.js';
 import type { ClientView, OrchestratorApi } from './orchestrator-api.js';
 
+/** Every managed container on every docker host of the lab, with the agent whose host runs it. */
+export async function managedContainers(lab: Lab): Promise<Array<Docker.ContainerInfo & { agent: string }>> {
+  const hosts = lab.dockerHosts.length > 0 ? lab.dockerHosts : [{ agent: 'dock1', docker: lab.docker }];
+  const lists = await Promise.all(
+    hosts.map(async (h) => (await h.docker.listContainers({ all: true, filters: { label: ['io.unionize.managed=true'] } })).map((c) => ({ ...c, agent: h.agent }))),
+  );
+  return lists.flat();
+}
+
 /**
  * Wait until exactly `duids` are ready, each with one running container that
  * its device reaches (page names the DUID), and no other managed container
- * exists: nothing lost, nothing doubled, no orphan.
+ * exists on any docker host: nothing lost, nothing doubled, no orphan. Each
+ * container runs on the host of the agent its instance names.
  */
 export async function expectConverged(
   lab: Lab,
@@ -19,17 +30,25 @@ export async function expectConverged(
   const deadline = Date.now() + timeoutMs;
   let names: string[] = [];
   for (;;) {
-    const containers = await lab.docker.listContainers({ all: true, filters: { label: ['io.unionize.managed=true'] } });
-    names = containers.filter((c) => c.State === 'running').map((c) => c.Names[0]!.slice(1)).sort();
+    const containers = await managedContainers(lab);
+    names = containers.filter((c) => c.State === 'running').map((c) => `${c.agent}/${c.Names[0]!.slice(1)}`).sort();
     if (names.length === containers.length && names.length === leases.length) break;
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 250));
   }
-  expect(names).toEqual(clients.map((c) => c.instance!.containerName).sort());
+  expect(names, step).toEqual(clients.map((c) => `${c.instance!.agent}/${c.instance!.containerName}`).sort());
   const ready = (await api.clients()).filter((c) => c.state === 'ready');
   expect(ready.map((c) => c.duid).sort()).toEqual(leases.map((l) => l.duid).sort());
-  for (const [i, { duid, device }] of leases.entries()) {
-    const address = clients[i]!.instance!.address.split('/')[0]!;
+  await expectReachable(lab, leases, clients, step);
+  return clients;
+}
+
+/** Each device gets its own container's page (it names the device's DUID) at its instance's address. */
+export async function expectReachable(lab: Lab, leases: Array<{ duid: string; device: number }>, clients: readonly ClientView[], step = ''): Promise<void> {
+  for (const { duid, device } of leases) {
+    const client = clients.find((c) => c.duid === duid);
+    expect(client?.instance, `${step}: client ${duid} has an instance`).toBeTruthy();
+    const address = client!.instance!.address.split('/')[0]!;
     // Bounded retries: on a loaded 2-core machine a first request can time out.
     let page = await lab.httpGet(device, `http://[${address}]/`);
     for (let attempt = 1; attempt < 5 && !page.body.includes(duid); attempt++) {
@@ -38,5 +57,4 @@ export async function expectConverged(
     }
     expect(page.body, `${step}: device ${device} reaches its container at ${address} (${page.status} ${page.error ?? ''})`).toContain(duid);
   }
-  return clients;
 }

@@ -8,8 +8,14 @@ export interface ClientView {
   address: string;
   hostname: string | null;
   state: string;
+  desired: 'running' | 'removed';
   stateReason: string;
-  instance: { containerName: string; containerId: string; address: string; agent: string; mac: string } | null;
+  expiresAt: string | null;
+  /** The profile its container was made from; null for the default. */
+  profile: string | null;
+  ttlExpiresAt: string | null;
+  cooldownUntil: string | null;
+  instance: { containerName: string; containerId: string; address: string; agent: string; mac: string; image: string; createdAt: string } | null;
 }
 
 /** A signed HTTPS client for the orchestrator API, as the tests and the demo use it. */
