@@ -208,20 +208,26 @@ export class ScaleRig {
     return out;
   }
 
-  /** GET /v1/clients, whole (the API has no pages), on a warm keep-alive connection. */
+  /**
+   * GET /v1/clients?limit=100 (one page, from the middle of the id space) on a
+   * warm keep-alive connection; `clients` is counted once with the whole list.
+   */
   async listLatency(runs: number): Promise<{ ms: number[]; clients: number; bytes: number }> {
+    const whole = await this.api.call('GET', '/v1/clients');
+    if (whole.status !== 200) throw new Error(`GET /v1/clients: HTTP ${whole.status}`);
+    const all = (whole.json as { clients: Array<{ id: string }> }).clients;
+    const middle = all.map((c) => c.id).sort()[Math.floor(all.length / 2)]!;
     const ms: number[] = [];
-    let clients = 0;
     let bytes = 0;
     for (let i = 0; i < runs; i++) {
+      const path = `/v1/clients?limit=100&after=${middle}`;
       const t0 = performance.now();
-      const { status, json } = await this.api.call('GET', '/v1/clients');
+      const { status, json } = await this.api.call('GET', path);
       ms.push(performance.now() - t0);
-      if (status !== 200) throw new Error(`GET /v1/clients: HTTP ${status}`);
-      clients = (json as { clients: unknown[] }).clients.length;
+      if (status !== 200) throw new Error(`GET ${path}: HTTP ${status}`);
       if (i === 0) bytes = Buffer.byteLength(JSON.stringify(json));
     }
-    return { ms, clients, bytes };
+    return { ms, clients: all.length, bytes };
   }
 }
 

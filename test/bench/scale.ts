@@ -82,7 +82,7 @@ export async function measureScale(
       `apply = the daemon's appliedAt - receivedAt of one event sent alone (1 ms resolution); add (new client, via the fake agent) p50 ${small.add.p50} -> ${large.add.p50} ms, old (renewal) p50 ${small.old.p50} -> ${large.old.p50} ms`,
     ]),
     growth('apply old', `apply old mean ms @${options.large} vs @${options.small}`, small.old, large.old),
-    growth('list', `GET /v1/clients mean ms @${options.large} vs @${options.small}`, small.list, large.list, [
+    growth('list', `GET /v1/clients page (100) mean ms @${options.large} vs @${options.small}`, small.list, large.list, [
       `the whole list (the API has no paging): ${Math.round(small.listBytes / 1024)} KiB -> ${Math.round(large.listBytes / 1024)} KiB`,
     ]),
     figure({

@@ -72,6 +72,20 @@ describe('orchestrator API', () => {
     expect(t.agents[0]!.containers.size).toBe(0);
   });
 
+  it('pages through clients in id order', async () => {
+    await post(event());
+    await post(event({ duid: '00:03:00:01:02:aa:bb:cc:dd:02' }));
+    await post(event({ duid: '00:03:00:01:02:aa:bb:cc:dd:03' }));
+    await t.dispatcher.idle();
+    const all = (await get('/v1/clients')).clients.map((c: { id: string }) => c.id).sort();
+    const first = await get('/v1/clients?limit=2');
+    expect(first.clients.map((c: { id: string }) => c.id)).toEqual(all.slice(0, 2));
+    const second = await get(`/v1/clients?limit=2&after=${first.next}`);
+    expect(second).toMatchObject({ clients: [{ id: all[2] }], next: null });
+    const bad = await t.app.request('/v1/clients?limit=0', signed('GET', '/v1/clients?limit=0'));
+    expect(bad.status).toBe(400);
+  });
+
   it('is idempotent by eventId and by state', async () => {
     const add = event();
     await post(add);

@@ -25,7 +25,7 @@ import type { AgentHealthSource } from '../metrics/agent-health.js';
 import type { OrchestratorMetrics } from '../metrics/metrics.js';
 import { routeLabel } from '../metrics/route-label.js';
 import { orchestratorOpenApi } from '../openapi/routes.js';
-import { eventsQuery, noQuery } from './queries.js';
+import { clientsQuery, eventsQuery, noQuery } from './queries.js';
 import { withRequestId } from './request-id.js';
 import { clientView, eventView } from './views.js';
 import { findCaller, sourceAddressOf } from './whoami.js';
@@ -146,9 +146,13 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   app.get('/v1/clients', (c) => {
-    query(c, noQuery);
-    const clients = store.listClients().map((client) => clientView(client, store.getInstance(client.id)));
-    return c.json({ clients });
+    const { limit, after } = query(c, clientsQuery);
+    if (limit === undefined && after === undefined) {
+      return c.json({ clients: store.listClients().map((client) => clientView(client, store.getInstance(client.id))), next: null });
+    }
+    const page = store.listClientsPage(after ?? null, limit ?? 1000);
+    const next = page.length === (limit ?? 1000) ? page[page.length - 1]!.id : null;
+    return c.json({ clients: page.map((client) => clientView(client, store.getInstance(client.id))), next });
   });
 
   app.get('/v1/clients/:id', (c) => {

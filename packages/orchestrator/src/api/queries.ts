@@ -14,3 +14,17 @@ export const eventsQuery = z
       .describe('How many of the newest events (1..1000, default 100)'),
   })
   .strict();
+
+/** Paging through clients: ordered by id; `after` is the last id of the previous page. */
+export const clientsQuery = z
+  .object({
+    limit: z
+      .string()
+      .regex(/^[0-9]{1,5}$/, 'must be a number 1..10000')
+      .transform(Number)
+      .pipe(z.number().int().min(1).max(10_000))
+      .optional()
+      .describe('Clients per page (1..10000); without it, every client'),
+    after: z.string().regex(/^[0-9a-f]{20}$/, 'must be a client id').optional().describe('The last client id of the previous page'),
+  })
+  .strict();

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { ipv6ToBigInt } from '../store/ipv6.js';
+import { isIPv6 } from 'node:net';
 import type { Store } from '../store/store.js';
 import type { ClientRecord } from '../store/types.js';
 
@@ -74,10 +74,14 @@ export class Quotas {
       if (mac !== null && other.mac === mac) sameMac++;
       if (prefix !== null && other.prefix === prefix) samePrefix++;
     };
-    for (const instance of store.listInstances()) {
-      if (instance.clientId === client.id || this.#reserved.has(instance.clientId)) continue;
-      const owner = store.getClient(instance.clientId);
-      count({ agent: instance.agent, mac: owner?.mac ?? null, prefix: owner ? prefix64Of(owner.address) : null });
+    // One read of every instance with its owner's MAC and address: O(n) but no per-instance query.
+    for (const owner of store.listInstanceOwners()) {
+      if (owner.clientId === client.id || this.#reserved.has(owner.clientId)) continue;
+      count({
+        agent: owner.agent,
+        mac: owner.mac,
+        prefix: l.maxPerPrefix64 > 0 && owner.deviceAddress ? prefix64Of(owner.deviceAddress) : null,
+      });
     }
     for (const [id, reservation] of this.#reserved) if (id !== client.id) count(reservation);
 
@@ -111,12 +115,12 @@ function refuse(reason: string): Admission {
   return { ok: false, reason: `quota: ${reason}` };
 }
 
-/** The first four groups of an IPv6 address (its /64), e.g. `fd00:1:0:0`; null when it is not one. */
+/** The first four groups of an IPv6 address (its /64), e.g. `fd00:1:0:0`; null when it is not one. Cheap: called per instance. */
 export function prefix64Of(address: string): string | null {
-  try {
-    const high = ipv6ToBigInt(address) >> 64n;
-    return [48n, 32n, 16n, 0n].map((shift) => ((high >> shift) & 0xffffn).toString(16)).join(':');
-  } catch {
-    return null;
-  }
+  if (!isIPv6(address) || address.includes('.')) return null;
+  const [head = '', tail] = address.toLowerCase().split('::');
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
+  return groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':');
 }

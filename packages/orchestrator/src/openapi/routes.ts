@@ -1,5 +1,5 @@
 import { LEASE_EVENTS_PATH, errorBodySchema, leaseEventSchema, openApiDocument, type RouteDoc } from '@unionize/protocol';
-import { eventsQuery, noQuery } from '../api/queries.js';
+import { clientsQuery, eventsQuery, noQuery } from '../api/queries.js';
 import * as s from './schemas.js';
 
 const error = (description: string) => ({ description, schema: errorBodySchema });
@@ -26,7 +26,7 @@ export const ORCHESTRATOR_ROUTES: readonly RouteDoc[] = [
     responses: { 202: { description: 'journaled (or known already: duplicate)', schema: s.leaseEventAcceptedSchema }, 400: error('not a valid lease event'), 401: refused[401], 413: error('body too large') },
   },
   { method: 'get', path: '/v1/whoami', summary: "The caller's own client and container, matched by source address", auth: 'none', tags: ['clients'], query: noQuery, responses: { 200: { description: 'the caller', schema: s.whoamiSchema }, 404: error('no lease on the source address') } },
-  { method: 'get', path: '/v1/clients', summary: 'Every client with its instance', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'clients', schema: s.clientListSchema }, ...refused } },
+  { method: 'get', path: '/v1/clients', summary: 'Clients with their instances: all, or a page (limit, after)', auth: 'hmac', tags: ['clients'], query: clientsQuery, responses: { 200: { description: 'clients', schema: s.clientListSchema }, ...refused } },
   { method: 'get', path: '/v1/clients/:id', summary: 'One client with its last 50 transitions', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'the client', schema: s.clientDetailSchema }, 404: error('no such client'), ...refused } },
   { method: 'delete', path: '/v1/clients/:id', summary: "Remove the client's container now (queued in order with its events)", auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 202: { description: 'queued', schema: s.deprovisionQueuedSchema }, 404: error('no such client'), ...refused } },
   { method: 'get', path: '/v1/instances', summary: 'Every container recorded', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'instances', schema: s.instanceListSchema }, ...refused } },

@@ -80,7 +80,7 @@ export const deprovisionQueuedSchema = z.object({ clientId: z.string(), queued: 
 export const healthSchema = z.object({ ok: z.boolean() });
 export const readySchema = z.object({ ok: z.boolean(), queued: z.number().int() });
 
-export const clientListSchema = z.object({ clients: z.array(clientSchema) });
+export const clientListSchema = z.object({ clients: z.array(clientSchema), next: z.string().nullable().describe('The id to pass as after for the next page; null on the last') });
 export const clientDetailSchema = clientSchema.extend({ transitions: z.array(transitionSchema) });
 export const instanceListSchema = z.object({ instances: z.array(instanceSchema) });
 export const eventListSchema = z.object({ events: z.array(eventSchema) });

@@ -1,5 +1,5 @@
 import type { Store } from './store.js';
-import type { AgentRecord, ClientRecord, EventRecord, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
+import type { AgentRecord, ClientRecord, EventRecord, InstanceOwner, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64 } from './ipv6.js';
 
 /** The store with `[sql] enabled = false`: all state in this process, gone at exit. */
@@ -10,6 +10,8 @@ export class MemoryStore implements Store {
   readonly #servers = new Map<string, ServerRecord>();
   readonly #instances = new Map<string, InstanceRecord>();
   readonly #agents = new Map<string, AgentRecord>();
+  /** Client ids in order, for paging; rebuilt after a new client. */
+  #sortedIds: string[] | undefined;
   /** The static pool; none in dhcp addressing, where containers lease their own. */
   readonly #prefix: Prefix64 | undefined;
   readonly #allocated = new Map<string, number>();
@@ -65,7 +67,21 @@ export class MemoryStore implements Store {
     return client && { ...client };
   }
   putClient(client: ClientRecord): void {
+    if (!this.#clients.has(client.id)) this.#sortedIds = undefined;
     this.#clients.set(client.id, { ...client });
+  }
+  listClientsPage(after: string | null, limit: number): ClientRecord[] {
+    this.#sortedIds ??= [...this.#clients.keys()].sort();
+    const ids = this.#sortedIds;
+    // Binary search for the first id after `after`.
+    let lo = 0;
+    let hi = ids.length;
+    while (after !== null && lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ids[mid]! <= after) lo = mid + 1;
+      else hi = mid;
+    }
+    return ids.slice(lo, lo + limit).map((id) => ({ ...this.#clients.get(id)! }));
   }
   listClients(): ClientRecord[] {
     return [...this.#clients.values()].map((c) => ({ ...c }));
@@ -112,6 +128,14 @@ export class MemoryStore implements Store {
   }
   listInstances(): InstanceRecord[] {
     return [...this.#instances.values()].map((i) => ({ ...i }));
+  }
+  listInstanceOwners(): InstanceOwner[] {
+    const owners: InstanceOwner[] = [];
+    for (const instance of this.#instances.values()) {
+      const client = this.#clients.get(instance.clientId);
+      owners.push({ clientId: instance.clientId, agent: instance.agent, mac: client?.mac ?? null, deviceAddress: client?.address ?? null });
+    }
+    return owners;
   }
 
   allocateAddress(clientId: string): string | undefined {

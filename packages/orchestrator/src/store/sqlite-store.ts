@@ -1,12 +1,12 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { and, asc, desc, eq, isNotNull, isNull, lt } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, isNotNull, isNull, lt } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { leaseEventSchema } from '@unionize/protocol';
 import type { Store } from './store.js';
-import type { AgentRecord, ClientRecord, ClientState, EventRecord, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
+import type { AgentRecord, ClientRecord, ClientState, EventRecord, InstanceOwner, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64 } from './ipv6.js';
 import * as schema from './schema.js';
 
@@ -99,6 +99,11 @@ export class SqliteStore implements Store {
     return this.#db.select().from(schema.clients).orderBy(asc(schema.clients.firstSeen), asc(schema.clients.id)).all().map(toClient);
   }
 
+  listClientsPage(after: string | null, limit: number): ClientRecord[] {
+    const query = this.#db.select().from(schema.clients);
+    return (after === null ? query : query.where(gt(schema.clients.id, after))).orderBy(asc(schema.clients.id)).limit(limit).all().map(toClient);
+  }
+
   addTransition(t: TransitionRecord): void {
     this.#db.insert(schema.clientTransitions).values({ clientId: t.clientId, fromState: t.from, toState: t.to, reason: t.reason, at: t.at }).run();
   }
@@ -124,6 +129,14 @@ export class SqliteStore implements Store {
 
   listServers(): ServerRecord[] {
     return this.#db.select().from(schema.dhcpServers).orderBy(asc(schema.dhcpServers.name)).all() as ServerRecord[];
+  }
+
+  listInstanceOwners(): InstanceOwner[] {
+    return this.#db
+      .select({ clientId: schema.instances.clientId, agent: schema.instances.agent, mac: schema.clients.mac, deviceAddress: schema.clients.address })
+      .from(schema.instances)
+      .leftJoin(schema.clients, eq(schema.clients.id, schema.instances.clientId))
+      .all();
   }
 
   putAgent(agent: AgentRecord): void {

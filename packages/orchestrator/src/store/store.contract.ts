@@ -77,6 +77,10 @@ export function describeStore(name: string, open: () => Store): void {
       store.putClient(client('c2'));
       expect(store.getClient('c1')).toMatchObject({ state: 'ready', hostname: 'h', profile: 'small', ttlExpiresAt: 't9', cooldownUntil: 't10' });
       expect(store.listClients().map((c) => c.id).sort()).toEqual(['c1', 'c2']);
+      store.putClient(client('c0'));
+      expect(store.listClientsPage(null, 2).map((c) => c.id)).toEqual(['c0', 'c1']);
+      expect(store.listClientsPage('c1', 2).map((c) => c.id)).toEqual(['c2']);
+      expect(store.listClientsPage('c0', 1)[0]).toMatchObject({ id: 'c1', hostname: 'h' });
       store.addTransition({ clientId: 'c1', from: 'pending', to: 'provisioning', reason: 'r1', at: 't1' });
       store.addTransition({ clientId: 'c1', from: 'provisioning', to: 'ready', reason: 'r2', at: 't2' });
       expect(store.listTransitions('c1', 10).map((t) => t.to)).toEqual(['ready', 'provisioning']);
@@ -100,6 +104,7 @@ export function describeStore(name: string, open: () => Store): void {
       store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: 'dhcp', mac: '02:00:00:00:00:07', image: 'i', createdAt: 't' });
       expect(store.findInstanceByMac('02:00:00:00:00:07')?.clientId).toBe('c1');
       expect(store.findInstanceByMac('02:00:00:00:00:08')).toBeUndefined();
+      expect(store.listInstanceOwners()).toEqual([{ clientId: 'c1', agent: 'dock1', mac: null, deviceAddress: 'fd00:1::1000' }]);
       store.close();
     });
 

@@ -1,4 +1,4 @@
-import type { AgentRecord, ClientRecord, EventRecord, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
+import type { AgentRecord, ClientRecord, EventRecord, InstanceOwner, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
 
 /**
  * Everything the orchestrator remembers. Synchronous: both implementations
@@ -22,6 +22,8 @@ export interface Store {
   getClient(id: string): ClientRecord | undefined;
   putClient(client: ClientRecord): void;
   listClients(): ClientRecord[];
+  /** Up to `limit` clients with ids after `after`, ordered by id (paging). */
+  listClientsPage(after: string | null, limit: number): ClientRecord[];
   addTransition(transition: TransitionRecord): void;
   /** Newest first. */
   listTransitions(clientId: string, limit: number): TransitionRecord[];
@@ -38,6 +40,8 @@ export interface Store {
   putInstance(instance: InstanceRecord): void;
   deleteInstance(clientId: string): void;
   listInstances(): InstanceRecord[];
+  /** Every instance with its client's MAC and device address, in one read (quotas count these). */
+  listInstanceOwners(): InstanceOwner[];
 
   /** The address allocated to a client, allocating the lowest free one; undefined when the pool is exhausted. */
   allocateAddress(clientId: string): string | undefined;

@@ -82,3 +82,12 @@ export interface AgentRecord {
   unhealthySince: string | null;
   draining: boolean;
 }
+
+/** An instance and what quotas count it by. */
+export interface InstanceOwner {
+  clientId: string;
+  agent: string;
+  /** The device's MAC and leased address; null when its client is unknown. */
+  mac: string | null;
+  deviceAddress: string | null;
+}
