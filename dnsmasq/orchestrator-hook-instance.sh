@@ -8,7 +8,7 @@
 # root): dhcp-script=/usr/local/sbin/orchestrator-hook-instance
 # Edit NODE and HOOK to where node and this repository are installed.
 NODE=/usr/bin/node
-HOOK=/opt/unionize/packages/hook/dist/main.js
+HOOK=/opt/unionize/packages/hook/dist/orchestrator-hook.mjs
 ORCHESTRATOR_HOOK_CONFIG=${ORCHESTRATOR_HOOK_CONFIG:-/etc/orchestrator/hook-instance.ini}
 export ORCHESTRATOR_HOOK_CONFIG
 exec "$NODE" "$HOOK" "$@"

@@ -7,7 +7,7 @@
 # point dnsmasq at it: dhcp-script=/usr/local/sbin/orchestrator-hook
 # Edit NODE and HOOK to where node and this repository are installed.
 NODE=/usr/bin/node
-HOOK=/opt/unionize/packages/hook/dist/main.js
+HOOK=/opt/unionize/packages/hook/dist/orchestrator-hook.mjs
 ORCHESTRATOR_HOOK_CONFIG=${ORCHESTRATOR_HOOK_CONFIG:-/etc/orchestrator/hook.ini}
 export ORCHESTRATOR_HOOK_CONFIG
 exec "$NODE" "$HOOK" "$@"

@@ -42,7 +42,7 @@ export async function startContainerBridgeDnsmasq(ctx: ContainerBridgeContext): 
       server: 'ctrnet', role: 'instance', spoolDir: join(dir, 'spool-ctrnet'),
     }),
   );
-  writeHookWrapper(wrapper, { configFile: hookConfig, command: [process.execPath, join(ctx.repo, 'packages', 'hook', 'dist', 'main.js')] });
+  writeHookWrapper(wrapper, { configFile: hookConfig, command: [process.execPath, join(ctx.repo, 'packages', 'hook', 'dist', 'orchestrator-hook.mjs')] });
   const setup = prepareDnsmasq({
     repo: ctx.repo,
     dir,

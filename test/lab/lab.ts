@@ -521,13 +521,13 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     writeFileSync(join(dir, 'hook.ini'), hookIni({ ...paths, orchestratorUrl: 'https://[::1]:8443' }));
     writeHookWrapper(lab.hookWrapper, {
       configFile: join(dir, 'hook.ini'),
-      command: options.hookCommand ? [options.hookCommand] : [process.execPath, join(repo, 'packages', 'hook', 'dist', 'main.js')],
+      command: options.hookCommand ? [options.hookCommand] : [process.execPath, join(repo, 'packages', 'hook', 'dist', 'orchestrator-hook.mjs')],
     });
     if (options.hookFlushSeconds !== undefined) {
       // The spool flusher, as config/orchestrator-hook-flush.service runs it on a real host.
       const hookFlush = new Daemon(
         'hook-flush',
-        inNs(names.orch, [process.execPath, join(repo, 'packages', 'hook', 'dist', 'main.js'), '--flush', '--interval', String(options.hookFlushSeconds)]),
+        inNs(names.orch, [process.execPath, join(repo, 'packages', 'hook', 'dist', 'orchestrator-hook.mjs'), '--flush', '--interval', String(options.hookFlushSeconds)]),
         join(dir, 'logs', 'hook-flush.log'),
         async (since) => since().includes('"msg":"flusher started"'),
         state,

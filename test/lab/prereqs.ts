@@ -54,13 +54,12 @@ export function labPrerequisites(options: PrerequisiteOptions = {}): string | nu
   if (netns.status !== 0) return `e2e lab needs network namespaces: ip netns list failed: ${(netns.stderr ?? '').trim()}`;
   const repo = repoRoot();
   const needed = [
-    ...(options.daemons ? ['orchestrator', 'unionize'] : []),
-    ...(options.hook ? ['hook'] : []),
+    ...(options.daemons ? ['orchestrator/dist/main.js', 'unionize/dist/main.js'] : []),
+    // The hook runs as one bundled file (start-up time: dnsmasq starts it for every lease change).
+    ...(options.hook ? ['hook/dist/orchestrator-hook.mjs'] : []),
   ];
-  for (const pkg of needed) {
-    if (!existsSync(join(repo, 'packages', pkg, 'dist', 'main.js'))) {
-      return `e2e lab needs packages/${pkg} built (npm run build)`;
-    }
+  for (const file of needed) {
+    if (!existsSync(join(repo, 'packages', file))) return `e2e lab needs packages/${file} built (npm run build)`;
   }
   return null;
 }
