@@ -35,7 +35,7 @@ interface EventView {
 /** The DUID dhclient -D LL makes from eth1's MAC (DUID-LL, RFC 8415 section 11.4). */
 const duidOf = (mac: string) => `00:03:00:01:${mac}`;
 
-function dhcpLab(dhcpLeaseWaitMs?: number) {
+function dhcpLab(dhcpLeaseWaitMs?: number, dockerHosts: 1 | 2 = 1) {
   const t = {} as {
     lab: Lab;
     api: OrchestratorApi;
@@ -45,7 +45,7 @@ function dhcpLab(dhcpLeaseWaitMs?: number) {
     instanceEvents: (address: string) => Promise<EventView[]>;
   };
   beforeAll(async () => {
-    t.lab = await startLab({ devices: 2, addressing: 'dhcp', ...(dhcpLeaseWaitMs !== undefined ? { dhcpLeaseWaitMs } : {}) });
+    t.lab = await startLab({ devices: 2, addressing: 'dhcp', dockerHosts, ...(dhcpLeaseWaitMs !== undefined ? { dhcpLeaseWaitMs } : {}) });
     t.api = new OrchestratorApi({ url: t.lab.orchestratorUrl, caFile: t.lab.caFile, secretFile: t.lab.secretFile });
     t.inContainerRange = (address) => new RegExp(`^${t.lab.prefix}:3::1[0-9a-f]{3}/128$`).test(address);
     t.instanceEvents = async (address) =>
@@ -158,3 +158,27 @@ async function waitForEvents<T>(read: () => Promise<T[]>, done: (items: T[]) => 
     await sleep(200);
   }
 }
+
+describe.skipIf(skipReason)('dhcp addressing over two docker hosts: the second host\'s containers lease across the shared segment', () => {
+  const t = dhcpLab(undefined, 2);
+
+  it('one device per agent: each container leases from the one container bridge dnsmasq and is reached from its device', async () => {
+    const { lab, api } = t;
+    const leases = await Promise.all([lab.lease(1), lab.lease(2)]);
+    const clients = await Promise.all(leases.map((l) => api.waitForClient(l.duid, (c) => c.state === 'ready', 60_000)));
+    expect(clients.map((c) => c.instance!.agent).sort()).toEqual(['dock1', 'dock2']);
+    const leased = readDnsmasqLeases(lab.ctrDnsmasqLeaseFile!);
+    for (const [i, c] of clients.entries()) {
+      expect(t.inContainerRange(c.instance!.address), c.instance!.address).toBe(true);
+      expect(leased.find((l) => `${l.address}/128` === c.instance!.address)?.duid).toBe(duidOf(c.instance!.mac));
+      const page = await lab.httpGet(i + 1, `http://[${c.instance!.address.split('/')[0]}]/`);
+      expect(page.body, `device ${i + 1} → ${c.instance!.agent}`).toContain(leases[i]!.duid);
+    }
+    const running = await managedContainers(lab);
+    expect(running.map((c) => `${c.agent}/${c.Names[0]!.slice(1)}`).sort()).toEqual(clients.map((c) => `${c.instance!.agent}/${c.instance!.containerName}`).sort());
+    await Promise.all([lab.release(1), lab.release(2)]);
+    for (const l of leases) await api.waitForClient(l.duid, (c) => c.state === 'gone');
+    expect(await managedContainers(lab)).toEqual([]);
+    expect(readDnsmasqLeases(lab.ctrDnsmasqLeaseFile!)).toEqual([]);
+  });
+});
