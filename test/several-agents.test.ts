@@ -96,9 +96,9 @@ describe.skipIf(skipReason)('several agents: capacity, drain, a lost agent', () 
 
     // dock2 is lost: its agent killed, its containers cut off the container segment (they still run,
     // with the same addresses and MACs their replacements will have: only the replacements must answer).
+    const lostAt = Date.now();
     await lab.daemons.unionize2!.stop('SIGKILL');
     await lab.connectDockerHost(2, false);
-    const lostAt = Date.now();
 
     // Unhealthy is not dead: nothing moves before dead_after_seconds.
     await sleep((DEAD_AFTER_SECONDS - 3) * 1000);
