@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labSkipReason, startLab, type Lab } from './lab/lab.js';
+import { labSkipReason, startLab, type DeviceLease, type Lab } from './lab/lab.js';
 import { sleep } from './lab/process.js';
 import { expectConverged } from './support/converged.js';
 import { OrchestratorApi } from './support/orchestrator-api.js';
@@ -41,7 +41,9 @@ describe.skipIf(skipReason)('device address pinning', () => {
   }
 
   it('a device that releases and leases again, having forgotten its lease, gets its pinned address', async () => {
-    const first = await Promise.all([1, 2, 3].map((d) => lab.lease(d)));
+    // One after the other: sequential allocation gives device 3 the highest address.
+    const first: DeviceLease[] = [];
+    for (const d of [1, 2, 3]) first.push(await lab.lease(d));
     const clients = await Promise.all(first.map((l) => api.waitForClient(l.duid, (c) => c.state === 'ready', 60_000)));
     // One dhcp-host line per device (dnsmasq(8) --dhcp-host, DHCPv6 form), and dnsmasq read it.
     for (const [i, c] of clients.entries()) await waitForPin(c.id, `id:${first[i]!.duid},[${first[i]!.address}]\n`);
