@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   const dashboard = { hub, ...(dashboardToken ? { auth: new DashboardAuth({ token: dashboardToken, ttlSeconds: config.dashboard.session_hours * 3600 }) } : {}) };
   const app = createApp({
     store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret }), log,
-    metrics, agentHealth, dashboard, ...(metricsToken ? { metricsToken } : {}),
+    metrics, agentHealth, agentControl: monitor, dashboard, ...(metricsToken ? { metricsToken } : {}),
   });
 
   // Journaled but unapplied events first (per client in order), then the listener.

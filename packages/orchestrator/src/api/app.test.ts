@@ -86,6 +86,28 @@ describe('orchestrator API', () => {
     expect(bad.status).toBe(400);
   });
 
+  it('drains an agent on request, moving its clients when asked', async () => {
+    const draining = new Set<string>();
+    const control = { setDraining: (name: string, on: boolean) => (['dock1', 'dock2'].includes(name) ? (on ? draining.add(name) : draining.delete(name), true) : false) };
+    const placement = { candidates: () => t.agents.filter((a) => !draining.has(a.name)), capacity: () => 0, isDead: () => false };
+    const log = pino({ level: 'silent' });
+    const clock = { now: () => new Date() };
+    const lifecycle = new Lifecycle({ store: t.store, agents: t.agents, clock, log, image: 'img:1', prefixLength: 64, placement });
+    const dispatcher = new EventDispatcher({ store: t.store, lifecycle, clock, log, concurrency: 4 });
+    const app = createApp({ store: t.store, dispatcher, lifecycle, agents: t.agents, verifier: new RequestVerifier({ secret }), log, agentControl: control });
+    const call = (path: string, body: unknown) => app.request(path, signed('POST', path, JSON.stringify(body)));
+    dispatcher.accept(event());
+    await dispatcher.idle();
+    expect(t.agents[0]!.containers.size).toBe(1);
+    const res = await call('/v1/agents/dock1/drain', { drain: true, move: true });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ agent: 'dock1', draining: true, moving: 1 });
+    await dispatcher.idle();
+    expect([t.agents[0]!.containers.size, t.agents[1]!.containers.size]).toEqual([0, 1]);
+    expect((await call('/v1/agents/nope/drain', { drain: true })).status).toBe(404);
+    expect((await call('/v1/agents/dock1/drain', { drain: 'yes' })).status).toBe(400);
+  });
+
   it('is idempotent by eventId and by state', async () => {
     const add = event();
     await post(add);

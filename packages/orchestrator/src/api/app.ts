@@ -25,7 +25,8 @@ import type { AgentHealthSource } from '../metrics/agent-health.js';
 import type { OrchestratorMetrics } from '../metrics/metrics.js';
 import { routeLabel } from '../metrics/route-label.js';
 import { orchestratorOpenApi } from '../openapi/routes.js';
-import { clientsQuery, eventsQuery, noQuery } from './queries.js';
+import { clientsQuery, eventsQuery, noQuery, query } from './queries.js';
+import { registerAgentRoutes, type AgentControl } from './agent-routes.js';
 import { withRequestId } from './request-id.js';
 import { clientView, eventView } from './views.js';
 import { findCaller, sourceAddressOf } from './whoami.js';
@@ -45,6 +46,8 @@ export interface AppDeps {
   metricsToken?: Buffer;
   /** Agents' last health checks, for /v1/agents. */
   agentHealth?: AgentHealthSource;
+  /** Draining agents (POST /v1/agents/:name/drain); without it every agent is unknown there (404). */
+  agentControl?: AgentControl;
   /** The dashboard; without `auth` (`[dashboard] token_file`) its routes answer 404. */
   dashboard?: { auth?: DashboardAuth; hub: StateHub };
 }
@@ -55,12 +58,6 @@ type Env = { Variables: RequestIdVariables };
 const SPOOL_DEPTH_HEADER = 'x-hook-spool-depth';
 
 const clientIdPattern = /^[0-9a-f]{20}$/;
-
-function query<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
-  const parsed = schema.safeParse(c.req.query());
-  if (!parsed.success) throw invalidRequest(parsed.error, 'query');
-  return parsed.data;
-}
 
 /** Paths served without a signature: health, whoami (which shows a caller only its own client), and the API's description. */
 const PUBLIC_PATHS = ['/healthz', '/readyz', '/v1/whoami', '/v1/openapi.json'];
@@ -201,6 +198,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
       })),
     });
   });
+
+  registerAgentRoutes(app, { control: deps.agentControl ?? { setDraining: () => false }, store, dispatcher, lifecycle });
 
   return app;
 }

@@ -1,4 +1,5 @@
 import { LEASE_EVENTS_PATH, errorBodySchema, leaseEventSchema, openApiDocument, type RouteDoc } from '@unionize/protocol';
+import { drainAcceptedSchema, drainRequestSchema } from '../api/agent-routes.js';
 import { clientsQuery, eventsQuery, noQuery } from '../api/queries.js';
 import * as s from './schemas.js';
 
@@ -32,6 +33,11 @@ export const ORCHESTRATOR_ROUTES: readonly RouteDoc[] = [
   { method: 'get', path: '/v1/instances', summary: 'Every container recorded', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'instances', schema: s.instanceListSchema }, ...refused } },
   { method: 'get', path: '/v1/events', summary: 'The newest journaled lease events', auth: 'hmac', tags: ['events'], query: eventsQuery, responses: { 200: { description: 'newest first', schema: s.eventListSchema }, ...refused } },
   { method: 'get', path: '/v1/servers', summary: 'DHCP servers that have sent events', auth: 'hmac', tags: ['events'], query: noQuery, responses: { 200: { description: 'servers', schema: s.serverListSchema }, ...refused } },
+  {
+    method: 'post', path: '/v1/agents/:name/drain', summary: 'Drain an agent (no new clients), or undo it; with move, move its clients now', auth: 'hmac', tags: ['agents'],
+    query: noQuery, body: drainRequestSchema,
+    responses: { 202: { description: 'draining set; moves queued', schema: drainAcceptedSchema }, 404: error('no such agent'), ...refused },
+  },
   { method: 'get', path: '/v1/agents', summary: 'Agents with their load and last health check', auth: 'hmac', tags: ['agents'], query: noQuery, responses: { 200: { description: 'agents', schema: s.agentListSchema }, ...refused } },
   {
     method: 'get', path: '/dashboard', summary: 'The dashboard page (or its login form without a session)', auth: 'none', tags: ['dashboard'],

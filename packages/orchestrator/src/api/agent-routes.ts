@@ -1,0 +1,56 @@
+import type { Env, Hono } from 'hono';
+import { z } from 'zod';
+import { ApiError, invalidRequest, nameSchema } from '@unionize/protocol';
+import type { EventDispatcher } from '../events/dispatcher.js';
+import type { Lifecycle } from '../lifecycle/lifecycle.js';
+import type { Store } from '../store/store.js';
+import { noQuery, query } from './queries.js';
+
+/** What the drain route needs of the AgentMonitor. */
+export interface AgentControl {
+  setDraining(name: string, draining: boolean): boolean;
+}
+
+export const drainRequestSchema = z
+  .object({
+    drain: z.boolean().describe('true: no new clients on this agent; false: it takes new clients again'),
+    move: z.boolean().default(false).describe('with drain: also move its clients to other agents now, one by one'),
+  })
+  .strict();
+
+export const drainAcceptedSchema = z.object({ agent: z.string(), draining: z.boolean(), moving: z.number().int() });
+
+/**
+ * POST /v1/agents/:name/drain: stop placing new clients on an agent; its
+ * clients stay until their leases end, or, with `move`, are moved now (each
+ * in order with its client's events: made anew elsewhere, then removed here).
+ */
+export function registerAgentRoutes<E extends Env>(
+  app: Hono<E>,
+  deps: { control: AgentControl; store: Store; dispatcher: EventDispatcher; lifecycle: Lifecycle },
+): void {
+  app.post('/v1/agents/:name/drain', async (c) => {
+    query(c, noQuery);
+    const name = nameSchema.safeParse(c.req.param('name'));
+    let json: unknown;
+    try {
+      json = JSON.parse(await c.req.text());
+    } catch {
+      throw new ApiError(400, 'INVALID_JSON', 'body is not JSON');
+    }
+    const body = drainRequestSchema.safeParse(json);
+    if (!body.success) throw invalidRequest(body.error, 'drain request');
+    if (!name.success || !deps.control.setDraining(name.data, body.data.drain)) {
+      throw new ApiError(404, 'NOT_FOUND', `no agent ${String(c.req.param('name')).slice(0, 64)}`);
+    }
+    let moving = 0;
+    if (body.data.drain && body.data.move) {
+      for (const instance of deps.store.listInstances()) {
+        if (instance.agent !== name.data) continue;
+        moving++;
+        deps.dispatcher.run(instance.clientId, () => deps.lifecycle.move(instance.clientId, `agent ${name.data} drained: moved on request`));
+      }
+    }
+    return c.json({ agent: name.data, draining: body.data.drain, moving }, 202);
+  });
+}
