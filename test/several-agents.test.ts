@@ -137,6 +137,21 @@ describe.skipIf(skipReason)('several agents: capacity, drain, a lost agent', () 
     expect(byAgent(clients)).toEqual({ dock1: leases.length, dock2: 0 });
   }, 300_000);
 
+  it('draining an agent with move (POST /v1/agents/:name/drain) moves its clients to the other, each still reached', async () => {
+    lab.configureAgents({ dock1: { capacity: 2 * CAPACITY }, dock2: { capacity: 2 * CAPACITY } });
+    await lab.daemons.orchestrator!.restart();
+    const before = await expectConverged(lab, api, leases, 'room on both', 120_000);
+    expect(before.every((c) => c.instance!.agent === 'dock1')).toBe(true);
+    const { status, json } = await api.call('POST', '/v1/agents/dock1/drain', { body: JSON.stringify({ drain: true, move: true }) });
+    expect(status).toBe(202);
+    expect(json).toEqual({ agent: 'dock1', draining: true, moving: leases.length });
+    const moved: ClientView[] = [];
+    for (const { duid } of leases) moved.push(await api.waitForClient(duid, (c) => c.state === 'ready' && c.instance?.agent === 'dock2', 120_000));
+    expect(moved.map((c) => c.instance!.address)).toEqual(before.map((c) => c.instance!.address));
+    const clients = await expectConverged(lab, api, leases, 'moved to dock2', 120_000);
+    expect(byAgent(clients)).toEqual({ dock1: 0, dock2: leases.length });
+  }, 300_000);
+
   it('stops leaving nothing behind: both docker hosts, both dockerds, every namespace', async () => {
     await stopAndExpectNothingLeft(lab);
   });

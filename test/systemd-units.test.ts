@@ -88,7 +88,7 @@ describe.skipIf(skip)('systemd units and dnsmasq files', () => {
     expect(result.stderr).toMatch(/ProtectSystem|not executable/);
   });
 
-  it('the orchestrator runs unprivileged and hardened; unionize as root with three capabilities', async () => {
+  it('the orchestrator runs unprivileged and hardened; unionize as root with four capabilities', async () => {
     const orchestrator = readFileSync(join(repo, 'config/orchestrator.service'), 'utf8');
     expect(keyOf(orchestrator, 'User')).toBe('orchestrator');
     expect(keyOf(orchestrator, 'CapabilityBoundingSet')).toBe('');
@@ -128,6 +128,9 @@ describe.skipIf(skip)('systemd units and dnsmasq files', () => {
         `nsenter -t ${pid} -n ip -6 addr add fd00:99::5/64 dev eth1 nodad`,
         `nsenter -t ${pid} -n ip link set eth1 up`,
         `nsenter -t ${pid} -n ip -6 addr show dev eth1`,
+        // The announce after an attach (a ping from the container: a raw socket).
+        `nsenter -t ${pid} -n ip link set lo up`,
+        `nsenter -t ${pid} -n ping -6 -n -q -c 1 -W 2 fd00:99::5`,
       ].join(' && ');
       const bounding = `-all,${caps.split(/\s+/).map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`).join(',')}`;
       const result = await run(['setpriv', `--bounding-set=${bounding}`, '--', 'sh', '-c', script], { timeoutMs: 20_000 });
@@ -141,7 +144,7 @@ describe.skipIf(skip)('systemd units and dnsmasq files', () => {
 
   it("unionize's CapabilityBoundingSet is enough for the attach, and each capability in it is needed", async () => {
     const caps = keyOf(readFileSync(join(repo, 'config/unionize.service'), 'utf8'), 'CapabilityBoundingSet')!;
-    expect(caps.split(/\s+/).sort()).toEqual(['CAP_NET_ADMIN', 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE']);
+    expect(caps.split(/\s+/).sort()).toEqual(['CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE']);
     const full = await attachWith(caps);
     expect(full.ok, full.output).toBe(true);
     for (const dropped of caps.split(/\s+/)) {

@@ -190,25 +190,25 @@ export class Lifecycle {
     return `bound ${event.address} to ${instance.containerName}`;
   }
 
-  /** Move a client's container to another agent (draining with move): make the new one, then remove the old. */
+  /**
+   * Move a client's container to another agent (draining with move). The old
+   * one goes first: the new one has the same MAC and address (both derive from
+   * the client), and two of them on one segment would answer at once. If no
+   * other agent takes it, it is made again where it was (the drained agent
+   * still runs what it has).
+   */
   async move(clientId: string, reason: string): Promise<void> {
     const client = this.#store.getClient(clientId);
     const old = this.#store.getInstance(clientId);
     if (!client || !old || client.desired !== 'running') return;
-    this.#store.deleteInstance(clientId);
-    try {
-      await this.provision(clientId, reason);
-    } catch (error) {
-      this.#store.putInstance(old);
-      throw error;
-    }
-    const moved = this.#store.getInstance(clientId);
-    if (!moved || moved.agent === old.agent) {
-      // Nowhere else to go: it stays where it was.
-      if (!moved) this.#store.putInstance(old);
+    const elsewhere = this.#placement.candidates().some((a) => a.name !== old.agent);
+    if (!elsewhere) {
+      this.#log.warn({ client: clientId, agent: old.agent }, 'no other agent to move to: staying');
       return;
     }
     await this.#agentNamed(old.agent)?.deleteContainer(old.containerName);
+    this.#store.deleteInstance(clientId);
+    await this.provision(clientId, reason);
   }
 
   /** A profile's TTL ran out: remove the container; no new one before the cool-down ends and the lease is renewed. */

@@ -52,12 +52,13 @@ beforeEach(() => {
 afterEach(() => rmSync(proc, { recursive: true, force: true }));
 
 describe('NativeAttacher', () => {
-  it('attaches a fresh container with two spawns', async () => {
+  it('attaches a fresh container with two spawns, then announces it to its gateway without waiting', async () => {
     writeNetns('4242', ['lo']);
     const result = await attacher().attach(TARGET);
     expect(result).toMatchObject({ changed: true, spawns: 2 });
-    expect(commands.map((c) => c.file)).toEqual(['ip', 'nsenter']);
+    expect(commands.map((c) => c.file)).toEqual(['ip', 'nsenter', 'nsenter']);
     expect(commands[0]?.input).toContain('peer name eth1 address 02:11:22:33:44:55 netns 4242');
+    expect(commands[2]?.args).toEqual(['-t', '4242', '-n', 'ping', '-6', '-n', '-q', '-c', '1', '-W', '1', '-I', 'eth1', expect.any(String)]);
   });
 
   it('runs nothing when eth1 already has the address and route', async () => {

@@ -3,7 +3,7 @@ import { isDhcpAddress } from '@unionize/protocol';
 import { AttachError } from '../errors.js';
 import type { DhcpClients } from './dhcp-client.js';
 import { readLinks, readNetnsState, usableGlobalAddress } from './netns-state.js';
-import { CONTAINER_IF, DEFAULT_TOOLS, hostVethName, isAttachedIn, planAttach, planDetach, type Step, type Tools } from './plan.js';
+import { CONTAINER_IF, DEFAULT_TOOLS, announceCommand, hostVethName, isAttachedIn, planAttach, planDetach, type Step, type Tools } from './plan.js';
 import { CommandError, runCommand, type CommandRunner } from './run-command.js';
 
 /** Gives a running container its eth1 on the container bridge. */
@@ -143,6 +143,7 @@ export class NativeAttacher implements Attacher {
     }
     await this.#runSteps(`attach ${target.name}`, steps);
     if (!dhcp) {
+      if (steps.length > 0 && this.#gateway) this.#announce(target);
       return { changed: steps.length > 0, spawns: steps.length, ms: msSince(started), address: target.address };
     }
     const ifname = target.ifname ?? CONTAINER_IF;
@@ -191,6 +192,11 @@ export class NativeAttacher implements Attacher {
     }
     const veth = options.hostVeth ?? hostVethName(name, options.ifname ?? CONTAINER_IF);
     await this.#runSteps(`detach ${name}`, planDetach(name, await readLinks(`${this.#proc}/self/net`), this.#tools, veth));
+  }
+
+  /** Fire and forget: the attach does not wait for it, and a failure only costs the bridges' learning time. */
+  #announce(target: AttachTarget): void {
+    this.#run(announceCommand(target.pid, this.#tools, target.ifname ?? CONTAINER_IF, this.#gateway!)).catch(() => undefined);
   }
 
   async #runSteps(what: string, steps: readonly Step[]): Promise<void> {

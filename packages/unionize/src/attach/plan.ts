@@ -36,9 +36,11 @@ export interface Tools {
   nsenter: string;
   /** procps sysctl, run in the container's namespace (DHCP mode); default `sysctl`. */
   sysctl?: string;
+  /** iputils ping, for the announce after attaching; default `ping`. */
+  ping?: string;
 }
 
-export const DEFAULT_TOOLS: Tools = { ip: 'ip', nsenter: 'nsenter', sysctl: 'sysctl' };
+export const DEFAULT_TOOLS: Tools = { ip: 'ip', nsenter: 'nsenter', sysctl: 'sysctl', ping: 'ping' };
 
 /** One command, and the failure (stderr) that still counts as done. */
 export interface Step {
@@ -182,4 +184,16 @@ export function planAttach(container: NetnsState, hostLinks: ReadonlySet<string>
 export function planDetach(name: string, hostLinks: ReadonlySet<string>, tools: Tools = DEFAULT_TOOLS, veth = hostVethName(name)): Step[] {
   if (!hostLinks.has(veth)) return [];
   return [{ what: `remove ${veth}`, command: { file: tools.ip, args: ['link', 'del', veth] }, tolerate: /Cannot find device/ }];
+}
+
+/**
+ * One echo request from the container to its gateway, sent once eth1 is up:
+ * the bridges along the way learn the MAC on its new port at once, and the
+ * router its neighbour entry. Without it a silent container (a web server
+ * waiting for requests) whose MAC was last seen elsewhere on the segment
+ * (moved from another docker host) stays unreachable until the bridges' FDB
+ * entries age out (300 s). Needs CAP_NET_RAW (ping's raw socket).
+ */
+export function announceCommand(pid: number, tools: Tools, ifname: string, gateway: string): Command {
+  return nsenterCommand(pid, tools, tools.ping ?? 'ping', ['-6', '-n', '-q', '-c', '1', '-W', '1', '-I', ifname, gateway]);
 }
