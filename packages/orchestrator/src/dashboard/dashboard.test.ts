@@ -5,7 +5,8 @@ import { RequestVerifier, signRequest } from '@unionize/protocol';
 import { createApp } from '../api/app.js';
 import { EventDispatcher } from '../events/dispatcher.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
-import { AgentHealth } from '../metrics/agent-health.js';
+import { AgentMonitor } from '../agents/agent-monitor.js';
+import { agentHealthFrom } from '../metrics/agent-health.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { FakeAgent } from '../testing/fake-agent.js';
 import { DashboardAuth, SESSION_COOKIE } from './session.js';
@@ -21,7 +22,7 @@ function setup(options: { dashboard?: boolean } = {}) {
   const agents = [new FakeAgent('dock1')];
   const lifecycle = new Lifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64 });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 2 });
-  const agentHealth = new AgentHealth({ agents, clock, log });
+  const agentHealth = agentHealthFrom(new AgentMonitor({ agents, settings: [{ name: 'dock1', url: 'https://dock1', capacity: 0, drain: false }], store, clock, log, deadAfterMs: 60_000 }));
   const hub = new StateHub(() => dashboardState({ store, agentHealth, clock, queueDepth: () => dispatcher.depth }), 20);
   const auth = options.dashboard === false ? undefined : new DashboardAuth({ token: Buffer.from(token) });
   const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret }), log, agentHealth, dashboard: { hub, auth } });

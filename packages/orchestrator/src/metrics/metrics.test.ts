@@ -7,7 +7,8 @@ import { currentRequestId } from '../api/request-id.js';
 import { EventDispatcher } from '../events/dispatcher.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { FakeAgent } from '../testing/fake-agent.js';
-import { AgentHealth } from './agent-health.js';
+import { AgentMonitor } from '../agents/agent-monitor.js';
+import { agentHealthFrom } from './agent-health.js';
 import { MeteredLifecycle } from './metered-lifecycle.js';
 import { createMetrics, outcomeLabel } from './metrics.js';
 
@@ -29,7 +30,8 @@ function setup() {
   const store = new MemoryStore({ prefix: 'fd00:3::/64' });
   const agent = new RecordingAgent('dock1');
   const agents = [agent];
-  const agentHealth = new AgentHealth({ agents, clock, log });
+  const monitor = new AgentMonitor({ agents, settings: [{ name: 'dock1', url: 'https://dock1', capacity: 0, drain: false }], store, clock, log, deadAfterMs: 60_000 });
+  const agentHealth = Object.assign(agentHealthFrom(monitor), { checkAll: () => monitor.checkAll() });
   let depth = () => 0;
   const metrics = createMetrics({ store, agentHealth, queueDepth: () => depth() });
   const lifecycle = new MeteredLifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64, metrics });
@@ -56,7 +58,7 @@ describe('/metrics', () => {
     expect((await app.request('/metrics', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
     const log = pino({ level: 'silent' });
     const store = new MemoryStore({ prefix: 'fd00:3::/64' });
-    const lifecycle = new MeteredLifecycle({ store, agents: [], clock: { now: () => new Date() }, log, image: 'i', prefixLength: 64, metrics: createMetrics({ store, agentHealth: new AgentHealth({ agents: [], clock: { now: () => new Date() }, log }), queueDepth: () => 0 }) });
+    const lifecycle = new MeteredLifecycle({ store, agents: [], clock: { now: () => new Date() }, log, image: 'i', prefixLength: 64, metrics: createMetrics({ store, agentHealth: { list: () => [] }, queueDepth: () => 0 }) });
     const off = createApp({ store, dispatcher: new EventDispatcher({ store, lifecycle, clock: { now: () => new Date() }, log, concurrency: 1 }), lifecycle, agents: [], verifier: new RequestVerifier({ secret }), log });
     expect((await off.request('/metrics')).status).toBe(404);
   });
