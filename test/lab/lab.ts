@@ -433,50 +433,33 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         phase('ctr-dnsmasq');
       }
 
-      const unionizeArgv = (ns: string, ini: string) =>
-        inNs(ns, [process.execPath, join(repo, 'packages', 'unionize', 'dist', 'main.js'), '--config', join(dir, ini)]);
-      writeFileSync(
-        join(dir, 'unionize.ini'),
-        unionizeIni({
-          ...paths, ...unionizeCert, dockerSocket: lab.dockerSocket, gateway: addr.dockBridge, metricsTokenFile: lab.metricsTokenFile,
-          ...(dhcpStateDirs.has('dock1') ? { dhcpStateDir: dhcpStateDirs.get('dock1')!, dhcpLeaseWaitMs: options.dhcpLeaseWaitMs ?? 8000 } : {}),
-        }),
-      );
-      const unionize = new Daemon(
-        'unionize',
-        unionizeArgv(names.dock, 'unionize.ini'),
-        join(dir, 'logs', 'unionize.log'),
-        async () => (await curlStatus(names.orch, `${lab.unionizeUrl}/healthz`, lab.caFile)) === 200,
-        state,
-        log,
-      );
-      lab.daemons.unionize = unionize;
-      teardown.add('unionize', () => unionize.stop());
-      await unionize.start();
-      phase('unionize');
-
-      const second = lab.dockerHosts[1];
-      if (second && unionize2Cert) {
+      /** One docker host's agent: its INI, then the daemon, ready when its /healthz answers from the orchestrator host. */
+      const startUnionize = async (agent: 'dock1' | 'dock2', ns: string, cert: { cert: string; key: string }, dockerSocket: string, url: string) => {
+        const daemonName = agent === 'dock1' ? 'unionize' : 'unionize2';
+        const ini = join(dir, `${daemonName}.ini`);
         writeFileSync(
-          join(dir, 'unionize2.ini'),
+          ini,
           unionizeIni({
-            ...paths, ...unionize2Cert, dockerSocket: second.dockerSocket, gateway: addr.dockBridge, metricsTokenFile: lab.metricsTokenFile,
-            ...(dhcpStateDirs.has('dock2') ? { dhcpStateDir: dhcpStateDirs.get('dock2')!, dhcpLeaseWaitMs: options.dhcpLeaseWaitMs ?? 8000 } : {}),
+            ...paths, ...cert, dockerSocket, gateway: addr.dockBridge, metricsTokenFile: lab.metricsTokenFile,
+            ...(dhcpStateDirs.has(agent) ? { dhcpStateDir: dhcpStateDirs.get(agent)!, dhcpLeaseWaitMs: options.dhcpLeaseWaitMs ?? 8000 } : {}),
           }),
         );
-        const unionize2 = new Daemon(
-          'unionize2',
-          unionizeArgv(names.dock2, 'unionize2.ini'),
-          join(dir, 'logs', 'unionize2.log'),
-          async () => (await curlStatus(names.orch, `${second.unionizeUrl}/healthz`, lab.caFile)) === 200,
+        const daemon = new Daemon(
+          daemonName,
+          inNs(ns, [process.execPath, join(repo, 'packages', 'unionize', 'dist', 'main.js'), '--config', ini]),
+          join(dir, 'logs', `${daemonName}.log`),
+          async () => (await curlStatus(names.orch, `${url}/healthz`, lab.caFile)) === 200,
           state,
           log,
         );
-        lab.daemons.unionize2 = unionize2;
-        teardown.add('unionize2', () => unionize2.stop());
-        await unionize2.start();
-        phase('unionize2');
-      }
+        lab.daemons[daemonName] = daemon;
+        teardown.add(daemonName, () => daemon.stop());
+        await daemon.start();
+        phase(daemonName);
+      };
+      await startUnionize('dock1', names.dock, unionizeCert, lab.dockerSocket, lab.unionizeUrl);
+      const second = lab.dockerHosts[1];
+      if (second && unionize2Cert) await startUnionize('dock2', names.dock2, unionize2Cert, second.dockerSocket, second.unionizeUrl);
 
       // Unprivileged, with its own copies of what it must read (test/lab/unprivileged.ts).
       const orchUser = await lookupUser(ORCHESTRATOR_USER);
