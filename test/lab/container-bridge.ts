@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Daemon, hookIni, writeHookWrapper } from './daemons.js';
+import { Daemon, hookIni, startHookFlusher, writeHookWrapper } from './daemons.js';
 import { DNSMASQ_READY_LINE, prepareDnsmasq } from './dnsmasq.js';
 import { isAlive } from './process.js';
 import type { LabState } from './state.js';
@@ -42,7 +42,11 @@ export async function startContainerBridgeDnsmasq(ctx: ContainerBridgeContext): 
       server: 'ctrnet', role: 'instance', spoolDir: join(dir, 'spool-ctrnet'),
     }),
   );
-  writeHookWrapper(wrapper, { configFile: hookConfig, command: [process.execPath, join(ctx.repo, 'packages', 'hook', 'dist', 'orchestrator-hook.mjs')] });
+  writeHookWrapper(wrapper, { configFile: hookConfig, repo: ctx.repo });
+  await startHookFlusher({
+    name: 'hook-flush-ctrnet', netns: ctx.netns, repo: ctx.repo, configFile: hookConfig, intervalSeconds: 10,
+    logDir: join(dir, 'logs'), state: ctx.state, log: ctx.log, teardown: ctx.teardown,
+  });
   const setup = prepareDnsmasq({
     repo: ctx.repo,
     dir,

@@ -5,7 +5,7 @@ import type Docker from 'dockerode';
 import { makeCa, makeSecretFile, makeServerCert } from './certs.js';
 import { killDhcpClients, startContainerBridgeDnsmasq } from './container-bridge.js';
 import {
-  Daemon, curlStatus, hookIni, httpsGet, orchestratorIni, unionizeIni, writeHookWrapper, type OrchestratorIniOptions,
+  Daemon, curlStatus, hookIni, httpsGet, orchestratorIni, startHookFlusher, unionizeIni, writeHookWrapper, type OrchestratorIniOptions,
 } from './daemons.js';
 import { DeviceClient, makeDevice, type DeviceLease, type LabDevice } from './devices.js';
 import { DNSMASQ_READY_LINE, prepareDnsmasq } from './dnsmasq.js';
@@ -44,7 +44,7 @@ export interface LabOptions {
   docker?: boolean;
   /** Give the orchestrator a SQLite store at <dir>/orchestrator/orchestrator.db instead of memory. */
   sql?: boolean;
-  /** Also run `orchestrator-hook --flush --interval N` (the spool flusher) in the orchestrator namespace. */
+  /** The spool flusher's `--interval` (it always runs, in the orchestrator namespace; default 10). */
   hookFlushSeconds?: number;
   /** The hostname each device sends (by index from 0; default lab-dev-N; null sends none). */
   hostnames?: readonly (string | null)[];
@@ -502,25 +502,12 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     }
 
     writeFileSync(join(dir, 'hook.ini'), hookIni({ ...paths, orchestratorUrl: 'https://[::1]:8443' }));
-    writeHookWrapper(lab.hookWrapper, {
-      configFile: join(dir, 'hook.ini'),
-      command: options.hookCommand ? [options.hookCommand] : [process.execPath, join(repo, 'packages', 'hook', 'dist', 'orchestrator-hook.mjs')],
+    writeHookWrapper(lab.hookWrapper, { configFile: join(dir, 'hook.ini'), repo, ...(options.hookCommand ? { command: [options.hookCommand] } : {}) });
+    // The spool flusher delivers what the hook spools, as config/orchestrator-hook-flush.service on a real host.
+    lab.daemons.hookFlush = await startHookFlusher({
+      name: 'hook-flush', netns: names.orch, repo, configFile: join(dir, 'hook.ini'), intervalSeconds: options.hookFlushSeconds ?? 10,
+      logDir: join(dir, 'logs'), state, log, teardown,
     });
-    if (options.hookFlushSeconds !== undefined) {
-      // The spool flusher, as config/orchestrator-hook-flush.service runs it on a real host.
-      const hookFlush = new Daemon(
-        'hook-flush',
-        inNs(names.orch, [process.execPath, join(repo, 'packages', 'hook', 'dist', 'orchestrator-hook.mjs'), '--flush', '--interval', String(options.hookFlushSeconds)]),
-        join(dir, 'logs', 'hook-flush.log'),
-        async (since) => since().includes('"msg":"flusher started"'),
-        state,
-        log,
-        { ...process.env, ORCHESTRATOR_HOOK_CONFIG: join(dir, 'hook.ini') },
-      );
-      lab.daemons.hookFlush = hookFlush;
-      teardown.add('hook-flush', () => hookFlush.stop());
-      await hookFlush.start(10_000);
-    }
     const setup = prepareDnsmasq({
       repo,
       dir,

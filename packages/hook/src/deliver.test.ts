@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
 import { RequestVerifier, certificatePin, hmacAuth, leaseEventSchema, listenHttps, parsePin, type LeaseEvent } from '@unionize/protocol';
 import type { ServerType } from '@hono/node-server';
-import { deliverEvent } from './deliver.js';
+import { deliverEvent, keptAliveDelivery } from './deliver.js';
 
 /** The hook against a real HTTPS server (self-signed by a throwaway CA) verifying HMAC. */
 const dir = mkdtempSync(join(tmpdir(), 'hook-tls-'));
@@ -100,5 +100,34 @@ describe('deliverEvent', () => {
     const result = await deliverEvent(event, { url: 'https://localhost:1', ca: readFileSync(join(dir, 'ca.crt')), secret, timeoutMs: 500 });
     expect(result.ok).toBe(false);
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
+
+describe('keptAliveDelivery (the flusher)', () => {
+  it('sends event after event over one verified connection, and a new one once the server closed it', async () => {
+    let connections = 0;
+    const count = () => connections++;
+    server.on('secureConnection', count);
+    const delivery = keptAliveDelivery({ url, ca: readFileSync(join(dir, 'ca.crt')), secret });
+    try {
+      for (let i = 0; i < 5; i++) expect(await delivery.deliver(event, { timeoutMs: 3000, spoolDepth: 0 })).toEqual({ ok: true, status: 202 });
+      expect(connections).toBe(1);
+      (server as unknown as { closeIdleConnections(): void }).closeIdleConnections();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await delivery.deliver(event, { timeoutMs: 3000, spoolDepth: 0 })).toEqual({ ok: true, status: 202 });
+      expect(connections).toBe(2);
+    } finally {
+      delivery.close();
+      server.off('secureConnection', count);
+    }
+  });
+
+  it('checks the pin on its connections too', async () => {
+    const delivery = keptAliveDelivery({ url, pin: Buffer.alloc(32, 7), secret });
+    try {
+      expect(await delivery.deliver(event, { timeoutMs: 3000, spoolDepth: 0 })).toMatchObject({ ok: false, retryable: true, reason: expect.stringMatching(/does not match the pin/) });
+    } finally {
+      delivery.close();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { request } from 'node:https';
+import { Agent, request } from 'node:https';
 import { signRequest } from '@unionize/protocol/hmac';
 import { verifiedConnection } from '@unionize/protocol/tls-pin';
 import { LEASE_EVENTS_PATH, type LeaseEvent } from '@unionize/protocol/lease-event';
@@ -13,6 +13,8 @@ export interface DeliveryTarget {
   timeoutMs: number;
   /** Extra request headers, e.g. `x-hook-spool-depth`. */
   headers?: Record<string, string>;
+  /** A kept-alive agent (keptAliveDelivery) instead of one connection for this request. */
+  agent?: Agent;
 }
 
 export type DeliveryResult =
@@ -46,7 +48,16 @@ export function isRetryableStatus(status: number): boolean {
  * lease change, and loading undici costs more start-up time than the one
  * request it would make.
  */
-export function deliverEvent(event: LeaseEvent, target: DeliveryTarget): Promise<DeliveryResult> {
+export async function deliverEvent(event: LeaseEvent, target: DeliveryTarget): Promise<DeliveryResult> {
+  const first = await deliverOnce(event, target);
+  // A kept-alive connection the server closed while idle fails at once on reuse: once more on a new one (node's http docs).
+  if (!first.ok && 'reusedSocket' in first) return deliverOnce(event, target);
+  return first;
+}
+
+type Attempt = DeliveryResult | (Extract<DeliveryResult, { ok: false }> & { reusedSocket: true });
+
+function deliverOnce(event: LeaseEvent, target: DeliveryTarget): Promise<Attempt> {
   const body = JSON.stringify(event);
   const url = new URL(LEASE_EVENTS_PATH, target.url);
   const headers = {
@@ -57,17 +68,19 @@ export function deliverEvent(event: LeaseEvent, target: DeliveryTarget): Promise
     'x-request-id': event.eventId,
     ...signRequest({ secret: target.secret, method: 'POST', path: url.pathname, body }),
   };
-  // Verifies the server (CA and/or pin) before a byte of the signed request is written.
-  const createConnection = verifiedConnection({ ca: target.ca, pin: target.pin }, target.timeoutMs);
+  // Verifies the server (CA and/or pin) before a byte of the signed request is written (the agent's connections too).
+  const connection = target.agent
+    ? { agent: target.agent }
+    : { createConnection: verifiedConnection({ ca: target.ca, pin: target.pin }, target.timeoutMs) };
   return new Promise((resolve) => {
     let settled = false;
-    const settle = (result: DeliveryResult) => {
+    const settle = (result: Attempt) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       resolve(result);
     };
-    const req = request(url, { method: 'POST', headers, timeout: target.timeoutMs, createConnection }, (res) => {
+    const req = request(url, { method: 'POST', headers, timeout: target.timeoutMs, ...connection }, (res) => {
       const status = res.statusCode ?? 0;
       let text = '';
       res.setEncoding('utf8');
@@ -84,7 +97,11 @@ export function deliverEvent(event: LeaseEvent, target: DeliveryTarget): Promise
     // trickle of bytes must not hold dnsmasq's script queue either).
     const timer = setTimeout(() => req.destroy(new Error(`no answer within ${target.timeoutMs} ms`)), target.timeoutMs);
     req.on('timeout', () => req.destroy(new Error(`no answer within ${target.timeoutMs} ms`)));
-    req.on('error', (error) => settle({ ok: false, retryable: true, reason: error.message }));
+    req.on('error', (error) => {
+      const code = (error as NodeJS.ErrnoException).code;
+      const stale = req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE');
+      settle({ ok: false, retryable: true, reason: error.message, ...(stale ? { reusedSocket: true as const } : {}) });
+    });
     req.end(body);
   });
 }
@@ -93,4 +110,26 @@ export function deliverEvent(event: LeaseEvent, target: DeliveryTarget): Promise
 export function deliverTo(target: Omit<DeliveryTarget, 'timeoutMs' | 'headers'>): DeliverFn {
   return (event, { timeoutMs, spoolDepth }) =>
     deliverEvent(event, { ...target, timeoutMs, headers: { [SPOOL_DEPTH_HEADER]: String(spoolDepth) } });
+}
+
+/**
+ * Free connections are closed after this long idle: below the orchestrator's
+ * keep-alive timeout (node's default, 5 s), so the server rarely closes one
+ * under a new request.
+ */
+export const KEEP_ALIVE_IDLE_MS = 4000;
+
+/**
+ * The flusher's DeliverFn: one kept-alive, verified TLS connection reused for
+ * event after event (the handshake costs more than the request).
+ */
+export function keptAliveDelivery(target: Omit<DeliveryTarget, 'timeoutMs' | 'headers' | 'agent'>, connectTimeoutMs = 10_000): { deliver: DeliverFn; close: () => void } {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, timeout: KEEP_ALIVE_IDLE_MS });
+  // node's Agent calls createConnection(options, callback) and takes the socket from the callback.
+  (agent as unknown as { createConnection: unknown }).createConnection = verifiedConnection({ ca: target.ca, pin: target.pin }, connectTimeoutMs);
+  return {
+    deliver: (event, { timeoutMs, spoolDepth }) =>
+      deliverEvent(event, { ...target, agent, timeoutMs, headers: { [SPOOL_DEPTH_HEADER]: String(spoolDepth) } }),
+    close: () => agent.destroy(),
+  };
 }

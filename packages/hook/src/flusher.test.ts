@@ -66,3 +66,33 @@ describe('runFlusher (--interval)', () => {
     expect(msgs.at(-1)).toBe('flusher stopped');
   });
 });
+
+describe('runFlusher: the flusher daemon', () => {
+  it('delivers what is spooled at once (the directory is watched), not at the next interval', async () => {
+    const s = setup();
+    const delivered: string[] = [];
+    const abort = new AbortController();
+    const running = runFlusher({ ...s, makeDeliver: () => async (e) => (delivered.push(e.eventId), { ok: true, status: 202 }), timeoutMs: 1000, intervalMs: 60_000, signal: abort.signal });
+    await new Promise((r) => setTimeout(r, 100));
+    const spooled = event();
+    s.spool.put(spooled);
+    for (let i = 0; i < 100 && delivered.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    abort.abort();
+    await running;
+    expect(delivered).toEqual([spooled.eventId]);
+  });
+
+  it('holds the spool for its life: a second flusher on the same spool refuses to start', async () => {
+    const s = setup();
+    const abort = new AbortController();
+    const deliver = () => async () => ({ ok: true as const, status: 202 });
+    const first = runFlusher({ ...s, makeDeliver: deliver, timeoutMs: 1000, intervalMs: 60_000, signal: abort.signal });
+    await expect(runFlusher({ ...s, makeDeliver: deliver, timeoutMs: 1000, intervalMs: 60_000, signal: abort.signal })).rejects.toThrow(/another flusher/);
+    abort.abort();
+    await first;
+    // Released on the way out.
+    const again = s.spool.tryFlusherLock();
+    expect(again.ok).toBe(true);
+    if (again.ok) again.lock.release();
+  });
+});

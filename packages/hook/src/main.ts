@@ -5,9 +5,9 @@ import { parseHookCall } from '@unionize/protocol/dnsmasq-call';
 import { readSecretFile } from '@unionize/protocol/config';
 import { loadServerTrust } from '@unionize/protocol/tls-pin';
 import { loadHookConfig, type HookConfig } from './config.js';
-import { deliverTo, type DeliverFn } from './deliver.js';
+import { deliverTo, keptAliveDelivery, type DeliverFn } from './deliver.js';
 import { createLogger, type Log } from './log.js';
-import { runHook } from './run-hook.js';
+import { runHook, SPOOL_RESERVE_MS } from './run-hook.js';
 import { Spool } from './spool.js';
 
 /**
@@ -18,19 +18,49 @@ import { Spool } from './spool.js';
  *     or spool it, within [spool] budget_ms. Always exits 0: dnsmasq only logs the
  *     exit code (and for `init` with --leasefile-ro a non-zero code stops dnsmasq).
  *   orchestrator-hook --flush [--interval SECONDS] [--config FILE]
- *     deliver the spool once (exit 0 when empty, 75 when events remain), or every
- *     SECONDS until SIGTERM.
+ *     deliver the spool once (exit 0 when empty, 75 when events remain), or as
+ *     the flusher daemon: at once when something is spooled (the directory is
+ *     watched), at least every SECONDS, over one kept-alive connection, until
+ *     SIGTERM. dnsmasq/orchestrator-hook.sh spools dnsmasq's calls for it.
+ *   orchestrator-hook --flush --budget
+ *     one round within [spool] budget_ms, exit 0: what the shell hook runs
+ *     when no flusher holds the spool.
  */
 const log = createLogger({ syslog: true });
 /** Milliseconds since this process started (performance.timeOrigin): the budget counts node's start-up too. */
 const now = () => performance.now();
 
-function deliverFor(config: HookConfig): DeliverFn {
-  return deliverTo({
+function targetOf(config: HookConfig) {
+  return {
     url: config.orchestrator.url,
     ...loadServerTrust(config.orchestrator, '[orchestrator]'),
     secret: readSecretFile(config.orchestrator.secret_file),
-  });
+  };
+}
+
+function deliverFor(config: HookConfig): DeliverFn {
+  return deliverTo(targetOf(config));
+}
+
+/**
+ * The long-running flusher's delivery: one kept-alive connection, made anew
+ * only when the secret, CA or pin change (they are read again every round, so
+ * a rotation needs no restart).
+ */
+function keptAliveDeliveryFor(config: HookConfig): { makeDeliver: () => DeliverFn; close: () => void } {
+  let current: { key: string; delivery: ReturnType<typeof keptAliveDelivery> } | null = null;
+  return {
+    makeDeliver: () => {
+      const target = targetOf(config);
+      const key = [target.secret, target.ca, target.pin].map((b) => b?.toString('base64') ?? '').join(' ');
+      if (current?.key !== key) {
+        current?.delivery.close();
+        current = { key, delivery: keptAliveDelivery(target, config.orchestrator.timeout_ms) };
+      }
+      return current.delivery.deliver;
+    },
+    close: () => current?.delivery.close(),
+  };
 }
 
 function spoolFor(config: HookConfig): Spool {
@@ -78,11 +108,13 @@ async function hookCall(argv: string[]): Promise<void> {
 }
 
 async function flushCommand(argv: string[]): Promise<number> {
-  let values: { flush?: boolean; interval?: string; config?: string; help?: boolean };
+  let values: { flush?: boolean; interval?: string; budget?: boolean; config?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { flush: { type: 'boolean' }, interval: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        flush: { type: 'boolean' }, interval: { type: 'string' }, budget: { type: 'boolean' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -103,6 +135,10 @@ async function flushCommand(argv: string[]): Promise<number> {
     }
     intervalMs = seconds * 1000;
   }
+  if (values.budget && intervalMs !== undefined) {
+    process.stderr.write('orchestrator-hook: --budget is for one round (dnsmasq/orchestrator-hook.sh without a flusher), not with --interval\n');
+    return 2;
+  }
   const config = loadHookConfig(process.env, values.config);
   const { flushRound, runFlusher } = await import('./flusher.js');
   const options = {
@@ -112,11 +148,26 @@ async function flushCommand(argv: string[]): Promise<number> {
     timeoutMs: config.orchestrator.timeout_ms,
     now,
   };
+  if (values.budget) {
+    // Run by the shell hook for dnsmasq when no flusher runs: dnsmasq waits, so keep to budget_ms, and always exit 0.
+    const deadline = config.spool.budget_ms;
+    setTimeout(() => {
+      log('error', `time budget of ${deadline} ms exceeded: exiting (the rest stays spooled)`);
+      process.exit(0);
+    }, Math.max(0, deadline - now())).unref();
+    exitCodeOf(await flushRound({ ...options, deadline: deadline - SPOOL_RESERVE_MS, lockWaitMs: 250 }), log);
+    return 0;
+  }
   if (intervalMs === undefined) return exitCodeOf(await flushRound(options), log);
 
   const abort = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => abort.abort());
-  await runFlusher({ ...options, intervalMs, signal: abort.signal });
+  const delivery = keptAliveDeliveryFor(config);
+  try {
+    await runFlusher({ ...options, makeDeliver: delivery.makeDeliver, intervalMs, signal: abort.signal });
+  } finally {
+    delivery.close();
+  }
   return 0;
 }
 
@@ -137,6 +188,7 @@ function exitCodeOf(round: Awaited<ReturnType<typeof import('./flusher.js').flus
 
 const USAGE = `usage: orchestrator-hook ACTION DUID ADDRESS [HOSTNAME]     (as dnsmasq's --dhcp-script)
        orchestrator-hook --flush [--interval SECONDS] [--config FILE]
+       orchestrator-hook --flush --budget     (one round within [spool] budget_ms; dnsmasq/orchestrator-hook.sh)
 config: --config FILE, else $ORCHESTRATOR_HOOK_CONFIG, else /etc/orchestrator/hook.ini
 `;
 

@@ -42,8 +42,9 @@ describe('tryLock', () => {
   });
 
   it('breaks a lock whose owner is a zombie (exited, not reaped)', async () => {
-    // `sh` forks `true` and execs `sleep`, which never reaps it: `true` stays a zombie.
-    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // `sh` forks a short `sleep` and execs a long one, which never reaps it: the short one stays a zombie.
+    // (A child that exits before the exec may still be reaped by sh itself: hence not `true &`.)
+    const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
     children.push(parent);
     const zombie = await new Promise<number>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
     // Bounded wait: on a loaded machine `true` can take a while to run and exit.

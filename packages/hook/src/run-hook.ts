@@ -54,6 +54,11 @@ export async function flushSpool(o: FlushOptions): Promise<FlushResult> {
       const timeoutMs = attemptTimeout(o.timeoutMs, o.now, o.deadline);
       if (timeoutMs < MIN_ATTEMPT_MS) return stop('budget');
       const read = o.spool.read(name);
+      if (read.ok === 'ignored') {
+        o.spool.remove(name);
+        o.log('info', `ignored: ${read.reason}`, { file: name });
+        continue;
+      }
       if (!read.ok) {
         const file = o.spool.reject(name);
         rejected++;
@@ -61,6 +66,7 @@ export async function flushSpool(o: FlushOptions): Promise<FlushResult> {
         continue;
       }
       const { event } = read;
+      for (const warning of read.warnings ?? []) o.log('warn', warning, { eventId: event.eventId });
       // Depth = events still waiting behind this one, so the last one of a drained spool reports 0.
       const result = await o.deliver(event, { timeoutMs, spoolDepth: names.length - index - 1 });
       if (result.ok) {

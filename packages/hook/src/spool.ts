@@ -4,11 +4,13 @@ import {
 import { join } from 'node:path';
 import { leaseEventSchema, type LeaseEvent } from '@unionize/protocol/lease-event';
 import { tryLock, type LockAttempt } from './pid-lock.js';
+import { eventOfSpooledCall } from './spooled-call.js';
 
 /**
  * The hook's durable FIFO of lease events it could not deliver yet.
  *
- * One event per file, `<ms>-<pid>-<counter>-<eventId>.json`, where <ms> is
+ * One event per file, `<ms>-<pid>-<counter>-<eventId>.json` (or `.call`: a
+ * dnsmasq call spooled by the shell script, turned into an event when read), where <ms> is
  * zero-padded so that names sort in arrival order. <ms> is the wall clock but
  * never less than the newest name's + 1, so a clock stepped backwards cannot put
  * a new event in front of older ones. A file appears only complete: it is
@@ -39,11 +41,18 @@ export interface SpoolOptions {
   now?: () => number;
 }
 
-export type SpoolRead = { ok: true; event: LeaseEvent } | { ok: false; reason: string };
+export type SpoolRead =
+  | { ok: true; event: LeaseEvent; warnings?: string[] }
+  | { ok: false; reason: string }
+  /** A dnsmasq call the hook does not use (DHCPv4, an unused action): nothing to deliver. */
+  | { ok: 'ignored'; reason: string };
 
-const ENTRY = /^([0-9]{15})-[0-9]+-[0-9]+-[0-9a-fA-F-]{36}\.json$/;
+/** `.json`: an event node's hook spooled; `.call`: a dnsmasq call dnsmasq/orchestrator-hook.sh spooled (spooled-call.ts). */
+const ENTRY = /^([0-9]{15})-[0-9]+-[0-9]+-[0-9a-fA-F-]{36}\.(json|call)$/;
 const TEMP_PREFIX = '.tmp-';
 const LOCK_FILE = '.lock';
+/** Read by dnsmasq/orchestrator-hook.sh: keep the name and the content (pid-lock.ts: `<pid> <start time>`) in step with it. */
+export const FLUSHER_LOCK_FILE = '.flusher';
 export const REJECTED_DIR = 'rejected';
 
 let counter = 0;
@@ -94,12 +103,18 @@ export class Spool {
   }
 
   read(name: string): SpoolRead {
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = readFileSync(join(this.dir, name), 'utf8');
+      bytes = readFileSync(join(this.dir, name));
     } catch (error) {
       return { ok: false, reason: `cannot read: ${(error as Error).message}` };
     }
+    if (name.endsWith('.call')) {
+      const call = eventOfSpooledCall(bytes);
+      if (call.kind === 'event') return { ok: true, event: call.event, warnings: call.warnings };
+      return call.kind === 'ignored' ? { ok: 'ignored', reason: call.reason } : { ok: false, reason: call.reason };
+    }
+    const text = bytes.toString('utf8');
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -155,6 +170,20 @@ export class Spool {
   }
 
   /**
+   * Take the flusher's lifetime lock once, without waiting: while a live
+   * process holds it, dnsmasq/orchestrator-hook.sh only spools. Throws
+   * SpoolError when the directory is unusable.
+   */
+  tryFlusherLock(): LockAttempt {
+    this.#ensureDir(this.dir);
+    try {
+      return tryLock(join(this.dir, FLUSHER_LOCK_FILE));
+    } catch (error) {
+      throw new SpoolError('HOOK_SPOOL_UNWRITABLE', `spool ${this.dir}: cannot take the flusher lock: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /**
    * Remove temp files left by a writer that crashed between write and rename
    * (their events were never acknowledged as spooled). Call with the lock held.
    */
@@ -167,7 +196,7 @@ export class Spool {
       return removed;
     }
     for (const name of names) {
-      if (!name.startsWith(TEMP_PREFIX) && !/^\.lock\.[0-9]+\.[0-9]+\.tmp$/.test(name)) continue;
+      if (!name.startsWith(TEMP_PREFIX) && !/^\.(lock|flusher)\.[0-9]+\.[0-9]+\.tmp$/.test(name)) continue;
       try {
         if (this.#now() - statSync(join(this.dir, name)).mtimeMs < olderThanMs) continue;
         unlinkSync(join(this.dir, name));
