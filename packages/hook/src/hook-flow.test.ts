@@ -131,4 +131,44 @@ describe('hook flow over TLS', () => {
     expect(received.map((r) => r.event.action)).toEqual(['add', 'del']);
     await stopServer();
   }, 30_000);
+
+  const script = fileURLToPath(new URL('../../../dnsmasq/orchestrator-hook.sh', import.meta.url));
+  it.skipIf(!existsSync(main))('the shell hook: spools each call; the flusher daemon delivers them in order over one connection; without it node delivers', async () => {
+    received.length = 0;
+    const spoolDir = join(dir, 'sh-spool');
+    const config = join(dir, 'hook-sh.ini');
+    writeFileSync(join(dir, 'secret'), secretText, { mode: 0o600 });
+    writeFileSync(config, `[orchestrator]\nurl = https://localhost:${port}\nca = ${join(dir, 'ca.crt')}\nsecret_file = ${join(dir, 'secret')}\n\n[dhcp]\nserver = devnet\n\n[spool]\ndir = ${spoolDir}\n`);
+    const env = { PATH: process.env.PATH, ORCHESTRATOR_HOOK_CONFIG: config, ORCHESTRATOR_HOOK_NODE: process.execPath, ORCHESTRATOR_HOOK_BUNDLE: main };
+    const call = (iaid: string, action = 'add') => new Promise<number | null>((resolve) => {
+      spawn('/bin/sh', [script, action, '00:03:00:01:02:aa:bb:cc:dd:09', 'fd00:1::1009', `dev${iaid}`], { env: { ...env, DNSMASQ_IAID: iaid }, stdio: 'ignore' })
+        .on('exit', resolve);
+    });
+    await startServer();
+    let connections = 0;
+    server!.on('secureConnection', () => connections++);
+
+    // No flusher: the script hands over to node, which delivers before dnsmasq gets its script back.
+    expect(await call('1')).toBe(0);
+    expect(received.map((r) => r.event.iaid)).toEqual(['1']);
+
+    const flusher = spawn(process.execPath, [main, '--flush', '--interval', '60'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      let log = '';
+      flusher.stderr.on('data', (d: Buffer) => (log += d.toString()));
+      for (let i = 0; i < 100 && !log.includes('flusher started'); i++) await new Promise((r) => setTimeout(r, 50));
+      connections = 0;
+      for (const iaid of ['2', '3', '4']) expect(await call(iaid, iaid === '4' ? 'del' : 'add')).toBe(0);
+      for (let i = 0; i < 100 && received.length < 4; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(received.map((r) => [r.event.iaid, r.event.action, r.event.hostname])).toEqual([
+        ['1', 'add', 'dev1'], ['2', 'add', 'dev2'], ['3', 'add', 'dev3'], ['4', 'del', 'dev4'],
+      ]);
+      expect(connections).toBe(1);
+      expect(new Spool({ dir: spoolDir, maxEvents: 10 }).depth()).toBe(0);
+    } finally {
+      flusher.kill('SIGTERM');
+      await new Promise((r) => flusher.once('exit', r));
+      await stopServer();
+    }
+  }, 30_000);
 });
