@@ -7,7 +7,9 @@ export { runAttachCommand } from './cli/attach-command.js';
 export { hostVethName } from './attach/plan.js';
 export { configSchema, loadConfig, type NetworkConfig, type UnionizeConfig } from './config.js';
 export {
-  DockerodeClient,
+  DockerEngineClient,
+  /** @deprecated the old name of DockerEngineClient, from when it wrapped dockerode. */
+  DockerEngineClient as DockerodeClient,
   OWN_LABELS,
   type ContainerInfo,
   type CreateSpec,

@@ -6,9 +6,8 @@ import { ConfigError, listenHttps, readSecretFile, redact, RequestVerifier } fro
 import { pino, type Logger } from 'pino';
 import { createApp } from './api/app.js';
 import { attacherFromConfig } from './attach/from-config.js';
-import { runAttachCommand } from './cli/attach-command.js';
 import { loadConfig, type UnionizeConfig } from './config.js';
-import { DockerodeClient } from './docker/docker-client.js';
+import { DockerEngineClient } from './docker/docker-client.js';
 import { createMetrics } from './metrics/metrics.js';
 
 /**
@@ -89,7 +88,7 @@ async function main(): Promise<void> {
   const log = pino({ level: config.log.level, base: { service: 'unionize', pid: process.pid } });
   log.info({ config: redact(config) }, 'starting');
 
-  const docker = new DockerodeClient({ socketPath: config.docker.socket });
+  const docker = new DockerEngineClient({ socketPath: config.docker.socket });
   const backend = attacherFromConfig(config.network, config.dhcp, config.docker.socket);
   const { attacher } = backend;
   try {
@@ -124,7 +123,10 @@ async function main(): Promise<void> {
 
 const fatal = (error: unknown) => die(error instanceof Error ? (error.stack ?? error.message) : String(error));
 if (process.argv[2] === 'attach') {
-  runAttachCommand(process.argv.slice(3)).then((status) => process.exit(status), fatal);
+  // Loaded only here: it reads DOCKER_HOST through dockerode, which the daemon does without (docker/engine-http.ts).
+  import('./cli/attach-command.js')
+    .then(({ runAttachCommand }) => runAttachCommand(process.argv.slice(3)))
+    .then((status) => process.exit(status), fatal);
 } else {
   main().catch(fatal);
 }

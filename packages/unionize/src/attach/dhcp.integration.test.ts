@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAttachCommand } from '../cli/attach-command.js';
-import { DockerodeClient } from '../docker/docker-client.js';
+import { DockerEngineClient } from '../docker/docker-client.js';
 import { expandIpv6 } from '../net/ipv6.js';
 import { DhcpClients } from './dhcp-client.js';
 import { NativeAttacher } from './native.js';
@@ -76,7 +76,7 @@ describe.skipIf(skip !== null)(`DHCP addressing with dhclient and a real dnsmasq
   const dir = mkdtempSync(join(tmpdir(), 'ua-dhcp-it-'));
   const stateDir = join(dir, 'state');
   const hookLog = join(dir, 'hook.log');
-  const docker = new DockerodeClient({ socketPath: socket ?? '' });
+  const docker = new DockerEngineClient({ socketPath: socket ?? '' });
   const clients = new DhcpClients({ stateDir });
   const attacher = new NativeAttacher({ bridge, gateway, dhcp: clients, leaseWaitMs: 10_000 });
   const tag = process.pid.toString(36);

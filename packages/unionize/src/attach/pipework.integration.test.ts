@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DockerodeClient } from '../docker/docker-client.js';
+import { DockerEngineClient } from '../docker/docker-client.js';
 import { expandIpv6 } from '../net/ipv6.js';
 import { readNetnsState } from './netns-state.js';
 import { PipeworkAttacher } from './pipework.js';
@@ -40,7 +40,7 @@ if (!ready) {
   });
 } else {
   describe('pipework backend with the real script', () => {
-    const docker = new DockerodeClient({ socketPath: socket! });
+    const docker = new DockerEngineClient({ socketPath: socket! });
     const name = `ua-pw-${process.pid}`;
     const mac = '02:00:00:00:ad:01';
     const prefix64 = expandIpv6(gateway).slice(0, 16).match(/.{4}/g)!.map((g) => g.replace(/^0+(?=.)/, '')).join(':');

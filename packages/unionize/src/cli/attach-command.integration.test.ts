@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { NativeAttacher } from '../attach/native.js';
 import { readLinks, readNetnsState } from '../attach/netns-state.js';
 import { hostVethName } from '../attach/plan.js';
-import { DockerodeClient } from '../docker/docker-client.js';
+import { DockerEngineClient } from '../docker/docker-client.js';
 import { expandIpv6 } from '../net/ipv6.js';
 import { runAttachCommand } from './attach-command.js';
 
@@ -34,7 +34,7 @@ const prefix64 = expandIpv6(gateway).slice(0, 16).match(/.{4}/g)!.map((g) => g.r
 const address = `${prefix64}::ac`;
 
 describe.skipIf(skip !== null)(`unionize attach (real dockerd)${skip ? `: skipped, ${skip}` : ''}`, () => {
-  const docker = new DockerodeClient({ socketPath: socket ?? '' });
+  const docker = new DockerEngineClient({ socketPath: socket ?? '' });
   const name = `ua-cli-${process.pid}`;
   const mac = '02:00:00:00:ac:01';
   let id = '';

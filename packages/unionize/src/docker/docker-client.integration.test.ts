@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { NativeAttacher } from '../attach/native.js';
 import { hostVethName } from '../attach/plan.js';
 import { readLinks } from '../attach/netns-state.js';
-import { DockerodeClient, OWN_LABELS } from './docker-client.js';
+import { DockerEngineClient, OWN_LABELS } from './docker-client.js';
 
 /**
  * The real thing: a dockerd, `ip` and `nsenter`, run by hand as root inside a
@@ -43,7 +43,7 @@ function skipReason(): string | null {
 const skip = skipReason();
 
 describe.skipIf(skip !== null)(`docker client + native attach (real dockerd)${skip ? `: skipped, ${skip}` : ''}`, () => {
-  const docker = new DockerodeClient({ socketPath: socket ?? '' });
+  const docker = new DockerEngineClient({ socketPath: socket ?? '' });
   const attacher = new NativeAttacher({ bridge, gateway });
   const name = `ua-it-${process.pid}`;
   const mac = '02:00:00:00:ab:01';

@@ -1,6 +1,6 @@
-import Docker from 'dockerode';
 import { LABELS } from '@unionize/protocol';
 import { DockerError } from '../errors.js';
+import { EngineHttp, EngineHttpError } from './engine-http.js';
 
 /**
  * The only boundary to the Docker Engine API. Everything above it sees plain
@@ -61,8 +61,24 @@ export interface DockerClient {
   listManaged(): Promise<ContainerInfo[]>;
 }
 
+/** The body of `POST /containers/create` (with `name`, which goes in the query), as far as unionize fills it in. */
+export interface ContainerCreateOptions {
+  name: string;
+  Image: string;
+  Cmd?: string[];
+  Env: string[];
+  Labels: Record<string, string>;
+  HostConfig: {
+    NetworkMode: string;
+    Sysctls: Record<string, string>;
+    RestartPolicy: { Name: string };
+    Memory?: number;
+    NanoCpus?: number;
+  };
+}
+
 /** What Docker puts on a container: the sysctls because of the disable_ipv6 pitfall (see ARCHITECTURE.md). */
-export function containerCreateOptions(spec: CreateSpec): Docker.ContainerCreateOptions {
+export function containerCreateOptions(spec: CreateSpec): ContainerCreateOptions {
   return {
     name: spec.name,
     Image: spec.image,
@@ -89,24 +105,36 @@ export function containerCreateOptions(spec: CreateSpec): Docker.ContainerCreate
   };
 }
 
-interface ModemError {
-  statusCode?: number;
-  json?: { message?: string } | null;
-  message: string;
+/** The parts of `GET /containers/{id}/json` read here. */
+interface InspectInfo {
+  Id: string;
+  Name: string;
+  Created: string;
+  Config: { Image: string; Labels: Record<string, string> | null };
+  State: { Status: string; Running: boolean; Pid: number };
+}
+
+/** The parts of one entry of `GET /containers/json` read here. */
+interface ListEntry {
+  Id: string;
+  Names: string[];
+  Image: string;
+  State: string;
+  Labels: Record<string, string> | null;
+  Created: number;
 }
 
 function statusOf(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null ? (error as ModemError).statusCode : undefined;
+  return error instanceof EngineHttpError ? error.statusCode : undefined;
 }
 
-/** Docker's own message ("No such image: x") rather than docker-modem's "(HTTP code 404) ..." wrapper. */
+/** Docker's own message ("No such image: x"), or the socket's ("connect ENOENT /var/run/docker.sock"). */
 function dockerError(what: string, error: unknown): DockerError {
-  const modem = error as ModemError;
-  const detail = modem?.json?.message ?? modem?.message ?? String(error);
+  const detail = error instanceof EngineHttpError ? error.dockerMessage : error instanceof Error ? error.message : String(error);
   return new DockerError(`docker ${what}: ${detail.trim()}`, statusOf(error), { cause: error });
 }
 
-export interface DockerodeClientOptions {
+export interface DockerEngineClientOptions {
   socketPath: string;
   /** Per-request socket timeout, ms. */
   timeoutMs?: number;
@@ -114,29 +142,30 @@ export interface DockerodeClientOptions {
   pingTimeoutMs?: number;
 }
 
-export class DockerodeClient implements DockerClient {
-  readonly #docker: Docker;
+const ref = (idOrName: string) => encodeURIComponent(idOrName);
+
+/** DockerClient on the Engine API's unix socket (engine-http.ts). */
+export class DockerEngineClient implements DockerClient {
+  readonly #http: EngineHttp;
   readonly #pingTimeoutMs: number;
 
-  constructor(options: DockerodeClientOptions) {
-    this.#docker = new Docker({ socketPath: options.socketPath, timeout: options.timeoutMs ?? 60_000 });
+  constructor(options: DockerEngineClientOptions) {
+    this.#http = new EngineHttp({ socketPath: options.socketPath, timeoutMs: options.timeoutMs ?? 60_000 });
     this.#pingTimeoutMs = options.pingTimeoutMs ?? 2_000;
   }
 
   async ping(): Promise<void> {
     try {
-      // dockerode takes an abortSignal here (lib/docker.js) though @types/dockerode omits the argument.
-      const ping = this.#docker.ping as (this: Docker, options: { abortSignal: AbortSignal }) => Promise<unknown>;
-      await ping.call(this.#docker, { abortSignal: AbortSignal.timeout(this.#pingTimeoutMs) });
+      await this.#http.call({ method: 'GET', path: '/_ping', timeoutMs: this.#pingTimeoutMs });
     } catch (error) {
       throw dockerError('ping', error);
     }
   }
 
   async inspectByName(name: string): Promise<ContainerInfo | null> {
-    let info: Docker.ContainerInspectInfo;
+    let info: InspectInfo;
     try {
-      info = await this.#docker.getContainer(name).inspect();
+      info = await this.#http.call<InspectInfo>({ method: 'GET', path: `/containers/${ref(name)}/json` });
     } catch (error) {
       if (statusOf(error) === 404) return null;
       throw dockerError(`inspect ${name}`, error);
@@ -155,9 +184,10 @@ export class DockerodeClient implements DockerClient {
   }
 
   async create(spec: CreateSpec): Promise<string> {
+    const { name, ...body } = containerCreateOptions(spec);
     try {
-      const container = await this.#docker.createContainer(containerCreateOptions(spec));
-      return container.id;
+      const created = await this.#http.call<{ Id: string }>({ method: 'POST', path: `/containers/create?name=${ref(name)}`, body });
+      return created.Id;
     } catch (error) {
       throw dockerError(`create ${spec.name}`, error);
     }
@@ -165,7 +195,7 @@ export class DockerodeClient implements DockerClient {
 
   async start(id: string): Promise<void> {
     try {
-      await this.#docker.getContainer(id).start();
+      await this.#http.call({ method: 'POST', path: `/containers/${ref(id)}/start` });
     } catch (error) {
       if (statusOf(error) === 304) return; // already started
       throw dockerError(`start ${id.slice(0, 12)}`, error);
@@ -174,7 +204,7 @@ export class DockerodeClient implements DockerClient {
 
   async remove(id: string): Promise<boolean> {
     try {
-      await this.#docker.getContainer(id).remove({ force: true, v: true });
+      await this.#http.call({ method: 'DELETE', path: `/containers/${ref(id)}?force=true&v=true` });
       return true;
     } catch (error) {
       if (statusOf(error) === 404) return false;
@@ -183,12 +213,10 @@ export class DockerodeClient implements DockerClient {
   }
 
   async listManaged(): Promise<ContainerInfo[]> {
-    let list: Docker.ContainerInfo[];
+    let list: ListEntry[];
     try {
-      list = await this.#docker.listContainers({
-        all: true,
-        filters: JSON.stringify({ label: [`${OWN_LABELS.managed}=true`] }),
-      });
+      const filters = encodeURIComponent(JSON.stringify({ label: [`${OWN_LABELS.managed}=true`] }));
+      list = await this.#http.call<ListEntry[]>({ method: 'GET', path: `/containers/json?all=true&filters=${filters}` });
     } catch (error) {
       throw dockerError('list', error);
     }
@@ -201,5 +229,10 @@ export class DockerodeClient implements DockerClient {
       labels: c.Labels ?? {},
       createdAt: new Date(c.Created * 1000).toISOString(),
     }));
+  }
+
+  /** Closes its idle connections to Docker. */
+  close(): void {
+    this.#http.close();
   }
 }
