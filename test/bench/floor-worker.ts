@@ -2,14 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { DockerodeClient, NativeAttacher, type CreateSpec } from '@unionize/unionize';
+import Docker from 'dockerode';
+import { NativeAttacher, containerCreateOptions, type CreateSpec } from '@unionize/unionize';
 
 /**
  * The container floor, run by test/bench/floor.ts inside the lab's docker-host
- * namespace (`ip netns exec <dock> node floor-worker.js ...`): unionize's own
- * DockerodeClient and NativeAttacher, with nothing of unionize's API, locking
- * or checks around them. One container = create, start, inspect (for the PID,
- * as the attach needs it) and the native attach (its `ip -batch` and
+ * namespace (`ip netns exec <dock> node floor-worker.js ...`): raw dockerode
+ * (create with the body unionize sends, start, inspect) and unionize's
+ * NativeAttacher, with nothing of unionize's API, locking or checks around
+ * them. One container = create, start, inspect (for the PID, as the attach
+ * needs it) and the native attach (its `ip -batch` and
  * `nsenter ip -6 -batch`, planned by unionize's plan.ts), i.e. the least any
  * agent must do to give a container its address.
  *
@@ -35,7 +37,7 @@ if (!values.socket || !values.bridge || !values.gateway || !values.prefix) {
 }
 const prefix = values.prefix;
 const image = values.image!;
-const docker = new DockerodeClient({ socketPath: values.socket });
+const docker = new Docker({ socketPath: values.socket });
 const attacher = new NativeAttacher({ bridge: values.bridge, gateway: values.gateway });
 const tag = randomBytes(3).toString('hex');
 let made = 0;
@@ -68,14 +70,15 @@ async function makeOne(since: number): Promise<Made> {
   const address = `${prefix}::be:${k.toString(16)}`;
   const spec: CreateSpec = { name: `bench-floor-${tag}-${k}`, image, labels: {}, env: {}, mac: randomMac(), address: `${address}/64` };
   const t0 = performance.now();
-  const id = await docker.create(spec);
+  const container = await docker.createContainer(containerCreateOptions(spec));
   const t1 = performance.now();
-  await docker.start(id);
+  await container.start();
   const t2 = performance.now();
-  const info = await docker.inspectByName(spec.name);
-  if (!info || info.pid <= 0) throw new Error(`${spec.name}: not running after start (${info?.state ?? 'gone'})`);
+  const info = await container.inspect();
+  if (info.State.Pid <= 0) throw new Error(`${spec.name}: not running after start (${info.State.Status})`);
   const t3 = performance.now();
-  const target = { name: spec.name, pid: info.pid, mac: spec.mac, address: spec.address };
+  const id = container.id;
+  const target = { name: spec.name, pid: info.State.Pid, mac: spec.mac, address: spec.address };
   await attacher.attach(target);
   const t4 = performance.now();
   const attached = await attacher.isAttached(target);
@@ -92,7 +95,7 @@ async function removeAll(containers: readonly Made[], concurrency: number): Prom
   const worker = async () => {
     for (let i = next++; i < containers.length; i = next++) {
       const c = containers[i]!;
-      await docker.remove(c.id);
+      await docker.getContainer(c.id).remove({ force: true });
       await attacher.detach(c.name).catch(() => undefined);
     }
   };

@@ -8,9 +8,8 @@ export { hostVethName } from './attach/plan.js';
 export { configSchema, loadConfig, type NetworkConfig, type UnionizeConfig } from './config.js';
 export {
   DockerEngineClient,
-  /** @deprecated the old name of DockerEngineClient, from when it wrapped dockerode. */
-  DockerEngineClient as DockerodeClient,
   OWN_LABELS,
+  containerCreateOptions,
   type ContainerInfo,
   type CreateSpec,
   type DockerClient,
