@@ -13,6 +13,7 @@ export function eventView(record: EventRecord) {
   return {
     eventId: record.eventId,
     clientId: record.clientId,
+    seenAt: record.event.seenAt,
     receivedAt: record.receivedAt,
     appliedAt: record.appliedAt,
     outcome: record.outcome,

@@ -52,6 +52,8 @@ export const transitionSchema = z.object({ clientId: z.string(), from: state, to
 export const eventSchema = z.object({
   eventId: z.string(),
   clientId: z.string(),
+  /** When dnsmasq ran the hook (the hook host's clock); receivedAt minus this is the time in the hook's spool. */
+  seenAt: iso,
   receivedAt: iso,
   appliedAt: iso.nullable(),
   outcome: z.string().nullable(),
