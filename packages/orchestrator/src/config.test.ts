@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '@unionize/protocol';
 import { orchestratorConfigSchema, quotaLimits } from './config.js';
 import { DEFAULT_QUOTAS } from './lifecycle/quotas.js';
+import { DEFAULT_MEMORY_EVENTS } from './store/memory-store.js';
 
 const base = `[server]
 cert = /c
@@ -29,5 +30,12 @@ describe('orchestrator config', () => {
     expect(quotaLimits(set)).toMatchObject({ maxInstances: 10, maxPerMac: 0, newClientsPerMinute: 5 });
     expect(() => parseConfig(`${base}${agents}[quotas]\nmax_per_dog = 1\n`, orchestratorConfigSchema, 'o.ini')).toThrow(/\[quotas\]|quotas/);
     expect(() => parseConfig(`${base}${agents}[quotas]\nmax_per_mac = -1\n`, orchestratorConfigSchema, 'o.ini')).toThrow(/\[quotas\] max_per_mac/);
+  });
+
+  it('bounds the in-memory journal by [sql] memory_events', () => {
+    const agents = '[agents.a]\nurl = https://a:9443\nca = /ca\n';
+    expect(parseConfig(base + agents, orchestratorConfigSchema).sql.memory_events).toBe(DEFAULT_MEMORY_EVENTS);
+    expect(parseConfig(`${base}${agents}[sql]\nmemory_events = 500\n`, orchestratorConfigSchema).sql).toMatchObject({ enabled: false, memory_events: 500 });
+    expect(() => parseConfig(`${base}${agents}[sql]\nmemory_events = 10\n`, orchestratorConfigSchema, 'o.ini')).toThrow(/\[sql\] memory_events/);
   });
 });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { iniBoolean, loadConfigFile, nameSchema, portSchema } from '@unionize/protocol';
 import { DEFAULT_QUOTAS, type QuotaLimits } from './lifecycle/quotas.js';
 import { profileSchema } from './profiles/profiles.js';
+import { DEFAULT_MEMORY_EVENTS } from './store/memory-store.js';
 
 const prefix64 = z
   .string()
@@ -45,8 +46,13 @@ export const orchestratorConfigSchema = z.object({
   }),
   auth: z.object({ secret_file: z.string().min(1) }),
   sql: z
-    .object({ enabled: iniBoolean.default(false), path: z.string().min(1).default('/var/lib/orchestrator/state.db') })
-    .default({ enabled: false, path: '/var/lib/orchestrator/state.db' }),
+    .object({
+      enabled: iniBoolean.default(false),
+      path: z.string().min(1).default('/var/lib/orchestrator/state.db'),
+      /** With enabled = false: lease events the in-memory journal keeps (applied ones beyond it are forgotten, oldest first). */
+      memory_events: z.coerce.number().int().min(100).max(1_000_000).default(DEFAULT_MEMORY_EVENTS),
+    })
+    .default({ enabled: false, path: '/var/lib/orchestrator/state.db', memory_events: DEFAULT_MEMORY_EVENTS }),
   reconcile: z
     .object({
       interval_seconds: z.coerce.number().min(1).max(86_400).default(30),

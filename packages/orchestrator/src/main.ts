@@ -19,13 +19,14 @@ import { buildProfiles } from './profiles/profiles.js';
 import { Quotas } from './lifecycle/quotas.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { MemoryStore } from './store/memory-store.js';
-import { SqliteStore } from './store/sqlite-store.js';
 import type { Store } from './store/store.js';
 
-function openStore(config: OrchestratorConfig): Store {
+async function openStore(config: OrchestratorConfig): Promise<Store> {
   // dhcp addressing has no pool: containers lease their own addresses.
   const prefix = config.addressing.mode === 'static' ? config.addressing.prefix : undefined;
-  if (!config.sql.enabled) return new MemoryStore(prefix ? { prefix } : {});
+  if (!config.sql.enabled) return new MemoryStore({ maxEvents: config.sql.memory_events, ...(prefix ? { prefix } : {}) });
+  // Loaded only when used: drizzle-orm and better-sqlite3 are memory the in-memory store does not need.
+  const { SqliteStore } = await import('./store/sqlite-store.js');
   return new SqliteStore({ path: config.sql.path, ...(prefix ? { prefix } : {}) });
 }
 
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
   if (process.getuid?.() === 0) log.warn('running as root: the orchestrator needs no privilege; run it as its own user');
 
   const trusts = Object.entries(config.agents).map(([name, agent]) => [name, loadServerTrust(agent, `config ${values.config}: [agents.${name}]`)] as const);
-  const store = openStore(config);
+  const store = await openStore(config);
   const agents = trusts.map(([name, trust]) => {
     const agent = config.agents[name]!;
     return withRetry(new HttpsAgentClient({ name, url: agent.url, trust, secret, timeoutMs: agent.timeout_ms }), {

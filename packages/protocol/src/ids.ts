@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
  * a label value used as a name, or an interface name.
  */
 export function clientIdOf(server: string, duid: string, iaid: string): string {
-  return createHash('sha256').update(`${server}\0${duid}\0${iaid}`).digest('hex').slice(0, 20);
+  // The first 10 bytes in hex: the same as .digest('hex').slice(0, 20), without keeping the whole digest's string behind the id.
+  return createHash('sha256').update(`${server}\0${duid}\0${iaid}`).digest().toString('hex', 0, 10);
 }
 
 /** Docker container name for a client: `dev-` and 12 hex characters of its id. */

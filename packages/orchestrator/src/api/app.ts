@@ -187,12 +187,12 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   app.get('/v1/agents', (c) => {
     query(c, noQuery);
-    const instances = store.listInstances();
+    const instances = store.instancesPerAgent();
     const health = new Map((deps.agentHealth?.list() ?? []).map((h) => [h.name, h]));
     return c.json({
       agents: deps.agents.map((a) => ({
         name: a.name,
-        instances: instances.filter((i) => i.agent === a.name).length,
+        instances: instances.get(a.name) ?? 0,
         healthy: health.get(a.name)?.healthy ?? null,
         checkedAt: health.get(a.name)?.checkedAt ?? null,
       })),

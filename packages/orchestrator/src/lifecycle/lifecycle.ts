@@ -111,12 +111,9 @@ export class Lifecycle {
       this.#store.deleteInstance(clientId);
       existing = undefined;
     }
-    // Clients provisioned in parallel (the dispatcher's concurrency) count each other's
-    // containers still being made, or a burst would all land on one agent, over its capacity.
-    const load = [...this.#store.listInstances(), ...[...this.#placing].filter(([id]) => id !== clientId).map(([, agent]) => ({ agent }))];
     const agent = existing
       ? this.#agentNamed(existing.agent)
-      : chooseAgent(this.#placement.candidates(), load, (name) => this.#placement.capacity(name));
+      : chooseAgent(this.#placement.candidates(), (name) => this.#load(name, clientId), (name) => this.#placement.capacity(name));
     let admitted = () => {};
     if (!existing && agent && this.#quotas) {
       const admission = this.#quotas.admit(client, agent.name, this.#store);
@@ -161,6 +158,18 @@ export class Lifecycle {
     } finally {
       release();
     }
+  }
+
+  /**
+   * Containers on an agent: those recorded (counted by the store) and, since
+   * clients are provisioned in parallel (the dispatcher's concurrency), those
+   * other clients are having made there now, or a burst would all land on one
+   * agent, over its capacity.
+   */
+  #load(agent: string, clientId: string): number {
+    let n = this.#store.countInstances({ agent });
+    for (const [id, placed] of this.#placing) if (placed === agent && id !== clientId) n++;
+    return n;
   }
 
   /** `ADDRESS/LEN` from the pool (static), or `dhcp`. */

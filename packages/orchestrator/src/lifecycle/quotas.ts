@@ -1,7 +1,9 @@
 import type { Clock } from '../clock.js';
-import { isIPv6 } from 'node:net';
+import { prefix64Of } from '../store/ipv6.js';
 import type { Store } from '../store/store.js';
 import type { ClientRecord } from '../store/types.js';
+
+export { prefix64Of };
 
 /**
  * Limits on new containers, so that one device cycling DUIDs (each a new
@@ -59,31 +61,34 @@ export class Quotas {
     return this.#limits;
   }
 
-  /** May `client` get a new container on `agent`? Checks every limit, then takes a token. */
+  /**
+   * May `client` get a new container on `agent`? Checks every limit, then
+   * takes a token. The store counts its instances by index; reservations (at
+   * most the dispatcher's concurrency) are added, and the instances of the
+   * client itself and of reserved clients are not counted twice.
+   */
   admit(client: ClientRecord, agent: string, store: Store): Admission {
     const l = this.#limits;
     const mac = client.mac;
     const prefix = prefix64Of(client.address);
-    let total = 0;
-    let onAgent = 0;
-    let sameMac = 0;
-    let samePrefix = 0;
-    const count = (other: { agent: string; mac: string | null; prefix: string | null }) => {
-      total++;
-      if (other.agent === agent) onAgent++;
-      if (mac !== null && other.mac === mac) sameMac++;
-      if (prefix !== null && other.prefix === prefix) samePrefix++;
+    let total = l.maxInstances > 0 ? store.countInstances() : 0;
+    let onAgent = l.maxPerAgent > 0 ? store.countInstances({ agent }) : 0;
+    let sameMac = l.maxPerMac > 0 && mac !== null ? store.countInstances({ mac }) : 0;
+    let samePrefix = l.maxPerPrefix64 > 0 && prefix !== null ? store.countInstances({ prefix64: prefix }) : 0;
+    const count = (other: { agent: string; mac: string | null; prefix: string | null }, n: 1 | -1) => {
+      total += n;
+      if (other.agent === agent) onAgent += n;
+      if (mac !== null && other.mac === mac) sameMac += n;
+      if (prefix !== null && other.prefix === prefix) samePrefix += n;
     };
-    // One read of every instance with its owner's MAC and address: O(n) but no per-instance query.
-    for (const owner of store.listInstanceOwners()) {
-      if (owner.clientId === client.id || this.#reserved.has(owner.clientId)) continue;
-      count({
-        agent: owner.agent,
-        mac: owner.mac,
-        prefix: l.maxPerPrefix64 > 0 && owner.deviceAddress ? prefix64Of(owner.deviceAddress) : null,
-      });
+    // Counted as the store counts them: by the stored client's MAC and address.
+    for (const id of new Set([client.id, ...this.#reserved.keys()])) {
+      const instance = store.getInstance(id);
+      if (!instance) continue;
+      const owner = store.getClient(id);
+      count({ agent: instance.agent, mac: owner?.mac ?? null, prefix: owner ? prefix64Of(owner.address) : null }, -1);
     }
-    for (const [id, reservation] of this.#reserved) if (id !== client.id) count(reservation);
+    for (const [id, reservation] of this.#reserved) if (id !== client.id) count(reservation, 1);
 
     if (l.maxInstances > 0 && total >= l.maxInstances) return refuse(`${total} instances in all, the most allowed (max_instances ${l.maxInstances})`);
     if (l.maxPerAgent > 0 && onAgent >= l.maxPerAgent) return refuse(`${onAgent} instances on agent ${agent} (max_per_agent ${l.maxPerAgent})`);
@@ -113,14 +118,4 @@ export class Quotas {
 
 function refuse(reason: string): Admission {
   return { ok: false, reason: `quota: ${reason}` };
-}
-
-/** The first four groups of an IPv6 address (its /64), e.g. `fd00:1:0:0`; null when it is not one. Cheap: called per instance. */
-export function prefix64Of(address: string): string | null {
-  if (!isIPv6(address) || address.includes('.')) return null;
-  const [head = '', tail] = address.toLowerCase().split('::');
-  const headGroups = head ? head.split(':') : [];
-  const tailGroups = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
-  return groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':');
 }

@@ -6,7 +6,8 @@ import type { AgentHealthSource } from './agent-health.js';
 /**
  * The orchestrator's Prometheus metrics (prom-client, text format at
  * /metrics). Gauges that mirror the store are computed when scraped, so they
- * are never stale and cost nothing between scrapes.
+ * are never stale and cost nothing between scrapes; they read the store's
+ * counts, not every client.
  */
 export interface OrchestratorMetrics {
   readonly registry: Registry;
@@ -47,9 +48,8 @@ export function createMetrics(sources: MetricsSources): OrchestratorMetrics {
     labelNames: ['state'],
     registers,
     collect() {
-      const counts = new Map<string, number>(CLIENT_STATES.map((s) => [s, 0]));
-      for (const client of sources.store.listClients()) counts.set(client.state, (counts.get(client.state) ?? 0) + 1);
-      for (const [state, n] of counts) this.set({ state }, n);
+      const counts = sources.store.clientsPerState();
+      for (const state of CLIENT_STATES) this.set({ state }, counts[state]);
     },
   });
   new Gauge({
@@ -58,8 +58,8 @@ export function createMetrics(sources: MetricsSources): OrchestratorMetrics {
     labelNames: ['agent'],
     registers,
     collect() {
-      const counts = new Map<string, number>(sources.agentHealth.list().map((a) => [a.name, 0]));
-      for (const instance of sources.store.listInstances()) counts.set(instance.agent, (counts.get(instance.agent) ?? 0) + 1);
+      const counts = sources.store.instancesPerAgent();
+      for (const agent of sources.agentHealth.list()) if (!counts.has(agent.name)) counts.set(agent.name, 0);
       for (const [agent, n] of counts) this.set({ agent }, n);
     },
   });

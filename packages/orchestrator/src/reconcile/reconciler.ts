@@ -123,16 +123,16 @@ export class Reconciler {
     }
 
     // Containers: adopt, record, or remove what nobody owns.
+    const adoptedExpiresAt = new Date(now + this.#o.adoptGraceMs).toISOString();
     for (const [clientId, found] of running) {
       const client = store.getClient(clientId);
       const instance = store.getInstance(clientId);
       for (const { agent, view } of found) {
         const owned = client?.desired === 'running' && (!instance || (instance.agent === agent.name && instance.containerName === view.name));
         if (!client && this.#o.adoptUnknown && found.length === 1) {
-          const expiresAt = new Date(now + this.#o.adoptGraceMs).toISOString();
           report.adopted++;
           dispatcher.run(clientId, async () => {
-            lifecycle.adopt(view, agent.name, expiresAt);
+            lifecycle.adopt(view, agent.name, adoptedExpiresAt);
           });
         } else if (owned) {
           // Its instance record was lost (a crash between create and record). Only an

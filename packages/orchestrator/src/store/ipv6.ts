@@ -84,3 +84,13 @@ export class Prefix {
     return (value >> host) << host;
   }
 }
+
+/** The first four groups of an IPv6 address (its /64), e.g. `fd00:1:0:0`; null when it is not one. The stores index instances by it (quotas count them per /64). */
+export function prefix64Of(address: string): string | null {
+  if (!isIPv6(address) || address.includes('.')) return null;
+  const [head = '', tail] = address.toLowerCase().split('::');
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
+  return groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':');
+}

@@ -1,28 +1,67 @@
 import type { Store } from './store.js';
-import type { AgentRecord, ClientRecord, EventRecord, InstanceOwner, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
-import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64 } from './ipv6.js';
+import { CLIENT_STATES, type AgentRecord, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type ServerRecord, type TransitionRecord } from './types.js';
+import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, prefix64Of } from './ipv6.js';
 
-/** The store with `[sql] enabled = false`: all state in this process, gone at exit. */
+/**
+ * Lease events the memory store journals unless told otherwise (`[sql]
+ * memory_events`): enough for /v1/events (1,000 at most) and to recognise a
+ * hook's retry of an event already taken; each costs about 0.8 KB.
+ */
+export const DEFAULT_MEMORY_EVENTS = 2_000;
+/** Transitions kept per client: the last two or so provisioning cycles (the SQLite store keeps all). */
+export const MEMORY_TRANSITIONS = 10;
+
+/**
+ * The store with `[sql] enabled = false`: all state in this process, gone at
+ * exit. What it keeps is bounded: the journal holds the newest `maxEvents`
+ * events (applied ones beyond it are forgotten, oldest first, in batches of a
+ * tenth), and each client its last MEMORY_TRANSITIONS transitions.
+ *
+ * Records are kept as shallow copies (every field is a string, number or
+ * null, so a shallow copy is a whole one) and handed out as copies. Counts
+ * that placement, quotas and metrics ask for on every event or scrape are
+ * kept as the records change, and client ids are kept sorted for paging: no
+ * call made per event reads every client or instance.
+ */
 export class MemoryStore implements Store {
   readonly #events = new Map<string, EventRecord>();
+  /** The journal in arrival order (oldest first): the same records as #events. */
+  #journal: EventRecord[] = [];
+  /** Journal length at which applied events are next pruned back to #maxEvents. */
+  #pruneAt: number;
+  readonly #maxEvents: number;
+
   readonly #clients = new Map<string, ClientRecord>();
+  /** Client ids in order, for paging: kept sorted as clients come. */
+  readonly #sortedIds: string[] = [];
+  readonly #perState = Object.fromEntries(CLIENT_STATES.map((s) => [s, 0])) as Record<ClientState, number>;
   readonly #transitions = new Map<string, TransitionRecord[]>();
   readonly #servers = new Map<string, ServerRecord>();
-  readonly #instances = new Map<string, InstanceRecord>();
   readonly #agents = new Map<string, AgentRecord>();
-  /** Client ids in order, for paging; rebuilt after a new client. */
-  #sortedIds: string[] | undefined;
+
+  readonly #instances = new Map<string, InstanceRecord>();
+  /** Instances by agent, and by their client's device MAC and /64: what quotas and placement count. */
+  readonly #perAgent = new Map<string, number>();
+  readonly #perMac = new Map<string, number>();
+  readonly #perPrefix = new Map<string, number>();
+  /** Instance MAC → client id; built at the first lookup (dhcp addressing only), then kept. */
+  #byMac: Map<string, string> | undefined;
+
+  /** Names with few values (servers, agents, images, profiles), kept once each instead of once per record. */
+  readonly #names = new Map<string, string>();
+
   /** The static pool; none in dhcp addressing, where containers lease their own. */
   readonly #prefix: Prefix64 | undefined;
   readonly #allocated = new Map<string, number>();
   readonly #holders = new Map<number, string>();
   #next = FIRST_POOL_OFFSET;
-  readonly #maxEvents: number;
-  readonly #maxTransitions = 50;
 
   constructor(options: { prefix?: string; maxEvents?: number }) {
     this.#prefix = options.prefix === undefined ? undefined : new Prefix64(options.prefix);
-    this.#maxEvents = options.maxEvents ?? 10_000;
+    const maxEvents = options.maxEvents ?? DEFAULT_MEMORY_EVENTS;
+    if (!Number.isInteger(maxEvents) || maxEvents < 1) throw new Error(`maxEvents must be a positive integer, got ${maxEvents}`);
+    this.#maxEvents = maxEvents;
+    this.#pruneAt = this.#nextPruneAt();
   }
 
   transaction<T>(fn: () => T): T {
@@ -31,8 +70,13 @@ export class MemoryStore implements Store {
 
   appendEvent(record: EventRecord): { duplicate: boolean } {
     if (this.#events.has(record.eventId)) return { duplicate: true };
-    this.#events.set(record.eventId, structuredClone(record));
-    if (this.#events.size > this.#maxEvents) this.pruneEvents(this.#maxEvents);
+    const kept = { ...record, event: { ...record.event } };
+    this.#events.set(record.eventId, kept);
+    this.#journal.push(kept);
+    if (this.#journal.length > this.#pruneAt) {
+      this.pruneEvents(this.#maxEvents);
+      this.#pruneAt = this.#nextPruneAt();
+    }
     return { duplicate: false };
   }
 
@@ -42,24 +86,27 @@ export class MemoryStore implements Store {
   }
 
   unappliedEvents(): EventRecord[] {
-    return [...this.#events.values()].filter((e) => e.appliedAt === null).map((e) => structuredClone(e));
+    return this.#journal.filter((e) => e.appliedAt === null).map(copyEvent);
   }
 
   recentEvents(limit: number): EventRecord[] {
-    return [...this.#events.values()].slice(-limit).reverse().map((e) => structuredClone(e));
+    const out: EventRecord[] = [];
+    for (let i = this.#journal.length - 1; i >= 0 && out.length < limit; i--) out.push(copyEvent(this.#journal[i]!));
+    return out;
   }
 
   pruneEvents(keep: number): number {
-    let excess = this.#events.size - keep;
-    let removed = 0;
-    for (const [id, record] of this.#events) {
-      if (excess <= 0) break;
-      if (record.appliedAt === null) continue;
-      this.#events.delete(id);
-      excess--;
-      removed++;
+    const journal = this.#journal;
+    const cutoff = journal.length - keep;
+    if (cutoff <= 0) return 0;
+    const kept: EventRecord[] = [];
+    for (let i = 0; i < journal.length; i++) {
+      const record = journal[i]!;
+      if (i < cutoff && record.appliedAt !== null) this.#events.delete(record.eventId);
+      else kept.push(record);
     }
-    return removed;
+    this.#journal = kept;
+    return journal.length - kept.length;
   }
 
   getClient(id: string): ClientRecord | undefined {
@@ -67,30 +114,38 @@ export class MemoryStore implements Store {
     return client && { ...client };
   }
   putClient(client: ClientRecord): void {
-    if (!this.#clients.has(client.id)) this.#sortedIds = undefined;
-    this.#clients.set(client.id, { ...client });
+    const old = this.#clients.get(client.id);
+    if (old) this.#perState[old.state]--;
+    else this.#sortedIds.splice(this.#firstIdAfter(client.id), 0, client.id);
+    this.#perState[client.state]++;
+    if (this.#instances.has(client.id)) {
+      if (old?.mac !== client.mac) {
+        bump(this.#perMac, old?.mac, -1);
+        bump(this.#perMac, client.mac, 1);
+      }
+      if (old?.address !== client.address) {
+        bump(this.#perPrefix, old && prefix64Of(old.address), -1);
+        bump(this.#perPrefix, prefix64Of(client.address), 1);
+      }
+    }
+    this.#clients.set(client.id, { ...client, server: this.#name(client.server), profile: client.profile === null ? null : this.#name(client.profile) });
   }
   listClientsPage(after: string | null, limit: number): ClientRecord[] {
-    this.#sortedIds ??= [...this.#clients.keys()].sort();
-    const ids = this.#sortedIds;
-    // Binary search for the first id after `after`.
-    let lo = 0;
-    let hi = ids.length;
-    while (after !== null && lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (ids[mid]! <= after) lo = mid + 1;
-      else hi = mid;
-    }
-    return ids.slice(lo, lo + limit).map((id) => ({ ...this.#clients.get(id)! }));
+    const start = after === null ? 0 : this.#firstIdAfter(after);
+    return this.#sortedIds.slice(start, start + limit).map((id) => ({ ...this.#clients.get(id)! }));
   }
   listClients(): ClientRecord[] {
     return [...this.#clients.values()].map((c) => ({ ...c }));
   }
+  clientsPerState(): Record<ClientState, number> {
+    return { ...this.#perState };
+  }
   addTransition(transition: TransitionRecord): void {
+    // A new array of the exact length each time (concat; at most MEMORY_TRANSITIONS to
+    // copy): push or spread would give most clients' one or two transitions 17 slots.
     const list = this.#transitions.get(transition.clientId) ?? [];
-    list.push({ ...transition });
-    if (list.length > this.#maxTransitions) list.shift();
-    this.#transitions.set(transition.clientId, list);
+    const kept = list.length >= MEMORY_TRANSITIONS ? list.slice(list.length - MEMORY_TRANSITIONS + 1) : list;
+    this.#transitions.set(transition.clientId, kept.concat([{ ...transition }]));
   }
   listTransitions(clientId: string, limit: number): TransitionRecord[] {
     return (this.#transitions.get(clientId) ?? []).slice(-limit).reverse().map((t) => ({ ...t }));
@@ -98,7 +153,8 @@ export class MemoryStore implements Store {
 
   touchServer(server: ServerRecord): void {
     const known = this.#servers.get(server.name);
-    this.#servers.set(server.name, known ? { ...known, role: server.role, lastSeen: server.lastSeen } : { ...server });
+    if (known) Object.assign(known, { role: server.role, lastSeen: server.lastSeen });
+    else this.#servers.set(server.name, { ...server });
   }
   listServers(): ServerRecord[] {
     return [...this.#servers.values()].map((s) => ({ ...s }));
@@ -112,8 +168,13 @@ export class MemoryStore implements Store {
   }
 
   findInstanceByMac(mac: string): InstanceRecord | undefined {
-    for (const instance of this.#instances.values()) if (instance.mac === mac) return { ...instance };
-    return undefined;
+    if (!this.#byMac) {
+      this.#byMac = new Map();
+      for (const instance of this.#instances.values()) this.#byMac.set(instance.mac, instance.clientId);
+    }
+    const id = this.#byMac.get(mac);
+    const instance = id === undefined ? undefined : this.#instances.get(id);
+    return instance?.mac === mac ? { ...instance } : undefined;
   }
 
   getInstance(clientId: string): InstanceRecord | undefined {
@@ -121,21 +182,39 @@ export class MemoryStore implements Store {
     return instance && { ...instance };
   }
   putInstance(instance: InstanceRecord): void {
-    this.#instances.set(instance.clientId, { ...instance });
+    const old = this.#instances.get(instance.clientId);
+    if (old) {
+      if (old.agent !== instance.agent) {
+        bump(this.#perAgent, old.agent, -1);
+        bump(this.#perAgent, instance.agent, 1);
+      }
+      if (old.mac !== instance.mac && this.#byMac?.get(old.mac) === old.clientId) this.#byMac.delete(old.mac);
+    } else {
+      bump(this.#perAgent, instance.agent, 1);
+      this.#countOwner(instance.clientId, 1);
+    }
+    this.#byMac?.set(instance.mac, instance.clientId);
+    this.#instances.set(instance.clientId, { ...instance, agent: this.#name(instance.agent), image: this.#name(instance.image) });
   }
   deleteInstance(clientId: string): void {
+    const old = this.#instances.get(clientId);
+    if (!old) return;
+    bump(this.#perAgent, old.agent, -1);
+    this.#countOwner(clientId, -1);
+    if (this.#byMac?.get(old.mac) === clientId) this.#byMac.delete(old.mac);
     this.#instances.delete(clientId);
   }
   listInstances(): InstanceRecord[] {
     return [...this.#instances.values()].map((i) => ({ ...i }));
   }
-  listInstanceOwners(): InstanceOwner[] {
-    const owners: InstanceOwner[] = [];
-    for (const instance of this.#instances.values()) {
-      const client = this.#clients.get(instance.clientId);
-      owners.push({ clientId: instance.clientId, agent: instance.agent, mac: client?.mac ?? null, deviceAddress: client?.address ?? null });
-    }
-    return owners;
+  countInstances(filter?: InstanceFilter): number {
+    if (!filter) return this.#instances.size;
+    if ('agent' in filter) return this.#perAgent.get(filter.agent) ?? 0;
+    if ('mac' in filter) return this.#perMac.get(filter.mac) ?? 0;
+    return this.#perPrefix.get(filter.prefix64) ?? 0;
+  }
+  instancesPerAgent(): Map<string, number> {
+    return new Map(this.#perAgent);
   }
 
   allocateAddress(clientId: string): string | undefined {
@@ -176,4 +255,49 @@ export class MemoryStore implements Store {
     this.#allocated.set(clientId, offset);
     this.#holders.set(offset, clientId);
   }
+
+  /** The one copy of `name` (up to 1,000 distinct names; beyond, each as given). */
+  #name(name: string): string {
+    const known = this.#names.get(name);
+    if (known !== undefined) return known;
+    if (this.#names.size < 1000) this.#names.set(name, name);
+    return name;
+  }
+
+  /** Count (or uncount) an instance under its client's device MAC and /64. */
+  #countOwner(clientId: string, delta: 1 | -1): void {
+    const client = this.#clients.get(clientId);
+    if (!client) return;
+    bump(this.#perMac, client.mac, delta);
+    bump(this.#perPrefix, prefix64Of(client.address), delta);
+  }
+
+  /** Index in #sortedIds of the first id greater than `id` (binary search). */
+  #firstIdAfter(id: string): number {
+    const ids = this.#sortedIds;
+    let lo = 0;
+    let hi = ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ids[mid]! <= id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  #nextPruneAt(): number {
+    return Math.max(this.#journal.length, this.#maxEvents) + Math.ceil(this.#maxEvents / 10);
+  }
+}
+
+function copyEvent(record: EventRecord): EventRecord {
+  return { ...record, event: { ...record.event } };
+}
+
+/** Add `delta` to a count; a count that reaches 0 goes, so the maps only hold what is in use. */
+function bump(counts: Map<string, number>, key: string | null | undefined, delta: number): void {
+  if (key === null || key === undefined) return;
+  const n = (counts.get(key) ?? 0) + delta;
+  if (n > 0) counts.set(key, n);
+  else counts.delete(key);
 }

@@ -36,8 +36,15 @@ export const clients = sqliteTable(
     firstSeen: text('first_seen').notNull(),
     lastSeen: text('last_seen').notNull(),
     updatedAt: text('updated_at').notNull(),
+    /** The /64 of `address` (prefix64Of), kept by the store so quotas can count instances per /64 by index. */
+    devicePrefix64: text('device_prefix64'),
   },
-  (t) => [uniqueIndex('clients_key').on(t.server, t.duid, t.iaid), index('clients_state').on(t.state)],
+  (t) => [
+    uniqueIndex('clients_key').on(t.server, t.duid, t.iaid),
+    index('clients_state').on(t.state),
+    index('clients_mac').on(t.mac),
+    index('clients_device_prefix64').on(t.devicePrefix64),
+  ],
 );
 
 export const clientTransitions = sqliteTable(

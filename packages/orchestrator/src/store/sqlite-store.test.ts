@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { describeStore } from './store.contract.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -27,5 +28,37 @@ describe('SqliteStore on a file', () => {
     expect(second.unappliedEvents().map((e) => e.eventId)).toEqual([eventId]);
     expect(second.allocateAddress('c2')).toBe('fd00:3::101');
     second.close();
+  });
+
+  it('fills device_prefix64 of rows written before it existed (migration 0002), so quotas count them', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'store-')), 'state.db');
+    const first = new SqliteStore({ path });
+    const at = '2026-01-01T00:00:00.000Z';
+    first.putClient({
+      id: 'c1', server: 'devnet', role: 'device', duid: '00:01', iaid: '1', address: 'fd00:1::10', hostname: null, mac: null, state: 'ready', desired: 'running',
+      stateReason: 'r', expiresAt: null, profile: null, ttlExpiresAt: null, cooldownUntil: null, firstSeen: at, lastSeen: at, updatedAt: at,
+    });
+    first.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: 'fd00:3::100/64', mac: '02:00:00:00:00:01', image: 'i', createdAt: at });
+    first.close();
+    const raw = new Database(path);
+    raw.prepare('UPDATE clients SET device_prefix64 = NULL').run();
+    raw.close();
+    const second = new SqliteStore({ path });
+    expect(second.countInstances({ prefix64: 'fd00:1:0:0' })).toBe(1);
+    expect(second.getClient('c1')).not.toHaveProperty('devicePrefix64');
+    second.close();
+  });
+
+  it('allocates the lowest free address after a transaction that allocated one rolled back', () => {
+    const store = new SqliteStore({ path: ':memory:', prefix: 'fd00:3::/64' });
+    expect(store.allocateAddress('a')).toBe('fd00:3::100');
+    expect(() =>
+      store.transaction(() => {
+        store.allocateAddress('b');
+        throw new Error('abort');
+      }),
+    ).toThrow('abort');
+    expect(store.allocateAddress('c')).toBe('fd00:3::101');
+    store.close();
   });
 });

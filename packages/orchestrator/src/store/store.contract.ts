@@ -104,7 +104,109 @@ export function describeStore(name: string, open: () => Store): void {
       store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: 'dhcp', mac: '02:00:00:00:00:07', image: 'i', createdAt: 't' });
       expect(store.findInstanceByMac('02:00:00:00:00:07')?.clientId).toBe('c1');
       expect(store.findInstanceByMac('02:00:00:00:00:08')).toBeUndefined();
-      expect(store.listInstanceOwners()).toEqual([{ clientId: 'c1', agent: 'dock1', mac: null, deviceAddress: 'fd00:1::1000' }]);
+      store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: 'dhcp', mac: '02:00:00:00:00:09', image: 'i', createdAt: 't' });
+      expect(store.findInstanceByMac('02:00:00:00:00:09')?.clientId).toBe('c1');
+      expect(store.findInstanceByMac('02:00:00:00:00:07')).toBeUndefined();
+      store.deleteInstance('c1');
+      expect(store.findInstanceByMac('02:00:00:00:00:09')).toBeUndefined();
+      store.close();
+    });
+
+    it('counts instances in all, per agent, per device MAC and per device /64, as clients and instances change', () => {
+      const store = open();
+      const instance = (clientId: string, agent: string) => ({
+        clientId, agent, containerName: `dev-${clientId}`, containerId: 'x', address: 'fd00:3::100/64', mac: '02:00:00:00:00:01', image: 'i', createdAt: 't',
+      });
+      const counts = () => ({
+        all: store.countInstances(),
+        dock1: store.countInstances({ agent: 'dock1' }),
+        dock2: store.countInstances({ agent: 'dock2' }),
+        macA: store.countInstances({ mac: '02:aa:00:00:00:01' }),
+        macB: store.countInstances({ mac: '02:bb:00:00:00:01' }),
+        net1: store.countInstances({ prefix64: 'fd00:1:0:0' }),
+        net9: store.countInstances({ prefix64: 'fd00:9:0:0' }),
+      });
+      store.putClient(client('c1', { mac: '02:aa:00:00:00:01', address: 'fd00:1::10' }));
+      store.putClient(client('c2', { mac: '02:aa:00:00:00:01', address: 'fd00:1:0:0::20' }));
+      store.putClient(client('c3', { mac: null, address: 'fd00:9::30' }));
+      expect(counts()).toEqual({ all: 0, dock1: 0, dock2: 0, macA: 0, macB: 0, net1: 0, net9: 0 });
+      store.putInstance(instance('c1', 'dock1'));
+      store.putInstance(instance('c2', 'dock1'));
+      store.putInstance(instance('c3', 'dock2'));
+      expect(counts()).toEqual({ all: 3, dock1: 2, dock2: 1, macA: 2, macB: 0, net1: 2, net9: 1 });
+      expect(store.instancesPerAgent()).toEqual(new Map([['dock1', 2], ['dock2', 1]]));
+      // The device moved to another MAC and /64; an instance moved to another agent.
+      store.putClient(client('c2', { mac: '02:bb:00:00:00:01', address: 'fd00:9::20' }));
+      store.putInstance({ ...instance('c1', 'dock2'), containerId: 'y' });
+      expect(counts()).toEqual({ all: 3, dock1: 1, dock2: 2, macA: 1, macB: 1, net1: 1, net9: 2 });
+      store.deleteInstance('c1');
+      store.deleteInstance('c1');
+      expect(counts()).toEqual({ all: 2, dock1: 1, dock2: 1, macA: 0, macB: 1, net1: 0, net9: 2 });
+      store.putClient(client('c4', { mac: '02:aa:00:00:00:01', address: 'fd00:1::40' }));
+      store.putInstance(instance('c4', 'dock1'));
+      expect(counts()).toEqual({ all: 3, dock1: 2, dock2: 1, macA: 1, macB: 1, net1: 1, net9: 2 });
+      expect(store.instancesPerAgent()).toEqual(new Map([['dock1', 2], ['dock2', 1]]));
+      store.close();
+    });
+
+    it('counts clients per state', () => {
+      const store = open();
+      expect(store.clientsPerState()).toEqual({ pending: 0, provisioning: 0, ready: 0, deprovisioning: 0, gone: 0, failed: 0 });
+      store.putClient(client('c1'));
+      store.putClient(client('c2', { state: 'ready' }));
+      store.putClient(client('c3', { state: 'ready' }));
+      store.putClient(client('c1', { state: 'failed' }));
+      store.putClient(client('c3', { state: 'gone' }));
+      expect(store.clientsPerState()).toEqual({ pending: 0, provisioning: 0, ready: 1, deprovisioning: 0, gone: 1, failed: 1 });
+      store.close();
+    });
+
+    it('pages clients in id order as they come in any order', () => {
+      const store = open();
+      const ids = Array.from({ length: 40 }, (_, i) => ((i * 7919) % 97).toString(16).padStart(4, '0'));
+      for (const id of ids) store.putClient(client(id));
+      for (const id of ids.slice(0, 5)) store.putClient(client(id, { state: 'ready' }));
+      const sorted = [...ids].sort();
+      const seen: string[] = [];
+      let after: string | null = null;
+      for (;;) {
+        const page = store.listClientsPage(after, 7);
+        seen.push(...page.map((c) => c.id));
+        if (page.length < 7) break;
+        after = page.at(-1)!.id;
+      }
+      expect(seen).toEqual(sorted);
+      expect(store.listClientsPage('0000', 2).map((c) => c.id)).toEqual(sorted.filter((id) => id > '0000').slice(0, 2));
+      expect(store.listClientsPage('zzzz', 2)).toEqual([]);
+      store.close();
+    });
+
+    it('prunes nothing among the newest kept, and never an unapplied event', () => {
+      const store = open();
+      const ids = Array.from({ length: 6 }, () => event());
+      for (const e of ids) store.appendEvent(record(e));
+      for (const e of ids.slice(1)) store.markEventApplied(e.eventId, 'x', 'ok');
+      // Older than the newest 3: ids[0] (unapplied, stays), ids[1] and ids[2] (go).
+      expect(store.pruneEvents(3)).toBe(2);
+      expect(store.recentEvents(10).map((e) => e.eventId)).toEqual([ids[5], ids[4], ids[3], ids[0]].map((e) => e!.eventId));
+      expect(store.recentEvents(2).map((e) => e.eventId)).toEqual([ids[5], ids[4]].map((e) => e!.eventId));
+      expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([ids[0]!.eventId]);
+      // A pruned event's id is new again; a kept one is still a duplicate.
+      expect(store.appendEvent(record(ids[0]!))).toEqual({ duplicate: true });
+      expect(store.appendEvent(record(ids[1]!))).toEqual({ duplicate: false });
+      store.close();
+    });
+
+    it('hands out copies: changing what it returned changes nothing stored', () => {
+      const store = open();
+      const e = event();
+      store.appendEvent(record(e));
+      store.recentEvents(1)[0]!.event.address = 'changed';
+      expect(store.unappliedEvents()[0]!.event).toEqual(e);
+      store.putClient(client('c1'));
+      store.getClient('c1')!.state = 'ready';
+      expect(store.getClient('c1')!.state).toBe('pending');
+      expect(store.clientsPerState().pending).toBe(1);
       store.close();
     });
 
@@ -125,6 +227,11 @@ export function describeStore(name: string, open: () => Store): void {
       expect(store.allocateAddress('d')).toBe('fd00:3::100');
       expect(store.allocateAddress('e')).toBe('fd00:3::102');
       expect(store.allocateAddress('f')).toBe('fd00:3::103');
+      store.releaseAddress('e');
+      store.releaseAddress('b');
+      expect(store.allocateAddress('g')).toBe('fd00:3::101');
+      expect(store.allocateAddress('h')).toBe('fd00:3::102');
+      expect(store.allocateAddress('i')).toBe('fd00:3::104');
       store.close();
     });
 

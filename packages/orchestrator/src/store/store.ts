@@ -1,4 +1,4 @@
-import type { AgentRecord, ClientRecord, EventRecord, InstanceOwner, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
+import type { AgentRecord, ClientRecord, ClientState, EventRecord, InstanceFilter, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
 
 /**
  * Everything the orchestrator remembers. Synchronous: both implementations
@@ -16,7 +16,7 @@ export interface Store {
   unappliedEvents(): EventRecord[];
   /** Newest first. */
   recentEvents(limit: number): EventRecord[];
-  /** Forget applied events beyond the newest `keep`; returns how many went. */
+  /** Forget applied events older than the newest `keep`; returns how many went. */
   pruneEvents(keep: number): number;
 
   getClient(id: string): ClientRecord | undefined;
@@ -24,6 +24,8 @@ export interface Store {
   listClients(): ClientRecord[];
   /** Up to `limit` clients with ids after `after`, ordered by id (paging). */
   listClientsPage(after: string | null, limit: number): ClientRecord[];
+  /** Clients in each life-cycle state (every state, 0 for none), without reading every client. */
+  clientsPerState(): Record<ClientState, number>;
   addTransition(transition: TransitionRecord): void;
   /** Newest first. */
   listTransitions(clientId: string, limit: number): TransitionRecord[];
@@ -40,8 +42,14 @@ export interface Store {
   putInstance(instance: InstanceRecord): void;
   deleteInstance(clientId: string): void;
   listInstances(): InstanceRecord[];
-  /** Every instance with its client's MAC and device address, in one read (quotas count these). */
-  listInstanceOwners(): InstanceOwner[];
+  /**
+   * How many instances there are in all, or matching `filter` (placement and
+   * quotas ask before every new container): from indexes, never by reading
+   * every instance.
+   */
+  countInstances(filter?: InstanceFilter): number;
+  /** Instances per agent; agents with none are absent. */
+  instancesPerAgent(): Map<string, number>;
 
   /** The address allocated to a client, allocating the lowest free one; undefined when the pool is exhausted. */
   allocateAddress(clientId: string): string | undefined;

@@ -83,11 +83,9 @@ export interface AgentRecord {
   draining: boolean;
 }
 
-/** An instance and what quotas count it by. */
-export interface InstanceOwner {
-  clientId: string;
-  agent: string;
-  /** The device's MAC and leased address; null when its client is unknown. */
-  mac: string | null;
-  deviceAddress: string | null;
-}
+/**
+ * Which instances to count: one agent's, or those of the clients with this
+ * device MAC, or of the clients whose device address is in this /64 (as
+ * `prefix64Of` writes it, e.g. `fd00:1:0:0`).
+ */
+export type InstanceFilter = { agent: string } | { mac: string } | { prefix64: string };
