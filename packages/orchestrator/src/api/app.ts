@@ -28,6 +28,7 @@ import { orchestratorOpenApi } from '../openapi/routes.js';
 import { clientsQuery, eventsQuery, noQuery, query } from './queries.js';
 import { registerAgentRoutes, type AgentControl } from './agent-routes.js';
 import { withRequestId } from './request-id.js';
+import { jsonListStream } from './json-stream.js';
 import { clientView, eventView } from './views.js';
 import { findCaller, sourceAddressOf } from './whoami.js';
 
@@ -145,7 +146,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get('/v1/clients', (c) => {
     const { limit, after } = query(c, clientsQuery);
     if (limit === undefined && after === undefined) {
-      return c.json({ clients: store.listClients().map((client) => clientView(client, store.getInstance(client.id))), next: null });
+      // Every client: written in chunks, never as one string of the whole list.
+      const body = jsonListStream('clients', store.listClients(), (client) => clientView(client, store.getInstance(client.id)), { next: null });
+      return c.body(body, 200, { 'content-type': 'application/json' });
     }
     const page = store.listClientsPage(after ?? null, limit ?? 1000);
     const next = page.length === (limit ?? 1000) ? page[page.length - 1]!.id : null;
