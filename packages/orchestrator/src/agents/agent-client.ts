@@ -1,10 +1,12 @@
-import { Agent, buildConnector, request } from 'undici';
+import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import { Agent, request, type RequestOptions } from 'node:https';
+import type { Socket } from 'node:net';
 import {
   containerListSchema,
   containerViewSchema,
   signRequest,
-  tlsTrustOptions,
-  verifyingConnector,
+  verifiedConnection,
   type ContainerView,
   type CreateContainerRequest,
   type ServerTrust,
@@ -33,26 +35,45 @@ export interface HttpsAgentClientOptions {
   timeoutMs: number;
 }
 
-/** AgentClient over HTTPS (undici, keep-alive, CA- and/or pin-verified), every request HMAC-signed. */
+/**
+ * Kept-alive HTTPS connections to one agent, each checked against the trust
+ * (CA, pin or both) after its handshake and before its first request
+ * (`verifiedConnection`). An idle connection is closed after 30 s, or before
+ * the server's own keep-alive timeout when it announces one.
+ */
+class VerifiedAgent extends Agent {
+  readonly #connect: ReturnType<typeof verifiedConnection>;
+
+  constructor(trust: ServerTrust, connectTimeoutMs: number) {
+    // A resumed session would show no certificate to compare with the pin.
+    super({ keepAlive: true, timeout: 30_000, ...(trust.pin ? { maxCachedSessions: 0 } : {}) });
+    this.#connect = verifiedConnection(trust, connectTimeoutMs);
+  }
+
+  // node's Agent takes a socket from createConnection's return value or, as here, from its callback.
+  override createConnection(options: RequestOptions, callback?: (error: Error | null, socket: Socket) => void): Socket {
+    return this.#connect(options, callback ?? (() => {})) as unknown as Socket;
+  }
+}
+
+/**
+ * AgentClient over HTTPS (node:https, keep-alive, CA- and/or pin-verified),
+ * every request HMAC-signed. node's own client rather than undici: the same
+ * calls, without a second HTTP stack (and its WebAssembly parser) in memory.
+ */
 export class HttpsAgentClient implements AgentClient {
   readonly name: string;
   readonly #base: URL;
   readonly #secret: Buffer;
   readonly #timeoutMs: number;
-  readonly #dispatcher: Agent;
+  readonly #agent: VerifiedAgent;
 
   constructor(options: HttpsAgentClientOptions) {
     this.name = options.name;
     this.#base = new URL(options.url);
     this.#secret = options.secret;
     this.#timeoutMs = options.timeoutMs;
-    const connector = buildConnector({
-      ...tlsTrustOptions(options.trust),
-      timeout: Math.min(options.timeoutMs, 10_000),
-      // A resumed session would show no certificate to compare with the pin.
-      ...(options.trust.pin ? { maxCachedSessions: 0 } : {}),
-    });
-    this.#dispatcher = new Agent({ connect: verifyingConnector(connector, options.trust), keepAliveTimeout: 30_000 });
+    this.#agent = new VerifiedAgent(options.trust, Math.min(options.timeoutMs, 10_000));
   }
 
   async createContainer(body: CreateContainerRequest): Promise<ContainerView> {
@@ -83,26 +104,22 @@ export class HttpsAgentClient implements AgentClient {
   }
 
   close(): Promise<void> {
-    return this.#dispatcher.close();
+    this.#agent.destroy();
+    return Promise.resolve();
   }
 
   async #call(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
     const text = body === undefined ? '' : JSON.stringify(body);
     const headers: Record<string, string> = signRequest({ secret: this.#secret, method, path, body: text });
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(text));
+    }
     // The lease event (or operator request) this call is made for: unionize logs it too.
     const requestId = currentRequestId();
     if (requestId) headers[REQUEST_ID_HEADER] = requestId;
     try {
-      const response = await request(new URL(path, this.#base), {
-        method: method as 'GET' | 'POST' | 'DELETE',
-        headers,
-        body: body === undefined ? undefined : text,
-        dispatcher: this.#dispatcher,
-        headersTimeout: this.#timeoutMs,
-        bodyTimeout: this.#timeoutMs,
-      });
-      const raw = await response.body.text();
+      const { status, raw } = await this.#send(method, path, headers, body === undefined ? undefined : text);
       let json: unknown = null;
       if (raw) {
         try {
@@ -111,13 +128,33 @@ export class HttpsAgentClient implements AgentClient {
           json = { error: { code: 'NOT_JSON', message: raw.slice(0, 200) } };
         }
       }
-      return { status: response.statusCode, json };
+      return { status, json };
     } catch (cause) {
       throw new AgentError('ORCH_AGENT_UNREACHABLE', `agent ${this.name} unreachable: ${(cause as Error).message}`, {
         cause,
         retryable: true,
       });
     }
+  }
+
+  /**
+   * One request; rejects when it cannot be made, or when no byte comes for
+   * the timeout (headers or body). Written with `once` and the body's async
+   * iterator, whose listeners go when they are done: a kept-alive socket keeps
+   * its last request (and that request its listeners) until the next one, and a
+   * listener holding this promise would keep the whole last body (a list of
+   * 10,000 containers is 5 MB) alive with it.
+   */
+  async #send(method: string, path: string, headers: Record<string, string>, body: string | undefined): Promise<{ status: number; raw: string }> {
+    const req = request(new URL(path, this.#base), { method, headers, agent: this.#agent });
+    // Errors reach us through `once` and the body's iterator; this one only keeps a late one from being unhandled.
+    req.on('error', ignore);
+    req.setTimeout(this.#timeoutMs, () => req.destroy(new Error(`no answer within ${this.#timeoutMs} ms`)));
+    req.end(body);
+    const [res] = (await once(req, 'response')) as [IncomingMessage];
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    return { status: res.statusCode ?? 0, raw: Buffer.concat(chunks).toString('utf8') };
   }
 
   #refused(what: string, status: number, json: unknown): AgentError {
@@ -129,3 +166,5 @@ export class HttpsAgentClient implements AgentClient {
     );
   }
 }
+
+function ignore(): void {}
