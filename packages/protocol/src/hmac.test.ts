@@ -58,4 +58,27 @@ describe('HMAC signing', () => {
     t += 121_000;
     expect(v.verify({ method: 'GET', path: '/', body: '', headers: sign() }).ok).toBe(true);
   });
+
+  it('keeps up a steady load for many windows, forgetting what expired and refusing replays of what did not', () => {
+    let t = now;
+    // 1,000 requests a second against a 2 s window: about 3,000 nonces live at once.
+    const v = new RequestVerifier({ secret, now: () => t, windowSeconds: 2, maxNonces: 3500 });
+    const get = (headers: Record<string, string>) => v.verify({ method: 'GET', path: '/', body: '', headers: headersOf(headers) });
+    let last: Record<string, string> = {};
+    const refused: string[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      t += 1;
+      last = signRequest({ secret, method: 'GET', path: '/', body: '', now: t });
+      const result = get(last);
+      if (!result.ok) refused.push(`${i}: ${result.reason}`);
+    }
+    expect(refused.slice(0, 3)).toEqual([]);
+    expect(get(last)).toEqual({ ok: false, reason: 'nonce already used (replay)' });
+  });
+
+  it('makes a new 32-hex-digit nonce for each request', () => {
+    const nonces = new Set(Array.from({ length: 1000 }, () => signRequest({ secret, method: 'GET', path: '/', body: '' })[SIGNATURE_HEADERS.nonce]));
+    expect(nonces.size).toBe(1000);
+    for (const nonce of nonces) expect(nonce).toMatch(/^[0-9a-f]{32}$/);
+  });
 });

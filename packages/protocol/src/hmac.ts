@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, randomUUID, timingSafeEqual } from 'node:crypto';
 
 /**
  * HMAC-SHA256 request signing shared by the hook, the orchestrator and unionize.
@@ -25,17 +25,22 @@ export interface SignInput {
 }
 
 export function bodyHash(body: string | Uint8Array): string {
-  return createHash('sha256').update(body).digest('hex');
+  // One-shot hash(): createHash() looks the digest up in OpenSSL 3 for each
+  // object, which cost more than hashing a lease event.
+  return hash('sha256', body, 'hex');
 }
 
-function canonical(timestamp: string, nonce: string, method: string, path: string, hash: string): string {
-  return `${timestamp}\n${nonce}\n${method.toUpperCase()}\n${path}\n${hash}`;
+function canonical(timestamp: string, nonce: string, method: string, path: string, bodySha256: string): string {
+  return `${timestamp}\n${nonce}\n${method.toUpperCase()}\n${path}\n${bodySha256}`;
 }
 
 /** Headers to add to a request. */
 export function signRequest(input: SignInput): Record<string, string> {
   const timestamp = String(Math.floor((input.now ?? Date.now()) / 1000));
-  const nonce = input.nonce ?? randomBytes(16).toString('hex');
+  // 122 random bits as 32 hex digits. randomUUID draws from a batch of random
+  // bytes it refills now and then; randomBytes(16) asks OpenSSL each time,
+  // which cost a load generator more than the HMAC did.
+  const nonce = input.nonce ?? randomUUID().replaceAll('-', '');
   const mac = createHmac('sha256', input.secret)
     .update(canonical(timestamp, nonce, input.method, input.path, bodyHash(input.body)))
     .digest('hex');
@@ -53,7 +58,13 @@ export interface VerifierOptions {
   secret: Buffer;
   /** Accepted clock skew either way, seconds. */
   windowSeconds?: number;
-  /** Most nonces remembered at once; beyond it requests are refused rather than memory grown. */
+  /**
+   * Most nonces remembered at once; beyond it requests are refused (503,
+   * busy) rather than memory grown. Each is kept until its timestamp leaves
+   * the window, so this bounds the sustained rate of signed requests to about
+   * maxNonces / windowSeconds: the default, 250,000, allows 4,000 a second
+   * with the default window, in about 20 MB when full.
+   */
   maxNonces?: number;
   now?: () => number;
 }
@@ -71,14 +82,24 @@ export class RequestVerifier {
   readonly #windowSeconds: number;
   readonly #maxNonces: number;
   readonly #now: () => number;
-  /** nonce -> unix seconds after which it may be forgotten */
-  readonly #nonces = new Map<string, number>();
+  /** Nonces seen within the window. */
+  readonly #nonces = new Set<string>();
+  /**
+   * The same nonces in arrival order, with the unix second after which each
+   * may be forgotten, read from #head on. Forgetting walks this queue, not the
+   * set: iterating a Map or Set from its start walks over the entries deleted
+   * since it last rehashed, which under a steady load made each verify slower
+   * than the last (200 µs at 3,000 requests a second after two minutes).
+   */
+  #order: string[] = [];
+  #until: number[] = [];
+  #head = 0;
 
   constructor(options: VerifierOptions) {
     if (options.secret.length < 16) throw new Error('HMAC secret must be at least 16 bytes');
     this.#secret = options.secret;
     this.#windowSeconds = options.windowSeconds ?? 60;
-    this.#maxNonces = options.maxNonces ?? 100_000;
+    this.#maxNonces = options.maxNonces ?? 250_000;
     this.#now = options.now ?? Date.now;
   }
 
@@ -103,15 +124,23 @@ export class RequestVerifier {
     this.#forgetExpired(nowSeconds);
     if (this.#nonces.has(nonce)) return { ok: false, reason: 'nonce already used (replay)' };
     if (this.#nonces.size >= this.#maxNonces) return { ok: false, reason: 'nonce cache full, try again', busy: true };
-    this.#nonces.set(nonce, Number(timestamp) + this.#windowSeconds);
+    this.#nonces.add(nonce);
+    this.#order.push(nonce);
+    this.#until.push(Number(timestamp) + this.#windowSeconds);
     return { ok: true };
   }
 
   #forgetExpired(nowSeconds: number): void {
-    // Map keeps insertion order and entries are inserted roughly in time order.
-    for (const [nonce, until] of this.#nonces) {
-      if (until >= nowSeconds) break;
-      this.#nonces.delete(nonce);
+    // Nonces arrive roughly in time order: stop at the first one still valid.
+    let head = this.#head;
+    while (head < this.#order.length && this.#until[head]! < nowSeconds) this.#nonces.delete(this.#order[head++]!);
+    if (head === this.#head) return;
+    this.#head = head;
+    // Drop the forgotten part of the queue once it is most of it (amortised O(1)).
+    if (head >= 1024 && head * 2 >= this.#order.length) {
+      this.#order = this.#order.slice(head);
+      this.#until = this.#until.slice(head);
+      this.#head = 0;
     }
   }
 }
