@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { describe, expect, it } from 'vitest';
 import { KeyedQueue } from './keyed-queue.js';
 
@@ -33,5 +34,21 @@ describe('KeyedQueue', () => {
     expect(log.indexOf('start c1')).toBeGreaterThan(log.indexOf('end b1'));
     expect(errors).toHaveLength(1);
     expect(queue.depth).toBe(0);
+  });
+
+  it('runs each task in the async context it was pushed from, not the one that freed its slot', async () => {
+    const context = new AsyncLocalStorage<string>();
+    const queue = new KeyedQueue({ concurrency: 1, onError: () => undefined });
+    const seen: Array<string | undefined> = [];
+    const task = (name: string) => async () => {
+      seen.push(`${name}:${context.getStore()}`);
+      await tick(1);
+      seen.push(`${name}:${context.getStore()}`);
+    };
+    context.run('first', () => queue.push('a', task('a')));
+    context.run('second', () => queue.push('b', task('b')));
+    queue.push('c', task('c'));
+    await queue.idle();
+    expect(seen).toEqual(['a:first', 'a:first', 'b:second', 'b:second', 'c:undefined', 'c:undefined']);
   });
 });

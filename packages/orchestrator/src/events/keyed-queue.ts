@@ -1,5 +1,10 @@
 import { AsyncResource } from 'node:async_hooks';
 
+interface Task {
+  work: () => Promise<void>;
+  context: AsyncResource;
+}
+
 /**
  * Runs tasks one at a time per key, in the order pushed, and different keys in
  * parallel up to `concurrency`. Per-client ordering of lease events rests on it.
@@ -7,7 +12,7 @@ import { AsyncResource } from 'node:async_hooks';
 export class KeyedQueue {
   readonly #concurrency: number;
   readonly #onError: (key: string, error: unknown) => void;
-  readonly #pending = new Map<string, Array<() => Promise<void>>>();
+  readonly #pending = new Map<string, Task[]>();
   /** Keys with work waiting for a free slot, in arrival order. */
   readonly #ready: string[] = [];
   readonly #running = new Set<string>();
@@ -23,8 +28,10 @@ export class KeyedQueue {
 
   push(key: string, work: () => Promise<void>): void {
     // A task runs in the async context it was pushed from (its request id),
-    // not in that of whichever task happened to free the slot.
-    const task = AsyncResource.bind(work);
+    // not in that of whichever task happened to free the slot. A plain
+    // AsyncResource rather than AsyncResource.bind(), which in node 20 also
+    // makes a deprecation wrapper and property descriptors for each call.
+    const task: Task = { work, context: new AsyncResource('KeyedQueueTask') };
     const tasks = this.#pending.get(key);
     if (tasks) {
       tasks.push(task);
@@ -70,7 +77,7 @@ export class KeyedQueue {
         break;
       }
       try {
-        await task();
+        await task.context.runInAsyncScope(task.work);
       } catch (error) {
         this.#onError(key, error);
       }
