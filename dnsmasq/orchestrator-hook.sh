@@ -100,12 +100,14 @@ write_call() {
 umask 077
 [ -d "$dir" ] || mkdir -p "$dir" 2>/dev/null
 temp=$dir/.tmp-$name
-write_call "$@" > "$temp" 2>/dev/null && sync "$temp" && mv -f "$temp" "$dir/$name" || {
+# Not fsynced: under Docker's writes an fsync can take 100 ms, and dnsmasq waits for
+# each call. A power cut can lose the last calls; dnsmasq fsyncs its own lease file
+# and replays every lease as `old` when it starts (the orchestrator makes what is
+# missing), and a lost `del` ends with the lease's expiry (the reconciler).
+write_call "$@" > "$temp" 2>/dev/null && mv -f "$temp" "$dir/$name" || {
 	rm -f "$temp"
 	by_node "$@"
 }
-# Durable once the directory is (best effort, as spool.ts).
-sync "$dir" 2>/dev/null
 
 # Is a flusher holding the spool (pid and start time, as pid-lock.ts writes them)?
 flusher_alive() {
