@@ -16,6 +16,8 @@ export class KeyedQueue {
   /** Keys with work waiting for a free slot, in arrival order. */
   readonly #ready: string[] = [];
   readonly #running = new Set<string>();
+  /** Tasks in #pending, counted as they come and go: depth is asked for at every task's end. */
+  #waiting = 0;
   #idleWaiters: Array<() => void> = [];
 
   constructor(options: { concurrency: number; onError: (key: string, error: unknown) => void }) {
@@ -32,6 +34,7 @@ export class KeyedQueue {
     // AsyncResource rather than AsyncResource.bind(), which in node 20 also
     // makes a deprecation wrapper and property descriptors for each call.
     const task: Task = { work, context: new AsyncResource('KeyedQueueTask') };
+    this.#waiting++;
     const tasks = this.#pending.get(key);
     if (tasks) {
       tasks.push(task);
@@ -44,9 +47,7 @@ export class KeyedQueue {
 
   /** Tasks waiting or running. */
   get depth(): number {
-    let n = this.#running.size;
-    for (const tasks of this.#pending.values()) n += tasks.length;
-    return n;
+    return this.#running.size + this.#waiting;
   }
 
   /** Resolves when nothing is queued or running. */
@@ -76,6 +77,7 @@ export class KeyedQueue {
         this.#pending.delete(key);
         break;
       }
+      this.#waiting--;
       try {
         await task.context.runInAsyncScope(task.work);
       } catch (error) {
