@@ -42,7 +42,7 @@ const { values } = parseArgs({
     devices: { type: 'string' },
     /** Also run the scale figures with the SQLite store, at a tenth of the sizes (seeded by events: slow). */
     sql: { type: 'boolean', default: false },
-    /** How the scale orchestrator gets its clients: adopt (fast, default) or events (as devices would; quadratic, minutes). */
+    /** How the scale orchestrator gets its clients: adopt (fast, default) or events (as devices would; slower, one request each). */
     'scale-seed': { type: 'string', default: 'adopt' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -107,7 +107,7 @@ async function main(): Promise<number> {
     if (only.has('scale')) {
       const common = { small: plan.small, large: plan.large, applyRuns: plan.applyRuns, listRuns: plan.listRuns };
       await phase(figures, 'scale', '<= 2x growth', () => measureScale(lab, { ...common, store: 'memory', seeding }));
-      // SQLite only by events (a durable store does not adopt), which are quadratic there: a tenth of the sizes.
+      // SQLite only by events (a durable store does not adopt), a commit each (~100 clients/s here): a tenth of the sizes.
       const sqlite = { ...common, small: Math.round(plan.small / 10), large: Math.round(plan.large / 10) };
       if (values.sql) await phase(figures, 'scale (sqlite)', '<= 2x growth', () => measureScale(lab, { ...sqlite, store: 'sqlite', seeding: 'events' }));
     }

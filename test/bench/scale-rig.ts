@@ -6,6 +6,7 @@ import { makeServerCert } from '../lab/certs.js';
 import { httpsGet } from '../lab/daemons.js';
 import type { Lab } from '../lab/lab.js';
 import { inNs } from '../lab/netns.js';
+import { unitNodeFlags } from '../lab/node-flags.js';
 import { run, sleep, spawnManaged, waitFor, type ManagedProcess } from '../lab/process.js';
 import { repoRoot } from '../lab/repo.js';
 import { ORCHESTRATOR_USER, asUser, lookupUser, privateCopies } from '../lab/unprivileged.js';
@@ -37,8 +38,9 @@ const PRELOAD_OFFSET = 0x1_0000;
  *   and the daemon, at start, adopts them the way an in-memory orchestrator
  *   does after a restart (reconciler → lifecycle.adopt). Linear in clients.
  * - `events`: signed `add`s over HTTPS, applied by its queue, as devices
- *   would arrive. Each new client's provisioning counts every instance
- *   (quotas.admit), so seeding 10,000 is quadratic: minutes.
+ *   would arrive: one request and one fake container each (about 1,000
+ *   clients/s at 10,000 in memory; it was quadratic while placement and
+ *   quotas listed every instance per new client).
  */
 export class ScaleRig {
   readonly devices: SyntheticDevice[] = [];
@@ -71,7 +73,8 @@ export class ScaleRig {
     writeFileSync(ini, scaleIni({ ...own, prefix: `${lab.prefix}:5::/64`, agentUrl: `https://[${addr.mgmtRoot}]:${AGENT_PORT}`, sqlPath: store === 'sqlite' ? join(dir, 'state.db') : undefined }), { mode: 0o600 });
     chownSync(ini, user.uid, user.gid);
     const main = join(repoRoot(), 'packages', 'orchestrator', 'dist', 'main.js');
-    const argv = inNs(lab.names.orch, asUser(user, [process.execPath, main, '--config', ini]));
+    // With the node options the systemd unit gives it (its heap limits), as the lab runs it.
+    const argv = inNs(lab.names.orch, asUser(user, [process.execPath, ...unitNodeFlags('orchestrator.service'), main, '--config', ini]));
     return new ScaleRig(lab, agent, store, argv, `https://[${addr.mgmtOrch}]:${PORT}`);
   }
 

@@ -17,6 +17,7 @@ import {
 import { run, type CommandResult } from './process.js';
 import { startLabVm, type LabVmOptions, type QemuVm } from './qemu.js';
 import { repoRoot } from './repo.js';
+import { unitNodeFlags } from './node-flags.js';
 import { LabState, cleanupStateSync, sweepStaleLabs } from './state.js';
 import { Teardown, registerCleanup, type LogFn } from './teardown.js';
 import { ORCHESTRATOR_USER, asUser, lookupUser, privateCopies } from './unprivileged.js';
@@ -489,7 +490,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       writeFileSync(lab.orchestratorIniFile, orchestratorIni(lab.orchestratorIniOptions));
       const orchestrator = new Daemon(
         'orchestrator',
-        inNs(names.orch, asUser(orchUser, [process.execPath, join(repo, 'packages', 'orchestrator', 'dist', 'main.js'), '--config', lab.orchestratorIniFile])),
+        inNs(names.orch, asUser(orchUser, [process.execPath, ...unitNodeFlags('orchestrator.service'), join(repo, 'packages', 'orchestrator', 'dist', 'main.js'), '--config', lab.orchestratorIniFile])),
         join(dir, 'logs', 'orchestrator.log'),
         async () => (await httpsGet(`${lab.orchestratorUrl}/healthz`, lab.caFile)).status === 200,
         state,
