@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { isIPv4, isIPv6 } from 'node:net';
-import { ipv6ToBigInt } from '../store/ipv6.js';
 import type { Store } from '../store/store.js';
+import type { ClientRecord } from '../store/types.js';
 
 /** What GET /v1/whoami shows a caller: its own client and container, nothing else. */
 export interface WhoamiView {
@@ -29,19 +29,15 @@ export function normaliseAddress(raw: string): string | undefined {
   return undefined;
 }
 
-function sameIpv6(a: string, b: string): boolean {
-  if (!isIPv6(a) || !isIPv6(b)) return false;
-  return ipv6ToBigInt(a) === ipv6ToBigInt(b);
-}
-
 /**
  * The client leasing `source` now (not released or gone); when several
  * records share the address (a lease moved between devices), the one seen last.
  */
 export function findCaller(store: Store, source: string): WhoamiView | undefined {
-  let best: ReturnType<Store['listClients']>[number] | undefined;
-  for (const client of store.listClients()) {
-    if (client.desired !== 'running' || client.state === 'gone' || !sameIpv6(client.address, source)) continue;
+  let best: ClientRecord | undefined;
+  // By index: this path needs no signature, so it must not read every client.
+  for (const client of store.clientsWithAddress(source)) {
+    if (client.desired !== 'running' || client.state === 'gone') continue;
     if (!best || client.lastSeen > best.lastSeen) best = client;
   }
   if (!best) return undefined;

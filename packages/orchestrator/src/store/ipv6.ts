@@ -85,6 +85,12 @@ export class Prefix {
   }
 }
 
+/** An IPv6 address in its one RFC 5952 spelling (the stores index clients by it); null when it is not one (or has a dotted IPv4 tail). */
+export function canonicalIpv6(address: string): string | null {
+  if (!isIPv6(address) || address.includes('.')) return null;
+  return bigIntToIpv6(ipv6ToBigInt(address));
+}
+
 /** The first four groups of an IPv6 address (its /64), e.g. `fd00:1:0:0`; null when it is not one. The stores index instances by it (quotas count them per /64). */
 export function prefix64Of(address: string): string | null {
   if (!isIPv6(address) || address.includes('.')) return null;

@@ -1,6 +1,6 @@
 import type { Store } from './store.js';
 import { CLIENT_STATES, type AgentRecord, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type ServerRecord, type TransitionRecord } from './types.js';
-import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, prefix64Of } from './ipv6.js';
+import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, prefix64Of } from './ipv6.js';
 
 /**
  * Lease events the memory store journals unless told otherwise (`[sql]
@@ -44,6 +44,8 @@ export class MemoryStore implements Store {
   readonly #perAgent = new Map<string, number>();
   readonly #perMac = new Map<string, number>();
   readonly #perPrefix = new Map<string, number>();
+  /** Client ids by leased address (canonicalIpv6), for whoami. */
+  readonly #byAddress = new Map<string, Set<string>>();
   /** Instance MAC → client id; built at the first lookup (dhcp addressing only), then kept. */
   #byMac: Map<string, string> | undefined;
 
@@ -128,7 +130,28 @@ export class MemoryStore implements Store {
         bump(this.#perPrefix, prefix64Of(client.address), 1);
       }
     }
+    if (old?.address !== client.address) {
+      if (old) this.#unindexAddress(old.address, old.id);
+      const key = canonicalIpv6(client.address);
+      if (key !== null) {
+        const ids = this.#byAddress.get(key);
+        if (ids) ids.add(client.id);
+        else this.#byAddress.set(key, new Set([client.id]));
+      }
+    }
     this.#clients.set(client.id, { ...client, server: this.#name(client.server), profile: client.profile === null ? null : this.#name(client.profile) });
+  }
+  #unindexAddress(address: string, id: string): void {
+    const key = canonicalIpv6(address);
+    const ids = key === null ? undefined : this.#byAddress.get(key);
+    if (!ids) return;
+    ids.delete(id);
+    if (ids.size === 0) this.#byAddress.delete(key!);
+  }
+  clientsWithAddress(address: string): ClientRecord[] {
+    const key = canonicalIpv6(address);
+    const ids = key === null ? undefined : this.#byAddress.get(key);
+    return ids ? [...ids].map((id) => ({ ...this.#clients.get(id)! })) : [];
   }
   listClientsPage(after: string | null, limit: number): ClientRecord[] {
     const start = after === null ? 0 : this.#firstIdAfter(after);

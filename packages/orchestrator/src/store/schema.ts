@@ -38,11 +38,14 @@ export const clients = sqliteTable(
     updatedAt: text('updated_at').notNull(),
     /** The /64 of `address` (prefix64Of), kept by the store so quotas can count instances per /64 by index. */
     devicePrefix64: text('device_prefix64'),
+    /** `address` in its one RFC 5952 spelling (canonicalIpv6), kept by the store so whoami finds a caller by index. */
+    deviceAddress: text('device_address'),
   },
   (t) => [
     uniqueIndex('clients_key').on(t.server, t.duid, t.iaid),
     index('clients_state').on(t.state),
     index('clients_mac').on(t.mac),
+    index('clients_device_address').on(t.deviceAddress),
     index('clients_device_prefix64').on(t.devicePrefix64),
   ],
 );

@@ -30,7 +30,7 @@ describe('SqliteStore on a file', () => {
     second.close();
   });
 
-  it('fills device_prefix64 of rows written before it existed (migration 0002), so quotas count them', () => {
+  it('fills device_prefix64 and device_address of rows written before they existed (migrations 0002, 0003), so quotas and whoami find them', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'store-')), 'state.db');
     const first = new SqliteStore({ path });
     const at = '2026-01-01T00:00:00.000Z';
@@ -41,11 +41,13 @@ describe('SqliteStore on a file', () => {
     first.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: 'fd00:3::100/64', mac: '02:00:00:00:00:01', image: 'i', createdAt: at });
     first.close();
     const raw = new Database(path);
-    raw.prepare('UPDATE clients SET device_prefix64 = NULL').run();
+    raw.prepare('UPDATE clients SET device_prefix64 = NULL, device_address = NULL').run();
     raw.close();
     const second = new SqliteStore({ path });
     expect(second.countInstances({ prefix64: 'fd00:1:0:0' })).toBe(1);
+    expect(second.clientsWithAddress('fd00:1:0:0::10').map((c) => c.id)).toEqual(['c1']);
     expect(second.getClient('c1')).not.toHaveProperty('devicePrefix64');
+    expect(second.getClient('c1')).not.toHaveProperty('deviceAddress');
     second.close();
   });
 

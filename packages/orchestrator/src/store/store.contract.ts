@@ -112,6 +112,23 @@ export function describeStore(name: string, open: () => Store): void {
       store.close();
     });
 
+    it('finds clients by their leased address however it is spelled, and follows a client to a new address', () => {
+      const store = open();
+      store.putClient(client('c1', { address: 'fd00:1::10' }));
+      store.putClient(client('c2', { address: 'FD00:0001:0000:0000:0000:0000:0000:0010', lastSeen: 't9' }));
+      store.putClient(client('c3', { address: 'fd00:1::11' }));
+      const ids = (a: string) => store.clientsWithAddress(a).map((c) => c.id).sort();
+      expect(ids('fd00:1:0::10')).toEqual(['c1', 'c2']);
+      expect(store.clientsWithAddress('fd00:1::10').find((c) => c.id === 'c2')?.lastSeen).toBe('t9');
+      store.putClient(client('c1', { address: 'fd00:1::11' }));
+      expect(ids('fd00:1::10')).toEqual(['c2']);
+      expect(ids('fd00:1::11')).toEqual(['c1', 'c3']);
+      expect(ids('fd00:1::12')).toEqual([]);
+      expect(ids('192.0.2.1')).toEqual([]);
+      expect(ids('not an address')).toEqual([]);
+      store.close();
+    });
+
     it('counts instances in all, per agent, per device MAC and per device /64, as clients and instances change', () => {
       const store = open();
       const instance = (clientId: string, agent: string) => ({

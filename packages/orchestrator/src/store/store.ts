@@ -22,6 +22,8 @@ export interface Store {
   getClient(id: string): ClientRecord | undefined;
   putClient(client: ClientRecord): void;
   listClients(): ClientRecord[];
+  /** Clients whose leased address is `address`, however either is spelled (GET /v1/whoami): from an index. */
+  clientsWithAddress(address: string): ClientRecord[];
   /** Up to `limit` clients with ids after `after`, ordered by id (paging). */
   listClientsPage(after: string | null, limit: number): ClientRecord[];
   /** Clients in each life-cycle state (every state, 0 for none), without reading every client. */
