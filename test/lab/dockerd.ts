@@ -1,7 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { isAlive, labEnv, mustRun, spawnManaged, waitFor, type ManagedProcess } from './process.js';
+import { isAlive, labEnv, mustRun, run, spawnManaged, waitFor, type ManagedProcess } from './process.js';
 import type { LabState } from './state.js';
 import type { LogFn, Teardown } from './teardown.js';
 
@@ -99,10 +99,26 @@ function readForwarding(): string[] {
   return ROOT_FORWARDING.map((file) => readFileSync(file, 'utf8').trim());
 }
 
-function isMountedUnder(dir: string): boolean {
+function mountsUnder(dir: string): string[] {
   return readFileSync('/proc/self/mounts', 'utf8')
     .split('\n')
-    .some((line) => line.split(' ')[1]?.startsWith(`${dir}/`));
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((point) => point.startsWith(`${dir}/`));
+}
+
+function isMountedUnder(dir: string): boolean {
+  return mountsUnder(dir).length > 0;
+}
+
+/**
+ * Lazily detach what a dockerd that had to be killed left mounted under `dir`
+ * (its containers' network namespaces and overlays: a dockerd that deadlocks
+ * never unmounts them), deepest first, so the directory can go.
+ */
+async function detachLeftMounts(dir: string, log: LogFn): Promise<void> {
+  const points = mountsUnder(dir).sort((a, b) => b.length - a.length);
+  for (const point of points) await run(['umount', '--lazy', point]);
+  if (points.length > 0) log(`docker: detached ${points.length} mount(s) dockerd left under ${dir}`);
 }
 
 export async function startDocker(ctx: DockerContext): Promise<LabDocker> {
@@ -173,7 +189,8 @@ async function startPrivateDockerd(ctx: DockerContext): Promise<{ socket: string
     dataRoot = join(LAB_VAR_DIR, files.privateRoot(name));
     log(`docker: shared data root is in use by another lab; using ${dataRoot} (the image is built afresh)`);
     state.add('removeDirs', dataRoot);
-    teardown.add(`private ${files.label} data root`, () => {
+    teardown.add(`private ${files.label} data root`, async () => {
+      await detachLeftMounts(dataRoot, log);
       if (isMountedUnder(dataRoot)) throw new Error(`${dataRoot} still has mounts; left in place`);
       rmSync(dataRoot, { recursive: true, force: true });
       state.remove('removeDirs', dataRoot);
@@ -222,6 +239,9 @@ async function startPrivateDockerd(ctx: DockerContext): Promise<{ socket: string
 
   teardown.add(files.process, async () => {
     await halt();
+    // Ours alone: the shared data root is ours while we hold its lock, a private one always.
+    await detachLeftMounts(execRoot, log);
+    await detachLeftMounts(dataRoot, log);
     if (existsSync(execRoot) && !isMountedUnder(execRoot)) rmSync(execRoot, { recursive: true, force: true });
   });
   await launch();
