@@ -1,18 +1,15 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
 import { RequestVerifier, certificatePin, hmacAuth, leaseEventSchema, listenHttps, parsePin, type LeaseEvent } from '@unionize/protocol';
+import { makeTestCerts } from '@unionize/protocol/testing/certs';
 import type { ServerType } from '@hono/node-server';
 import { deliverEvent, keptAliveDelivery } from './deliver.js';
 
-/** The hook against a real HTTPS server (self-signed by a throwaway CA) verifying HMAC. */
-const dir = mkdtempSync(join(tmpdir(), 'hook-tls-'));
-function openssl(args: string[]) {
-  execFileSync('openssl', args, { stdio: 'ignore' });
-}
+/** The hook against a real HTTPS server (its certificate from a throwaway CA) verifying HMAC. */
+// ca.crt, srv.crt and srv.key.
+const { dir } = makeTestCerts('hook');
 
 const secret = Buffer.from('k'.repeat(64));
 const received: LeaseEvent[] = [];
@@ -21,13 +18,6 @@ let url: string;
 let failWith = 0;
 
 beforeAll(async () => {
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-    '-subj', '/CN=test-ca', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt')]);
-  openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost',
-    '-keyout', join(dir, 'srv.key'), '-out', join(dir, 'srv.csr')]);
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName = DNS:localhost, IP:127.0.0.1\n');
-  openssl(['x509', '-req', '-in', join(dir, 'srv.csr'), '-CA', join(dir, 'ca.crt'), '-CAkey', join(dir, 'ca.key'),
-    '-CAcreateserial', '-days', '1', '-extfile', join(dir, 'san.ext'), '-out', join(dir, 'srv.crt')]);
   const app = new Hono();
   app.use('*', hmacAuth({ verifier: new RequestVerifier({ secret }) }));
   app.post('/v1/lease-events', async (c) => {

@@ -1,12 +1,12 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
 import { RequestVerifier, SIGNATURE_HEADERS, hmacAuth, leaseEventSchema, listenHttps, type LeaseEvent } from '@unionize/protocol';
+import { makeTestCerts } from '@unionize/protocol/testing/certs';
 import type { ServerType } from '@hono/node-server';
 import { SPOOL_DEPTH_HEADER, deliverTo } from './deliver.js';
 import type { Level } from './log.js';
@@ -18,8 +18,8 @@ import { Spool } from './spool.js';
  * deliver.test.ts: orchestrator down → the event is spooled; orchestrator back →
  * the next run delivers the spool, then its own event, in order.
  */
-const dir = mkdtempSync(join(tmpdir(), 'hook-flow-'));
-const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+// ca.crt, srv.crt and srv.key; the tests' configs, secrets and spools go beside them.
+const { dir } = makeTestCerts('hook-flow');
 const secretText = 'k'.repeat(64);
 const secret = Buffer.from(secretText);
 const received: { event: LeaseEvent; depth: string | undefined; signedAt: number }[] = [];
@@ -52,13 +52,6 @@ function stopServer(): Promise<void> {
 }
 
 beforeAll(async () => {
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-    '-subj', '/CN=test-ca', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt')]);
-  openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost',
-    '-keyout', join(dir, 'srv.key'), '-out', join(dir, 'srv.csr')]);
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName = DNS:localhost, IP:127.0.0.1\n');
-  openssl(['x509', '-req', '-in', join(dir, 'srv.csr'), '-CA', join(dir, 'ca.crt'), '-CAkey', join(dir, 'ca.key'),
-    '-CAcreateserial', '-days', '1', '-extfile', join(dir, 'san.ext'), '-out', join(dir, 'srv.crt')]);
   await startServer(); // only to learn a free port; each test decides whether it runs
   await stopServer();
 });

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +38,7 @@ ${options.maxEvents ? `max_events = ${options.maxEvents}` : ''}
   const spool = new Spool({ dir: spoolDir, maxEvents: 100 });
   const flusher = options.flusher ?? 'live';
   if (flusher !== 'none' && !options.spoolDir) {
-    spool.tryLock().ok; // makes the directory
+    mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
     const self = selfIdentity();
     // A dead flusher: a pid that is no process (pid_max is at most 2^22).
     const content = flusher === 'live' ? `${self.pid} ${self.startTime ?? '-'}\n` : `4194304999 ${self.startTime ?? '-'}\n`;
