@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, startLab, type Lab } from './lab/lab.js';
@@ -25,9 +26,13 @@ describe.skipIf(skipReason)('unionize docker client + native attach, for real', 
 
   it('passes the integration suite inside the docker-host namespace', () => {
     const repo = repoRoot();
+    const report = join(lab.dir, 'integration.json');
     const result = spawnSync(
       'ip',
-      ['netns', 'exec', lab.names.dock, process.execPath, join(repo, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--project', 'integration'],
+      [
+        'netns', 'exec', lab.names.dock, process.execPath, join(repo, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--project', 'integration',
+        '--reporter=default', '--reporter=json', `--outputFile.json=${report}`,
+      ],
       {
         cwd: repo,
         encoding: 'utf8',
@@ -47,7 +52,17 @@ describe.skipIf(skipReason)('unionize docker client + native attach, for real', 
     );
     const output = `${result.stdout}\n${result.stderr}`;
     expect(result.status, output).toBe(0);
-    expect(output).toMatch(/Tests\s+\S*\s*\d+ passed/);
-    expect(output, 'the integration suite must run, not skip').not.toMatch(/skipped/);
+    const results = (JSON.parse(readFileSync(report, 'utf8')) as VitestReport).testResults;
+    const tests = results.flatMap((file) => file.assertionResults.map((t) => ({ file: file.name, name: t.fullName, status: t.status })));
+    expect(tests.filter((t) => t.status === 'passed').length).toBeGreaterThan(0);
+    // The suite must run, not skip: the one exception is the real pipework script, which Debian does not package.
+    const skipped = tests.filter((t) => t.status !== 'passed' && t.status !== 'failed');
+    for (const t of skipped) expect(t.file, `skipped: ${t.name}`).toMatch(/pipework\.integration\.test\.ts$/);
+    if (skipped.length > 0) console.warn(`unionize integration: ${skipped.length} test(s) of the real pipework script skipped: no pipework on PATH`);
   });
 });
+
+/** The parts of vitest's JSON report read here. */
+interface VitestReport {
+  testResults: Array<{ name: string; assertionResults: Array<{ fullName: string; status: string }> }>;
+}

@@ -11,6 +11,7 @@ import { DhcpClients } from './dhcp-client.js';
 import { NativeAttacher } from './native.js';
 import { readLinks, readNetnsState } from './netns-state.js';
 import { hostVethName } from './plan.js';
+import { integrationEnv, integrationSkipReason } from '../testing/integration-env.js';
 
 /**
  * DHCP addressing for real: a dnsmasq serving DHCPv6 and router
@@ -23,27 +24,10 @@ import { hostVethName } from './plan.js';
  * The only file of the suite that starts a dnsmasq (the files run in parallel,
  * and two servers on one bridge would fight).
  */
-const env = process.env;
-const socket = env.UNIONIZE_TEST_DOCKER_SOCKET;
-const image = env.UNIONIZE_TEST_IMAGE ?? 'ua-test:latest';
-const bridge = env.UNIONIZE_TEST_BRIDGE ?? 'br-ctr';
-const gateway = env.UNIONIZE_TEST_GATEWAY ?? 'fd00:3::1';
 
-function inNamedNetns(): boolean {
-  try {
-    return execFileSync('ip', ['netns', 'identify'], { encoding: 'utf8', stdio: 'pipe' }).trim() !== '';
-  } catch {
-    return false;
-  }
-}
 
-function skipReason(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root';
-  if (!socket) return 'set UNIONIZE_TEST_DOCKER_SOCKET';
-  if (!inNamedNetns()) return 'run it under ip netns exec, not in the root namespace';
-  return null;
-}
-const skip = skipReason();
+const { socket, image, bridge, gateway } = integrationEnv;
+const skip = integrationSkipReason();
 
 /** `fd3c:12ab:9f00:3::1` → `fd3c:12ab:9f00:3`: the /64 of the bridge. */
 const prefix64 = expandIpv6(gateway).slice(0, 16).match(/.{4}/g)!.map((g) => g.replace(/^0+(?=.)/, '')).join(':');

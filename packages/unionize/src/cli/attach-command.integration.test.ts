@@ -6,6 +6,7 @@ import { hostVethName } from '../attach/plan.js';
 import { DockerEngineClient } from '../docker/docker-client.js';
 import { expandIpv6 } from '../net/ipv6.js';
 import { runAttachCommand } from './attach-command.js';
+import { integrationEnv, integrationSkipReason } from '../testing/integration-env.js';
 
 /**
  * `unionize attach` against a real dockerd, ip and nsenter, with pipework's
@@ -13,21 +14,10 @@ import { runAttachCommand } from './attach-command.js';
  * attach/dhcp.integration.test.ts, beside the dnsmasq it needs). Run by
  * test/unionize-docker.test.ts inside the lab's docker-host namespace.
  */
-const env = process.env;
-const socket = env.UNIONIZE_TEST_DOCKER_SOCKET;
-const image = env.UNIONIZE_TEST_IMAGE ?? 'ua-test:latest';
-const bridge = env.UNIONIZE_TEST_BRIDGE ?? 'br-ctr';
-const gateway = env.UNIONIZE_TEST_GATEWAY ?? 'fd00:3::1';
 
-function inNamedNetns(): boolean {
-  try {
-    return execFileSync('ip', ['netns', 'identify'], { encoding: 'utf8', stdio: 'pipe' }).trim() !== '';
-  } catch {
-    return false;
-  }
-}
 
-const skip = process.getuid?.() !== 0 ? 'needs root' : !socket ? 'set UNIONIZE_TEST_DOCKER_SOCKET' : !inNamedNetns() ? 'run it under ip netns exec' : null;
+const { socket, image, bridge, gateway } = integrationEnv;
+const skip = integrationSkipReason();
 
 /** Another address on the bridge's /64 than the other files use (they run in parallel). */
 const prefix64 = expandIpv6(gateway).slice(0, 16).match(/.{4}/g)!.map((g) => g.replace(/^0+(?=.)/, '')).join(':');

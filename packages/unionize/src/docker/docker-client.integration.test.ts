@@ -4,6 +4,7 @@ import { NativeAttacher } from '../attach/native.js';
 import { hostVethName } from '../attach/plan.js';
 import { readLinks } from '../attach/netns-state.js';
 import { DockerEngineClient, OWN_LABELS } from './docker-client.js';
+import { integrationEnv, integrationSkipReason } from '../testing/integration-env.js';
 
 /**
  * The real thing: a dockerd, `ip` and `nsenter`, run by hand as root inside a
@@ -18,29 +19,10 @@ import { DockerEngineClient, OWN_LABELS } from './docker-client.js';
  * running), UNIONIZE_TEST_BRIDGE (br-ctr), UNIONIZE_TEST_GATEWAY (fd00:3::1),
  * UNIONIZE_TEST_ADDRESS (fd00:3::ab/64).
  */
-const env = process.env;
-const socket = env.UNIONIZE_TEST_DOCKER_SOCKET;
-const image = env.UNIONIZE_TEST_IMAGE ?? 'ua-test:latest';
-const bridge = env.UNIONIZE_TEST_BRIDGE ?? 'br-ctr';
-const gateway = env.UNIONIZE_TEST_GATEWAY ?? 'fd00:3::1';
-const address = env.UNIONIZE_TEST_ADDRESS ?? 'fd00:3::ab/64';
 
-function inNamedNetns(): boolean {
-  try {
-    return execFileSync('ip', ['netns', 'identify'], { encoding: 'utf8', stdio: 'pipe' }).trim() !== '';
-  } catch {
-    return false;
-  }
-}
 
-function skipReason(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root';
-  if (!socket) return 'set UNIONIZE_TEST_DOCKER_SOCKET';
-  // Veths go into our own namespace: run only inside a named (test) one, never the host's.
-  if (!inNamedNetns()) return 'run it under ip netns exec, not in the root namespace';
-  return null;
-}
-const skip = skipReason();
+const { socket, image, bridge, gateway, address } = integrationEnv;
+const skip = integrationSkipReason();
 
 describe.skipIf(skip !== null)(`docker client + native attach (real dockerd)${skip ? `: skipped, ${skip}` : ''}`, () => {
   const docker = new DockerEngineClient({ socketPath: socket ?? '' });
