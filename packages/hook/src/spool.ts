@@ -126,7 +126,12 @@ export class Spool {
     return { ok: true, event: parsed.data };
   }
 
-  /** Drop a delivered event. */
+  /**
+   * Drop a delivered event. Not fsynced: the flusher removes one file per
+   * event it delivers, and under Docker's writes a directory fsync can take
+   * 100 ms. A removal a crash undoes only delivers that event again, which the
+   * orchestrator answers as a duplicate (events are idempotent by eventId).
+   */
   remove(name: string): void {
     try {
       unlinkSync(join(this.dir, name));
@@ -134,7 +139,6 @@ export class Spool {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw new SpoolError('HOOK_SPOOL_UNWRITABLE', `spool ${this.dir}: cannot remove delivered ${name}: ${(error as Error).message}`, { cause: error });
     }
-    this.#syncDir(this.dir);
   }
 
   /** Move a refused (or unreadable) spooled event to rejected/, for an operator to look at; returns its new path. */
