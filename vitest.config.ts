@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // One temporary folder for the run; the teardown fails the run if a test left anything in it.
+    globalSetup: ['test/support/temp-root.ts'],
     projects: [
       {
         test: {

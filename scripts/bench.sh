@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# npm run bench [-- --quick] [--only GROUPS] [--devices N] [--sql]: installs what is
-# missing, builds, and measures the pair against its floors on the lab (issue 5).
-# stdout: a table, notes, and as the last line one JSON object; progress on stderr.
+# npm run bench [-- --quick] [--only GROUPS] [--devices N] [--sql]: sets up what
+# is missing (scripts/setup.sh), then measures the pair against its floors on
+# the lab. stdout: a table, notes, and as the last line one JSON object;
+# progress on stderr. Exits 1 when a target is missed.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh >&2
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+setup_all
 exec node .tsbuild/test/bench/main.js "$@"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# npm run demo [-- --devices N] [--once]: installs what is missing, builds, runs the lab demo.
+# ./demo [--devices N] [--qemu M] [--once] [--logs] (or npm run demo -- …):
+# sets up what is missing (scripts/setup.sh), then runs the lab demo. The
+# demo replaces this shell (exec), so SIGINT and SIGTERM reach it directly.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh >&2
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+setup_all
 exec node .tsbuild/test/demo.js "$@"

@@ -1,19 +1,17 @@
 #!/usr/bin/env bash
-# npm test: installs what is missing, builds, then runs the unit tests and the
-# end-to-end tests (which need root, dockerd, dnsmasq and a DHCPv6 client; in
-# CI they must run, elsewhere they skip with one line when something is missing).
-# The `integration` project (unionize against a real dockerd) runs inside a lab
-# namespace, started by test/unionize-docker.test.ts, not from here.
+# ./run-tests [vitest args] (or npm test): sets up what is missing
+# (scripts/setup.sh), then runs the unit tests and the end-to-end tests. The
+# end-to-end tests need root, dockerd, dnsmasq and DHCPv6 clients; elsewhere
+# they skip with one line each, and under CI=true they may not skip at all.
+# The `integration` project (unionize against a real dockerd) runs nested,
+# inside a lab namespace, started by test/unionize-docker.test.ts; its counts
+# are added to the closing line.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+setup_all
 mkdir -p test-artifacts
+rm -f test-artifacts/vitest.json test-artifacts/vitest-integration.json
 status=0
 npx vitest run --project unit --project e2e --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@" || status=$?
-# One plain closing line for tools that read it.
-node -e '
-  const r = JSON.parse(require("fs").readFileSync("test-artifacts/vitest.json", "utf8"));
-  const skipped = r.numPendingTests + r.numTodoTests;
-  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
-' || true
+node scripts/test-summary.mjs test-artifacts/vitest.json test-artifacts/vitest-integration.json || status=1
 exit $status

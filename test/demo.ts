@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { startLab, type Lab } from './lab/lab.js';
+import { repoRoot } from './lab/repo.js';
 import { OrchestratorApi } from './support/orchestrator-api.js';
 import { followPretty } from './support/pretty-logs.js';
 
@@ -101,7 +103,9 @@ function table(rows: DeviceResult[]): string {
 async function main(): Promise<number> {
   say(`starting the lab with ${deviceCount} device(s)${vmCount ? ` and ${vmCount} QEMU VM(s)` : ''}…`);
   const started = Date.now();
-  const lab = await startLab({ devices: deviceCount, log: process.env.LAB_VERBOSE ? say : undefined });
+  // The logs outlive the lab: after a failure (or Ctrl-C) there is something to read.
+  const lab = await startLab({ devices: deviceCount, logDir: join(repoRoot(), '.lab', 'logs'), log: process.env.LAB_VERBOSE ? say : undefined });
+  say(`logs: ${lab.logDir} (kept after the demo ends)`);
   const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
   if (values.logs) {
     // From here on: every request and event as it happens, one request id from the hook to unionize.
@@ -129,11 +133,11 @@ async function main(): Promise<number> {
     say('');
     say(`orchestrator API: ${lab.orchestratorUrl} (CA ${lab.caFile}, secret ${lab.secretFile})`);
     say(`dashboard: ${lab.orchestratorUrl}/dashboard (operator token: cat ${lab.dashboardTokenFile}; the lab's CA: ${lab.caFile})`);
-    say(`orchestratorctl: node packages/ctl/dist/main.js --config ${lab.dir}/orchestrator.ini --url ${lab.orchestratorUrl} clients`);
+    say(`orchestratorctl: npx orchestratorctl --config ${lab.orchestratorIniFile} --url ${lab.orchestratorUrl} clients`);
     say(`metrics: curl -g --cacert ${lab.caFile} -H "authorization: Bearer $(cat ${lab.metricsTokenFile})" ${lab.orchestratorUrl}/metrics`);
     say(`devices: ip netns exec ${lab.devices[0]?.netns ?? '<device>'} curl -g http://[<container address>]/`);
-    say(`logs: ${lab.logDir}${vmCount ? ` (VM consoles: vm<N>.log)` : ''}`);
-    say('running; Ctrl-C tears everything down.');
+    say(`logs: ${lab.logDir}${vmCount ? ` (VM consoles: vm<N>.log)` : ''}, kept after the demo ends`);
+    say('running; Ctrl-C (or SIGTERM) tears everything down.');
     await new Promise(() => setInterval(() => undefined, 60_000));
     return 0;
   } catch (error) {

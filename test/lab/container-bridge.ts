@@ -17,6 +17,8 @@ import type { LogFn, Teardown } from './teardown.js';
 export interface ContainerBridgeContext {
   repo: string;
   dir: string;
+  /** Where the daemons' logs go (the lab's logDir). */
+  logDir: string;
   netns: string;
   bridge: string;
   /** The lab's /48 without `::`. */
@@ -45,7 +47,7 @@ export async function startContainerBridgeDnsmasq(ctx: ContainerBridgeContext): 
   writeHookWrapper(wrapper, { configFile: hookConfig, repo: ctx.repo });
   await startHookFlusher({
     name: 'hook-flush-ctrnet', netns: ctx.netns, repo: ctx.repo, configFile: hookConfig, intervalSeconds: 10,
-    logDir: join(dir, 'logs'), state: ctx.state, log: ctx.log, teardown: ctx.teardown,
+    logDir: ctx.logDir, state: ctx.state, log: ctx.log, teardown: ctx.teardown,
   });
   const setup = prepareDnsmasq({
     repo: ctx.repo,
@@ -63,7 +65,7 @@ export async function startContainerBridgeDnsmasq(ctx: ContainerBridgeContext): 
     },
   });
   const daemon = new Daemon(
-    'dnsmasq-ctr', setup.argv, join(dir, 'logs', 'dnsmasq-ctr.log'), async (since) => since().includes(DNSMASQ_READY_LINE), ctx.state, ctx.log,
+    'dnsmasq-ctr', setup.argv, join(ctx.logDir, 'dnsmasq-ctr.log'), async (since) => since().includes(DNSMASQ_READY_LINE), ctx.state, ctx.log,
   );
   ctx.teardown.add('dnsmasq-ctr', () => daemon.stop());
   await daemon.start(10_000);

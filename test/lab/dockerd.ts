@@ -34,6 +34,8 @@ export interface LabDocker {
 
 interface DockerContext {
   dir: string;
+  /** Where the daemons' logs go (the lab's logDir). */
+  logDir: string;
   name: string;
   repo: string;
   log: LogFn;
@@ -218,7 +220,7 @@ async function startPrivateDockerd(ctx: DockerContext): Promise<{ socket: string
 
   const launch = async (): Promise<void> => {
     const forwardingBefore = readForwarding();
-    dockerd = spawnManaged(files.process, argv, { logFile: join(dir, 'logs', files.logFile) });
+    dockerd = spawnManaged(files.process, argv, { logFile: join(ctx.logDir, files.logFile) });
     state.addProcess(files.process, dockerd.pid, true);
     await waitFor(`${files.process} to answer /_ping`, async () => ((await answers(docker)) ? true : undefined), {
       timeoutMs: 60_000,

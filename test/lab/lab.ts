@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import type Docker from 'dockerode';
 import { makeCa, makeSecretFile, makeServerCert } from './certs.js';
 import { killDhcpClients, startContainerBridgeDnsmasq } from './container-bridge.js';
@@ -32,8 +33,13 @@ export { qemuSkipReason } from './qemu.js';
 export interface LabOptions {
   /** How many device namespaces to make (0..128; the bench's burst uses 100). */
   devices: number;
-  /** Lab directory; default /tmp/unionize-lab-<name>. Removed on stop unless `keep` or KEEP_LAB=1. */
+  /** Lab directory; default <tmpdir>/unionize-lab-<name>. Removed on stop unless `keep` or KEEP_LAB=1. */
   dir?: string;
+  /**
+   * Where the daemons', the hook's and the lab's own logs go; default <dir>/logs,
+   * removed with the lab dir. The demo keeps them (.lab/logs/<name>) past teardown.
+   */
+  logDir?: string;
   /** Run this executable as dnsmasq's --dhcp-script instead of the real hook (lab self-test). */
   hookCommand?: string;
   log?: (line: string) => void;
@@ -175,7 +181,6 @@ class LabImpl implements Lab {
   readonly dashboardTokenFile: string;
   readonly metricsTokenFile: string;
   readonly hookWrapper: string;
-  readonly logDir: string;
   readonly devices: LabDevice[] = [];
   readonly clients: DeviceClient[] = [];
   readonly timings: Record<string, number> = {};
@@ -199,6 +204,7 @@ class LabImpl implements Lab {
     readonly names: LabNames,
     readonly addresses: LabAddresses,
     readonly dir: string,
+    readonly logDir: string,
     readonly state: LabState,
     readonly teardown: Teardown,
     readonly log: LogFn,
@@ -210,7 +216,6 @@ class LabImpl implements Lab {
     this.dashboardTokenFile = join(dir, 'dashboard-token');
     this.metricsTokenFile = join(dir, 'metrics-token');
     this.hookWrapper = join(dir, 'orchestrator-hook');
-    this.logDir = join(dir, 'logs');
     this.orchestratorIniFile = join(dir, 'orchestrator.ini');
   }
 
@@ -299,7 +304,7 @@ class LabImpl implements Lab {
 
   async startVm(options: LabVmOptions = {}): Promise<QemuVm> {
     const index = ++this.vmsStarted;
-    const ctx = { netns: this.names.orch, bridge: this.names.deviceBridge, dir: this.dir, state: this.state, teardown: this.teardown, log: this.log };
+    const ctx = { netns: this.names.orch, bridge: this.names.deviceBridge, logDir: this.logDir, state: this.state, teardown: this.teardown, log: this.log };
     const vm = await startLabVm(ctx, index, options);
     this.vms.push(vm);
     return vm;
@@ -317,13 +322,13 @@ class LabImpl implements Lab {
   }
 }
 
-function makeLogger(dir: string, user?: (line: string) => void): LogFn {
+function makeLogger(logDir: string, user?: (line: string) => void): LogFn {
   const verbose = process.env.LAB_VERBOSE === '1';
   return (line: string) => {
     try {
-      appendFileSync(join(dir, 'logs', 'lab.log'), `${new Date().toISOString()} ${line}\n`);
+      appendFileSync(join(logDir, 'lab.log'), `${new Date().toISOString()} ${line}\n`);
     } catch {
-      /* the lab dir is gone (after stop) */
+      /* the log dir is gone (after stop) */
     }
     if (user) user(line);
     else if (verbose) process.stderr.write(`lab: ${line}\n`);
@@ -347,11 +352,13 @@ export async function startLab(options: LabOptions): Promise<Lab> {
 
   const name = `ul${randomBytes(2).toString('hex')}`;
   const prefix = randomPrefix();
-  const dir = options.dir ?? `/tmp/unionize-lab-${name}`;
-  for (const sub of ['logs', 'tls', 'devices', 'dnsmasq']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
+  const dir = options.dir ?? join(tmpdir(), `unionize-lab-${name}`);
+  const logDir = options.logDir ? join(options.logDir, name) : join(dir, 'logs');
+  for (const sub of ['tls', 'devices', 'dnsmasq']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
+  mkdirSync(logDir, { recursive: true, mode: 0o700 });
   // Others may pass through (the unprivileged orchestrator reaches its own directory), not list or read.
   chmodSync(dir, 0o711);
-  const log = makeLogger(dir, options.log);
+  const log = makeLogger(logDir, options.log);
   sweepStaleLabs(log);
 
   const state = new LabState(name, dir, keep);
@@ -361,7 +368,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     if (keep) log(`lab ${name}: kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
   });
-  const lab = new LabImpl(prefix, namesOf(name, deviceCount), addressesOf(prefix), dir, state, teardown, log);
+  const lab = new LabImpl(prefix, namesOf(name, deviceCount), addressesOf(prefix), dir, logDir, state, teardown, log);
   lab.unregister = registerCleanup({ cleanup: () => lab.stop(), emergency: () => cleanupStateSync(state.data, log) });
   log(`lab ${name}: prefix ${prefix}::/48, dir ${dir}, ${deviceCount} device(s)`);
 
@@ -386,7 +393,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     phase('certs');
 
     if (withDocker) {
-      const docker = await startDocker({ dir, name, repo, log, teardown, state });
+      const docker = await startDocker({ dir, logDir, name, repo, log, teardown, state });
       lab.dockerSocket = docker.socket;
       lab.dockerClient = docker.docker;
       lab.dockerRestart = docker.restart;
@@ -394,7 +401,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       phase('docker');
     }
     if (hostCount === 2) {
-      const docker2 = await startDocker({ dir, name, repo, log, teardown, state, host: 2 });
+      const docker2 = await startDocker({ dir, logDir, name, repo, log, teardown, state, host: 2 });
       lab.dockerHosts.push({
         agent: 'dock2', netns: names.dock2, unionizeUrl: `https://[${addr.dock2Transit}]:9443`, dockerSocket: docker2.socket, docker: docker2.docker,
       });
@@ -426,7 +433,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
           for (const stateDir of dhcpStateDirs.values()) killDhcpClients(stateDir, log);
         });
         const ctr = await startContainerBridgeDnsmasq({
-          repo, dir, netns: names.dock, bridge: names.containerBridge, prefix, leaseSeconds,
+          repo, dir, logDir, netns: names.dock, bridge: names.containerBridge, prefix, leaseSeconds,
           orchestratorUrl: `https://[${addr.orchTransit}]:8443`, caFile: lab.caFile, secretFile: lab.secretFile, state, log, teardown,
         });
         lab.daemons.ctrDnsmasq = ctr.daemon;
@@ -448,7 +455,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         const daemon = new Daemon(
           daemonName,
           inNs(ns, [process.execPath, join(repo, 'packages', 'unionize', 'dist', 'main.js'), '--config', ini]),
-          join(dir, 'logs', `${daemonName}.log`),
+          join(logDir, `${daemonName}.log`),
           async () => (await curlStatus(names.orch, `${url}/healthz`, lab.caFile)) === 200,
           state,
           log,
@@ -491,7 +498,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       const orchestrator = new Daemon(
         'orchestrator',
         inNs(names.orch, asUser(orchUser, [process.execPath, ...unitNodeFlags('orchestrator.service'), join(repo, 'packages', 'orchestrator', 'dist', 'main.js'), '--config', lab.orchestratorIniFile])),
-        join(dir, 'logs', 'orchestrator.log'),
+        join(logDir, 'orchestrator.log'),
         async () => (await httpsGet(`${lab.orchestratorUrl}/healthz`, lab.caFile)).status === 200,
         state,
         log,
@@ -507,7 +514,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     // The spool flusher delivers what the hook spools, as config/orchestrator-hook-flush.service on a real host.
     lab.daemons.hookFlush = await startHookFlusher({
       name: 'hook-flush', netns: names.orch, repo, configFile: join(dir, 'hook.ini'), intervalSeconds: options.hookFlushSeconds ?? 10,
-      logDir: join(dir, 'logs'), state, log, teardown,
+      logDir, state, log, teardown,
     });
     const setup = prepareDnsmasq({
       repo,
@@ -524,7 +531,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       ...(lab.pinDir ? { extraLines: [`dhcp-hostsdir=${lab.pinDir}`, 'dhcp-sequential-ip'] } : {}),
     });
     lab.dnsmasqLeaseFile = setup.leaseFile;
-    const dnsmasq = new Daemon('dnsmasq', setup.argv, join(dir, 'logs', 'dnsmasq.log'), async (since) => since().includes(DNSMASQ_READY_LINE), state, log);
+    const dnsmasq = new Daemon('dnsmasq', setup.argv, join(logDir, 'dnsmasq.log'), async (since) => since().includes(DNSMASQ_READY_LINE), state, log);
     lab.daemons.dnsmasq = dnsmasq;
     teardown.add('dnsmasq', () => dnsmasq.stop());
     await dnsmasq.start(10_000);

@@ -381,7 +381,8 @@ export function qemuSkipReason(options: Parameters<typeof labSkipReason>[0] = {}
 export interface LabVmContext {
   netns: string;
   bridge: string;
-  dir: string;
+  /** Where the daemons' logs go (the lab's logDir). */
+  logDir: string;
   state: LabState;
   teardown: Teardown;
   log: LogFn;
@@ -404,7 +405,7 @@ export async function startLabVm(ctx: LabVmContext, index: number, options: LabV
     tap: `vmtap${index}`,
     hostname: `lab-vm-${index}`,
     image,
-    logFile: join(ctx.dir, 'logs', `vm${index}.log`),
+    logFile: join(ctx.logDir, `vm${index}.log`),
     log: ctx.log,
   });
   ctx.state.addProcess(`qemu lab-vm-${index}`, vm.pid);

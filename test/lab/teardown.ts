@@ -53,15 +53,25 @@ export interface SignalCleanup {
 
 const active = new Set<SignalCleanup>();
 let installed = false;
-let signalled = false;
+/** When the first SIGINT/SIGTERM came (ms since the epoch), or undefined. */
+let signalledAt: number | undefined;
+
+/**
+ * A repeated signal within this time is the same request, not an impatient
+ * second one: `npm run demo` passes each signal on to the demo, so Ctrl-C on
+ * a terminal, or a signal sent to npm's process group, arrives twice.
+ */
+export const REPEATED_SIGNAL_MS = 3000;
 
 function onSignal(signal: NodeJS.Signals): void {
-  if (signalled) {
-    // Second Ctrl-C: do the synchronous part and leave.
+  if (signalledAt !== undefined) {
+    if (Date.now() - signalledAt < REPEATED_SIGNAL_MS) return;
+    // A second Ctrl-C, later: do the synchronous part and leave.
+    process.stderr.write(`lab: ${signal} again: stopping at once\n`);
     for (const entry of active) entry.emergency();
     process.exit(signal === 'SIGINT' ? 130 : 143);
   }
-  signalled = true;
+  signalledAt = Date.now();
   process.stderr.write(`lab: ${signal}: tearing down\n`);
   const all = [...active].map((entry) => entry.cleanup().catch(() => entry.emergency()));
   const deadline = new Promise((resolve) => setTimeout(resolve, 60_000).unref());

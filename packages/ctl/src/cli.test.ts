@@ -1,6 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -11,6 +10,7 @@ import { buildProgram } from './cli.js';
 import { CtlError } from './errors.js';
 import { init } from './init.js';
 import { localUrl, resolveConnection } from './settings.js';
+import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
 const SECRET = 'a'.repeat(64);
 
@@ -33,7 +33,7 @@ let eventPolls = 0;
 
 beforeAll(async () => {
   certs = makeTestCerts('ctl');
-  dir = mkdtempSync(join(tmpdir(), 'ctl-test-'));
+  dir = makeTempDir('ctl-test-');
   secretFile = join(dir, 'secret');
   writeFileSync(secretFile, SECRET, { mode: 0o600 });
   const app = new Hono();

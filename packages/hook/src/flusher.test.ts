@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+
+
+
 import { describe, expect, it } from 'vitest';
 import type { LeaseEvent } from '@unionize/protocol/lease-event';
 import type { DeliveryResult } from './deliver.js';
@@ -9,6 +9,7 @@ import { flushRound, runFlusher } from './flusher.js';
 import type { Level } from './log.js';
 import type { DeliverFn } from './run-hook.js';
 import { Spool } from './spool.js';
+import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
 const event = (): LeaseEvent => ({
   eventId: randomUUID(), server: 'devnet', role: 'device', action: 'old', duid: '00:03:00:01:02:aa:bb:cc:dd:01', iaid: '1',
@@ -16,7 +17,7 @@ const event = (): LeaseEvent => ({
 });
 
 function setup() {
-  const spool = new Spool({ dir: mkdtempSync(join(tmpdir(), 'hook-flusher-')), maxEvents: 100 });
+  const spool = new Spool({ dir: makeTempDir('hook-flusher-'), maxEvents: 100 });
   const lines: { level: Level; msg: string }[] = [];
   return { spool, lines, log: (level: Level, msg: string) => void lines.push({ level, msg }), now: () => performance.now() };
 }

@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { selfIdentity } from './pid-lock.js';
 import { CALL_ENV } from './spooled-call.js';
 import { FLUSHER_LOCK_FILE, Spool } from './spool.js';
+import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
 /** dnsmasq/orchestrator-hook.sh: the part of the hook dnsmasq runs, a spool writer in plain sh. */
 const SCRIPT = fileURLToPath(new URL('../../../dnsmasq/orchestrator-hook.sh', import.meta.url));
@@ -15,7 +15,7 @@ const PARSER = fileURLToPath(new URL('../../protocol/src/dnsmasq-call.ts', impor
 const DUID = '00:03:00:01:02:aa:bb:cc:dd:01';
 
 function setup(options: { maxEvents?: number; flusher?: 'live' | 'dead' | 'none'; spoolDir?: string } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'hook-script-'));
+  const dir = makeTempDir('hook-script-');
   const spoolDir = options.spoolDir ?? join(dir, 'spool');
   const config = join(dir, 'hook.ini');
   writeFileSync(config, `; the hook's config
@@ -115,7 +115,7 @@ describe('dnsmasq/orchestrator-hook.sh', () => {
   });
 
   it('hands the call itself to node when the spool cannot be written', () => {
-    const blocker = join(mkdtempSync(join(tmpdir(), 'hook-script-')), 'a-file');
+    const blocker = join(makeTempDir('hook-script-'), 'a-file');
     writeFileSync(blocker, '');
     const s = setup({ spoolDir: join(blocker, 'spool') });
     expect(s.call(['add', DUID, 'fd00:1::1000', 'host'], leaseEnv('1')).status).toBe(0);

@@ -1,12 +1,12 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive, selfIdentity, tryLock, type ProcessIdentity } from './pid-lock.js';
+import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'hook-lock-'));
+const tmp = () => makeTempDir('hook-lock-');
 const children: { kill(): unknown }[] = [];
 afterEach(() => {
   for (const child of children.splice(0)) child.kill();

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LeaseEvent } from '@unionize/protocol/lease-event';
@@ -8,6 +7,7 @@ import type { DeliveryResult } from './deliver.js';
 import type { Level } from './log.js';
 import { flushSpool, runHook, type DeliverFn, type HookRunOptions } from './run-hook.js';
 import { Spool } from './spool.js';
+import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
 let seq = 0;
 function event(): LeaseEvent {
@@ -35,7 +35,7 @@ function fakeDeliver(answer: (e: LeaseEvent) => DeliveryResult | Promise<Deliver
 }
 
 function setup(maxEvents = 100) {
-  const dir = mkdtempSync(join(tmpdir(), 'hook-run-'));
+  const dir = makeTempDir('hook-run-');
   const spool = new Spool({ dir, maxEvents });
   const lines: { level: Level; msg: string; fields: Record<string, unknown> }[] = [];
   const log = (level: Level, msg: string, fields: Record<string, unknown> = {}) => void lines.push({ level, msg, fields });
@@ -141,7 +141,7 @@ describe('runHook', () => {
   });
 
   it('with an unwritable spool: delivers directly when nothing older waits, else reports the event lost', async () => {
-    const parent = join(mkdtempSync(join(tmpdir(), 'hook-run-')), 'file');
+    const parent = join(makeTempDir('hook-run-'), 'file');
     writeFileSync(parent, '');
     const s = { ...setup(), spool: new Spool({ dir: join(parent, 'spool'), maxEvents: 10 }) };
     const up = fakeDeliver();

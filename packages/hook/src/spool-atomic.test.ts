@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { LeaseEvent } from '@unionize/protocol/lease-event';
 import { Spool } from './spool.js';
+import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
 /** Records the file-system calls `put` makes, and can fail the rename, to check the write protocol. */
 const calls: string[] = [];
@@ -52,7 +52,7 @@ afterEach(() => {
 
 describe('Spool.put writes atomically', () => {
   it('writes and fsyncs a temp file, renames it into place, then fsyncs the directory', () => {
-    const dir = fs.mkdtempSync(join(tmpdir(), 'hook-atomic-'));
+    const dir = makeTempDir('hook-atomic-');
     const spool = new Spool({ dir, maxEvents: 10 });
     const e = event();
     atRename = (from, to) => {
@@ -69,7 +69,7 @@ describe('Spool.put writes atomically', () => {
   });
 
   it('a failed write leaves neither the entry nor its temp file', () => {
-    const dir = fs.mkdtempSync(join(tmpdir(), 'hook-atomic-'));
+    const dir = makeTempDir('hook-atomic-');
     const spool = new Spool({ dir, maxEvents: 10 });
     failRename = true;
     expect(() => spool.put(event())).toThrow(expect.objectContaining({ code: 'HOOK_SPOOL_UNWRITABLE' }));

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LeaseEvent } from '@unionize/protocol/lease-event';
 import { Spool, SpoolError } from './spool.js';
+import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
 function event(n = 0): LeaseEvent {
   return {
@@ -14,7 +14,7 @@ function event(n = 0): LeaseEvent {
   };
 }
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'hook-spool-'));
+const tmp = () => makeTempDir('hook-spool-');
 
 describe('Spool', () => {
   it('lists events in arrival order and reads them back', () => {

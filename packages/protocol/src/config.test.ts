@@ -1,9 +1,9 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, iniBoolean, parseConfig, portSchema, readSecretFile, redact } from './config.js';
+import { makeTempDir } from './testing/temp-dir.js';
 
 const schema = z.object({
   server: z.object({ port: portSchema, tls: iniBoolean.default(true) }),
@@ -26,7 +26,7 @@ describe('config loading', () => {
   });
 
   it('reads secrets only from private files', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'secret-'));
+    const dir = makeTempDir('secret-');
     const file = join(dir, 'secret');
     writeFileSync(file, `${'a'.repeat(64)}\n`, { mode: 0o600 });
     expect(readSecretFile(file).toString()).toBe('a'.repeat(64));

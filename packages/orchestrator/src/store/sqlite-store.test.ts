@@ -1,17 +1,16 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { describeStore } from './store.contract.js';
 import { SqliteStore } from './sqlite-store.js';
+import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
 describeStore('SqliteStore', () => new SqliteStore({ path: ':memory:', prefix: 'fd00:3::/64' }));
 
 describe('SqliteStore on a file', () => {
   it('keeps everything across a reopen, with WAL', () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'store-')), 'state.db');
+    const path = join(makeTempDir('store-'), 'state.db');
     const first = new SqliteStore({ path, prefix: 'fd00:3::/64' });
     const eventId = randomUUID();
     first.appendEvent({
@@ -31,7 +30,7 @@ describe('SqliteStore on a file', () => {
   });
 
   it('fills device_prefix64 and device_address of rows written before they existed (migrations 0002, 0003), so quotas and whoami find them', () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'store-')), 'state.db');
+    const path = join(makeTempDir('store-'), 'state.db');
     const first = new SqliteStore({ path });
     const at = '2026-01-01T00:00:00.000Z';
     first.putClient({

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeTempDir } from './temp-dir.js';
 
 /** For unit tests: a throw-away CA and a server certificate for localhost and 127.0.0.1 (openssl CLI, EC P-256). */
 export interface TestCerts {
@@ -16,7 +16,7 @@ function openssl(args: string[]): void {
 }
 
 export function makeTestCerts(name = 'test'): TestCerts {
-  const dir = mkdtempSync(join(tmpdir(), `${name}-tls-`));
+  const dir = makeTempDir(`${name}-tls-`);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   const caCert = join(dir, 'ca.crt');
   const caKey = join(dir, 'ca.key');
