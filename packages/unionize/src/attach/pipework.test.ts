@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AttachError } from '../errors.js';
 import { hostVethName } from './plan.js';
-import { PipeworkAttacher } from './pipework.js';
+import { PIPEWORK_PATH_DIR, PipeworkAttacher } from './pipework.js';
 import { runCommand, type Command, type CommandOutput } from './run-command.js';
 
 /**
@@ -77,6 +77,7 @@ describe('PipeworkAttacher', () => {
       argv: ['br-ctr', '-i', 'eth1', '-l', VETH, '-a', '6', 'dev-0123456789ab', 'fd00:3::100/64', '02:11:22:33:44:55'],
       dockerHost: 'unix:///run/lab/docker.sock',
     });
+    expect(commands.find((c) => c.file === standIn)?.env?.PATH?.split(':')[0]).toBe(PIPEWORK_PATH_DIR);
     expect(commands.map((c) => [c.file === standIn ? 'pipework' : c.file, ...c.args])).toEqual([
       ['nsenter', '-t', '4242', '-n', 'sysctl', '-q', '-w', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'],
       ['pipework', 'br-ctr', '-i', 'eth1', '-l', VETH, '-a', '6', 'dev-0123456789ab', 'fd00:3::100/64', '02:11:22:33:44:55'],
@@ -139,5 +140,24 @@ describe('PipeworkAttacher', () => {
     await expect(a.preflight()).resolves.toBeUndefined();
     const missing = new PipeworkAttacher({ pipework: join(dir, 'nope'), bridge: 'br-ctr', procRoot: proc });
     await expect(missing.preflight()).rejects.toThrow(`pipework ${join(dir, 'nope')}: not usable:`);
+  });
+});
+
+describe("libexec/pipework-path/busybox: first on pipework's PATH", () => {
+  const shim = join(PIPEWORK_PATH_DIR, 'busybox');
+
+  it('answers ipcalc -b for an IPv6 address with a broadcast the kernel ignores (busybox itself fails on it)', async () => {
+    const out = await runCommand({ file: shim, args: ['ipcalc', '-b', 'fd00:3::100/64'] });
+    expect(out.stdout).toBe('BROADCAST=::\n');
+  });
+
+  it('passes anything else on to the next busybox on PATH', async () => {
+    const next = join(dir, 'bin');
+    mkdirSync(next);
+    writeFileSync(join(next, 'busybox'), '#!/bin/sh\necho "real busybox: $*"\n');
+    chmodSync(join(next, 'busybox'), 0o755);
+    const env = { PATH: `${PIPEWORK_PATH_DIR}:${next}:/usr/bin:/bin` };
+    expect((await runCommand({ file: shim, args: ['ipcalc', '-b', '10.0.0.1/24'], env })).stdout).toBe('real busybox: ipcalc -b 10.0.0.1/24\n');
+    expect((await runCommand({ file: shim, args: ['sh', '-c', 'true'], env })).stdout).toBe('real busybox: sh -c true\n');
   });
 });

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { isDhcpAddress } from '@unionize/protocol';
 import { AttachError } from '../errors.js';
 import type { AttachResult, AttachTarget, Attacher } from './native.js';
@@ -26,11 +27,18 @@ import { CommandError, runCommand, type Command, type CommandRunner } from './ru
  *   namespace's defaults), so the address is usable at once.
  * - pipework finds the container with `docker inspect NAME`: its environment
  *   carries DOCKER_HOST for unionize's socket.
+ * - Its PATH starts with the package's libexec/pipework-path, whose `busybox`
+ *   answers the one IPv4-only question pipework asks busybox (`ipcalc -b`)
+ *   for an IPv6 address: without it, pipework cannot add an IPv6 address on a
+ *   host where busybox is installed (tested against the real script).
  *
  * pipework's `dhcp` mode runs a DHCPv4 client (and the host's dhclient-script,
  * which rewrites the host's resolv.conf): DHCP addressing needs the native
  * backend, and this one says so (`dhcp` is false).
  */
+
+/** Put first on pipework's PATH (libexec/pipework-path/busybox says why), from src/attach or dist/attach alike. */
+export const PIPEWORK_PATH_DIR = fileURLToPath(new URL('../../libexec/pipework-path', import.meta.url));
 
 export interface PipeworkAttacherOptions {
   /** Path of the pipework executable ([network] pipework). */
@@ -118,7 +126,8 @@ export class PipeworkAttacher implements Attacher {
       ]),
     });
     const pipework: Command = { file: this.#options.pipework, args: PipeworkAttacher.argv(target, this.#options.bridge) };
-    steps.push({ what: 'pipework', command: this.#options.env ? { ...pipework, env: this.#options.env } : pipework });
+    const path = `${PIPEWORK_PATH_DIR}:${this.#options.env?.PATH ?? process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`;
+    steps.push({ what: 'pipework', command: { ...pipework, env: { ...this.#options.env, PATH: path } } });
     if (spec.gateway !== undefined) {
       steps.push({
         what: 'IPv6 default route',

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 /**
  * What the `*.integration.test.ts` files run against: a real dockerd and a
@@ -13,6 +14,8 @@ export const integrationEnv = {
   bridge: process.env.UNIONIZE_TEST_BRIDGE ?? 'br-ctr',
   gateway: process.env.UNIONIZE_TEST_GATEWAY ?? 'fd00:3::1',
   address: process.env.UNIONIZE_TEST_ADDRESS ?? 'fd00:3::ab/64',
+  /** The real pipework script: the repository's unchanged upstream copy (third_party/pipework). */
+  pipework: process.env.UNIONIZE_TEST_PIPEWORK ?? fileURLToPath(new URL('../../../../third_party/pipework/pipework', import.meta.url)),
 };
 
 function inNamedNetns(): boolean {
@@ -23,11 +26,20 @@ function inNamedNetns(): boolean {
   }
 }
 
-/** Why the integration tests cannot run here, or null. */
-export function integrationSkipReason(): string | null {
+function prerequisiteMissing(): string | null {
   if (process.getuid?.() !== 0) return 'needs root';
   if (!integrationEnv.socket) return 'set UNIONIZE_TEST_DOCKER_SOCKET';
   // Veths go into our own namespace: run only inside a named (test) one, never the host's.
   if (!inNamedNetns()) return 'run it under ip netns exec, not in the root namespace';
   return null;
+}
+
+/**
+ * Why the integration tests cannot run here, or null. Under CI=true they must
+ * run: a missing prerequisite throws, and the test file fails.
+ */
+export function integrationSkipReason(): string | null {
+  const reason = prerequisiteMissing();
+  if (reason && process.env.CI === 'true') throw new Error(`CI=true and the integration tests cannot run: ${reason}`);
+  return reason;
 }
