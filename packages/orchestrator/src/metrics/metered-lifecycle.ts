@@ -8,14 +8,18 @@ import { outcomeLabel, type OrchestratorMetrics } from './metrics.js';
  * (= its eventId, which the hook also sends as `x-request-id`), so every log
  * line and agent call it causes carries it; events are counted by action and
  * outcome, and provisioning is timed. Behaviour is Lifecycle's, unchanged.
+ * `onLeaseToReady` hears each lease→ready time the histogram gets (the
+ * dashboard's per-minute p50/p95: a histogram's buckets are too coarse).
  */
 export class MeteredLifecycle extends Lifecycle {
   readonly #metrics: OrchestratorMetrics;
   readonly #now: () => number;
+  readonly #onLeaseToReady: ((seconds: number) => void) | undefined;
 
-  constructor(options: LifecycleOptions & { metrics: OrchestratorMetrics }) {
+  constructor(options: LifecycleOptions & { metrics: OrchestratorMetrics; onLeaseToReady?: (seconds: number) => void }) {
     super(options);
     this.#metrics = options.metrics;
+    this.#onLeaseToReady = options.onLeaseToReady;
     this.#now = () => options.clock.now().getTime();
   }
 
@@ -26,7 +30,11 @@ export class MeteredLifecycle extends Lifecycle {
         this.#metrics.events.inc({ action: event.action, outcome: outcomeLabel(outcome) });
         if (outcome === 'provisioned' && event.action === 'add') {
           const seen = Date.parse(event.seenAt);
-          if (Number.isFinite(seen)) this.#metrics.leaseToReadySeconds.observe(Math.max(0, this.#now() - seen) / 1000);
+          if (Number.isFinite(seen)) {
+            const seconds = Math.max(0, this.#now() - seen) / 1000;
+            this.#metrics.leaseToReadySeconds.observe(seconds);
+            this.#onLeaseToReady?.(seconds);
+          }
         }
         return outcome;
       } catch (error) {
