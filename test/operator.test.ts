@@ -12,8 +12,9 @@ import { OrchestratorApi } from './support/orchestrator-api.js';
 /**
  * The operator's side, on one lab (issue 6): the live dashboard in headless
  * Chromium (Debian's chromium driven by playwright-core; no browser
- * download), orchestratorctl against the running orchestrator, /metrics on
- * both daemons, and one request id from the hook's event to unionize's log.
+ * download) with its charts (issue 13), orchestratorctl against the running
+ * orchestrator, /metrics on both daemons, and one request id from the hook's
+ * event to unionize's log.
  */
 const CHROMIUM = '/usr/bin/chromium';
 const chromiumMissing = (() => {
@@ -29,6 +30,29 @@ if (process.env.CI === 'true' && chromiumMissing) throw new Error(`CI=true and t
 if (skipReason) console.warn(`e2e skipped: ${skipReason}`);
 
 const ARTIFACTS = join(repoRoot(), 'test-artifacts');
+/** The series' colours in the dashboard's charts (page.ts: COLORS). */
+const INK = { devices: '#4fb3ff', containers: '#3fb950', p50: '#4fb3ff', p95: '#d29922' };
+
+/**
+ * In the page: how many opaque pixels of each colour a chart's canvas holds
+ * (axes and grid are drawn in other colours, so these are the data), or null
+ * without a canvas. A string, not a function: vitest's transform may wrap a
+ * function in helpers the page does not have.
+ */
+function inkScript(chart: string, colors: string[]): string {
+  return `(() => {
+    const canvas = document.querySelector(${JSON.stringify(`#${chart} canvas`)});
+    if (!canvas || !canvas.width || !canvas.height) return null;
+    const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+    const targets = ${JSON.stringify(colors)}.map((hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)));
+    const counts = targets.map(() => 0);
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i + 3] < 200) continue;
+      targets.forEach((t, k) => { if (Math.abs(data[i] - t[0]) + Math.abs(data[i + 1] - t[1]) + Math.abs(data[i + 2] - t[2]) < 48) counts[k] += 1; });
+    }
+    return { width: canvas.width, height: canvas.height, counts };
+  })()`;
+}
 const CTL = join(repoRoot(), 'packages', 'ctl', 'dist', 'main.js');
 
 /** GET over HTTPS trusting the lab CA, with a bearer token. */
@@ -53,6 +77,8 @@ describe.skipIf(skipReason)('operator experience: dashboard, orchestratorctl, me
   let page: Page;
   let profile: string;
   const leases: DeviceLease[] = [];
+  /** What the page said went wrong: script errors, CSP or integrity refusals. */
+  const pageProblems: string[] = [];
 
   const ctl = (...args: string[]) =>
     run([process.execPath, CTL, '--config', join(lab.dir, 'orchestrator.ini'), '--url', lab.orchestratorUrl, ...args], { timeoutMs: 30_000 });
@@ -71,6 +97,10 @@ describe.skipIf(skipReason)('operator experience: dashboard, orchestratorctl, me
       viewport: { width: 1280, height: 800 },
     });
     page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (error) => pageProblems.push(`pageerror: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error' && /Content Security Policy|integrity|uPlot|chart/i.test(message.text())) pageProblems.push(message.text());
+    });
   });
 
   afterAll(async () => {
@@ -116,6 +146,31 @@ describe.skipIf(skipReason)('operator experience: dashboard, orchestratorctl, me
     expect(overflow).toBeLessThanOrEqual(0);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  it('the dashboard charts the last hour: devices and containers, and lease→ready p50/p95, with uPlot from the orchestrator', async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    expect(await page.evaluate('typeof uPlot')).toBe('function');
+    const scripts = (await page.evaluate('[...document.scripts].map((s) => s.src).filter(Boolean)')) as string[];
+    expect(scripts).toHaveLength(1);
+    expect(new URL(scripts[0]!).origin).toBe(new URL(lab.orchestratorUrl).origin);
+    // The captions: the newest counts, and lease→ready in the newest minute a client became ready in.
+    await expect.poll(() => page.locator('#now-devices').textContent(), { timeout: 30_000 }).toBe('2');
+    await expect.poll(() => page.locator('#now-containers').textContent(), { timeout: 30_000 }).toBe('2');
+    await expect.poll(() => page.locator('#now-p95').textContent(), { timeout: 30_000 }).toMatch(/^\d+(\.\d)? s$/);
+
+    type Ink = { width: number; height: number; counts: number[] } | null;
+    const fleet = () => page.evaluate(inkScript('chart-fleet', [INK.devices, INK.containers])) as Promise<Ink>;
+    const latency = () => page.evaluate(inkScript('chart-latency', [INK.p50, INK.p95])) as Promise<Ink>;
+    // Lines and points in each series' colour: the data drew, not only the axes.
+    await expect.poll(async () => Math.min(...((await fleet())?.counts ?? [0])), { timeout: 15_000 }).toBeGreaterThanOrEqual(8);
+    await expect.poll(async () => Math.min(...((await latency())?.counts ?? [0])), { timeout: 15_000 }).toBeGreaterThanOrEqual(8);
+    for (const ink of [await fleet(), await latency()]) {
+      expect(ink!.width).toBeGreaterThan(300);
+      expect(ink!.height).toBeGreaterThan(100);
+    }
+    expect(pageProblems).toEqual([]);
+    await page.locator('#charts').screenshot({ path: join(ARTIFACTS, 'dashboard-charts.png') });
   });
 
   it('orchestratorctl clients lists the lab devices with their containers (table and --json)', async () => {

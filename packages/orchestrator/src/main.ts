@@ -18,6 +18,7 @@ import { HostsPinner } from './pinning/hosts-pinner.js';
 import { buildProfiles } from './profiles/profiles.js';
 import { Quotas } from './lifecycle/quotas.js';
 import { Reconciler } from './reconcile/reconciler.js';
+import { SeriesSampler, storeCounts } from './series/sampler.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
 
@@ -73,8 +74,11 @@ async function main(): Promise<void> {
   const agentHealth = agentHealthFrom(monitor);
   let queueDepth = () => 0;
   const metrics = createMetrics({ store, agentHealth, queueDepth: () => queueDepth(), defaultMetrics: true });
+  // The dashboard's charts: the last hour, per minute, from the orchestrator's own numbers.
+  const sampler = new SeriesSampler({ clock: systemClock, counts: storeCounts(store) });
   const lifecycle = new MeteredLifecycle({
     store, agents, clock: systemClock, log, image: config.instances.image, prefixLength: 64, quotas, metrics,
+    onLeaseToReady: (seconds) => sampler.observeLeaseToReady(seconds),
     addressing: config.addressing.mode, profiles, placement, ...(pinner ? { pinner } : {}),
   });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock: systemClock, log, concurrency: config.instances.concurrency });
@@ -92,7 +96,7 @@ async function main(): Promise<void> {
     keepEvents: config.reconcile.keep_events,
     isDead: (name) => monitor.isDead(name),
   });
-  const hub = new StateHub(() => dashboardState({ store, agentHealth, clock: systemClock, queueDepth }), config.dashboard.refresh_ms);
+  const hub = new StateHub(() => dashboardState({ store, agentHealth, clock: systemClock, queueDepth, series: () => sampler.series() }), config.dashboard.refresh_ms);
   const dashboard = { hub, ...(dashboardToken ? { auth: new DashboardAuth({ token: dashboardToken, ttlSeconds: config.dashboard.session_hours * 3600 }) } : {}) };
   const app = createApp({
     store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret }), log,
@@ -111,12 +115,14 @@ async function main(): Promise<void> {
   log.info({ host: config.server.listen, port, resumed, store: config.sql.enabled ? config.sql.path : 'memory' }, 'listening (HTTPS)');
   monitor.start(config.placement.health_interval_seconds * 1000);
   reconciler.start(config.reconcile.interval_seconds * 1000);
+  sampler.start(10_000);
   log.info({ dashboard: Boolean(dashboardToken), metrics: Boolean(metricsToken) }, 'operator endpoints (on with their token_file)');
 
   const shutdown = (signal: string) => {
     log.info({ signal }, 'stopping');
     reconciler.stop();
     monitor.stop();
+    sampler.stop();
     dispatcher.stop();
     server.close();
     const done = () => {

@@ -7,8 +7,10 @@ import { EventDispatcher } from '../events/dispatcher.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
 import { AgentMonitor } from '../agents/agent-monitor.js';
 import { agentHealthFrom } from '../metrics/agent-health.js';
+import { SeriesSampler, chartSeriesSchema, storeCounts } from '../series/sampler.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { FakeAgent } from '../testing/fake-agent.js';
+import { chartAssets } from './assets.js';
 import { DashboardAuth, SESSION_COOKIE } from './session.js';
 import { StateHub, dashboardState } from './snapshot.js';
 
@@ -23,7 +25,8 @@ function setup(options: { dashboard?: boolean } = {}) {
   const lifecycle = new Lifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64 });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 2 });
   const agentHealth = agentHealthFrom(new AgentMonitor({ agents, settings: [{ name: 'dock1', url: 'https://dock1', capacity: 0, drain: false }], store, clock, log, deadAfterMs: 60_000 }));
-  const hub = new StateHub(() => dashboardState({ store, agentHealth, clock, queueDepth: () => dispatcher.depth }), 20);
+  const sampler = new SeriesSampler({ clock, counts: storeCounts(store) });
+  const hub = new StateHub(() => dashboardState({ store, agentHealth, clock, queueDepth: () => dispatcher.depth, series: () => sampler.series() }), 20);
   const auth = options.dashboard === false ? undefined : new DashboardAuth({ token: Buffer.from(token) });
   const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret }), log, agentHealth, dashboard: { hub, auth } });
   return { app, dispatcher, hub };
@@ -102,6 +105,46 @@ describe('dashboard', () => {
     await readUntil('"hostname":"phone-7"');
     controller.abort();
     await reader.cancel();
+  });
+
+  it('serves the chart library from node_modules to a session only, hashed, with SRI on the page and the CSP unchanged', async () => {
+    const { app } = setup();
+    const { script, style } = chartAssets();
+    expect(script.name).toMatch(/^uplot-[0-9a-f]{16}\.js$/);
+    expect((await app.request(`/dashboard/assets/${script.name}`)).status).toBe(401);
+    const cookie = (await login(app)).headers.get('set-cookie')!.split(';')[0]!;
+    const page = await app.request('/dashboard', { headers: { cookie } });
+    const html = await page.text();
+    const nonce = /script-src 'nonce-([^']+)'/.exec(page.headers.get('content-security-policy')!)![1];
+    expect(page.headers.get('content-security-policy')).not.toMatch(/unsafe|https?:|\*/);
+    expect(html).toContain(`<script nonce="${nonce}" src="/dashboard/assets/${script.name}" integrity="${script.integrity}"></script>`);
+    expect(html).toContain(`<link rel="stylesheet" nonce="${nonce}" href="/dashboard/assets/${style.name}" integrity="${style.integrity}">`);
+    expect(html).toMatch(/id="chart-fleet"[\s\S]*id="chart-latency"/);
+
+    const js = await app.request(`/dashboard/assets/${script.name}`, { headers: { cookie } });
+    expect(js.status).toBe(200);
+    expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(js.headers.get('cache-control')).toBe('private, max-age=31536000, immutable');
+    expect(js.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(await js.text()).toMatch(/uPlot/);
+    const css = await app.request(`/dashboard/assets/${style.name}`, { headers: { cookie } });
+    expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect(await css.text()).toContain('.uplot');
+    const again = await app.request(`/dashboard/assets/${script.name}`, { headers: { cookie, 'if-none-match': js.headers.get('etag')! } });
+    expect(again.status).toBe(304);
+    expect((await app.request('/dashboard/assets/uplot.js', { headers: { cookie } })).status).toBe(404);
+    expect((await app.request('/dashboard/assets/..%2Fpackage.json', { headers: { cookie } })).status).toBe(404);
+  });
+
+  it('sends the last hour per minute for the charts in the state, as the schema says', async () => {
+    const { app, hub } = setup();
+    expect(app).toBeDefined();
+    let state: { series: unknown; counts: Record<string, number> } | undefined;
+    const unsubscribe = hub.subscribe((json) => (state = JSON.parse(json)));
+    unsubscribe();
+    const series = chartSeriesSchema.parse(state!.series);
+    expect(series.t).toHaveLength(60);
+    expect([series.devices.at(-1), series.containers.at(-1)]).toEqual([0, 0]);
   });
 
   it('answers 404 everywhere when no token file is configured', async () => {

@@ -1,8 +1,11 @@
+import type { ChartAssets } from './assets.js';
+
 /**
  * The dashboard's two pages, whole: styles and script inline (with the
- * response's CSP nonce), no external asset, no framework. Every value from
- * the store is put in the page with textContent, never as HTML: hostnames and
- * DUIDs are the devices' to choose.
+ * response's CSP nonce), no framework; the one asset is the chart library,
+ * uPlot, served by the orchestrator itself (nonce and Subresource Integrity
+ * on its tags). Every value from the store is put in the page with
+ * textContent, never as HTML: hostnames and DUIDs are the devices' to choose.
  */
 
 const STYLE = `
@@ -17,6 +20,17 @@ h2{font-size:.8rem;text-transform:uppercase;letter-spacing:.08em;color:var(--dim
 main{padding:1rem 1.2rem;display:grid;gap:1.2rem;grid-template-columns:minmax(0,1fr) 22rem;max-width:1400px;margin:0 auto}
 section{background:var(--panel);border:1px solid var(--line);border-radius:10px;padding:1rem}
 #devices{grid-row:span 2}
+#charts{grid-column:1/-1;display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,26rem),1fr));gap:1rem 1.6rem}
+figure{margin:0;min-width:0}
+figcaption{display:flex;flex-wrap:wrap;align-items:baseline;justify-content:space-between;gap:.2rem .8rem;margin-bottom:.3rem}
+figcaption h2{margin:0}
+.keys{display:flex;flex-wrap:wrap;gap:.2rem .9rem;font-size:.85rem;color:var(--dim)}
+.key b{color:var(--text);font-weight:600}
+.key i{display:inline-block;width:.75rem;height:.2rem;border-radius:2px;margin-right:.35rem;vertical-align:middle;background:var(--dim)}
+.key.devices i{background:#4fb3ff;height:.3rem}.key.containers i{background:#3fb950}.key.p50 i{background:#4fb3ff}.key.p95 i{background:#d29922}
+.chart{min-width:0;height:170px}
+.chart .uplot{font-family:inherit}
+.chart-off{color:var(--dim);padding:1rem .2rem}
 .live{display:inline-flex;align-items:center;gap:.4rem;color:var(--dim);font-size:.85rem}
 .dot{width:.6rem;height:.6rem;border-radius:50%;background:var(--failed)}
 .live.on .dot{background:var(--ready);box-shadow:0 0 0 3px rgba(63,185,80,.2)}
@@ -50,13 +64,13 @@ li:last-child{border-bottom:0}
 @media (max-width:900px){
  main{grid-template-columns:1fr;padding:.7rem}
  #devices{grid-row:auto}
- thead{display:none}
- table,tbody,tr,td{display:block;width:100%}
- tr{border-bottom:1px solid var(--line);padding:.5rem 0}
- tr:last-child{border-bottom:0}
- td{border:0;padding:.15rem 0;display:grid;grid-template-columns:8.5rem 1fr;gap:.5rem;align-items:start}
- td>.state{justify-self:start}
- td::before{content:attr(data-label);color:var(--dim);font-size:.75rem;text-transform:uppercase;letter-spacing:.04em;padding-top:.1rem}
+ #devices thead{display:none}
+ #devices table,#devices tbody,#devices tr,#devices td{display:block;width:100%}
+ #devices tr{border-bottom:1px solid var(--line);padding:.5rem 0}
+ #devices tr:last-child{border-bottom:0}
+ #devices td{border:0;padding:.15rem 0;display:grid;grid-template-columns:8.5rem 1fr;gap:.5rem;align-items:start}
+ #devices td>.state{justify-self:start}
+ #devices td::before{content:attr(data-label);color:var(--dim);font-size:.75rem;text-transform:uppercase;letter-spacing:.04em;padding-top:.1rem}
  .chips{margin-left:0;width:100%}
 }
 .login{min-height:100vh;display:grid;place-items:center;padding:1rem}
@@ -122,9 +136,72 @@ function render(s) {
   $('#no-events').hidden = s.events.length > 0;
   $('#updated').textContent = 'updated ' + time(s.generatedAt);
 }
+// Charts (uPlot, a global from /dashboard/assets/): the last hour, one point a minute, from s.series.
+const COLORS = { devices: '#4fb3ff', containers: '#3fb950', p50: '#4fb3ff', p95: '#d29922' };
+const hm = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+const secs = (v) => v == null ? '-' : v < 10 ? v.toFixed(1) + ' s' : Math.round(v) + ' s';
+const lastKnown = (a) => { for (let i = a.length - 1; i >= 0; i--) if (a[i] != null) return i; return -1; };
+const charts = {};
+let series = null;
+// Points only where a line cannot show the value: a minute with no known minute either side.
+const isolated = (u, i) => { const d = u.data[i]; const out = [];
+  for (let k = 0; k < d.length; k++) if (d[k] != null && d[k - 1] == null && d[k + 1] == null) out.push(k); return out; };
+function makeChart(box, lines, yMin, yValue, yIncrs, onCursor) {
+  const axis = { stroke: '#8b9bab', font: '11px system-ui,sans-serif', grid: { stroke: '#263340', width: 1 }, ticks: { stroke: '#263340', width: 1, size: 4 } };
+  const size = () => ({ width: Math.max(160, box.clientWidth), height: box.clientHeight || 170 });
+  const chart = new uPlot({
+    ...size(), legend: { show: false }, cursor: { drag: { x: false, y: false, setScale: false } },
+    // Half a minute either side: the first and the current minute's points are drawn whole.
+    scales: { x: { time: true, range: (u, lo, hi) => [lo - 30, hi + 30] }, y: { range: (u, lo, hi) => [0, Math.max(yMin, (hi || 0) * 1.15)] } },
+    axes: [{ ...axis, size: 30, space: 56, incrs: [60, 300, 600, 900, 1800, 3600], values: (u, ticks) => ticks.map(hm) },
+      { ...axis, size: 48, incrs: yIncrs, values: (u, ticks) => ticks.map(yValue) }],
+    series: [{}, ...lines.map((l) => ({ spanGaps: false, ...l, points: { show: true, size: l.pointSize, fill: l.stroke, stroke: l.stroke, filter: isolated } }))],
+    hooks: { setCursor: [(u) => onCursor(u.cursor.idx)] },
+  }, [[], ...lines.map(() => [])], box);
+  new ResizeObserver(() => chart.setSize(size())).observe(box);
+  return chart;
+}
+function fleetKeys(i) {
+  if (!series) return;
+  const at = i == null ? lastKnown(series.devices) : i;
+  $('#now-devices').textContent = at < 0 || series.devices[at] == null ? '-' : series.devices[at];
+  $('#now-containers').textContent = at < 0 || series.containers[at] == null ? '-' : series.containers[at];
+}
+function latencyKeys(i) {
+  if (!series) return;
+  const l = series.leaseToReady;
+  const at = i == null ? lastKnown(l.p50) : i;
+  $('#now-p50').textContent = at < 0 ? '-' : secs(l.p50[at]);
+  $('#now-p95').textContent = at < 0 ? '-' : secs(l.p95[at]);
+  $('#now-ready').textContent = at < 0 ? 'none ready in the last hour' : '· ' + l.count[at] + ' ready at ' + hm(series.t[at]);
+}
+function drawCharts(s) {
+  if (!s) return;
+  if (typeof uPlot !== 'function') {
+    for (const box of document.querySelectorAll('.chart')) if (!box.firstChild) box.append(el('p', 'The chart script did not load.', 'chart-off'));
+    return;
+  }
+  series = s;
+  charts.fleet ??= makeChart($('#chart-fleet'), [
+    // Devices under containers, wider: where every device has its container, a green line in a blue band.
+    { label: 'devices', stroke: COLORS.devices, width: 4, fill: 'rgba(79,179,255,.10)', pointSize: 10 },
+    { label: 'containers', stroke: COLORS.containers, width: 2, pointSize: 5 },
+  ], 4, (v) => String(v), [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000], fleetKeys);
+  charts.latency ??= makeChart($('#chart-latency'), [
+    // p50 under p95, wider: a minute with one lease has both the same.
+    { label: 'p50', stroke: COLORS.p50, width: 4, pointSize: 10 },
+    { label: 'p95', stroke: COLORS.p95, width: 2, pointSize: 6 },
+  ], 1, (v) => v + ' s', undefined, latencyKeys);
+  charts.fleet.setData([s.t, s.devices, s.containers]);
+  charts.latency.setData([s.t, s.leaseToReady.p50, s.leaseToReady.p95]);
+  fleetKeys(charts.fleet.cursor.idx);
+  latencyKeys(charts.latency.cursor.idx);
+}
 function connect() {
   const source = new EventSource('/dashboard/events');
-  source.addEventListener('state', (m) => { $('#live').classList.add('on'); render(JSON.parse(m.data)); });
+  source.addEventListener('state', (m) => { $('#live').classList.add('on'); const s = JSON.parse(m.data); render(s);
+    // A chart that cannot draw must not stop the tables.
+    try { drawCharts(s.series); } catch (e) { console.error('dashboard charts:', e); } });
   source.onerror = () => { $('#live').classList.remove('on');
     // Closed for good (the session ended: the stream answered 401): back to the login page.
     if (source.readyState === EventSource.CLOSED) location.reload(); };
@@ -136,12 +213,12 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function shell(nonce: string, title: string, body: string): string {
+function shell(nonce: string, title: string, body: string, head = ''): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="color-scheme" content="dark">
-<title>${escapeHtml(title)}</title>
+<title>${escapeHtml(title)}</title>${head}
 <style nonce="${nonce}">${STYLE}</style>
 </head><body>${body}</body></html>`;
 }
@@ -160,7 +237,9 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
   );
 }
 
-export function dashboardPage(nonce: string, host: string): string {
+/** `assetBase`: where the orchestrator serves `assets` (/dashboard/assets). */
+export function dashboardPage(nonce: string, host: string, assets: ChartAssets, assetBase: string): string {
+  const { script, style } = assets;
   return shell(
     nonce,
     'unionize · dashboard',
@@ -171,6 +250,14 @@ export function dashboardPage(nonce: string, host: string): string {
 <form class="logout" method="post" action="/dashboard/logout"><button type="submit">Sign out</button></form>
 </header>
 <main>
+<section id="charts">
+<figure id="fleet"><figcaption><h2>Devices &amp; containers · last hour</h2>
+<span class="keys"><span class="key devices"><i></i>devices <b id="now-devices">-</b></span><span class="key containers"><i></i>containers <b id="now-containers">-</b></span></span></figcaption>
+<div id="chart-fleet" class="chart"></div></figure>
+<figure id="latency"><figcaption><h2>Lease → ready · per minute</h2>
+<span class="keys"><span class="key p50"><i></i>p50 <b id="now-p50">-</b></span><span class="key p95"><i></i>p95 <b id="now-p95">-</b></span><span id="now-ready"></span></span></figcaption>
+<div id="chart-latency" class="chart"></div></figure>
+</section>
 <section id="devices"><h2>Devices</h2>
 <table><thead><tr><th>Device</th><th>Address</th><th>State</th><th>Container</th><th>Container address</th><th>Agent</th><th>Last seen</th></tr></thead>
 <tbody id="device-rows"></tbody></table>
@@ -179,6 +266,8 @@ export function dashboardPage(nonce: string, host: string): string {
 <section id="agents"><h2>Agents</h2><div id="agent-list"></div></section>
 <section id="events"><h2>Latest events</h2><ol id="event-list"></ol><p id="no-events" class="empty" hidden>No events yet.</p></section>
 </main>
+<script nonce="${nonce}" src="${assetBase}/${script.name}" integrity="${script.integrity}"></script>
 <script nonce="${nonce}">${SCRIPT}</script>`,
+    `\n<link rel="stylesheet" nonce="${nonce}" href="${assetBase}/${style.name}" integrity="${style.integrity}">`,
   );
 }

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { AgentHealthSource } from '../metrics/agent-health.js';
+import type { ChartSeries } from '../series/sampler.js';
 import type { Store } from '../store/store.js';
 import { CLIENT_STATES } from '../store/types.js';
 
@@ -24,6 +25,8 @@ export interface DashboardState {
   }>;
   agents: Array<{ name: string; healthy: boolean | null; checkedAt: string | null; instances: number }>;
   events: Array<{ receivedAt: string; action: string; outcome: string | null; address: string; hostname: string | null; clientId: string }>;
+  /** The charts' last hour, per minute (series/sampler.ts: chartSeriesSchema). */
+  series: ChartSeries;
 }
 
 export interface SnapshotSources {
@@ -31,6 +34,8 @@ export interface SnapshotSources {
   agentHealth: AgentHealthSource;
   clock: Clock;
   queueDepth: () => number;
+  /** The SeriesSampler's last hour. */
+  series: () => ChartSeries;
 }
 
 /** Clients gone longer ago than this drop off the device list. */
@@ -79,7 +84,7 @@ export function dashboardState(sources: SnapshotSources): DashboardState {
     hostname: e.event.hostname ?? hostnames.get(e.clientId) ?? null,
     clientId: e.clientId,
   }));
-  return { generatedAt: new Date(now).toISOString(), counts, queued: sources.queueDepth(), devices, agents, events };
+  return { generatedAt: new Date(now).toISOString(), counts, queued: sources.queueDepth(), devices, agents, events, series: sources.series() };
 }
 
 /**

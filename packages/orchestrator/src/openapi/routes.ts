@@ -48,6 +48,10 @@ export const ORCHESTRATOR_ROUTES: readonly RouteDoc[] = [
     bodyContentType: 'application/x-www-form-urlencoded',
     responses: { 303: { description: 'signed in: session cookie set, redirect to /dashboard' }, 401: { description: 'wrong token: the login form again', contentType: 'text/html' } },
   },
+  {
+    method: 'get', path: '/dashboard/assets/:name', summary: "The page's chart library (uPlot's script and stylesheet, from the orchestrator's node_modules), by content-hashed name", auth: 'session', tags: ['dashboard'],
+    responses: { 200: { description: 'the file, cacheable for good (private, immutable)', contentType: 'text/javascript' }, 304: { description: 'not modified (If-None-Match)' }, 401: error('no valid session'), 404: error('no such asset') },
+  },
   { method: 'post', path: '/dashboard/logout', summary: 'End the session', auth: 'session', tags: ['dashboard'], responses: { 303: { description: 'cookie cleared, redirect to /dashboard' } } },
   {
     method: 'get', path: '/dashboard/events', summary: 'Server-sent events: `state` with the whole dashboard state on every change', auth: 'session', tags: ['dashboard'],
