@@ -21,7 +21,7 @@
 # The config file is $ORCHESTRATOR_HOOK_CONFIG (default /etc/orchestrator/hook.ini);
 # this script reads [dhcp] server, role and [spool] dir, max_events from it.
 # Set NODE and HOOK (or the variables) to where node and this repository live.
-NODE=${ORCHESTRATOR_HOOK_NODE:-/usr/bin/node}
+NODE=${ORCHESTRATOR_HOOK_NODE:-/opt/unionize/.node/bin/node}
 HOOK=${ORCHESTRATOR_HOOK_BUNDLE:-/opt/unionize/packages/hook/dist/orchestrator-hook.mjs}
 CONFIG=${ORCHESTRATOR_HOOK_CONFIG:-/etc/orchestrator/hook.ini}
 ORCHESTRATOR_HOOK_CONFIG=$CONFIG
