@@ -17,6 +17,16 @@ export async function managedContainers(lab: Lab): Promise<Array<Docker.Containe
  * its device reaches (page names the DUID), and no other managed container
  * exists on any docker host: nothing lost, nothing doubled, no orphan. Each
  * container runs on the host of the agent its instance names.
+ *
+ * All of it is one condition, polled as a whole: the orchestrator's view
+ * lags what Docker did (a client stays `ready` until the next reconcile pass
+ * finds its container stopped), and a container runs from unionize's
+ * `docker start` on, before it is attached and its client `ready` again. So
+ * neither "every client was ready once" nor "every container runs" implies
+ * the other. Each poll lists the containers first, then the clients: a
+ * container that runs again after a restart was started by a repair, which
+ * moved its client out of `ready` first, so a client seen `ready` after that
+ * is ready again, attached.
  */
 export async function expectConverged(
   lab: Lab,
@@ -25,22 +35,63 @@ export async function expectConverged(
   step = '',
   timeoutMs = 90_000,
 ) {
-  const clients: ClientView[] = [];
-  for (const { duid } of leases) clients.push(await api.waitForClient(duid, (c) => c.state === 'ready' && c.instance !== null, timeoutMs));
+  const wantedDuids = leases.map((l) => l.duid).sort();
   const deadline = Date.now() + timeoutMs;
-  let names: string[] = [];
+  let snapshot: Snapshot | undefined;
+  let lastError: unknown;
   for (;;) {
-    const containers = await managedContainers(lab);
-    names = containers.filter((c) => c.State === 'running').map((c) => `${c.agent}/${c.Names[0]!.slice(1)}`).sort();
-    if (names.length === containers.length && names.length === leases.length) break;
+    try {
+      snapshot = await takeSnapshot(lab, api, leases);
+      lastError = undefined;
+      if (converged(snapshot, wantedDuids)) break;
+    } catch (error) {
+      // A daemon being restarted by the test: look again.
+      lastError = error;
+    }
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 250));
   }
+  if (!snapshot) throw new Error(`${step}: no view of clients and containers within ${timeoutMs} ms: ${String(lastError)}`);
+  const { clients, names, all } = snapshot;
+  const notReady = clients.filter((c) => c.state !== 'ready' || c.instance === null);
+  expect(
+    notReady.map((c) => `${c.duid}: ${c.state} (${c.stateReason})${c.instance ? '' : ', no instance'}`),
+    `${step}: every leased client ready with an instance`,
+  ).toEqual([]);
   expect(names, step).toEqual(clients.map((c) => `${c.instance!.agent}/${c.instance!.containerName}`).sort());
-  const ready = (await api.clients()).filter((c) => c.state === 'ready');
-  expect(ready.map((c) => c.duid).sort()).toEqual(leases.map((l) => l.duid).sort());
+  expect(all.filter((c) => c.state === 'ready').map((c) => c.duid).sort(), step).toEqual(wantedDuids);
   await expectReachable(lab, leases, clients, step);
   return clients;
+}
+
+interface Snapshot {
+  /** The leases' clients, in the order of `leases` (a missing one as a placeholder that is not ready). */
+  clients: ClientView[];
+  /** Every client the orchestrator knows. */
+  all: ClientView[];
+  /** `agent/name` of every managed container, sorted; one that does not run has its state after it. */
+  names: string[];
+}
+
+async function takeSnapshot(lab: Lab, api: OrchestratorApi, leases: ReadonlyArray<{ duid: string }>): Promise<Snapshot> {
+  // Containers first, then clients (see expectConverged).
+  const containers = await managedContainers(lab);
+  const all = await api.clients();
+  const names = containers.map((c) => `${c.agent}/${c.Names[0]!.slice(1)}${c.State === 'running' ? '' : ` (${c.State})`}`).sort();
+  const clients = leases.map(
+    ({ duid }) =>
+      all.find((c) => c.duid === duid) ??
+      ({ duid, state: 'unknown', stateReason: 'not known to the orchestrator', instance: null } as unknown as ClientView),
+  );
+  return { clients, all, names };
+}
+
+function converged({ clients, all, names }: Snapshot, wantedDuids: readonly string[]): boolean {
+  if (clients.some((c) => c.state !== 'ready' || c.instance === null)) return false;
+  const ready = all.filter((c) => c.state === 'ready').map((c) => c.duid).sort();
+  if (ready.join() !== wantedDuids.join()) return false;
+  const wantedNames = clients.map((c) => `${c.instance!.agent}/${c.instance!.containerName}`).sort();
+  return names.join() === wantedNames.join();
 }
 
 /** Each device gets its own container's page (it names the device's DUID) at its instance's address. */
