@@ -137,7 +137,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
       c.set('requestId', parsed.data.eventId);
       c.header('x-request-id', parsed.data.eventId);
     }
-    const accepted = withRequestId(c.get('requestId'), () => dispatcher.accept(parsed.data));
+    // 202 once the event is on disk: journal() resolves after its group commit's sync.
+    const accepted = await withRequestId(c.get('requestId'), () => dispatcher.journal(parsed.data));
     const spoolDepth = Number(c.req.header(SPOOL_DEPTH_HEADER));
     if (Number.isSafeInteger(spoolDepth) && spoolDepth >= 0) metrics?.hookSpoolDepth.set({ server: parsed.data.server }, spoolDepth);
     metrics?.received.inc({ server: parsed.data.server, action: parsed.data.action, duplicate: String(accepted.duplicate) });

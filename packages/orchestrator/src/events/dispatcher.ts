@@ -1,9 +1,10 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { Logger } from 'pino';
 import { clientIdOf, type LeaseEvent } from '@unionize/protocol';
 import type { Clock } from '../clock.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
-import type { EventRecord } from '../store/types.js';
+import type { AppliedMark, EventRecord } from '../store/types.js';
 import { KeyedQueue } from './keyed-queue.js';
 
 export interface DispatcherOptions {
@@ -17,10 +18,32 @@ export interface DispatcherOptions {
   retryMaxMs?: number;
 }
 
+export interface Accepted {
+  eventId: string;
+  clientId: string;
+  duplicate: boolean;
+}
+
+/** An event waiting for the next group commit: the request's async context (its request id), and its answer. */
+interface PendingEvent {
+  record: EventRecord;
+  context: AsyncResource;
+  resolve: (accepted: Accepted) => void;
+  reject: (error: unknown) => void;
+}
+
 /**
  * Journals lease events and applies them: per client in order, different
  * clients in parallel. A failed client is retried with capped exponential
  * backoff until it reaches what its lease asks for.
+ *
+ * Group commit (issue 13): journal() gathers the events that arrive in one
+ * turn of the event loop, with the marks of events applied meanwhile, and
+ * writes them in one commit at the end of the turn (setImmediate); then one
+ * store.syncJournal() (an fdatasync, off the event loop) makes them durable,
+ * and only then are their promises resolved (the API's 202s) and the events
+ * queued. A commit per event was ~0.6 ms of the event loop with SQLite, an
+ * fsync per event 0.2-3 ms more on the bench's disk.
  */
 export class EventDispatcher {
   readonly #store: Store;
@@ -32,6 +55,12 @@ export class EventDispatcher {
   readonly #retryMaxMs: number;
   readonly #retries = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
   #stopped = false;
+  /** For the next group commit: events to journal, marks of applied ones. */
+  #pending: PendingEvent[] = [];
+  #marks: AppliedMark[] = [];
+  #commitScheduled = false;
+  /** Commits whose sync has not finished (idle() waits for them). */
+  readonly #syncing = new Set<Promise<void>>();
 
   constructor(options: DispatcherOptions) {
     this.#store = options.store;
@@ -46,24 +75,28 @@ export class EventDispatcher {
     });
   }
 
-  /** Journal an event (durable before the caller answers 202) and queue it. */
-  accept(event: LeaseEvent): { eventId: string; clientId: string; duplicate: boolean } {
-    const clientId = clientIdOf(event.server, event.duid, event.iaid);
-    const record: EventRecord = {
-      eventId: event.eventId,
-      clientId,
-      receivedAt: this.#clock.now().toISOString(),
-      event,
-      appliedAt: null,
-      outcome: null,
-    };
+  /**
+   * Journal an event with the others of this turn of the event loop (one
+   * commit, one sync) and queue it. Resolves once it is on disk: the API
+   * answers 202 then, never before. Rejects when the commit or the sync
+   * failed (nothing is queued when the commit failed; when only the sync did,
+   * the events are in the journal and queued, but the caller is not told they
+   * are safe).
+   */
+  journal(event: LeaseEvent): Promise<Accepted> {
+    const record = this.#record(event);
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ record, context: new AsyncResource('JournalEvent'), resolve, reject });
+      this.#scheduleCommit();
+    });
+  }
+
+  /** Journal one event in a commit of its own (durable when it returns) and queue it, at once; the API uses journal(). */
+  accept(event: LeaseEvent): Accepted {
+    const record = this.#record(event);
     const { duplicate } = this.#store.appendEvent(record);
-    if (duplicate) {
-      this.#log.info({ eventId: event.eventId, client: clientId }, 'duplicate event: already journaled');
-    } else {
-      this.#enqueue(record);
-    }
-    return { eventId: event.eventId, clientId, duplicate };
+    this.#journaled(record, duplicate);
+    return { eventId: event.eventId, clientId: record.clientId, duplicate };
   }
 
   /** Queue events journaled but not applied (after a restart). */
@@ -82,8 +115,17 @@ export class EventDispatcher {
     return this.#queue.depth;
   }
 
-  idle(): Promise<void> {
-    return this.#queue.idle();
+  /** Resolves when nothing is queued or running, and every journal write and mark is committed (and synced). */
+  async idle(): Promise<void> {
+    for (;;) {
+      await this.#queue.idle();
+      this.#commit();
+      if (this.#syncing.size > 0) {
+        await Promise.allSettled([...this.#syncing]);
+        continue;
+      }
+      if (this.#queue.depth === 0 && this.#pending.length === 0 && this.#marks.length === 0) return;
+    }
   }
 
   stop(): void {
@@ -102,10 +144,75 @@ export class EventDispatcher {
         outcome = `failed: ${(error as Error).message}`;
         this.#scheduleRetry(record.clientId);
       }
-      this.#store.markEventApplied(record.eventId, this.#clock.now().toISOString(), outcome);
+      // Committed with the next group commit, not alone (a commit each was most of the apply's cost).
+      this.#marks.push({ eventId: record.eventId, appliedAt: this.#clock.now().toISOString(), outcome });
+      this.#scheduleCommit();
       // Fields inline rather than a child logger per event: a child costs more than the line.
       this.#log.info({ eventId: record.eventId, client: record.clientId, action: record.event.action, outcome }, 'event applied');
     });
+  }
+
+  #record(event: LeaseEvent): EventRecord {
+    return {
+      eventId: event.eventId,
+      clientId: clientIdOf(event.server, event.duid, event.iaid),
+      receivedAt: this.#clock.now().toISOString(),
+      event,
+      appliedAt: null,
+      outcome: null,
+    };
+  }
+
+  /** A journaled event: queued, or logged as a duplicate. */
+  #journaled(record: EventRecord, duplicate: boolean): void {
+    if (duplicate) {
+      this.#log.info({ eventId: record.eventId, client: record.clientId }, 'duplicate event: already journaled');
+    } else {
+      this.#enqueue(record);
+    }
+  }
+
+  #scheduleCommit(): void {
+    if (this.#commitScheduled) return;
+    this.#commitScheduled = true;
+    // After the poll phase: every request whose body came in this turn is in the batch.
+    setImmediate(() => this.#commit());
+  }
+
+  /** The group commit: one store commit for what is pending, then one sync before the events are answered and queued. */
+  #commit(): void {
+    this.#commitScheduled = false;
+    const pending = this.#pending;
+    const marks = this.#marks;
+    if (pending.length === 0 && marks.length === 0) return;
+    this.#pending = [];
+    this.#marks = [];
+    let results: { duplicate: boolean }[];
+    try {
+      results = this.#store.writeJournal(pending.map((p) => p.record), marks);
+    } catch (error) {
+      if (marks.length > 0) this.#log.error({ err: error, marks: marks.length }, 'could not mark events applied (they are applied again at the next start)');
+      for (const p of pending) p.reject(error);
+      return;
+    }
+    if (pending.length === 0) return;
+    const settle = (error?: unknown) => {
+      pending.forEach((p, i) => {
+        const duplicate = results[i]!.duplicate;
+        p.context.runInAsyncScope(() => this.#journaled(p.record, duplicate));
+        if (error === undefined) p.resolve({ eventId: p.record.eventId, clientId: p.record.clientId, duplicate });
+        else p.reject(error);
+      });
+    };
+    const synced = this.#store.syncJournal().then(
+      () => settle(),
+      (error: unknown) => {
+        this.#log.error({ err: error, events: pending.length }, 'journal sync failed: events committed but not known to be on disk');
+        settle(error);
+      },
+    );
+    this.#syncing.add(synced);
+    void synced.finally(() => this.#syncing.delete(synced));
   }
 
   #scheduleRetry(clientId: string): void {

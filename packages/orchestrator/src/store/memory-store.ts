@@ -1,5 +1,5 @@
 import type { Store } from './store.js';
-import { CLIENT_STATES, type AgentRecord, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type ServerRecord, type TransitionRecord } from './types.js';
+import { CLIENT_STATES, type AgentRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type ServerRecord, type TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, prefix64Of } from './ipv6.js';
 
 /**
@@ -80,6 +80,16 @@ export class MemoryStore implements Store {
       this.#pruneAt = this.#nextPruneAt();
     }
     return { duplicate: false };
+  }
+
+  writeJournal(events: readonly EventRecord[], applied: readonly AppliedMark[]): { duplicate: boolean }[] {
+    const results = events.map((record) => this.appendEvent(record));
+    for (const { eventId, appliedAt, outcome } of applied) this.markEventApplied(eventId, appliedAt, outcome);
+    return results;
+  }
+
+  syncJournal(): Promise<void> {
+    return Promise.resolve();
   }
 
   markEventApplied(eventId: string, appliedAt: string, outcome: string): void {

@@ -8,6 +8,14 @@ import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
 describeStore('SqliteStore', () => new SqliteStore({ path: ':memory:', prefix: 'fd00:3::/64' }));
 
+function leaseRecord() {
+  const eventId = randomUUID();
+  return {
+    eventId, clientId: 'c1', receivedAt: 't', appliedAt: null, outcome: null,
+    event: { eventId, server: 'devnet', role: 'device' as const, action: 'add' as const, duid: '00:01:02', iaid: '1', address: 'fd00:1::1', hostname: null, mac: null, interface: null, expiresAt: null, seenAt: '2026-01-01T00:00:00.000Z' },
+  };
+}
+
 describe('SqliteStore on a file', () => {
   it('keeps everything across a reopen, with WAL', () => {
     const path = join(makeTempDir('store-'), 'state.db');
@@ -27,6 +35,37 @@ describe('SqliteStore on a file', () => {
     expect(second.unappliedEvents().map((e) => e.eventId)).toEqual([eventId]);
     expect(second.allocateAddress('c2')).toBe('fd00:3::101');
     second.close();
+  });
+
+  it('keeps what writeJournal committed and syncJournal synced, however many syncs are asked for at once', async () => {
+    const path = join(makeTempDir('store-'), 'state.db');
+    const first = new SqliteStore({ path });
+    const ids: string[] = [];
+    const syncs: Promise<void>[] = [];
+    for (let batch = 0; batch < 5; batch++) {
+      const events = Array.from({ length: 3 }, () => leaseRecord());
+      ids.push(...events.map((e) => e.eventId));
+      expect(first.writeJournal(events, []).every((r) => !r.duplicate)).toBe(true);
+      syncs.push(first.syncJournal(), first.syncJournal());
+    }
+    await Promise.all(syncs);
+    first.close();
+    const second = new SqliteStore({ path });
+    expect(second.unappliedEvents().map((e) => e.eventId)).toEqual(ids);
+    second.close();
+  });
+
+  it('refuses to journal inside a transaction (its own commit is the durable one), and indexes the journal by event id and unapplied only', () => {
+    const path = join(makeTempDir('store-'), 'state.db');
+    const store = new SqliteStore({ path });
+    expect(() => store.transaction(() => store.appendEvent(leaseRecord()))).toThrow(/inside a transaction/);
+    expect(store.recentEvents(1)).toEqual([]);
+    store.close();
+    // Each index is a page more to write per event: none by client (migration 0004; nothing asks).
+    const raw = new Database(path, { readonly: true });
+    const indexes = raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY name").all() as Array<{ name: string }>;
+    raw.close();
+    expect(indexes.map((i) => i.name)).toEqual(['events_event_id_unique', 'events_unapplied']);
   });
 
   it('fills device_prefix64 and device_address of rows written before they existed (migrations 0002, 0003), so quotas and whoami find them', () => {

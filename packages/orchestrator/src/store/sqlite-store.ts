@@ -1,12 +1,13 @@
+import { closeSync, fdatasync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { and, asc, count, desc, eq, gt, isNotNull, isNull, lt, or } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { leaseEventSchema } from '@unionize/protocol';
 import type { Store } from './store.js';
-import { CLIENT_STATES, type AgentRecord, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type ServerRecord, type TransitionRecord } from './types.js';
+import { CLIENT_STATES, type AgentRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type ServerRecord, type TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, prefix64Of } from './ipv6.js';
 import * as schema from './schema.js';
 
@@ -17,9 +18,20 @@ export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..'
  * The durable store: SQLite (WAL) through drizzle-orm and better-sqlite3.
  * Pass a file path, or ':memory:' in tests. Migrations run on open.
  *
- * synchronous=NORMAL in WAL mode: a committed event survives the process being
- * killed (kill -9); a power cut may lose the last commits, which dnsmasq's
- * `old` replay and the reconciler recover.
+ * Durability. The connection runs with synchronous=NORMAL: a commit survives
+ * the process being killed (kill -9), and a power cut may lose the last
+ * commits. The journal is made durable on top of that: writeJournal's commit
+ * (the events of one turn of the event loop, gathered by the dispatcher) is
+ * followed by syncJournal, an fdatasync of the WAL file on libuv's thread pool,
+ * and the dispatcher answers 202 only after an fdatasync that started after
+ * the event's commit returned. That is what synchronous=FULL does at each
+ * commit (sync the WAL before answering), without holding the event loop
+ * for the disk, and once for all the events that came meanwhile (group
+ * commit). appendEvent (one event, synchronous) commits with
+ * synchronous=FULL. Everything else (clients, instances, marks of applied
+ * events) is NORMAL; each journal sync makes what was committed before it
+ * durable too. An event whose mark a power cut lost is applied again at
+ * start, and the reconciler converges the rest.
  */
 export class SqliteStore implements Store {
   readonly #sqlite: Database.Database;
@@ -32,6 +44,13 @@ export class SqliteStore implements Store {
    * process). Lowered when an address is released, reset after a rollback.
    */
   #freeFrom = FIRST_POOL_OFFSET;
+  /** The journal's statements, prepared once: per event, building and preparing them cost more than running them. */
+  readonly #journal: ReturnType<typeof journalStatements>;
+  /** The WAL file, for syncJournal's fdatasync; none for ':memory:'. */
+  readonly #walFd: number | undefined;
+  /** Callers waiting for an fdatasync that starts after they asked; whether one is running. */
+  #syncWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
+  #syncing = false;
 
   constructor(options: { path: string; prefix?: string }) {
     this.#sqlite = new Database(options.path);
@@ -43,6 +62,10 @@ export class SqliteStore implements Store {
     migrate(this.#db, { migrationsFolder: MIGRATIONS_DIR });
     this.#prefix = options.prefix === undefined ? undefined : new Prefix64(options.prefix);
     this.#fillDevicePrefixes();
+    this.#journal = journalStatements(this.#sqlite, this.#db);
+    // The WAL file exists from the first write (the migrations'), and stays
+    // (the same file) while this connection is open.
+    this.#walFd = this.#sqlite.memory ? undefined : openSync(`${this.#sqlite.name}-wal`, 'r');
   }
 
   transaction<T>(fn: () => T): T {
@@ -56,23 +79,47 @@ export class SqliteStore implements Store {
   }
 
   appendEvent(record: EventRecord): { duplicate: boolean } {
-    const result = this.#db
-      .insert(schema.events)
-      .values({
-        eventId: record.eventId,
-        clientId: record.clientId,
-        receivedAt: record.receivedAt,
-        payload: JSON.stringify(record.event),
-        appliedAt: record.appliedAt,
-        outcome: record.outcome,
-      })
-      .onConflictDoNothing({ target: schema.events.eventId })
-      .run();
-    return { duplicate: result.changes === 0 };
+    if (this.#sqlite.inTransaction) throw new Error('appendEvent inside a transaction: its own commit is the one that must reach the disk');
+    // FULL for this commit: the WAL is synced before COMMIT returns. The level
+    // is the connection's, and cannot change inside a transaction.
+    this.#journal.durable.run();
+    try {
+      return this.#journal.write([record], [])[0]!;
+    } finally {
+      this.#journal.normal.run();
+    }
+  }
+
+  writeJournal(events: readonly EventRecord[], applied: readonly AppliedMark[]): { duplicate: boolean }[] {
+    if (events.length === 0 && applied.length === 0) return [];
+    return this.#journal.write(events, applied);
+  }
+
+  syncJournal(): Promise<void> {
+    if (this.#walFd === undefined) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#syncWaiters.push({ resolve, reject });
+      if (!this.#syncing) this.#startSync(this.#walFd!);
+    });
+  }
+
+  /** One fdatasync for everyone waiting now; those who ask meanwhile get the next one. */
+  #startSync(fd: number): void {
+    const waiters = this.#syncWaiters;
+    this.#syncWaiters = [];
+    this.#syncing = true;
+    fdatasync(fd, (error) => {
+      this.#syncing = false;
+      for (const waiter of waiters) {
+        if (error) waiter.reject(error);
+        else waiter.resolve();
+      }
+      if (this.#syncWaiters.length > 0) this.#startSync(fd);
+    });
   }
 
   markEventApplied(eventId: string, appliedAt: string, outcome: string): void {
-    this.#db.update(schema.events).set({ appliedAt, outcome }).where(eq(schema.events.eventId, eventId)).run();
+    this.#journal.mark.run({ eventId, appliedAt, outcome });
   }
 
   unappliedEvents(): EventRecord[] {
@@ -99,7 +146,8 @@ export class SqliteStore implements Store {
   }
 
   getClient(id: string): ClientRecord | undefined {
-    const row = this.#db.select().from(schema.clients).where(eq(schema.clients.id, id)).get();
+    // Prepared once: asked for every lease event.
+    const row = this.#journal.getClient.get({ id });
     return row && toClient(row);
   }
 
@@ -236,6 +284,7 @@ export class SqliteStore implements Store {
 
   close(): void {
     this.#sqlite.close();
+    if (this.#walFd !== undefined) closeSync(this.#walFd);
   }
 
   /** The lowest offset ≥ #freeFrom (so ≥ FIRST_POOL_OFFSET) with no row: that one, or the first gap after a held one. */
@@ -268,6 +317,55 @@ export class SqliteStore implements Store {
       }
     });
   }
+}
+
+/**
+ * The statements of the event path, prepared once, and the journal's
+ * transaction. `durable` and `normal` switch the connection's synchronous
+ * level around appendEvent's commit.
+ */
+function journalStatements(sqlite: Database.Database, db: BetterSQLite3Database<typeof schema>) {
+  const placeholder = (name: keyof ReturnType<typeof eventRow>) => sql.placeholder(name);
+  const insert = db
+    .insert(schema.events)
+    .values({
+      eventId: placeholder('eventId'),
+      clientId: placeholder('clientId'),
+      receivedAt: placeholder('receivedAt'),
+      payload: placeholder('payload'),
+      appliedAt: placeholder('appliedAt'),
+      outcome: placeholder('outcome'),
+    })
+    .onConflictDoNothing({ target: schema.events.eventId })
+    .prepare();
+  const mark = db
+    .update(schema.events)
+    .set({ appliedAt: sql`${sql.placeholder('appliedAt')}`, outcome: sql`${sql.placeholder('outcome')}` })
+    .where(eq(schema.events.eventId, sql.placeholder('eventId')))
+    .prepare();
+  return {
+    insert,
+    mark,
+    getClient: db.select().from(schema.clients).where(eq(schema.clients.id, sql.placeholder('id'))).prepare(),
+    write: sqlite.transaction((events: readonly EventRecord[], applied: readonly AppliedMark[]) => {
+      const results = events.map((record) => ({ duplicate: insert.run(eventRow(record)).changes === 0 }));
+      for (const { eventId, appliedAt, outcome } of applied) mark.run({ eventId, appliedAt, outcome });
+      return results;
+    }),
+    durable: sqlite.prepare('PRAGMA synchronous = FULL'),
+    normal: sqlite.prepare('PRAGMA synchronous = NORMAL'),
+  };
+}
+
+function eventRow(record: EventRecord) {
+  return {
+    eventId: record.eventId,
+    clientId: record.clientId,
+    receivedAt: record.receivedAt,
+    payload: JSON.stringify(record.event),
+    appliedAt: record.appliedAt,
+    outcome: record.outcome,
+  };
 }
 
 function toEvent(row: typeof schema.events.$inferSelect): EventRecord {

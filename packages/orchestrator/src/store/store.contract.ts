@@ -60,6 +60,25 @@ export function describeStore(name: string, open: () => Store): void {
       store.close();
     });
 
+    it('journals a batch in one writeJournal: in order, duplicates (known, or earlier in the batch) written once, marks applied', async () => {
+      const store = open();
+      const [a, b, c] = [event(), event(), event()];
+      store.appendEvent(record(a));
+      expect(store.writeJournal([record(b), record(a), record(c), record(b)], [{ eventId: a.eventId, appliedAt: '2026-01-01T00:00:01.000Z', outcome: 'ok' }])).toEqual([
+        { duplicate: false },
+        { duplicate: true },
+        { duplicate: false },
+        { duplicate: true },
+      ]);
+      await store.syncJournal();
+      expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([b.eventId, c.eventId]);
+      expect(store.recentEvents(10).map((e) => [e.eventId, e.outcome])).toEqual([[c.eventId, null], [b.eventId, null], [a.eventId, 'ok']]);
+      expect(store.writeJournal([], [{ eventId: b.eventId, appliedAt: '2026-01-01T00:00:02.000Z', outcome: 'ok' }])).toEqual([]);
+      expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([c.eventId]);
+      expect(store.writeJournal([], [])).toEqual([]);
+      store.close();
+    });
+
     it('prunes only applied events beyond the newest kept', () => {
       const store = open();
       const ids = Array.from({ length: 5 }, () => event());

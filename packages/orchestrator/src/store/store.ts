@@ -1,4 +1,4 @@
-import type { AgentRecord, ClientRecord, ClientState, EventRecord, InstanceFilter, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
+import type { AgentRecord, AppliedMark, ClientRecord, ClientState, EventRecord, InstanceFilter, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
 
 /**
  * Everything the orchestrator remembers. Synchronous: both implementations
@@ -9,8 +9,24 @@ export interface Store {
   /** Run several writes as one (SQLite: one transaction; memory: as is). */
   transaction<T>(fn: () => T): T;
 
-  /** Journal an event; `duplicate` when its eventId is known already (nothing is written then). */
+  /** Journal an event, durable when it returns (its own commit, synced); `duplicate` when its eventId is known already (nothing is written then). */
   appendEvent(record: EventRecord): { duplicate: boolean };
+  /**
+   * The journal's writes of one turn of the event loop in one commit (the
+   * dispatcher's group commit): journal `events` in order, `duplicate` for each
+   * whose eventId is known already or came earlier in the list (nothing is
+   * written for it), and mark `applied` ones. All or nothing: when it throws,
+   * nothing was written. Not durable by itself: the events are on disk once a
+   * syncJournal() asked for after it resolves.
+   */
+  writeJournal(events: readonly EventRecord[], applied: readonly AppliedMark[]): { duplicate: boolean }[];
+  /**
+   * Resolves when every journal commit made before the call is on disk (a
+   * power cut included); one sync serves every caller waiting for it (SQLite:
+   * an fdatasync of the WAL file, off the event loop; memory: at once).
+   */
+  syncJournal(): Promise<void>;
+  /** Not durable by itself (SQLite: synchronous=NORMAL): a power cut may lose it, and the event is applied again at start. */
   markEventApplied(eventId: string, appliedAt: string, outcome: string): void;
   /** Events not yet applied, oldest first. */
   unappliedEvents(): EventRecord[];

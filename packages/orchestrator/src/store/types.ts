@@ -55,6 +55,13 @@ export interface EventRecord {
   outcome: string | null;
 }
 
+/** That an event was applied, and how (markEventApplied's arguments, for writeJournal). */
+export interface AppliedMark {
+  eventId: string;
+  appliedAt: string;
+  outcome: string;
+}
+
 /** One life-cycle transition of a client, with why it happened. */
 export interface TransitionRecord {
   clientId: string;
