@@ -5,7 +5,12 @@ import { sleep } from '../lab/process.js';
 import { OrchestratorApi } from '../support/orchestrator-api.js';
 import { LAB_SERVER, leaseEvent, syntheticDevice } from './events.js';
 import { cpuMsOf, selfCpuMs } from './proc.js';
+import { ScaleRig } from './scale-rig.js';
+import { SITE_CONFIG, siteSql } from './site-config.js';
 import { figure, summarize, type Figure } from './stats.js';
+
+/** What a site relies on (issue 13): signed lease events answered 202 a second, with the store the example config gives. */
+export const INGEST_TARGET_PER_SECOND = 3000;
 
 export const INGEST_CONCURRENCY = 32;
 /**
@@ -115,25 +120,35 @@ async function drain(api: OrchestratorApi, timeoutMs = 120_000): Promise<number>
 
 /**
  * `ingest`: signed lease events a second that the orchestrator answers 202
- * (journaled; applied later by its queue), against GET /healthz on the same
- * server through the same client and concurrency. From the root namespace over
- * the lab's management link. The events are `del`s for DUIDs nobody has:
- * each is journaled and applied ("ignored: release for an unknown client")
- * without a container; an `add` would provision one each.
+ * (journaled; applied later by its queue), with the store config/orchestrator.ini
+ * configures (its [sql] section as it is, the file in the lab directory, on
+ * the same disk as /var/lib): a second real orchestrator daemon (ScaleRig,
+ * as the lab runs it: its unit's node options, unprivileged, in the
+ * orchestrator namespace), so that the lab's own keeps its store. Beside it,
+ * GET /healthz on the same server through the same client and concurrency:
+ * context (what the TLS and HTTP layers cost), not a target. From the root
+ * namespace over the lab's management link. The events are `del`s for DUIDs
+ * nobody has: each is journaled and applied ("ignored: release for an unknown
+ * client") without a container; an `add` would provision one each.
  */
 export async function measureIngest(lab: Lab, seconds: number, rounds: number): Promise<Figure[]> {
-  const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile, connections: INGEST_CONCURRENCY });
-  const pid = lab.daemons.orchestrator?.pid;
-  const common = { api, seconds, concurrency: INGEST_CONCURRENCY, serverPid: pid };
+  const rig = await ScaleRig.create(lab, 'site');
+  const sql = siteSql('(the lab directory)');
+  const store = sql.enabled ? 'SQLite' : 'memory';
   const health: LoadResult[] = [];
   const events: LoadResult[] = [];
   const drains: number[] = [];
+  let api: OrchestratorApi | undefined;
   try {
+    await rig.start();
+    api = new OrchestratorApi({ url: rig.url, caFile: lab.caFile, secretFile: lab.secretFile, connections: INGEST_CONCURRENCY });
+    const common = { api, seconds, concurrency: INGEST_CONCURRENCY, serverPid: rig.pid };
     const nextEvent = delEvents(lab);
     const healthz = () => ({ method: 'GET', path: '/healthz', sign: false });
     const event = () => ({ method: 'POST', path: '/v1/lease-events', body: nextEvent(), sign: true });
     // Warm the pool's connections (TLS handshakes) and both paths' code outside the windows.
-    await Promise.all(Array.from({ length: INGEST_CONCURRENCY }, () => api.call('GET', '/healthz', { sign: false })));
+    const warm = api;
+    await Promise.all(Array.from({ length: INGEST_CONCURRENCY }, () => warm.call('GET', '/healthz', { sign: false })));
     await load(healthz, { ...common, seconds: INGEST_WARMUP_SECONDS, okStatus: 200 });
     await load(event, { ...common, seconds: INGEST_WARMUP_SECONDS, okStatus: 202 });
     await drain(api);
@@ -143,23 +158,26 @@ export async function measureIngest(lab: Lab, seconds: number, rounds: number): 
       drains.push(await drain(api));
     }
   } finally {
-    await api.close();
+    await api?.close();
+    await rig.close();
   }
   const rate = summarize(events.map((e) => e.perSecond)).p50;
   const floor = summarize(health.map((h) => h.perSecond)).p50;
   const errors = events.flatMap((e) => Object.entries(e.statuses).filter(([s]) => s !== '202'));
   const last = events[events.length - 1]!;
   const lastHealth = health[health.length - 1]!;
+  const settings = Object.entries(sql.settings).map(([k, v]) => `${k} = ${v}`).join(', ');
   return [
     figure({
       name: 'ingest',
-      metric: 'events/s',
+      metric: `events/s (${store})`,
       value: rate,
       floor,
-      target: '>= 0.5x floor, >= 3000/s',
-      pass: errors.length === 0 && rate >= 0.5 * floor && rate >= 3000,
-      detail: { events, health, drainMs: drains, concurrency: INGEST_CONCURRENCY, seconds, rounds },
+      target: `>= ${INGEST_TARGET_PER_SECOND}/s`,
+      pass: errors.length === 0 && rate >= INGEST_TARGET_PER_SECOND,
+      detail: { store, sql: sql.settings, events, health, drainMs: drains, concurrency: INGEST_CONCURRENCY, seconds, rounds },
       notes: [
+        `store as ${SITE_CONFIG} configures it: [sql] ${settings || '(none set)'} (path moved into the lab directory, same disk); floor and ratio: GET /healthz on the same server, context only`,
         `${rounds} x ${seconds} s each after ${INGEST_WARMUP_SECONDS} s of each not counted, concurrency ${INGEST_CONCURRENCY}, keep-alive TLS; events: del for unknown DUIDs (journaled, applied as ignored, no container)`,
         `CPU (share of one core) events: server ${last.serverCpu}, load generator ${last.clientCpu}; healthz: server ${lastHealth.serverCpu}, generator ${lastHealth.clientCpu}`,
         `latency p50 events ${last.latency.p50} ms, healthz ${lastHealth.latency.p50} ms; apply queue drained ${summarize(drains).p50} ms after the load`,

@@ -14,6 +14,7 @@ import { OrchestratorApi } from '../support/orchestrator-api.js';
 import { LAB_SERVER, leaseEvent, syntheticDevice, type Action, type SyntheticDevice } from './events.js';
 import { FakeAgent } from './fake-agent.js';
 import { rssOf } from './proc.js';
+import { siteSql } from './site-config.js';
 
 const PORT = 8444;
 const AGENT_PORT = 9444;
@@ -23,6 +24,13 @@ const AGENT_PORT = 9444;
  * store/ipv6.ts) will go for the new clients of the apply runs.
  */
 const PRELOAD_OFFSET = 0x1_0000;
+
+/**
+ * The rig's store: in memory, a SQLite file with the daemon's defaults, or
+ * `site`: config/orchestrator.ini's [sql] section as it is (its path moved
+ * into the rig's directory), the store a site gets from the example.
+ */
+export type RigStore = 'memory' | 'sqlite' | 'site';
 
 /**
  * A second, real orchestrator (its main.js, as the lab runs it: in the
@@ -51,12 +59,12 @@ export class ScaleRig {
   private constructor(
     readonly lab: Lab,
     readonly agent: FakeAgent,
-    readonly store: 'memory' | 'sqlite',
+    readonly store: RigStore,
     readonly argv: readonly string[],
     readonly url: string,
   ) {}
 
-  static async create(lab: Lab, store: 'memory' | 'sqlite'): Promise<ScaleRig> {
+  static async create(lab: Lab, store: RigStore): Promise<ScaleRig> {
     const tls = join(lab.dir, 'tls');
     const addr = lab.addresses;
     const agentCert = await makeServerCert({ dir: tls, cert: join(tls, 'ca.crt'), key: join(tls, 'ca.key') }, `bench-agent-${store}`, [`IP:${addr.mgmtRoot}`]);
@@ -70,7 +78,9 @@ export class ScaleRig {
       metricsTokenFile: lab.metricsTokenFile,
     });
     const ini = join(dir, 'orchestrator.ini');
-    writeFileSync(ini, scaleIni({ ...own, prefix: `${lab.prefix}:5::/64`, agentUrl: `https://[${addr.mgmtRoot}]:${AGENT_PORT}`, sqlPath: store === 'sqlite' ? join(dir, 'state.db') : undefined }), { mode: 0o600 });
+    const db = join(dir, 'state.db');
+    const sql = store === 'site' ? siteSql(db).ini : store === 'sqlite' ? `[sql]\nenabled = true\npath = ${db}\n` : '[sql]\nenabled = false\n';
+    writeFileSync(ini, scaleIni({ ...own, prefix: `${lab.prefix}:5::/64`, agentUrl: `https://[${addr.mgmtRoot}]:${AGENT_PORT}`, sql }), { mode: 0o600 });
     chownSync(ini, user.uid, user.gid);
     const main = join(repoRoot(), 'packages', 'orchestrator', 'dist', 'main.js');
     // With the node options the systemd unit gives it (its heap limits), as the lab runs it.
@@ -115,6 +125,11 @@ export class ScaleRig {
   async close(): Promise<void> {
     await this.stop();
     await this.agent.close();
+  }
+
+  /** The daemon's pid (for its CPU time), while it runs. */
+  get pid(): number | undefined {
+    return this.#proc?.pid;
   }
 
   rss(): ReturnType<typeof rssOf> {
@@ -238,7 +253,9 @@ export class ScaleRig {
 }
 
 function scaleIni(p: {
-  cert?: string; key?: string; caFile?: string; secretFile?: string; metricsTokenFile?: string; prefix: string; agentUrl: string; sqlPath: string | undefined;
+  cert?: string; key?: string; caFile?: string; secretFile?: string; metricsTokenFile?: string; prefix: string; agentUrl: string;
+  /** The whole [sql] section, header included. */
+  sql: string;
 }): string {
   return `[server]
 listen = ::
@@ -249,8 +266,7 @@ key = ${p.key}
 [auth]
 secret_file = ${p.secretFile}
 
-[sql]
-${p.sqlPath ? `enabled = true\npath = ${p.sqlPath}` : 'enabled = false'}
+${p.sql.trim()}
 
 [addressing]
 mode = static

@@ -99,3 +99,25 @@ export function table(figures: readonly Figure[]): string {
 export function notes(figures: readonly Figure[]): string {
   return figures.flatMap((f) => f.notes.map((n) => `  ${f.name}: ${n}`)).join('\n');
 }
+
+/** The run's outcome: ok when no figure missed its target; a line for each one that did. */
+export interface Verdict {
+  ok: boolean;
+  /** `name metric: value (target T)`, and why when it could not be measured. */
+  missed: string[];
+}
+
+/**
+ * Pass or fail of a run, from its figures: a figure misses when `pass` is
+ * false (one that could not be measured fails too); `pass: null` is context
+ * and never fails. `npm run bench` exits 1 when `ok` is false.
+ */
+export function verdict(figures: readonly Figure[]): Verdict {
+  const missed = figures
+    .filter((f) => f.pass === false)
+    .map((f) => {
+      const why = f.metric === 'error' ? ` ${f.notes.join('; ')}` : '';
+      return `${f.name} ${f.metric}: ${cell(f.value)} (target ${f.target})${why}`;
+    });
+  return { ok: missed.length === 0, missed };
+}
