@@ -130,7 +130,7 @@ setup_apt_install() {
   {
     export DEBIAN_FRONTEND=noninteractive
     apt_run update -q &&
-      apt_run install -y -q --no-install-recommends -o DPkg::Lock::Timeout="${APT_LOCK_WAIT:-900}" "$@"
+      apt_run install -y -q --no-install-recommends "$@"
   } || status=$?
   (( made_policy )) && rm -f "$policy"
   return "$status"

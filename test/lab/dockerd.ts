@@ -4,6 +4,7 @@ import Docker from 'dockerode';
 import { isAlive, labEnv, mustRun, run, spawnManaged, waitFor, type ManagedProcess } from './process.js';
 import type { LabState } from './state.js';
 import type { LogFn, Teardown } from './teardown.js';
+import { detachMountsUnder, isMountedUnder } from './mounts.js';
 
 /**
  * The lab's Docker engine: the one DOCKER_HOST names when it answers, or a
@@ -101,26 +102,10 @@ function readForwarding(): string[] {
   return ROOT_FORWARDING.map((file) => readFileSync(file, 'utf8').trim());
 }
 
-function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .map((line) => line.split(' ')[1] ?? '')
-    .filter((point) => point.startsWith(`${dir}/`));
-}
-
-function isMountedUnder(dir: string): boolean {
-  return mountsUnder(dir).length > 0;
-}
-
-/**
- * Lazily detach what a dockerd that had to be killed left mounted under `dir`
- * (its containers' network namespaces and overlays: a dockerd that deadlocks
- * never unmounts them), deepest first, so the directory can go.
- */
+/** Detach what a dockerd that had to be killed left mounted under `dir` (it never unmounts them when it deadlocks). */
 async function detachLeftMounts(dir: string, log: LogFn): Promise<void> {
-  const points = mountsUnder(dir).sort((a, b) => b.length - a.length);
-  for (const point of points) await run(['umount', '--lazy', point]);
-  if (points.length > 0) log(`docker: detached ${points.length} mount(s) dockerd left under ${dir}`);
+  const count = await detachMountsUnder(dir);
+  if (count > 0) log(`docker: detached ${count} mount(s) dockerd left under ${dir}`);
 }
 
 export async function startDocker(ctx: DockerContext): Promise<LabDocker> {
