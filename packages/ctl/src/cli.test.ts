@@ -1,5 +1,6 @@
+import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -46,6 +47,12 @@ beforeAll(async () => {
   });
   app.get('/v1/agents', (c) => c.json({ agents: [{ name: 'dock1', instances: 1, healthy: true, checkedAt: new Date().toISOString() }] }));
   app.get('/v1/events', (c) => {
+    if (c.req.query('limit') === '999') {
+      // Big enough that stdout, through a pipe, must be drained more than once (over 1 MiB of --json).
+      const reason = 'x'.repeat(1200);
+      const events = Array.from({ length: 999 }, (_, i) => ({ eventId: `big-${i}`, clientId: '0123456789abcdef0123', action: 'old', outcome: reason, receivedAt: '2026-01-01T00:00:00.000Z' }));
+      return c.json({ events });
+    }
     eventPolls++;
     const base = { clientId: '0123456789abcdef0123', server: 'devnet', duid: '00:03:00:01:02:aa:bb:cc:dd:01', address: 'fd00:1::1000' };
     const events = [{ ...base, eventId: 'e1', action: 'add', receivedAt: '2026-01-01T00:00:00.000Z', appliedAt: '2026-01-01T00:00:01.000Z', outcome: 'provisioned' }];
@@ -138,6 +145,30 @@ describe('orchestratorctl against a signed HTTPS API', () => {
     const lines = out.split('\n');
     expect(lines[0]).toMatch(/^RECEIVED\s+ACTION\s+ADDRESS\s+CLIENT\s+OUTCOME$/);
     expect(lines.slice(1).map((l) => l.split(/\s+/)[2])).toEqual(['add', 'del']);
+  });
+});
+
+const builtMain = new URL('../dist/main.js', import.meta.url);
+
+describe('orchestratorctl, the built command, through a pipe', () => {
+  it.skipIf(!existsSync(builtMain))('writes all of more than 1 MiB of --json before it exits (needs a build)', async () => {
+    const child = spawn(process.execPath, [builtMain.pathname, '--json', '--url', url, '--secret-file', secretFile, '--ca', certs.caCert, 'events', '-n', '999'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const chunks: Buffer[] = [];
+    let stderr = '';
+    // A slow reader: the pipe fills, and the command must wait for it rather than exit.
+    child.stdout.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      child.stdout.pause();
+      setTimeout(() => child.stdout.resume(), 2);
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(0);
+    const text = Buffer.concat(chunks).toString('utf8');
+    expect(text.length).toBeGreaterThan(1 << 20);
+    expect((JSON.parse(text) as { events: unknown[] }).events).toHaveLength(999);
   });
 });
 
