@@ -454,7 +454,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         );
         const daemon = new Daemon(
           daemonName,
-          inNs(ns, [process.execPath, join(repo, 'packages', 'unionize', 'dist', 'main.js'), '--config', ini]),
+          inNs(ns, [process.execPath, ...unitNodeFlags('unionize.service'), join(repo, 'packages', 'unionize', 'dist', 'main.js'), '--config', ini]),
           join(logDir, `${daemonName}.log`),
           async () => (await curlStatus(names.orch, `${url}/healthz`, lab.caFile)) === 200,
           state,

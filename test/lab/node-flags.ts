@@ -5,8 +5,8 @@ import { repoRoot } from './repo.js';
 /**
  * The node options a systemd unit in config/ starts its daemon with (the
  * words of ExecStart between node and the script), so that the lab and the
- * bench run the daemon as a host does. For the orchestrator: its heap limits
- * (README, Performance).
+ * bench run the daemon as a host does: the heap limits and compiler tiers of
+ * both daemons (README, Performance). The lab starts both daemons with these.
  */
 export function unitNodeFlags(unit: 'orchestrator.service' | 'unionize.service'): string[] {
   const text = readFileSync(join(repoRoot(), 'config', unit), 'utf8');
