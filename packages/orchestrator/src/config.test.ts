@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '@unionize/protocol';
 import { orchestratorConfigSchema, quotaLimits } from './config.js';
 import { DEFAULT_QUOTAS } from './lifecycle/quotas.js';
-import { DEFAULT_MEMORY_EVENTS } from './store/memory-store.js';
+import { DEFAULT_MEMORY_EVENTS } from './store/types.js';
 
 const base = `[server]
 cert = /c

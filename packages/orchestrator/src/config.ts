@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { iniBoolean, loadConfigFile, nameSchema, portSchema } from '@unionize/protocol';
 import { DEFAULT_QUOTAS, type QuotaLimits } from './lifecycle/quotas.js';
 import { profileSchema } from './profiles/profiles.js';
-import { DEFAULT_MEMORY_EVENTS } from './store/memory-store.js';
+import { DEFAULT_MEMORY_EVENTS } from './store/types.js';
 
 const prefix64 = z
   .string()

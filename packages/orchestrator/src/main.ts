@@ -5,7 +5,7 @@ import { ConfigError, RequestVerifier, listenHttps, loadServerTrust, readSecretF
 import { HttpsAgentClient } from './agents/agent-client.js';
 import { withRetry } from './agents/with-retry.js';
 import { createApp } from './api/app.js';
-import { requestIdMixin } from './api/request-id.js';
+import { requestIdMixin } from './context/request-id.js';
 import { DashboardAuth, StateHub, dashboardState } from './dashboard/index.js';
 import { agentHealthFrom } from './metrics/agent-health.js';
 import { MeteredLifecycle } from './metrics/metered-lifecycle.js';

@@ -11,7 +11,7 @@ import {
   type CreateContainerRequest,
   type ServerTrust,
 } from '@unionize/protocol';
-import { REQUEST_ID_HEADER, currentRequestId } from '../api/request-id.js';
+import { REQUEST_ID_HEADER, currentRequestId } from '../context/request-id.js';
 import { AgentError } from './errors.js';
 
 /** What the orchestrator needs from one unionize agent. */

@@ -1,24 +1,15 @@
 import type { Env, Hono } from 'hono';
-import { z } from 'zod';
 import { ApiError, invalidRequest, nameSchema } from '@unionize/protocol';
 import type { EventDispatcher } from '../events/dispatcher.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
-import { noQuery, query } from './queries.js';
+import { drainRequestSchema, noQuery } from '../openapi/schemas.js';
+import { query } from './queries.js';
 
 /** What the drain route needs of the AgentMonitor. */
 export interface AgentControl {
   setDraining(name: string, draining: boolean): boolean;
 }
-
-export const drainRequestSchema = z
-  .object({
-    drain: z.boolean().describe('true: no new clients on this agent; false: it takes new clients again'),
-    move: z.boolean().default(false).describe('with drain: also move its clients to other agents now, one by one'),
-  })
-  .strict();
-
-export const drainAcceptedSchema = z.object({ agent: z.string(), draining: z.boolean(), moving: z.number().int() });
 
 /**
  * POST /v1/agents/:name/drain: stop placing new clients on an agent; its

@@ -1,4 +1,8 @@
-import type { ClientRecord, EventRecord, InstanceRecord } from '../store/types.js';
+import type { z } from 'zod';
+import type { AgentHealthView } from '../metrics/agent-health.js';
+import type * as s from '../openapi/schemas.js';
+import type { ClientRecord, EventRecord, InstanceRecord, ServerRecord, TransitionRecord } from '../store/types.js';
+import type { WhoamiView } from './whoami.js';
 
 /** API shapes: a client with its instance, as operators and tools see it. */
 export interface ClientView extends ClientRecord {
@@ -23,3 +27,15 @@ export function eventView(record: EventRecord) {
     address: record.event.address,
   };
 }
+
+// Compile-time: each answer schema of openapi/schemas.ts describes exactly its TypeScript type.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const schemasMatchTypes: [
+  Same<z.infer<typeof s.clientSchema>, ClientView>,
+  Same<z.infer<typeof s.instanceSchema>, InstanceRecord>,
+  Same<z.infer<typeof s.transitionSchema>, TransitionRecord>,
+  Same<z.infer<typeof s.eventSchema>, ReturnType<typeof eventView>>,
+  Same<z.infer<typeof s.serverSchema>, ServerRecord>,
+  Same<z.infer<typeof s.whoamiSchema>, WhoamiView>,
+  Same<Omit<z.infer<typeof s.agentSchema>, 'instances'>, Omit<AgentHealthView, 'latencyMs'>>,
+] = [true, true, true, true, true, true, true];

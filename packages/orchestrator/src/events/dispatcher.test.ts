@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { LeaseEvent } from '@unionize/protocol';
-import { currentRequestId, withRequestId } from '../api/request-id.js';
+import { currentRequestId, withRequestId } from '../context/request-id.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { AppliedMark, EventRecord } from '../store/types.js';

@@ -1,5 +1,5 @@
 import type { LeaseEvent } from '@unionize/protocol';
-import { withRequestId } from '../api/request-id.js';
+import { withRequestId } from '../context/request-id.js';
 import { Lifecycle, type LifecycleOptions } from '../lifecycle/lifecycle.js';
 import { outcomeLabel, type OrchestratorMetrics } from './metrics.js';
 

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { RequestVerifier, signRequest, type ContainerView, type CreateContainerRequest } from '@unionize/protocol';
 import { createApp } from '../api/app.js';
-import { currentRequestId } from '../api/request-id.js';
+import { currentRequestId } from '../context/request-id.js';
 import { EventDispatcher } from '../events/dispatcher.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { FakeAgent } from '../testing/fake-agent.js';
@@ -111,7 +111,7 @@ describe('request ids', () => {
 
   it('runs each queued task in the context it was queued from, whatever ran before it', async () => {
     const { KeyedQueue } = await import('../events/keyed-queue.js');
-    const { withRequestId } = await import('../api/request-id.js');
+    const { withRequestId } = await import('../context/request-id.js');
     const queue = new KeyedQueue({ concurrency: 1, onError: () => {} });
     const seen: Array<string | undefined> = [];
     const task = () => async () => {

@@ -1,6 +1,4 @@
 import { LEASE_EVENTS_PATH, errorBodySchema, leaseEventSchema, openApiDocument, type RouteDoc } from '@unionize/protocol';
-import { drainAcceptedSchema, drainRequestSchema } from '../api/agent-routes.js';
-import { clientsQuery, eventsQuery, noQuery } from '../api/queries.js';
 import * as s from './schemas.js';
 
 const error = (description: string) => ({ description, schema: errorBodySchema });
@@ -26,19 +24,19 @@ export const ORCHESTRATOR_ROUTES: readonly RouteDoc[] = [
     body: leaseEventSchema,
     responses: { 202: { description: 'journaled (or known already: duplicate)', schema: s.leaseEventAcceptedSchema }, 400: error('not a valid lease event'), 401: refused[401], 413: error('body too large') },
   },
-  { method: 'get', path: '/v1/whoami', summary: "The caller's own client and container, matched by source address", auth: 'none', tags: ['clients'], query: noQuery, responses: { 200: { description: 'the caller', schema: s.whoamiSchema }, 404: error('no lease on the source address') } },
-  { method: 'get', path: '/v1/clients', summary: 'Clients with their instances: all, or a page (limit, after)', auth: 'hmac', tags: ['clients'], query: clientsQuery, responses: { 200: { description: 'clients', schema: s.clientListSchema }, ...refused } },
-  { method: 'get', path: '/v1/clients/:id', summary: 'One client with its last 50 transitions', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'the client', schema: s.clientDetailSchema }, 404: error('no such client'), ...refused } },
-  { method: 'delete', path: '/v1/clients/:id', summary: "Remove the client's container now (queued in order with its events)", auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 202: { description: 'queued', schema: s.deprovisionQueuedSchema }, 404: error('no such client'), ...refused } },
-  { method: 'get', path: '/v1/instances', summary: 'Every container recorded', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'instances', schema: s.instanceListSchema }, ...refused } },
-  { method: 'get', path: '/v1/events', summary: 'The newest journaled lease events', auth: 'hmac', tags: ['events'], query: eventsQuery, responses: { 200: { description: 'newest first', schema: s.eventListSchema }, ...refused } },
-  { method: 'get', path: '/v1/servers', summary: 'DHCP servers that have sent events', auth: 'hmac', tags: ['events'], query: noQuery, responses: { 200: { description: 'servers', schema: s.serverListSchema }, ...refused } },
+  { method: 'get', path: '/v1/whoami', summary: "The caller's own client and container, matched by source address", auth: 'none', tags: ['clients'], query: s.noQuery, responses: { 200: { description: 'the caller', schema: s.whoamiSchema }, 404: error('no lease on the source address') } },
+  { method: 'get', path: '/v1/clients', summary: 'Clients with their instances: all, or a page (limit, after)', auth: 'hmac', tags: ['clients'], query: s.clientsQuery, responses: { 200: { description: 'clients', schema: s.clientListSchema }, ...refused } },
+  { method: 'get', path: '/v1/clients/:id', summary: 'One client with its last 50 transitions', auth: 'hmac', tags: ['clients'], query: s.noQuery, responses: { 200: { description: 'the client', schema: s.clientDetailSchema }, 404: error('no such client'), ...refused } },
+  { method: 'delete', path: '/v1/clients/:id', summary: "Remove the client's container now (queued in order with its events)", auth: 'hmac', tags: ['clients'], query: s.noQuery, responses: { 202: { description: 'queued', schema: s.deprovisionQueuedSchema }, 404: error('no such client'), ...refused } },
+  { method: 'get', path: '/v1/instances', summary: 'Every container recorded', auth: 'hmac', tags: ['clients'], query: s.noQuery, responses: { 200: { description: 'instances', schema: s.instanceListSchema }, ...refused } },
+  { method: 'get', path: '/v1/events', summary: 'The newest journaled lease events', auth: 'hmac', tags: ['events'], query: s.eventsQuery, responses: { 200: { description: 'newest first', schema: s.eventListSchema }, ...refused } },
+  { method: 'get', path: '/v1/servers', summary: 'DHCP servers that have sent events', auth: 'hmac', tags: ['events'], query: s.noQuery, responses: { 200: { description: 'servers', schema: s.serverListSchema }, ...refused } },
   {
     method: 'post', path: '/v1/agents/:name/drain', summary: 'Drain an agent (no new clients), or undo it; with move, move its clients now', auth: 'hmac', tags: ['agents'],
-    query: noQuery, body: drainRequestSchema,
-    responses: { 202: { description: 'draining set; moves queued', schema: drainAcceptedSchema }, 404: error('no such agent'), ...refused },
+    query: s.noQuery, body: s.drainRequestSchema,
+    responses: { 202: { description: 'draining set; moves queued', schema: s.drainAcceptedSchema }, 404: error('no such agent'), ...refused },
   },
-  { method: 'get', path: '/v1/agents', summary: 'Agents with their load and last health check', auth: 'hmac', tags: ['agents'], query: noQuery, responses: { 200: { description: 'agents', schema: s.agentListSchema }, ...refused } },
+  { method: 'get', path: '/v1/agents', summary: 'Agents with their load and last health check', auth: 'hmac', tags: ['agents'], query: s.noQuery, responses: { 200: { description: 'agents', schema: s.agentListSchema }, ...refused } },
   {
     method: 'get', path: '/dashboard', summary: 'The dashboard page (or its login form without a session)', auth: 'none', tags: ['dashboard'],
     responses: { 200: { description: 'HTML', contentType: 'text/html' }, 404: error('the dashboard is off: no [dashboard] token_file') },

@@ -1,14 +1,12 @@
 import { z } from 'zod';
 import { LEASE_ACTIONS, SERVER_ROLES } from '@unionize/protocol';
-import type { ClientView, eventView } from '../api/views.js';
-import type { WhoamiView } from '../api/whoami.js';
-import type { AgentHealthView } from '../metrics/agent-health.js';
-import { CLIENT_STATES, type InstanceRecord, type ServerRecord, type TransitionRecord } from '../store/types.js';
+import { CLIENT_STATES } from '../store/types.js';
 
 /**
- * The orchestrator's answers as zod schemas, for the OpenAPI document. The
- * store's records are TypeScript interfaces; the checks at the bottom make
- * the compiler refuse a schema that no longer matches its interface.
+ * The orchestrator's API as zod schemas: its answers (for the OpenAPI
+ * document), the query strings and bodies the routes validate. api/ imports
+ * them from here, never the other way; api/views.ts makes the compiler
+ * refuse an answer schema that no longer matches its view.
  */
 
 const iso = z.string().describe('ISO 8601 time');
@@ -89,14 +87,35 @@ export const eventListSchema = z.object({ events: z.array(eventSchema) });
 export const serverListSchema = z.object({ servers: z.array(serverSchema) });
 export const agentListSchema = z.object({ agents: z.array(agentSchema) });
 
-// Compile-time: each schema describes exactly its TypeScript type.
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-export const schemasMatchTypes: [
-  Same<z.infer<typeof clientSchema>, ClientView>,
-  Same<z.infer<typeof instanceSchema>, InstanceRecord>,
-  Same<z.infer<typeof transitionSchema>, TransitionRecord>,
-  Same<z.infer<typeof eventSchema>, ReturnType<typeof eventView>>,
-  Same<z.infer<typeof serverSchema>, ServerRecord>,
-  Same<z.infer<typeof whoamiSchema>, WhoamiView>,
-  Same<Omit<z.infer<typeof agentSchema>, 'instances'>, Omit<AgentHealthView, 'latencyMs'>>,
-] = [true, true, true, true, true, true, true];
+/** Query strings are checked like bodies: unknown parameters and bad values are a 400. */
+export const noQuery = z.object({}).strict();
+
+/** `?limit=N`, N in 1..max, digits only. */
+function limitParam(max: number, description: string) {
+  return z
+    .string()
+    .regex(new RegExp(`^[0-9]{1,${String(max).length}}$`), `must be a number 1..${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(max))
+    .optional()
+    .describe(description);
+}
+
+export const eventsQuery = z.object({ limit: limitParam(1000, 'How many of the newest events (1..1000, default 100)') }).strict();
+
+/** Paging through clients: ordered by id; `after` is the last id of the previous page. */
+export const clientsQuery = z
+  .object({
+    limit: limitParam(10_000, 'Clients per page (1..10000); without it, every client'),
+    after: z.string().regex(/^[0-9a-f]{20}$/, 'must be a client id').optional().describe('The last client id of the previous page'),
+  })
+  .strict();
+
+export const drainRequestSchema = z
+  .object({
+    drain: z.boolean().describe('true: no new clients on this agent; false: it takes new clients again'),
+    move: z.boolean().default(false).describe('with drain: also move its clients to other agents now, one by one'),
+  })
+  .strict();
+
+export const drainAcceptedSchema = z.object({ agent: z.string(), draining: z.boolean(), moving: z.number().int() });

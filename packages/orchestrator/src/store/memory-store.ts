@@ -1,13 +1,7 @@
 import type { Store } from './store.js';
-import { CLIENT_STATES, type AgentRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type ServerRecord, type TransitionRecord } from './types.js';
+import { CLIENT_STATES, DEFAULT_MEMORY_EVENTS, type AgentRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type ServerRecord, type TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, prefix64Of } from './ipv6.js';
 
-/**
- * Lease events the memory store journals unless told otherwise (`[sql]
- * memory_events`): enough for /v1/events (1,000 at most) and to recognise a
- * hook's retry of an event already taken; each costs about 0.8 KB.
- */
-export const DEFAULT_MEMORY_EVENTS = 2_000;
 /** Transitions kept per client: the last two or so provisioning cycles (the SQLite store keeps all). */
 export const MEMORY_TRANSITIONS = 10;
 

@@ -1,5 +1,13 @@
 import type { LeaseEvent, ServerRole } from '@unionize/protocol';
 
+/**
+ * Lease events the memory store journals unless told otherwise (`[sql]
+ * memory_events`): enough for /v1/events (1,000 at most) and to recognise a
+ * hook's retry of an event already taken; each costs about 0.8 KB. Here, not
+ * in memory-store.ts, so that config.ts needs no store implementation.
+ */
+export const DEFAULT_MEMORY_EVENTS = 2_000;
+
 /** pending → provisioning → ready → deprovisioning → gone, with failed beside them. */
 export const CLIENT_STATES = ['pending', 'provisioning', 'ready', 'deprovisioning', 'gone', 'failed'] as const;
 export type ClientState = (typeof CLIENT_STATES)[number];

@@ -5,7 +5,7 @@ import type { AttachTarget, Attacher } from '../attach/native.js';
 import { OWN_LABELS, type ContainerInfo, type DockerClient } from '../docker/docker-client.js';
 import { AttachError, DockerError, UnionizeError } from '../errors.js';
 import { parseCidr, sameAddress } from '../net/ipv6.js';
-import { KeyedMutex } from './keyed-mutex.js';
+import { KeyedMutex } from '../util/keyed-mutex.js';
 
 /**
  * What the API does, without HTTP: make a container exist, run and be attached

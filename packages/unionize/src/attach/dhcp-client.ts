@@ -2,7 +2,7 @@ import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { KeyedMutex } from '../api/keyed-mutex.js';
+import { KeyedMutex } from '../util/keyed-mutex.js';
 import { runCommand, type Command, type CommandRunner } from './run-command.js';
 
 /**
