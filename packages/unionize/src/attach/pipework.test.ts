@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { AttachError } from '../errors.js';
 import { hostVethName } from './plan.js';
 import { PIPEWORK_PATH_DIR, PipeworkAttacher } from './pipework.js';
 import { runCommand, type Command, type CommandOutput } from './run-command.js';
+import { DHCP_ADDRESS } from '@unionize/protocol';
 
 /**
  * The contract with pipework: a recording stand-in executable takes its place
@@ -51,6 +52,7 @@ function attacher(options: { exit?: number; gateway?: string | undefined } = {})
     gateway: 'gateway' in options ? options.gateway : 'fd00:3::1',
     env: { DOCKER_HOST: 'unix:///run/lab/docker.sock' },
     procRoot: proc,
+    netnsDir: join(dir, 'netns'),
     run: async (command): Promise<CommandOutput> => {
       commands.push(command);
       return command.file === standIn ? runCommand(command) : { stdout: '', stderr: '' };
@@ -127,11 +129,20 @@ describe('PipeworkAttacher', () => {
     expect((error as Error).message).toContain('exit 1: Could not locate cgroup mount point.');
   });
 
+  it("removes the ip-netns link a failed pipework leaves (PID → /proc/PID/ns/net), and no other", async () => {
+    writeNetns('4242', ['lo']);
+    mkdirSync(join(dir, 'netns'));
+    symlinkSync('/proc/4242/ns/net', join(dir, 'netns', '4242'));
+    symlinkSync('/proc/1/ns/net', join(dir, 'netns', '1'));
+    await expect(attacher({ exit: 1 }).attach(TARGET)).rejects.toBeInstanceOf(AttachError);
+    expect(readdirSync(join(dir, 'netns'))).toEqual(['1']);
+  });
+
   it('refuses DHCP addressing, which needs the native backend', async () => {
     writeNetns('4242', ['lo']);
     const a = attacher();
     expect(a.dhcp).toBe(false);
-    await expect(a.attach({ ...TARGET, address: 'dhcp' })).rejects.toThrow('DHCP addressing needs [network] attach = native');
+    await expect(a.attach({ ...TARGET, address: DHCP_ADDRESS })).rejects.toThrow('DHCP addressing needs [network] attach = native');
     expect(commands).toEqual([]);
   });
 

@@ -1,3 +1,4 @@
+import { readlinkSync, unlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { isDhcpAddress } from '@unionize/protocol';
@@ -53,6 +54,8 @@ export interface PipeworkAttacherOptions {
   procRoot?: string;
   /** pipework's own time limit (it waits up to 3 s for docker inspect): default 30 s. */
   timeoutMs?: number;
+  /** Where pipework links namespaces for `ip netns` (for tests): default /var/run/netns. */
+  netnsDir?: string;
 }
 
 export class PipeworkAttacher implements Attacher {
@@ -61,6 +64,7 @@ export class PipeworkAttacher implements Attacher {
   readonly #tools: Tools;
   readonly #run: CommandRunner;
   readonly #proc: string;
+  readonly #netnsDir: string;
 
   constructor(options: PipeworkAttacherOptions) {
     this.#options = options;
@@ -68,6 +72,7 @@ export class PipeworkAttacher implements Attacher {
     const timeout = options.timeoutMs ?? 30_000;
     this.#run = options.run ?? ((command) => runCommand(command, command.file === options.pipework ? timeout : 10_000));
     this.#proc = options.procRoot ?? '/proc';
+    this.#netnsDir = options.netnsDir ?? '/var/run/netns';
   }
 
   /** pipework's argument array for one container. */
@@ -162,10 +167,25 @@ export class PipeworkAttacher implements Attacher {
         await this.#run(step.command);
       } catch (error) {
         if (error instanceof CommandError && step.tolerate?.test(error.stderr)) continue;
+        if (step.what === 'pipework') this.#removeNetnsLink(target.pid);
         throw new AttachError(`attach ${target.name}: ${step.what}: ${(error as Error).message}`, { cause: error });
       }
     }
     return { changed: true, spawns: steps.length, ms: Math.round((performance.now() - started) * 10) / 10, address: target.address };
+  }
+
+  /**
+   * pipework names the container's namespace in `ip netns` by a link
+   * /var/run/netns/PID → /proc/PID/ns/net and removes it when it succeeds;
+   * when it fails half way it leaves it. Remove it then (that link only).
+   */
+  #removeNetnsLink(pid: number): void {
+    const link = `${this.#netnsDir}/${pid}`;
+    try {
+      if (readlinkSync(link) === `/proc/${pid}/ns/net`) unlinkSync(link);
+    } catch {
+      /* none, or not pipework's */
+    }
   }
 
   async detach(name: string): Promise<void> {
