@@ -1,3 +1,4 @@
+import type { EventOutcomeKind } from '@unionize/protocol';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +31,7 @@ interface EventView {
   address: string;
   appliedAt: string | null;
   outcome: string | null;
+  outcomeKind: EventOutcomeKind | null;
 }
 
 /** The DUID dhclient -D LL makes from eth1's MAC (DUID-LL, RFC 8415 section 11.4). */
@@ -75,7 +77,7 @@ describe.skipIf(skipReason)('dhcp addressing: the instance lease the container b
     const ctrLeases = readDnsmasqLeases(lab.ctrDnsmasqLeaseFile!);
     expect(ctrLeases.filter((l) => l.address === containerAddress)).toEqual([expect.objectContaining({ duid: duidOf(instance.mac) })]);
     const [reported] = (await t.instanceEvents(containerAddress)).filter((e) => e.action === 'add');
-    expect(reported).toMatchObject({ duid: duidOf(instance.mac), outcome: `bound ${containerAddress} to ${instance.containerName}` });
+    expect(reported).toMatchObject({ duid: duidOf(instance.mac), outcomeKind: 'bound', outcome: `bound ${containerAddress} to ${instance.containerName}` });
     const { transitions } = await api.get<{ transitions: Array<{ from: string; to: string; reason: string }> }>(`/v1/clients/${client.id}`);
     const path = transitions.map((x) => `${x.to}: ${x.reason}`).reverse();
     expect(path.slice(-2)).toEqual([

@@ -1,3 +1,4 @@
+import type { EventOutcomeKind } from '@unionize/protocol';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -234,8 +235,8 @@ describe.skipIf(skipReason)('operator experience: dashboard, orchestratorctl, me
   });
 
   it("one request id (the event's id) from the hook's event to unionize's log", async () => {
-    const { events } = await api.get<{ events: Array<{ eventId: string; action: string; outcome: string; address: string }> }>('/v1/events?limit=100');
-    const add = events.find((e) => e.action === 'add' && e.outcome === 'provisioned' && e.address === leases[0]!.address)!;
+    const { events } = await api.get<{ events: Array<{ eventId: string; action: string; outcomeKind: EventOutcomeKind | null; address: string }> }>('/v1/events?limit=100');
+    const add = events.find((e) => e.action === 'add' && e.outcomeKind === 'provisioned' && e.address === leases[0]!.address)!;
     expect(add).toBeDefined();
     const orchestratorLog = readFileSync(join(lab.logDir, 'orchestrator.log'), 'utf8');
     const unionizeLog = readFileSync(join(lab.logDir, 'unionize.log'), 'utf8');

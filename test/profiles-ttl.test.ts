@@ -1,3 +1,4 @@
+import type { EventOutcomeKind } from '@unionize/protocol';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, startLab, type Lab } from './lab/lab.js';
@@ -124,7 +125,7 @@ describe.skipIf(skipReason)('profiles by hostname, and a TTL with its cool-down'
     // dnsmasq renews the lease it holds and the hook reports `old`; no container.
     const renewal = await renew(device, lease.duid, first.id);
     expect(Date.now()).toBeLessThan(cooldownUntil);
-    expect(renewal.outcome).toMatch(/^cooling down until/);
+    expect(renewal).toMatchObject({ outcomeKind: 'cooling', outcome: `cooling down until ${expired.cooldownUntil} after its TTL ran out` });
     await sleep(3000);
     const cooling = await api.get<ClientView>(`/v1/clients/${first.id}`);
     expect(cooling).toMatchObject({ state: 'gone', desired: 'removed', instance: null });
@@ -135,7 +136,7 @@ describe.skipIf(skipReason)('profiles by hostname, and a TTL with its cool-down'
     expect((await api.get<ClientView>(`/v1/clients/${first.id}`)).state).toBe('gone');
     const renewedAt = Date.now();
     const after = await renew(device, lease.duid, first.id, renewal.eventId);
-    expect(after.outcome).toBe('provisioned');
+    expect(after).toMatchObject({ outcomeKind: 'provisioned', outcome: 'provisioned' });
     const second = await api.waitForClient(lease.duid, (c) => c.state === 'ready' && c.instance !== null, 30_000);
     expect(second.instance!.containerId).not.toBe(first.instance!.containerId);
     expect(Date.parse(second.ttlExpiresAt!)).toBeGreaterThan(renewedAt);
@@ -150,7 +151,7 @@ describe.skipIf(skipReason)('profiles by hostname, and a TTL with its cool-down'
     expect(again.duid).toBe(duid);
     const deadline = Date.now() + 20_000;
     for (;;) {
-      const { events } = await api.get<{ events: Array<{ eventId: string; clientId: string; action: string; appliedAt: string | null; outcome: string | null }> }>(
+      const { events } = await api.get<{ events: Array<{ eventId: string; clientId: string; action: string; appliedAt: string | null; outcome: string | null; outcomeKind: EventOutcomeKind | null }> }>(
         '/v1/events?limit=50',
       );
       const old = events.find((e) => e.clientId === clientId && e.action === 'old' && e.appliedAt !== null && e.eventId !== after);

@@ -1,7 +1,7 @@
 import { chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { LABELS, containerNameOf, macOf } from '@unionize/protocol';
+import { LABELS, containerNameOf, macOf, type EventOutcomeKind } from '@unionize/protocol';
 import { makeServerCert } from '../lab/certs.js';
 import { httpsGet } from '../lab/daemons.js';
 import type { Lab } from '../lab/lab.js';
@@ -215,11 +215,11 @@ export class ScaleRig {
       const { status } = await this.api.call('POST', '/v1/lease-events', { body: JSON.stringify(event) });
       if (status !== 202) throw new Error(`${action}: HTTP ${status}`);
       const applied = await waitFor(`event ${event.eventId} applied`, async () => {
-        const events = (await this.api.get<{ events: Array<{ eventId: string; receivedAt: string; appliedAt: string | null; outcome: string | null }> }>('/v1/events?limit=3')).events;
+        const events = (await this.api.get<{ events: Array<{ eventId: string; receivedAt: string; appliedAt: string | null; outcome: string | null; outcomeKind: EventOutcomeKind | null }> }>('/v1/events?limit=3')).events;
         const mine = events.find((e) => e.eventId === event.eventId);
         return mine?.appliedAt ? mine : undefined;
       }, { timeoutMs: 30_000, intervalMs: 5 });
-      if (!applied.outcome?.startsWith(action === 'add' ? 'provisioned' : 'refreshed')) throw new Error(`${action}: outcome ${applied.outcome}`);
+      if (applied.outcomeKind !== (action === 'add' ? 'provisioned' : 'refreshed')) throw new Error(`${action}: outcome ${applied.outcome}`);
       out.push(Date.parse(applied.appliedAt!) - Date.parse(applied.receivedAt));
       await sleep(5);
     }

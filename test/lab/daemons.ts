@@ -1,3 +1,4 @@
+import type { AddressingMode } from '@unionize/protocol';
 import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:https';
@@ -149,7 +150,7 @@ export interface OrchestratorIniOptions extends IniPaths {
   /** `[placement]`; absent keys keep the daemon's defaults. */
   placement?: { healthIntervalSeconds?: number; deadAfterSeconds?: number };
   /** `[addressing] mode`; dhcp has no prefix (no pool). Default static. */
-  addressing?: 'static' | 'dhcp';
+  addressing?: AddressingMode;
   /** `[pinning] hostsdir`. */
   pinningDir?: string;
   /** Appended as it is (e.g. `[profiles.NAME]` sections). */

@@ -1,3 +1,4 @@
+import type { AddressingMode } from '@unionize/protocol';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -75,7 +76,7 @@ export interface LabOptions {
    * before unionize, with the hook in role instance (server ctrnet) as its
    * script; each unionize gets a [dhcp] state_dir in the lab directory.
    */
-  addressing?: 'static' | 'dhcp';
+  addressing?: AddressingMode;
   /**
    * dhcp addressing: unionize's [dhcp] lease_wait_ms, how long its answer to a
    * create waits for the container's lease (default 8000). 0: it answers at
@@ -490,7 +491,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         ...(options.sql ? { sqlPath: join(orchDir, 'orchestrator.db') } : {}),
         ...(options.reconcileSeconds !== undefined ? { reconcileSeconds: options.reconcileSeconds } : {}),
         ...(options.placement ? { placement: options.placement } : {}),
-        ...(dhcpAddressing ? { addressing: 'dhcp' as const } : {}),
+        ...(dhcpAddressing ? { addressing: 'dhcp' satisfies AddressingMode } : {}),
         ...(lab.pinDir ? { pinningDir: lab.pinDir } : {}),
         ...(options.orchestratorExtraIni ? { extraIni: options.orchestratorExtraIni } : {}),
       };

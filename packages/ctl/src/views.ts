@@ -1,3 +1,4 @@
+import type { EventOutcomeKind } from '@unionize/protocol';
 import { age, formatTable, localTime } from './table.js';
 
 /** The API's answers, as far as orchestratorctl shows them (see GET /v1/openapi.json for all of it). */
@@ -41,6 +42,7 @@ export interface EventView {
   receivedAt: string;
   appliedAt: string | null;
   outcome: string | null;
+  outcomeKind: EventOutcomeKind | null;
   action: string;
   server: string;
   duid: string;

@@ -81,7 +81,7 @@ async function hookCall(argv: string[]): Promise<void> {
     now: new Date(),
     newId: randomUUID,
   });
-  if (call.kind === 'ignored') {
+  if (call.kind !== 'event') {
     log('info', `ignored: ${call.reason}`);
     return;
   }

@@ -79,7 +79,6 @@ export function eventOfSpooledCall(bytes: Buffer): SpooledCallEvent {
     now: call.seenAt,
     newId: () => call.eventId,
   });
-  if (parsed.kind === 'event') return parsed;
   // A valid dnsmasq call we do not use (DHCPv4, an unused action) is ignored; a malformed one is kept for an operator.
-  return parsed.reason.startsWith('invalid ') ? { kind: 'invalid', reason: parsed.reason } : { kind: 'ignored', reason: parsed.reason };
+  return parsed;
 }

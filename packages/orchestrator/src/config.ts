@@ -1,6 +1,6 @@
 import { isIPv6 } from 'node:net';
 import { z } from 'zod';
-import { iniBoolean, loadConfigFile, nameSchema, portSchema } from '@unionize/protocol';
+import { ADDRESSING_MODES, iniBoolean, loadConfigFile, nameSchema, portSchema } from '@unionize/protocol';
 import { DEFAULT_QUOTAS, type QuotaLimits } from './lifecycle/quotas.js';
 import { profileSchema } from './profiles/profiles.js';
 import { DEFAULT_MEMORY_EVENTS } from './store/types.js';
@@ -64,10 +64,10 @@ export const orchestratorConfigSchema = z.object({
   addressing: z
     .object({
       /** static: addresses from `prefix`; dhcp: each container leases its own on the container bridge. */
-      mode: z.enum(['static', 'dhcp']).default('static'),
+      mode: z.enum(ADDRESSING_MODES).default('static'),
       prefix: prefix64.optional(),
     })
-    .refine((a) => a.mode === 'dhcp' || a.prefix !== undefined, { message: 'static addressing needs a prefix', path: ['prefix'] }),
+    .refine((a) => a.mode !== 'static' || a.prefix !== undefined, { message: 'static addressing needs a prefix', path: ['prefix'] }),
   /** Health checks of the agents, and when one counts as lost for good. */
   placement: z
     .object({

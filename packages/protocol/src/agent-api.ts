@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ipv6Schema, macSchema } from './lease-event.js';
+import type { AddressingMode } from './outcomes.js';
 
 /** The unionize agent's API: what the orchestrator asks of a docker host. */
 
@@ -9,7 +10,7 @@ const labelKey = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, 'label key is 
 const envKey = z.string().regex(/^[A-Z_][A-Z0-9_]{0,63}$/, 'environment name is not valid');
 
 /** `address: "dhcp"` asks for DHCP addressing instead of a static address. */
-export const DHCP_ADDRESS = 'dhcp';
+export const DHCP_ADDRESS = 'dhcp' satisfies AddressingMode;
 
 export const isDhcpAddress = (address: string): address is typeof DHCP_ADDRESS => address === DHCP_ADDRESS;
 

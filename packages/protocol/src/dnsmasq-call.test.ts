@@ -45,8 +45,8 @@ describe('parseHookCall', () => {
     ['an IAID over 32 bits', ['add', duid, 'fd00::1'], { ...v6env, DNSMASQ_IAID: '4294967296' }, /invalid iaid/],
   ])('refuses %s', (_what, argv, env, reason) => {
     const call = parseHookCall(argv, env, ctx);
-    expect(call.kind).toBe('ignored');
-    expect(call.kind === 'ignored' && call.reason).toMatch(reason);
+    expect(call.kind).toBe('invalid');
+    expect(call.kind === 'invalid' && call.reason).toMatch(reason);
   });
 
   it.each(['$(touch /tmp/pwned)', ';reboot', '../../etc', 'x'.repeat(300), 'ünïcode', '-lead'])(

@@ -1,9 +1,10 @@
 import { leaseEventSchema, type LeaseEvent, type ServerRole } from './lease-event.js';
 
-/** What the hook should do with one dnsmasq call. */
+/** What the hook should do with one dnsmasq call: send its event, pass over a call it does not use, or keep a malformed one for an operator. */
 export type HookCall =
   | { kind: 'event'; event: LeaseEvent; warnings: string[] }
-  | { kind: 'ignored'; reason: string };
+  | { kind: 'ignored'; reason: string }
+  | { kind: 'invalid'; reason: string };
 
 export interface HookCallContext {
   server: string;
@@ -64,7 +65,7 @@ export function parseHookCall(
   const parsed = leaseEventSchema.safeParse(candidate);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    return { kind: 'ignored', reason: `invalid ${issue?.path.join('.') ?? 'event'}: ${issue?.message ?? ''}` };
+    return { kind: 'invalid', reason: `invalid ${issue?.path.join('.') ?? 'event'}: ${issue?.message ?? ''}` };
   }
   return { kind: 'event', event: parsed.data, warnings };
 }

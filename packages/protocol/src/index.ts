@@ -11,3 +11,4 @@ export * from './body-limit.js';
 export * from './tls-pin.js';
 export * from './openapi.js';
 export * from './bearer-token.js';
+export * from './outcomes.js';

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { iniBoolean, interfaceSchema, ipv6Schema, loadConfigFile, portSchema } from '@unionize/protocol';
+import { ATTACH_BACKENDS, iniBoolean, interfaceSchema, ipv6Schema, loadConfigFile, portSchema } from '@unionize/protocol';
 import { z } from 'zod';
 
 /**
@@ -34,8 +34,6 @@ const serverSection = section({
 const authSection = section({ secret_file: text }).transform((s) => ({ secretFile: s.secret_file }));
 
 const dockerSection = section({ socket: text.default('/var/run/docker.sock') });
-
-const ATTACH_BACKENDS = ['native', 'pipework'] as const;
 
 const networkSection = section({
   /** The container bridge in unionize's own network namespace. */

@@ -21,6 +21,7 @@ export function eventView(record: EventRecord) {
     receivedAt: record.receivedAt,
     appliedAt: record.appliedAt,
     outcome: record.outcome,
+    outcomeKind: record.outcomeKind,
     action: record.event.action,
     server: record.event.server,
     duid: record.event.duid,

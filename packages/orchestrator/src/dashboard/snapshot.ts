@@ -1,3 +1,4 @@
+import type { EventOutcomeKind } from '@unionize/protocol';
 import type { Clock } from '../clock.js';
 import type { AgentHealthSource } from '../metrics/agent-health.js';
 import type { ChartSeries } from '../series/sampler.js';
@@ -24,7 +25,7 @@ export interface DashboardState {
     expiresAt: string | null;
   }>;
   agents: Array<{ name: string; healthy: boolean | null; checkedAt: string | null; instances: number }>;
-  events: Array<{ receivedAt: string; action: string; outcome: string | null; address: string; hostname: string | null; clientId: string }>;
+  events: Array<{ receivedAt: string; action: string; outcome: string | null; outcomeKind: EventOutcomeKind | null; address: string; hostname: string | null; clientId: string }>;
   /** The charts' last hour, per minute (series/sampler.ts: chartSeriesSchema). */
   series: ChartSeries;
 }
@@ -80,6 +81,7 @@ export function dashboardState(sources: SnapshotSources): DashboardState {
     receivedAt: e.receivedAt,
     action: e.event.action,
     outcome: e.outcome,
+    outcomeKind: e.outcomeKind,
     address: e.event.address,
     hostname: e.event.hostname ?? hostnames.get(e.clientId) ?? null,
     clientId: e.clientId,

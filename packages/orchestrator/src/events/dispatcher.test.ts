@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { LeaseEvent } from '@unionize/protocol';
+import type { EventOutcome, LeaseEvent } from '@unionize/protocol';
 import { currentRequestId, withRequestId } from '../context/request-id.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import { MemoryStore } from '../store/memory-store.js';
@@ -42,7 +42,7 @@ function setup() {
   const lifecycle = {
     applyEvent: async (_clientId: string, e: LeaseEvent) => {
       applied.push({ eventId: e.eventId, requestId: currentRequestId() });
-      return 'ignored: release for an unknown client';
+      return { kind: 'ignored', reason: 'release for an unknown client' } satisfies EventOutcome;
     },
     converge: async () => undefined,
   } as unknown as Lifecycle;
@@ -82,7 +82,7 @@ describe('EventDispatcher group commit', () => {
     await answer;
     await t.dispatcher.idle();
     expect(t.store.commits.at(-1)).toEqual({ events: [], marks: [e.eventId] });
-    expect(t.store.recentEvents(1)[0]).toMatchObject({ eventId: e.eventId, outcome: 'ignored: release for an unknown client', appliedAt: '2026-01-01T00:00:01.000Z' });
+    expect(t.store.recentEvents(1)[0]).toMatchObject({ eventId: e.eventId, outcome: 'ignored: release for an unknown client', outcomeKind: 'ignored', appliedAt: '2026-01-01T00:00:01.000Z' });
   });
 
   it('answers a repeat in the same turn or a later one as a duplicate, and applies the event once', async () => {

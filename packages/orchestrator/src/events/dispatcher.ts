@@ -1,6 +1,6 @@
 import { AsyncResource } from 'node:async_hooks';
 import type { Logger } from 'pino';
-import { clientIdOf, type LeaseEvent } from '@unionize/protocol';
+import { clientIdOf, outcomeText, type EventOutcome, type LeaseEvent } from '@unionize/protocol';
 import type { Clock } from '../clock.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
@@ -136,19 +136,20 @@ export class EventDispatcher {
 
   #enqueue(record: EventRecord): void {
     this.#queue.push(record.clientId, async () => {
-      let outcome: string;
+      let applied: EventOutcome;
       try {
-        outcome = await this.#lifecycle.applyEvent(record.clientId, record.event);
+        applied = await this.#lifecycle.applyEvent(record.clientId, record.event);
         this.#clearRetry(record.clientId);
       } catch (error) {
-        outcome = `failed: ${(error as Error).message}`;
+        applied = { kind: 'failed', error: (error as Error).message };
         this.#scheduleRetry(record.clientId);
       }
+      const outcome = outcomeText(applied);
       // Committed with the next group commit, not alone (a commit each was most of the apply's cost).
-      this.#marks.push({ eventId: record.eventId, appliedAt: this.#clock.now().toISOString(), outcome });
+      this.#marks.push({ eventId: record.eventId, appliedAt: this.#clock.now().toISOString(), outcome, outcomeKind: applied.kind });
       this.#scheduleCommit();
       // Fields inline rather than a child logger per event: a child costs more than the line.
-      this.#log.info({ eventId: record.eventId, client: record.clientId, action: record.event.action, outcome }, 'event applied');
+      this.#log.info({ eventId: record.eventId, client: record.clientId, action: record.event.action, outcome, outcomeKind: applied.kind }, 'event applied');
     });
   }
 
@@ -160,6 +161,7 @@ export class EventDispatcher {
       event,
       appliedAt: null,
       outcome: null,
+      outcomeKind: null,
     };
   }
 

@@ -1,4 +1,4 @@
-import { LABELS, containerNameOf, macOf, type CreateContainerRequest } from '@unionize/protocol';
+import { LABELS, containerNameOf, isDhcpAddress, macOf, type CreateContainerRequest } from '@unionize/protocol';
 import type { Profile } from '../profiles/profiles.js';
 import type { ClientRecord } from '../store/types.js';
 
@@ -9,7 +9,7 @@ import type { ClientRecord } from '../store/types.js';
  * `address` is `ADDRESS/LEN` (static addressing) or `dhcp`.
  */
 export function containerRequest(client: ClientRecord, profile: Profile, address: string): CreateContainerRequest {
-  const containerAddress = address === 'dhcp' ? '' : address.split('/')[0]!;
+  const containerAddress = isDhcpAddress(address) ? '' : address.split('/')[0]!;
   return {
     name: containerNameOf(client.id),
     image: profile.image,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { clientIdOf, type LeaseEvent } from '@unionize/protocol';
+import { DHCP_ADDRESS, clientIdOf, type AddressingMode, type LeaseEvent } from '@unionize/protocol';
 import { z } from 'zod';
 import { EventDispatcher } from '../events/dispatcher.js';
 import { buildProfiles, profileSchema } from '../profiles/profiles.js';
@@ -10,7 +10,7 @@ import { MemoryStore } from '../store/memory-store.js';
 import { FakeAgent } from '../testing/fake-agent.js';
 import { Lifecycle, type Placement } from './lifecycle.js';
 
-function setup(options: { agents?: FakeAgent[]; placement?: (agents: FakeAgent[]) => Placement; addressing?: 'static' | 'dhcp'; profiles?: Record<string, Record<string, unknown>> } = {}) {
+function setup(options: { agents?: FakeAgent[]; placement?: (agents: FakeAgent[]) => Placement; addressing?: AddressingMode; profiles?: Record<string, Record<string, unknown>> } = {}) {
   let now = Date.parse('2026-01-01T00:00:00Z');
   const clock = { now: () => new Date(now) };
   const log = pino({ level: 'silent' });
@@ -157,14 +157,15 @@ describe('Lifecycle: dhcp addressing', () => {
     const t = setup({ agents: [agent], addressing: 'dhcp' });
     const id = await t.send({});
     const [request] = [...agent.requests.values()];
-    expect(request?.address).toBe('dhcp');
+    expect(request?.address).toBe(DHCP_ADDRESS);
     expect(t.store.getClient(id)).toMatchObject({ state: 'provisioning', stateReason: expect.stringMatching(/waiting for its DHCPv6 lease/) });
     const unknown = await t.send({ role: 'instance', duid: '00:03:00:01:02:00:00:00:00:99', mac: '02:00:00:00:00:99', address: 'fd00:3::1999', server: 'ctrnet' });
     expect(t.store.getClient(unknown)).toBeUndefined();
     await t.send({ role: 'instance', duid: '00:03:00:01:99', mac: request!.mac, address: 'fd00:3::1234', server: 'ctrnet' });
     expect(t.store.getInstance(id)?.address).toBe('fd00:3::1234/128');
     expect(t.store.getClient(id)).toMatchObject({ state: 'ready', stateReason: expect.stringMatching(/leased fd00:3::1234/) });
-    const outcomes = t.store.recentEvents(10).map((e) => e.outcome);
-    expect(outcomes).toContain('ignored: no instance has MAC 02:00:00:00:00:99');
+    const outcomes = t.store.recentEvents(10).map((e) => [e.outcomeKind, e.outcome]);
+    expect(outcomes).toContainEqual(['ignored', 'ignored: no instance has MAC 02:00:00:00:00:99']);
+    expect(outcomes).toContainEqual(['bound', `bound fd00:3::1234 to ${request!.name}`]);
   });
 });

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { LABELS, clientIdOf, macOf, type ContainerView, type LeaseEvent } from '@unionize/protocol';
+import { DHCP_ADDRESS, LABELS, clientIdOf, isDhcpAddress, macOf, type AddressingMode, type ContainerView, type EventOutcome, type LeaseEvent } from '@unionize/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
 import { AgentError } from '../agents/errors.js';
 import { chooseAgent } from '../agents/placement.js';
@@ -31,7 +31,7 @@ export interface LifecycleOptions {
   /** Limits on new containers; none when absent. */
   quotas?: Quotas;
   /** `static`: addresses from the store's pool; `dhcp`: the container leases its own. */
-  addressing?: 'static' | 'dhcp';
+  addressing?: AddressingMode;
   /** Tried in order; a client no profile matches gets `image` and nothing else. */
   profiles?: readonly Profile[];
   /** Defaults to every agent, always healthy. */
@@ -52,7 +52,7 @@ export class Lifecycle {
   readonly #image: string;
   readonly #prefixLength: number;
   readonly #quotas: Quotas | undefined;
-  readonly #addressing: 'static' | 'dhcp';
+  readonly #addressing: AddressingMode;
   readonly #profiles: readonly Profile[];
   readonly #defaultProfile: Profile;
   readonly #placement: Placement;
@@ -76,23 +76,23 @@ export class Lifecycle {
   }
 
   /** Apply one lease event to its client; returns the outcome to journal. */
-  async applyEvent(clientId: string, event: LeaseEvent): Promise<string> {
+  async applyEvent(clientId: string, event: LeaseEvent): Promise<EventOutcome> {
     if (event.role === 'instance') return this.#bindInstanceLease(event);
     if (event.action === 'del') {
       const client = this.#store.getClient(clientId);
-      if (!client) return 'ignored: release for an unknown client';
+      if (!client) return { kind: 'ignored', reason: 'release for an unknown client' };
       if (client.state === 'gone') {
         if (client.desired === 'running') this.#store.putClient({ ...client, desired: 'removed' });
-        return 'ignored: already gone';
+        return { kind: 'ignored', reason: 'already gone' };
       }
       await this.deprovision(clientId, 'lease released (del)');
-      return 'deprovisioned';
+      return { kind: 'deprovisioned' };
     }
     const client = this.#recordLease(clientId, event);
-    if (client.desired === 'removed') return `cooling down until ${client.cooldownUntil} after its TTL ran out`;
-    if (client.state === 'ready' && this.#store.getInstance(clientId)) return `refreshed (${event.action})`;
+    if (client.desired === 'removed') return { kind: 'cooling', until: client.cooldownUntil };
+    if (client.state === 'ready' && this.#store.getInstance(clientId)) return { kind: 'refreshed', action: event.action };
     const made = await this.provision(clientId, event.action === 'add' ? 'new lease (add)' : 'known lease without a container (old)');
-    return made ? 'provisioned' : `refused (${this.#mustGet(clientId).stateReason})`;
+    return made ? { kind: 'provisioned' } : { kind: 'refused', reason: this.#mustGet(clientId).stateReason };
   }
 
   /**
@@ -137,13 +137,13 @@ export class Lifecycle {
       const now = this.#clock.now();
       // A new container starts its profile's TTL; a repaired one keeps the running clock.
       const ttlExpiresAt = existing ? client.ttlExpiresAt : profile.ttlSeconds ? new Date(now.getTime() + profile.ttlSeconds * 1000).toISOString() : null;
-      const leased = address === 'dhcp' ? view.address : address;
+      const leased = isDhcpAddress(address) ? view.address : address;
       this.#store.putInstance({
         clientId,
         agent: agent.name,
         containerName: view.name,
         containerId: view.id,
-        address: leased ?? 'dhcp',
+        address: leased ?? DHCP_ADDRESS,
         mac: macOf(clientId),
         image: profile.image,
         createdAt: existing?.createdAt ?? now.toISOString(),
@@ -174,7 +174,7 @@ export class Lifecycle {
 
   /** `ADDRESS/LEN` from the pool (static), or `dhcp`. */
   #addressFor(clientId: string): string {
-    if (this.#addressing === 'dhcp') return 'dhcp';
+    if (this.#addressing === 'dhcp') return DHCP_ADDRESS;
     const address = this.#store.allocateAddress(clientId);
     if (!address) throw new AgentError('ORCH_POOL_EXHAUSTED', 'no free container address in the pool', { retryable: true });
     return `${address}/${this.#prefixLength}`;
@@ -185,18 +185,18 @@ export class Lifecycle {
    * lease (role `instance`); it is bound to its instance by MAC, which the
    * agent set from the client key.
    */
-  #bindInstanceLease(event: LeaseEvent): string {
-    if (!event.mac) return 'ignored: instance lease without a MAC';
+  #bindInstanceLease(event: LeaseEvent): EventOutcome {
+    if (!event.mac) return { kind: 'ignored', reason: 'instance lease without a MAC' };
     const instance = this.#store.findInstanceByMac(event.mac);
-    if (!instance) return `ignored: no instance has MAC ${event.mac}`;
-    if (event.action === 'del') return `instance lease of ${instance.containerName} released`;
+    if (!instance) return { kind: 'ignored', reason: `no instance has MAC ${event.mac}` };
+    if (event.action === 'del') return { kind: 'released', container: instance.containerName };
     const address = `${event.address}/128`;
     if (instance.address !== address) this.#store.putInstance({ ...instance, address });
     const client = this.#store.getClient(instance.clientId);
     if (client && client.desired === 'running' && client.state !== 'ready') {
       this.#transition(client, 'ready', `container ${instance.containerName} on ${instance.agent} leased ${event.address}`);
     }
-    return `bound ${event.address} to ${instance.containerName}`;
+    return { kind: 'bound', address: event.address, container: instance.containerName };
   }
 
   /**

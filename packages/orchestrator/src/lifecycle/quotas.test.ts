@@ -49,7 +49,7 @@ describe('quotas', () => {
     expect(client.state).toBe('failed');
     expect(client.stateReason).toBe('quota: 2 instances in all, the most allowed (max_instances 2)');
     expect(t.store.listTransitions(clientId, 10)[0]).toMatchObject({ from: 'pending', to: 'failed', reason: client.stateReason });
-    expect(t.store.recentEvents(1)[0]!.outcome).toBe(`refused (${client.stateReason})`);
+    expect(t.store.recentEvents(1)[0]).toMatchObject({ outcome: `refused (${client.stateReason})`, outcomeKind: 'refused' });
   });
 
   it('does not retry a refusal on a timer, and records the same refusal only once', async () => {

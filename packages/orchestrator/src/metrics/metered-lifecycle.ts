@@ -1,7 +1,7 @@
-import type { LeaseEvent } from '@unionize/protocol';
+import type { EventOutcome, EventOutcomeKind, LeaseEvent } from '@unionize/protocol';
 import { withRequestId } from '../context/request-id.js';
 import { Lifecycle, type LifecycleOptions } from '../lifecycle/lifecycle.js';
-import { outcomeLabel, type OrchestratorMetrics } from './metrics.js';
+import type { OrchestratorMetrics } from './metrics.js';
 
 /**
  * The life cycle, observed: each lease event is applied under its request id
@@ -23,12 +23,12 @@ export class MeteredLifecycle extends Lifecycle {
     this.#now = () => options.clock.now().getTime();
   }
 
-  override applyEvent(clientId: string, event: LeaseEvent): Promise<string> {
+  override applyEvent(clientId: string, event: LeaseEvent): Promise<EventOutcome> {
     return withRequestId(event.eventId, async () => {
       try {
         const outcome = await super.applyEvent(clientId, event);
-        this.#metrics.events.inc({ action: event.action, outcome: outcomeLabel(outcome) });
-        if (outcome === 'provisioned' && event.action === 'add') {
+        this.#metrics.events.inc({ action: event.action, outcome: outcome.kind });
+        if (outcome.kind === 'provisioned' && event.action === 'add') {
           const seen = Date.parse(event.seenAt);
           if (Number.isFinite(seen)) {
             const seconds = Math.max(0, this.#now() - seen) / 1000;
@@ -38,7 +38,7 @@ export class MeteredLifecycle extends Lifecycle {
         }
         return outcome;
       } catch (error) {
-        this.#metrics.events.inc({ action: event.action, outcome: 'failed' });
+        this.#metrics.events.inc({ action: event.action, outcome: 'failed' satisfies EventOutcomeKind });
         throw error;
       }
     });

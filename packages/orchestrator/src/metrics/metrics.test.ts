@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { RequestVerifier, signRequest, type ContainerView, type CreateContainerRequest } from '@unionize/protocol';
+import { EVENT_OUTCOME_KINDS, RequestVerifier, signRequest, type ContainerView, type CreateContainerRequest } from '@unionize/protocol';
 import { createApp } from '../api/app.js';
 import { currentRequestId } from '../context/request-id.js';
 import { EventDispatcher } from '../events/dispatcher.js';
@@ -10,7 +10,7 @@ import { FakeAgent } from '../testing/fake-agent.js';
 import { AgentMonitor } from '../agents/agent-monitor.js';
 import { agentHealthFrom } from './agent-health.js';
 import { MeteredLifecycle } from './metered-lifecycle.js';
-import { createMetrics, outcomeLabel } from './metrics.js';
+import { createMetrics } from './metrics.js';
 
 const secret = Buffer.from('s'.repeat(64));
 const metricsToken = Buffer.from('m'.repeat(40));
@@ -85,10 +85,19 @@ describe('/metrics', () => {
     expect(text).toMatch(/orchestrator_http_requests_total\{method="POST",route="\/v1\/lease-events",status="202"\} 2/);
   });
 
-  it('labels outcomes without their reasons', () => {
-    expect(outcomeLabel('refused (quota: too many containers on dock1)')).toBe('refused');
-    expect(outcomeLabel('ignored: already gone')).toBe('ignored');
-    expect(outcomeLabel('refreshed (old)')).toBe('refreshed');
+  it('labels outcomes by their kind, without their reasons', async () => {
+    const { app, dispatcher } = setup();
+    for (const action of ['del', 'add', 'add'] as const) {
+      expect((await app.request('/v1/lease-events', post(action).init)).status).toBe(202);
+      await dispatcher.idle();
+    }
+    const text = await (await app.request('/metrics', { headers: { authorization: `Bearer ${metricsToken.toString()}` } })).text();
+    expect(text).toContain('orchestrator_lease_events_total{action="del",outcome="ignored"} 1');
+    expect(text).toContain('orchestrator_lease_events_total{action="add",outcome="provisioned"} 1');
+    expect(text).toContain('orchestrator_lease_events_total{action="add",outcome="refreshed"} 1');
+    const labels = [...text.matchAll(/^orchestrator_lease_events_total\{action="[a-z]+",outcome="([^"]*)"\}/gm)].map((m) => m[1]);
+    expect(labels.length).toBe(3);
+    for (const label of labels) expect(EVENT_OUTCOME_KINDS).toContain(label);
   });
 });
 

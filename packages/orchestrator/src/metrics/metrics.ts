@@ -11,7 +11,7 @@ import type { AgentHealthSource } from './agent-health.js';
  */
 export interface OrchestratorMetrics {
   readonly registry: Registry;
-  /** Lease events applied, by action and outcome (provisioned, refreshed, refused, deprovisioned, ignored, failed). */
+  /** Lease events applied, by action and outcome kind (EVENT_OUTCOME_KINDS: the kind, never the reason). */
   readonly events: Counter<'action' | 'outcome'>;
   /** Lease events received, by server and action (before they are applied). */
   readonly received: Counter<'server' | 'action' | 'duplicate'>;
@@ -30,11 +30,6 @@ export interface MetricsSources {
   queueDepth: () => number;
   /** Process metrics (CPU, memory, event loop); off in unit tests. */
   defaultMetrics?: boolean;
-}
-
-/** `refused (quota: …)` → `refused`: outcomes carry reasons; a label must not. */
-export function outcomeLabel(outcome: string): string {
-  return /^[a-z]+/.exec(outcome)?.[0] ?? 'other';
 }
 
 export function createMetrics(sources: MetricsSources): OrchestratorMetrics {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LEASE_ACTIONS, SERVER_ROLES } from '@unionize/protocol';
+import { EVENT_OUTCOME_KINDS, LEASE_ACTIONS, SERVER_ROLES } from '@unionize/protocol';
 import { CLIENT_STATES } from '../store/types.js';
 
 /**
@@ -54,7 +54,8 @@ export const eventSchema = z.object({
   seenAt: iso,
   receivedAt: iso,
   appliedAt: iso.nullable(),
-  outcome: z.string().nullable(),
+  outcome: z.string().nullable().describe('what applying it did, in words; null until applied'),
+  outcomeKind: z.enum(EVENT_OUTCOME_KINDS).nullable().describe('the same as a kind, for programs: read this, not the words'),
   action: z.enum(LEASE_ACTIONS),
   server: z.string(),
   duid: z.string(),

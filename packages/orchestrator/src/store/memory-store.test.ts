@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { LeaseEvent } from '@unionize/protocol';
+import { DHCP_ADDRESS, type LeaseEvent } from '@unionize/protocol';
 import { describeStore } from './store.contract.js';
 import { MEMORY_TRANSITIONS, MemoryStore } from './memory-store.js';
 
@@ -13,8 +13,8 @@ describe('MemoryStore retention', () => {
   });
   const append = (store: MemoryStore, applied: boolean) => {
     const e = event();
-    store.appendEvent({ eventId: e.eventId, clientId: 'c1', receivedAt: 't', event: e, appliedAt: null, outcome: null });
-    if (applied) store.markEventApplied(e.eventId, 't', 'ok');
+    store.appendEvent({ eventId: e.eventId, clientId: 'c1', receivedAt: 't', event: e, appliedAt: null, outcome: null, outcomeKind: null });
+    if (applied) store.markEventApplied({ eventId: e.eventId, appliedAt: 't', outcome: 'provisioned', outcomeKind: 'provisioned' });
     return e.eventId;
   };
 
@@ -45,7 +45,7 @@ describe('MemoryStore retention', () => {
   it('counts an instance recorded before its client by MAC and /64 once the client is', () => {
     const store = new MemoryStore({});
     const at = '2026-01-01T00:00:00.000Z';
-    store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: 'dhcp', mac: '02:00:00:00:00:01', image: 'i', createdAt: at });
+    store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: DHCP_ADDRESS, mac: '02:00:00:00:00:01', image: 'i', createdAt: at });
     expect([store.countInstances(), store.countInstances({ mac: '02:aa:00:00:00:01' }), store.countInstances({ prefix64: 'fd00:1:0:0' })]).toEqual([1, 0, 0]);
     store.putClient({
       id: 'c1', server: 'devnet', role: 'device', duid: '00:01', iaid: '1', address: 'fd00:1::10', hostname: null, mac: '02:aa:00:00:00:01', state: 'ready',

@@ -78,7 +78,7 @@ export class MemoryStore implements Store {
 
   writeJournal(events: readonly EventRecord[], applied: readonly AppliedMark[]): { duplicate: boolean }[] {
     const results = events.map((record) => this.appendEvent(record));
-    for (const { eventId, appliedAt, outcome } of applied) this.markEventApplied(eventId, appliedAt, outcome);
+    for (const mark of applied) this.markEventApplied(mark);
     return results;
   }
 
@@ -86,9 +86,9 @@ export class MemoryStore implements Store {
     return Promise.resolve();
   }
 
-  markEventApplied(eventId: string, appliedAt: string, outcome: string): void {
+  markEventApplied({ eventId, appliedAt, outcome, outcomeKind }: AppliedMark): void {
     const record = this.#events.get(eventId);
-    if (record) Object.assign(record, { appliedAt, outcome });
+    if (record) Object.assign(record, { appliedAt, outcome, outcomeKind });
   }
 
   unappliedEvents(): EventRecord[] {

@@ -1,4 +1,5 @@
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { EVENT_OUTCOME_KINDS } from '@unionize/protocol';
 
 /**
  * The orchestrator's SQLite schema. Migrations in ../../drizzle are generated
@@ -114,6 +115,8 @@ export const events = sqliteTable(
     payload: text('payload').notNull(),
     appliedAt: text('applied_at'),
     outcome: text('outcome'),
+    /** The outcome's kind (EVENT_OUTCOME_KINDS); rows applied before it existed were given theirs by migration 0005. */
+    outcomeKind: text('outcome_kind', { enum: EVENT_OUTCOME_KINDS }),
   },
   (t) => [index('events_unapplied').on(t.appliedAt, t.seq)],
 );

@@ -11,7 +11,7 @@ describeStore('SqliteStore', () => new SqliteStore({ path: ':memory:', prefix: '
 function leaseRecord() {
   const eventId = randomUUID();
   return {
-    eventId, clientId: 'c1', receivedAt: 't', appliedAt: null, outcome: null,
+    eventId, clientId: 'c1', receivedAt: 't', appliedAt: null, outcome: null, outcomeKind: null,
     event: { eventId, server: 'devnet', role: 'device' as const, action: 'add' as const, duid: '00:01:02', iaid: '1', address: 'fd00:1::1', hostname: null, mac: null, interface: null, expiresAt: null, seenAt: '2026-01-01T00:00:00.000Z' },
   };
 }
@@ -27,6 +27,7 @@ describe('SqliteStore on a file', () => {
       receivedAt: 't',
       appliedAt: null,
       outcome: null,
+      outcomeKind: null,
       event: { eventId, server: 'devnet', role: 'device', action: 'add', duid: '00:01:02', iaid: '1', address: 'fd00:1::1', hostname: null, mac: null, interface: null, expiresAt: null, seenAt: '2026-01-01T00:00:00.000Z' },
     });
     expect(first.allocateAddress('c1')).toBe('fd00:3::100');
@@ -86,6 +87,38 @@ describe('SqliteStore on a file', () => {
     expect(second.clientsWithAddress('fd00:1:0:0::10').map((c) => c.id)).toEqual(['c1']);
     expect(second.getClient('c1')).not.toHaveProperty('devicePrefix64');
     expect(second.getClient('c1')).not.toHaveProperty('deviceAddress');
+    second.close();
+  });
+
+  it('gives events applied before outcome_kind existed their kind from their words (migration 0005), once', () => {
+    const path = join(makeTempDir('store-'), 'state.db');
+    const first = new SqliteStore({ path });
+    const old: Array<[string, string | null]> = [
+      ['provisioned', 'provisioned'],
+      ['deprovisioned', 'deprovisioned'],
+      ['refreshed (old)', 'refreshed'],
+      ['refused (quota: too many containers on dock1)', 'refused'],
+      ['ignored: already gone', 'ignored'],
+      ['cooling down until 2026-01-01T00:10:00.000Z after its TTL ran out', 'cooling'],
+      ['bound fd00:3::d1 to dev-1', 'bound'],
+      ['instance lease of dev-1 released', 'released'],
+      ['failed: agent dock1 unreachable', 'failed'],
+      ['something else', null],
+    ];
+    const records = old.map(() => leaseRecord());
+    first.writeJournal(records, []);
+    first.close();
+    // Back to the schema before 0005: no column, the migration not yet applied.
+    const raw = new Database(path);
+    const last = raw.prepare('SELECT max(created_at) AS at FROM __drizzle_migrations').get() as { at: number };
+    raw.prepare('DELETE FROM __drizzle_migrations WHERE created_at = ?').run(last.at);
+    raw.exec('ALTER TABLE events DROP COLUMN outcome_kind');
+    const mark = raw.prepare("UPDATE events SET applied_at = 't', outcome = ? WHERE event_id = ?");
+    old.forEach(([text], i) => mark.run(text, records[i]!.eventId));
+    raw.close();
+    const second = new SqliteStore({ path });
+    const kinds = new Map(second.recentEvents(100).map((e) => [e.eventId, [e.outcome, e.outcomeKind]]));
+    expect(records.map((r) => kinds.get(r.eventId))).toEqual(old);
     second.close();
   });
 

@@ -118,8 +118,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  markEventApplied(eventId: string, appliedAt: string, outcome: string): void {
-    this.#journal.mark.run({ eventId, appliedAt, outcome });
+  markEventApplied(mark: AppliedMark): void {
+    this.#journal.mark.run({ ...mark });
   }
 
   unappliedEvents(): EventRecord[] {
@@ -335,12 +335,13 @@ function journalStatements(sqlite: Database.Database, db: BetterSQLite3Database<
       payload: placeholder('payload'),
       appliedAt: placeholder('appliedAt'),
       outcome: placeholder('outcome'),
+      outcomeKind: placeholder('outcomeKind'),
     })
     .onConflictDoNothing({ target: schema.events.eventId })
     .prepare();
   const mark = db
     .update(schema.events)
-    .set({ appliedAt: sql`${sql.placeholder('appliedAt')}`, outcome: sql`${sql.placeholder('outcome')}` })
+    .set({ appliedAt: sql`${sql.placeholder('appliedAt')}`, outcome: sql`${sql.placeholder('outcome')}`, outcomeKind: sql`${sql.placeholder('outcomeKind')}` })
     .where(eq(schema.events.eventId, sql.placeholder('eventId')))
     .prepare();
   return {
@@ -349,7 +350,7 @@ function journalStatements(sqlite: Database.Database, db: BetterSQLite3Database<
     getClient: db.select().from(schema.clients).where(eq(schema.clients.id, sql.placeholder('id'))).prepare(),
     write: sqlite.transaction((events: readonly EventRecord[], applied: readonly AppliedMark[]) => {
       const results = events.map((record) => ({ duplicate: insert.run(eventRow(record)).changes === 0 }));
-      for (const { eventId, appliedAt, outcome } of applied) mark.run({ eventId, appliedAt, outcome });
+      for (const { eventId, appliedAt, outcome, outcomeKind } of applied) mark.run({ eventId, appliedAt, outcome, outcomeKind });
       return results;
     }),
     durable: sqlite.prepare('PRAGMA synchronous = FULL'),
@@ -365,6 +366,7 @@ function eventRow(record: EventRecord) {
     payload: JSON.stringify(record.event),
     appliedAt: record.appliedAt,
     outcome: record.outcome,
+    outcomeKind: record.outcomeKind,
   };
 }
 
@@ -376,6 +378,7 @@ function toEvent(row: typeof schema.events.$inferSelect): EventRecord {
     event: leaseEventSchema.parse(JSON.parse(row.payload)),
     appliedAt: row.appliedAt,
     outcome: row.outcome,
+    outcomeKind: row.outcomeKind,
   };
 }
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { LeaseEvent } from '@unionize/protocol';
+import { DHCP_ADDRESS, type LeaseEvent } from '@unionize/protocol';
 import type { Store } from './store.js';
-import type { ClientRecord, EventRecord } from './types.js';
+import type { AppliedMark, ClientRecord, EventRecord } from './types.js';
 
 /** The behaviour every Store must have; run by memory-store.test.ts and sqlite-store.test.ts. */
 export function describeStore(name: string, open: () => Store): void {
@@ -21,7 +21,8 @@ export function describeStore(name: string, open: () => Store): void {
     seenAt: '2026-01-01T00:00:00.000Z',
     ...over,
   });
-  const record = (e: LeaseEvent, clientId = 'c1'): EventRecord => ({ eventId: e.eventId, clientId, receivedAt: '2026-01-01T00:00:00.000Z', event: e, appliedAt: null, outcome: null });
+  const record = (e: LeaseEvent, clientId = 'c1'): EventRecord => ({ eventId: e.eventId, clientId, receivedAt: '2026-01-01T00:00:00.000Z', event: e, appliedAt: null, outcome: null, outcomeKind: null });
+  const applied = (eventId: string): AppliedMark => ({ eventId, appliedAt: 'x', outcome: 'deprovisioned', outcomeKind: 'deprovisioned' });
   const client = (id: string, over: Partial<ClientRecord> = {}): ClientRecord => ({
     id,
     server: 'devnet',
@@ -54,9 +55,9 @@ export function describeStore(name: string, open: () => Store): void {
       store.appendEvent(record(b));
       expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([a.eventId, b.eventId]);
       expect(store.unappliedEvents()[0]!.event).toEqual(a);
-      store.markEventApplied(a.eventId, '2026-01-01T00:00:01.000Z', 'provisioned');
+      store.markEventApplied({ eventId: a.eventId, appliedAt: '2026-01-01T00:00:01.000Z', outcome: 'provisioned', outcomeKind: 'provisioned' });
       expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([b.eventId]);
-      expect(store.recentEvents(10).map((e) => [e.eventId, e.outcome])).toEqual([[b.eventId, null], [a.eventId, 'provisioned']]);
+      expect(store.recentEvents(10).map((e) => [e.eventId, e.outcome, e.outcomeKind])).toEqual([[b.eventId, null, null], [a.eventId, 'provisioned', 'provisioned']]);
       store.close();
     });
 
@@ -64,7 +65,7 @@ export function describeStore(name: string, open: () => Store): void {
       const store = open();
       const [a, b, c] = [event(), event(), event()];
       store.appendEvent(record(a));
-      expect(store.writeJournal([record(b), record(a), record(c), record(b)], [{ eventId: a.eventId, appliedAt: '2026-01-01T00:00:01.000Z', outcome: 'ok' }])).toEqual([
+      expect(store.writeJournal([record(b), record(a), record(c), record(b)], [{ eventId: a.eventId, appliedAt: '2026-01-01T00:00:01.000Z', outcome: 'refused (quota: full)', outcomeKind: 'refused' }])).toEqual([
         { duplicate: false },
         { duplicate: true },
         { duplicate: false },
@@ -72,9 +73,10 @@ export function describeStore(name: string, open: () => Store): void {
       ]);
       await store.syncJournal();
       expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([b.eventId, c.eventId]);
-      expect(store.recentEvents(10).map((e) => [e.eventId, e.outcome])).toEqual([[c.eventId, null], [b.eventId, null], [a.eventId, 'ok']]);
-      expect(store.writeJournal([], [{ eventId: b.eventId, appliedAt: '2026-01-01T00:00:02.000Z', outcome: 'ok' }])).toEqual([]);
+      expect(store.recentEvents(10).map((e) => [e.eventId, e.outcome, e.outcomeKind])).toEqual([[c.eventId, null, null], [b.eventId, null, null], [a.eventId, 'refused (quota: full)', 'refused']]);
+      expect(store.writeJournal([], [{ eventId: b.eventId, appliedAt: '2026-01-01T00:00:02.000Z', outcome: 'failed: boom', outcomeKind: 'failed' }])).toEqual([]);
       expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([c.eventId]);
+      expect(store.recentEvents(10).find((e) => e.eventId === b.eventId)).toMatchObject({ outcome: 'failed: boom', outcomeKind: 'failed' });
       expect(store.writeJournal([], [])).toEqual([]);
       store.close();
     });
@@ -83,7 +85,7 @@ export function describeStore(name: string, open: () => Store): void {
       const store = open();
       const ids = Array.from({ length: 5 }, () => event());
       for (const e of ids) store.appendEvent(record(e));
-      for (const e of ids.slice(0, 4)) store.markEventApplied(e.eventId, 'x', 'ok');
+      for (const e of ids.slice(0, 4)) store.markEventApplied(applied(e.eventId));
       expect(store.pruneEvents(2)).toBe(3);
       expect(store.recentEvents(10).map((e) => e.eventId)).toEqual([ids[4]!.eventId, ids[3]!.eventId]);
       store.close();
@@ -120,10 +122,10 @@ export function describeStore(name: string, open: () => Store): void {
       store.putAgent({ ...agent, healthy: false, unhealthySince: 't2', draining: true });
       expect(store.listAgents()).toEqual([{ ...agent, healthy: false, unhealthySince: 't2', draining: true }]);
       store.putClient(client('c1'));
-      store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: 'dhcp', mac: '02:00:00:00:00:07', image: 'i', createdAt: 't' });
+      store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: DHCP_ADDRESS, mac: '02:00:00:00:00:07', image: 'i', createdAt: 't' });
       expect(store.findInstanceByMac('02:00:00:00:00:07')?.clientId).toBe('c1');
       expect(store.findInstanceByMac('02:00:00:00:00:08')).toBeUndefined();
-      store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: 'dhcp', mac: '02:00:00:00:00:09', image: 'i', createdAt: 't' });
+      store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: DHCP_ADDRESS, mac: '02:00:00:00:00:09', image: 'i', createdAt: 't' });
       expect(store.findInstanceByMac('02:00:00:00:00:09')?.clientId).toBe('c1');
       expect(store.findInstanceByMac('02:00:00:00:00:07')).toBeUndefined();
       store.deleteInstance('c1');
@@ -221,7 +223,7 @@ export function describeStore(name: string, open: () => Store): void {
       const store = open();
       const ids = Array.from({ length: 6 }, () => event());
       for (const e of ids) store.appendEvent(record(e));
-      for (const e of ids.slice(1)) store.markEventApplied(e.eventId, 'x', 'ok');
+      for (const e of ids.slice(1)) store.markEventApplied(applied(e.eventId));
       // Older than the newest 3: ids[0] (unapplied, stays), ids[1] and ids[2] (go).
       expect(store.pruneEvents(3)).toBe(2);
       expect(store.recentEvents(10).map((e) => e.eventId)).toEqual([ids[5], ids[4], ids[3], ids[0]].map((e) => e!.eventId));

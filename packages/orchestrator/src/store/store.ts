@@ -27,7 +27,7 @@ export interface Store {
    */
   syncJournal(): Promise<void>;
   /** Not durable by itself (SQLite: synchronous=NORMAL): a power cut may lose it, and the event is applied again at start. */
-  markEventApplied(eventId: string, appliedAt: string, outcome: string): void;
+  markEventApplied(mark: AppliedMark): void;
   /** Events not yet applied, oldest first. */
   unappliedEvents(): EventRecord[];
   /** Newest first. */

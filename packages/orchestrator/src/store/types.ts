@@ -1,4 +1,4 @@
-import type { LeaseEvent, ServerRole } from '@unionize/protocol';
+import type { EventOutcomeKind, LeaseEvent, ServerRole } from '@unionize/protocol';
 
 /**
  * Lease events the memory store journals unless told otherwise (`[sql]
@@ -60,7 +60,10 @@ export interface EventRecord {
   receivedAt: string;
   event: LeaseEvent;
   appliedAt: string | null;
+  /** What applying it did, in words (outcomeText); null until applied. */
   outcome: string | null;
+  /** The same, as its kind: what code reads; null until applied. */
+  outcomeKind: EventOutcomeKind | null;
 }
 
 /** That an event was applied, and how (markEventApplied's arguments, for writeJournal). */
@@ -68,6 +71,7 @@ export interface AppliedMark {
   eventId: string;
   appliedAt: string;
   outcome: string;
+  outcomeKind: EventOutcomeKind;
 }
 
 /** One life-cycle transition of a client, with why it happened. */

@@ -1,4 +1,4 @@
-import type { ContainerView, CreateContainerRequest } from '@unionize/protocol';
+import { isDhcpAddress, type ContainerView, type CreateContainerRequest } from '@unionize/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
 import { AgentError } from '../agents/errors.js';
 
@@ -29,7 +29,7 @@ export class FakeAgent implements AgentClient {
       image: request.image,
       state: 'running',
       labels: { ...request.labels, 'io.unionize.managed': 'true' },
-      address: request.address === 'dhcp' ? (this.leaseOnCreate ? 'fd00:3::d1/128' : null) : request.address,
+      address: isDhcpAddress(request.address) ? (this.leaseOnCreate ? 'fd00:3::d1/128' : null) : request.address,
       mac: request.mac,
       createdAt: existing?.createdAt ?? new Date().toISOString(),
     };

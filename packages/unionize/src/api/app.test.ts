@@ -1,4 +1,4 @@
-import { RequestVerifier, signRequest, type ContainerView } from '@unionize/protocol';
+import { RequestVerifier, signRequest, type ContainerView, DHCP_ADDRESS, isDhcpAddress } from '@unionize/protocol';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AttachResult, AttachTarget, Attacher } from '../attach/native.js';
@@ -75,7 +75,7 @@ class FakeAttacher implements Attacher {
   }
   async addressOf(target: AttachTarget) {
     if (!this.attachedPids.has(target.pid)) return null;
-    return target.address === 'dhcp' ? this.lease : target.address;
+    return isDhcpAddress(target.address) ? this.lease : target.address;
   }
   async attach(target: AttachTarget): Promise<AttachResult> {
     this.attaches.push(target);
@@ -83,7 +83,7 @@ class FakeAttacher implements Attacher {
     this.duringAttach?.();
     const changed = !this.attachedPids.has(target.pid);
     this.attachedPids.add(target.pid);
-    return { changed, spawns: changed ? 2 : 0, ms: 1, address: target.address === 'dhcp' ? this.lease : target.address };
+    return { changed, spawns: changed ? 2 : 0, ms: 1, address: isDhcpAddress(target.address) ? this.lease : target.address };
   }
   async detach(name: string) {
     this.detached.push(name);
@@ -246,13 +246,13 @@ describe('GET /v1/containers', () => {
 });
 
 describe('DHCP addressing (address: dhcp)', () => {
-  const DHCP = { ...REQUEST, address: 'dhcp' };
+  const DHCP = { ...REQUEST, address: DHCP_ADDRESS };
 
   it('attaches without a static address and reports the lease: 201, then 200', async () => {
     const response = await call('POST', '/v1/containers', DHCP);
     expect(response.status).toBe(201);
     expect(await response.json()).toMatchObject({ address: 'fd00:3::1234/128', labels: { [OWN_LABELS.address]: 'dhcp' } });
-    expect(attacher.attaches.at(-1)).toMatchObject({ address: 'dhcp' });
+    expect(attacher.attaches.at(-1)).toMatchObject({ address: DHCP_ADDRESS });
     const again = await call('POST', '/v1/containers', DHCP);
     expect(again.status).toBe(200);
   });

@@ -12,6 +12,7 @@ import { NativeAttacher } from './native.js';
 import { readLinks, readNetnsState } from './netns-state.js';
 import { hostVethName } from './plan.js';
 import { integrationEnv, integrationSkipReason } from '../testing/integration-env.js';
+import { DHCP_ADDRESS } from '@unionize/protocol';
 
 /**
  * DHCP addressing for real: a dnsmasq serving DHCPv6 and router
@@ -79,7 +80,7 @@ describe.skipIf(skip !== null)(`DHCP addressing with dhclient and a real dnsmasq
       : [];
 
   async function makeContainer(name: string, mac: string): Promise<number> {
-    const id = await docker.create({ name, image, labels: {}, env: {}, mac, address: 'dhcp' });
+    const id = await docker.create({ name, image, labels: {}, env: {}, mac, address: DHCP_ADDRESS });
     ids.push(id);
     await docker.start(id);
     const info = await docker.inspectByName(name);
@@ -133,7 +134,7 @@ describe.skipIf(skip !== null)(`DHCP addressing with dhclient and a real dnsmasq
     const name = `ua-dhcp-${tag}-a`;
     const mac = '02:00:00:00:dc:01';
     const pid = await makeContainer(name, mac);
-    const target = { name, pid, mac, address: 'dhcp' };
+    const target = { name, pid, mac, address: DHCP_ADDRESS };
     const started = performance.now();
     const attaching = attacher.attach(target);
     // When the lease shows on eth1; attach itself returns once the RA's default route is there too.
@@ -172,7 +173,7 @@ describe.skipIf(skip !== null)(`DHCP addressing with dhclient and a real dnsmasq
     const before = Number(readFileSync(join(stateDir, name, 'dhclient.pid'), 'utf8'));
     await new Docker({ socketPath: socket! }).getContainer(ids[0]!).restart({ t: 0 });
     const info = await docker.inspectByName(name);
-    const target = { name, pid: info!.pid, mac, address: 'dhcp' };
+    const target = { name, pid: info!.pid, mac, address: DHCP_ADDRESS };
     expect(await clients.state(target)).toBe('stale');
     expect(await attacher.isAttached(target)).toBe(false);
     const started = performance.now();
@@ -204,7 +205,7 @@ describe.skipIf(skip !== null)(`DHCP addressing with dhclient and a real dnsmasq
     const name = `ua-dhcp-${tag}-b`;
     const mac = '02:00:00:00:dc:02';
     const pid = await makeContainer(name, mac);
-    const result = await attacher.attach({ name, pid, mac, address: 'dhcp' });
+    const result = await attacher.attach({ name, pid, mac, address: DHCP_ADDRESS });
     expect(inRange(result.address)).toBe(true);
     const clientPid = Number(readFileSync(join(stateDir, name, 'dhclient.pid'), 'utf8'));
     expect(await clients.reap()).toEqual([]);

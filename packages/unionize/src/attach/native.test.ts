@@ -7,6 +7,7 @@ import type { DhcpClients, DhcpTarget } from './dhcp-client.js';
 import { NativeAttacher } from './native.js';
 import { hostVethName } from './plan.js';
 import { CommandError, type Command, type CommandOutput } from './run-command.js';
+import { DHCP_ADDRESS } from '@unionize/protocol';
 
 const TARGET = { name: 'dev-0123456789ab', pid: 4242, mac: '02:11:22:33:44:55', address: 'fd00:3::100/64' };
 const VETH = hostVethName(TARGET.name);
@@ -115,7 +116,7 @@ describe('NativeAttacher', () => {
 });
 
 describe('NativeAttacher, DHCP mode', () => {
-  const DHCP = { ...TARGET, address: 'dhcp' };
+  const DHCP = { ...TARGET, address: DHCP_ADDRESS };
   const LEASED = 'fd000003000000000000000000001b0a 02 80 00 82     eth1\n';
   const UP = 'fe80000000000000001122fffe334455 02 40 20 80     eth1\n';
   const RA_ROUTE =

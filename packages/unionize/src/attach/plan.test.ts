@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NetnsState } from './netns-state.js';
 import { hostVethMac, hostVethName, isAttachedIn, planAttach, planDetach, type AttachSpec } from './plan.js';
+import { DHCP_ADDRESS } from '@unionize/protocol';
 
 const SPEC: AttachSpec = {
   name: 'dev-0123456789ab',
@@ -110,7 +111,7 @@ describe('planDetach', () => {
 });
 
 describe('planAttach: DHCP mode and pipework-style options', () => {
-  const DHCP: AttachSpec = { ...SPEC, address: 'dhcp', gateway: undefined };
+  const DHCP: AttachSpec = { ...SPEC, address: DHCP_ADDRESS, gateway: undefined };
   const upNoAddress: NetnsState = {
     links: new Set(['lo', 'eth1']),
     addresses: [{ address: 'fe80000000000000001122fffe334455', prefixLength: 64, flags: 0x80, dev: 'eth1' }],

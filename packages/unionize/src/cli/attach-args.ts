@@ -1,4 +1,5 @@
 import { isIP, isIPv6 } from 'node:net';
+import type { AddressingMode } from '@unionize/protocol';
 
 /**
  * `unionize attach`, with pipework's argument convention so it drops in where
@@ -39,9 +40,10 @@ interface Common {
   leaseWaitMs: number;
 }
 
-export type AttachArgs =
-  | (Common & { mode: 'static'; address: string; gateway: string | undefined })
-  | (Common & { mode: 'dhcp' });
+/** How the container is addressed; `& { mode: AddressingMode }`: a mode protocol does not name cannot be made. */
+type Addressing = ({ mode: 'static'; address: string; gateway: string | undefined } | { mode: 'dhcp' }) & { mode: AddressingMode };
+
+export type AttachArgs = Common & Addressing;
 
 export type ParsedAttach = { help: true } | { help: false; args: AttachArgs };
 
@@ -72,7 +74,7 @@ function macAddress(value: string): string {
 const DHCP_FORMS = /^(dhcp|dhclient|dhclient-f)(:(.*))?$/;
 
 /** ADDRESS/PREFIX[@GATEWAY], `dhcp` and its pipework spellings; IPv4 refused. */
-function addressing(value: string): { mode: 'dhcp' } | { mode: 'static'; address: string; gateway: string | undefined } {
+function addressing(value: string): Addressing {
   const dhcp = DHCP_FORMS.exec(value);
   if (dhcp) {
     const options = (dhcp[3] ?? '').trim();

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AttachResult, AttachTarget, Attacher } from '../attach/native.js';
 import type { AttachArgs } from './attach-args.js';
 import { defaultMac, runAttachCommand, type AttachCommandDeps, type RunningContainer } from './attach-command.js';
+import { DHCP_ADDRESS, isDhcpAddress } from '@unionize/protocol';
 
 /** The command's flow with a fake Docker and a fake backend; the real ones run in attach-command.integration.test.ts. */
 
@@ -36,7 +37,7 @@ function harness(options: { container?: RunningContainer | null; restartTo?: num
         async attach(target: AttachTarget): Promise<AttachResult> {
           attaches.push(target);
           if (options.fail) throw options.fail;
-          return { changed: true, spawns: 2, ms: 1, address: target.address === 'dhcp' ? (options.lease ?? null) : target.address };
+          return { changed: true, spawns: 2, ms: 1, address: isDhcpAddress(target.address) ? (options.lease ?? null) : target.address };
         },
         async detach() {},
       }) satisfies Attacher,
@@ -58,7 +59,7 @@ describe('unionize attach', () => {
   it('takes an id, -i and -l, and makes a stable MAC from the name when none is given', async () => {
     const h = harness();
     expect(await runAttachCommand(['br1', '-i', 'eth2', '-l', 'hostapp1', WEB1.id, 'dhcp'], h.deps)).toBe(0);
-    expect(h.attaches[0]).toEqual({ name: 'web1', pid: 4242, mac: defaultMac('web1'), address: 'dhcp', ifname: 'eth2', hostVeth: 'hostapp1' });
+    expect(h.attaches[0]).toEqual({ name: 'web1', pid: 4242, mac: defaultMac('web1'), address: DHCP_ADDRESS, ifname: 'eth2', hostVeth: 'hostapp1' });
     expect(defaultMac('web1')).toMatch(/^02(:[0-9a-f]{2}){5}$/);
     expect(defaultMac('web1')).toBe(defaultMac('web1'));
     expect(defaultMac('web2')).not.toBe(defaultMac('web1'));

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import Docker from 'dockerode';
+import { DHCP_ADDRESS } from '@unionize/protocol';
 import { DhcpClients } from '../attach/dhcp-client.js';
 import { NativeAttacher, type Attacher, type AttachTarget } from '../attach/native.js';
 import { ATTACH_USAGE, AttachUsageError, parseAttachArgs, type AttachArgs } from './attach-args.js';
@@ -118,7 +119,7 @@ async function attachOnce(args: AttachArgs, deps: AttachCommandDeps): Promise<vo
     name: before.name,
     pid: before.pid,
     mac: args.mac ?? defaultMac(before.name),
-    address: args.mode === 'dhcp' ? 'dhcp' : args.address,
+    address: args.mode === 'dhcp' ? DHCP_ADDRESS : args.address,
     ifname: args.ifname,
     ...(args.hostVeth === undefined ? {} : { hostVeth: args.hostVeth }),
   };

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerError } from '../errors.js';
 import { DockerEngineClient } from './docker-client.js';
 import { EngineHttp, EngineHttpError } from './engine-http.js';
+import { DHCP_ADDRESS } from '@unionize/protocol';
 
 /** A Docker Engine API double on a unix socket: answers as dockerd does for the calls unionize makes. */
 interface Seen {
@@ -99,7 +100,7 @@ describe('DockerEngineClient on a fake Docker socket', () => {
 
   it('creates with the name in the query and the rest as a JSON body', async () => {
     seen.length = 0;
-    const id = await docker.create({ name: 'dev-x', image: 'img', labels: {}, env: { A: '1' }, mac: '02:00:00:00:00:01', address: 'dhcp' });
+    const id = await docker.create({ name: 'dev-x', image: 'img', labels: {}, env: { A: '1' }, mac: '02:00:00:00:00:01', address: DHCP_ADDRESS });
     expect(id).toBe('new-id');
     const [call] = seen;
     expect(call).toMatchObject({ method: 'POST', url: '/containers/create?name=dev-x', contentType: 'application/json' });
@@ -109,7 +110,7 @@ describe('DockerEngineClient on a fake Docker socket', () => {
   });
 
   it("gives Docker's message and status in a DockerError", async () => {
-    const error = await docker.create({ name: 'taken', image: 'img', labels: {}, env: {}, mac: 'm', address: 'dhcp' }).catch((e: unknown) => e);
+    const error = await docker.create({ name: 'taken', image: 'img', labels: {}, env: {}, mac: 'm', address: DHCP_ADDRESS }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DockerError);
     expect(error).toMatchObject({ dockerStatus: 409, message: 'docker create taken: Conflict. The container name "/taken" is already in use' });
   });
