@@ -33,7 +33,7 @@ export interface LoadResult {
 }
 
 /**
- * `concurrency` request loops on one keep-alive undici pool for `seconds`.
+ * `concurrency` request loops on one keep-alive pool (the tests' SignedClient) for `seconds`.
  * The requests that finish inside the window count; 2xx only in `perSecond`.
  */
 export async function load(

@@ -1,5 +1,4 @@
-import { Agent, buildConnector, request } from 'undici';
-import { loadServerTrust, readSecretFile, signRequest, tlsTrustOptions, verifyingConnector } from '@unionize/protocol';
+import { SignedClient, loadServerTrust, readSecretFile } from '@unionize/protocol';
 
 export interface ClientView {
   id: string;
@@ -18,21 +17,20 @@ export interface ClientView {
   instance: { containerName: string; containerId: string; address: string; agent: string; mac: string; image: string; createdAt: string } | null;
 }
 
-/** A signed HTTPS client for the orchestrator API, as the tests and the demo use it. */
+/** A signed HTTPS client for the orchestrator API, as the tests and the demo use it (protocol's SignedClient). */
 export class OrchestratorApi {
-  readonly #base: URL;
-  readonly #secret: Buffer;
-  readonly #dispatcher: Agent;
+  readonly #client: SignedClient;
 
   /** The server is verified by `caFile`, `pin` (sha256/...), or both (both must hold), as the hook and the orchestrator do. */
   constructor(options: { url: string; caFile?: string; pin?: string; secretFile: string; connections?: number }) {
-    this.#base = new URL(options.url);
-    this.#secret = readSecretFile(options.secretFile);
-    const trust = loadServerTrust({ ca: options.caFile, pin: options.pin }, 'OrchestratorApi');
-    const connector = buildConnector({ ...tlsTrustOptions(trust), ...(trust.pin ? { maxCachedSessions: 0 } : {}) });
-    this.#dispatcher = new Agent({
-      connect: verifyingConnector(connector, trust),
+    this.#client = new SignedClient({
+      url: options.url,
+      trust: loadServerTrust({ ca: options.caFile, pin: options.pin }, 'OrchestratorApi'),
+      secret: readSecretFile(options.secretFile),
       ...(options.connections ? { connections: options.connections } : {}),
+      idleTimeoutMs: 10_000,
+      timeoutMs: 120_000,
+      maxResponseBytes: 256 * 1024 * 1024,
     });
   }
 
@@ -42,29 +40,16 @@ export class OrchestratorApi {
     path: string,
     options: { body?: string; sign?: boolean; secret?: Buffer; headers?: Record<string, string> } = {},
   ): Promise<{ status: number; json: any }> {
-    const body = options.body ?? '';
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (options.sign !== false) {
-      Object.assign(headers, signRequest({ secret: options.secret ?? this.#secret, method, path, body }));
-    }
-    // Explicit headers win (replays and forgeries in tests).
-    Object.assign(headers, options.headers);
-    const response = await request(new URL(path, this.#base), {
-      method: method as 'GET',
-      headers,
-      body: body || undefined,
-      dispatcher: this.#dispatcher,
-      headersTimeout: 10_000,
-      bodyTimeout: 10_000,
+    const response = await this.#client.request({
+      method,
+      path,
+      body: options.body ?? '',
+      ...(options.sign === false ? { sign: false as const } : options.secret ? { sign: options.secret } : {}),
+      // Explicit headers win (replays and forgeries in tests).
+      headers: { 'content-type': 'application/json', ...options.headers },
     });
-    const text = await response.body.text();
-    let json: any = null;
-    try {
-      json = text ? JSON.parse(text) : null;
-    } catch {
-      json = { notJson: text.slice(0, 200) };
-    }
-    return { status: response.statusCode, json };
+    const json = response.json !== undefined || !response.text ? (response.json ?? null) : { notJson: response.text.slice(0, 200) };
+    return { status: response.status, json };
   }
 
   async get<T = any>(path: string): Promise<T> {
@@ -92,6 +77,6 @@ export class OrchestratorApi {
   }
 
   close(): Promise<void> {
-    return this.#dispatcher.close();
+    return this.#client.close();
   }
 }

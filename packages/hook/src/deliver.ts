@@ -1,6 +1,4 @@
-import { Agent, request } from 'node:https';
-import { signRequest } from '@unionize/protocol/hmac';
-import { verifiedConnection } from '@unionize/protocol/tls-pin';
+import { SignedClient, type SignedClientError } from '@unionize/protocol/signed-client';
 import { LEASE_EVENTS_PATH, type LeaseEvent } from '@unionize/protocol/lease-event';
 
 export interface DeliveryTarget {
@@ -9,12 +7,6 @@ export interface DeliveryTarget {
   ca?: Buffer;
   pin?: Buffer;
   secret: Buffer;
-  /** The whole request (connect, TLS, answer) must finish within this. */
-  timeoutMs: number;
-  /** Extra request headers, e.g. `x-hook-spool-depth`. */
-  headers?: Record<string, string>;
-  /** A kept-alive agent (keptAliveDelivery) instead of one connection for this request. */
-  agent?: Agent;
 }
 
 export type DeliveryResult =
@@ -41,81 +33,67 @@ export function isRetryableStatus(status: number): boolean {
   return !(status >= 400 && status < 500);
 }
 
-/**
- * POST one lease event, signed now (the HMAC window is short, so spooled
- * events are signed at delivery, never when spooled). Uses node:https rather
- * than undici: the hook is a short-lived process started by dnsmasq for every
- * lease change, and loading undici costs more start-up time than the one
- * request it would make.
- */
-export async function deliverEvent(event: LeaseEvent, target: DeliveryTarget): Promise<DeliveryResult> {
-  const first = await deliverOnce(event, target);
-  // A kept-alive connection the server closed while idle fails at once on reuse: once more on a new one (node's http docs).
-  if (!first.ok && 'reusedSocket' in first) return deliverOnce(event, target);
-  return first;
-}
+/** A lease event's answer is a few bytes; an error page is read no further than this. */
+const MAX_ANSWER_BYTES = 64 * 1024;
 
-type Attempt = DeliveryResult | (Extract<DeliveryResult, { ok: false }> & { reusedSocket: true });
-
-function deliverOnce(event: LeaseEvent, target: DeliveryTarget): Promise<Attempt> {
-  const body = JSON.stringify(event);
-  const url = new URL(LEASE_EVENTS_PATH, target.url);
-  const headers = {
-    ...target.headers,
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(body)),
-    // The event's id is its request id, from the hook through the orchestrator to the agent.
-    'x-request-id': event.eventId,
-    ...signRequest({ secret: target.secret, method: 'POST', path: url.pathname, body }),
-  };
-  // Verifies the server (CA and/or pin) before a byte of the signed request is written (the agent's connections too).
-  const connection = target.agent
-    ? { agent: target.agent }
-    : { createConnection: verifiedConnection({ ca: target.ca, pin: target.pin }, target.timeoutMs) };
-  return new Promise((resolve) => {
-    let settled = false;
-    const settle = (result: Attempt) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(result);
-    };
-    const req = request(url, { method: 'POST', headers, timeout: target.timeoutMs, ...connection }, (res) => {
-      const status = res.statusCode ?? 0;
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        if (text.length < 2048) text += chunk;
-      });
-      res.on('error', (error) => settle({ ok: false, retryable: true, status, reason: error.message }));
-      res.on('end', () => {
-        if (status >= 200 && status < 300) settle({ ok: true, status });
-        else settle({ ok: false, retryable: isRetryableStatus(status), status, reason: text.slice(0, 300) || `HTTP ${status}` });
-      });
-    });
-    // `timeout` above is an idle timeout; this bounds the whole exchange (a slow
-    // trickle of bytes must not hold dnsmasq's script queue either).
-    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${target.timeoutMs} ms`)), target.timeoutMs);
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${target.timeoutMs} ms`)));
-    req.on('error', (error) => {
-      const code = (error as NodeJS.ErrnoException).code;
-      const stale = req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE');
-      settle({ ok: false, retryable: true, reason: error.message, ...(stale ? { reusedSocket: true as const } : {}) });
-    });
-    req.end(body);
+function clientFor(target: DeliveryTarget, options: { keepAlive: boolean; connectTimeoutMs: number }): SignedClient {
+  return new SignedClient({
+    url: target.url,
+    // Verifies the server (CA and/or pin) before a byte of the signed request is written.
+    trust: { ca: target.ca, pin: target.pin },
+    secret: target.secret,
+    connections: 1,
+    keepAlive: options.keepAlive,
+    keepAliveMs: KEEP_ALIVE_IDLE_MS,
+    connectTimeoutMs: options.connectTimeoutMs,
+    maxResponseBytes: MAX_ANSWER_BYTES,
   });
 }
 
+/**
+ * POST one lease event, signed now (the HMAC window is short, so spooled
+ * events are signed at delivery, never when spooled), through protocol's
+ * SignedClient (node:https: the hook is bundled and started by dnsmasq, and
+ * undici would cost more start-up time than the one request it would make).
+ * `timeoutMs` bounds the whole exchange: a slow trickle of bytes must not
+ * hold dnsmasq's script queue either.
+ */
+async function deliverWith(client: SignedClient, event: LeaseEvent, timeoutMs: number, headers: Record<string, string>): Promise<DeliveryResult> {
+  let status: number;
+  let text: string;
+  try {
+    // The event's id is its request id, from the hook through the orchestrator to the agent.
+    ({ status, text } = await client.request({ method: 'POST', path: LEASE_EVENTS_PATH, body: JSON.stringify(event), requestId: event.eventId, headers, timeoutMs }));
+  } catch (error) {
+    const failed = error as SignedClientError;
+    // An answer too large to read still says what its status says.
+    if (failed.kind !== 'response' || failed.status === undefined) return { ok: false, retryable: true, reason: failed.message };
+    ({ status, text } = { status: failed.status, text: failed.message });
+  }
+  if (status >= 200 && status < 300) return { ok: true, status };
+  return { ok: false, retryable: isRetryableStatus(status), status, reason: text.slice(0, 300) || `HTTP ${status}` };
+}
+
+/** Deliver one event over a connection of its own, closed after it. */
+export async function deliverEvent(event: LeaseEvent, target: DeliveryTarget & { timeoutMs: number; headers?: Record<string, string> }): Promise<DeliveryResult> {
+  const client = clientFor(target, { keepAlive: false, connectTimeoutMs: target.timeoutMs });
+  try {
+    return await deliverWith(client, event, target.timeoutMs, target.headers ?? {});
+  } finally {
+    await client.close();
+  }
+}
+
 /** The DeliverFn the hook and the flusher use: one target, the spool depth as a header. */
-export function deliverTo(target: Omit<DeliveryTarget, 'timeoutMs' | 'headers'>): DeliverFn {
-  return (event, { timeoutMs, spoolDepth }) =>
-    deliverEvent(event, { ...target, timeoutMs, headers: { [SPOOL_DEPTH_HEADER]: String(spoolDepth) } });
+export function deliverTo(target: DeliveryTarget): DeliverFn {
+  return (event, { timeoutMs, spoolDepth }) => deliverEvent(event, { ...target, timeoutMs, headers: { [SPOOL_DEPTH_HEADER]: String(spoolDepth) } });
 }
 
 /**
  * Free connections are closed after this long idle: below the orchestrator's
  * keep-alive timeout (node's default, 5 s), so the server rarely closes one
- * under a new request.
+ * under a new request (and when it does, the client sends the event again on
+ * a new connection).
  */
 export const KEEP_ALIVE_IDLE_MS = 4000;
 
@@ -123,13 +101,10 @@ export const KEEP_ALIVE_IDLE_MS = 4000;
  * The flusher's DeliverFn: one kept-alive, verified TLS connection reused for
  * event after event (the handshake costs more than the request).
  */
-export function keptAliveDelivery(target: Omit<DeliveryTarget, 'timeoutMs' | 'headers' | 'agent'>, connectTimeoutMs = 10_000): { deliver: DeliverFn; close: () => void } {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1, timeout: KEEP_ALIVE_IDLE_MS });
-  // node's Agent calls createConnection(options, callback) and takes the socket from the callback.
-  (agent as unknown as { createConnection: unknown }).createConnection = verifiedConnection({ ca: target.ca, pin: target.pin }, connectTimeoutMs);
+export function keptAliveDelivery(target: DeliveryTarget, connectTimeoutMs = 10_000): { deliver: DeliverFn; close: () => void } {
+  const client = clientFor(target, { keepAlive: true, connectTimeoutMs });
   return {
-    deliver: (event, { timeoutMs, spoolDepth }) =>
-      deliverEvent(event, { ...target, agent, timeoutMs, headers: { [SPOOL_DEPTH_HEADER]: String(spoolDepth) } }),
-    close: () => agent.destroy(),
+    deliver: (event, { timeoutMs, spoolDepth }) => deliverWith(client, event, timeoutMs, { [SPOOL_DEPTH_HEADER]: String(spoolDepth) }),
+    close: () => void client.close(),
   };
 }

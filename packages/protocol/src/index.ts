@@ -11,4 +11,5 @@ export * from './body-limit.js';
 export * from './tls-pin.js';
 export * from './openapi.js';
 export * from './bearer-token.js';
+export * from './signed-client.js';
 export * from './outcomes.js';

@@ -3,11 +3,10 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import type { ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
-import { Agent, buildConnector, request as undiciRequest } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listenHttps } from './serve-https.js';
 import { makeTestCerts, type TestCerts } from './testing/certs.js';
-import { certificatePin, loadServerTrust, parsePin, verifiedConnection, verifyingConnector, type ServerTrust } from './tls-pin.js';
+import { certificatePin, loadServerTrust, parsePin, verifiedConnection, type ServerTrust } from './tls-pin.js';
 
 let certs: TestCerts;
 let other: TestCerts;
@@ -42,24 +41,6 @@ function httpsGet(trust: ServerTrust, host = '127.0.0.1'): Promise<{ status: num
   });
 }
 
-async function undiciGet(trust: ServerTrust): Promise<{ status: number } | { error: string }> {
-  const connect = verifyingConnector(buildConnector({ ...trustTls(trust), maxCachedSessions: 0 }), trust);
-  const agent = new Agent({ connect });
-  try {
-    const res = await undiciRequest(`https://127.0.0.1:${port}/x`, { dispatcher: agent });
-    await res.body.text();
-    return { status: res.statusCode };
-  } catch (error) {
-    return { error: (error as Error).message };
-  } finally {
-    await agent.close();
-  }
-}
-
-function trustTls(trust: ServerTrust) {
-  return trust.ca ? { ca: trust.ca, rejectUnauthorized: true } : { rejectUnauthorized: false };
-}
-
 describe('certificate pins', () => {
   it('parses base64 and hex (with or without colons) and refuses the rest', () => {
     const digest = Buffer.alloc(32, 0xab);
@@ -85,7 +66,6 @@ describe('certificate pins', () => {
 
   describe.each([
     ['node:https', httpsGet],
-    ['undici', undiciGet],
   ] as const)('over %s', (_client, get) => {
     const pin = () => parsePin(certificatePin(readFileSync(certs.cert)));
     const wrongPin = () => parsePin(certificatePin(readFileSync(other.cert)));

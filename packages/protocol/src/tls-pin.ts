@@ -103,32 +103,6 @@ export function verifyPeer(socket: TLSSocket, trust: ServerTrust): Error | undef
   return undefined;
 }
 
-type Callback<S> = (...args: [null, S] | [Error, null]) => void;
-
-/**
- * Wrap a connector with undici's shape (`buildConnector(...)`: options and a
- * callback called after the TLS handshake) so that its sockets are checked
- * against the pin before the HTTP client uses them.
- */
-export function verifyingConnector<O, S>(
-  base: (options: O, callback: Callback<S>) => void,
-  trust: ServerTrust,
-): (options: O, callback: Callback<S>) => void {
-  return function connectVerified(options, callback) {
-    base(options, (...args) => {
-      const [error, socket] = args;
-      if (error) return callback(error, null);
-      const tls = socket as unknown as TLSSocket;
-      const refused = typeof tls.getPeerCertificate === 'function' ? verifyPeer(tls, trust) : new Error('not a TLS socket');
-      if (refused) {
-        tls.destroy?.();
-        return callback(refused, null);
-      }
-      callback(null, socket as S);
-    });
-  };
-}
-
 export interface VerifiedConnectionOptions {
   host?: string | null | undefined;
   hostname?: string | null | undefined;
@@ -137,10 +111,11 @@ export interface VerifiedConnectionOptions {
 }
 
 /**
- * `createConnection` for node:https, `request(url, { createConnection })`
- * with no `agent` (with `agent: false` node makes an agent of its own and
- * ignores this): connects, completes the handshake, checks the peer against
- * `trust`, and only then gives the socket to the request.
+ * `createConnection` for node:https (signed-client.ts's agent, or
+ * `request(url, { createConnection })` with no `agent`: with `agent: false`
+ * node makes an agent of its own and ignores this): connects, completes the
+ * handshake, checks the peer against `trust`, and only then gives the socket
+ * to the request.
  */
 export function verifiedConnection(trust: ServerTrust, connectTimeoutMs = 10_000) {
   const tlsOptions = tlsTrustOptions(trust);
@@ -165,7 +140,10 @@ export function verifiedConnection(trust: ServerTrust, connectTimeoutMs = 10_000
         callback(null, socket);
       }
     };
-    const timer = setTimeout(() => finish(new Error(`TLS connect to ${host}: no handshake within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+    const timer = setTimeout(
+      () => finish(Object.assign(new Error(`TLS connect to ${host}: no handshake within ${connectTimeoutMs} ms`), { code: 'ERR_CONNECT_TIMEOUT' })),
+      connectTimeoutMs,
+    );
     socket.once('secureConnect', () => finish(verifyPeer(socket, trust) ?? null));
     socket.once('error', (error) => finish(error));
     return undefined;

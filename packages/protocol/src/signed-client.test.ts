@@ -1,0 +1,216 @@
+import { readFileSync } from 'node:fs';
+import type { ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RequestVerifier } from './hmac.js';
+import { hmacAuth } from './hmac-middleware.js';
+import { listenHttps } from './serve-https.js';
+import { REQUEST_ID_HEADER, SignedClient, SignedClientError, readErrorBody, type SignedClientOptions } from './signed-client.js';
+import { makeTestCerts, type TestCerts } from './testing/certs.js';
+import { certificatePin, parsePin } from './tls-pin.js';
+
+const secret = Buffer.from('c'.repeat(40));
+let certs: TestCerts;
+let other: TestCerts;
+let server: ServerType;
+let port: number;
+/** TLS connections the server accepted, and requests that reached a route. */
+let connections = 0;
+let hits = 0;
+let slowMs = 0;
+const seen: { method: string; path: string; body: string; requestId: string | undefined }[] = [];
+
+beforeAll(async () => {
+  certs = makeTestCerts('signed-client');
+  other = makeTestCerts('signed-client-other');
+  const app = new Hono();
+  app.use('*', async (_c, next) => {
+    hits++;
+    await next();
+  });
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  // The server's own verifier: signature, window and nonce, as the daemons check them.
+  app.use('/v1/*', hmacAuth({ verifier: new RequestVerifier({ secret }) }));
+  app.all('/v1/echo', async (c) => {
+    const body = await c.req.text();
+    seen.push({ method: c.req.method, path: c.req.path + (new URL(c.req.url).search || ''), body, requestId: c.req.header(REQUEST_ID_HEADER) });
+    if (slowMs) await new Promise((r) => setTimeout(r, slowMs));
+    return c.json({ method: c.req.method, body: body ? JSON.parse(body) : null }, c.req.method === 'POST' ? 201 : 200);
+  });
+  app.get('/v1/missing', (c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such thing' } }, 404));
+  app.get('/v1/big', (c) => c.text('x'.repeat(Number(c.req.query('bytes')))));
+  app.get('/v1/trickle', (c) => {
+    // An answer whose body never ends: only the total timeout ends it.
+    const stream = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{'));
+      },
+    });
+    return new Response(stream, { headers: { 'content-type': 'application/json' } });
+  });
+  ({ server, port } = await listenHttps({ fetch: app.fetch, host: '127.0.0.1', port: 0, certFile: certs.cert, keyFile: certs.key }));
+  server.on('secureConnection', () => connections++);
+});
+
+afterAll(() => {
+  (server as unknown as { closeAllConnections?(): void })?.closeAllConnections?.();
+  server?.close();
+});
+
+const ca = () => readFileSync(certs.caCert);
+const pinOf = (file: string) => parsePin(certificatePin(readFileSync(file)));
+
+async function withClient<T>(options: Partial<SignedClientOptions>, fn: (client: SignedClient) => Promise<T>): Promise<T> {
+  const client = new SignedClient({ url: `https://127.0.0.1:${port}`, trust: { ca: ca() }, secret, timeoutMs: 5000, ...options });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+async function failure(promise: Promise<unknown>): Promise<SignedClientError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(SignedClientError);
+    return error as SignedClientError;
+  }
+  throw new Error('expected a SignedClientError');
+}
+
+describe('SignedClient', () => {
+  it('signs requests as the server verifies them: method, path with query, JSON body; passes the request id', async () => {
+    await withClient({ requestId: () => 'from-context' }, async (client) => {
+      seen.length = 0;
+      expect(await client.call({ method: 'POST', path: '/v1/echo?x=1', json: { a: [1, 'two'] } })).toEqual({ method: 'POST', body: { a: [1, 'two'] } });
+      expect(await client.call({ method: 'GET', path: '/v1/echo', requestId: 'explicit' })).toEqual({ method: 'GET', body: null });
+      const del = await client.request({ method: 'DELETE', path: '/v1/echo', body: '{"raw":true}' });
+      expect(del).toMatchObject({ status: 200, json: { method: 'DELETE', body: { raw: true } } });
+      expect(seen).toEqual([
+        { method: 'POST', path: '/v1/echo?x=1', body: '{"a":[1,"two"]}', requestId: 'from-context' },
+        { method: 'GET', path: '/v1/echo', body: '', requestId: 'explicit' },
+        { method: 'DELETE', path: '/v1/echo', body: '{"raw":true}', requestId: 'from-context' },
+      ]);
+    });
+  });
+
+  it('is refused by the verifier with another secret, unsigned, or replayed', async () => {
+    await withClient({ secret: Buffer.from('w'.repeat(40)) }, async (client) => {
+      const refused = await failure(client.call({ method: 'GET', path: '/v1/echo' }));
+      expect(refused).toMatchObject({ kind: 'http', status: 401 });
+      expect(await client.request({ method: 'GET', path: '/v1/echo', sign: false })).toMatchObject({ status: 401 });
+      expect(await client.request({ method: 'GET', path: '/v1/echo', sign: secret })).toMatchObject({ status: 200 });
+    });
+  });
+
+  it('reuses one kept-alive connection for sequential requests, and opens a new one once the server closed it', async () => {
+    await withClient({}, async (client) => {
+      const before = connections;
+      for (let i = 0; i < 6; i++) expect((await client.request({ method: 'GET', path: '/v1/echo' })).status).toBe(200);
+      expect(connections - before).toBe(1);
+      (server as unknown as { closeIdleConnections(): void }).closeIdleConnections();
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await client.request({ method: 'POST', path: '/v1/echo', json: {} })).status).toBe(201);
+      expect(connections - before).toBe(2);
+    });
+  });
+
+  it('keeps to its pool size: several requests at once on one connection', async () => {
+    await withClient({ connections: 1 }, async (client) => {
+      const before = connections;
+      const answers = await Promise.all(Array.from({ length: 5 }, () => client.request({ method: 'GET', path: '/v1/echo' })));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+      expect(connections - before).toBe(1);
+    });
+  });
+
+  it('talks to the pinned certificate (with or without a CA) and sends nothing to another', async () => {
+    await withClient({ trust: { pin: pinOf(certs.cert) } }, async (client) => {
+      expect((await client.request({ method: 'GET', path: '/healthz' })).status).toBe(200);
+    });
+    await withClient({ trust: { ca: ca(), pin: pinOf(certs.cert) } }, async (client) => {
+      expect((await client.request({ method: 'GET', path: '/healthz' })).status).toBe(200);
+    });
+    const before = hits;
+    for (const trust of [{ pin: pinOf(other.cert) }, { ca: ca(), pin: pinOf(other.cert) }]) {
+      const error = await withClient({ trust }, (client) => failure(client.request({ method: 'POST', path: '/v1/echo', json: { secret: 1 } })));
+      expect(error).toMatchObject({ kind: 'network', code: 'ERR_TLS_PIN_MISMATCH', message: /does not match the pin/ });
+    }
+    expect(hits).toBe(before);
+  });
+
+  it('refuses a server the CA did not sign, before sending anything', async () => {
+    const before = hits;
+    const error = await withClient({ trust: { ca: readFileSync(other.caCert) } }, (client) => failure(client.request({ method: 'GET', path: '/healthz' })));
+    expect(error.kind).toBe('network');
+    expect(error.code).toMatch(/CERT|VERIFY|SIGNATURE|ISSUER/);
+    expect(hits).toBe(before);
+  });
+
+  it('gives up when the answer does not come within the timeout, and works again after', async () => {
+    await withClient({ timeoutMs: 200 }, async (client) => {
+      slowMs = 1000;
+      const started = Date.now();
+      try {
+        const error = await failure(client.request({ method: 'GET', path: '/v1/echo' }));
+        expect(error).toMatchObject({ kind: 'network', code: 'ERR_TIMEOUT', message: 'no answer within 200 ms' });
+      } finally {
+        slowMs = 0;
+      }
+      expect(Date.now() - started).toBeLessThan(900);
+      expect((await client.request({ method: 'GET', path: '/healthz' })).status).toBe(200);
+      // A body that starts and never ends: the total timeout, not only the headers'.
+      expect(await failure(client.request({ method: 'GET', path: '/v1/trickle', timeoutMs: 300 }))).toMatchObject({ code: 'ERR_TIMEOUT', message: 'no answer within 300 ms' });
+    });
+  });
+
+  it('gives up on a connection with no handshake within the connect timeout', async () => {
+    const { createServer } = await import('node:net');
+    const silent = createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const silentPort = (silent.address() as { port: number }).port;
+    try {
+      const client = new SignedClient({ url: `https://127.0.0.1:${silentPort}`, trust: { ca: ca() }, secret, connectTimeoutMs: 200, timeoutMs: 5000 });
+      expect(await failure(client.request({ method: 'GET', path: '/healthz' }))).toMatchObject({ kind: 'network', code: 'ERR_CONNECT_TIMEOUT' });
+      await client.close();
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('parses the server error body into the error: status, code, message', async () => {
+    await withClient({}, async (client) => {
+      const error = await failure(client.call({ method: 'GET', path: '/v1/missing' }));
+      expect(error).toMatchObject({ kind: 'http', status: 404, code: 'NOT_FOUND', serverMessage: 'no such thing', message: 'GET /v1/missing answered 404 NOT_FOUND: no such thing' });
+      // request() answers whatever the status; readErrorBody reads the server's shape.
+      const answer = await client.request({ method: 'GET', path: '/v1/missing' });
+      expect(readErrorBody(answer.json)).toEqual({ code: 'NOT_FOUND', message: 'no such thing' });
+    });
+  });
+
+  it('tells network errors from HTTP errors: nothing listening', async () => {
+    const client = new SignedClient({ url: 'https://127.0.0.1:1', trust: { ca: ca() }, secret });
+    expect(await failure(client.request({ method: 'GET', path: '/healthz' }))).toMatchObject({ kind: 'network', code: 'ECONNREFUSED', status: undefined });
+    await client.close();
+  });
+
+  it('refuses an answer larger than its limit, and goes on over a new connection', async () => {
+    await withClient({ maxResponseBytes: 64 * 1024 }, async (client) => {
+      expect((await client.request({ method: 'GET', path: '/v1/big?bytes=65536' })).text).toHaveLength(65536);
+      for (const bytes of [65537, 4 * 1024 * 1024]) {
+        expect(await failure(client.request({ method: 'GET', path: `/v1/big?bytes=${bytes}` }))).toMatchObject({ kind: 'response', code: 'RESPONSE_TOO_LARGE', status: 200 });
+      }
+      expect(await failure(client.request({ method: 'GET', path: '/v1/big?bytes=2000', maxResponseBytes: 1000 }))).toMatchObject({ code: 'RESPONSE_TOO_LARGE' });
+      expect((await client.request({ method: 'GET', path: '/healthz' })).json).toEqual({ ok: true });
+    });
+  });
+
+  it('without keep-alive, closes each connection after its request', async () => {
+    await withClient({ keepAlive: false }, async (client) => {
+      const before = connections;
+      for (let i = 0; i < 3; i++) expect((await client.request({ method: 'GET', path: '/healthz' })).status).toBe(200);
+      expect(connections - before).toBe(3);
+    });
+  });
+});
