@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Hono } from 'hono';
 import { RequestVerifier, SIGNATURE_HEADERS, hmacAuth, leaseEventSchema, listenHttps, type LeaseEvent } from '@unionize/protocol';
 import { makeTestCerts } from '@unionize/protocol/testing/certs';
@@ -97,7 +97,7 @@ describe('hook flow over TLS', () => {
     received.length = 0;
     const spoolDir = join(dir, 'bin-spool');
     writeFileSync(join(dir, 'secret'), secretText, { mode: 0o600 });
-    writeFileSync(join(dir, 'hook.ini'), `[orchestrator]\nurl = https://localhost:${port}\nca = ${join(dir, 'ca.crt')}\nsecret_file = ${join(dir, 'secret')}\ntimeout_ms = 2000\n\n[dhcp]\nserver = devnet\n\n[spool]\ndir = ${spoolDir}\n`);
+    writeFileSync(join(dir, 'hook.ini'), `[orchestrator]\nurl = https://localhost:${port}\nca = ${join(dir, 'ca.crt')}\nsecret_file = ${join(dir, 'secret')}\ntimeout_ms = 15000\n\n[dhcp]\nserver = devnet\n\n[spool]\ndir = ${spoolDir}\n`);
     const hook = (args: string[], env: NodeJS.ProcessEnv = {}) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const child = spawn(process.execPath, [main, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
@@ -123,7 +123,7 @@ describe('hook flow over TLS', () => {
     expect(JSON.parse(direct.stderr.trim().split('\n').at(-1)!)).toMatchObject({ level: 'info', msg: 'delivered' });
     expect(received.map((r) => r.event.action)).toEqual(['add', 'del']);
     await stopServer();
-  }, 30_000);
+  }, 90_000);
 
   const script = fileURLToPath(new URL('../../../dnsmasq/orchestrator-hook.sh', import.meta.url));
   it.skipIf(!existsSync(main))('the shell hook: spools each call; the flusher daemon delivers them in order over one connection; without it node delivers', async () => {
@@ -149,19 +149,21 @@ describe('hook flow over TLS', () => {
     try {
       let log = '';
       flusher.stderr.on('data', (d: Buffer) => (log += d.toString()));
-      for (let i = 0; i < 100 && !log.includes('flusher started'); i++) await new Promise((r) => setTimeout(r, 50));
+      // Waits for states, not for time: on a busy machine each of these takes as long as it takes.
+      await vi.waitFor(() => expect(log).toContain('flusher started'), { timeout: 20_000, interval: 50 });
       connections = 0;
       for (const iaid of ['2', '3', '4']) expect(await call(iaid, iaid === '4' ? 'del' : 'add')).toBe(0);
-      for (let i = 0; i < 100 && received.length < 4; i++) await new Promise((r) => setTimeout(r, 20));
+      await vi.waitFor(() => expect(received).toHaveLength(4), { timeout: 20_000, interval: 20 });
       expect(received.map((r) => [r.event.iaid, r.event.action, r.event.hostname])).toEqual([
         ['1', 'add', 'dev1'], ['2', 'add', 'dev2'], ['3', 'add', 'dev3'], ['4', 'del', 'dev4'],
       ]);
       expect(connections).toBe(1);
-      expect(new Spool({ dir: spoolDir, maxEvents: 10 }).depth()).toBe(0);
+      // The flusher removes a spooled call after the orchestrator's answer, which comes after the server saw it.
+      await vi.waitFor(() => expect(new Spool({ dir: spoolDir, maxEvents: 10 }).depth()).toBe(0), { timeout: 20_000, interval: 20 });
     } finally {
       flusher.kill('SIGTERM');
       await new Promise((r) => flusher.once('exit', r));
       await stopServer();
     }
-  }, 30_000);
+  }, 90_000);
 });
