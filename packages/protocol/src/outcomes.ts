@@ -53,7 +53,8 @@ export const EVENT_OUTCOME_KINDS = [
   'released',
   'failed',
 ] as const satisfies readonly EventOutcomeKind[];
-export const eventOutcomeKindsComplete: Exclude<EventOutcomeKind, (typeof EVENT_OUTCOME_KINDS)[number]> extends never ? true : false = true;
+const eventOutcomeKindsComplete: Exclude<EventOutcomeKind, (typeof EVENT_OUTCOME_KINDS)[number]> extends never ? true : false = true;
+void eventOutcomeKindsComplete;
 
 /** The human-readable `outcome` the journal and the API have always shown; made from the outcome, never read back. */
 export function outcomeText(outcome: EventOutcome): string {
