@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { labSkipReason } from './lab/lab.js';
 import { run, sleep, waitFor } from './lab/process.js';
 import { repoRoot } from './lab/repo.js';
+import { processesMentioning } from './support/left-behind.js';
 
 /**
  * `npm run demo` is stopped the way services and supervisors stop programs:
@@ -37,21 +38,6 @@ function startDemo(): RunningDemo {
   npm.stderr!.on('data', (chunk: Buffer) => (text += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)));
   return { npm, output: () => text, exited };
-}
-
-/** PIDs of live processes whose command line mentions `text`. */
-function processesMentioning(text: string): string[] {
-  const found: string[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes(text)) found.push(`${entry}: ${cmdline.replace(/\0/g, ' ')}`);
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return found;
 }
 
 let demo: RunningDemo | undefined;

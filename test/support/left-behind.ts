@@ -3,13 +3,14 @@ import { expect } from 'vitest';
 import type { Lab } from '../lab/lab.js';
 import { run } from '../lab/process.js';
 
-/** PIDs of live processes whose command line mentions `text`. */
-function processesMentioning(text: string): number[] {
-  const found: number[] = [];
+/** Live processes whose command line mentions `text`, each as "PID: command line". */
+export function processesMentioning(text: string): string[] {
+  const found: string[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) found.push(Number(entry));
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.includes(text)) found.push(`${entry}: ${cmdline.replace(/\0/g, ' ')}`);
     } catch {
       /* gone meanwhile */
     }
@@ -27,7 +28,6 @@ export async function stopAndExpectNothingLeft(lab: Lab): Promise<void> {
   await lab.stop();
   const netns = (await run(['ip', 'netns', 'list'])).stdout;
   expect(netns.split('\n').filter((line) => line.startsWith(`${lab.names.lab}-`))).toEqual([]);
-  const left = processesMentioning(lab.dir).map((pid) => `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')}`);
-  expect(left).toEqual([]);
+  expect(processesMentioning(lab.dir)).toEqual([]);
   expect(existsSync(`/run/unionize-lab/${lab.names.lab}.json`)).toBe(false);
 }
