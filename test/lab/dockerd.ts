@@ -4,7 +4,7 @@ import Docker from 'dockerode';
 import { isAlive, labEnv, mustRun, run, spawnManaged, waitFor, type ManagedProcess } from './process.js';
 import type { LabState } from './state.js';
 import type { LogFn, Teardown } from './teardown.js';
-import { detachMountsUnder, isMountedUnder } from './mounts.js';
+import { detachMountsUnder, isMountedUnder, whoMounts } from './mounts.js';
 
 /**
  * The lab's Docker engine: the one DOCKER_HOST names when it answers, or a
@@ -138,7 +138,7 @@ export async function startDocker(ctx: DockerContext): Promise<LabDocker> {
 
   const removeManagedContainers = async (): Promise<number> => {
     const mine = (await listManaged()).filter((c) => !before.has(c.Id));
-    await Promise.all(mine.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));
+    await Promise.all(mine.map((c) => removeContainer(docker, c.Id)));
     if (mine.length > 0) log(`docker: removed ${mine.length} managed container(s)`);
     return mine.length;
   };
@@ -158,6 +158,17 @@ export async function startDocker(ctx: DockerContext): Promise<LabDocker> {
   });
   log(`docker: image ${CLIENT_IMAGE} ready in ${Date.now() - started} ms`);
   return { socket, docker, private: isPrivate, removeManagedContainers, restart };
+}
+
+/** Remove one container; when dockerd says a directory is busy, say which mounts hold it. */
+async function removeContainer(docker: Docker, id: string): Promise<void> {
+  try {
+    await docker.getContainer(id).remove({ force: true, v: true });
+  } catch (err) {
+    const busy = /unlinkat (\S+): device or resource busy/.exec(String(err));
+    if (busy) throw new Error(`${String(err)}\nmounted at ${busy[1]}:\n${whoMounts(busy[1]!)}`, { cause: err });
+    throw err;
+  }
 }
 
 async function startPrivateDockerd(ctx: DockerContext): Promise<{ socket: string; restart: LabDocker['restart'] }> {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { run } from './process.js';
 
 /** Mount points strictly below `dir` (from /proc/self/mounts). */
@@ -33,4 +33,25 @@ export async function removeTree(dir: string): Promise<void> {
   await detachMountsUnder(dir);
   const result = await run(['rm', '-rf', '--one-file-system', dir], { timeoutMs: 300_000 });
   if (result.code !== 0) throw new Error(`rm -rf ${dir}: ${result.stderr.trim()}`);
+}
+
+/**
+ * Which processes' mount namespaces have something mounted at `point`, and
+ * how: for an error that says a directory is busy. One line per mount
+ * namespace (the first process seen in it), "none" when no namespace has it.
+ */
+export function whoMounts(point: string): string {
+  const seen = new Map<string, string>();
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const lines = readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').filter((line) => line.split(' ')[4] === point);
+      if (lines.length === 0) continue;
+      const ns = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim().slice(0, 120);
+      const key = lines.join('|');
+      if (!seen.has(key)) seen.set(key, `pid ${pid} (${ns}): ${lines.map((l) => l.split(' - ')[0]).join('; ')}`);
+    } catch {
+      // The process went away, or is not ours to read.
+    }
+  }
+  return seen.size === 0 ? 'none' : [...seen.values()].join('\n');
 }
