@@ -235,17 +235,27 @@ async function startPrivateDockerd(ctx: DockerContext): Promise<{ socket: string
     state.removeProcess(dockerd.pid);
   };
 
-  teardown.add(files.process, async () => {
-    await halt();
-    // Ours alone: the shared data root is ours while we hold its lock, a private one always.
+  // What a stopped dockerd left mounted is nobody's: a killed one never unmounts, and one stopped while it
+  // starts a container can mount that container's overlay after it detached its own bind of the data root.
+  // That mount then sits under the next dockerd's bind, out of reach of its unmount, and the container can
+  // never be removed ("unlinkat …/merged: device or resource busy"). Ours alone: the shared data root is
+  // ours while we hold its lock, a private one always.
+  const detachAfterStop = async (): Promise<void> => {
     await detachLeftMounts(execRoot, log);
     await detachLeftMounts(dataRoot, log);
+  };
+  teardown.add(files.process, async () => {
+    await halt();
+    await detachAfterStop();
     if (existsSync(execRoot) && !isMountedUnder(execRoot)) rmSync(execRoot, { recursive: true, force: true });
   });
+  // An earlier lab's dockerd that was killed with the lab may have left mounts on this data root too.
+  await detachAfterStop();
   await launch();
   const restart: LabDocker['restart'] = async (options = {}) => {
     log(`docker: restarting dockerd ${dockerd.pid} (${options.signal ?? 'SIGTERM'})`);
     await halt(options.signal);
+    await detachAfterStop();
     if (options.downMs) await new Promise((r) => setTimeout(r, options.downMs));
     await launch();
     log(`docker: dockerd back as ${dockerd.pid}`);

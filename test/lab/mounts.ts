@@ -13,15 +13,39 @@ export function isMountedUnder(dir: string): boolean {
   return mountsUnder(dir).length > 0;
 }
 
+/** Mount points at `dir` or below it (from /proc/self/mounts; one line per mount, so a point can repeat). */
+function mountsAtOrUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((point) => point === dir || point.startsWith(`${dir}/`));
+}
+
+/** Passes over the mount table before detachMountsUnder gives up on what will not go. */
+const DETACH_PASSES = 8;
+
 /**
- * Lazily detach whatever is mounted below `dir` (a killed dockerd's network
- * namespaces and overlays, a debootstrap's /proc and /sys), deepest first, so
- * the directory can go. Returns how many it detached.
+ * Lazily detach whatever is mounted at or below `dir` (a killed dockerd's bind
+ * of its data root, network namespaces and overlays; a debootstrap's /proc and
+ * /sys), deepest first, pass after pass: a mount hidden under another one at
+ * the same or a parent path can only be reached once that one is gone.
+ * Returns how many it detached.
  */
 export async function detachMountsUnder(dir: string): Promise<number> {
-  const points = mountsUnder(dir).sort((a, b) => b.length - a.length);
-  for (const point of points) await run(['umount', '--lazy', point]);
-  return points.length;
+  let detached = 0;
+  for (let pass = 0; pass < DETACH_PASSES; pass++) {
+    const points = mountsAtOrUnder(dir).sort((a, b) => b.length - a.length);
+    if (points.length === 0) break;
+    let progress = false;
+    for (const point of new Set(points)) {
+      if ((await run(['umount', '--lazy', point])).code === 0) {
+        detached++;
+        progress = true;
+      }
+    }
+    if (!progress) break;
+  }
+  return detached;
 }
 
 /**
