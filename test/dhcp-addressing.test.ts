@@ -1,4 +1,4 @@
-import type { EventOutcomeKind } from '@unionize/protocol';
+import type { EventView } from '@unionize/protocol';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,18 +21,6 @@ import { OrchestratorApi, type ClientView } from './support/orchestrator-api.js'
  */
 const skipReason = labSkipReason({ daemons: true, hook: true });
 if (skipReason) console.warn(`e2e skipped: ${skipReason}`);
-
-interface EventView {
-  eventId: string;
-  clientId: string;
-  server: string;
-  action: string;
-  duid: string;
-  address: string;
-  appliedAt: string | null;
-  outcome: string | null;
-  outcomeKind: EventOutcomeKind | null;
-}
 
 /** The DUID dhclient -D LL makes from eth1's MAC (DUID-LL, RFC 8415 section 11.4). */
 const duidOf = (mac: string) => `00:03:00:01:${mac}`;

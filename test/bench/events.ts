@@ -1,6 +1,6 @@
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { clientIdOf, parseHookCall, type LeaseEvent } from '@unionize/protocol';
+import { clientDetailSchema, clientIdOf, parseHookCall, type ClientDetail, type LeaseEvent } from '@unionize/protocol';
 import type { Lab } from '../lab/lab.js';
 import { inNs } from '../lab/netns.js';
 import { labEnv, run, sleep, type CommandResult } from '../lab/process.js';
@@ -98,30 +98,23 @@ export async function postEvent(api: OrchestratorApi, event: LeaseEvent): Promis
   return (await api.call('POST', '/v1/lease-events', { body: JSON.stringify(event) })).status;
 }
 
-export interface ClientState {
-  state: string;
-  stateReason: string;
-  instance: { address: string; containerName: string } | null;
-  transitions: Array<{ from: string; to: string; at: string }>;
-}
-
 /** GET /v1/clients/:id; undefined while it is not known. */
-export async function getClient(api: OrchestratorApi, clientId: string): Promise<ClientState | undefined> {
+export async function getClient(api: OrchestratorApi, clientId: string): Promise<ClientDetail | undefined> {
   const { status, json } = await api.call('GET', `/v1/clients/${clientId}`);
   if (status === 404) return undefined;
   if (status !== 200) throw new Error(`GET /v1/clients/${clientId}: ${status} ${JSON.stringify(json)}`);
-  return json as ClientState;
+  return clientDetailSchema.parse(json);
 }
 
 /** Poll a client every `intervalMs` until `done`, or throw after `timeoutMs` with its last state. */
 export async function pollClient(
   api: OrchestratorApi,
   clientId: string,
-  done: (c: ClientState) => boolean,
+  done: (c: ClientDetail) => boolean,
   options: { intervalMs?: number; timeoutMs?: number } = {},
-): Promise<{ client: ClientState; observedAt: number; polls: number }> {
+): Promise<{ client: ClientDetail; observedAt: number; polls: number }> {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-  let last: ClientState | undefined;
+  let last: ClientDetail | undefined;
   for (let polls = 1; ; polls++) {
     last = await getClient(api, clientId);
     if (last && done(last)) return { client: last, observedAt: Date.now(), polls };
@@ -131,7 +124,7 @@ export async function pollClient(
 }
 
 /** The time (ms since the epoch, the orchestrator's clock: the same host) of the client's latest transition to `state`. */
-export function transitionAt(client: ClientState, state: string): number | undefined {
+export function transitionAt(client: ClientDetail, state: string): number | undefined {
   const t = client.transitions.find((x) => x.to === state);
   return t ? Date.parse(t.at) : undefined;
 }

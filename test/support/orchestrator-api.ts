@@ -1,21 +1,7 @@
-import { SignedClient, loadServerTrust, readSecretFile } from '@unionize/protocol';
+import { SignedClient, clientListSchema, loadServerTrust, readSecretFile, type ClientView } from '@unionize/protocol';
 
-export interface ClientView {
-  id: string;
-  duid: string;
-  iaid: string;
-  address: string;
-  hostname: string | null;
-  state: string;
-  desired: 'running' | 'removed';
-  stateReason: string;
-  expiresAt: string | null;
-  /** The profile its container was made from; null for the default. */
-  profile: string | null;
-  ttlExpiresAt: string | null;
-  cooldownUntil: string | null;
-  instance: { containerName: string; containerId: string; address: string; agent: string; mac: string; image: string; createdAt: string } | null;
-}
+/** The API's answers, as the contract (protocol's orchestrator-api.ts) describes them. */
+export type { ClientDetail, ClientView, EventView } from '@unionize/protocol';
 
 /** A signed HTTPS client for the orchestrator API, as the tests and the demo use it (protocol's SignedClient). */
 export class OrchestratorApi {
@@ -59,7 +45,7 @@ export class OrchestratorApi {
   }
 
   async clients(): Promise<ClientView[]> {
-    return (await this.get<{ clients: ClientView[] }>('/v1/clients')).clients;
+    return clientListSchema.parse(await this.get('/v1/clients')).clients;
   }
 
   /** Wait until a client with this DUID satisfies `done`, polling; throws with its last state on timeout. */

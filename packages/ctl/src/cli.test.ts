@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RequestVerifier, certificatePin, hmacAuth, listenHttps } from '@unionize/protocol';
+import { RequestVerifier, certificatePin, hmacAuth, listenHttps, type ClientView, type EventView } from '@unionize/protocol';
 import { makeTestCerts, type TestCerts } from '@unionize/protocol/testing/certs';
 import { buildProgram } from './cli.js';
 import { CtlError } from './errors.js';
@@ -15,10 +15,11 @@ import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
 const SECRET = 'a'.repeat(64);
 
-const client = (over: Record<string, unknown> = {}) => ({
+/** Answers as the contract (protocol's orchestrator-api.ts) describes them. */
+const client = (over: Partial<ClientView> = {}): ClientView => ({
   id: '0123456789abcdef0123', server: 'devnet', role: 'device', duid: '00:03:00:01:02:aa:bb:cc:dd:01', iaid: '1',
   address: 'fd00:1::1000', hostname: 'laptop', mac: '02:aa:bb:cc:dd:01', state: 'ready', desired: 'running',
-  stateReason: 'container dev-0123456789ab on dock1 at fd00:3::100', expiresAt: null,
+  stateReason: 'container dev-0123456789ab on dock1 at fd00:3::100', expiresAt: null, profile: null, ttlExpiresAt: null, cooldownUntil: null,
   firstSeen: '2026-01-01T00:00:00.000Z', lastSeen: new Date().toISOString(), updatedAt: '2026-01-01T00:00:00.000Z',
   instance: { clientId: '0123456789abcdef0123', agent: 'dock1', containerName: 'dev-0123456789ab', containerId: 'c1', address: 'fd00:3::100/64', mac: '02:11:22:33:44:55', image: 'img', createdAt: '2026-01-01T00:00:00.000Z' },
   ...over,
@@ -39,7 +40,7 @@ beforeAll(async () => {
   writeFileSync(secretFile, SECRET, { mode: 0o600 });
   const app = new Hono();
   app.use('/v1/*', hmacAuth({ verifier: new RequestVerifier({ secret: Buffer.from(SECRET) }) }));
-  app.get('/v1/clients', (c) => c.json({ clients: [client(), client({ id: 'fedcba98765432100000', hostname: 'phone', address: 'fd00:1::1001', state: 'gone', instance: null })] }));
+  app.get('/v1/clients', (c) => c.json({ clients: [client(), client({ id: 'fedcba98765432100000', hostname: 'phone', address: 'fd00:1::1001', state: 'gone', instance: null })], next: null }));
   app.get('/v1/clients/:id', (c) => c.json({ ...client(), transitions: [{ clientId: c.req.param('id'), from: 'provisioning', to: 'ready', reason: 'container up', at: '2026-01-01T00:00:01.000Z' }] }));
   app.delete('/v1/clients/:id', (c) => {
     deleted.push(c.req.param('id'));
@@ -47,18 +48,23 @@ beforeAll(async () => {
   });
   app.get('/v1/agents', (c) => c.json({ agents: [{ name: 'dock1', instances: 1, healthy: true, checkedAt: new Date().toISOString() }] }));
   app.get('/v1/events', (c) => {
+    const base = {
+      clientId: '0123456789abcdef0123', server: 'devnet', duid: '00:03:00:01:02:aa:bb:cc:dd:01', address: 'fd00:1::1000',
+      seenAt: '2026-01-01T00:00:00.000Z', outcomeKind: null,
+    } as const;
     if (c.req.query('limit') === '999') {
       // Big enough that stdout, through a pipe, must be drained more than once (over 1 MiB of --json).
       const reason = 'x'.repeat(1200);
-      const events = Array.from({ length: 999 }, (_, i) => ({ eventId: `big-${i}`, clientId: '0123456789abcdef0123', action: 'old', outcome: reason, receivedAt: '2026-01-01T00:00:00.000Z' }));
+      const events: EventView[] = Array.from({ length: 999 }, (_, i) => ({ ...base, eventId: `big-${i}`, action: 'old', outcome: reason, receivedAt: '2026-01-01T00:00:00.000Z', appliedAt: null }));
       return c.json({ events });
     }
     eventPolls++;
-    const base = { clientId: '0123456789abcdef0123', server: 'devnet', duid: '00:03:00:01:02:aa:bb:cc:dd:01', address: 'fd00:1::1000' };
-    const events = [{ ...base, eventId: 'e1', action: 'add', receivedAt: '2026-01-01T00:00:00.000Z', appliedAt: '2026-01-01T00:00:01.000Z', outcome: 'provisioned' }];
-    if (eventPolls > 1) events.unshift({ ...base, eventId: 'e2', action: 'del', receivedAt: '2026-01-01T00:01:00.000Z', appliedAt: '2026-01-01T00:01:01.000Z', outcome: 'deprovisioned' });
+    const events: EventView[] = [{ ...base, eventId: 'e1', action: 'add', receivedAt: '2026-01-01T00:00:00.000Z', appliedAt: '2026-01-01T00:00:01.000Z', outcome: 'provisioned', outcomeKind: 'provisioned' }];
+    if (eventPolls > 1) events.unshift({ ...base, eventId: 'e2', action: 'del', receivedAt: '2026-01-01T00:01:00.000Z', appliedAt: '2026-01-01T00:01:01.000Z', outcome: 'deprovisioned', outcomeKind: 'deprovisioned' });
     return c.json({ events });
   });
+  // An answer of another shape: what an orchestrator of another version might send.
+  app.get('/v1/servers', (c) => c.json({ servers: [{ name: 'devnet', role: 'router', firstSeen: '2026-01-01T00:00:00.000Z' }] }));
   ({ server } = await listenHttps({ fetch: app.fetch, host: '127.0.0.1', port: 0, certFile: certs.cert, keyFile: certs.key }));
   url = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
 });
@@ -126,6 +132,14 @@ describe('orchestratorctl against a signed HTTPS API', () => {
   it('says in one line when nothing listens', async () => {
     const { error } = await ctl(['--url', 'https://127.0.0.1:1', '--secret-file', secretFile, '--ca', certs.caCert, 'clients']);
     expect(error?.message).toBe('cannot reach the orchestrator at https://127.0.0.1:1: connection refused (is the orchestrator running? systemctl status orchestrator)');
+  });
+
+  it('says in one line when an answer is not the one the contract describes', async () => {
+    const { error } = await ctl([...conn(), 'servers']);
+    expect(error).toBeInstanceOf(CtlError);
+    expect(error?.message).toBe(
+      "GET /v1/servers: the orchestrator's answer is not the one orchestratorctl knows (at servers.0.role: Invalid option: expected one of \"device\"|\"instance\"); are both the same version?",
+    );
   });
 
   it('shows a client found by hostname, and deprovisions one found by id prefix', async () => {

@@ -5,9 +5,9 @@ import { init, initReport, normaliseSan } from './init.js';
 import { DEFAULT_CONFIG, resolveConnection, type ConnectionFlags } from './settings.js';
 import { formatTable } from './table.js';
 import {
-  EVENT_HEADERS, agentsTable, clientDetail, clientsTable, eventRow, eventsTable, findClient, instancesTable, serversTable,
-  type Agent, type Client, type ClientDetail, type EventView, type Instance, type Server,
-} from './views.js';
+  agentListSchema, clientDetailSchema, clientListSchema, deprovisionQueuedSchema, eventListSchema, instanceListSchema, serverListSchema, type EventView,
+} from '@unionize/protocol';
+import { EVENT_HEADERS, agentsTable, clientDetail, clientsTable, eventRow, eventsTable, findClient, instancesTable, serversTable } from './views.js';
 
 export interface Io {
   out(text: string): void;
@@ -49,7 +49,7 @@ export function buildProgram(io: Io): Command {
 
   async function resolveClientId(client: OrchestratorClient, query: string): Promise<string> {
     if (/^[0-9a-f]{20}$/.test(query)) return query;
-    const { clients } = await client.call<{ clients: Client[] }>('GET', '/v1/clients');
+    const { clients } = await client.call('GET', '/v1/clients', clientListSchema);
     const found = findClient(query, clients);
     if (!found) throw new CtlError(`no client matches ${JSON.stringify(query)} (by id, id prefix, hostname, address, DUID or container)`);
     if ('ambiguous' in found) {
@@ -64,7 +64,7 @@ export function buildProgram(io: Io): Command {
     .option('-a, --all', 'include clients that are gone')
     .action((options: { all?: boolean }) =>
       withClient(async (client) => {
-        const { clients } = await client.call<{ clients: Client[] }>('GET', '/v1/clients');
+        const { clients } = await client.call('GET', '/v1/clients', clientListSchema);
         const shown = options.all ? clients : clients.filter((c) => c.state !== 'gone');
         print({ clients: shown }, () => (shown.length ? clientsTable(shown) : `no clients${options.all ? '' : ' (but gone ones: --all)'}`));
       }),
@@ -75,7 +75,7 @@ export function buildProgram(io: Io): Command {
     .description('every container the orchestrator has recorded')
     .action(() =>
       withClient(async (client) => {
-        const { instances } = await client.call<{ instances: Instance[] }>('GET', '/v1/instances');
+        const { instances } = await client.call('GET', '/v1/instances', instanceListSchema);
         print({ instances }, () => (instances.length ? instancesTable(instances) : 'no instances'));
       }),
     );
@@ -85,7 +85,7 @@ export function buildProgram(io: Io): Command {
     .description('the unionize agents, their health and load')
     .action(() =>
       withClient(async (client) => {
-        const { agents } = await client.call<{ agents: Agent[] }>('GET', '/v1/agents');
+        const { agents } = await client.call('GET', '/v1/agents', agentListSchema);
         print({ agents }, () => agentsTable(agents));
       }),
     );
@@ -95,7 +95,7 @@ export function buildProgram(io: Io): Command {
     .description('the DHCP servers that have sent lease events')
     .action(() =>
       withClient(async (client) => {
-        const { servers } = await client.call<{ servers: Server[] }>('GET', '/v1/servers');
+        const { servers } = await client.call('GET', '/v1/servers', serverListSchema);
         print({ servers }, () => (servers.length ? serversTable(servers) : 'no DHCP server has sent an event yet'));
       }),
     );
@@ -111,7 +111,7 @@ export function buildProgram(io: Io): Command {
     .option('--interval <seconds>', 'how often --follow polls', '1')
     .action((options: { limit: string; follow?: boolean; interval: string }) =>
       withClient(async (client) => {
-        const fetchEvents = async (limit: number) => (await client.call<{ events: EventView[] }>('GET', `/v1/events?limit=${limit}`)).events.reverse();
+        const fetchEvents = async (limit: number) => (await client.call('GET', `/v1/events?limit=${limit}`, eventListSchema)).events.reverse();
         const first = await fetchEvents(Number(options.limit));
         if (!options.follow) return print({ events: first }, () => (first.length ? eventsTable(first) : 'no events'));
         const line = (e: EventView) => (globals().json ? JSON.stringify(e) : formatTable(EVENT_HEADERS, [eventRow(e)]).split('\n')[1]!);
@@ -144,7 +144,7 @@ export function buildProgram(io: Io): Command {
     .action((query: string) =>
       withClient(async (client) => {
         const id = await resolveClientId(client, query);
-        const detail = await client.call<ClientDetail>('GET', `/v1/clients/${id}`);
+        const detail = await client.call('GET', `/v1/clients/${id}`, clientDetailSchema);
         print(detail, () => clientDetail(detail));
       }),
     );
@@ -156,7 +156,7 @@ export function buildProgram(io: Io): Command {
     .action((query: string) =>
       withClient(async (client) => {
         const id = await resolveClientId(client, query);
-        const answer = await client.call<{ clientId: string; queued: boolean }>('DELETE', `/v1/clients/${id}`);
+        const answer = await client.call('DELETE', `/v1/clients/${id}`, deprovisionQueuedSchema);
         print(answer, () => `client ${id}: deprovisioning queued (orchestratorctl show ${id} to follow it)`);
       }),
     );

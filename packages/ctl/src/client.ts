@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { SignedClient, SignedClientError } from '@unionize/protocol';
 import { CtlError } from './errors.js';
 import type { Connection } from './settings.js';
@@ -10,7 +11,7 @@ const TRANSPORT_HINTS: Record<string, string> = {
   ENOTFOUND: 'no such host',
   ETIMEDOUT: 'timed out',
   ERR_CONNECT_TIMEOUT: 'no connection within 10 s',
-  ERR_TIMEOUT: 'no answer within 15 s',
+  ERR_IDLE_TIMEOUT: 'no answer within 15 s',
   ECONNRESET: 'the connection was reset (a plain-HTTP port, or a TLS problem?)',
   EPROTO: 'TLS handshake failed (is it an HTTPS port?)',
 };
@@ -33,10 +34,27 @@ export class OrchestratorClient {
     });
   }
 
-  /** The JSON answer; a CtlError with one clear line for anything else. */
-  async call<T = unknown>(method: 'GET' | 'DELETE', path: string): Promise<T> {
+  /**
+   * The JSON answer, parsed with its schema from the API's contract
+   * (protocol's orchestrator-api.ts); a CtlError with one clear line for
+   * anything else, an answer that does not match included.
+   */
+  async call<S extends z.ZodType>(method: 'GET' | 'DELETE', path: string, schema: S): Promise<z.output<S>> {
+    const answer = await this.#answer(method, path);
+    const parsed = schema.safeParse(answer);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const where = issue.path.length > 0 ? `at ${issue.path.join('.')}: ` : '';
+      throw new CtlError(
+        `${method} ${path}: the orchestrator's answer is not the one orchestratorctl knows (${where}${issue.message}); are both the same version?`,
+      );
+    }
+    return parsed.data;
+  }
+
+  async #answer(method: 'GET' | 'DELETE', path: string): Promise<unknown> {
     try {
-      return await this.#client.call<T>({ method, path });
+      return await this.#client.call({ method, path });
     } catch (error) {
       if (!(error instanceof SignedClientError)) throw error;
       if (error.kind === 'network') throw new CtlError(`cannot reach the orchestrator at ${this.#client.origin}: ${describeTransport(error)}`);
@@ -60,9 +78,31 @@ export class OrchestratorClient {
 
 function describeTransport(error: SignedClientError): string {
   if (error.code === 'ERR_TLS_PIN_MISMATCH' || error.code === 'ERR_TLS_NOT_TRUSTED') return error.message;
-  if (error.code === 'ERR_TIMEOUT' && / \(idle\)$/.test(error.message)) return TRANSPORT_HINTS.ERR_TIMEOUT!;
-  if (error.code === 'ERR_TIMEOUT') return error.message;
   if (TRANSPORT_HINTS[error.code]) return TRANSPORT_HINTS[error.code]!;
-  if (error.code.startsWith('ERR_TLS') || error.code.startsWith('ERR_SSL') || /certificate|altnames/i.test(error.message)) return `TLS: ${error.message}`;
+  if (error.code.startsWith('ERR_TLS') || error.code.startsWith('ERR_SSL') || CERTIFICATE_ERRORS.has(error.code)) return `TLS: ${error.message}`;
   return error.message;
 }
+
+/** OpenSSL's verdicts on a server certificate (node's `error.code` when a CA check fails during the handshake). */
+const CERTIFICATE_ERRORS = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+]);

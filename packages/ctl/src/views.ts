@@ -1,67 +1,5 @@
-import type { EventOutcomeKind } from '@unionize/protocol';
+import type { AgentView as Agent, ClientDetail, ClientView as Client, EventView, InstanceView as Instance, ServerView as Server } from '@unionize/protocol';
 import { age, formatTable, localTime } from './table.js';
-
-/** The API's answers, as far as orchestratorctl shows them (see GET /v1/openapi.json for all of it). */
-export interface Instance {
-  clientId: string;
-  agent: string;
-  containerName: string;
-  containerId: string;
-  address: string;
-  mac: string;
-  image: string;
-  createdAt: string;
-}
-
-export interface Client {
-  id: string;
-  server: string;
-  role: string;
-  duid: string;
-  iaid: string;
-  address: string;
-  hostname: string | null;
-  mac: string | null;
-  state: string;
-  desired: string;
-  stateReason: string;
-  expiresAt: string | null;
-  firstSeen: string;
-  lastSeen: string;
-  updatedAt: string;
-  instance: Instance | null;
-}
-
-export interface ClientDetail extends Client {
-  transitions: Array<{ from: string; to: string; reason: string; at: string }>;
-}
-
-export interface EventView {
-  eventId: string;
-  clientId: string;
-  receivedAt: string;
-  appliedAt: string | null;
-  outcome: string | null;
-  outcomeKind: EventOutcomeKind | null;
-  action: string;
-  server: string;
-  duid: string;
-  address: string;
-}
-
-export interface Agent {
-  name: string;
-  instances: number;
-  healthy?: boolean | null;
-  checkedAt?: string | null;
-}
-
-export interface Server {
-  name: string;
-  role: string;
-  firstSeen: string;
-  lastSeen: string;
-}
 
 const bare = (cidr: string | undefined) => cidr?.split('/')[0];
 
@@ -80,7 +18,7 @@ export function instancesTable(instances: readonly Instance[], now = Date.now())
 }
 
 export function agentsTable(agents: readonly Agent[], now = Date.now()): string {
-  const health = (a: Agent) => (a.healthy === undefined || a.healthy === null ? 'unknown' : a.healthy ? 'healthy' : 'UNHEALTHY');
+  const health = (a: Agent) => (a.healthy === null ? 'unknown' : a.healthy ? 'healthy' : 'UNHEALTHY');
   return formatTable(['AGENT', 'HEALTH', 'CONTAINERS', 'CHECKED'], agents.map((a) => [a.name, health(a), a.instances, age(a.checkedAt, now)]));
 }
 

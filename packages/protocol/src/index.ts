@@ -4,6 +4,7 @@ export * from './hmac.js';
 export * from './ids.js';
 export * from './config.js';
 export * from './agent-api.js';
+export * from './orchestrator-api.js';
 export * from './http-errors.js';
 export * from './hmac-middleware.js';
 export * from './serve-https.js';

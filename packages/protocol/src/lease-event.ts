@@ -77,10 +77,3 @@ export const leaseEventSchema = z
 export type LeaseEvent = z.infer<typeof leaseEventSchema>;
 
 export const LEASE_EVENTS_PATH = '/v1/lease-events';
-
-/** The 202 answer to POST /v1/lease-events. */
-export interface LeaseEventAccepted {
-  eventId: string;
-  /** false when this eventId was already journaled (a retried delivery). */
-  duplicate: boolean;
-}

@@ -165,6 +165,18 @@ describe('SignedClient', () => {
     });
   });
 
+  it('says by its code when no byte came for the idle timeout, not the whole answer', async () => {
+    await withClient({ idleTimeoutMs: 200, timeoutMs: 10_000 }, async (client) => {
+      slowMs = 1000;
+      try {
+        const error = await failure(client.request({ method: 'GET', path: '/v1/echo' }));
+        expect(error).toMatchObject({ kind: 'network', code: 'ERR_IDLE_TIMEOUT', message: 'no answer within 200 ms (idle)' });
+      } finally {
+        slowMs = 0;
+      }
+    });
+  });
+
   it('gives up on a connection with no handshake within the connect timeout', async () => {
     const { createServer } = await import('node:net');
     const silent = createServer(() => {});

@@ -87,7 +87,7 @@ export type SignedClientErrorKind = 'network' | 'http' | 'response';
 
 export class SignedClientError extends Error {
   readonly kind: SignedClientErrorKind;
-  /** The server's error code for `http` (or `HTTP_<status>` without one); node's or ours otherwise (`ECONNREFUSED`, `ERR_TLS_PIN_MISMATCH`, `ERR_TIMEOUT`, `ERR_CONNECT_TIMEOUT`, `RESPONSE_TOO_LARGE`). */
+  /** The server's error code for `http` (or `HTTP_<status>` without one); node's or ours otherwise (`ECONNREFUSED`, `ERR_TLS_PIN_MISMATCH`, `ERR_TIMEOUT` (the whole answer), `ERR_IDLE_TIMEOUT` (no byte for `idleTimeoutMs`), `ERR_CONNECT_TIMEOUT`, `RESPONSE_TOO_LARGE`). */
   readonly code: string;
   readonly status: number | undefined;
   /** The server's error message (`http`), when it sent one. */
@@ -255,12 +255,12 @@ export class SignedClient {
     // Errors reach us through `once` and the body's iterator; this only keeps a late one from being unhandled.
     req.on('error', ignore);
     let timedOut: SignedClientError | undefined;
-    const giveUp = (ms: number, what: string) => {
-      timedOut = new SignedClientError('network', 'ERR_TIMEOUT', `no answer within ${ms} ms${what}`);
+    const giveUp = (code: 'ERR_TIMEOUT' | 'ERR_IDLE_TIMEOUT', ms: number, what: string) => {
+      timedOut = new SignedClientError('network', code, `no answer within ${ms} ms${what}`);
       req.destroy(timedOut);
     };
-    const timer = timeoutMs > 0 ? setTimeout(giveUp, timeoutMs, timeoutMs, '') : undefined;
-    if (this.#idleTimeoutMs > 0) req.setTimeout(this.#idleTimeoutMs, () => giveUp(this.#idleTimeoutMs, ' (idle)'));
+    const timer = timeoutMs > 0 ? setTimeout(giveUp, timeoutMs, 'ERR_TIMEOUT', timeoutMs, '') : undefined;
+    if (this.#idleTimeoutMs > 0) req.setTimeout(this.#idleTimeoutMs, () => giveUp('ERR_IDLE_TIMEOUT', this.#idleTimeoutMs, ' (idle)'));
     try {
       req.end(body || undefined);
       let res: IncomingMessage;

@@ -1,9 +1,8 @@
 import type { Env, Hono } from 'hono';
-import { ApiError, invalidRequest, nameSchema } from '@unionize/protocol';
+import { ApiError, drainRequestSchema, type DrainAccepted, invalidRequest, nameSchema, noQuery } from '@unionize/protocol';
 import type { EventDispatcher } from '../events/dispatcher.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
-import { drainRequestSchema, noQuery } from '../openapi/schemas.js';
 import { query } from './queries.js';
 
 /** What the drain route needs of the AgentMonitor. */
@@ -42,6 +41,6 @@ export function registerAgentRoutes<E extends Env>(
         deps.dispatcher.run(instance.clientId, () => deps.lifecycle.move(instance.clientId, `agent ${name.data} drained: moved on request`));
       }
     }
-    return c.json({ agent: name.data, draining: body.data.drain, moving }, 202);
+    return c.json({ agent: name.data, draining: body.data.drain, moving } satisfies DrainAccepted, 202);
   });
 }

@@ -7,14 +7,27 @@ import {
   DEFAULT_MAX_BODY_BYTES,
   LEASE_EVENTS_PATH,
   bearerAuth,
+  clientsQuery,
   errorBody,
+  eventsQuery,
   hmacAuth,
   invalidRequest,
   jsonErrorHandler,
   jsonNotFound,
   leaseEventSchema,
   limitBody,
+  noQuery,
+  type ClientDetail,
+  type ClientList,
+  type DeprovisionQueued,
+  type EventList,
+  type Health,
+  type InstanceList,
+  type LeaseEventAccepted,
+  type Ready,
   type RequestVerifier,
+  type ServerList,
+  type AgentList,
 } from '@unionize/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
 import type { EventDispatcher } from '../events/dispatcher.js';
@@ -25,12 +38,11 @@ import type { AgentHealthSource } from '../metrics/agent-health.js';
 import type { OrchestratorMetrics } from '../metrics/metrics.js';
 import { routeLabel } from '../metrics/route-label.js';
 import { orchestratorOpenApi } from '../openapi/routes.js';
-import { clientsQuery, eventsQuery, noQuery } from '../openapi/schemas.js';
 import { query } from './queries.js';
 import { registerAgentRoutes, type AgentControl } from './agent-routes.js';
 import { withRequestId } from '../context/request-id.js';
 import { jsonListStream } from './json-stream.js';
-import { clientView, eventView } from './views.js';
+import { clientView, eventView, instanceView, serverView, transitionView } from './views.js';
 import { findCaller, sourceAddressOf } from './whoami.js';
 
 export interface AppDeps {
@@ -90,8 +102,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   app.use(limitBody({ maxBytes: maxBodyBytes }));
-  app.get('/healthz', (c) => c.json({ ok: true }));
-  app.get('/readyz', (c) => c.json({ ok: true, queued: dispatcher.depth }));
+  app.get('/healthz', (c) => c.json({ ok: true } satisfies Health));
+  app.get('/readyz', (c) => c.json({ ok: true, queued: dispatcher.depth } satisfies Ready));
 
   // Prometheus cannot sign requests: a bearer token of its own (README, Metrics).
   const metricsAuth = deps.metricsToken ? bearerAuth({ token: deps.metricsToken }) : undefined;
@@ -147,7 +159,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       { requestId: c.get('requestId'), eventId: accepted.eventId, client: accepted.clientId, action: parsed.data.action, duplicate: accepted.duplicate },
       'lease event accepted',
     );
-    return c.json({ eventId: accepted.eventId, clientId: accepted.clientId, duplicate: accepted.duplicate }, 202);
+    return c.json({ eventId: accepted.eventId, clientId: accepted.clientId, duplicate: accepted.duplicate } satisfies LeaseEventAccepted, 202);
   });
 
   app.get('/v1/clients', (c) => {
@@ -159,7 +171,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     }
     const page = store.listClientsPage(after ?? null, limit ?? 1000);
     const next = page.length === (limit ?? 1000) ? page[page.length - 1]!.id : null;
-    return c.json({ clients: page.map((client) => clientView(client, store.getInstance(client.id))), next });
+    return c.json({ clients: page.map((client) => clientView(client, store.getInstance(client.id))), next } satisfies ClientList);
   });
 
   app.get('/v1/clients/:id', (c) => {
@@ -167,7 +179,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const id = c.req.param('id');
     const client = clientIdPattern.test(id) ? store.getClient(id) : undefined;
     if (!client) throw new ApiError(404, 'NOT_FOUND', `no client ${id.slice(0, 40)}`);
-    return c.json({ ...clientView(client, store.getInstance(id)), transitions: store.listTransitions(id, 50) });
+    return c.json({ ...clientView(client, store.getInstance(id)), transitions: store.listTransitions(id, 50).map(transitionView) } satisfies ClientDetail);
   });
 
   app.delete('/v1/clients/:id', (c) => {
@@ -177,22 +189,22 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (!client) throw new ApiError(404, 'NOT_FOUND', `no client ${id.slice(0, 40)}`);
     const requestId = c.get('requestId');
     dispatcher.run(id, () => withRequestId(requestId, () => lifecycle.deprovision(id, 'deprovisioned by an operator')));
-    return c.json({ clientId: id, queued: true }, 202);
+    return c.json({ clientId: id, queued: true } satisfies DeprovisionQueued, 202);
   });
 
   app.get('/v1/instances', (c) => {
     query(c, noQuery);
-    return c.json({ instances: store.listInstances() });
+    return c.json({ instances: store.listInstances().map(instanceView) } satisfies InstanceList);
   });
 
   app.get('/v1/events', (c) => {
     const { limit = 100 } = query(c, eventsQuery);
-    return c.json({ events: store.recentEvents(limit).map(eventView) });
+    return c.json({ events: store.recentEvents(limit).map(eventView) } satisfies EventList);
   });
 
   app.get('/v1/servers', (c) => {
     query(c, noQuery);
-    return c.json({ servers: store.listServers() });
+    return c.json({ servers: store.listServers().map(serverView) } satisfies ServerList);
   });
 
   app.get('/v1/agents', (c) => {
@@ -206,7 +218,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
         healthy: health.get(a.name)?.healthy ?? null,
         checkedAt: health.get(a.name)?.checkedAt ?? null,
       })),
-    });
+    } satisfies AgentList);
   });
 
   registerAgentRoutes(app, { control: deps.agentControl ?? { setDraining: () => false }, store, dispatcher, lifecycle });

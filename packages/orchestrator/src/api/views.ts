@@ -1,19 +1,50 @@
-import type { z } from 'zod';
-import type { AgentHealthView } from '../metrics/agent-health.js';
-import type * as s from '../openapi/schemas.js';
+import type { ClientView, EventView, InstanceView, ServerView, TransitionView } from '@unionize/protocol';
 import type { ClientRecord, EventRecord, InstanceRecord, ServerRecord, TransitionRecord } from '../store/types.js';
-import type { WhoamiView } from './whoami.js';
 
-/** API shapes: a client with its instance, as operators and tools see it. */
-export interface ClientView extends ClientRecord {
-  instance: InstanceRecord | null;
+/**
+ * The API's answers, built from the store's records: typed by the contract
+ * (protocol's orchestrator-api.ts). Each view names its fields, so a field
+ * added to a record is not answered until the contract has it too.
+ */
+
+export function instanceView(instance: InstanceRecord): InstanceView {
+  const { clientId, agent, containerName, containerId, address, mac, image, createdAt } = instance;
+  return { clientId, agent, containerName, containerId, address, mac, image, createdAt };
 }
 
 export function clientView(client: ClientRecord, instance: InstanceRecord | undefined): ClientView {
-  return { ...client, instance: instance ?? null };
+  return {
+    id: client.id,
+    server: client.server,
+    role: client.role,
+    duid: client.duid,
+    iaid: client.iaid,
+    address: client.address,
+    hostname: client.hostname,
+    mac: client.mac,
+    state: client.state,
+    desired: client.desired,
+    stateReason: client.stateReason,
+    expiresAt: client.expiresAt,
+    profile: client.profile,
+    ttlExpiresAt: client.ttlExpiresAt,
+    cooldownUntil: client.cooldownUntil,
+    firstSeen: client.firstSeen,
+    lastSeen: client.lastSeen,
+    updatedAt: client.updatedAt,
+    instance: instance ? instanceView(instance) : null,
+  };
 }
 
-export function eventView(record: EventRecord) {
+export function transitionView(t: TransitionRecord): TransitionView {
+  return { clientId: t.clientId, from: t.from, to: t.to, reason: t.reason, at: t.at };
+}
+
+export function serverView(s: ServerRecord): ServerView {
+  return { name: s.name, role: s.role, firstSeen: s.firstSeen, lastSeen: s.lastSeen };
+}
+
+export function eventView(record: EventRecord): EventView {
   return {
     eventId: record.eventId,
     clientId: record.clientId,
@@ -28,15 +59,3 @@ export function eventView(record: EventRecord) {
     address: record.event.address,
   };
 }
-
-// Compile-time: each answer schema of openapi/schemas.ts describes exactly its TypeScript type.
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-export const schemasMatchTypes: [
-  Same<z.infer<typeof s.clientSchema>, ClientView>,
-  Same<z.infer<typeof s.instanceSchema>, InstanceRecord>,
-  Same<z.infer<typeof s.transitionSchema>, TransitionRecord>,
-  Same<z.infer<typeof s.eventSchema>, ReturnType<typeof eventView>>,
-  Same<z.infer<typeof s.serverSchema>, ServerRecord>,
-  Same<z.infer<typeof s.whoamiSchema>, WhoamiView>,
-  Same<Omit<z.infer<typeof s.agentSchema>, 'instances'>, Omit<AgentHealthView, 'latencyMs'>>,
-] = [true, true, true, true, true, true, true];

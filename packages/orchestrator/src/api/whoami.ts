@@ -1,13 +1,9 @@
 import type { Context } from 'hono';
 import { isIPv4, isIPv6 } from 'node:net';
+import type { WhoamiView } from '@unionize/protocol';
 import type { Store } from '../store/store.js';
 import type { ClientRecord } from '../store/types.js';
 
-/** What GET /v1/whoami shows a caller: its own client and container, nothing else. */
-export interface WhoamiView {
-  client: { address: string; hostname: string | null; state: string; expiresAt: string | null };
-  container: { name: string; address: string } | null;
-}
 
 /**
  * The request's source address, from the socket (@hono/node-server hands the
@@ -30,7 +26,8 @@ export function normaliseAddress(raw: string): string | undefined {
 }
 
 /**
- * The client leasing `source` now (not released or gone); when several
+ * What GET /v1/whoami shows a caller, its own client and container and nothing else:
+ * the client leasing `source` now (not released or gone); when several
  * records share the address (a lease moved between devices), the one seen last.
  */
 export function findCaller(store: Store, source: string): WhoamiView | undefined {

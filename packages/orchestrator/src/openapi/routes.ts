@@ -1,16 +1,38 @@
-import { LEASE_EVENTS_PATH, errorBodySchema, leaseEventSchema, openApiDocument, type RouteDoc } from '@unionize/protocol';
-import * as s from './schemas.js';
+import {
+  LEASE_EVENTS_PATH,
+  errorBodySchema,
+  leaseEventSchema,
+  openApiDocument,
+  type RouteDoc,
+  agentListSchema,
+  clientDetailSchema,
+  clientListSchema,
+  clientsQuery,
+  deprovisionQueuedSchema,
+  drainAcceptedSchema,
+  drainRequestSchema,
+  eventListSchema,
+  eventsQuery,
+  healthSchema,
+  instanceListSchema,
+  leaseEventAcceptedSchema,
+  noQuery,
+  readySchema,
+  serverListSchema,
+  whoamiSchema,
+} from '@unionize/protocol';
 
 const error = (description: string) => ({ description, schema: errorBodySchema });
 const refused = { 401: error('not signed, wrongly signed, expired or replayed'), 400: error('unknown or bad query parameter') };
 
 /**
- * Every route the orchestrator serves, once: the OpenAPI document is made
+ * Every route the orchestrator serves, once, with the contract's schema
+ * (protocol's orchestrator-api.ts) of each answer: the OpenAPI document is made
  * from this list, and a unit test checks it against the Hono app's routes.
  */
 export const ORCHESTRATOR_ROUTES: readonly RouteDoc[] = [
-  { method: 'get', path: '/healthz', summary: 'Liveness', auth: 'none', tags: ['health'], responses: { 200: { description: 'up', schema: s.healthSchema } } },
-  { method: 'get', path: '/readyz', summary: 'Readiness, with the queue depth', auth: 'none', tags: ['health'], responses: { 200: { description: 'ready', schema: s.readySchema } } },
+  { method: 'get', path: '/healthz', summary: 'Liveness', auth: 'none', tags: ['health'], responses: { 200: { description: 'up', schema: healthSchema } } },
+  { method: 'get', path: '/readyz', summary: 'Readiness, with the queue depth', auth: 'none', tags: ['health'], responses: { 200: { description: 'ready', schema: readySchema } } },
   {
     method: 'get', path: '/metrics', summary: 'Prometheus metrics (text format)', auth: 'bearer', tags: ['health'],
     responses: { 200: { description: 'metrics', contentType: 'text/plain; version=0.0.4' }, 401: error('no or wrong bearer token'), 404: error('metrics are off: no [metrics] token_file') },
@@ -22,21 +44,21 @@ export const ORCHESTRATOR_ROUTES: readonly RouteDoc[] = [
   {
     method: 'post', path: LEASE_EVENTS_PATH, summary: 'A lease event from orchestrator-hook (journaled, applied asynchronously)', auth: 'hmac', tags: ['events'],
     body: leaseEventSchema,
-    responses: { 202: { description: 'journaled (or known already: duplicate)', schema: s.leaseEventAcceptedSchema }, 400: error('not a valid lease event'), 401: refused[401], 413: error('body too large') },
+    responses: { 202: { description: 'journaled (or known already: duplicate)', schema: leaseEventAcceptedSchema }, 400: error('not a valid lease event'), 401: refused[401], 413: error('body too large') },
   },
-  { method: 'get', path: '/v1/whoami', summary: "The caller's own client and container, matched by source address", auth: 'none', tags: ['clients'], query: s.noQuery, responses: { 200: { description: 'the caller', schema: s.whoamiSchema }, 404: error('no lease on the source address') } },
-  { method: 'get', path: '/v1/clients', summary: 'Clients with their instances: all, or a page (limit, after)', auth: 'hmac', tags: ['clients'], query: s.clientsQuery, responses: { 200: { description: 'clients', schema: s.clientListSchema }, ...refused } },
-  { method: 'get', path: '/v1/clients/:id', summary: 'One client with its last 50 transitions', auth: 'hmac', tags: ['clients'], query: s.noQuery, responses: { 200: { description: 'the client', schema: s.clientDetailSchema }, 404: error('no such client'), ...refused } },
-  { method: 'delete', path: '/v1/clients/:id', summary: "Remove the client's container now (queued in order with its events)", auth: 'hmac', tags: ['clients'], query: s.noQuery, responses: { 202: { description: 'queued', schema: s.deprovisionQueuedSchema }, 404: error('no such client'), ...refused } },
-  { method: 'get', path: '/v1/instances', summary: 'Every container recorded', auth: 'hmac', tags: ['clients'], query: s.noQuery, responses: { 200: { description: 'instances', schema: s.instanceListSchema }, ...refused } },
-  { method: 'get', path: '/v1/events', summary: 'The newest journaled lease events', auth: 'hmac', tags: ['events'], query: s.eventsQuery, responses: { 200: { description: 'newest first', schema: s.eventListSchema }, ...refused } },
-  { method: 'get', path: '/v1/servers', summary: 'DHCP servers that have sent events', auth: 'hmac', tags: ['events'], query: s.noQuery, responses: { 200: { description: 'servers', schema: s.serverListSchema }, ...refused } },
+  { method: 'get', path: '/v1/whoami', summary: "The caller's own client and container, matched by source address", auth: 'none', tags: ['clients'], query: noQuery, responses: { 200: { description: 'the caller', schema: whoamiSchema }, 404: error('no lease on the source address') } },
+  { method: 'get', path: '/v1/clients', summary: 'Clients with their instances: all, or a page (limit, after)', auth: 'hmac', tags: ['clients'], query: clientsQuery, responses: { 200: { description: 'clients', schema: clientListSchema }, ...refused } },
+  { method: 'get', path: '/v1/clients/:id', summary: 'One client with its last 50 transitions', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'the client', schema: clientDetailSchema }, 404: error('no such client'), ...refused } },
+  { method: 'delete', path: '/v1/clients/:id', summary: "Remove the client's container now (queued in order with its events)", auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 202: { description: 'queued', schema: deprovisionQueuedSchema }, 404: error('no such client'), ...refused } },
+  { method: 'get', path: '/v1/instances', summary: 'Every container recorded', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'instances', schema: instanceListSchema }, ...refused } },
+  { method: 'get', path: '/v1/events', summary: 'The newest journaled lease events', auth: 'hmac', tags: ['events'], query: eventsQuery, responses: { 200: { description: 'newest first', schema: eventListSchema }, ...refused } },
+  { method: 'get', path: '/v1/servers', summary: 'DHCP servers that have sent events', auth: 'hmac', tags: ['events'], query: noQuery, responses: { 200: { description: 'servers', schema: serverListSchema }, ...refused } },
   {
     method: 'post', path: '/v1/agents/:name/drain', summary: 'Drain an agent (no new clients), or undo it; with move, move its clients now', auth: 'hmac', tags: ['agents'],
-    query: s.noQuery, body: s.drainRequestSchema,
-    responses: { 202: { description: 'draining set; moves queued', schema: s.drainAcceptedSchema }, 404: error('no such agent'), ...refused },
+    query: noQuery, body: drainRequestSchema,
+    responses: { 202: { description: 'draining set; moves queued', schema: drainAcceptedSchema }, 404: error('no such agent'), ...refused },
   },
-  { method: 'get', path: '/v1/agents', summary: 'Agents with their load and last health check', auth: 'hmac', tags: ['agents'], query: s.noQuery, responses: { 200: { description: 'agents', schema: s.agentListSchema }, ...refused } },
+  { method: 'get', path: '/v1/agents', summary: 'Agents with their load and last health check', auth: 'hmac', tags: ['agents'], query: noQuery, responses: { 200: { description: 'agents', schema: agentListSchema }, ...refused } },
   {
     method: 'get', path: '/dashboard', summary: 'The dashboard page (or its login form without a session)', auth: 'none', tags: ['dashboard'],
     responses: { 200: { description: 'HTML', contentType: 'text/html' }, 404: error('the dashboard is off: no [dashboard] token_file') },

@@ -1,4 +1,4 @@
-import type { EventOutcomeKind, LeaseEvent, ServerRole } from '@unionize/protocol';
+import type { ClientState, DesiredState, EventOutcomeKind, LeaseEvent, ServerRole } from '@unionize/protocol';
 
 /**
  * Lease events the memory store journals unless told otherwise (`[sql]
@@ -8,9 +8,8 @@ import type { EventOutcomeKind, LeaseEvent, ServerRole } from '@unionize/protoco
  */
 export const DEFAULT_MEMORY_EVENTS = 2_000;
 
-/** pending → provisioning → ready → deprovisioning → gone, with failed beside them. */
-export const CLIENT_STATES = ['pending', 'provisioning', 'ready', 'deprovisioning', 'gone', 'failed'] as const;
-export type ClientState = (typeof CLIENT_STATES)[number];
+/** The life-cycle states are the API's (protocol's orchestrator-api.ts). */
+export { CLIENT_STATES, type ClientState } from '@unionize/protocol';
 
 /** A DHCP client, keyed by (server, DUID, IAID); `id` is a hash of that key. */
 export interface ClientRecord {
@@ -25,7 +24,7 @@ export interface ClientRecord {
   mac: string | null;
   state: ClientState;
   /** What the lease asks for: a running container, or none. Retries and the reconciler drive towards it. */
-  desired: 'running' | 'removed';
+  desired: DesiredState;
   /** Why the client is in its state (the last transition's reason). */
   stateReason: string;
   expiresAt: string | null;

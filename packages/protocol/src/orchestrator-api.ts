@@ -1,16 +1,26 @@
 import { z } from 'zod';
-import { EVENT_OUTCOME_KINDS, LEASE_ACTIONS, SERVER_ROLES } from '@unionize/protocol';
-import { CLIENT_STATES } from '../store/types.js';
+import { LEASE_ACTIONS, SERVER_ROLES } from './lease-event.js';
+import { EVENT_OUTCOME_KINDS } from './outcomes.js';
 
 /**
- * The orchestrator's API as zod schemas: its answers (for the OpenAPI
- * document), the query strings and bodies the routes validate. api/ imports
- * them from here, never the other way; api/views.ts makes the compiler
- * refuse an answer schema that no longer matches its view.
+ * The orchestrator's API: what its routes answer (and take), once. The
+ * orchestrator builds its answers typed from these and its OpenAPI document
+ * from them; orchestratorctl parses the answers with them; the tests' client
+ * types are inferred from them. Answers are plain objects, so a parse keeps
+ * exactly the documented fields (api/contract.test.ts in the orchestrator
+ * fails on any other).
  */
 
+/** pending → provisioning → ready → deprovisioning → gone, with failed beside them. */
+export const CLIENT_STATES = ['pending', 'provisioning', 'ready', 'deprovisioning', 'gone', 'failed'] as const;
+export type ClientState = (typeof CLIENT_STATES)[number];
+
+/** What a client's lease asks for: a running container, or none. */
+export const DESIRED_STATES = ['running', 'removed'] as const;
+export type DesiredState = (typeof DESIRED_STATES)[number];
+
 const iso = z.string().describe('ISO 8601 time');
-const state = z.enum(CLIENT_STATES);
+const clientStateSchema = z.enum(CLIENT_STATES);
 
 export const instanceSchema = z.object({
   clientId: z.string(),
@@ -22,6 +32,7 @@ export const instanceSchema = z.object({
   image: z.string(),
   createdAt: iso,
 });
+export type InstanceView = z.infer<typeof instanceSchema>;
 
 export const clientSchema = z.object({
   id: z.string().describe('hash of (server, DUID, IAID)'),
@@ -32,8 +43,8 @@ export const clientSchema = z.object({
   address: z.string().describe("the device's leased address"),
   hostname: z.string().nullable(),
   mac: z.string().nullable(),
-  state,
-  desired: z.enum(['running', 'removed']),
+  state: clientStateSchema,
+  desired: z.enum(DESIRED_STATES),
   stateReason: z.string(),
   expiresAt: iso.nullable(),
   profile: z.string().nullable().describe('the [profiles.NAME] its container was made from; null for the default'),
@@ -44,8 +55,10 @@ export const clientSchema = z.object({
   updatedAt: iso,
   instance: instanceSchema.nullable(),
 });
+export type ClientView = z.infer<typeof clientSchema>;
 
-export const transitionSchema = z.object({ clientId: z.string(), from: state, to: state, reason: z.string(), at: iso });
+export const transitionSchema = z.object({ clientId: z.string(), from: clientStateSchema, to: clientStateSchema, reason: z.string(), at: iso });
+export type TransitionView = z.infer<typeof transitionSchema>;
 
 export const eventSchema = z.object({
   eventId: z.string(),
@@ -61,8 +74,10 @@ export const eventSchema = z.object({
   duid: z.string(),
   address: z.string(),
 });
+export type EventView = z.infer<typeof eventSchema>;
 
 export const serverSchema = z.object({ name: z.string(), role: z.enum(SERVER_ROLES), firstSeen: iso, lastSeen: iso });
+export type ServerView = z.infer<typeof serverSchema>;
 
 export const agentSchema = z.object({
   name: z.string(),
@@ -70,23 +85,36 @@ export const agentSchema = z.object({
   healthy: z.boolean().nullable().describe('last health check; null before the first'),
   checkedAt: iso.nullable(),
 });
+export type AgentView = z.infer<typeof agentSchema>;
 
 export const whoamiSchema = z.object({
   client: z.object({ address: z.string(), hostname: z.string().nullable(), state: z.string(), expiresAt: iso.nullable() }),
   container: z.object({ name: z.string(), address: z.string() }).nullable(),
 });
+export type WhoamiView = z.infer<typeof whoamiSchema>;
 
+/** The 202 answer to POST /v1/lease-events; `duplicate`: this eventId was already journaled (a retried delivery). */
 export const leaseEventAcceptedSchema = z.object({ eventId: z.string(), clientId: z.string(), duplicate: z.boolean() });
+export type LeaseEventAccepted = z.infer<typeof leaseEventAcceptedSchema>;
 export const deprovisionQueuedSchema = z.object({ clientId: z.string(), queued: z.literal(true) });
+export type DeprovisionQueued = z.infer<typeof deprovisionQueuedSchema>;
 export const healthSchema = z.object({ ok: z.boolean() });
+export type Health = z.infer<typeof healthSchema>;
 export const readySchema = z.object({ ok: z.boolean(), queued: z.number().int() });
+export type Ready = z.infer<typeof readySchema>;
 
 export const clientListSchema = z.object({ clients: z.array(clientSchema), next: z.string().nullable().describe('The id to pass as after for the next page; null on the last') });
+export type ClientList = z.infer<typeof clientListSchema>;
 export const clientDetailSchema = clientSchema.extend({ transitions: z.array(transitionSchema) });
+export type ClientDetail = z.infer<typeof clientDetailSchema>;
 export const instanceListSchema = z.object({ instances: z.array(instanceSchema) });
+export type InstanceList = z.infer<typeof instanceListSchema>;
 export const eventListSchema = z.object({ events: z.array(eventSchema) });
+export type EventList = z.infer<typeof eventListSchema>;
 export const serverListSchema = z.object({ servers: z.array(serverSchema) });
+export type ServerList = z.infer<typeof serverListSchema>;
 export const agentListSchema = z.object({ agents: z.array(agentSchema) });
+export type AgentList = z.infer<typeof agentListSchema>;
 
 /** Query strings are checked like bodies: unknown parameters and bad values are a 400. */
 export const noQuery = z.object({}).strict();
@@ -118,5 +146,7 @@ export const drainRequestSchema = z
     move: z.boolean().default(false).describe('with drain: also move its clients to other agents now, one by one'),
   })
   .strict();
+export type DrainRequest = z.input<typeof drainRequestSchema>;
 
 export const drainAcceptedSchema = z.object({ agent: z.string(), draining: z.boolean(), moving: z.number().int() });
+export type DrainAccepted = z.infer<typeof drainAcceptedSchema>;
