@@ -7,13 +7,14 @@ import { EventDispatcher } from '../events/dispatcher.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { createApp } from './app.js';
+import { sequentialPoolOffsets } from '../store/ipv6.js';
 
 const secret = Buffer.from('s'.repeat(64));
 
 function setup() {
   const log = pino({ level: 'silent' });
   const clock = { now: () => new Date() };
-  const store = new MemoryStore({ prefix: 'fd00:3::/64' });
+  const store = new MemoryStore({ prefix: 'fd00:3::/64', drawOffset: sequentialPoolOffsets() });
   const agents = [new FakeAgent('dock1'), new FakeAgent('dock2')];
   const lifecycle = new Lifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64 });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 4, retryBaseMs: 5, retryMaxMs: 20 });

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 
 /** Minimal IPv6 arithmetic for the static address pool (RFC 4291 text forms, RFC 5952 output). */
@@ -57,8 +58,47 @@ export class Prefix64 {
 
 /** First host offset handed to containers: ::1 is the bridge, the rest below 0x100 is left for the operator. */
 export const FIRST_POOL_OFFSET = 0x100;
-/** Keep the pool far below 2^53 so offsets stay exact numbers. */
-export const LAST_POOL_OFFSET = 0xffff_ffff;
+/**
+ * The pool's last offset: 2^52 − 1, so an offset is an exact number and a
+ * container's address one of 2^52 (about 4.5 × 10^15) in its /64.
+ */
+export const LAST_POOL_OFFSET = 2 ** 52 - 1;
+
+/** Where a container's pool offset comes from: randomPoolOffset, or a fixed list in tests. */
+export type DrawOffset = () => number;
+
+/**
+ * A pool offset drawn at random (crypto) from FIRST_POOL_OFFSET to
+ * LAST_POOL_OFFSET: container addresses follow no order a scan could walk.
+ */
+export const randomPoolOffset: DrawOffset = () => {
+  for (;;) {
+    // randomInt takes ranges below 2^48: the high 20 bits and the low 32 apart.
+    const offset = randomInt(0, 2 ** 20) * 2 ** 32 + randomInt(0, 2 ** 32);
+    if (offset >= FIRST_POOL_OFFSET) return offset;
+  }
+};
+
+/** Offsets in order from FIRST_POOL_OFFSET (::100, ::101, …): for tests that name the addresses they expect. */
+export function sequentialPoolOffsets(): DrawOffset {
+  let next = FIRST_POOL_OFFSET;
+  return () => next++;
+}
+
+/** Draws before allocation gives up: 32 collisions in a row mean a pool full beyond any real use (or a test). */
+export const MAX_POOL_DRAWS = 32;
+
+/** The first drawn offset nobody holds, or undefined after MAX_POOL_DRAWS collisions. */
+export function drawFreeOffset(draw: DrawOffset, isHeld: (offset: number) => boolean): number | undefined {
+  for (let i = 0; i < MAX_POOL_DRAWS; i++) {
+    const offset = draw();
+    if (!Number.isSafeInteger(offset) || offset < FIRST_POOL_OFFSET || offset > LAST_POOL_OFFSET) {
+      throw new Error(`pool offset out of range: ${offset}`);
+    }
+    if (!isHeld(offset)) return offset;
+  }
+  return undefined;
+}
 
 /** Any IPv6 prefix (ADDRESS/LEN), for matching device addresses. */
 export class Prefix {

@@ -4,7 +4,7 @@ import { DHCP_ADDRESS, type LeaseEvent } from '@unionize/protocol';
 import { describeStore } from './store.contract.js';
 import { MEMORY_TRANSITIONS, MemoryStore } from './memory-store.js';
 
-describeStore('MemoryStore', () => new MemoryStore({ prefix: 'fd00:3::/64' }));
+describeStore('MemoryStore', (options) => new MemoryStore({ prefix: 'fd00:3::/64', ...options }));
 
 describe('MemoryStore retention', () => {
   const event = (): LeaseEvent => ({

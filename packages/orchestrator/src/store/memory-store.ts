@@ -1,6 +1,6 @@
 import type { Store } from './store.js';
 import { CLIENT_STATES, DEFAULT_MEMORY_EVENTS, type AgentRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type ServerRecord, type TransitionRecord } from './types.js';
-import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, prefix64Of } from './ipv6.js';
+import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, drawFreeOffset, prefix64Of, randomPoolOffset, type DrawOffset } from './ipv6.js';
 
 /** Transitions kept per client: the last two or so provisioning cycles (the SQLite store keeps all). */
 export const MEMORY_TRANSITIONS = 10;
@@ -50,10 +50,11 @@ export class MemoryStore implements Store {
   readonly #prefix: Prefix64 | undefined;
   readonly #allocated = new Map<string, number>();
   readonly #holders = new Map<number, string>();
-  #next = FIRST_POOL_OFFSET;
+  readonly #drawOffset: DrawOffset;
 
-  constructor(options: { prefix?: string; maxEvents?: number }) {
+  constructor(options: { prefix?: string; maxEvents?: number; drawOffset?: DrawOffset }) {
     this.#prefix = options.prefix === undefined ? undefined : new Prefix64(options.prefix);
+    this.#drawOffset = options.drawOffset ?? randomPoolOffset;
     const maxEvents = options.maxEvents ?? DEFAULT_MEMORY_EVENTS;
     if (!Number.isInteger(maxEvents) || maxEvents < 1) throw new Error(`maxEvents must be a positive integer, got ${maxEvents}`);
     this.#maxEvents = maxEvents;
@@ -248,9 +249,8 @@ export class MemoryStore implements Store {
     if (!this.#prefix) return undefined;
     let offset = this.#allocated.get(clientId);
     if (offset === undefined) {
-      while (this.#holders.has(this.#next) && this.#next <= LAST_POOL_OFFSET) this.#next++;
-      if (this.#next > LAST_POOL_OFFSET) return undefined;
-      offset = this.#next;
+      offset = drawFreeOffset(this.#drawOffset, (o) => this.#holders.has(o));
+      if (offset === undefined) return undefined;
       this.#hold(clientId, offset);
     }
     return this.#prefix.addressAt(offset);
@@ -272,8 +272,6 @@ export class MemoryStore implements Store {
     if (offset === undefined) return;
     this.#allocated.delete(clientId);
     this.#holders.delete(offset);
-    // The lowest free offset is handed out next.
-    if (offset < this.#next) this.#next = offset;
   }
 
   close(): void {}

@@ -6,7 +6,7 @@ import { describeStore } from './store.contract.js';
 import { SqliteStore } from './sqlite-store.js';
 import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
-describeStore('SqliteStore', () => new SqliteStore({ path: ':memory:', prefix: 'fd00:3::/64' }));
+describeStore('SqliteStore', (options) => new SqliteStore({ path: ':memory:', prefix: 'fd00:3::/64', ...options }));
 
 function leaseRecord() {
   const eventId = randomUUID();
@@ -19,7 +19,7 @@ function leaseRecord() {
 describe('SqliteStore on a file', () => {
   it('keeps everything across a reopen, with WAL', () => {
     const path = join(makeTempDir('store-'), 'state.db');
-    const first = new SqliteStore({ path, prefix: 'fd00:3::/64' });
+    const first = new SqliteStore({ path, prefix: 'fd00:3::/64', drawOffset: () => 0x100 });
     const eventId = randomUUID();
     first.appendEvent({
       eventId,
@@ -32,8 +32,11 @@ describe('SqliteStore on a file', () => {
     });
     expect(first.allocateAddress('c1')).toBe('fd00:3::100');
     first.close();
-    const second = new SqliteStore({ path, prefix: 'fd00:3::/64' });
+    const offsets = [0x100, 0x101];
+    const second = new SqliteStore({ path, prefix: 'fd00:3::/64', drawOffset: () => offsets.shift()! });
     expect(second.unappliedEvents().map((e) => e.eventId)).toEqual([eventId]);
+    expect(second.allocateAddress('c1')).toBe('fd00:3::100');
+    // The pool came back from the file: ::100 is c1's, so c2's first draw collides.
     expect(second.allocateAddress('c2')).toBe('fd00:3::101');
     second.close();
   });
@@ -122,16 +125,15 @@ describe('SqliteStore on a file', () => {
     second.close();
   });
 
-  it('allocates the lowest free address after a transaction that allocated one rolled back', () => {
-    const store = new SqliteStore({ path: ':memory:', prefix: 'fd00:3::/64' });
-    expect(store.allocateAddress('a')).toBe('fd00:3::100');
+  it('frees an address allocated in a transaction that rolled back', () => {
+    const store = new SqliteStore({ path: ':memory:', prefix: 'fd00:3::/64', drawOffset: () => 0x100 });
     expect(() =>
       store.transaction(() => {
-        store.allocateAddress('b');
+        expect(store.allocateAddress('b')).toBe('fd00:3::100');
         throw new Error('abort');
       }),
     ).toThrow('abort');
-    expect(store.allocateAddress('c')).toBe('fd00:3::101');
+    expect(store.allocateAddress('c')).toBe('fd00:3::100');
     store.close();
   });
 });

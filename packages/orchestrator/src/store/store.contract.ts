@@ -1,11 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DHCP_ADDRESS, type LeaseEvent } from '@unionize/protocol';
+import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, MAX_POOL_DRAWS, Prefix64, type DrawOffset } from './ipv6.js';
 import type { Store } from './store.js';
 import type { AppliedMark, ClientRecord, EventRecord } from './types.js';
 
-/** The behaviour every Store must have; run by memory-store.test.ts and sqlite-store.test.ts. */
-export function describeStore(name: string, open: () => Store): void {
+/**
+ * The behaviour every Store must have; run by memory-store.test.ts and
+ * sqlite-store.test.ts. `open` makes a store on the pool fd00:3::/64, with
+ * `drawOffset` when given (the random draw otherwise).
+ */
+export function describeStore(name: string, open: (options?: { drawOffset?: DrawOffset }) => Store): void {
   const event = (over: Partial<LeaseEvent> = {}): LeaseEvent => ({
     eventId: randomUUID(),
     server: 'devnet',
@@ -256,29 +261,54 @@ export function describeStore(name: string, open: () => Store): void {
       store.close();
     });
 
-    it('allocates one stable address per client and reuses the lowest freed one', () => {
+    it('draws each client an address at random from the pool, stable while held, never in order', () => {
       const store = open();
-      expect(['a', 'b', 'c'].map((c) => store.allocateAddress(c))).toEqual(['fd00:3::100', 'fd00:3::101', 'fd00:3::102']);
-      expect(store.allocateAddress('a')).toBe('fd00:3::100');
-      store.releaseAddress('c');
+      const pool = new Prefix64('fd00:3::/64');
+      const clients = Array.from({ length: 200 }, (_, i) => `c${i}`);
+      const offsets = clients.map((c) => pool.offsetOf(store.allocateAddress(c)!)!);
+      expect(new Set(offsets).size).toBe(200);
+      for (const offset of offsets) {
+        expect(offset).toBeGreaterThanOrEqual(FIRST_POOL_OFFSET);
+        expect(offset).toBeLessThanOrEqual(LAST_POOL_OFFSET);
+      }
+      // Not the lowest free ones, nor any order: the offsets spread over the pool (a 2^52 range; all 200 below 2^40 has odds of 2^-2400).
+      expect(offsets.some((o) => o > 2 ** 40)).toBe(true);
+      expect(offsets).not.toEqual([...offsets].sort((a, b) => a - b));
+      expect(clients.map((c) => pool.offsetOf(store.allocateAddress(c)!)!)).toEqual(offsets);
+      store.close();
+    });
+
+    it('draws again when the drawn address is held, and gives up after MAX_POOL_DRAWS collisions', () => {
+      const queue = [0x5000, 0x5000, 0x5000, 0x7000];
+      const store = open({ drawOffset: () => queue.shift() ?? 0x5000 });
+      expect(store.allocateAddress('a')).toBe('fd00:3::5000');
+      expect(store.allocateAddress('b')).toBe('fd00:3::7000');
+      expect(queue).toEqual([]);
+      // Every draw from here on is 0x5000, held by a: b's address stays, c gets none.
+      expect(store.allocateAddress('c')).toBeUndefined();
       store.releaseAddress('a');
-      expect(store.allocateAddress('d')).toBe('fd00:3::100');
-      expect(store.allocateAddress('e')).toBe('fd00:3::102');
-      expect(store.allocateAddress('f')).toBe('fd00:3::103');
-      store.releaseAddress('e');
-      store.releaseAddress('b');
-      expect(store.allocateAddress('g')).toBe('fd00:3::101');
-      expect(store.allocateAddress('h')).toBe('fd00:3::102');
-      expect(store.allocateAddress('i')).toBe('fd00:3::104');
+      expect(store.allocateAddress('c')).toBe('fd00:3::5000');
+      expect(store.allocateAddress('b')).toBe('fd00:3::7000');
+      store.close();
+    });
+
+    it('counts MAX_POOL_DRAWS draws before it gives up', () => {
+      let draws = 0;
+      const store = open({ drawOffset: () => (draws++, 0x5000) });
+      store.allocateAddress('a');
+      draws = 0;
+      expect(store.allocateAddress('b')).toBeUndefined();
+      expect(draws).toBe(MAX_POOL_DRAWS);
       store.close();
     });
 
     it('claims an address found in use, unless another client holds it', () => {
-      const store = open();
+      const store = open({ drawOffset: () => 0x100 });
       expect(store.claimAddress('x', 'fd00:3::105')).toBe(true);
       expect(store.allocateAddress('x')).toBe('fd00:3::105');
       expect(store.claimAddress('y', 'fd00:3::105')).toBe(false);
       expect(store.claimAddress('y', 'fd00:4::1')).toBe(false);
+      expect(store.claimAddress('y', 'fd00:3::ff')).toBe(false);
       expect(store.allocateAddress('y')).toBe('fd00:3::100');
       store.close();
     });

@@ -69,7 +69,7 @@ export interface Store {
   /** Instances per agent; agents with none are absent. */
   instancesPerAgent(): Map<string, number>;
 
-  /** The address allocated to a client, allocating the lowest free one; undefined when the pool is exhausted. */
+  /** The address allocated to a client, drawing a free one at random the first time (stable while it is held); undefined when no free one was drawn. */
   allocateAddress(clientId: string): string | undefined;
   /** Record an address found in use (e.g. on a container adopted from an agent); false if another client holds it. */
   claimAddress(clientId: string, address: string): boolean;
