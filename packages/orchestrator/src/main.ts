@@ -1,21 +1,21 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { ConfigError, RequestVerifier, listenHttps, loadServerTrust, readSecretFile, redact } from '@unionize/protocol';
-import { HttpsAgentClient } from './agents/agent-client.js';
-import { withRetry } from './agents/with-retry.js';
+import { ConfigError, RequestVerifier, listenHttps, readSecretFile, redact } from '@unionize/protocol';
+import { connectAgents } from './agents/connect.js';
 import { createApp } from './api/app.js';
-import { requestIdMixin } from './context/request-id.js';
+import { requestIdMixin } from './context/request-context.js';
 import { DashboardAuth, StateHub, dashboardState } from './dashboard/index.js';
 import { agentHealthFrom } from './metrics/agent-health.js';
-import { MeteredLifecycle } from './metrics/metered-lifecycle.js';
-import { createMetrics } from './metrics/metrics.js';
+import { createMetrics, observeState } from './metrics/metrics.js';
+import { metricsObserver } from './metrics/observer.js';
 import { systemClock } from './clock.js';
 import { loadOrchestratorConfig, quotaLimits, type OrchestratorConfig } from './config.js';
 import { AgentMonitor } from './agents/agent-monitor.js';
 import { EventDispatcher } from './events/dispatcher.js';
 import { HostsPinner } from './pinning/hosts-pinner.js';
 import { buildProfiles } from './profiles/profiles.js';
+import { Lifecycle } from './lifecycle/lifecycle.js';
 import { Quotas } from './lifecycle/quotas.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { SeriesSampler, storeCounts } from './series/sampler.js';
@@ -44,15 +44,9 @@ async function main(): Promise<void> {
   log.info({ config: redact(config) }, 'starting');
   if (process.getuid?.() === 0) log.warn('running as root: the orchestrator needs no privilege; run it as its own user');
 
-  const trusts = Object.entries(config.agents).map(([name, agent]) => [name, loadServerTrust(agent, `config ${values.config}: [agents.${name}]`)] as const);
+  // The client of each agent, as its [agents.NAME] section chooses (agents/connect.ts).
+  const agents = connectAgents(config, { secret, configFile: values.config });
   const store = await openStore(config);
-  const agents = trusts.map(([name, trust]) => {
-    const agent = config.agents[name]!;
-    return withRetry(new HttpsAgentClient({ name, url: agent.url, trust, secret, timeoutMs: agent.timeout_ms }), {
-      attempts: agent.attempts,
-      baseDelayMs: 200,
-    });
-  });
   const quotas = new Quotas(quotaLimits(config), systemClock);
   const monitor = new AgentMonitor({
     agents,
@@ -72,17 +66,17 @@ async function main(): Promise<void> {
     ? new HostsPinner({ dir: config.pinning.hostsdir, log, ...(config.pinning.dnsmasq_pidfile ? { pidFile: config.pinning.dnsmasq_pidfile } : {}) })
     : undefined;
   const agentHealth = agentHealthFrom(monitor);
-  let queueDepth = () => 0;
-  const metrics = createMetrics({ store, agentHealth, queueDepth: () => queueDepth(), defaultMetrics: true });
+  const metrics = createMetrics({ defaultMetrics: true });
   // The dashboard's charts: the last hour, per minute, from the orchestrator's own numbers.
   const sampler = new SeriesSampler({ clock: systemClock, counts: storeCounts(store) });
-  const lifecycle = new MeteredLifecycle({
-    store, agents, clock: systemClock, log, image: config.instances.image, prefixLength: 64, quotas, metrics,
-    onLeaseToReady: (seconds) => sampler.observeLeaseToReady(seconds),
+  const observer = metricsObserver(metrics, { clock: systemClock, onLeaseToReady: (seconds) => sampler.observeLeaseToReady(seconds) });
+  const lifecycle = new Lifecycle({
+    store, agents, clock: systemClock, log, image: config.instances.image, prefixLength: 64, quotas, observer,
     addressing: config.addressing.mode, profiles, placement, ...(pinner ? { pinner } : {}),
   });
-  const dispatcher = new EventDispatcher({ store, lifecycle, clock: systemClock, log, concurrency: config.instances.concurrency });
-  queueDepth = () => dispatcher.depth;
+  const dispatcher = new EventDispatcher({ store, lifecycle, clock: systemClock, log, concurrency: config.instances.concurrency, observer });
+  const queueDepth = () => dispatcher.depth;
+  observeState(metrics, { store, agentHealth, queueDepth });
   const reconciler = new Reconciler({
     store,
     lifecycle,

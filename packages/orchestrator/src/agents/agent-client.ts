@@ -9,7 +9,7 @@ import {
   type ServerTrust,
   type SignedResponse,
 } from '@unionize/protocol';
-import { currentRequestId } from '../context/request-id.js';
+import { currentRequestId } from '../context/request-context.js';
 import { AgentError } from './errors.js';
 
 /** What the orchestrator needs from one unionize agent. */

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { Store } from '../store/store.js';
@@ -20,6 +21,8 @@ export interface AgentStatus extends AgentSettings {
   draining: boolean;
   unhealthySince: string | null;
   checkedAt: string | null;
+  /** How long its last health check took, ms; null before the first. */
+  latencyMs: number | null;
 }
 
 /**
@@ -38,6 +41,8 @@ export class AgentMonitor {
   readonly #records = new Map<string, AgentRecord>();
   /** The health last logged per agent: unhealthy turns dead by the clock alone, between two checks. */
   readonly #reported = new Map<string, AgentHealth>();
+  /** How long each agent's last health check took, ms. */
+  readonly #latencyMs = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: { agents: readonly AgentClient[]; settings: readonly AgentSettings[]; store: Store; clock: Clock; log: Logger; deadAfterMs: number }) {
@@ -91,6 +96,7 @@ export class AgentMonitor {
       draining: record.draining,
       unhealthySince: record.unhealthySince,
       checkedAt: record.checkedAt || null,
+      latencyMs: this.#latencyMs.get(name) ?? null,
     };
   }
 
@@ -127,7 +133,9 @@ export class AgentMonitor {
   }
 
   async #check(agent: AgentClient): Promise<void> {
+    const started = performance.now();
     const healthy = await agent.health();
+    this.#latencyMs.set(agent.name, performance.now() - started);
     const record = this.#records.get(agent.name);
     if (!record) return;
     const now = this.#clock.now().toISOString();

@@ -40,7 +40,7 @@ import { routeLabel } from '../metrics/route-label.js';
 import { orchestratorOpenApi } from '../openapi/routes.js';
 import { query } from './queries.js';
 import { registerAgentRoutes, type AgentControl } from './agent-routes.js';
-import { withRequestId } from '../context/request-id.js';
+import { beginRequest, elapsedMs, withRequestId } from '../context/request-context.js';
 import { jsonListStream } from './json-stream.js';
 import { clientView, eventView, instanceView, serverView, transitionView } from './views.js';
 import { findCaller, sourceAddressOf } from './whoami.js';
@@ -83,12 +83,17 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.onError(jsonErrorHandler(log));
   app.notFound(jsonNotFound);
 
-  // x-request-id from the caller (the hook sends its eventId) or a new one;
-  // every log line of the request carries it (pino mixin), and so do the
-  // agent calls the request causes.
+  // x-request-id from the caller (the hook sends its eventId) or a new one:
+  // the request's context (context/request-context.ts), which every log line
+  // of the request and of the work it queues carries (pino mixin), and so do
+  // the agent calls that work makes.
   app.use(requestId());
   app.use(async function observeRequest(c, next) {
-    await withRequestId(c.get('requestId'), next);
+    let ms = 0;
+    await beginRequest(c.get('requestId'), async () => {
+      await next();
+      ms = elapsedMs()!;
+    });
     const route = routeLabel(c);
     metrics?.requests.inc({ method: c.req.method, route, status: String(c.res.status) });
     // Successful reads, and accepted lease events, at debug. An event gets its
@@ -97,7 +102,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     // (GET /v1/events). Three info lines per event were most of the log, and
     // about 7% of the orchestrator's CPU per event, under a burst of events.
     const quiet = c.res.status < 400 && (c.req.method === 'GET' || route === LEASE_EVENTS_PATH);
-    log[quiet ? 'debug' : 'info']({ requestId: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status }, 'request');
+    log[quiet ? 'debug' : 'info']({ requestId: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status, ms }, 'request');
   });
 
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -187,8 +192,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const id = c.req.param('id');
     const client = clientIdPattern.test(id) ? store.getClient(id) : undefined;
     if (!client) throw new ApiError(404, 'NOT_FOUND', `no client ${id.slice(0, 40)}`);
-    const requestId = c.get('requestId');
-    dispatcher.run(id, () => withRequestId(requestId, () => lifecycle.deprovision(id, 'deprovisioned by an operator')));
+    // Queued in this request's context: the deprovision is its work.
+    dispatcher.run(id, () => lifecycle.deprovision(id, 'deprovisioned by an operator'));
     return c.json({ clientId: id, queued: true } satisfies DeprovisionQueued, 202);
   });
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { EventOutcome, LeaseEvent } from '@unionize/protocol';
-import { currentRequestId, withRequestId } from '../context/request-id.js';
+import { currentContext, withRequestId, type RequestContext } from '../context/request-context.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { AppliedMark, EventRecord } from '../store/types.js';
@@ -38,10 +38,10 @@ class RecordingStore extends MemoryStore {
 
 function setup() {
   const store = new RecordingStore({});
-  const applied: Array<{ eventId: string; requestId: string | undefined }> = [];
+  const applied: Array<{ eventId: string; requestId: string | undefined; startedAt: number | undefined }> = [];
   const lifecycle = {
     applyEvent: async (_clientId: string, e: LeaseEvent) => {
-      applied.push({ eventId: e.eventId, requestId: currentRequestId() });
+      applied.push({ eventId: e.eventId, requestId: currentContext()?.requestId, startedAt: currentContext()?.startedAt });
       return { kind: 'ignored', reason: 'release for an unknown client' } satisfies EventOutcome;
     },
     converge: async () => undefined,
@@ -125,15 +125,25 @@ describe('EventDispatcher group commit', () => {
     expect(t.applied.map((a) => a.eventId)).toEqual([e.eventId]);
   });
 
-  it('applies each event in the request id of the request that posted it', async () => {
+  it("applies each event as work of its eventId, continuing the context (the time) of the request that posted it", async () => {
     const t = setup();
     const [a, b] = [event(), event()];
-    const answers = [withRequestId('req-a', () => t.dispatcher.journal(a)), withRequestId('req-b', () => t.dispatcher.journal(b))];
+    const posted: RequestContext[] = [];
+    const post = (id: string, e: LeaseEvent) =>
+      withRequestId(id, () => {
+        posted.push(currentContext()!);
+        return t.dispatcher.journal(e);
+      });
+    const answers = [post('req-a', a), post('req-b', b)];
     await turn();
     await t.store.releaseSyncs();
     await Promise.all(answers);
     await t.store.releaseSyncs();
     await t.dispatcher.idle();
-    expect(t.applied).toEqual([{ eventId: a.eventId, requestId: 'req-a' }, { eventId: b.eventId, requestId: 'req-b' }]);
+    expect(posted[0]!.startedAt).not.toBe(posted[1]!.startedAt);
+    expect(t.applied).toEqual([
+      { eventId: a.eventId, requestId: a.eventId, startedAt: posted[0]!.startedAt },
+      { eventId: b.eventId, requestId: b.eventId, startedAt: posted[1]!.startedAt },
+    ]);
   });
 });

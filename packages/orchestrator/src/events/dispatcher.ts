@@ -1,7 +1,8 @@
 import { AsyncResource } from 'node:async_hooks';
 import type { Logger } from 'pino';
-import { clientIdOf, outcomeText, type EventOutcome, type LeaseEvent } from '@unionize/protocol';
+import { clientIdOf, outcomeText, type EventOutcome, type EventOutcomeKind, type LeaseEvent } from '@unionize/protocol';
 import type { Clock } from '../clock.js';
+import { elapsedMs, withRequestId } from '../context/request-context.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
 import type { AppliedMark, EventRecord } from '../store/types.js';
@@ -16,6 +17,13 @@ export interface DispatcherOptions {
   /** Backoff for failed clients: base delay doubling per attempt up to the cap, ms. */
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /** Hears each applied event (the metrics). */
+  observer?: DispatchObserver;
+}
+
+/** What applying events looks like from outside: metrics/observer.ts counts it. */
+export interface DispatchObserver {
+  eventApplied(event: LeaseEvent, outcome: EventOutcomeKind): void;
 }
 
 export interface Accepted {
@@ -53,6 +61,7 @@ export class EventDispatcher {
   readonly #queue: KeyedQueue;
   readonly #retryBaseMs: number;
   readonly #retryMaxMs: number;
+  readonly #observer: DispatchObserver | undefined;
   readonly #retries = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
   #stopped = false;
   /** For the next group commit: events to journal, marks of applied ones. */
@@ -69,6 +78,7 @@ export class EventDispatcher {
     this.#log = options.log;
     this.#retryBaseMs = options.retryBaseMs ?? 1000;
     this.#retryMaxMs = options.retryMaxMs ?? 60_000;
+    this.#observer = options.observer;
     this.#queue = new KeyedQueue({
       concurrency: options.concurrency,
       onError: (key, error) => this.#log.error({ client: key, err: error }, 'task failed'),
@@ -134,23 +144,32 @@ export class EventDispatcher {
     this.#retries.clear();
   }
 
+  /**
+   * Queue an event's application, in the context of the request that brought
+   * it (journal() keeps it), or of none after a restart; either way it is
+   * applied as work of its eventId, so its log lines and agent calls carry
+   * that id, and its 'event applied' line how long it took since the request.
+   */
   #enqueue(record: EventRecord): void {
-    this.#queue.push(record.clientId, async () => {
-      let applied: EventOutcome;
-      try {
-        applied = await this.#lifecycle.applyEvent(record.clientId, record.event);
-        this.#clearRetry(record.clientId);
-      } catch (error) {
-        applied = { kind: 'failed', error: (error as Error).message };
-        this.#scheduleRetry(record.clientId);
-      }
-      const outcome = outcomeText(applied);
-      // Committed with the next group commit, not alone (a commit each was most of the apply's cost).
-      this.#marks.push({ eventId: record.eventId, appliedAt: this.#clock.now().toISOString(), outcome, outcomeKind: applied.kind });
-      this.#scheduleCommit();
-      // Fields inline rather than a child logger per event: a child costs more than the line.
-      this.#log.info({ eventId: record.eventId, client: record.clientId, action: record.event.action, outcome, outcomeKind: applied.kind }, 'event applied');
-    });
+    this.#queue.push(record.clientId, () => withRequestId(record.eventId, () => this.#apply(record)));
+  }
+
+  async #apply(record: EventRecord): Promise<void> {
+    let applied: EventOutcome;
+    try {
+      applied = await this.#lifecycle.applyEvent(record.clientId, record.event);
+      this.#clearRetry(record.clientId);
+    } catch (error) {
+      applied = { kind: 'failed', error: (error as Error).message };
+      this.#scheduleRetry(record.clientId);
+    }
+    const outcome = outcomeText(applied);
+    // Committed with the next group commit, not alone (a commit each was most of the apply's cost).
+    this.#marks.push({ eventId: record.eventId, appliedAt: this.#clock.now().toISOString(), outcome, outcomeKind: applied.kind });
+    this.#scheduleCommit();
+    this.#observer?.eventApplied(record.event, applied.kind);
+    // Fields inline rather than a child logger per event: a child costs more than the line.
+    this.#log.info({ eventId: record.eventId, client: record.clientId, action: record.event.action, outcome, outcomeKind: applied.kind, ms: elapsedMs() }, 'event applied');
   }
 
   #record(event: LeaseEvent): EventRecord {

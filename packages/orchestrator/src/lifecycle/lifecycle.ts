@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { DHCP_ADDRESS, LABELS, clientIdOf, isDhcpAddress, macOf, type AddressingMode, type ContainerView, type EventOutcome, type LeaseEvent } from '@unionize/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
@@ -38,6 +39,14 @@ export interface LifecycleOptions {
   placement?: Placement;
   /** Pins each device's address in dnsmasq's hosts (optional). */
   pinner?: { pin(client: ClientRecord): void };
+  /** Hears how each provisioning went and took (the metrics). */
+  observer?: LifecycleObserver;
+}
+
+/** What provisioning looks like from outside: metrics/observer.ts times it. */
+export interface LifecycleObserver {
+  /** `ok`: the container runs; `refused`: a quota or no agent said no; `failed`: it threw. */
+  provisioned(result: 'ok' | 'refused' | 'failed', seconds: number): void;
 }
 
 /**
@@ -57,6 +66,7 @@ export class Lifecycle {
   readonly #defaultProfile: Profile;
   readonly #placement: Placement;
   readonly #pinner: LifecycleOptions['pinner'];
+  readonly #observer: LifecycleObserver | undefined;
   /** clientId → agent of the new containers being made: not in the store's instances until made, but they take room. */
   readonly #placing = new Map<string, string>();
 
@@ -73,6 +83,7 @@ export class Lifecycle {
     this.#defaultProfile = defaultProfile(options.image);
     this.#placement = options.placement ?? { candidates: () => this.#agents, capacity: () => 0, isDead: () => false };
     this.#pinner = options.pinner;
+    this.#observer = options.observer;
   }
 
   /** Apply one lease event to its client; returns the outcome to journal. */
@@ -102,6 +113,19 @@ export class Lifecycle {
    * reconcile pass (no backoff timer: nothing changes by waiting alone).
    */
   async provision(clientId: string, reason: string): Promise<boolean> {
+    const started = performance.now();
+    const took = () => (performance.now() - started) / 1000;
+    try {
+      const made = await this.#provision(clientId, reason);
+      this.#observer?.provisioned(made ? 'ok' : 'refused', took());
+      return made;
+    } catch (error) {
+      this.#observer?.provisioned('failed', took());
+      throw error;
+    }
+  }
+
+  async #provision(clientId: string, reason: string): Promise<boolean> {
     const client = this.#mustGet(clientId);
     let existing = this.#store.getInstance(clientId);
     if (existing && this.#placement.isDead(existing.agent)) {

@@ -16,9 +16,9 @@ export interface AgentHealthSource {
  * The placement's AgentMonitor (agents/agent-monitor.ts) as a health source,
  * so the dashboard and metrics say what placement decides on (one poller).
  */
-export function agentHealthFrom(monitor: { list(): Array<{ name: string; health: string; checkedAt: string | null }> }): AgentHealthSource {
+export function agentHealthFrom(monitor: { list(): Array<{ name: string; health: string; checkedAt: string | null; latencyMs: number | null }> }): AgentHealthSource {
   return {
     list: () =>
-      monitor.list().map((s) => ({ name: s.name, healthy: s.checkedAt ? s.health === 'healthy' : null, checkedAt: s.checkedAt, latencyMs: null })),
+      monitor.list().map((s) => ({ name: s.name, healthy: s.checkedAt ? s.health === 'healthy' : null, checkedAt: s.checkedAt, latencyMs: s.latencyMs })),
   };
 }

@@ -3,23 +3,26 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { EVENT_OUTCOME_KINDS, RequestVerifier, signRequest, type ContainerView, type CreateContainerRequest } from '@unionize/protocol';
 import { createApp } from '../api/app.js';
-import { currentRequestId } from '../context/request-id.js';
+import { currentRequestId, elapsedMs } from '../context/request-context.js';
 import { EventDispatcher } from '../events/dispatcher.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { FakeAgent } from '../testing/fake-agent.js';
 import { AgentMonitor } from '../agents/agent-monitor.js';
 import { agentHealthFrom } from './agent-health.js';
-import { MeteredLifecycle } from './metered-lifecycle.js';
-import { createMetrics } from './metrics.js';
+import { Lifecycle } from '../lifecycle/lifecycle.js';
+import { createMetrics, observeState } from './metrics.js';
+import { metricsObserver } from './observer.js';
 
 const secret = Buffer.from('s'.repeat(64));
 const metricsToken = Buffer.from('m'.repeat(40));
 
-/** Remembers the request id current when each call was made. */
+/** Remembers the request id current when each call was made, and how long its request had taken by then. */
 class RecordingAgent extends FakeAgent {
   readonly requestIds: Array<string | undefined> = [];
+  readonly elapsed: Array<number | undefined> = [];
   override createContainer(request: CreateContainerRequest): Promise<ContainerView> {
     this.requestIds.push(currentRequestId());
+    this.elapsed.push(elapsedMs());
     return super.createContainer(request);
   }
 }
@@ -32,13 +35,13 @@ function setup() {
   const agents = [agent];
   const monitor = new AgentMonitor({ agents, settings: [{ name: 'dock1', url: 'https://dock1', capacity: 0, drain: false }], store, clock, log, deadAfterMs: 60_000 });
   const agentHealth = Object.assign(agentHealthFrom(monitor), { checkAll: () => monitor.checkAll() });
-  let depth = () => 0;
-  const metrics = createMetrics({ store, agentHealth, queueDepth: () => depth() });
-  const lifecycle = new MeteredLifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64, metrics });
-  const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 2 });
-  depth = () => dispatcher.depth;
+  const metrics = createMetrics();
+  const observer = metricsObserver(metrics, { clock });
+  const lifecycle = new Lifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64, observer });
+  const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 2, observer });
+  observeState(metrics, { store, agentHealth, queueDepth: () => dispatcher.depth });
   const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret }), log, metrics, metricsToken, agentHealth });
-  return { app, dispatcher, agent, agentHealth };
+  return { app, dispatcher, agent, agentHealth, metrics };
 }
 
 function post(action: 'add' | 'del', headers: Record<string, string> = {}) {
@@ -58,7 +61,7 @@ describe('/metrics', () => {
     expect((await app.request('/metrics', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
     const log = pino({ level: 'silent' });
     const store = new MemoryStore({ prefix: 'fd00:3::/64' });
-    const lifecycle = new MeteredLifecycle({ store, agents: [], clock: { now: () => new Date() }, log, image: 'i', prefixLength: 64, metrics: createMetrics({ store, agentHealth: { list: () => [] }, queueDepth: () => 0 }) });
+    const lifecycle = new Lifecycle({ store, agents: [], clock: { now: () => new Date() }, log, image: 'i', prefixLength: 64 });
     const off = createApp({ store, dispatcher: new EventDispatcher({ store, lifecycle, clock: { now: () => new Date() }, log, concurrency: 1 }), lifecycle, agents: [], verifier: new RequestVerifier({ secret }), log });
     expect((await off.request('/metrics')).status).toBe(404);
   });
@@ -85,6 +88,35 @@ describe('/metrics', () => {
     expect(text).toMatch(/orchestrator_http_requests_total\{method="POST",route="\/v1\/lease-events",status="202"\} 2/);
   });
 
+  it('sets every metric it defines: each has a series, with a sensible value', async () => {
+    const { app, dispatcher, agentHealth, metrics } = setup();
+    expect((await app.request('/v1/lease-events', post('add', { 'x-hook-spool-depth': '2' }).init)).status).toBe(202);
+    await dispatcher.idle();
+    await agentHealth.checkAll();
+    const scrape = await app.request('/metrics', { headers: { authorization: `Bearer ${metricsToken.toString()}` } });
+    const text = await scrape.text();
+    const defined = await metrics.registry.getMetricsAsJSON();
+    expect(defined.length).toBeGreaterThanOrEqual(11);
+    for (const metric of defined) {
+      const values = metric.values.filter((v) => v.metricName === undefined || v.metricName === metric.name || v.metricName === `${metric.name}_count`);
+      expect(values.length, `${metric.name}: no series`).toBeGreaterThan(0);
+      for (const v of values) expect(Number.isFinite(v.value) && v.value >= 0, `${metric.name}: ${v.value}`).toBe(true);
+      if (metric.type === 'counter' || metric.type === 'histogram') expect(Math.max(...values.map((v) => v.value)), `${metric.name}: never counted`).toBeGreaterThan(0);
+      expect(text, `${metric.name}: not in the scrape`).toMatch(new RegExp(`^${metric.name}(_count)?(\\{[^}]*\\})? `, 'm'));
+    }
+    const value = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1]);
+    const check = value('orchestrator_agent_health_check_seconds\\{agent="dock1"\\}');
+    expect(check).toBeGreaterThanOrEqual(0);
+    expect(check).toBeLessThan(60);
+    expect(value('orchestrator_provision_duration_seconds_count\\{result="ok"\\}')).toBe(1);
+    expect(value('orchestrator_provision_duration_seconds_sum\\{result="ok"\\}')).toBeLessThan(60);
+    expect(value('orchestrator_lease_to_ready_seconds_count')).toBe(1);
+    expect(value('orchestrator_event_queue_depth')).toBe(0);
+    expect(value('orchestrator_hook_spool_depth\\{server="devnet"\\}')).toBe(2);
+    expect(value('orchestrator_instances\\{agent="dock1"\\}')).toBe(1);
+    expect(value('orchestrator_clients\\{state="ready"\\}')).toBe(1);
+  });
+
   it('labels outcomes by their kind, without their reasons', async () => {
     const { app, dispatcher } = setup();
     for (const action of ['del', 'add', 'add'] as const) {
@@ -109,6 +141,9 @@ describe('request ids', () => {
     expect(res.headers.get('x-request-id')).toBe('ignored-here');
     await dispatcher.idle();
     expect(agent.requestIds).toEqual([eventId]);
+    // And the request's time, from the API edge through the journal and the queue.
+    expect(agent.elapsed).toEqual([expect.any(Number)]);
+    expect(agent.elapsed[0]).toBeGreaterThanOrEqual(0);
   });
 
   it("takes the event's id as the request id when the caller sends none", async () => {
@@ -120,7 +155,7 @@ describe('request ids', () => {
 
   it('runs each queued task in the context it was queued from, whatever ran before it', async () => {
     const { KeyedQueue } = await import('../events/keyed-queue.js');
-    const { withRequestId } = await import('../context/request-id.js');
+    const { withRequestId } = await import('../context/request-context.js');
     const queue = new KeyedQueue({ concurrency: 1, onError: () => {} });
     const seen: Array<string | undefined> = [];
     const task = () => async () => {

@@ -5,7 +5,9 @@ import type { AgentHealthSource } from './agent-health.js';
 
 /**
  * The orchestrator's Prometheus metrics (prom-client, text format at
- * /metrics). Gauges that mirror the store are computed when scraped, so they
+ * /metrics): the instruments the work sets (createMetrics; observer.ts sets
+ * them from the life cycle and the dispatcher, the API from requests), and
+ * gauges that mirror the state, computed when scraped (observeState), so they
  * are never stale and cost nothing between scrapes; they read the store's
  * counts, not every client.
  */
@@ -24,18 +26,16 @@ export interface OrchestratorMetrics {
   readonly requests: Counter<'method' | 'route' | 'status'>;
 }
 
-export interface MetricsSources {
+/** What the state gauges read when scraped. */
+export interface StateSources {
   store: Store;
   agentHealth: AgentHealthSource;
   queueDepth: () => number;
-  /** Process metrics (CPU, memory, event loop); off in unit tests. */
-  defaultMetrics?: boolean;
 }
 
-export function createMetrics(sources: MetricsSources): OrchestratorMetrics {
-  const registry = new Registry();
-  const registers = [registry];
-  if (sources.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'orchestrator_' });
+/** The state gauges, added to the registry once what they read exists. */
+export function observeState(metrics: OrchestratorMetrics, sources: StateSources): void {
+  const registers = [metrics.registry];
 
   new Gauge({
     name: 'orchestrator_clients',
@@ -86,7 +86,13 @@ export function createMetrics(sources: MetricsSources): OrchestratorMetrics {
       this.set(sources.queueDepth());
     },
   });
+}
 
+/** The instruments; `defaultMetrics`: process metrics too (CPU, memory, event loop), off in unit tests. */
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): OrchestratorMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'orchestrator_' });
   return {
     registry,
     events: new Counter({ name: 'orchestrator_lease_events_total', help: 'Lease events applied, by action and outcome', labelNames: ['action', 'outcome'], registers }),

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EventDispatcher } from '../events/dispatcher.js';
-import { MeteredLifecycle } from '../metrics/metered-lifecycle.js';
+import { Lifecycle } from '../lifecycle/lifecycle.js';
+import { metricsObserver } from '../metrics/observer.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { MemoryStore } from '../store/memory-store.js';
 import type { ClientRecord, ClientState } from '../store/types.js';
@@ -172,9 +173,9 @@ describe('lease→ready from the life cycle', () => {
     const store = new MemoryStore({ prefix: 'fd00:3::/64' });
     const agents = [new FakeAgent('dock1')];
     const s = new SeriesSampler({ clock, counts: storeCounts(store) });
-    const metrics = createMetrics({ store, agentHealth: { list: () => [] }, queueDepth: () => 0 });
-    const lifecycle = new MeteredLifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64, metrics, onLeaseToReady: (seconds) => s.observeLeaseToReady(seconds) });
-    const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 1 });
+    const observer = metricsObserver(createMetrics(), { clock, onLeaseToReady: (seconds) => s.observeLeaseToReady(seconds) });
+    const lifecycle = new Lifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64, observer });
+    const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 1, observer });
     dispatcher.accept({
       eventId: randomUUID(), server: 'devnet', role: 'device', action: 'add', duid: '00:03:00:01:02:aa:bb:cc:dd:01', iaid: '1',
       address: 'fd00:1::1000', hostname: 'laptop', mac: '02:aa:bb:cc:dd:01', interface: 'brdev', expiresAt: null, seenAt: '2025-03-01T12:00:27.500Z',
