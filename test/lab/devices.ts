@@ -126,10 +126,14 @@ export class DeviceClient {
     return result.code === 0 && (JSON.parse(result.stdout || '[]') as unknown[]).length > 0;
   }
 
-  /** Take a lease: the address is up (not tentative) and the RA's default route is there. */
-  async lease(timeoutMs = 30_000): Promise<DeviceLease> {
+  /**
+   * Take a lease: the address is up (not tentative) and the RA's default
+   * route is there. `temporary`: ask for a temporary address (IA_TA) beside
+   * the IA_NA (`dhclient -N -T`), as devices with privacy extensions may.
+   */
+  async lease(timeoutMs = 30_000, temporary = false): Promise<DeviceLease> {
     if (!this.dhclient?.running) {
-      const proc = spawnManaged(`dhclient ${this.device.netns}`, this.dhclientArgs(['-1', '-d']), {
+      const proc = spawnManaged(`dhclient ${this.device.netns}`, this.dhclientArgs(['-1', '-d', ...(temporary ? ['-N', '-T'] : [])]), {
         logFile: join(this.device.dir, 'dhclient.log'),
       });
       this.dhclient = proc;

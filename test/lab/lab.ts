@@ -158,7 +158,7 @@ export interface Lab {
   connectDockerHost(host: 2, connected: boolean): Promise<void>;
   /** The device forgets its lease but keeps its DUID (see DeviceClient.forget); lease() then solicits afresh. */
   forgetLease(device: LabDevice | number): Promise<void>;
-  lease(device: LabDevice | number, options?: { timeoutMs?: number }): Promise<DeviceLease>;
+  lease(device: LabDevice | number, options?: { timeoutMs?: number; temporary?: boolean }): Promise<DeviceLease>;
   release(device: LabDevice | number): Promise<void>;
   /** Stop the device's DHCP client without a Release (the lease runs until it expires). */
   stopClient(device: LabDevice | number): Promise<void>;
@@ -265,8 +265,8 @@ class LabImpl implements Lab {
     return client;
   }
 
-  lease(device: LabDevice | number, options: { timeoutMs?: number } = {}): Promise<DeviceLease> {
-    return this.client(device).lease(options.timeoutMs);
+  lease(device: LabDevice | number, options: { timeoutMs?: number; temporary?: boolean } = {}): Promise<DeviceLease> {
+    return this.client(device).lease(options.timeoutMs, options.temporary);
   }
 
   release(device: LabDevice | number): Promise<void> {

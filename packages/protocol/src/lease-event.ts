@@ -27,6 +27,11 @@ export const iaidSchema = z
   .regex(/^T?(0|[1-9][0-9]{0,9})$/, 'IAID must be a decimal 32-bit number, optionally prefixed by T')
   .refine((s) => Number(s.replace(/^T/, '')) <= 0xffffffff, 'IAID must fit in 32 bits');
 
+/** An IA_TA's IAID (dnsmasq writes it `T` + number): a temporary address, never a container of its own. */
+export function isTemporaryIaid(iaid: string): boolean {
+  return iaid.startsWith('T');
+}
+
 export const ipv6Schema = z
   .string()
   .max(45)

@@ -169,3 +169,19 @@ describe('Lifecycle: dhcp addressing', () => {
     expect(outcomes).toContainEqual(['bound', `bound fd00:3::1234 to ${request!.name}`]);
   });
 });
+
+describe('Lifecycle: temporary addresses', () => {
+  it('makes no client and no container for an IA_TA lease beside the device’s IA_NA', async () => {
+    const t = setup();
+    const device = await t.send({ duid: '00:01:0a', iaid: '7' });
+    const temporary = await t.send({ duid: '00:01:0a', iaid: 'T7', address: 'fd00:1::2000' });
+    await t.send({ duid: '00:01:0a', iaid: 'T7', address: 'fd00:1::2000', action: 'del' });
+    expect(t.store.getClient(device)?.state).toBe('ready');
+    expect(t.store.getClient(temporary)).toBeUndefined();
+    expect(t.agents.reduce((n, a) => n + a.requests.size, 0)).toBe(1);
+    expect(t.store.recentEvents(10).filter((e) => e.event.iaid === 'T7').map((e) => [e.outcomeKind, e.outcome])).toEqual([
+      ['ignored', 'ignored: temporary address (IA_TA T7)'],
+      ['ignored', 'ignored: temporary address (IA_TA T7)'],
+    ]);
+  });
+});

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { DHCP_ADDRESS, LABELS, clientIdOf, isDhcpAddress, macOf, type AddressingMode, type ContainerView, type EventOutcome, type LeaseEvent } from '@unionize/protocol';
+import { DHCP_ADDRESS, LABELS, clientIdOf, isDhcpAddress, isTemporaryIaid, macOf, type AddressingMode, type ContainerView, type EventOutcome, type LeaseEvent } from '@unionize/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
 import { AgentError } from '../agents/errors.js';
 import { chooseAgent } from '../agents/placement.js';
@@ -89,6 +89,8 @@ export class Lifecycle {
   /** Apply one lease event to its client; returns the outcome to journal. */
   async applyEvent(clientId: string, event: LeaseEvent): Promise<EventOutcome> {
     if (event.role === 'instance') return this.#bindInstanceLease(event);
+    // One device, one container: a temporary address (IA_TA) beside the device's IA_NA makes no client.
+    if (isTemporaryIaid(event.iaid)) return { kind: 'ignored', reason: `temporary address (IA_TA ${event.iaid})` };
     if (event.action === 'del') {
       const client = this.#store.getClient(clientId);
       if (!client) return { kind: 'ignored', reason: 'release for an unknown client' };
