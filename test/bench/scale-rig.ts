@@ -279,8 +279,10 @@ image = unionize-client:latest
 max_instances = 0
 max_per_agent = 0
 max_per_mac = 0
+max_without_mac = 0
 max_per_prefix64 = 0
 new_clients_per_minute = 0
+new_clients_per_mac_per_minute = 0
 
 [reconcile]
 interval_seconds = 3600

@@ -31,8 +31,10 @@ const quotasSchema = z
     max_instances: limit(DEFAULT_QUOTAS.maxInstances),
     max_per_agent: limit(DEFAULT_QUOTAS.maxPerAgent),
     max_per_mac: limit(DEFAULT_QUOTAS.maxPerMac),
+    max_without_mac: limit(DEFAULT_QUOTAS.maxWithoutMac),
     max_per_prefix64: limit(DEFAULT_QUOTAS.maxPerPrefix64),
     new_clients_per_minute: limit(DEFAULT_QUOTAS.newClientsPerMinute),
+    new_clients_per_mac_per_minute: limit(DEFAULT_QUOTAS.newClientsPerMacPerMinute),
   })
   .strict()
   .prefault({});
@@ -127,8 +129,10 @@ export function quotaLimits(config: OrchestratorConfig): QuotaLimits {
     maxInstances: q.max_instances,
     maxPerAgent: q.max_per_agent,
     maxPerMac: q.max_per_mac,
+    maxWithoutMac: q.max_without_mac,
     maxPerPrefix64: q.max_per_prefix64,
     newClientsPerMinute: q.new_clients_per_minute,
+    newClientsPerMacPerMinute: q.new_clients_per_mac_per_minute,
   };
 }
 

@@ -7,9 +7,9 @@ import { Reconciler } from '../reconcile/reconciler.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { FakeAgent } from '../testing/fake-agent.js';
 import { Lifecycle } from './lifecycle.js';
-import { Quotas, prefix64Of, type QuotaLimits } from './quotas.js';
+import { DEFAULT_QUOTAS, Quotas, prefix64Of, type QuotaLimits } from './quotas.js';
 
-const off: QuotaLimits = { maxInstances: 0, maxPerAgent: 0, maxPerMac: 0, maxPerPrefix64: 0, newClientsPerMinute: 0 };
+const off: QuotaLimits = { maxInstances: 0, maxPerAgent: 0, maxPerMac: 0, maxWithoutMac: 0, maxPerPrefix64: 0, newClientsPerMinute: 0, newClientsPerMacPerMinute: 0 };
 
 function setup(limits: Partial<QuotaLimits>, agentCount = 1) {
   let now = Date.parse('2026-01-01T00:00:00Z');
@@ -153,3 +153,46 @@ function eventLike(i: number): LeaseEvent {
     seenAt: new Date().toISOString(),
   };
 }
+
+describe('quotas among strangers', () => {
+  it('holds one device cycling 200 DUIDs under one MAC to max_per_mac containers, by default', async () => {
+    const t = setup({ maxPerMac: DEFAULT_QUOTAS.maxPerMac });
+    for (let i = 0; i < 200; i++) await t.lease({ mac: '02:66:00:00:00:01' });
+    expect(t.containers()).toBe(2);
+    const refused = t.store.listClients().filter((c) => c.state === 'failed');
+    expect(refused).toHaveLength(198);
+    expect(refused[0]!.stateReason).toBe('quota: 2 instances for MAC 02:66:00:00:00:01 (max_per_mac 2)');
+    // Another device is not held back by it.
+    await t.lease({ mac: '02:77:00:00:00:01' });
+    expect(t.containers()).toBe(3);
+  });
+
+  it('counts the clients without a MAC together, against max_without_mac', async () => {
+    const t = setup({ maxPerMac: 2, maxWithoutMac: 3 });
+    for (let i = 0; i < 10; i++) await t.lease({ mac: null });
+    expect(t.containers()).toBe(3);
+    const refused = t.store.listClients().find((c) => c.state === 'failed')!;
+    expect(refused.stateReason).toBe('quota: 3 instances for devices whose MAC is not known (max_without_mac 3)');
+    await t.lease();
+    expect(t.containers()).toBe(4);
+  });
+
+  it('limits new containers a minute per MAC (and for the clients without one, together), refilling with time', async () => {
+    const t = setup({ newClientsPerMacPerMinute: 4, newClientsPerMinute: 100 });
+    for (let i = 0; i < 10; i++) await t.lease({ mac: '02:66:00:00:00:01' });
+    for (let i = 0; i < 10; i++) await t.lease({ mac: null });
+    expect(t.containers()).toBe(8);
+    const reasons = new Set(t.store.listClients().filter((c) => c.state === 'failed').map((c) => c.stateReason));
+    expect(reasons).toEqual(new Set([
+      'quota: more than 4 new containers a minute for MAC 02:66:00:00:00:01 (new_clients_per_mac_per_minute)',
+      'quota: more than 4 new containers a minute for devices whose MAC is not known (new_clients_per_mac_per_minute)',
+    ]));
+    // Well-behaved devices arriving meanwhile get theirs: a refusal took nothing from the global bucket.
+    for (let i = 0; i < 3; i++) await t.lease();
+    expect(t.containers()).toBe(11);
+    t.advance(15_000);
+    await t.lease({ mac: '02:66:00:00:00:01' });
+    await t.lease({ mac: '02:66:00:00:00:01' });
+    expect(t.containers()).toBe(12);
+  });
+});

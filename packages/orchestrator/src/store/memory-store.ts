@@ -126,9 +126,9 @@ export class MemoryStore implements Store {
     else this.#sortedIds.splice(this.#firstIdAfter(client.id), 0, client.id);
     this.#perState[client.state]++;
     if (this.#instances.has(client.id)) {
-      if (old?.mac !== client.mac) {
-        bump(this.#perMac, old?.mac, -1);
-        bump(this.#perMac, client.mac, 1);
+      if (!old || old.mac !== client.mac) {
+        bump(this.#perMac, old && macKey(old.mac), -1);
+        bump(this.#perMac, macKey(client.mac), 1);
       }
       if (old?.address !== client.address) {
         bump(this.#perPrefix, old && prefix64Of(old.address), -1);
@@ -238,7 +238,7 @@ export class MemoryStore implements Store {
   countInstances(filter?: InstanceFilter): number {
     if (!filter) return this.#instances.size;
     if ('agent' in filter) return this.#perAgent.get(filter.agent) ?? 0;
-    if ('mac' in filter) return this.#perMac.get(filter.mac) ?? 0;
+    if ('mac' in filter) return this.#perMac.get(macKey(filter.mac)) ?? 0;
     return this.#perPrefix.get(filter.prefix64) ?? 0;
   }
   instancesPerAgent(): Map<string, number> {
@@ -293,7 +293,7 @@ export class MemoryStore implements Store {
   #countOwner(clientId: string, delta: 1 | -1): void {
     const client = this.#clients.get(clientId);
     if (!client) return;
-    bump(this.#perMac, client.mac, delta);
+    bump(this.#perMac, macKey(client.mac), delta);
     bump(this.#perPrefix, prefix64Of(client.address), delta);
   }
 
@@ -320,6 +320,11 @@ function copyEvent(record: EventRecord): EventRecord {
 }
 
 /** Add `delta` to a count; a count that reaches 0 goes, so the maps only hold what is in use. */
+/** The #perMac key of a MAC; clients without one share '' (never a MAC: they are validated at the edge). */
+function macKey(mac: string | null): string {
+  return mac ?? '';
+}
+
 function bump(counts: Map<string, number>, key: string | null | undefined, delta: number): void {
   if (key === null || key === undefined) return;
   const n = (counts.get(key) ?? 0) + delta;

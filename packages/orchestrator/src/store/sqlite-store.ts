@@ -230,7 +230,7 @@ export class SqliteStore implements Store {
     const { instances, clients } = schema;
     if (!filter) return this.#db.select({ n: count() }).from(instances).get()!.n;
     if ('agent' in filter) return this.#db.select({ n: count() }).from(instances).where(eq(instances.agent, filter.agent)).get()!.n;
-    const where = 'mac' in filter ? eq(clients.mac, filter.mac) : eq(clients.devicePrefix64, filter.prefix64);
+    const where = !('mac' in filter) ? eq(clients.devicePrefix64, filter.prefix64) : filter.mac === null ? isNull(clients.mac) : eq(clients.mac, filter.mac);
     // From the clients matching (by index), those with an instance (by primary key).
     return this.#db.select({ n: count() }).from(clients).innerJoin(instances, eq(instances.clientId, clients.id)).where(where).get()!.n;
   }

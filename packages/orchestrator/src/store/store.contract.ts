@@ -166,29 +166,33 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
         dock2: store.countInstances({ agent: 'dock2' }),
         macA: store.countInstances({ mac: '02:aa:00:00:00:01' }),
         macB: store.countInstances({ mac: '02:bb:00:00:00:01' }),
+        noMac: store.countInstances({ mac: null }),
         net1: store.countInstances({ prefix64: 'fd00:1:0:0' }),
         net9: store.countInstances({ prefix64: 'fd00:9:0:0' }),
       });
       store.putClient(client('c1', { mac: '02:aa:00:00:00:01', address: 'fd00:1::10' }));
       store.putClient(client('c2', { mac: '02:aa:00:00:00:01', address: 'fd00:1:0:0::20' }));
       store.putClient(client('c3', { mac: null, address: 'fd00:9::30' }));
-      expect(counts()).toEqual({ all: 0, dock1: 0, dock2: 0, macA: 0, macB: 0, net1: 0, net9: 0 });
+      expect(counts()).toEqual({ all: 0, dock1: 0, dock2: 0, macA: 0, macB: 0, noMac: 0, net1: 0, net9: 0 });
       store.putInstance(instance('c1', 'dock1'));
       store.putInstance(instance('c2', 'dock1'));
       store.putInstance(instance('c3', 'dock2'));
-      expect(counts()).toEqual({ all: 3, dock1: 2, dock2: 1, macA: 2, macB: 0, net1: 2, net9: 1 });
+      expect(counts()).toEqual({ all: 3, dock1: 2, dock2: 1, macA: 2, macB: 0, noMac: 1, net1: 2, net9: 1 });
       expect(store.instancesPerAgent()).toEqual(new Map([['dock1', 2], ['dock2', 1]]));
       // The device moved to another MAC and /64; an instance moved to another agent.
       store.putClient(client('c2', { mac: '02:bb:00:00:00:01', address: 'fd00:9::20' }));
       store.putInstance({ ...instance('c1', 'dock2'), containerId: 'y' });
-      expect(counts()).toEqual({ all: 3, dock1: 1, dock2: 2, macA: 1, macB: 1, net1: 1, net9: 2 });
+      expect(counts()).toEqual({ all: 3, dock1: 1, dock2: 2, macA: 1, macB: 1, noMac: 1, net1: 1, net9: 2 });
       store.deleteInstance('c1');
       store.deleteInstance('c1');
-      expect(counts()).toEqual({ all: 2, dock1: 1, dock2: 1, macA: 0, macB: 1, net1: 0, net9: 2 });
+      expect(counts()).toEqual({ all: 2, dock1: 1, dock2: 1, macA: 0, macB: 1, noMac: 1, net1: 0, net9: 2 });
       store.putClient(client('c4', { mac: '02:aa:00:00:00:01', address: 'fd00:1::40' }));
       store.putInstance(instance('c4', 'dock1'));
-      expect(counts()).toEqual({ all: 3, dock1: 2, dock2: 1, macA: 1, macB: 1, net1: 1, net9: 2 });
+      expect(counts()).toEqual({ all: 3, dock1: 2, dock2: 1, macA: 1, macB: 1, noMac: 1, net1: 1, net9: 2 });
       expect(store.instancesPerAgent()).toEqual(new Map([['dock1', 2], ['dock2', 1]]));
+      // The DHCP server no longer reports c2's MAC: it counts with the clients without one.
+      store.putClient(client('c2', { mac: null, address: 'fd00:9::20' }));
+      expect(counts()).toEqual({ all: 3, dock1: 2, dock2: 1, macA: 1, macB: 0, noMac: 2, net1: 1, net9: 2 });
       store.close();
     });
 

@@ -106,4 +106,5 @@ export interface AgentRecord {
  * device MAC, or of the clients whose device address is in this /64 (as
  * `prefix64Of` writes it, e.g. `fd00:1:0:0`).
  */
-export type InstanceFilter = { agent: string } | { mac: string } | { prefix64: string };
+/** `{ mac: null }`: instances of clients whose MAC the DHCP server did not report, counted together. */
+export type InstanceFilter = { agent: string } | { mac: string | null } | { prefix64: string };
