@@ -88,6 +88,19 @@ describe.skipIf(skip)('systemd units and dnsmasq files', () => {
     expect(result.stderr).toMatch(/ProtectSystem|not executable/);
   });
 
+  it('unionize.service gives the dhcp attach mode a writable state_dir under ProtectSystem=strict', () => {
+    const unit = readFileSync(join(repo, 'config/unionize.service'), 'utf8');
+    const ini = readFileSync(join(repo, 'config/unionize.ini'), 'utf8');
+    const stateDir = /^state_dir\s*=\s*(\S+)/m.exec(ini)?.[1];
+    expect(keyOf(unit, 'ProtectSystem')).toBe('strict');
+    const writable = [
+      ...(keyOf(unit, 'RuntimeDirectory') ?? '').split(/\s+/).filter(Boolean).map((d) => `/run/${d}`),
+      ...(keyOf(unit, 'ReadWritePaths') ?? '').split(/\s+/).filter(Boolean),
+    ];
+    expect(stateDir).toBeDefined();
+    expect(writable.some((dir) => stateDir === dir || stateDir!.startsWith(`${dir}/`)), `${stateDir} in ${JSON.stringify(writable)}`).toBe(true);
+  });
+
   it('the orchestrator runs unprivileged and hardened; unionize as root with four capabilities', async () => {
     const orchestrator = readFileSync(join(repo, 'config/orchestrator.service'), 'utf8');
     expect(keyOf(orchestrator, 'User')).toBe('orchestrator');
