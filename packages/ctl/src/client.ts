@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { SignedClient, SignedClientError } from '@unionize/protocol';
+import { SIGNED_BEFORE_START, SignedClient, SignedClientError } from '@unionize/protocol';
 import { CtlError } from './errors.js';
 import type { Connection } from './settings.js';
 
@@ -62,6 +62,11 @@ export class OrchestratorClient {
       const status = error.status!;
       const text = error.response?.text ?? '';
       const what = error.serverMessage !== undefined ? `${status} ${error.code}: ${error.serverMessage}` : `${status} ${text.slice(0, 120)}`;
+      if (status === 401 && error.code === SIGNED_BEFORE_START) {
+        throw new CtlError(
+          `the orchestrator refused the request (${what}) again after 3 s: it has just restarted, and this machine's clock is behind its; check both clocks (timedatectl)`,
+        );
+      }
       if (status === 401) {
         throw new CtlError(
           `the orchestrator refused the request (${what}): is the secret file the orchestrator's, and are both clocks within 60 s?`,

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { ConfigError, RequestVerifier, listenHttps, readSecretFile, redact } from '@unionize/protocol';
 import { connectAgents } from './agents/connect.js';
 import { createApp } from './api/app.js';
@@ -22,13 +22,15 @@ import { SeriesSampler, storeCounts } from './series/sampler.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
 
-async function openStore(config: OrchestratorConfig): Promise<Store> {
+async function openStore(config: OrchestratorConfig, log: Logger): Promise<Store> {
   // dhcp addressing has no pool: containers lease their own addresses.
   const prefix = config.addressing.mode === 'static' ? config.addressing.prefix : undefined;
   if (!config.sql.enabled) return new MemoryStore({ maxEvents: config.sql.memory_events, ...(prefix ? { prefix } : {}) });
   // Loaded only when used: drizzle-orm and better-sqlite3 are memory the in-memory store does not need.
   const { SqliteStore } = await import('./store/sqlite-store.js');
-  return new SqliteStore({ path: config.sql.path, ...(prefix ? { prefix } : {}) });
+  // A row that cannot be read is kept aside, not fatal: logged here, counted in /metrics (orchestrator_store_quarantined_rows).
+  const onQuarantine = (row: { table: string; id: string; reason: string }) => log.error(row, 'unreadable store row moved to the quarantine table');
+  return new SqliteStore({ path: config.sql.path, ...(prefix ? { prefix } : {}), onQuarantine });
 }
 
 /** Wiring only: config → logger → store → agents → lifecycle → API → reconciler → signals. */
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
 
   // The client of each agent, as its [agents.NAME] section chooses (agents/connect.ts).
   const agents = connectAgents(config, { secret, configFile: values.config });
-  const store = await openStore(config);
+  const store = await openStore(config, log);
   const quotas = new Quotas(quotaLimits(config), systemClock);
   const monitor = new AgentMonitor({
     agents,
@@ -93,7 +95,7 @@ async function main(): Promise<void> {
   const hub = new StateHub(() => dashboardState({ store, agentHealth, clock: systemClock, queueDepth, series: () => sampler.series() }), config.dashboard.refresh_ms);
   const dashboard = { hub, ...(dashboardToken ? { auth: new DashboardAuth({ token: dashboardToken, ttlSeconds: config.dashboard.session_hours * 3600 }) } : {}) };
   const app = createApp({
-    store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret }), log,
+    store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret, notBefore: performance.timeOrigin }), log,
     metrics, agentHealth, agentControl: monitor, dashboard, ...(metricsToken ? { metricsToken } : {}),
   });
 

@@ -35,7 +35,7 @@ export function hmacAuth(options: HmacAuthOptions): MiddlewareHandler {
     if (!result.ok) {
       options.onRefused?.({ method: c.req.method, path: url.pathname, reason: result.reason });
       if (result.busy) return c.json(errorBody('BUSY', result.reason), 503, { 'retry-after': '1' });
-      return c.json(errorBody('UNAUTHENTICATED', result.reason), 401);
+      return c.json(errorBody(result.code ?? 'UNAUTHENTICATED', result.reason), 401);
     }
     return next();
   };

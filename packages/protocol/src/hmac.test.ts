@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestVerifier, SIGNATURE_HEADERS, signRequest } from './hmac.js';
+import { RequestVerifier, SIGNATURE_HEADERS, SIGNED_BEFORE_START, signRequest } from './hmac.js';
 
 const secret = Buffer.from('0123456789abcdef0123456789abcdef');
 const now = 1_800_000_000_000;
@@ -20,6 +20,26 @@ describe('HMAC signing', () => {
     const input = { method: 'POST', path: '/v1/lease-events', body: '{"a":1}', headers: headersOf(signed) };
     expect(v.verify(input)).toEqual({ ok: true });
     expect(v.verify(input)).toEqual({ ok: false, reason: 'nonce already used (replay)' });
+  });
+
+  it('refuses after a restart the replay of a request the previous run took: signed before the start', () => {
+    const input = { method: 'POST', path: '/v1/lease-events', body: '{"a":1}', headers: headersOf(signed) };
+    expect(verifier().verify(input)).toEqual({ ok: true });
+    // The next run starts 5 s later, its nonce cache empty; the replay comes within the window.
+    const later = now + 5_000;
+    const restarted = new RequestVerifier({ secret, now: () => later + 1_000, windowSeconds: 60, notBefore: later });
+    expect(restarted.verify(input)).toMatchObject({ ok: false, code: SIGNED_BEFORE_START });
+    // A request signed in the start's second may be from before it: refused too; one signed after it is taken.
+    const sameSecond = signRequest({ secret, method: 'GET', path: '/', body: '', now: later + 999 - (later % 1000) });
+    expect(restarted.verify({ method: 'GET', path: '/', body: '', headers: headersOf(sameSecond) })).toMatchObject({ code: SIGNED_BEFORE_START });
+    const fresh = signRequest({ secret, method: 'GET', path: '/', body: '', now: later + 1_000 });
+    expect(restarted.verify({ method: 'GET', path: '/', body: '', headers: headersOf(fresh) })).toEqual({ ok: true });
+  });
+
+  it('checks the signature before the start: a forged old request is refused as badly signed', () => {
+    const forged = { ...signed, [SIGNATURE_HEADERS.signature]: '0'.repeat(64) };
+    const restarted = new RequestVerifier({ secret, now: () => now + 6_000, notBefore: now + 5_000 });
+    expect(restarted.verify({ method: 'POST', path: '/v1/lease-events', body: '{"a":1}', headers: headersOf(forged) })).toEqual({ ok: false, reason: 'bad signature' });
   });
 
   it.each([

@@ -5,7 +5,8 @@ import { createHmac, hash, randomUUID, timingSafeEqual } from 'node:crypto';
  *
  * The signature covers the timestamp, a nonce, the method, the path with its
  * query, and the SHA-256 of the body, so a captured request cannot be replayed
- * (time window + nonce cache), moved to another route, or given another body.
+ * (time window + nonce cache, and no request signed before the server
+ * started: `notBefore`), moved to another route, or given another body.
  */
 export const SIGNATURE_HEADERS = {
   timestamp: 'x-unionize-timestamp',
@@ -51,8 +52,16 @@ export function signRequest(input: SignInput): Record<string, string> {
   };
 }
 
-/** `busy`: refused for load, not for the request: the caller may retry (503). */
-export type VerifyResult = { ok: true } | { ok: false; reason: string; busy?: true };
+/**
+ * The error code of a request signed before the server started (401): a
+ * replay of a request an earlier run of the server took (its nonce is no
+ * longer remembered), or a client whose clock is behind and that signed it in
+ * the server's first seconds. A client signs it anew and sends it again.
+ */
+export const SIGNED_BEFORE_START = 'SIGNED_BEFORE_START';
+
+/** `busy`: refused for load, not for the request: the caller may retry (503). `code`: a refusal with its own error code. */
+export type VerifyResult = { ok: true } | { ok: false; reason: string; busy?: true; code?: typeof SIGNED_BEFORE_START };
 
 export interface VerifierOptions {
   secret: Buffer;
@@ -66,6 +75,13 @@ export interface VerifierOptions {
    * with the default window, in about 20 MB when full.
    */
   maxNonces?: number;
+  /**
+   * Unix milliseconds, the server's start: a request whose timestamp is not
+   * after its second is refused (SIGNED_BEFORE_START). Nonces are remembered
+   * in memory only; this is what refuses, after a restart, the replay of a
+   * request the previous run took. Default: none (tests).
+   */
+  notBefore?: number;
   now?: () => number;
 }
 
@@ -81,6 +97,7 @@ export class RequestVerifier {
   readonly #secret: Buffer;
   readonly #windowSeconds: number;
   readonly #maxNonces: number;
+  readonly #notBeforeSecond: number;
   readonly #now: () => number;
   /** Nonces seen within the window. */
   readonly #nonces = new Set<string>();
@@ -100,6 +117,7 @@ export class RequestVerifier {
     this.#secret = options.secret;
     this.#windowSeconds = options.windowSeconds ?? 60;
     this.#maxNonces = options.maxNonces ?? 250_000;
+    this.#notBeforeSecond = options.notBefore === undefined ? -Infinity : Math.floor(options.notBefore / 1000);
     this.#now = options.now ?? Date.now;
   }
 
@@ -120,6 +138,10 @@ export class RequestVerifier {
       .update(canonical(timestamp, nonce, input.method, input.path, bodyHash(input.body)))
       .digest();
     if (!timingSafeEqual(expected, Buffer.from(signature, 'hex'))) return { ok: false, reason: 'bad signature' };
+    // Timestamps have whole seconds: one signed in the start's second may be from before it.
+    if (Number(timestamp) <= this.#notBeforeSecond) {
+      return { ok: false, reason: 'signed before this server started (a replay, or a clock behind: sign it again)', code: SIGNED_BEFORE_START };
+    }
 
     this.#forgetExpired(nowSeconds);
     if (this.#nonces.has(nonce)) return { ok: false, reason: 'nonce already used (replay)' };

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ServerType } from '@hono/node-server';
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RequestVerifier } from './hmac.js';
 import { hmacAuth } from './hmac-middleware.js';
@@ -19,6 +19,9 @@ let connections = 0;
 let hits = 0;
 let slowMs = 0;
 const seen: { method: string; path: string; body: string; requestId: string | undefined }[] = [];
+/** /restarted/*: a server that started just now, its clock ahead of the client's (set by its test). */
+let restartedAuth: MiddlewareHandler | undefined;
+let restartedTries = 0;
 
 beforeAll(async () => {
   certs = makeTestCerts('signed-client');
@@ -37,6 +40,11 @@ beforeAll(async () => {
     if (slowMs) await new Promise((r) => setTimeout(r, slowMs));
     return c.json({ method: c.req.method, body: body ? JSON.parse(body) : null }, c.req.method === 'POST' ? 201 : 200);
   });
+  app.use('/restarted/*', async (c, next) => {
+    restartedTries++;
+    return restartedAuth!(c, next);
+  });
+  app.get('/restarted/echo', (c) => c.json({ ok: true }));
   app.get('/v1/missing', (c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such thing' } }, 404));
   app.get('/v1/big', (c) => c.text('x'.repeat(Number(c.req.query('bytes')))));
   app.get('/v1/trickle', (c) => {
@@ -102,6 +110,23 @@ describe('SignedClient', () => {
       expect(await client.request({ method: 'GET', path: '/v1/echo', sign: false })).toMatchObject({ status: 401 });
       expect(await client.request({ method: 'GET', path: '/v1/echo', sign: secret })).toMatchObject({ status: 200 });
     });
+  });
+
+  it('signs anew and sends again a request refused as signed before the server started, a few times', async () => {
+    // The server started a second after this clock says: a request signed now, or in the next second, is refused.
+    restartedAuth = hmacAuth({ verifier: new RequestVerifier({ secret, notBefore: Date.now() + 1000 }) });
+    restartedTries = 0;
+    await withClient({ beforeStartRetries: 0 }, async (client) => {
+      const refused = await failure(client.call({ method: 'GET', path: '/restarted/echo' }));
+      expect(refused).toMatchObject({ kind: 'http', status: 401, code: 'SIGNED_BEFORE_START' });
+    });
+    expect(restartedTries).toBe(1);
+    restartedTries = 0;
+    await withClient({}, async (client) => {
+      expect(await client.call({ method: 'GET', path: '/restarted/echo' })).toEqual({ ok: true });
+    });
+    expect(restartedTries).toBeGreaterThan(1);
+    expect(restartedTries).toBeLessThanOrEqual(4);
   });
 
   it('reuses one kept-alive connection for sequential requests, and opens a new one once the server closed it', async () => {

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Agent, request, type RequestOptions } from 'node:https';
 import type { Socket } from 'node:net';
-import { signRequest } from './hmac.js';
+import { SIGNED_BEFORE_START, signRequest } from './hmac.js';
 import { verifiedConnection, type ServerTrust } from './tls-pin.js';
 
 /**
@@ -49,6 +49,14 @@ export interface SignedClientOptions {
   maxResponseBytes?: number;
   /** Where a request's id comes from when the request gives none (e.g. an AsyncLocalStorage). */
   requestId?: () => string | undefined;
+  /**
+   * A request refused as signed before the server started (401
+   * SIGNED_BEFORE_START: the server has just restarted and this clock is a
+   * little behind its) is signed anew and sent again after 1 s, this many
+   * times at most and within the request's timeout; then its 401 is the
+   * answer. Default 3.
+   */
+  beforeStartRetries?: number;
 }
 
 export interface SignedRequest {
@@ -168,6 +176,7 @@ export class SignedClient {
   readonly #maxResponseBytes: number;
   readonly #requestId: (() => string | undefined) | undefined;
   readonly #connections: number;
+  readonly #beforeStartRetries: number;
   #active = 0;
   readonly #waiting: (() => void)[] = [];
 
@@ -180,6 +189,7 @@ export class SignedClient {
     this.#maxResponseBytes = options.maxResponseBytes ?? 16 * MIB;
     this.#requestId = options.requestId;
     this.#connections = options.connections ?? Infinity;
+    this.#beforeStartRetries = options.beforeStartRetries ?? 3;
     this.#agent = new VerifiedAgent(options.trust, {
       keepAlive: options.keepAlive ?? true,
       keepAliveMs: options.keepAliveMs ?? 30_000,
@@ -193,9 +203,23 @@ export class SignedClient {
    * with a SignedClientError (`network` or `response`) when there is no
    * answer to read. A kept-alive connection the server closed while it was
    * free fails at once when reused: such a request is sent once more (signed
-   * anew) on a new connection, as node's http docs advise.
+   * anew) on a new connection, as node's http docs advise. One refused as
+   * signed before the server started is signed anew and sent again
+   * (`beforeStartRetries`).
    */
   async request(input: SignedRequest): Promise<SignedResponse> {
+    // The timeout bounds the whole exchange, these retries included (the hook's budget).
+    const timeoutMs = input.timeoutMs ?? this.#timeoutMs;
+    const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity;
+    let response = await this.#requestOnce(input);
+    for (let retry = 0; retry < this.#beforeStartRetries && signedBeforeStart(response) && Date.now() + 1000 < deadline; retry++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      response = await this.#requestOnce(deadline === Infinity ? input : { ...input, timeoutMs: Math.max(1, deadline - Date.now()) });
+    }
+    return response;
+  }
+
+  async #requestOnce(input: SignedRequest): Promise<SignedResponse> {
     // node's Agent counts a connection only once it is made (ours are made
     // asynchronously, verified before use), so it would open one for every
     // request waiting meanwhile: the pool's size is kept here. A request done
@@ -289,6 +313,10 @@ export class SignedClient {
       clearTimeout(timer);
     }
   }
+}
+
+function signedBeforeStart(response: SignedResponse): boolean {
+  return response.status === 401 && readErrorBody(response.json)?.code === SIGNED_BEFORE_START;
 }
 
 function parseJson(text: string): unknown {

@@ -103,7 +103,7 @@ async function main(): Promise<void> {
 
   const metrics = createMetrics({ docker, defaultMetrics: true });
   const app = createApp({
-    docker, attacher, verifier: new RequestVerifier({ secret }), network: config.network, log, metrics, ...(metricsToken ? { metricsToken } : {}),
+    docker, attacher, verifier: new RequestVerifier({ secret, notBefore: performance.timeOrigin }), network: config.network, log, metrics, ...(metricsToken ? { metricsToken } : {}),
   });
   let server: ServerType;
   try {

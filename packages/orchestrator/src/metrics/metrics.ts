@@ -79,6 +79,14 @@ export function observeState(metrics: OrchestratorMetrics, sources: StateSources
     },
   });
   new Gauge({
+    name: 'orchestrator_store_quarantined_rows',
+    help: 'Store rows kept aside in the quarantine table because they could not be read (SQLite store; each is logged with its id)',
+    registers,
+    collect() {
+      this.set(sources.store.quarantinedRows());
+    },
+  });
+  new Gauge({
     name: 'orchestrator_event_queue_depth',
     help: 'Tasks (lease events, retries, repairs) queued or running',
     registers,

@@ -120,3 +120,18 @@ export const events = sqliteTable(
   },
   (t) => [index('events_unapplied').on(t.appliedAt, t.seq)],
 );
+
+/**
+ * Rows that could not be read (a journal payload that is not a lease event),
+ * moved here from their table so the rest is served: the row as it was (JSON
+ * of its columns), where from, and why. Kept until an operator removes them.
+ */
+export const quarantine = sqliteTable('quarantine', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  sourceTable: text('source_table').notNull(),
+  /** The row's key in its table (an event's event_id). */
+  rowId: text('row_id').notNull(),
+  row: text('row').notNull(),
+  reason: text('reason').notNull(),
+  quarantinedAt: text('quarantined_at').notNull(),
+});

@@ -111,11 +111,12 @@ describe('SqliteStore on a file', () => {
     const records = old.map(() => leaseRecord());
     first.writeJournal(records, []);
     first.close();
-    // Back to the schema before 0005: no column, the migration not yet applied.
+    // Back to the schema before 0005: no column, neither it nor a later migration (0006: the quarantine table) applied.
     const raw = new Database(path);
-    const last = raw.prepare('SELECT max(created_at) AS at FROM __drizzle_migrations').get() as { at: number };
-    raw.prepare('DELETE FROM __drizzle_migrations WHERE created_at = ?').run(last.at);
+    const applied = raw.prepare('SELECT created_at AS at FROM __drizzle_migrations ORDER BY created_at').all() as { at: number }[];
+    raw.prepare('DELETE FROM __drizzle_migrations WHERE created_at >= ?').run(applied[5]!.at);
     raw.exec('ALTER TABLE events DROP COLUMN outcome_kind');
+    raw.exec('DROP TABLE quarantine');
     const mark = raw.prepare("UPDATE events SET applied_at = 't', outcome = ? WHERE event_id = ?");
     old.forEach(([text], i) => mark.run(text, records[i]!.eventId));
     raw.close();
@@ -134,6 +135,50 @@ describe('SqliteStore on a file', () => {
       }),
     ).toThrow('abort');
     expect(store.allocateAddress('c')).toBe('fd00:3::100');
+    store.close();
+  });
+});
+
+describe('SqliteStore: a journal row that cannot be read', () => {
+  it('is moved to quarantine and told, not fatal: the store opens and serves the rest', () => {
+    const path = join(makeTempDir('store-'), 'state.db');
+    const first = new SqliteStore({ path, prefix: 'fd00:3::/64' });
+    const good = leaseRecord();
+    first.appendEvent(good);
+    first.close();
+    // Two bad rows written behind the store's back: a payload that is not JSON, and JSON that is not a lease event.
+    const raw = new Database(path);
+    const insert = raw.prepare("INSERT INTO events (event_id, client_id, received_at, payload) VALUES (?, 'c1', 't', ?)");
+    insert.run('bad-json', '{"eventId": "cut sho');
+    insert.run('bad-event', '{"action":"explode"}');
+    raw.close();
+
+    const told: { table: string; id: string; reason: string }[] = [];
+    const second = new SqliteStore({ path, prefix: 'fd00:3::/64', onQuarantine: (row) => told.push(row) });
+    expect(second.unappliedEvents().map((e) => e.eventId)).toEqual([good.eventId]);
+    expect(told.map((t) => [t.table, t.id])).toEqual([['events', 'bad-json'], ['events', 'bad-event']]);
+    expect(told.every((t) => t.reason.length > 0)).toBe(true);
+    expect(second.quarantinedRows()).toBe(2);
+    // Out of the journal: read again, they are neither served nor told twice.
+    expect(second.recentEvents(10).map((e) => e.eventId)).toEqual([good.eventId]);
+    expect(told).toHaveLength(2);
+    second.close();
+
+    const kept = new Database(path, { readonly: true });
+    const rows = kept.prepare('SELECT source_table, row_id, row FROM quarantine ORDER BY id').all() as { source_table: string; row_id: string; row: string }[];
+    kept.close();
+    expect(rows.map((r) => [r.source_table, r.row_id])).toEqual([['events', 'bad-json'], ['events', 'bad-event']]);
+    expect(JSON.parse(rows[0]!.row)).toMatchObject({ eventId: 'bad-json', payload: '{"eventId": "cut sho' });
+  });
+
+  it('among the recent events leaves room for older ones', () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    const older = leaseRecord();
+    store.appendEvent(older);
+    const newer = leaseRecord();
+    store.appendEvent({ ...newer, event: { ...newer.event, action: 'explode' as 'add' } });
+    expect(store.recentEvents(1).map((e) => e.eventId)).toEqual([older.eventId]);
+    expect(store.quarantinedRows()).toBe(1);
     store.close();
   });
 });

@@ -63,6 +63,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
       store.markEventApplied({ eventId: a.eventId, appliedAt: '2026-01-01T00:00:01.000Z', outcome: 'provisioned', outcomeKind: 'provisioned' });
       expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([b.eventId]);
       expect(store.recentEvents(10).map((e) => [e.eventId, e.outcome, e.outcomeKind])).toEqual([[b.eventId, null, null], [a.eventId, 'provisioned', 'provisioned']]);
+      expect(store.quarantinedRows()).toBe(0);
       store.close();
     });
 

@@ -32,6 +32,12 @@ export interface Store {
   unappliedEvents(): EventRecord[];
   /** Newest first. */
   recentEvents(limit: number): EventRecord[];
+  /**
+   * Rows kept aside because they could not be read (a journal payload that
+   * is not a lease event): SQLite moves such a row to its quarantine table
+   * when it meets it, instead of failing; the memory store has none.
+   */
+  quarantinedRows(): number;
   /** Forget applied events older than the newest `keep`; returns how many went. */
   pruneEvents(keep: number): number;
 
