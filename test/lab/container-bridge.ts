@@ -37,14 +37,15 @@ export async function startContainerBridgeDnsmasq(ctx: ContainerBridgeContext): 
   const { dir } = ctx;
   const hookConfig = join(dir, 'hook-instance.ini');
   const wrapper = join(dir, 'orchestrator-hook-instance');
+  const spoolDir = join(dir, 'spool-ctrnet');
   writeFileSync(
     hookConfig,
     hookIni({
       dir, caFile: ctx.caFile, secretFile: ctx.secretFile, orchestratorUrl: ctx.orchestratorUrl,
-      server: 'ctrnet', role: 'instance', spoolDir: join(dir, 'spool-ctrnet'),
+      server: 'ctrnet', role: 'instance', spoolDir,
     }),
   );
-  writeHookWrapper(wrapper, { configFile: hookConfig, repo: ctx.repo });
+  writeHookWrapper(wrapper, { spoolDir, repo: ctx.repo });
   await startHookFlusher({
     name: 'hook-flush-ctrnet', netns: ctx.netns, repo: ctx.repo, configFile: hookConfig, intervalSeconds: 10,
     logDir: ctx.logDir, state: ctx.state, log: ctx.log, teardown: ctx.teardown,

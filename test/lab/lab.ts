@@ -510,8 +510,10 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       phase('orchestrator');
     }
 
-    writeFileSync(join(dir, 'hook.ini'), hookIni({ ...paths, orchestratorUrl: 'https://[::1]:8443' }));
-    writeHookWrapper(lab.hookWrapper, { configFile: join(dir, 'hook.ini'), repo, ...(options.hookCommand ? { command: [options.hookCommand] } : {}) });
+    // One spool dir, handed to the hook's wrapper and written in the flusher's hook.ini.
+    const spoolDir = join(dir, 'spool');
+    writeFileSync(join(dir, 'hook.ini'), hookIni({ ...paths, orchestratorUrl: 'https://[::1]:8443', spoolDir }));
+    writeHookWrapper(lab.hookWrapper, { spoolDir, repo, ...(options.hookCommand ? { command: [options.hookCommand] } : {}) });
     // The spool flusher delivers what the hook spools, as config/orchestrator-hook-flush.service on a real host.
     lab.daemons.hookFlush = await startHookFlusher({
       name: 'hook-flush', netns: names.orch, repo, configFile: join(dir, 'hook.ini'), intervalSeconds: options.hookFlushSeconds ?? 10,

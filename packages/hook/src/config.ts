@@ -2,9 +2,15 @@ import { z } from 'zod';
 import { loadConfigFile } from '@unionize/protocol/config';
 import { nameSchema, SERVER_ROLES } from '@unionize/protocol/lease-event';
 
-/** The hook's INI file, named by ORCHESTRATOR_HOOK_CONFIG (dnsmasq owns the argument list). */
-export const hookConfigSchema = z.object({
-  orchestrator: z.object({
+/**
+ * The flusher's INI file (`--config FILE` or ORCHESTRATOR_HOOK_CONFIG). Only
+ * the flusher reads it: dnsmasq/orchestrator-hook.sh is handed its spool by
+ * its wrapper or unit (ORCHESTRATOR_HOOK_SPOOL), so the two never parse it
+ * two ways. Strict: a key it does not know (a typo, `dir /x` without `=`) is
+ * refused, not skipped.
+ */
+export const hookConfigSchema = z.strictObject({
+  orchestrator: z.strictObject({
     url: z.string().url().refine((u) => u.startsWith('https://'), 'must be an https:// URL'),
     /** The orchestrator is verified by a CA file, a certificate pin (sha256/...), or both: at least one. */
     ca: z.string().min(1).optional(),
@@ -12,17 +18,17 @@ export const hookConfigSchema = z.object({
     secret_file: z.string().min(1),
     timeout_ms: z.coerce.number().int().min(100).max(30_000).default(3000),
   }).refine((o) => o.ca !== undefined || o.pin !== undefined, { message: 'give ca (a CA file) or pin (sha256/...), or both', path: ['ca'] }),
-  dhcp: z.object({
+  dhcp: z.strictObject({
     server: nameSchema,
     role: z.enum(SERVER_ROLES).default('device'),
   }),
-  /** Where undeliverable events wait, in arrival order, for the next hook run or `--flush`. */
+  /** Where dnsmasq/orchestrator-hook.sh spools calls (its ORCHESTRATOR_HOOK_SPOOL), in arrival order. */
   spool: z
-    .object({
+    .strictObject({
       dir: z.string().min(1).refine((d) => d.startsWith('/'), 'must be an absolute path').default('/var/spool/orchestrator-hook'),
-      max_events: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
-      /** One dnsmasq call may take this long in all (dnsmasq runs scripts one at a time). */
-      budget_ms: z.coerce.number().int().min(500).max(60_000).default(5000),
+      /** Read by nothing now (the shell hook's limit is its ORCHESTRATOR_HOOK_MAX_EVENTS; node no longer runs per call): kept so older files load. */
+      max_events: z.string().optional(),
+      budget_ms: z.string().optional(),
     })
     .prefault({}),
 });

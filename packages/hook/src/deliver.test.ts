@@ -5,7 +5,17 @@ import { Hono } from 'hono';
 import { RequestVerifier, certificatePin, hmacAuth, leaseEventSchema, listenHttps, parsePin, type LeaseEvent } from '@unionize/protocol';
 import { makeTestCerts } from '@unionize/protocol/testing/certs';
 import type { ServerType } from '@hono/node-server';
-import { deliverEvent, keptAliveDelivery } from './deliver.js';
+import { keptAliveDelivery, type DeliveryTarget } from './deliver.js';
+
+/** One event over a connection of its own. */
+async function deliverEvent(event: LeaseEvent, target: DeliveryTarget & { timeoutMs: number }) {
+  const delivery = keptAliveDelivery(target, target.timeoutMs);
+  try {
+    return await delivery.deliver(event, { timeoutMs: target.timeoutMs, spoolDepth: 0 });
+  } finally {
+    delivery.close();
+  }
+}
 
 /** The hook against a real HTTPS server (its certificate from a throwaway CA) verifying HMAC. */
 // ca.crt, srv.crt and srv.key.

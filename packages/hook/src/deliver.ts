@@ -36,16 +36,16 @@ export function isRetryableStatus(status: number): boolean {
 /** A lease event's answer is a few bytes; an error page is read no further than this. */
 const MAX_ANSWER_BYTES = 64 * 1024;
 
-function clientFor(target: DeliveryTarget, options: { keepAlive: boolean; connectTimeoutMs: number }): SignedClient {
+function clientFor(target: DeliveryTarget, connectTimeoutMs: number): SignedClient {
   return new SignedClient({
     url: target.url,
     // Verifies the server (CA and/or pin) before a byte of the signed request is written.
     trust: { ca: target.ca, pin: target.pin },
     secret: target.secret,
     connections: 1,
-    keepAlive: options.keepAlive,
+    keepAlive: true,
     keepAliveMs: KEEP_ALIVE_IDLE_MS,
-    connectTimeoutMs: options.connectTimeoutMs,
+    connectTimeoutMs,
     maxResponseBytes: MAX_ANSWER_BYTES,
   });
 }
@@ -53,10 +53,8 @@ function clientFor(target: DeliveryTarget, options: { keepAlive: boolean; connec
 /**
  * POST one lease event, signed now (the HMAC window is short, so spooled
  * events are signed at delivery, never when spooled), through protocol's
- * SignedClient (node:https: the hook is bundled and started by dnsmasq, and
- * undici would cost more start-up time than the one request it would make).
- * `timeoutMs` bounds the whole exchange: a slow trickle of bytes must not
- * hold dnsmasq's script queue either.
+ * SignedClient. `timeoutMs` bounds the whole exchange: a slow trickle of
+ * bytes must not hold the spool either.
  */
 async function deliverWith(client: SignedClient, event: LeaseEvent, timeoutMs: number, headers: Record<string, string>): Promise<DeliveryResult> {
   let status: number;
@@ -74,21 +72,6 @@ async function deliverWith(client: SignedClient, event: LeaseEvent, timeoutMs: n
   return { ok: false, retryable: isRetryableStatus(status), status, reason: text.slice(0, 300) || `HTTP ${status}` };
 }
 
-/** Deliver one event over a connection of its own, closed after it. */
-export async function deliverEvent(event: LeaseEvent, target: DeliveryTarget & { timeoutMs: number; headers?: Record<string, string> }): Promise<DeliveryResult> {
-  const client = clientFor(target, { keepAlive: false, connectTimeoutMs: target.timeoutMs });
-  try {
-    return await deliverWith(client, event, target.timeoutMs, target.headers ?? {});
-  } finally {
-    await client.close();
-  }
-}
-
-/** The DeliverFn the hook and the flusher use: one target, the spool depth as a header. */
-export function deliverTo(target: DeliveryTarget): DeliverFn {
-  return (event, { timeoutMs, spoolDepth }) => deliverEvent(event, { ...target, timeoutMs, headers: { [SPOOL_DEPTH_HEADER]: String(spoolDepth) } });
-}
-
 /**
  * Free connections are closed after this long idle: below the orchestrator's
  * keep-alive timeout (node's default, 5 s), so the server rarely closes one
@@ -102,7 +85,7 @@ export const KEEP_ALIVE_IDLE_MS = 4000;
  * event after event (the handshake costs more than the request).
  */
 export function keptAliveDelivery(target: DeliveryTarget, connectTimeoutMs = 10_000): { deliver: DeliverFn; close: () => void } {
-  const client = clientFor(target, { keepAlive: true, connectTimeoutMs });
+  const client = clientFor(target, connectTimeoutMs);
   return {
     deliver: (event, { timeoutMs, spoolDepth }) => deliverWith(client, event, timeoutMs, { [SPOOL_DEPTH_HEADER]: String(spoolDepth) }),
     close: () => void client.close(),

@@ -1,43 +1,109 @@
-import { randomUUID } from 'node:crypto';
-
-
-
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LeaseEvent } from '@unionize/protocol/lease-event';
-import type { DeliveryResult } from './deliver.js';
-import { flushRound, runFlusher } from './flusher.js';
+import type { DeliverFn, DeliveryResult } from './deliver.js';
+import { flushRound, flushSpool, runFlusher } from './flusher.js';
 import type { Level } from './log.js';
-import type { DeliverFn } from './run-hook.js';
 import { Spool } from './spool.js';
+import { spoolWriter } from './testing/spool-writer.js';
 import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
-const event = (): LeaseEvent => ({
-  eventId: randomUUID(), server: 'devnet', role: 'device', action: 'old', duid: '00:03:00:01:02:aa:bb:cc:dd:01', iaid: '1',
-  address: 'fd00:1::1000', hostname: null, mac: null, interface: null, expiresAt: null, seenAt: new Date().toISOString(),
-});
+const DUID = '00:03:00:01:02:aa:bb:cc:dd:01';
+const OK: DeliveryResult = { ok: true, status: 202 };
+const BUSY: DeliveryResult = { ok: false, retryable: true, status: 503, reason: 'overloaded' };
+const REFUSED: DeliveryResult = { ok: false, retryable: false, status: 400, reason: 'bad event' };
 
-function setup() {
-  const spool = new Spool({ dir: makeTempDir('hook-flusher-'), maxEvents: 100 });
-  const lines: { level: Level; msg: string }[] = [];
-  return { spool, lines, log: (level: Level, msg: string) => void lines.push({ level, msg }), now: () => performance.now() };
+/** A fake orchestrator: answers from `answer(event)` and records what it saw. */
+function fakeDeliver(answer: (e: LeaseEvent) => DeliveryResult = () => OK) {
+  const seen: { iaid: string; depth: number }[] = [];
+  const deliver: DeliverFn = async (e, { spoolDepth }) => {
+    seen.push({ iaid: e.iaid, depth: spoolDepth });
+    return answer(e);
+  };
+  return { deliver, seen };
 }
 
-describe('flushRound (orchestrator-hook --flush)', () => {
-  it('delivers the spool under the lock', async () => {
+/** A spool, and `spoolCall(iaid)` spooling one call through dnsmasq/orchestrator-hook.sh. */
+function setup() {
+  const work = makeTempDir('hook-flusher-');
+  const dir = join(work, 'spool');
+  const spool = new Spool({ dir, dhcp: { server: 'devnet', role: 'device' } });
+  const writer = spoolWriter(dir, work);
+  const spoolCall = (iaid: string) => {
+    const r = writer.call(['old', DUID, 'fd00:1::1000'], { DNSMASQ_IAID: iaid });
+    if (r.status !== 0) throw new Error(`hook script failed: ${r.stderr}`);
+  };
+  const lines: { level: Level; msg: string; fields: Record<string, unknown> }[] = [];
+  const log = (level: Level, msg: string, fields: Record<string, unknown> = {}) => void lines.push({ level, msg, fields });
+  const iaids = () => spool.list().map((n) => (spool.read(n) as { event: LeaseEvent }).event.iaid);
+  return { dir, spool, spoolCall, lines, log, iaids, now: () => performance.now() };
+}
+
+describe('flushSpool', () => {
+  it('delivers the spool oldest first, with the spool depth on each, as events of its [dhcp]', async () => {
     const s = setup();
-    for (let i = 0; i < 3; i++) s.spool.put(event());
-    const round = await flushRound({ ...s, makeDeliver: () => async () => ({ ok: true, status: 202 }), timeoutMs: 1000 });
-    expect(round).toEqual({ delivered: 3, rejected: 0, remaining: 0, stopped: null });
+    for (const iaid of ['1', '2', '3']) s.spoolCall(iaid);
+    const servers: string[] = [];
+    const { deliver, seen } = fakeDeliver((e) => (servers.push(`${e.server}/${e.role}`), OK));
+    expect(await flushSpool({ ...s, deliver, timeoutMs: 1000 })).toEqual({ delivered: 3, rejected: 0, remaining: 0, stopped: null });
+    expect(seen.map((x) => [x.iaid, x.depth])).toEqual([['1', 2], ['2', 1], ['3', 0]]);
+    expect(servers).toEqual(['devnet/device', 'devnet/device', 'devnet/device']);
   });
 
-  it('reports a held lock instead of waiting forever', async () => {
+  it('stops at the first retryable failure: nothing overtakes it', async () => {
     const s = setup();
-    const held = s.spool.tryLock();
-    const round = await flushRound({ ...s, makeDeliver: () => async () => ({ ok: true, status: 202 }), timeoutMs: 1000, lockWaitMs: 50 });
-    expect(round).toEqual({ busy: true, heldBy: process.pid });
-    if (held.ok) held.lock.release();
+    for (const iaid of ['1', '2', '3']) s.spoolCall(iaid);
+    const { deliver, seen } = fakeDeliver((x) => (x.iaid === '2' ? BUSY : OK));
+    expect(await flushSpool({ ...s, deliver, timeoutMs: 1000 })).toMatchObject({ delivered: 1, remaining: 2, stopped: 'retryable', reason: 'HTTP 503: overloaded' });
+    expect(seen.map((x) => x.iaid)).toEqual(['1', '2']);
+    expect(s.iaids()).toEqual(['2', '3']);
   });
 
+  it('moves a refused call to rejected/, loudly, and goes on', async () => {
+    const s = setup();
+    for (const iaid of ['1', '2']) s.spoolCall(iaid);
+    const [first] = s.spool.list();
+    const { deliver, seen } = fakeDeliver((x) => (x.iaid === '1' ? REFUSED : OK));
+    expect(await flushSpool({ ...s, deliver, timeoutMs: 1000 })).toMatchObject({ delivered: 1, rejected: 1, remaining: 0 });
+    expect(seen.map((x) => x.iaid)).toEqual(['1', '2']);
+    expect(readdirSync(join(s.dir, 'rejected'))).toEqual([first]);
+    expect(s.lines.find((l) => l.level === 'error')).toMatchObject({ msg: expect.stringContaining('refused a spooled event (HTTP 400: bad event)') });
+  });
+
+  it('moves an unreadable spool file to rejected/ instead of stopping on it', async () => {
+    const s = setup();
+    const bad = `000000000000001-1-${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}.call`;
+    s.spoolCall('1');
+    writeFileSync(join(s.dir, bad), 'garbage');
+    const { deliver, seen } = fakeDeliver();
+    expect(await flushSpool({ ...s, deliver, timeoutMs: 1000 })).toMatchObject({ delivered: 1, rejected: 1 });
+    expect(seen.map((x) => x.iaid)).toEqual(['1']);
+    expect(readdirSync(join(s.dir, 'rejected'))).toEqual([bad]);
+  });
+
+  it('picks up calls spooled while it ran', async () => {
+    const s = setup();
+    s.spoolCall('1');
+    const { deliver, seen } = fakeDeliver((x) => {
+      if (x.iaid === '1') s.spoolCall('2'); // dnsmasq ran the hook meanwhile
+      return OK;
+    });
+    expect(await flushSpool({ ...s, deliver, timeoutMs: 1000 })).toEqual({ delivered: 2, rejected: 0, remaining: 0, stopped: null });
+    expect(seen.map((x) => x.iaid)).toEqual(['1', '2']);
+  });
+
+  it('stops when aborted, between deliveries', async () => {
+    const s = setup();
+    for (const iaid of ['1', '2', '3']) s.spoolCall(iaid);
+    const abort = new AbortController();
+    const { deliver, seen } = fakeDeliver(() => (abort.abort(), OK));
+    expect(await flushSpool({ ...s, deliver, timeoutMs: 1000, signal: abort.signal })).toMatchObject({ delivered: 1, remaining: 2, stopped: 'aborted' });
+    expect(seen).toHaveLength(1);
+  });
+});
+
+describe('flushRound', () => {
   it('reports an unreadable secret (makeDeliver throws) as an error, not a crash', async () => {
     const s = setup();
     const round = await flushRound({ ...s, makeDeliver: () => { throw new Error('secret file x: cannot read'); }, timeoutMs: 1000 });
@@ -45,18 +111,18 @@ describe('flushRound (orchestrator-hook --flush)', () => {
   });
 });
 
-describe('runFlusher (--interval)', () => {
+describe('runFlusher: the flusher daemon', () => {
   it('keeps flushing until aborted: the spool drains once the orchestrator comes back', async () => {
     const s = setup();
-    s.spool.put(event());
+    s.spoolCall('1');
     let up = false;
-    const deliver: DeliverFn = async (): Promise<DeliveryResult> => (up ? { ok: true, status: 202 } : { ok: false, retryable: true, reason: 'down' });
+    const deliver: DeliverFn = async (): Promise<DeliveryResult> => (up ? OK : { ok: false, retryable: true, reason: 'down' });
     const abort = new AbortController();
     const running = runFlusher({ ...s, makeDeliver: () => deliver, timeoutMs: 1000, intervalMs: 30, signal: abort.signal });
-    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 200 && !s.lines.some((l) => l.msg.startsWith('spool not flushed')); i++) await new Promise((r) => setTimeout(r, 10));
     expect(s.spool.depth()).toBe(1);
     up = true;
-    for (let i = 0; i < 50 && s.spool.depth() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 200 && s.spool.depth() > 0; i++) await new Promise((r) => setTimeout(r, 20));
     abort.abort();
     await running;
     expect(s.spool.depth()).toBe(0);
@@ -66,27 +132,24 @@ describe('runFlusher (--interval)', () => {
     expect(msgs).toContain('orchestrator reachable again: spool empty');
     expect(msgs.at(-1)).toBe('flusher stopped');
   });
-});
 
-describe('runFlusher: the flusher daemon', () => {
   it('delivers what is spooled at once (the directory is watched), not at the next interval', async () => {
     const s = setup();
     const delivered: string[] = [];
     const abort = new AbortController();
-    const running = runFlusher({ ...s, makeDeliver: () => async (e) => (delivered.push(e.eventId), { ok: true, status: 202 }), timeoutMs: 1000, intervalMs: 60_000, signal: abort.signal });
-    await new Promise((r) => setTimeout(r, 100));
-    const spooled = event();
-    s.spool.put(spooled);
-    for (let i = 0; i < 100 && delivered.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const running = runFlusher({ ...s, makeDeliver: () => async (e) => (delivered.push(e.iaid), OK), timeoutMs: 1000, intervalMs: 60_000, signal: abort.signal });
+    for (let i = 0; i < 200 && !s.lines.some((l) => l.msg === 'flusher started'); i++) await new Promise((r) => setTimeout(r, 10));
+    s.spoolCall('7');
+    for (let i = 0; i < 250 && delivered.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     abort.abort();
     await running;
-    expect(delivered).toEqual([spooled.eventId]);
+    expect(delivered).toEqual(['7']);
   });
 
   it('holds the spool for its life: a second flusher on the same spool refuses to start', async () => {
     const s = setup();
     const abort = new AbortController();
-    const deliver = () => async () => ({ ok: true as const, status: 202 });
+    const deliver = () => async () => OK;
     const first = runFlusher({ ...s, makeDeliver: deliver, timeoutMs: 1000, intervalMs: 60_000, signal: abort.signal });
     await expect(runFlusher({ ...s, makeDeliver: deliver, timeoutMs: 1000, intervalMs: 60_000, signal: abort.signal })).rejects.toThrow(/another flusher/);
     abort.abort();

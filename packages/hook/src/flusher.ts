@@ -1,26 +1,32 @@
 import { watch, type FSWatcher } from 'node:fs';
+import type { DeliverFn, DeliveryResult } from './deliver.js';
 import type { Log } from './log.js';
-import { acquireSpoolLock, flushSpool, type DeliverFn, type FlushResult } from './run-hook.js';
 import { SpoolError, type Spool } from './spool.js';
 
-/** `orchestrator-hook --flush [--interval S]`: deliver the spool outside dnsmasq, once or every S seconds. */
+/** `orchestrator-hook --flush --interval S`: the spool's one reader, delivering it in order. */
 export interface FlusherOptions {
   spool: Spool;
   /** Called each round, so a rotated secret or CA is picked up without a restart. */
   makeDeliver: () => DeliverFn;
   log: Log;
+  /** Per delivery. */
   timeoutMs: number;
-  now: () => number;
-  /** How long one round waits for a hook run to let go of the lock. */
-  lockWaitMs?: number;
-  /** No delivery runs past this (in `now()` time); none when absent. */
-  deadline?: number;
   signal?: AbortSignal;
 }
 
-export type RoundResult = FlushResult | { busy: true; heldBy: number | null } | { error: string };
+export interface FlushResult {
+  delivered: number;
+  rejected: number;
+  /** Calls still spooled when it stopped. */
+  remaining: number;
+  stopped: null | 'retryable' | 'aborted';
+  /** Why the delivery that stopped it failed. */
+  reason?: string;
+}
 
-/** One flush under the lock. Never throws for spool or config trouble: it reports it. */
+export type RoundResult = FlushResult | { error: string };
+
+/** One round over the spool. Never throws for spool or config trouble: it reports it. */
 export async function flushRound(o: FlusherOptions): Promise<RoundResult> {
   let deliver: DeliverFn;
   try {
@@ -29,21 +35,64 @@ export async function flushRound(o: FlusherOptions): Promise<RoundResult> {
     return { error: (error as Error).message };
   }
   try {
-    const got = await acquireSpoolLock({ spool: o.spool, now: o.now, waitMs: o.lockWaitMs ?? 5000 });
-    if (!got.lock) return { busy: true, heldBy: got.heldBy };
-    try {
-      for (const name of o.spool.removeStaleTemp()) o.log('warn', `removed a temp file left by a crashed writer: ${name}`);
-      return await flushSpool({
-        spool: o.spool, deliver, log: o.log, timeoutMs: o.timeoutMs, now: o.now,
-        ...(o.signal ? { signal: o.signal } : {}), ...(o.deadline === undefined ? {} : { deadline: o.deadline }),
-      });
-    } finally {
-      got.lock.release();
-    }
+    for (const name of o.spool.removeStaleTemp()) o.log('warn', `removed a temp file left by a crashed writer: ${name}`);
+    return await flushSpool({ ...o, deliver });
   } catch (error) {
     if (error instanceof SpoolError) return { error: error.message };
     throw error;
   }
+}
+
+/**
+ * Deliver the spool oldest first. A retryable failure stops it (order per
+ * client must hold, so nothing may overtake the call that failed); a refusal
+ * moves that call to rejected/ and goes on. Calls spooled meanwhile are
+ * picked up before it returns.
+ */
+export async function flushSpool(o: Omit<FlusherOptions, 'makeDeliver'> & { deliver: DeliverFn }): Promise<FlushResult> {
+  let delivered = 0;
+  let rejected = 0;
+  const stop = (stopped: FlushResult['stopped'], reason?: string): FlushResult => ({
+    delivered, rejected, remaining: o.spool.depth(), stopped, ...(reason === undefined ? {} : { reason }),
+  });
+  for (;;) {
+    const names = o.spool.list();
+    if (names.length === 0) return { delivered, rejected, remaining: 0, stopped: null };
+    for (const [index, name] of names.entries()) {
+      if (o.signal?.aborted) return stop('aborted');
+      const read = o.spool.read(name);
+      if (read.ok === 'ignored') {
+        o.spool.remove(name);
+        o.log('info', `ignored: ${read.reason}`, { file: name });
+        continue;
+      }
+      if (!read.ok) {
+        const file = o.spool.reject(name);
+        rejected++;
+        o.log('error', `spooled file is not a lease event (${read.reason}): moved to ${file}`, { file });
+        continue;
+      }
+      const { event } = read;
+      for (const warning of read.warnings ?? []) o.log('warn', warning, { eventId: event.eventId });
+      // Depth = calls still waiting behind this one, so the last one of a drained spool reports 0.
+      const result = await o.deliver(event, { timeoutMs: o.timeoutMs, spoolDepth: names.length - index - 1 });
+      if (result.ok) {
+        o.spool.remove(name);
+        delivered++;
+        continue;
+      }
+      if (result.retryable) return stop('retryable', describeFailure(result));
+      const file = o.spool.reject(name);
+      rejected++;
+      o.log('error', `orchestrator refused a spooled event (${describeFailure(result)}): moved to ${file}; it will not be retried`, {
+        eventId: event.eventId, action: event.action, duid: event.duid, status: result.status, file,
+      });
+    }
+  }
+}
+
+export function describeFailure(result: Extract<DeliveryResult, { ok: false }>): string {
+  return result.status ? `HTTP ${result.status}: ${result.reason}` : result.reason;
 }
 
 /** Repeated "orchestrator unavailable" lines are logged at most this often. */
@@ -54,11 +103,11 @@ export const FIRST_RETRY_MS = 1000;
 /**
  * Flush whenever something is spooled (the directory is watched) and at least
  * every `intervalMs`, until `signal` aborts. Holds the spool's flusher lock
- * for its whole life: dnsmasq/orchestrator-hook.sh spools and leaves the
- * delivery to it only while that lock names a live process. Throws SpoolError
- * when another flusher holds it.
+ * for its whole life, so the spool has one reader (dnsmasq/orchestrator-hook.sh
+ * warns while that lock names no live process). Throws SpoolError when
+ * another flusher holds it.
  */
-export async function runFlusher(o: FlusherOptions & { intervalMs: number; signal: AbortSignal }): Promise<void> {
+export async function runFlusher(o: FlusherOptions & { intervalMs: number; now: () => number; signal: AbortSignal }): Promise<void> {
   const held = o.spool.tryFlusherLock();
   if (!held.ok) {
     throw new SpoolError('HOOK_SPOOL_UNWRITABLE', `another flusher (pid ${held.heldBy ?? '?'}) delivers spool ${o.spool.dir}`);
@@ -72,7 +121,7 @@ export async function runFlusher(o: FlusherOptions & { intervalMs: number; signa
   }
 }
 
-async function flushLoop(o: FlusherOptions & { intervalMs: number; signal: AbortSignal }, wake: SpoolWatch): Promise<void> {
+async function flushLoop(o: FlusherOptions & { intervalMs: number; now: () => number; signal: AbortSignal }, wake: SpoolWatch): Promise<void> {
   let failingSince: number | null = null;
   let lastLogged = -Infinity;
   let retryMs = FIRST_RETRY_MS;
@@ -84,8 +133,6 @@ async function flushLoop(o: FlusherOptions & { intervalMs: number; signal: Abort
     let failed = true;
     if ('error' in round) {
       o.log('error', `flush failed: ${round.error}`);
-    } else if ('busy' in round) {
-      o.log('debug', `spool lock held by pid ${round.heldBy ?? '?'}: next round`);
     } else {
       if (round.delivered > 0 || round.rejected > 0) {
         o.log('info', 'spool flushed', { delivered: round.delivered, rejected: round.rejected, remaining: round.remaining });

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,10 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { selfIdentity } from './pid-lock.js';
 import { CALL_ENV } from './spooled-call.js';
 import { FLUSHER_LOCK_FILE, Spool } from './spool.js';
+import { HOOK_SCRIPT, spoolWriter } from './testing/spool-writer.js';
 import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
 /** dnsmasq/orchestrator-hook.sh: the part of the hook dnsmasq runs, a spool writer in plain sh. */
-const SCRIPT = fileURLToPath(new URL('../../../dnsmasq/orchestrator-hook.sh', import.meta.url));
 const PARSER = fileURLToPath(new URL('../../protocol/src/dnsmasq-call.ts', import.meta.url));
 
 const DUID = '00:03:00:01:02:aa:bb:cc:dd:01';
@@ -17,25 +16,7 @@ const DUID = '00:03:00:01:02:aa:bb:cc:dd:01';
 function setup(options: { maxEvents?: number; flusher?: 'live' | 'dead' | 'none'; spoolDir?: string } = {}) {
   const dir = makeTempDir('hook-script-');
   const spoolDir = options.spoolDir ?? join(dir, 'spool');
-  const config = join(dir, 'hook.ini');
-  writeFileSync(config, `; the hook's config
-[orchestrator]
-url = https://[::1]:8443
-secret_file = /nonexistent
-
-[dhcp]
-server = devnet
-role   =  instance
-
-[spool]
-dir = ${spoolDir}
-${options.maxEvents ? `max_events = ${options.maxEvents}` : ''}
-`);
-  // Stands in for node: records how it was called (the fallback path).
-  const nodeCalls = join(dir, 'node-calls');
-  const fakeNode = join(dir, 'node');
-  writeFileSync(fakeNode, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${nodeCalls}'\n`, { mode: 0o755 });
-  const spool = new Spool({ dir: spoolDir, maxEvents: 100 });
+  const spool = new Spool({ dir: spoolDir, dhcp: { server: 'devnet', role: 'instance' } });
   const flusher = options.flusher ?? 'live';
   if (flusher !== 'none' && !options.spoolDir) {
     mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
@@ -44,19 +25,14 @@ ${options.maxEvents ? `max_events = ${options.maxEvents}` : ''}
     const content = flusher === 'live' ? `${self.pid} ${self.startTime ?? '-'}\n` : `4194304999 ${self.startTime ?? '-'}\n`;
     writeFileSync(join(spoolDir, FLUSHER_LOCK_FILE), content);
   }
-  const call = (args: string[], env: Record<string, string> = {}) =>
-    spawnSync('/bin/sh', [SCRIPT, ...args], {
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ORCHESTRATOR_HOOK_CONFIG: config, ORCHESTRATOR_HOOK_NODE: fakeNode, ORCHESTRATOR_HOOK_BUNDLE: '/hook.mjs', ...env },
-    });
-  const nodeRuns = () => (existsSync(nodeCalls) ? readFileSync(nodeCalls, 'utf8').trim().split('\n') : []);
-  return { dir, spoolDir, spool, call, nodeRuns };
+  const writer = spoolWriter(spoolDir, dir, options.maxEvents ? { ORCHESTRATOR_HOOK_MAX_EVENTS: String(options.maxEvents) } : {});
+  return { dir, spoolDir, spool, ...writer };
 }
 
 const leaseEnv = (iaid: string) => ({ DNSMASQ_IAID: iaid, DNSMASQ_MAC: '52:54:00:12:34:56', DNSMASQ_INTERFACE: 'br-dev', DNSMASQ_LEASE_EXPIRES: '2000000000' });
 
 describe('dnsmasq/orchestrator-hook.sh', () => {
-  it('spools the call as one file that reads back as the event a direct call makes, and leaves delivery to the flusher', () => {
+  it('spools the call as one file that the flusher reads back as the event of its [dhcp], and delivers nothing itself', () => {
     const s = setup();
     const before = Date.now();
     const r = s.call(['add', DUID, 'fd00:1::1000', 'laptop'], { ...leaseEnv('7'), DNSMASQ_TAGS: 'not-kept' });
@@ -64,7 +40,7 @@ describe('dnsmasq/orchestrator-hook.sh', () => {
     expect(r.stderr).toBe('');
     const names = s.spool.list();
     expect(names).toHaveLength(1);
-    expect(names[0]).toMatch(/^[0-9]{15}-[0-9]+-000000-[0-9a-f-]{36}\.call$/);
+    expect(names[0]).toMatch(/^[0-9]{15}-[0-9]+-[0-9a-f-]{36}\.call$/);
     const read = s.spool.read(names[0]!);
     expect(read.ok).toBe(true);
     const { event } = read as { event: Record<string, unknown> };
@@ -78,15 +54,15 @@ describe('dnsmasq/orchestrator-hook.sh', () => {
     expect(seen).toBeLessThanOrEqual(Date.now());
     // Only the variables the parser reads are kept.
     expect(readFileSync(join(s.spoolDir, names[0]!), 'utf8')).not.toContain('DNSMASQ_TAGS');
-    expect(s.nodeRuns()).toEqual([]);
-    // No temp file left behind.
-    expect(readdirSync(s.spoolDir).filter((n) => n.startsWith('.tmp'))).toEqual([]);
+    expect(s.syslog()).toEqual([]);
+    // No temp file left behind, and no lock taken.
+    expect(readdirSync(s.spoolDir).filter((n) => n.startsWith('.') && n !== FLUSHER_LOCK_FILE)).toEqual([]);
   });
 
   it('keeps calls in order, even behind an entry from a clock that was ahead', () => {
     const s = setup();
     const ahead = String(Date.now() + 3_600_000).padStart(15, '0');
-    writeFileSync(join(s.spoolDir, `${ahead}-1-000001-${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}.json`), '{}');
+    writeFileSync(join(s.spoolDir, `${ahead}-1-${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}.call`), 'x');
     for (const iaid of ['1', '2', '3', '4']) expect(s.call(['old', DUID, 'fd00:1::1000'], leaseEnv(iaid)).status).toBe(0);
     const names = s.spool.list();
     expect(names).toHaveLength(5);
@@ -105,38 +81,49 @@ describe('dnsmasq/orchestrator-hook.sh', () => {
     expect(read.warnings.join()).toMatch(/hostname dropped/);
   });
 
-  it('hands over to node (one --flush --budget round) when no flusher holds the spool', () => {
+  it('keeps the call and says in syslog that no flusher delivers the spool when none holds it', () => {
     for (const flusher of ['none', 'dead'] as const) {
       const s = setup({ flusher });
       expect(s.call(['del', DUID, 'fd00:1::1000'], leaseEnv('1')).status).toBe(0);
       expect(s.spool.depth()).toBe(1);
-      expect(s.nodeRuns()).toEqual(['/hook.mjs --flush --budget']);
+      expect(s.syslog()).toEqual([expect.stringMatching(/^-t orchestrator-hook -p daemon.warning -- no flusher delivers spool .*: the call waits there$/)]);
     }
   });
 
-  it('hands the call itself to node when the spool cannot be written', () => {
+  it('exits non-zero and logs the whole call when the spool cannot be written', () => {
     const blocker = join(makeTempDir('hook-script-'), 'a-file');
     writeFileSync(blocker, '');
     const s = setup({ spoolDir: join(blocker, 'spool') });
-    expect(s.call(['add', DUID, 'fd00:1::1000', 'host'], leaseEnv('1')).status).toBe(0);
-    expect(s.nodeRuns()).toEqual([`/hook.mjs add ${DUID} fd00:1::1000 host`]);
+    const r = s.call(['add', DUID, 'fd00:1::1000', 'host'], leaseEnv('1'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`event lost: cannot write into spool ${join(blocker, 'spool')}: add ${DUID} fd00:1::1000 host`);
+    expect(s.syslog()).toEqual([expect.stringContaining(`-p daemon.err -- event lost: cannot write into spool`)]);
   });
 
   it('writes nothing for init and the other calls without a lease', () => {
     const s = setup();
     for (const action of ['init', 'tftp', 'arp-add']) expect(s.call([action, 'x'], {}).status).toBe(0);
     expect(s.spool.depth()).toBe(0);
-    expect(s.nodeRuns()).toEqual([]);
+    expect(s.syslog()).toEqual([]);
   });
 
-  it('drops (and logs) a call when the spool holds max_events', () => {
+  it('refuses (exit 1, logged) a call when the spool holds ORCHESTRATOR_HOOK_MAX_EVENTS', () => {
     const s = setup({ maxEvents: 2 });
-    for (const iaid of ['1', '2', '3']) expect(s.call(['add', DUID, 'fd00:1::1000'], leaseEnv(iaid)).status).toBe(0);
+    const status = ['1', '2', '3'].map((iaid) => s.call(['add', DUID, 'fd00:1::1000'], leaseEnv(iaid)).status);
+    expect(status).toEqual([0, 0, 1]);
     expect(s.spool.depth()).toBe(2);
+    expect(s.syslog().join('\n')).toMatch(/event lost: spool .* is full \(2 calls, ORCHESTRATOR_HOOK_MAX_EVENTS 2\): add /);
+  });
+
+  it('refuses a relative spool or a bad max, loudly', () => {
+    const s = setup();
+    expect(s.call(['add', DUID, 'fd00:1::1000'], { ORCHESTRATOR_HOOK_SPOOL: 'spool' }).status).toBe(1);
+    expect(s.call(['add', DUID, 'fd00:1::1000'], { ORCHESTRATOR_HOOK_MAX_EVENTS: '1e3' }).status).toBe(1);
+    expect(s.syslog()).toHaveLength(2);
   });
 
   it('keeps exactly the DNSMASQ_* variables the parser reads', () => {
-    const script = readFileSync(SCRIPT, 'utf8');
+    const script = readFileSync(HOOK_SCRIPT, 'utf8');
     const listed = /^CALL_ENV='([^']*)'$/m.exec(script)?.[1]?.split(' ').map((k) => `DNSMASQ_${k}`);
     const read = [...new Set(readFileSync(PARSER, 'utf8').match(/DNSMASQ_[A-Z_]+/g) ?? [])].filter((k) => k !== 'DNSMASQ_');
     expect(listed?.sort()).toEqual([...CALL_ENV].sort());

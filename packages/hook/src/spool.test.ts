@@ -1,114 +1,84 @@
-import { randomUUID } from 'node:crypto';
-import { readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LeaseEvent } from '@unionize/protocol/lease-event';
-import { Spool, SpoolError } from './spool.js';
+import { Spool } from './spool.js';
+import { spoolWriter } from './testing/spool-writer.js';
 import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
-function event(n = 0): LeaseEvent {
-  return {
-    eventId: randomUUID(), server: 'devnet', role: 'device', action: 'add',
-    duid: `00:03:00:01:02:aa:bb:cc:dd:${(n % 256).toString(16).padStart(2, '0')}`, iaid: String(n), address: 'fd00:1::1000',
-    hostname: null, mac: null, interface: null, expiresAt: null, seenAt: new Date().toISOString(),
-  };
+const DUID = '00:03:00:01:02:aa:bb:cc:dd:01';
+const UUID = `${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`;
+
+function setup() {
+  const work = makeTempDir('hook-spool-');
+  const dir = join(work, 'spool');
+  const spool = new Spool({ dir, dhcp: { server: 'ctrnet', role: 'instance' } });
+  const writer = spoolWriter(dir, work);
+  const spoolCall = (iaid: string) => expect(writer.call(['add', DUID, 'fd00:1::1000'], { DNSMASQ_IAID: iaid }).status).toBe(0);
+  return { dir, spool, spoolCall };
 }
 
-const tmp = () => makeTempDir('hook-spool-');
-
-describe('Spool', () => {
-  it('lists events in arrival order and reads them back', () => {
-    const spool = new Spool({ dir: join(tmp(), 'spool'), maxEvents: 100 });
-    expect(spool.list()).toEqual([]); // the directory does not exist yet
-    const events = Array.from({ length: 25 }, (_, i) => event(i));
-    const names = events.map((e) => spool.put(e));
-    expect(spool.list()).toEqual(names);
-    expect(spool.depth()).toBe(25);
-    expect(spool.list().map((n) => spool.read(n))).toEqual(events.map((e) => ({ ok: true, event: e })));
+describe('Spool (the flusher reading what dnsmasq/orchestrator-hook.sh wrote)', () => {
+  it('lists calls in arrival order and reads them back as events of its [dhcp]', () => {
+    const s = setup();
+    expect(s.spool.list()).toEqual([]); // the directory does not exist yet
+    const iaids = Array.from({ length: 12 }, (_, i) => String(i));
+    for (const iaid of iaids) s.spoolCall(iaid);
+    expect(s.spool.depth()).toBe(12);
+    const events = s.spool.list().map((n) => (s.spool.read(n) as { event: LeaseEvent }).event);
+    expect(events.map((e) => e.iaid)).toEqual(iaids);
+    expect(new Set(events.map((e) => `${e.server}/${e.role}`))).toEqual(new Set(['ctrnet/instance']));
   });
 
-  it('keeps arrival order when the clock steps backwards', () => {
-    let clock = 2_000_000_000_000;
-    const spool = new Spool({ dir: tmp(), maxEvents: 100, now: () => clock });
-    const first = spool.put(event(1));
-    clock -= 3_600_000; // NTP stepped the clock back an hour
-    const second = spool.put(event(2));
-    clock += 10;
-    const third = spool.put(event(3));
-    expect(spool.list()).toEqual([first, second, third]);
-    expect([first, second, third].map((n) => (spool.read(n) as { event: LeaseEvent }).event.iaid)).toEqual(['1', '2', '3']);
+  it('reads a call in the format before 2 (server and role in the file: ignored, its [dhcp] wins)', () => {
+    const s = setup();
+    s.spoolCall('1');
+    const name = `000000000000001-1-000001-${UUID}.call`;
+    writeFileSync(join(s.dir, name), `orchestrator-hook-call 1\0${1_700_000_000_000_000_000}\0${UUID}\0devnet\0device\x003\0del\0${DUID}\0fd00:1::1000\0DNSMASQ_IAID=9\0`);
+    expect(s.spool.list()[0]).toBe(name);
+    expect(s.spool.read(name)).toMatchObject({ ok: true, event: { eventId: UUID, server: 'ctrnet', role: 'instance', action: 'del', iaid: '9' } });
   });
 
-  it('stores the event unsigned, as JSON, in a file only its owner reads', () => {
-    const dir = tmp();
-    const spool = new Spool({ dir, maxEvents: 10 });
-    const e = event();
-    const name = spool.put(e);
-    expect(name).toMatch(new RegExp(`^[0-9]{15}-${process.pid}-[0-9]{6}-${e.eventId}\\.json$`));
-    expect(JSON.parse(readFileSync(join(dir, name), 'utf8'))).toEqual(e);
-    expect(readdirSync(dir)).toEqual([name]); // no temp file left
+  it('ignores what is not a call (temp files, the lock, other names) and removes old temp files', () => {
+    const s = setup();
+    s.spoolCall('1');
+    const [name] = s.spool.list();
+    writeFileSync(join(s.dir, `.tmp-000000000000001-1-${UUID}.call`), 'orchestrator-hook-call 2\0half');
+    writeFileSync(join(s.dir, `000000000000001-1-${UUID}.json`), '{}');
+    expect(s.spool.list()).toEqual([name]);
+    expect(s.spool.removeStaleTemp()).toEqual([]); // too young: its writer may still be at work
+    const old = readdirSync(s.dir).find((n) => n.startsWith('.tmp-'))!;
+    utimesSync(join(s.dir, old), new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+    expect(s.spool.removeStaleTemp()).toEqual([old]);
   });
 
-  it('ignores temp files (a crash between write and rename) and removes them once old', () => {
-    const dir = tmp();
-    const spool = new Spool({ dir, maxEvents: 10 });
-    const name = spool.put(event());
-    writeFileSync(join(dir, `.tmp-000000000000001-1-000001-${randomUUID()}.json`), '{"eventId":"half');
-    expect(spool.list()).toEqual([name]);
-    expect(spool.removeStaleTemp()).toEqual([]); // too young: its writer may still be at work
-    const old = readdirSync(dir).find((n) => n.startsWith('.tmp-'))!;
-    utimesSync(join(dir, old), new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
-    expect(spool.removeStaleTemp()).toEqual([old]);
-    expect(readdirSync(dir)).toEqual([name]);
-  });
-
-  it('refuses a new event when full', () => {
-    const spool = new Spool({ dir: tmp(), maxEvents: 3 });
-    for (let i = 0; i < 3; i++) spool.put(event(i));
-    const error = (() => {
-      try {
-        spool.put(event(9));
-      } catch (e) {
-        return e;
-      }
-    })();
-    expect(error).toBeInstanceOf(SpoolError);
-    expect(error).toMatchObject({ code: 'HOOK_SPOOL_FULL' });
-    expect(spool.depth()).toBe(3);
-  });
-
-  it('reports an unusable directory as HOOK_SPOOL_UNWRITABLE', () => {
+  it('reports an unusable directory as HOOK_SPOOL_UNWRITABLE, and nothing waiting in it', () => {
     // A file where the spool's parent should be: fails for root as well (chmod would not).
-    const parent = join(tmp(), 'not-a-dir');
+    const parent = join(makeTempDir('hook-spool-'), 'not-a-dir');
     writeFileSync(parent, '');
-    const spool = new Spool({ dir: join(parent, 'spool'), maxEvents: 10 });
-    expect(() => spool.put(event())).toThrow(expect.objectContaining({ code: 'HOOK_SPOOL_UNWRITABLE' }));
-    expect(() => spool.tryLock()).toThrow(expect.objectContaining({ code: 'HOOK_SPOOL_UNWRITABLE' }));
-    expect(spool.list()).toEqual([]); // it cannot exist, so nothing waits in it
+    const spool = new Spool({ dir: join(parent, 'spool'), dhcp: { server: 'devnet', role: 'device' } });
+    expect(() => spool.tryFlusherLock()).toThrow(expect.objectContaining({ code: 'HOOK_SPOOL_UNWRITABLE' }));
+    expect(spool.list()).toEqual([]);
   });
 
-  it('moves refused and unreadable events to rejected/, out of the queue', () => {
-    const dir = tmp();
-    const spool = new Spool({ dir, maxEvents: 10 });
-    const a = spool.put(event(1));
-    const b = spool.put(event(2));
-    expect(spool.reject(a)).toBe(join(dir, 'rejected', a));
-    expect(spool.list()).toEqual([b]);
-    expect(readdirSync(join(dir, 'rejected'))).toEqual([a]);
-
-    writeFileSync(join(dir, b), '{"eventId": 42}');
-    expect(spool.read(b)).toMatchObject({ ok: false, reason: expect.stringContaining('not a lease event') });
-    const fresh = event(3);
-    const kept = spool.rejectEvent(fresh);
-    expect(JSON.parse(readFileSync(kept, 'utf8'))).toEqual(fresh);
-    expect(spool.list()).toEqual([b]);
+  it('moves refused and unreadable calls to rejected/, out of the queue', () => {
+    const s = setup();
+    s.spoolCall('1');
+    s.spoolCall('2');
+    const [a, b] = s.spool.list();
+    expect(s.spool.reject(a!)).toBe(join(s.dir, 'rejected', a!));
+    expect(s.spool.list()).toEqual([b]);
+    expect(readdirSync(join(s.dir, 'rejected'))).toEqual([a]);
+    writeFileSync(join(s.dir, b!), 'orchestrator-hook-call 2\0garbage\0');
+    expect(s.spool.read(b!)).toMatchObject({ ok: false, reason: 'bad seen-at time' });
   });
 
   it('remove is idempotent', () => {
-    const spool = new Spool({ dir: tmp(), maxEvents: 10 });
-    const name = spool.put(event());
-    spool.remove(name);
-    spool.remove(name);
-    expect(spool.depth()).toBe(0);
+    const s = setup();
+    s.spoolCall('1');
+    const [name] = s.spool.list();
+    s.spool.remove(name!);
+    s.spool.remove(name!);
+    expect(s.spool.depth()).toBe(0);
   });
 });

@@ -5,15 +5,19 @@ import type { LeaseEvent } from '@unionize/protocol/lease-event';
  * A dnsmasq call as dnsmasq/orchestrator-hook.sh spools it (a `.call` file):
  * NUL-terminated fields
  *
- *   orchestrator-hook-call 1, seen-at (ns since the epoch), event id (uuid),
- *   server, role, argc, argv[0..argc), then NAME=value for each DNSMASQ_*
- *   variable the call had (only those in CALL_ENV).
+ *   orchestrator-hook-call 2, seen-at (ns since the epoch), event id (uuid),
+ *   argc, argv[0..argc), then NAME=value for each DNSMASQ_* variable the
+ *   call had (only those in CALL_ENV).
  *
- * The writer is dnsmasq's own script, but the arguments and values are the
- * device's (hostname, DUID): everything goes through parseHookCall and the
- * lease-event schema, as a direct call would.
+ * The only writer; this is the only reader. Which dnsmasq it came from
+ * (server, role) is the flusher's [dhcp], not the file's. The writer is
+ * dnsmasq's own script, but the arguments and values are the device's
+ * (hostname, DUID): everything goes through parseHookCall and the
+ * lease-event schema.
  */
-export const CALL_MAGIC = 'orchestrator-hook-call 1';
+export const CALL_MAGIC = 'orchestrator-hook-call 2';
+/** Written before 2 by a script that also read server and role from hook.ini (two more fields after the event id, ignored). */
+const CALL_MAGIC_1 = 'orchestrator-hook-call 1';
 
 /** The DNSMASQ_* variables parseHookCall reads; the script writes exactly these (spooled-call.test.ts checks both). */
 export const CALL_ENV = ['DNSMASQ_IAID', 'DNSMASQ_MAC', 'DNSMASQ_INTERFACE', 'DNSMASQ_LEASE_EXPIRES', 'DNSMASQ_LEASE_LENGTH'] as const;
@@ -26,8 +30,6 @@ export const MAX_CALL_BYTES = 16 * 1024;
 export interface SpooledCall {
   seenAt: Date;
   eventId: string;
-  server: string;
-  role: string;
   argv: string[];
   env: Record<string, string>;
 }
@@ -41,13 +43,14 @@ export function decodeSpooledCall(bytes: Buffer): { ok: true; call: SpooledCall 
   const text = bytes.toString('utf8');
   if (!text.endsWith('\0')) return { ok: false, reason: 'incomplete (no final NUL)' };
   const fields = text.slice(0, -1).split('\0');
-  const [magic, seenNs, eventId, server, role, argcText] = fields;
-  if (magic !== CALL_MAGIC) return { ok: false, reason: 'not an orchestrator-hook call file' };
+  if (fields[0] === CALL_MAGIC_1) fields.splice(3, 2);
+  const [magic, seenNs, eventId, argcText] = fields;
+  if (magic !== CALL_MAGIC && magic !== CALL_MAGIC_1) return { ok: false, reason: 'not an orchestrator-hook call file' };
   if (!seenNs || !/^[0-9]{1,20}$/.test(seenNs)) return { ok: false, reason: 'bad seen-at time' };
   if (!eventId || !UUID.test(eventId)) return { ok: false, reason: 'bad event id' };
   if (!argcText || !/^[0-9]{1,2}$/.test(argcText) || Number(argcText) > MAX_ARGS) return { ok: false, reason: 'bad argument count' };
   const argc = Number(argcText);
-  const rest = fields.slice(6);
+  const rest = fields.slice(4);
   if (rest.length < argc) return { ok: false, reason: `${argc} arguments announced, ${rest.length} present` };
   const argv = rest.slice(0, argc);
   const env: Record<string, string> = {};
@@ -59,7 +62,7 @@ export function decodeSpooledCall(bytes: Buffer): { ok: true; call: SpooledCall 
   }
   const seenAt = new Date(Number(BigInt(seenNs) / 1_000_000n));
   if (Number.isNaN(seenAt.getTime())) return { ok: false, reason: 'bad seen-at time' };
-  return { ok: true, call: { seenAt, eventId: eventId.toLowerCase(), server: server ?? '', role: role ?? '', argv, env } };
+  return { ok: true, call: { seenAt, eventId: eventId.toLowerCase(), argv, env } };
 }
 
 export type SpooledCallEvent =
@@ -67,15 +70,17 @@ export type SpooledCallEvent =
   | { kind: 'ignored'; reason: string }
   | { kind: 'invalid'; reason: string };
 
-/** Decode a `.call` file and turn it into a lease event exactly as a direct hook call would. */
-export function eventOfSpooledCall(bytes: Buffer): SpooledCallEvent {
+/** Which dnsmasq the calls come from: the flusher's [dhcp] server and role. */
+export type DhcpServer = Pick<LeaseEvent, 'server' | 'role'>;
+
+/** Decode a `.call` file and turn it into a lease event of `dhcp`. */
+export function eventOfSpooledCall(bytes: Buffer, dhcp: DhcpServer): SpooledCallEvent {
   const decoded = decodeSpooledCall(bytes);
   if (!decoded.ok) return { kind: 'invalid', reason: decoded.reason };
   const { call } = decoded;
-  // server and role come from the hook's config through the script; the schema checks them with the rest.
   const parsed = parseHookCall(call.argv, call.env, {
-    server: call.server,
-    role: call.role as LeaseEvent['role'],
+    server: dhcp.server,
+    role: dhcp.role,
     now: call.seenAt,
     newId: () => call.eventId,
   });
