@@ -6,17 +6,20 @@ import { labSkipReason, startLab, type Lab } from './lab/lab.js';
  * A signed request captured before a daemon restarts is refused after it
  * (issue 15, point 2): the nonce cache lives in memory, so each daemon
  * refuses any request signed before it started (401 SIGNED_BEFORE_START).
- * The in-memory store here (where a replayed `add` did the most harm); the
- * check is in the verifier, the same whatever the store.
+ * With the in-memory store (where a replayed `add` did the most harm) and
+ * with SQLite: the check is in the verifier, the same whatever the store.
  */
 const skipReason = labSkipReason({ daemons: true, hook: true });
 if (skipReason) console.warn(`e2e skipped: ${skipReason}`);
 
-describe.skipIf(skipReason)('replay across restarts', () => {
+describe.skipIf(skipReason).each([
+  ['memory', false],
+  ['SQLite', true],
+] as const)('replay across restarts, %s store', (_store, sql) => {
   let lab: Lab;
 
   beforeAll(async () => {
-    lab = await startLab({ devices: 0 });
+    lab = await startLab({ devices: 0, sql });
   }, 600_000);
 
   afterAll(async () => {
