@@ -1,4 +1,4 @@
-import { parseHookCall } from '@unionize/protocol/dnsmasq-call';
+import { dnsmasqSource } from './lease-source.js';
 import type { LeaseEvent } from '@unionize/protocol/lease-event';
 
 /**
@@ -19,7 +19,7 @@ export const CALL_MAGIC = 'orchestrator-hook-call 2';
 /** Written before 2 by a script that also read server and role from hook.ini (two more fields after the event id, ignored). */
 const CALL_MAGIC_1 = 'orchestrator-hook-call 1';
 
-/** The DNSMASQ_* variables parseHookCall reads; the script writes exactly these (spooled-call.test.ts checks both). */
+/** The DNSMASQ_* variables the dnsmasq source reads (protocol's parseHookCall); the script writes exactly these (spooled-call.test.ts checks both). */
 export const CALL_ENV = ['DNSMASQ_IAID', 'DNSMASQ_MAC', 'DNSMASQ_INTERFACE', 'DNSMASQ_LEASE_EXPIRES', 'DNSMASQ_LEASE_LENGTH'] as const;
 
 /** dnsmasq passes at most four arguments for DHCPv6; a few more are tolerated, not thousands. */
@@ -78,12 +78,7 @@ export function eventOfSpooledCall(bytes: Buffer, dhcp: DhcpServer): SpooledCall
   const decoded = decodeSpooledCall(bytes);
   if (!decoded.ok) return { kind: 'invalid', reason: decoded.reason };
   const { call } = decoded;
-  const parsed = parseHookCall(call.argv, call.env, {
-    server: dhcp.server,
-    role: dhcp.role,
-    now: call.seenAt,
-    newId: () => call.eventId,
-  });
   // A valid dnsmasq call we do not use (DHCPv4, an unused action) is ignored; a malformed one is kept for an operator.
-  return parsed;
+  const [parsed] = dnsmasqSource.eventsOf(call.argv, call.env, { server: dhcp.server, role: dhcp.role, now: call.seenAt, newId: () => call.eventId });
+  return parsed!;
 }

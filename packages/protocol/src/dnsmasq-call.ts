@@ -36,10 +36,9 @@ export function parseHookCall(
   const iaid = env.DNSMASQ_IAID;
   if (iaid === undefined || iaid === '') return { kind: 'ignored', reason: 'DHCPv4 call (no DNSMASQ_IAID)' };
 
-  const warnings: string[] = [];
   const hostname = optional(rawHostname);
   const mac = normaliseMac(optional(env.DNSMASQ_MAC));
-  const candidate = {
+  return leaseEventOf({
     eventId: ctx.newId(),
     server: ctx.server,
     role: ctx.role,
@@ -52,17 +51,29 @@ export function parseHookCall(
     interface: optional(env.DNSMASQ_INTERFACE) ?? null,
     expiresAt: leaseExpiry(env, ctx.now),
     seenAt: ctx.now.toISOString(),
-  };
+  });
+}
 
-  // A device may send any hostname; a bad one must not cost it its container.
+/** A lease event's fields as a DHCP server gave them, before validation. */
+export type LeaseCandidate = { [K in keyof LeaseEvent]: K extends 'hostname' | 'mac' | 'interface' | 'expiresAt' ? string | null : string };
+
+/**
+ * Validate a lease event at the edge, whichever DHCP server it came from. A
+ * device may send any hostname: a bad hostname, MAC or interface is dropped
+ * with a warning and must not cost it its container; anything else invalid
+ * makes the whole call invalid.
+ */
+export function leaseEventOf(candidate: LeaseCandidate): HookCall {
+  const warnings: string[] = [];
+  const fields = { ...candidate };
   for (const field of ['hostname', 'mac', 'interface'] as const) {
-    const check = leaseEventSchema.shape[field].safeParse(candidate[field]);
+    const check = leaseEventSchema.shape[field].safeParse(fields[field]);
     if (!check.success) {
       warnings.push(`${field} dropped: ${check.error.issues[0]?.message ?? 'invalid'}`);
-      candidate[field] = null;
+      fields[field] = null;
     }
   }
-  const parsed = leaseEventSchema.safeParse(candidate);
+  const parsed = leaseEventSchema.safeParse(fields);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     return { kind: 'invalid', reason: `invalid ${issue?.path.join('.') ?? 'event'}: ${issue?.message ?? ''}` };
