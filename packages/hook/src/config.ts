@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { loadConfigFile } from '@unionize/protocol/config';
 import { nameSchema, SERVER_ROLES } from '@unionize/protocol/lease-event';
+import { DEFAULT_MAX_CALL_BYTES } from './spool.js';
 
 /**
  * The flusher's INI file (`--config FILE` or ORCHESTRATOR_HOOK_CONFIG). Only
@@ -26,6 +27,8 @@ export const hookConfigSchema = z.strictObject({
   spool: z
     .strictObject({
       dir: z.string().min(1).refine((d) => d.startsWith('/'), 'must be an absolute path').default('/var/spool/orchestrator-hook'),
+      /** The largest spooled file read as a call, bytes; larger ones (and anything not a regular file) are moved to rejected/. */
+      max_call_bytes: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(DEFAULT_MAX_CALL_BYTES),
       /** Read by nothing now (the shell hook's limit is its ORCHESTRATOR_HOOK_MAX_EVENTS; node no longer runs per call): kept so older files load. */
       max_events: z.string().optional(),
       budget_ms: z.string().optional(),

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -104,6 +105,24 @@ describe('flushSpool', () => {
 });
 
 describe('flushRound', () => {
+  it('moves what is not a call aside (logged), and delivers the calls around it', async () => {
+    const s = setup();
+    s.spoolCall('1');
+    const stray = '000000000000001-1-00000000-0000-4000-8000-000000000000.json';
+    writeFileSync(join(s.dir, stray), '{}');
+    const fifo = '000000000000002-1-00000000-0000-4000-8000-000000000000.call';
+    execFileSync('mkfifo', [join(s.dir, fifo)]);
+    s.spoolCall('2');
+    const { deliver, seen } = fakeDeliver();
+    expect(await flushRound({ ...s, makeDeliver: () => deliver, timeoutMs: 1000 })).toMatchObject({ delivered: 2, rejected: 1, remaining: 0 });
+    expect(seen.map((x) => x.iaid)).toEqual(['1', '2']);
+    expect(readdirSync(join(s.dir, 'rejected')).sort()).toEqual([stray, fifo].sort());
+    expect(s.lines.filter((l) => l.level !== 'info').map((l) => [l.level, l.msg.replace(/moved to .*/, 'moved')])).toEqual([
+      ['warn', `not a spooled call (the script names its calls <ms>-<pid>-<event id>.call): moved ${stray} to ${join(s.dir, 'rejected', stray)}`],
+      ['error', 'spooled file is not a lease event (not a regular file): moved'],
+    ]);
+  });
+
   it('reports an unreadable secret (makeDeliver throws) as an error, not a crash', async () => {
     const s = setup();
     const round = await flushRound({ ...s, makeDeliver: () => { throw new Error('secret file x: cannot read'); }, timeoutMs: 1000 });

@@ -36,6 +36,10 @@ export async function flushRound(o: FlusherOptions): Promise<RoundResult> {
   }
   try {
     for (const name of o.spool.removeStaleTemp()) o.log('warn', `removed a temp file left by a crashed writer: ${name}`);
+    for (const name of o.spool.strays()) {
+      const file = o.spool.reject(name);
+      o.log('warn', `not a spooled call (the script names its calls <ms>-<pid>-<event id>.call): moved ${name} to ${file}`, { file });
+    }
     return await flushSpool({ ...o, deliver });
   } catch (error) {
     if (error instanceof SpoolError) return { error: error.message };

@@ -83,7 +83,7 @@ async function main(argv: string[]): Promise<number> {
   const delivery = keptAliveDeliveryFor(config);
   try {
     await runFlusher({
-      spool: new Spool({ dir: config.spool.dir, dhcp: config.dhcp }),
+      spool: new Spool({ dir: config.spool.dir, dhcp: config.dhcp, maxCallBytes: config.spool.max_call_bytes }),
       makeDeliver: delivery.makeDeliver,
       log,
       timeoutMs: config.orchestrator.timeout_ms,

@@ -1,4 +1,5 @@
-import { readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LeaseEvent } from '@unionize/protocol/lease-event';
@@ -50,6 +51,40 @@ describe('Spool (the flusher reading what dnsmasq/orchestrator-hook.sh wrote)', 
     const old = readdirSync(s.dir).find((n) => n.startsWith('.tmp-'))!;
     utimesSync(join(s.dir, old), new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
     expect(s.spool.removeStaleTemp()).toEqual([old]);
+  });
+
+  it('names the strays (what the script never writes) and leaves its own files, the lock and rejected/ alone', () => {
+    const s = setup();
+    s.spoolCall('1');
+    writeFileSync(join(s.dir, `000000000000001-1-${UUID}.json`), '{}');
+    writeFileSync(join(s.dir, 'notes.txt'), 'x');
+    writeFileSync(join(s.dir, `.tmp-000000000000002-1-${UUID}.call`), 'half');
+    writeFileSync(join(s.dir, '.flusher'), '1 1');
+    mkdirSync(join(s.dir, 'rejected'));
+    expect(s.spool.strays()).toEqual([`000000000000001-1-${UUID}.json`, 'notes.txt']);
+  });
+
+  it('reads only regular files up to max_call_bytes: a symbolic link, a FIFO, a directory or a larger file is not a call', () => {
+    const work = makeTempDir('hook-spool-');
+    const dir = join(work, 'spool');
+    const spool = new Spool({ dir, dhcp: { server: 'devnet', role: 'device' }, maxCallBytes: 2048 });
+    const writer = spoolWriter(dir, work);
+    expect(writer.call(['add', DUID, 'fd00:1::1000'], { DNSMASQ_IAID: '1' }).status).toBe(0);
+    const [real] = spool.list();
+    const name = (n: number) => `00000000000000${n}-1-${UUID}.call`;
+    writeFileSync(join(work, 'secret'), 'orchestrator-hook-call 2\0');
+    symlinkSync(join(work, 'secret'), join(dir, name(1)));
+    execFileSync('mkfifo', [join(dir, name(2))]);
+    mkdirSync(join(dir, name(3)));
+    writeFileSync(join(dir, name(4)), Buffer.alloc(4096, 0x41));
+    expect(spool.list()).toEqual([name(1), name(2), name(3), name(4), real]);
+    expect([1, 2, 3, 4].map((n) => spool.read(name(n)))).toEqual([
+      { ok: false, reason: 'a symbolic link' },
+      { ok: false, reason: 'not a regular file' },
+      { ok: false, reason: 'not a regular file' },
+      { ok: false, reason: '4096 bytes, over max_call_bytes 2048' },
+    ]);
+    expect(spool.read(real!)).toMatchObject({ ok: true, event: { iaid: '1' } });
   });
 
   it('reports an unusable directory as HOOK_SPOOL_UNWRITABLE, and nothing waiting in it', () => {

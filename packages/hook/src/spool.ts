@@ -1,4 +1,4 @@
-import { mkdirSync, openSync, closeSync, fsyncSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { constants, mkdirSync, openSync, closeSync, fstatSync, fsyncSync, readSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LeaseEvent } from '@unionize/protocol/lease-event';
 import { tryLock, type LockAttempt } from './pid-lock.js';
@@ -35,9 +35,14 @@ export interface SpoolOptions {
   dir: string;
   /** The flusher's [dhcp]: which dnsmasq these calls come from. */
   dhcp: DhcpServer;
+  /** The largest spooled call read, bytes ([spool] max_call_bytes); a larger file is moved aside. */
+  maxCallBytes?: number;
   /** Wall clock, ms; injectable for tests. */
   now?: () => number;
 }
+
+/** A dnsmasq call is its arguments and a dozen DNSMASQ_* variables: well under 64 KiB. */
+export const DEFAULT_MAX_CALL_BYTES = 64 * 1024;
 
 export type SpoolRead =
   | { ok: true; event: LeaseEvent; warnings?: string[] }
@@ -48,6 +53,8 @@ export type SpoolRead =
 /** The name the writer gives a call (older writers put a counter after the pid). */
 const ENTRY = /^[0-9]{15}-[0-9]+-(?:[0-9]+-)?[0-9a-fA-F-]{36}\.call$/;
 const TEMP_PREFIX = '.tmp-';
+/** pid-lock.ts's temp file while it writes the lock. */
+const FLUSHER_TEMP = /^\.flusher\.[0-9]+\.[0-9]+\.tmp$/;
 /** Read by dnsmasq/orchestrator-hook.sh: keep the name and the content (pid-lock.ts: `<pid> <start time>`) in step with it. */
 export const FLUSHER_LOCK_FILE = '.flusher';
 export const REJECTED_DIR = 'rejected';
@@ -56,12 +63,14 @@ export class Spool {
   readonly dir: string;
   readonly rejectedDir: string;
   readonly #dhcp: DhcpServer;
+  readonly #maxCallBytes: number;
   readonly #now: () => number;
 
   constructor(options: SpoolOptions) {
     this.dir = options.dir;
     this.rejectedDir = join(options.dir, REJECTED_DIR);
     this.#dhcp = options.dhcp;
+    this.#maxCallBytes = options.maxCallBytes ?? DEFAULT_MAX_CALL_BYTES;
     this.#now = options.now ?? Date.now;
   }
 
@@ -82,12 +91,49 @@ export class Spool {
     return this.list().length;
   }
 
+  /**
+   * Entries that are neither spooled calls, nor the writer's temp files, nor
+   * the flusher's lock, nor rejected/: put there by someone else (or an old
+   * hook's `.json` spool files). The flusher moves them aside.
+   */
+  strays(): string[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    return names
+      .filter((n) => !ENTRY.test(n) && n !== REJECTED_DIR && !n.startsWith(TEMP_PREFIX) && n !== FLUSHER_LOCK_FILE && !FLUSHER_TEMP.test(n))
+      .sort();
+  }
+
+  /**
+   * A spooled call as an event. Only a regular file (not followed if a
+   * symbolic link, not opened blocking if a FIFO) of at most maxCallBytes is
+   * read; anything else is not a call ({ ok: false }: the flusher moves it aside).
+   */
   read(name: string): SpoolRead {
     let bytes: Buffer;
+    let fd: number | undefined;
     try {
-      bytes = readFileSync(join(this.dir, name));
+      fd = openSync(join(this.dir, name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      const stat = fstatSync(fd);
+      if (!stat.isFile()) return { ok: false, reason: 'not a regular file' };
+      if (stat.size > this.#maxCallBytes) return { ok: false, reason: `${stat.size} bytes, over max_call_bytes ${this.#maxCallBytes}` };
+      bytes = Buffer.alloc(stat.size);
+      let read = 0;
+      while (read < bytes.length) {
+        const n = readSync(fd, bytes, read, bytes.length - read, read);
+        if (n === 0) break;
+        read += n;
+      }
+      bytes = bytes.subarray(0, read);
     } catch (error) {
-      return { ok: false, reason: `cannot read: ${(error as Error).message}` };
+      const code = (error as NodeJS.ErrnoException).code;
+      return { ok: false, reason: code === 'ELOOP' ? 'a symbolic link' : `cannot read: ${(error as Error).message}` };
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
     const call = eventOfSpooledCall(bytes, this.#dhcp);
     if (call.kind === 'event') return { ok: true, event: call.event, warnings: call.warnings };
@@ -150,7 +196,7 @@ export class Spool {
       return removed;
     }
     for (const name of names) {
-      if (!name.startsWith(TEMP_PREFIX) && !/^\.flusher\.[0-9]+\.[0-9]+\.tmp$/.test(name)) continue;
+      if (!name.startsWith(TEMP_PREFIX) && !FLUSHER_TEMP.test(name)) continue;
       try {
         if (this.#now() - statSync(join(this.dir, name)).mtimeMs < olderThanMs) continue;
         unlinkSync(join(this.dir, name));
