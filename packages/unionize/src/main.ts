@@ -123,7 +123,7 @@ async function main(): Promise<void> {
 
 const fatal = (error: unknown) => die(error instanceof Error ? (error.stack ?? error.message) : String(error));
 if (process.argv[2] === 'attach') {
-  // Loaded only here: it reads DOCKER_HOST through dockerode, which the daemon does without (docker/engine-http.ts).
+  // Loaded only for the command: the daemon needs none of its argument parsing.
   import('./cli/attach-command.js')
     .then(({ runAttachCommand }) => runAttachCommand(process.argv.slice(3)))
     .then((status) => process.exit(status), fatal);

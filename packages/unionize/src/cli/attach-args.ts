@@ -34,7 +34,7 @@ interface Common {
   container: string;
   /** eth1's MAC; default derived from the container's name. */
   mac: string | undefined;
-  /** Docker's socket: `--docker-socket`, else DOCKER_HOST, else the default (decided by the caller). */
+  /** Docker's socket: `--docker-socket`, else a unix:// DOCKER_HOST, else the default (decided by the caller: dockerSocketFor). */
   dockerSocket: string | undefined;
   stateDir: string;
   leaseWaitMs: number;

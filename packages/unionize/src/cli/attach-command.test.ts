@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AttachResult, AttachTarget, Attacher } from '../attach/native.js';
 import type { AttachArgs } from './attach-args.js';
-import { defaultMac, runAttachCommand, type AttachCommandDeps, type RunningContainer } from './attach-command.js';
+import { EngineLookup, defaultMac, dockerSocketFor, runAttachCommand, type AttachCommandDeps, type RunningContainer } from './attach-command.js';
 import { DHCP_ADDRESS, isDhcpAddress } from '@unionize/protocol';
 
 /** The command's flow with a fake Docker and a fake backend; the real ones run in attach-command.integration.test.ts. */
@@ -90,5 +90,23 @@ describe('unionize attach', () => {
     expect(h.attaches).toEqual([]);
     expect(await runAttachCommand(['--help'], h.deps)).toBe(0);
     expect(h.out[0]).toMatch(/^usage: unionize attach/);
+  });
+});
+
+describe('dockerSocketFor and EngineLookup', () => {
+  it('takes --docker-socket, else a unix:// DOCKER_HOST, else /var/run/docker.sock; refuses other DOCKER_HOST forms', () => {
+    expect(dockerSocketFor('/run/x.sock', { DOCKER_HOST: 'unix:///run/y.sock' })).toBe('/run/x.sock');
+    expect(dockerSocketFor(undefined, { DOCKER_HOST: 'unix:///run/y.sock' })).toBe('/run/y.sock');
+    expect(dockerSocketFor(undefined, {})).toBe('/var/run/docker.sock');
+    expect(() => dockerSocketFor(undefined, { DOCKER_HOST: 'tcp://10.0.0.1:2376' })).toThrow(/unix socket only .*--docker-socket/);
+    expect(() => dockerSocketFor(undefined, { DOCKER_HOST: 'unix://' })).toThrow(/unix socket only/);
+  });
+
+  it('answers with the id, the name and the PID Docker gives, null for an unknown container', async () => {
+    const lookup = new EngineLookup({
+      inspect: async (ref: string) => (ref === 'web1' || ref === 'f00d' ? { id: 'f00dfeed', name: 'web1', image: 'i', state: 'running', pid: 4242, labels: {}, createdAt: 't' } : null),
+    });
+    expect(await lookup.inspect('f00d')).toEqual({ id: 'f00dfeed', name: 'web1', pid: 4242 });
+    expect(await lookup.inspect('nope')).toBeNull();
   });
 });

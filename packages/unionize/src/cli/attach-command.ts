@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import Docker from 'dockerode';
 import { DHCP_ADDRESS } from '@unionize/protocol';
 import { DhcpClients } from '../attach/dhcp-client.js';
+import { DockerEngineClient } from '../docker/docker-client.js';
 import { NativeAttacher, type Attacher, type AttachTarget } from '../attach/native.js';
 import { ATTACH_USAGE, AttachUsageError, parseAttachArgs, type AttachArgs } from './attach-args.js';
 
@@ -36,25 +36,29 @@ export interface AttachCommandDeps {
   stderr: (line: string) => void;
 }
 
-/** Docker's socket: --docker-socket, else DOCKER_HOST (any form docker-modem reads), else /var/run/docker.sock. */
-export function dockerFor(socket: string | undefined, env: NodeJS.ProcessEnv = process.env): Docker {
-  if (socket !== undefined) return new Docker({ socketPath: socket });
-  if (env.DOCKER_HOST) return new Docker(); // docker-modem reads DOCKER_HOST (unix://, tcp://) and DOCKER_TLS_VERIFY
-  return new Docker({ socketPath: '/var/run/docker.sock' });
+export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
+
+/**
+ * Docker's socket: --docker-socket, else DOCKER_HOST when it is `unix://PATH`,
+ * else /var/run/docker.sock. The command speaks to Docker as the daemon does
+ * (docker/engine-http.ts, over the unix socket): a tcp:// or ssh:// DOCKER_HOST
+ * is refused with the way out, not tried.
+ */
+export function dockerSocketFor(socket: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  if (socket !== undefined) return socket;
+  const host = env.DOCKER_HOST;
+  if (!host) return DEFAULT_DOCKER_SOCKET;
+  if (host.startsWith('unix://') && host.length > 'unix://'.length) return host.slice('unix://'.length);
+  throw new Error(`DOCKER_HOST ${host}: unionize attach reaches Docker over its unix socket only (unix:///PATH); give --docker-socket PATH`);
 }
 
-export class DockerodeLookup implements ContainerLookup {
-  constructor(private readonly docker: Docker) {}
+/** The lookup on Docker's Engine API, by name or id as Docker resolves them. */
+export class EngineLookup implements ContainerLookup {
+  constructor(private readonly docker: Pick<DockerEngineClient, 'inspect'>) {}
 
   async inspect(ref: string): Promise<RunningContainer | null> {
-    try {
-      const info = await this.docker.getContainer(ref).inspect();
-      return { id: info.Id, name: info.Name.replace(/^\//, ''), pid: info.State.Running ? info.State.Pid : 0 };
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return null;
-      const modem = error as { json?: { message?: string } | null; message?: string };
-      throw new Error(`docker inspect ${ref}: ${(modem.json?.message ?? modem.message ?? String(error)).trim()}`);
-    }
+    const info = await this.docker.inspect(ref);
+    return info && { id: info.id, name: info.name, pid: info.pid };
   }
 }
 
@@ -65,7 +69,7 @@ export function defaultMac(containerName: string): string {
 }
 
 export const realDeps: AttachCommandDeps = {
-  lookup: (args) => new DockerodeLookup(dockerFor(args.dockerSocket)),
+  lookup: (args) => new EngineLookup(new DockerEngineClient({ socketPath: dockerSocketFor(args.dockerSocket) })),
   attacher(args) {
     const clients = new DhcpClients({ stateDir: args.stateDir });
     const attacher = new NativeAttacher({

@@ -163,18 +163,23 @@ export class DockerEngineClient implements DockerClient {
   }
 
   async inspectByName(name: string): Promise<ContainerInfo | null> {
+    const info = await this.inspect(name);
+    // Docker also resolves a name as an id prefix: only an exact name counts.
+    return info && info.name === name ? info : null;
+  }
+
+  /** A container by id, id prefix or name, as Docker resolves it (`unionize attach`); null when Docker does not know it. */
+  async inspect(idOrName: string): Promise<ContainerInfo | null> {
     let info: InspectInfo;
     try {
-      info = await this.#http.call<InspectInfo>({ method: 'GET', path: `/containers/${ref(name)}/json` });
+      info = await this.#http.call<InspectInfo>({ method: 'GET', path: `/containers/${ref(idOrName)}/json` });
     } catch (error) {
       if (statusOf(error) === 404) return null;
-      throw dockerError(`inspect ${name}`, error);
+      throw dockerError(`inspect ${idOrName}`, error);
     }
-    // Docker also resolves a name as an id prefix: only an exact name counts.
-    if (info.Name !== `/${name}`) return null;
     return {
       id: info.Id,
-      name,
+      name: info.Name.replace(/^\//, ''),
       image: info.Config.Image,
       state: info.State.Status,
       pid: info.State.Running ? info.State.Pid : 0,

@@ -98,6 +98,11 @@ describe('DockerEngineClient on a fake Docker socket', () => {
     expect(await docker.inspectByName('nope')).toBeNull();
   });
 
+  it('inspects by id or name as Docker resolves them (unionize attach), with the name Docker gives', async () => {
+    expect(await docker.inspect('dev-0123')).toMatchObject({ id: INSPECT.Id, name: 'dev-0123456789ab', pid: 4242 });
+    expect(await docker.inspect('nope')).toBeNull();
+  });
+
   it('creates with the name in the query and the rest as a JSON body', async () => {
     seen.length = 0;
     const id = await docker.create({ name: 'dev-x', image: 'img', labels: {}, env: { A: '1' }, mac: '02:00:00:00:00:01', address: DHCP_ADDRESS });

@@ -2,10 +2,10 @@ import { Agent, request } from 'node:http';
 
 /**
  * The Docker Engine API over its unix socket, with nothing but node:http: the
- * daemon asks Docker six questions (docker-client.ts). dockerode, for those,
- * loads 229 modules (docker-modem, ssh2 with its native crypto, gRPC,
- * protobufjs, tar-fs): ~15 MB of an idle agent's RSS (issue 5). The
- * `unionize attach` command still uses dockerode, for DOCKER_HOST's forms.
+ * daemon and `unionize attach` ask Docker a few questions (docker-client.ts).
+ * dockerode, for those, loads 229 modules (docker-modem, ssh2 with its native
+ * crypto, gRPC, protobufjs, tar-fs): ~15 MB of an idle agent's RSS (issue 5);
+ * it is left to the test lab (README, Dependencies).
  *
  * Paths carry no API version, as dockerode's: Docker answers with its own.
  * https://docs.docker.com/reference/api/engine/
