@@ -1,22 +1,14 @@
 import { readFileSync } from 'node:fs';
-import type { ServerType } from '@hono/node-server';
-import { Hono, type MiddlewareHandler } from 'hono';
+import type { MiddlewareHandler } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RequestVerifier } from './hmac.js';
 import { hmacAuth } from './hmac-middleware.js';
-import { listenHttps } from './serve-https.js';
 import { REQUEST_ID_HEADER, SignedClient, SignedClientError, readErrorBody, type SignedClientOptions } from './signed-client.js';
-import { makeTestCerts, type TestCerts } from './testing/certs.js';
+import { startSignedTestServer, type SignedTestServer } from './testing/signed-server.js';
 import { certificatePin, parsePin } from './tls-pin.js';
 
 const secret = Buffer.from('c'.repeat(40));
-let certs: TestCerts;
-let other: TestCerts;
-let server: ServerType;
-let port: number;
-/** TLS connections the server accepted, and requests that reached a route. */
-let connections = 0;
-let hits = 0;
+let srv: SignedTestServer;
 let slowMs = 0;
 const seen: { method: string; path: string; body: string; requestId: string | undefined }[] = [];
 /** /restarted/*: a server that started just now, its clock ahead of the client's (set by its test). */
@@ -24,52 +16,40 @@ let restartedAuth: MiddlewareHandler | undefined;
 let restartedTries = 0;
 
 beforeAll(async () => {
-  certs = makeTestCerts('signed-client');
-  other = makeTestCerts('signed-client-other');
-  const app = new Hono();
-  app.use('*', async (_c, next) => {
-    hits++;
-    await next();
-  });
-  app.get('/healthz', (c) => c.json({ ok: true }));
-  // The server's own verifier: signature, window and nonce, as the daemons check them.
-  app.use('/v1/*', hmacAuth({ verifier: new RequestVerifier({ secret }) }));
-  app.all('/v1/echo', async (c) => {
-    const body = await c.req.text();
-    seen.push({ method: c.req.method, path: c.req.path + (new URL(c.req.url).search || ''), body, requestId: c.req.header(REQUEST_ID_HEADER) });
-    if (slowMs) await new Promise((r) => setTimeout(r, slowMs));
-    return c.json({ method: c.req.method, body: body ? JSON.parse(body) : null }, c.req.method === 'POST' ? 201 : 200);
-  });
-  app.use('/restarted/*', async (c, next) => {
-    restartedTries++;
-    return restartedAuth!(c, next);
-  });
-  app.get('/restarted/echo', (c) => c.json({ ok: true }));
-  app.get('/v1/missing', (c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such thing' } }, 404));
-  app.get('/v1/big', (c) => c.text('x'.repeat(Number(c.req.query('bytes')))));
-  app.get('/v1/trickle', (c) => {
-    // An answer whose body never ends: only the total timeout ends it.
-    const stream = new ReadableStream({
-      start(controller) {
-        controller.enqueue(new TextEncoder().encode('{'));
-      },
+  // The server's own verifier on /v1/*: signature, window and nonce, as the daemons check them.
+  srv = await startSignedTestServer('signed-client', secret, (app) => {
+    app.all('/v1/echo', async (c) => {
+      const body = await c.req.text();
+      seen.push({ method: c.req.method, path: c.req.path + (new URL(c.req.url).search || ''), body, requestId: c.req.header(REQUEST_ID_HEADER) });
+      if (slowMs) await new Promise((r) => setTimeout(r, slowMs));
+      return c.json({ method: c.req.method, body: body ? JSON.parse(body) : null }, c.req.method === 'POST' ? 201 : 200);
     });
-    return new Response(stream, { headers: { 'content-type': 'application/json' } });
+    app.use('/restarted/*', async (c, next) => {
+      restartedTries++;
+      return restartedAuth!(c, next);
+    });
+    app.get('/restarted/echo', (c) => c.json({ ok: true }));
+    app.get('/v1/missing', (c) => c.json({ error: { code: 'NOT_FOUND', message: 'no such thing' } }, 404));
+    app.get('/v1/big', (c) => c.text('x'.repeat(Number(c.req.query('bytes')))));
+    app.get('/v1/trickle', (c) => {
+      // An answer whose body never ends: only the total timeout ends it.
+      const stream = new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{'));
+        },
+      });
+      return new Response(stream, { headers: { 'content-type': 'application/json' } });
+    });
   });
-  ({ server, port } = await listenHttps({ fetch: app.fetch, host: '127.0.0.1', port: 0, certFile: certs.cert, keyFile: certs.key }));
-  server.on('secureConnection', () => connections++);
 });
 
-afterAll(() => {
-  (server as unknown as { closeAllConnections?(): void })?.closeAllConnections?.();
-  server?.close();
-});
+afterAll(() => srv?.close());
 
-const ca = () => readFileSync(certs.caCert);
+const ca = () => readFileSync(srv.certs.caCert);
 const pinOf = (file: string) => parsePin(certificatePin(readFileSync(file)));
 
 async function withClient<T>(options: Partial<SignedClientOptions>, fn: (client: SignedClient) => Promise<T>): Promise<T> {
-  const client = new SignedClient({ url: `https://127.0.0.1:${port}`, trust: { ca: ca() }, secret, timeoutMs: 5000, ...options });
+  const client = new SignedClient({ url: srv.url, trust: { ca: ca() }, secret, timeoutMs: 5000, ...options });
   try {
     return await fn(client);
   } finally {
@@ -131,46 +111,46 @@ describe('SignedClient', () => {
 
   it('reuses one kept-alive connection for sequential requests, and opens a new one once the server closed it', async () => {
     await withClient({}, async (client) => {
-      const before = connections;
+      const before = srv.connections();
       for (let i = 0; i < 6; i++) expect((await client.request({ method: 'GET', path: '/v1/echo' })).status).toBe(200);
-      expect(connections - before).toBe(1);
-      (server as unknown as { closeIdleConnections(): void }).closeIdleConnections();
+      expect(srv.connections() - before).toBe(1);
+      srv.closeIdleConnections();
       await new Promise((r) => setTimeout(r, 50));
       expect((await client.request({ method: 'POST', path: '/v1/echo', json: {} })).status).toBe(201);
-      expect(connections - before).toBe(2);
+      expect(srv.connections() - before).toBe(2);
     });
   });
 
   it('keeps to its pool size: several requests at once on one connection', async () => {
     await withClient({ connections: 1 }, async (client) => {
-      const before = connections;
+      const before = srv.connections();
       const answers = await Promise.all(Array.from({ length: 5 }, () => client.request({ method: 'GET', path: '/v1/echo' })));
       expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
-      expect(connections - before).toBe(1);
+      expect(srv.connections() - before).toBe(1);
     });
   });
 
   it('talks to the pinned certificate (with or without a CA) and sends nothing to another', async () => {
-    await withClient({ trust: { pin: pinOf(certs.cert) } }, async (client) => {
+    await withClient({ trust: { pin: pinOf(srv.certs.cert) } }, async (client) => {
       expect((await client.request({ method: 'GET', path: '/healthz' })).status).toBe(200);
     });
-    await withClient({ trust: { ca: ca(), pin: pinOf(certs.cert) } }, async (client) => {
+    await withClient({ trust: { ca: ca(), pin: pinOf(srv.certs.cert) } }, async (client) => {
       expect((await client.request({ method: 'GET', path: '/healthz' })).status).toBe(200);
     });
-    const before = hits;
-    for (const trust of [{ pin: pinOf(other.cert) }, { ca: ca(), pin: pinOf(other.cert) }]) {
+    const before = srv.hits();
+    for (const trust of [{ pin: pinOf(srv.other.cert) }, { ca: ca(), pin: pinOf(srv.other.cert) }]) {
       const error = await withClient({ trust }, (client) => failure(client.request({ method: 'POST', path: '/v1/echo', json: { secret: 1 } })));
       expect(error).toMatchObject({ kind: 'network', code: 'ERR_TLS_PIN_MISMATCH', message: /does not match the pin/ });
     }
-    expect(hits).toBe(before);
+    expect(srv.hits()).toBe(before);
   });
 
   it('refuses a server the CA did not sign, before sending anything', async () => {
-    const before = hits;
-    const error = await withClient({ trust: { ca: readFileSync(other.caCert) } }, (client) => failure(client.request({ method: 'GET', path: '/healthz' })));
+    const before = srv.hits();
+    const error = await withClient({ trust: { ca: readFileSync(srv.other.caCert) } }, (client) => failure(client.request({ method: 'GET', path: '/healthz' })));
     expect(error.kind).toBe('network');
     expect(error.code).toMatch(/CERT|VERIFY|SIGNATURE|ISSUER/);
-    expect(hits).toBe(before);
+    expect(srv.hits()).toBe(before);
   });
 
   it('gives up when the answer does not come within the timeout, and works again after', async () => {
@@ -245,9 +225,9 @@ describe('SignedClient', () => {
 
   it('without keep-alive, closes each connection after its request', async () => {
     await withClient({ keepAlive: false }, async (client) => {
-      const before = connections;
+      const before = srv.connections();
       for (let i = 0; i < 3; i++) expect((await client.request({ method: 'GET', path: '/healthz' })).status).toBe(200);
-      expect(connections - before).toBe(3);
+      expect(srv.connections() - before).toBe(3);
     });
   });
 });

@@ -1,79 +1,62 @@
 import { readFileSync } from 'node:fs';
-import type { ServerType } from '@hono/node-server';
-import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RequestVerifier, certificatePin, hmacAuth, listenHttps, parsePin, type ContainerView, type ServerTrust } from '@unionize/protocol';
-import { makeTestCerts, type TestCerts } from '@unionize/protocol/testing/certs';
+import { certificatePin, parsePin, type ContainerView, type ServerTrust } from '@unionize/protocol';
+import { startSignedTestServer, type SignedTestServer } from '@unionize/protocol/testing/signed-server';
 import { HttpsAgentClient } from './agent-client.js';
 
 const secret = Buffer.from('s'.repeat(40));
-let certs: TestCerts;
-let other: TestCerts;
-let server: ServerType;
-let port: number;
-/** TLS connections the server accepted, and requests that reached a route. */
-let connections = 0;
-let hits = 0;
+let srv: SignedTestServer;
 let slowMs = 0;
 const containers = new Map<string, ContainerView>();
 
 beforeAll(async () => {
-  certs = makeTestCerts('agent-client');
-  other = makeTestCerts('agent-client-other');
-  const app = new Hono();
-  app.use('*', async (_c, next) => {
-    hits++;
-    await next();
+  srv = await startSignedTestServer('agent-client', secret, (app) => {
+    app.post('/v1/containers', async (c) => {
+      const body = await c.req.json<{ name: string; image: string }>();
+      if (slowMs) await new Promise((r) => setTimeout(r, slowMs));
+      const view: ContainerView = { name: body.name, id: `id-${body.name}`, image: body.image, state: 'running', labels: {}, address: 'fd00:3::100/64', mac: null, createdAt: 't' };
+      containers.set(body.name, view);
+      return c.json(view, 201);
+    });
+    app.get('/v1/containers', (c) => c.json({ containers: [...containers.values()] }));
+    app.delete('/v1/containers/:name', (c) => (containers.delete(c.req.param('name')) ? c.body(null, 204) : c.json({ error: { code: 'NOT_FOUND', message: 'no' } }, 404)));
   });
-  app.get('/healthz', (c) => c.json({ ok: true }));
-  app.use('/v1/*', hmacAuth({ verifier: new RequestVerifier({ secret }) }));
-  app.post('/v1/containers', async (c) => {
-    const body = await c.req.json<{ name: string; image: string }>();
-    if (slowMs) await new Promise((r) => setTimeout(r, slowMs));
-    const view: ContainerView = { name: body.name, id: `id-${body.name}`, image: body.image, state: 'running', labels: {}, address: 'fd00:3::100/64', mac: null, createdAt: 't' };
-    containers.set(body.name, view);
-    return c.json(view, 201);
-  });
-  app.get('/v1/containers', (c) => c.json({ containers: [...containers.values()] }));
-  app.delete('/v1/containers/:name', (c) => (containers.delete(c.req.param('name')) ? c.body(null, 204) : c.json({ error: { code: 'NOT_FOUND', message: 'no' } }, 404)));
-  ({ server, port } = await listenHttps({ fetch: app.fetch, host: '127.0.0.1', port: 0, certFile: certs.cert, keyFile: certs.key }));
-  server.on('secureConnection', () => connections++);
 });
 
-afterAll(() => server?.close());
+afterAll(() => srv?.close());
 
-const client = (trust: ServerTrust, timeoutMs = 5000) => new HttpsAgentClient({ name: 'dock1', url: `https://127.0.0.1:${port}`, trust, secret, timeoutMs });
+const client = (trust: ServerTrust, timeoutMs = 5000) => new HttpsAgentClient({ name: 'dock1', url: srv.url, trust, secret, timeoutMs });
 const request = { name: 'dev-1', image: 'img', clientId: 'c1', labels: {}, address: 'fd00:3::100/64' } as never;
 
 describe('HttpsAgentClient', () => {
   it('makes, lists and removes containers with signed requests, over one kept-alive connection', async () => {
-    const agent = client({ ca: readFileSync(certs.caCert) });
-    const before = connections;
+    const agent = client({ ca: readFileSync(srv.certs.caCert) });
+    const before = srv.connections();
     expect(await agent.health()).toBe(true);
     expect(await agent.createContainer(request)).toMatchObject({ name: 'dev-1', state: 'running' });
     expect((await agent.listContainers()).map((c) => c.name)).toEqual(['dev-1']);
     await agent.deleteContainer('dev-1');
     await agent.deleteContainer('dev-1');
     expect(await agent.listContainers()).toEqual([]);
-    expect(connections - before).toBe(1);
+    expect(srv.connections() - before).toBe(1);
     await agent.close();
   });
 
   it('talks to a server holding the pinned certificate, and sends nothing to another', async () => {
-    const pinned = client({ pin: parsePin(certificatePin(readFileSync(certs.cert))) });
+    const pinned = client({ pin: parsePin(certificatePin(readFileSync(srv.certs.cert))) });
     expect(await pinned.health()).toBe(true);
     await pinned.close();
-    const wrong = client({ pin: parsePin(certificatePin(readFileSync(other.cert))) });
-    const before = hits;
+    const wrong = client({ pin: parsePin(certificatePin(readFileSync(srv.other.cert))) });
+    const before = srv.hits();
     await expect(wrong.listContainers()).rejects.toMatchObject({ code: 'ORCH_AGENT_UNREACHABLE', message: /does not match the pin/ });
     expect(await wrong.health()).toBe(false);
-    await expect(client({ ca: readFileSync(other.caCert) }).listContainers()).rejects.toMatchObject({ code: 'ORCH_AGENT_UNREACHABLE' });
-    expect(hits).toBe(before);
+    await expect(client({ ca: readFileSync(srv.other.caCert) }).listContainers()).rejects.toMatchObject({ code: 'ORCH_AGENT_UNREACHABLE' });
+    expect(srv.hits()).toBe(before);
     await wrong.close();
   });
 
   it('gives up on an answer that does not come within the timeout', async () => {
-    const agent = client({ ca: readFileSync(certs.caCert) }, 200);
+    const agent = client({ ca: readFileSync(srv.certs.caCert) }, 200);
     slowMs = 1000;
     try {
       await expect(agent.createContainer(request)).rejects.toMatchObject({ code: 'ORCH_AGENT_UNREACHABLE', message: /within 200 ms/ });
@@ -85,13 +68,13 @@ describe('HttpsAgentClient', () => {
   });
 
   it('says an agent refused, with its error, and whether to retry', async () => {
-    const agent = new HttpsAgentClient({ name: 'dock1', url: `https://127.0.0.1:${port}`, trust: { ca: readFileSync(certs.caCert) }, secret: Buffer.from('x'.repeat(40)), timeoutMs: 5000 });
+    const agent = new HttpsAgentClient({ name: 'dock1', url: srv.url, trust: { ca: readFileSync(srv.certs.caCert) }, secret: Buffer.from('x'.repeat(40)), timeoutMs: 5000 });
     await expect(agent.listContainers()).rejects.toMatchObject({ code: 'ORCH_AGENT_REFUSED', retryable: false, message: /answered 401/ });
     await agent.close();
   });
 
   it('is unreachable when nothing listens', async () => {
-    const agent = new HttpsAgentClient({ name: 'dock9', url: 'https://127.0.0.1:1', trust: { ca: readFileSync(certs.caCert) }, secret, timeoutMs: 2000 });
+    const agent = new HttpsAgentClient({ name: 'dock9', url: 'https://127.0.0.1:1', trust: { ca: readFileSync(srv.certs.caCert) }, secret, timeoutMs: 2000 });
     await expect(agent.listContainers()).rejects.toMatchObject({ code: 'ORCH_AGENT_UNREACHABLE', retryable: true });
     await agent.close();
   });
