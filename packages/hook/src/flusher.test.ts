@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LeaseEvent } from '@unionize/protocol/lease-event';
@@ -150,6 +150,23 @@ describe('runFlusher: the flusher daemon', () => {
     expect(msgs.filter((m) => m.startsWith('spool not flushed'))).toHaveLength(1);
     expect(msgs).toContain('orchestrator reachable again: spool empty');
     expect(msgs.at(-1)).toBe('flusher stopped');
+  });
+
+  it('retries an auth or clock refusal (401) with back-off, logged as an error, and drops nothing', async () => {
+    const s = setup();
+    s.spoolCall('1');
+    s.spoolCall('2');
+    let calls = 0;
+    const deliver: DeliverFn = async (): Promise<DeliveryResult> => (calls++, { ok: false, retryable: true, status: 401, reason: 'bad signature' });
+    const abort = new AbortController();
+    const running = runFlusher({ ...s, makeDeliver: () => deliver, timeoutMs: 1000, intervalMs: 30, signal: abort.signal });
+    for (let i = 0; i < 500 && calls < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    abort.abort();
+    await running;
+    expect(calls).toBeGreaterThanOrEqual(3);
+    expect(s.spool.depth()).toBe(2);
+    expect(existsSync(join(s.dir, 'rejected'))).toBe(false);
+    expect(s.lines.find((l) => l.msg.startsWith('spool not flushed'))).toMatchObject({ level: 'error', msg: 'spool not flushed: HTTP 401: bad signature' });
   });
 
   it('delivers what is spooled at once (the directory is watched), not at the next interval', async () => {

@@ -22,6 +22,8 @@ export interface FlushResult {
   stopped: null | 'retryable' | 'aborted';
   /** Why the delivery that stopped it failed. */
   reason?: string;
+  /** The HTTP status of that failure, when there was an answer. */
+  status?: number;
 }
 
 export type RoundResult = FlushResult | { error: string };
@@ -56,8 +58,9 @@ export async function flushRound(o: FlusherOptions): Promise<RoundResult> {
 export async function flushSpool(o: Omit<FlusherOptions, 'makeDeliver'> & { deliver: DeliverFn }): Promise<FlushResult> {
   let delivered = 0;
   let rejected = 0;
-  const stop = (stopped: FlushResult['stopped'], reason?: string): FlushResult => ({
-    delivered, rejected, remaining: o.spool.depth(), stopped, ...(reason === undefined ? {} : { reason }),
+  const stop = (stopped: FlushResult['stopped'], reason?: string, status?: number): FlushResult => ({
+    delivered, rejected, remaining: o.spool.depth(), stopped,
+    ...(reason === undefined ? {} : { reason }), ...(status === undefined ? {} : { status }),
   });
   for (;;) {
     const names = o.spool.list();
@@ -85,7 +88,7 @@ export async function flushSpool(o: Omit<FlusherOptions, 'makeDeliver'> & { deli
         delivered++;
         continue;
       }
-      if (result.retryable) return stop('retryable', describeFailure(result));
+      if (result.retryable) return stop('retryable', describeFailure(result), result.status);
       const file = o.spool.reject(name);
       rejected++;
       o.log('error', `orchestrator refused a spooled event (${describeFailure(result)}): moved to ${file}; it will not be retried`, {
@@ -97,6 +100,10 @@ export async function flushSpool(o: Omit<FlusherOptions, 'makeDeliver'> & { deli
 
 export function describeFailure(result: Extract<DeliveryResult, { ok: false }>): string {
   return result.status ? `HTTP ${result.status}: ${result.reason}` : result.reason;
+}
+
+export function isAuthOrClockStatus(status: number | undefined): boolean {
+  return status === 401 || status === 403;
 }
 
 /** Repeated "orchestrator unavailable" lines are logged at most this often. */
@@ -143,7 +150,9 @@ async function flushLoop(o: FlusherOptions & { intervalMs: number; now: () => nu
       }
       if (round.stopped === 'retryable') {
         if (failingSince === null || now - lastLogged >= REPEAT_LOG_MS) {
-          o.log('warn', `spool not flushed: ${round.reason}`, { remaining: round.remaining });
+          // 401/403: the hook's key or clock is wrong, which no waiting mends: an error, still retried, never dropped.
+          const level = isAuthOrClockStatus(round.status) ? 'error' : 'warn';
+          o.log(level, `spool not flushed: ${round.reason}`, { remaining: round.remaining });
           lastLogged = now;
         }
         failingSince ??= now;
