@@ -43,6 +43,14 @@ SETUP_PACKAGES=(curl ca-certificates openssl python3 make g++
 
 setup_say() { printf 'setup: %s\n' "$*" >&2; }
 
+# Colour only on a terminal: vitest and pino-pretty colour a pipe or a file too unless told.
+colour_only_on_a_terminal() {
+  if [[ ! -t 1 ]]; then
+    export NO_COLOR=1
+    unset FORCE_COLOR
+  fi
+}
+
 setup_now() { printf '%s' "${EPOCHREALTIME/./}"; }
 
 # setup_step NAME TEXT COMMAND...: one line, "setup: NAME  TEXT … ok (1.2 s)";

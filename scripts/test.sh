@@ -7,12 +7,8 @@
 # inside a lab namespace, started by test/unionize-docker.test.ts; its counts
 # are added to the closing line.
 set -euo pipefail
-# Colour only on a terminal: vitest colours a pipe or a file too unless told.
-if [[ ! -t 1 ]]; then
-  export NO_COLOR=1
-  unset FORCE_COLOR
-fi
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+colour_only_on_a_terminal
 setup_all
 mkdir -p test-artifacts
 rm -f test-artifacts/vitest.json test-artifacts/vitest-integration.json

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
 import { RequestVerifier, certificatePin, hmacAuth, leaseEventSchema, listenHttps, parsePin, type LeaseEvent } from '@unionize/protocol';
 import { makeTestCerts } from '@unionize/protocol/testing/certs';
+import { leaseEventFixture } from '@unionize/protocol/testing/lease-event';
 import type { ServerType } from '@hono/node-server';
 import { keptAliveDelivery, type DeliveryTarget } from './deliver.js';
 
@@ -44,20 +45,7 @@ afterAll(() => {
   server?.close();
 });
 
-const event: LeaseEvent = {
-  eventId: '6f9619ff-8b86-4d01-b42d-00cf4fc964ff',
-  server: 'devnet',
-  role: 'device',
-  action: 'add',
-  duid: '00:03:00:01:02:aa:bb:cc:dd:01',
-  iaid: '1',
-  address: 'fd00:1::1000',
-  hostname: null,
-  mac: null,
-  interface: null,
-  expiresAt: null,
-  seenAt: new Date().toISOString(),
-};
+const event: LeaseEvent = leaseEventFixture({ eventId: '6f9619ff-8b86-4d01-b42d-00cf4fc964ff', hostname: null, mac: null, interface: null });
 
 describe('deliverEvent', () => {
   it('posts a signed event over TLS verified by the CA', async () => {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { RequestVerifier, signRequest, type LeaseEvent } from '@unionize/protocol';
@@ -7,6 +6,7 @@ import { EventDispatcher } from '../events/dispatcher.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { createApp } from './app.js';
+import { leaseEventFixture } from '@unionize/protocol/testing/lease-event';
 import { sequentialPoolOffsets } from '../store/ipv6.js';
 
 const secret = Buffer.from('s'.repeat(64));
@@ -23,21 +23,7 @@ function setup() {
 }
 
 function event(overrides: Partial<LeaseEvent> = {}): LeaseEvent {
-  return {
-    eventId: randomUUID(),
-    server: 'devnet',
-    role: 'device',
-    action: 'add',
-    duid: '00:03:00:01:02:aa:bb:cc:dd:01',
-    iaid: '1',
-    address: 'fd00:1::1000',
-    hostname: 'laptop',
-    mac: '02:aa:bb:cc:dd:01',
-    interface: 'brdev',
-    expiresAt: null,
-    seenAt: new Date().toISOString(),
-    ...overrides,
-  };
+  return leaseEventFixture({ ...overrides });
 }
 
 function signed(method: string, path: string, body = '') {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RequestVerifier, signRequest, type LeaseEvent, type RouteDoc } from '@unionize/protocol';
@@ -10,6 +9,7 @@ import { ORCHESTRATOR_ROUTES } from '../openapi/routes.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { FakeAgent } from '../testing/fake-agent.js';
 import { createApp } from './app.js';
+import { leaseEventFixture } from '@unionize/protocol/testing/lease-event';
 
 /**
  * The contract (protocol's orchestrator-api.ts) against the app: every JSON
@@ -72,21 +72,7 @@ async function ask(method: string, path: string, options: Ask = {}): Promise<{ s
 }
 
 function leaseEvent(overrides: Partial<LeaseEvent> = {}): LeaseEvent {
-  return {
-    eventId: randomUUID(),
-    server: 'devnet',
-    role: 'device',
-    action: 'add',
-    duid: '00:03:00:01:02:aa:bb:cc:dd:01',
-    iaid: '1',
-    address: 'fd00:1::1000',
-    hostname: 'laptop',
-    mac: '02:aa:bb:cc:dd:01',
-    interface: 'brdev',
-    expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-    seenAt: new Date().toISOString(),
-    ...overrides,
-  };
+  return leaseEventFixture({ expiresAt: new Date(Date.now() + 3_600_000).toISOString(), ...overrides });
 }
 
 describe('every answer of the orchestrator API is one its contract describes', () => {

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { leaseEventFixture } from '@unionize/protocol/testing/lease-event';
 import { DHCP_ADDRESS, type LeaseEvent } from '@unionize/protocol';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, MAX_POOL_DRAWS, Prefix64, type DrawOffset } from './ipv6.js';
 import type { Store } from './store.js';
@@ -11,21 +11,9 @@ import type { AppliedMark, ClientRecord, EventRecord } from './types.js';
  * `drawOffset` when given (the random draw otherwise).
  */
 export function describeStore(name: string, open: (options?: { drawOffset?: DrawOffset }) => Store): void {
-  const event = (over: Partial<LeaseEvent> = {}): LeaseEvent => ({
-    eventId: randomUUID(),
-    server: 'devnet',
-    role: 'device',
-    action: 'add',
-    duid: '00:03:00:01:02:aa:bb:cc:dd:01',
-    iaid: '1',
-    address: 'fd00:1::1000',
-    hostname: null,
-    mac: null,
-    interface: null,
-    expiresAt: null,
-    seenAt: '2026-01-01T00:00:00.000Z',
-    ...over,
-  });
+  const event = (over: Partial<LeaseEvent> = {}): LeaseEvent =>
+    leaseEventFixture({ hostname: null, mac: null, interface: null, seenAt: '2026-01-01T00:00:00.000Z', ...over });
+
   const record = (e: LeaseEvent, clientId = 'c1'): EventRecord => ({ eventId: e.eventId, clientId, receivedAt: '2026-01-01T00:00:00.000Z', event: e, appliedAt: null, outcome: null, outcomeKind: null });
   const applied = (eventId: string): AppliedMark => ({ eventId, appliedAt: 'x', outcome: 'deprovisioned', outcomeKind: 'deprovisioned' });
   const client = (id: string, over: Partial<ClientRecord> = {}): ClientRecord => ({
