@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, startLab, type Lab } from './lab/lab.js';
 import { sleep } from './lab/process.js';
+import { getWithBearer } from './support/bearer-get.js';
 import { OrchestratorApi } from './support/orchestrator-api.js';
 
 /**
@@ -49,5 +50,11 @@ describe.skipIf(skipReason)('the hook flusher reads only regular, small call fil
       await sleep(100);
     }
     expect(readdirSync(spool).filter((name) => planted.includes(name))).toEqual([]);
+    // Each with its reason beside it, and their count in the orchestrator's /metrics (sent with the lease's event).
+    expect(readFileSync(join(rejected, `${call(1)}.reason`), 'utf8')).toContain('not a lease event: not a regular file');
+    expect(readFileSync(join(rejected, `${call(2)}.reason`), 'utf8')).toContain('not a lease event: a symbolic link');
+    const token = readFileSync(lab.metricsTokenFile, 'utf8').trim();
+    const metrics = await getWithBearer(`${lab.orchestratorUrl}/metrics`, lab.caFile, token);
+    expect(metrics.body).toMatch(/^orchestrator_hook_rejected_events\{server="devnet"\} 4$/m);
   });
 });

@@ -1,6 +1,5 @@
 import type { EventOutcomeKind } from '@unionize/protocol';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -8,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, startLab, type DeviceLease, type Lab } from './lab/lab.js';
 import { run } from './lab/process.js';
 import { repoRoot } from './lab/repo.js';
+import { getWithBearer } from './support/bearer-get.js';
 import { OrchestratorApi } from './support/orchestrator-api.js';
 
 /**
@@ -56,20 +56,6 @@ function inkScript(chart: string, colors: string[]): string {
 }
 const CTL = join(repoRoot(), 'packages', 'ctl', 'dist', 'main.js');
 
-/** GET over HTTPS trusting the lab CA, with a bearer token. */
-function getWithBearer(url: string, caFile: string, token: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { ca: readFileSync(caFile), headers: { authorization: `Bearer ${token}` }, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe.skipIf(skipReason)('operator experience: dashboard, orchestratorctl, metrics, request ids', () => {
   let lab: Lab;

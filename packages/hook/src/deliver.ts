@@ -1,5 +1,5 @@
 import { SignedClient, type SignedClientError } from '@unionize/protocol/signed-client';
-import { LEASE_EVENTS_PATH, type LeaseEvent } from '@unionize/protocol/lease-event';
+import { HOOK_REJECTED_HEADER, HOOK_SPOOL_DEPTH_HEADER, LEASE_EVENTS_PATH, type LeaseEvent } from '@unionize/protocol/lease-event';
 
 export interface DeliveryTarget {
   url: string;
@@ -13,14 +13,8 @@ export type DeliveryResult =
   | { ok: true; status: number }
   | { ok: false; retryable: boolean; status?: number; reason: string };
 
-/** Deliver one event (signing it now) within `timeoutMs`, telling the orchestrator the spool depth. */
-export type DeliverFn = (event: LeaseEvent, options: { timeoutMs: number; spoolDepth: number }) => Promise<DeliveryResult>;
-
-/**
- * Request header: how many events wait in the hook's spool behind the one
- * delivered (0 when the spool is empty or this was its last). Informational.
- */
-export const SPOOL_DEPTH_HEADER = 'x-hook-spool-depth';
+/** Deliver one event (signing it now) within `timeoutMs`, telling the orchestrator the spool's depth and how many it set aside. */
+export type DeliverFn = (event: LeaseEvent, options: { timeoutMs: number; spoolDepth: number; rejected: number }) => Promise<DeliveryResult>;
 
 /**
  * A 4xx that says "this event itself is bad" (400, 413, 422…) will never be
@@ -87,7 +81,8 @@ export const KEEP_ALIVE_IDLE_MS = 4000;
 export function keptAliveDelivery(target: DeliveryTarget, connectTimeoutMs = 10_000): { deliver: DeliverFn; close: () => void } {
   const client = clientFor(target, connectTimeoutMs);
   return {
-    deliver: (event, { timeoutMs, spoolDepth }) => deliverWith(client, event, timeoutMs, { [SPOOL_DEPTH_HEADER]: String(spoolDepth) }),
+    deliver: (event, { timeoutMs, spoolDepth, rejected }) =>
+      deliverWith(client, event, timeoutMs, { [HOOK_SPOOL_DEPTH_HEADER]: String(spoolDepth), [HOOK_REJECTED_HEADER]: String(rejected) }),
     close: () => void client.close(),
   };
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LeaseEvent } from '@unionize/protocol/lease-event';
@@ -17,9 +17,9 @@ const REFUSED: DeliveryResult = { ok: false, retryable: false, status: 400, reas
 
 /** A fake orchestrator: answers from `answer(event)` and records what it saw. */
 function fakeDeliver(answer: (e: LeaseEvent) => DeliveryResult = () => OK) {
-  const seen: { iaid: string; depth: number }[] = [];
-  const deliver: DeliverFn = async (e, { spoolDepth }) => {
-    seen.push({ iaid: e.iaid, depth: spoolDepth });
+  const seen: { iaid: string; depth: number; rejected: number }[] = [];
+  const deliver: DeliverFn = async (e, { spoolDepth, rejected }) => {
+    seen.push({ iaid: e.iaid, depth: spoolDepth, rejected });
     return answer(e);
   };
   return { deliver, seen };
@@ -67,8 +67,10 @@ describe('flushSpool', () => {
     const [first] = s.spool.list();
     const { deliver, seen } = fakeDeliver((x) => (x.iaid === '1' ? REFUSED : OK));
     expect(await flushSpool({ ...s, deliver, timeoutMs: 1000 })).toMatchObject({ delivered: 1, rejected: 1, remaining: 0 });
-    expect(seen.map((x) => x.iaid)).toEqual(['1', '2']);
-    expect(readdirSync(join(s.dir, 'rejected'))).toEqual([first]);
+    expect(seen.map((x) => [x.iaid, x.rejected])).toEqual([['1', 0], ['2', 1]]);
+    expect(readdirSync(join(s.dir, 'rejected')).sort()).toEqual([first, `${first}.reason`]);
+    expect(readFileSync(join(s.dir, 'rejected', `${first}.reason`), 'utf8')).toMatch(/^\S+Z refused by the orchestrator: HTTP 400: bad event\n$/);
+    expect(s.spool.rejectedCount()).toBe(1);
     expect(s.lines.find((l) => l.level === 'error')).toMatchObject({ msg: expect.stringContaining('refused a spooled event (HTTP 400: bad event)') });
   });
 
@@ -80,7 +82,7 @@ describe('flushSpool', () => {
     const { deliver, seen } = fakeDeliver();
     expect(await flushSpool({ ...s, deliver, timeoutMs: 1000 })).toMatchObject({ delivered: 1, rejected: 1 });
     expect(seen.map((x) => x.iaid)).toEqual(['1']);
-    expect(readdirSync(join(s.dir, 'rejected'))).toEqual([bad]);
+    expect(readdirSync(join(s.dir, 'rejected')).sort()).toEqual([bad, `${bad}.reason`]);
   });
 
   it('picks up calls spooled while it ran', async () => {
@@ -116,7 +118,7 @@ describe('flushRound', () => {
     const { deliver, seen } = fakeDeliver();
     expect(await flushRound({ ...s, makeDeliver: () => deliver, timeoutMs: 1000 })).toMatchObject({ delivered: 2, rejected: 1, remaining: 0 });
     expect(seen.map((x) => x.iaid)).toEqual(['1', '2']);
-    expect(readdirSync(join(s.dir, 'rejected')).sort()).toEqual([stray, fifo].sort());
+    expect(readdirSync(join(s.dir, 'rejected')).filter((n) => !n.endsWith('.reason')).sort()).toEqual([stray, fifo].sort());
     expect(s.lines.filter((l) => l.level !== 'info').map((l) => [l.level, l.msg.replace(/moved to .*/, 'moved')])).toEqual([
       ['warn', `not a spooled call (the script names its calls <ms>-<pid>-<event id>.call): moved ${stray} to ${join(s.dir, 'rejected', stray)}`],
       ['error', 'spooled file is not a lease event (not a regular file): moved'],

@@ -39,7 +39,7 @@ export async function flushRound(o: FlusherOptions): Promise<RoundResult> {
   try {
     for (const name of o.spool.removeStaleTemp()) o.log('warn', `removed a temp file left by a crashed writer: ${name}`);
     for (const name of o.spool.strays()) {
-      const file = o.spool.reject(name);
+      const file = o.spool.reject(name, 'not a spooled call');
       o.log('warn', `not a spooled call (the script names its calls <ms>-<pid>-<event id>.call): moved ${name} to ${file}`, { file });
     }
     return await flushSpool({ ...o, deliver });
@@ -58,6 +58,8 @@ export async function flushRound(o: FlusherOptions): Promise<RoundResult> {
 export async function flushSpool(o: Omit<FlusherOptions, 'makeDeliver'> & { deliver: DeliverFn }): Promise<FlushResult> {
   let delivered = 0;
   let rejected = 0;
+  /** In rejected/, before this round and during it: reported with each delivery. */
+  const setAsideBefore = o.spool.rejectedCount();
   const stop = (stopped: FlushResult['stopped'], reason?: string, status?: number): FlushResult => ({
     delivered, rejected, remaining: o.spool.depth(), stopped,
     ...(reason === undefined ? {} : { reason }), ...(status === undefined ? {} : { status }),
@@ -74,7 +76,7 @@ export async function flushSpool(o: Omit<FlusherOptions, 'makeDeliver'> & { deli
         continue;
       }
       if (!read.ok) {
-        const file = o.spool.reject(name);
+        const file = o.spool.reject(name, `not a lease event: ${read.reason}`);
         rejected++;
         o.log('error', `spooled file is not a lease event (${read.reason}): moved to ${file}`, { file });
         continue;
@@ -82,14 +84,14 @@ export async function flushSpool(o: Omit<FlusherOptions, 'makeDeliver'> & { deli
       const { event } = read;
       for (const warning of read.warnings ?? []) o.log('warn', warning, { eventId: event.eventId });
       // Depth = calls still waiting behind this one, so the last one of a drained spool reports 0.
-      const result = await o.deliver(event, { timeoutMs: o.timeoutMs, spoolDepth: names.length - index - 1 });
+      const result = await o.deliver(event, { timeoutMs: o.timeoutMs, spoolDepth: names.length - index - 1, rejected: setAsideBefore + rejected });
       if (result.ok) {
         o.spool.remove(name);
         delivered++;
         continue;
       }
       if (result.retryable) return stop('retryable', describeFailure(result), result.status);
-      const file = o.spool.reject(name);
+      const file = o.spool.reject(name, `refused by the orchestrator: ${describeFailure(result)}`);
       rejected++;
       o.log('error', `orchestrator refused a spooled event (${describeFailure(result)}): moved to ${file}; it will not be retried`, {
         eventId: event.eventId, action: event.action, duid: event.duid, status: result.status, file,

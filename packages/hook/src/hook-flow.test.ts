@@ -7,7 +7,7 @@ import { Hono } from 'hono';
 import { RequestVerifier, SIGNATURE_HEADERS, hmacAuth, leaseEventSchema, listenHttps, type LeaseEvent } from '@unionize/protocol';
 import { makeTestCerts } from '@unionize/protocol/testing/certs';
 import type { ServerType } from '@hono/node-server';
-import { SPOOL_DEPTH_HEADER } from './deliver.js';
+import { HOOK_SPOOL_DEPTH_HEADER as SPOOL_DEPTH_HEADER } from '@unionize/protocol/lease-event';
 import { Spool } from './spool.js';
 import { spoolWriter } from './testing/spool-writer.js';
 

@@ -101,9 +101,11 @@ describe('Spool (the flusher reading what dnsmasq/orchestrator-hook.sh wrote)', 
     s.spoolCall('1');
     s.spoolCall('2');
     const [a, b] = s.spool.list();
-    expect(s.spool.reject(a!)).toBe(join(s.dir, 'rejected', a!));
+    expect(s.spool.rejectedCount()).toBe(0);
+    expect(s.spool.reject(a!, 'a test')).toBe(join(s.dir, 'rejected', a!));
     expect(s.spool.list()).toEqual([b]);
-    expect(readdirSync(join(s.dir, 'rejected'))).toEqual([a]);
+    expect(readdirSync(join(s.dir, 'rejected')).sort()).toEqual([a, `${a}.reason`]);
+    expect(s.spool.rejectedCount()).toBe(1);
     writeFileSync(join(s.dir, b!), 'orchestrator-hook-call 2\0garbage\0');
     expect(s.spool.read(b!)).toMatchObject({ ok: false, reason: 'bad seen-at time' });
   });

@@ -1,4 +1,4 @@
-import { constants, mkdirSync, openSync, closeSync, fstatSync, fsyncSync, readSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { constants, mkdirSync, writeFileSync, openSync, closeSync, fstatSync, fsyncSync, readSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LeaseEvent } from '@unionize/protocol/lease-event';
 import { tryLock, type LockAttempt } from './pid-lock.js';
@@ -58,6 +58,8 @@ const FLUSHER_TEMP = /^\.flusher\.[0-9]+\.[0-9]+\.tmp$/;
 /** Read by dnsmasq/orchestrator-hook.sh: keep the name and the content (pid-lock.ts: `<pid> <start time>`) in step with it. */
 export const FLUSHER_LOCK_FILE = '.flusher';
 export const REJECTED_DIR = 'rejected';
+/** Beside each file in rejected/: when and why it was set aside. */
+export const REASON_SUFFIX = '.reason';
 
 export class Spool {
   readonly dir: string;
@@ -155,8 +157,11 @@ export class Spool {
     }
   }
 
-  /** Move a refused (or unreadable) spooled call to rejected/, for an operator to look at; returns its new path. */
-  reject(name: string): string {
+  /**
+   * Move a refused (or unreadable) spooled call to rejected/, for an operator
+   * to look at, with its reason beside it (`NAME.reason`); returns its new path.
+   */
+  reject(name: string, reason: string): string {
     this.#ensureDir(this.rejectedDir);
     const target = join(this.rejectedDir, name);
     try {
@@ -164,9 +169,23 @@ export class Spool {
     } catch (error) {
       throw new SpoolError('HOOK_SPOOL_UNWRITABLE', `spool ${this.dir}: cannot move ${name} to ${REJECTED_DIR}/: ${(error as Error).message}`, { cause: error });
     }
+    try {
+      writeFileSync(`${target}${REASON_SUFFIX}`, `${new Date(this.#now()).toISOString()} ${reason}\n`, { mode: 0o600 });
+    } catch {
+      /* the reason is in the flusher's log too */
+    }
     this.#syncDir(this.rejectedDir);
     this.#syncDir(this.dir);
     return target;
+  }
+
+  /** How many spooled files are set aside in rejected/ (reasons not counted); 0 when there is none. */
+  rejectedCount(): number {
+    try {
+      return readdirSync(this.rejectedDir).filter((n) => !n.endsWith(REASON_SUFFIX)).length;
+    } catch {
+      return 0;
+    }
   }
 
   /**

@@ -82,3 +82,7 @@ export const leaseEventSchema = z
 export type LeaseEvent = z.infer<typeof leaseEventSchema>;
 
 export const LEASE_EVENTS_PATH = '/v1/lease-events';
+/** Sent by the hook's flusher with each lease event: the calls still waiting behind it in its spool (informational). */
+export const HOOK_SPOOL_DEPTH_HEADER = 'x-hook-spool-depth';
+/** Sent with it: the events its spool holds set aside in rejected/ (refused for good, or not a call). */
+export const HOOK_REJECTED_HEADER = 'x-hook-rejected';

@@ -5,6 +5,8 @@ import type { z } from 'zod';
 import {
   ApiError,
   DEFAULT_MAX_BODY_BYTES,
+  HOOK_REJECTED_HEADER,
+  HOOK_SPOOL_DEPTH_HEADER,
   LEASE_EVENTS_PATH,
   bearerAuth,
   clientsQuery,
@@ -69,7 +71,6 @@ export interface AppDeps {
 type Env = { Variables: RequestIdVariables };
 
 /** Header by which the hook reports how many events wait in its spool. */
-const SPOOL_DEPTH_HEADER = 'x-hook-spool-depth';
 
 const clientIdPattern = /^[0-9a-f]{20}$/;
 
@@ -157,8 +158,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
     }
     // 202 once the event is on disk: journal() resolves after its group commit's sync.
     const accepted = await withRequestId(c.get('requestId'), () => dispatcher.journal(parsed.data));
-    const spoolDepth = Number(c.req.header(SPOOL_DEPTH_HEADER));
-    if (Number.isSafeInteger(spoolDepth) && spoolDepth >= 0) metrics?.hookSpoolDepth.set({ server: parsed.data.server }, spoolDepth);
+    const count = (header: string) => {
+      const n = Number(c.req.header(header) ?? Number.NaN);
+      return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+    };
+    const spoolDepth = count(HOOK_SPOOL_DEPTH_HEADER);
+    if (spoolDepth !== undefined) metrics?.hookSpoolDepth.set({ server: parsed.data.server }, spoolDepth);
+    const rejected = count(HOOK_REJECTED_HEADER);
+    if (rejected !== undefined) metrics?.hookRejected.set({ server: parsed.data.server }, rejected);
     metrics?.received.inc({ server: parsed.data.server, action: parsed.data.action, duplicate: String(accepted.duplicate) });
     log.debug(
       { requestId: c.get('requestId'), eventId: accepted.eventId, client: accepted.clientId, action: parsed.data.action, duplicate: accepted.duplicate },

@@ -90,7 +90,7 @@ describe('/metrics', () => {
 
   it('sets every metric it defines: each has a series, with a sensible value', async () => {
     const { app, dispatcher, agentHealth, metrics } = setup();
-    expect((await app.request('/v1/lease-events', post('add', { 'x-hook-spool-depth': '2' }).init)).status).toBe(202);
+    expect((await app.request('/v1/lease-events', post('add', { 'x-hook-spool-depth': '2', 'x-hook-rejected': '5' }).init)).status).toBe(202);
     await dispatcher.idle();
     await agentHealth.checkAll();
     const scrape = await app.request('/metrics', { headers: { authorization: `Bearer ${metricsToken.toString()}` } });
@@ -113,6 +113,7 @@ describe('/metrics', () => {
     expect(value('orchestrator_lease_to_ready_seconds_count')).toBe(1);
     expect(value('orchestrator_event_queue_depth')).toBe(0);
     expect(value('orchestrator_hook_spool_depth\\{server="devnet"\\}')).toBe(2);
+    expect(value('orchestrator_hook_rejected_events\\{server="devnet"\\}')).toBe(5);
     expect(value('orchestrator_instances\\{agent="dock1"\\}')).toBe(1);
     expect(value('orchestrator_clients\\{state="ready"\\}')).toBe(1);
   });

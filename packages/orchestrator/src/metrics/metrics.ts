@@ -23,6 +23,8 @@ export interface OrchestratorMetrics {
   readonly leaseToReadySeconds: Histogram;
   /** The hook's spool depth, as its last delivery said (`x-hook-spool-depth`). */
   readonly hookSpoolDepth: Gauge<'server'>;
+  /** Events the hook set aside in rejected/, as its last delivery said (`x-hook-rejected`). */
+  readonly hookRejected: Gauge<'server'>;
   readonly requests: Counter<'method' | 'route' | 'status'>;
 }
 
@@ -126,6 +128,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Orche
     hookSpoolDepth: new Gauge({
       name: 'orchestrator_hook_spool_depth',
       help: "Events waiting in the hook's spool, as reported with its last delivery (x-hook-spool-depth), by DHCP server",
+      labelNames: ['server'],
+      registers,
+    }),
+    hookRejected: new Gauge({
+      name: 'orchestrator_hook_rejected_events',
+      help: "Events the hook set aside in its spool's rejected/ (refused for good, or not a call), as reported with its last delivery (x-hook-rejected), by DHCP server",
       labelNames: ['server'],
       registers,
     }),
