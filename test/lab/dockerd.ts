@@ -195,6 +195,11 @@ async function startPrivateDockerd(ctx: DockerContext): Promise<{ socket: string
     });
   }
   const execRoot = join(dir, files.execRoot);
+  // dockerd's and its containerd's temporary files: when containerd stops answering its health checks
+  // (a loaded machine), dockerd asks it for a goroutine dump (SIGUSR1) before restarting it, and
+  // containerd writes containerd.PID.stacks.log into TMPDIR. Here it goes with the lab's directory.
+  const tmpDir = join(dir, `${files.execRoot}-tmp`);
+  mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
   const socket = join(dir, files.socket);
   const configFile = join(dir, files.config);
   writeFileSync(configFile, '{}\n');
@@ -216,7 +221,7 @@ async function startPrivateDockerd(ctx: DockerContext): Promise<{ socket: string
 
   const launch = async (): Promise<void> => {
     const forwardingBefore = readForwarding();
-    dockerd = spawnManaged(files.process, argv, { logFile: join(ctx.logDir, files.logFile) });
+    dockerd = spawnManaged(files.process, argv, { logFile: join(ctx.logDir, files.logFile), env: labEnv({ TMPDIR: tmpDir }) });
     state.addProcess(files.process, dockerd.pid, true);
     await waitFor(`${files.process} to answer /_ping`, async () => ((await answers(docker)) ? true : undefined), {
       timeoutMs: 60_000,
