@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { loadConfigFile } from '@unionize/protocol/config';
+import { hookConfigFile, spoolSectionSchema } from '@unionize/protocol/hook-spool';
 import { nameSchema, SERVER_ROLES } from '@unionize/protocol/lease-event';
-import { DEFAULT_MAX_CALL_BYTES } from './spool.js';
 
 /**
  * The flusher's INI file (`--config FILE` or ORCHESTRATOR_HOOK_CONFIG). Only
@@ -23,27 +23,10 @@ export const hookConfigSchema = z.strictObject({
     server: nameSchema,
     role: z.enum(SERVER_ROLES).default('device'),
   }),
-  /** Where dnsmasq/orchestrator-hook.sh spools calls (its ORCHESTRATOR_HOOK_SPOOL), in arrival order. */
-  spool: z
-    .strictObject({
-      dir: z.string().min(1).refine((d) => d.startsWith('/'), 'must be an absolute path').default('/var/spool/orchestrator-hook'),
-      /** The largest spooled file read as a call, bytes; larger ones (and anything not a regular file) are moved to rejected/. */
-      max_call_bytes: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(DEFAULT_MAX_CALL_BYTES),
-      /** Read by nothing now (the shell hook's limit is its ORCHESTRATOR_HOOK_MAX_EVENTS; node no longer runs per call): kept so older files load. */
-      max_events: z.string().optional(),
-      budget_ms: z.string().optional(),
-    })
-    .prefault({}),
+  /** Where dnsmasq/orchestrator-hook.sh spools calls, and its limits: protocol's hook-spool.ts (orchestratorctl reads it too). */
+  spool: spoolSectionSchema.prefault({}),
 });
 export type HookConfig = z.infer<typeof hookConfigSchema>;
-
-export const HOOK_CONFIG_ENV = 'ORCHESTRATOR_HOOK_CONFIG';
-export const DEFAULT_HOOK_CONFIG = '/etc/orchestrator/hook.ini';
-
-/** `file` (from --config) wins over ORCHESTRATOR_HOOK_CONFIG, which wins over the default path. */
-export function hookConfigFile(env: NodeJS.ProcessEnv, file?: string): string {
-  return file || env[HOOK_CONFIG_ENV] || DEFAULT_HOOK_CONFIG;
-}
 
 export function loadHookConfig(env: NodeJS.ProcessEnv, file?: string): HookConfig {
   return loadConfigFile(hookConfigFile(env, file), hookConfigSchema);

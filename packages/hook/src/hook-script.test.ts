@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { selfIdentity } from './pid-lock.js';
-import { CALL_ENV } from './spooled-call.js';
-import { FLUSHER_LOCK_FILE, Spool } from './spool.js';
+import { CALL_ENV } from '@unionize/protocol/spooled-call';
+import { FLUSHER_LOCK_FILE } from '@unionize/protocol/hook-spool';
+import { Spool } from './spool.js';
 import { HOOK_SCRIPT, spoolWriter } from './testing/spool-writer.js';
 import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 

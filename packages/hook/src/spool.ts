@@ -1,5 +1,8 @@
-import { constants, mkdirSync, writeFileSync, openSync, closeSync, fstatSync, fsyncSync, readSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { mkdirSync, writeFileSync, openSync, closeSync, fsyncSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  DEFAULT_MAX_CALL_BYTES, FLUSHER_LOCK_FILE, REASON_SUFFIX, REJECTED_DIR, SPOOL_ENTRY, SPOOL_TEMP_PREFIX, readSpoolFile, reasonLine,
+} from '@unionize/protocol/hook-spool';
 import type { LeaseEvent } from '@unionize/protocol/lease-event';
 import { tryLock, type LockAttempt } from './pid-lock.js';
 import { eventOfSpooledCall, type DhcpServer } from './spooled-call.js';
@@ -7,12 +10,8 @@ import { eventOfSpooledCall, type DhcpServer } from './spooled-call.js';
 /**
  * The hook's spool, as its one reader (the flusher) sees it: a FIFO of
  * dnsmasq calls that dnsmasq/orchestrator-hook.sh, its one writer, spools.
- *
- * One call per file, `<ms>-<pid>-<eventId>.call` (spooled-call.ts), where
- * <ms> is zero-padded so that names sort in arrival order, and never less
- * than the newest name's + 1, so a clock stepped backwards cannot put a new
- * call in front of older ones. A file appears only complete: the writer
- * writes a dot-named temp file in the same directory and renames it.
+ * Its layout (names, rejected/, reasons) is protocol's hook-spool.ts, shared
+ * with `orchestratorctl hook rejected|resend`.
  *
  * Calls are turned into events (and signed) when read: the HMAC window is
  * 60 s, a spooled call may wait for hours.
@@ -41,25 +40,14 @@ export interface SpoolOptions {
   now?: () => number;
 }
 
-/** A dnsmasq call is its arguments and a dozen DNSMASQ_* variables: well under 64 KiB. */
-export const DEFAULT_MAX_CALL_BYTES = 64 * 1024;
-
 export type SpoolRead =
   | { ok: true; event: LeaseEvent; warnings?: string[] }
   | { ok: false; reason: string }
   /** A dnsmasq call the hook does not use (DHCPv4, an unused action): nothing to deliver. */
   | { ok: 'ignored'; reason: string };
 
-/** The name the writer gives a call (older writers put a counter after the pid). */
-const ENTRY = /^[0-9]{15}-[0-9]+-(?:[0-9]+-)?[0-9a-fA-F-]{36}\.call$/;
-const TEMP_PREFIX = '.tmp-';
 /** pid-lock.ts's temp file while it writes the lock. */
 const FLUSHER_TEMP = /^\.flusher\.[0-9]+\.[0-9]+\.tmp$/;
-/** Read by dnsmasq/orchestrator-hook.sh: keep the name and the content (pid-lock.ts: `<pid> <start time>`) in step with it. */
-export const FLUSHER_LOCK_FILE = '.flusher';
-export const REJECTED_DIR = 'rejected';
-/** Beside each file in rejected/: when and why it was set aside. */
-export const REASON_SUFFIX = '.reason';
 
 export class Spool {
   readonly dir: string;
@@ -86,7 +74,7 @@ export class Spool {
       if (code === 'ENOENT' || code === 'ENOTDIR') return []; // no spool directory, so nothing spooled
       throw new SpoolError('HOOK_SPOOL_UNREADABLE', `spool ${this.dir}: cannot list: ${(error as Error).message}`, { cause: error });
     }
-    return names.filter((n) => ENTRY.test(n)).sort();
+    return names.filter((n) => SPOOL_ENTRY.test(n)).sort();
   }
 
   depth(): number {
@@ -106,7 +94,7 @@ export class Spool {
       return [];
     }
     return names
-      .filter((n) => !ENTRY.test(n) && n !== REJECTED_DIR && !n.startsWith(TEMP_PREFIX) && n !== FLUSHER_LOCK_FILE && !FLUSHER_TEMP.test(n))
+      .filter((n) => !SPOOL_ENTRY.test(n) && n !== REJECTED_DIR && !n.startsWith(SPOOL_TEMP_PREFIX) && n !== FLUSHER_LOCK_FILE && !FLUSHER_TEMP.test(n))
       .sort();
   }
 
@@ -116,28 +104,9 @@ export class Spool {
    * read; anything else is not a call ({ ok: false }: the flusher moves it aside).
    */
   read(name: string): SpoolRead {
-    let bytes: Buffer;
-    let fd: number | undefined;
-    try {
-      fd = openSync(join(this.dir, name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-      const stat = fstatSync(fd);
-      if (!stat.isFile()) return { ok: false, reason: 'not a regular file' };
-      if (stat.size > this.#maxCallBytes) return { ok: false, reason: `${stat.size} bytes, over max_call_bytes ${this.#maxCallBytes}` };
-      bytes = Buffer.alloc(stat.size);
-      let read = 0;
-      while (read < bytes.length) {
-        const n = readSync(fd, bytes, read, bytes.length - read, read);
-        if (n === 0) break;
-        read += n;
-      }
-      bytes = bytes.subarray(0, read);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      return { ok: false, reason: code === 'ELOOP' ? 'a symbolic link' : `cannot read: ${(error as Error).message}` };
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
-    const call = eventOfSpooledCall(bytes, this.#dhcp);
+    const file = readSpoolFile(join(this.dir, name), this.#maxCallBytes);
+    if (!file.ok) return file;
+    const call = eventOfSpooledCall(file.bytes, this.#dhcp);
     if (call.kind === 'event') return { ok: true, event: call.event, warnings: call.warnings };
     return call.kind === 'ignored' ? { ok: 'ignored', reason: call.reason } : { ok: false, reason: call.reason };
   }
@@ -170,7 +139,7 @@ export class Spool {
       throw new SpoolError('HOOK_SPOOL_UNWRITABLE', `spool ${this.dir}: cannot move ${name} to ${REJECTED_DIR}/: ${(error as Error).message}`, { cause: error });
     }
     try {
-      writeFileSync(`${target}${REASON_SUFFIX}`, `${new Date(this.#now()).toISOString()} ${reason}\n`, { mode: 0o600 });
+      writeFileSync(`${target}${REASON_SUFFIX}`, reasonLine(new Date(this.#now()), reason), { mode: 0o600 });
     } catch {
       /* the reason is in the flusher's log too */
     }
@@ -215,7 +184,7 @@ export class Spool {
       return removed;
     }
     for (const name of names) {
-      if (!name.startsWith(TEMP_PREFIX) && !FLUSHER_TEMP.test(name)) continue;
+      if (!name.startsWith(SPOOL_TEMP_PREFIX) && !FLUSHER_TEMP.test(name)) continue;
       try {
         if (this.#now() - statSync(join(this.dir, name)).mtimeMs < olderThanMs) continue;
         unlinkSync(join(this.dir, name));
