@@ -3,11 +3,13 @@ import { OrchestratorClient } from './client.js';
 import { CtlError } from './errors.js';
 import { init, initReport, normaliseSan } from './init.js';
 import { DEFAULT_CONFIG, resolveConnection, type ConnectionFlags } from './settings.js';
+import { hookSpoolPlace, listRejected, resendRejected } from './rejected.js';
 import { formatTable } from './table.js';
 import {
   agentListSchema, clientDetailSchema, clientListSchema, deprovisionQueuedSchema, eventListSchema, instanceListSchema, serverListSchema, type EventView,
 } from '@unionize/protocol';
-import { EVENT_HEADERS, agentsTable, clientDetail, clientsTable, eventRow, eventsTable, findClient, instancesTable, serversTable } from './views.js';
+import { EVENT_HEADERS, agentsTable, clientDetail, clientsTable, eventRow, eventsTable, findClient, instancesTable, rejectedTable, serversTable } from './views.js';
+import { DEFAULT_HOOK_CONFIG } from '@unionize/protocol/hook-spool';
 
 export interface Io {
   out(text: string): void;
@@ -25,7 +27,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 /** orchestratorctl's commands; main.ts runs it, tests call `parseAsync` with their own Io. */
 export function buildProgram(io: Io): Command {
   const program = new Command('orchestratorctl')
-    .description("The orchestrator's operator tool: list and inspect clients, containers, agents and events; force a deprovision; make the secret and certificates.")
+    .description("The orchestrator's operator tool: list and inspect clients, containers, agents and events; force a deprovision; list and resend the events the hook set aside; make the secret and certificates.")
     .option('-c, --config <file>', `the orchestrator's config, for its URL, secret file and certificate (default ${DEFAULT_CONFIG})`)
     .option('--url <url>', 'the orchestrator, e.g. https://[fd00:2::1]:8443 (overrides the config)')
     .option('--secret-file <file>', 'the shared HMAC secret (mode 600)')
@@ -160,6 +162,44 @@ export function buildProgram(io: Io): Command {
         print(answer, () => `client ${id}: deprovisioning queued (orchestratorctl show ${id} to follow it)`);
       }),
     );
+
+  // The hook's spool on this host (no orchestrator needed): rejected.ts.
+  type SpoolFlags = { hookConfig?: string; spool?: string };
+  const spoolOptions = (command: Command) =>
+    command
+      .option('--hook-config <file>', `the flusher's hook.ini, for [spool] dir (default $ORCHESTRATOR_HOOK_CONFIG, else ${DEFAULT_HOOK_CONFIG})`)
+      .option('--spool <dir>', "the hook's spool directory (instead of the hook.ini's)");
+  const hook = program
+    .command('hook')
+    .description("on the host where dnsmasq runs the hook: list the events its flusher set aside in <spool>/rejected/, and resend them");
+  spoolOptions(hook.command('rejected'))
+    .description('what the flusher set aside (refused for good by the orchestrator, or not a call): file, event, when and why')
+    .action((options: SpoolFlags) => {
+      const place = hookSpoolPlace(options);
+      const entries = listRejected(place);
+      print({ spool: place.dir, rejected: entries }, () => (entries.length ? rejectedTable(entries) : `nothing set aside in ${place.dir}/rejected`));
+    });
+  spoolOptions(hook.command('resend'))
+    .description('move set-aside calls back into the spool, each to its own place in the order (its name), for the flusher to deliver again with the hook\'s key')
+    .argument('[names...]', 'file names as `hook rejected` lists them')
+    .option('--all', 'every set-aside call (what the flusher would set aside again stays)')
+    .addHelpText('after', `
+A resent call keeps its name, and names order the spool: it is delivered
+before every newer call still spooled, which keep their order. Events the
+flusher delivered while it was set aside are not undone: if a newer event of
+the same client (DUID, IAID) went through meanwhile, the orchestrator applies
+the resent one after it (orchestratorctl show CLIENT to check).`)
+    .action((names: string[], options: SpoolFlags & { all?: boolean }) => {
+      if (options.all && names.length > 0) throw new CtlError('give names or --all, not both', 2);
+      const place = hookSpoolPlace(options);
+      const result = resendRejected(place, options.all ? 'all' : names);
+      print({ spool: place.dir, ...result }, () =>
+        [
+          result.resent.length ? `resent ${result.resent.length} into ${place.dir}: ${result.resent.join(', ')}` : 'nothing resent',
+          ...result.skipped.map((s) => `left in rejected/: ${s.name}: ${s.why}`),
+        ].join('\n'),
+      );
+    });
 
   program
     .command('init')

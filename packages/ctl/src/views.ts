@@ -1,4 +1,5 @@
 import type { AgentView as Agent, ClientDetail, ClientView as Client, EventView, InstanceView as Instance, ServerView as Server } from '@unionize/protocol';
+import type { SetAside } from './rejected.js';
 import { age, formatTable, localTime } from './table.js';
 
 const bare = (cidr: string | undefined) => cidr?.split('/')[0];
@@ -84,4 +85,15 @@ export function findClient(query: string, clients: readonly Client[]): Client | 
   const live = matches.filter((c) => c.state !== 'gone');
   if (live.length === 1) return live[0];
   return { ambiguous: live.length > 0 ? live : matches };
+}
+
+/** `orchestratorctl hook rejected`: what the hook's flusher set aside, with why. */
+export function rejectedTable(entries: readonly SetAside[]): string {
+  return formatTable(
+    ['NAME', 'SET ASIDE', 'SEEN', 'ACTION', 'DUID', 'IAID', 'ADDRESS', 'HOSTNAME', 'REASON'],
+    entries.map((r) => [
+      r.name, localTime(r.setAsideAt), localTime(r.event?.seenAt), r.event?.action, r.event?.duid, r.event?.iaid, r.event?.address, r.event?.hostname,
+      r.reason ?? r.problem,
+    ]),
+  );
 }
