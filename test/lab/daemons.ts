@@ -226,7 +226,7 @@ ${p.metricsTokenFile ? `\n[metrics]\ntoken_file = ${p.metricsTokenFile}\n` : ''}
 }
 
 /** The hook's INI: the device bridge's (devnet, role device) unless told otherwise. */
-export function hookIni(p: IniPaths & { orchestratorUrl: string; server?: string; role?: 'device' | 'instance'; spoolDir: string }): string {
+export function hookIni(p: IniPaths & { orchestratorUrl: string; server?: string; role?: 'device' | 'instance'; spoolDir: string; savPorts?: string; savStateFile?: string }): string {
   return `[orchestrator]
 url = ${p.orchestratorUrl}
 ca = ${p.caFile}
@@ -239,7 +239,7 @@ role = ${p.role ?? 'device'}
 
 [spool]
 dir = ${p.spoolDir}
-`;
+${p.savPorts ? `\n[sav]\nenabled = true\nports = ${p.savPorts}\nstate_file = ${p.savStateFile}\n` : ''}`;
 }
 
 /** Single-quote a word for sh. */

@@ -94,6 +94,11 @@ export interface LabOptions {
   pinning?: boolean;
   /** Appended to orchestrator.ini as it is, e.g. [profiles.NAME] sections. */
   orchestratorExtraIni?: string;
+  /**
+   * Source address validation: the flusher keeps its nftables table (bridge
+   * unionize_sav) in the orchestrator namespace, on the device ports dev*.
+   */
+  sourceValidation?: boolean;
 }
 
 /** [agents.NAME] settings the lab writes. */
@@ -512,7 +517,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
 
     // One spool dir, handed to the hook's wrapper and written in the flusher's hook.ini.
     const spoolDir = join(dir, 'spool');
-    writeFileSync(join(dir, 'hook.ini'), hookIni({ ...paths, orchestratorUrl: 'https://[::1]:8443', spoolDir }));
+    writeFileSync(join(dir, 'hook.ini'), hookIni({ ...paths, orchestratorUrl: 'https://[::1]:8443', spoolDir, ...(options.sourceValidation ? { savPorts: 'dev*', savStateFile: join(dir, 'sav-leased.json') } : {}) }));
     writeHookWrapper(lab.hookWrapper, { spoolDir, repo, ...(options.hookCommand ? { command: [options.hookCommand] } : {}) });
     // The spool flusher delivers what the hook spools, as config/orchestrator-hook-flush.service on a real host.
     lab.daemons.hookFlush = await startHookFlusher({

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { loadConfigFile } from '@unionize/protocol/config';
+import { iniBoolean, loadConfigFile } from '@unionize/protocol/config';
 import { hookConfigFile, spoolSectionSchema } from '@unionize/protocol/hook-spool';
 import { nameSchema, SERVER_ROLES } from '@unionize/protocol/lease-event';
+import { isPortPattern } from './sav-ruleset.js';
 
 /**
  * The flusher's INI file (`--config FILE` or ORCHESTRATOR_HOOK_CONFIG). Only
@@ -25,6 +26,26 @@ export const hookConfigSchema = z.strictObject({
   }),
   /** Where dnsmasq/orchestrator-hook.sh spools calls, and its limits: protocol's hook-spool.ts (orchestratorctl reads it too). */
   spool: spoolSectionSchema.prefault({}),
+  /**
+   * Source address validation on the device bridge (sav.ts): off unless
+   * enabled, and then the flusher needs CAP_NET_ADMIN
+   * (config/orchestrator-hook-flush-sav.conf).
+   */
+  sav: z
+    .strictObject({
+      enabled: iniBoolean.default(false),
+      /** The device bridge's ports, space-separated: interface names, or prefixes ending in `*`. */
+      ports: z
+        .string()
+        .default('')
+        .transform((s) => s.split(/[\s,]+/).filter(Boolean))
+        .refine((ports) => ports.every(isPortPattern), 'each port must be an interface name or a name prefix ending in *'),
+      nft: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path').default('/usr/sbin/nft'),
+      /** The pairs of the last table written, read at a start that finds no table (after a reboot). */
+      state_file: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path').default('/var/lib/orchestrator-hook/sav-leased.json'),
+    })
+    .refine((s) => !s.enabled || s.ports.length > 0, { message: 'enabled needs ports (the device bridge\'s ports)', path: ['ports'] })
+    .prefault({}),
 });
 export type HookConfig = z.infer<typeof hookConfigSchema>;
 

@@ -1,6 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import type { DeliverFn, DeliveryResult } from './deliver.js';
 import type { Log } from './log.js';
+import type { SourceValidation } from './sav.js';
 import { SpoolError, type Spool } from './spool.js';
 
 /** `orchestrator-hook --flush --interval S`: the spool's one reader, delivering it in order. */
@@ -12,6 +13,8 @@ export interface FlusherOptions {
   /** Per delivery. */
   timeoutMs: number;
   signal?: AbortSignal;
+  /** [sav]: shown each spooled call before it is delivered. */
+  sav?: SourceValidation;
 }
 
 export interface FlushResult {
@@ -30,6 +33,8 @@ export type RoundResult = FlushResult | { error: string };
 
 /** One round over the spool. Never throws for spool or config trouble: it reports it. */
 export async function flushRound(o: FlusherOptions): Promise<RoundResult> {
+  // Before delivery and whatever becomes of it: a missing secret or a down orchestrator does not hold back a device's address.
+  await o.sav?.sync(o.spool);
   let deliver: DeliverFn;
   try {
     deliver = o.makeDeliver();
@@ -66,6 +71,7 @@ export async function flushSpool(o: Omit<FlusherOptions, 'makeDeliver'> & { deli
   });
   for (;;) {
     const names = o.spool.list();
+    await o.sav?.sync(o.spool, names);
     if (names.length === 0) return { delivered, rejected, remaining: 0, stopped: null };
     for (const [index, name] of names.entries()) {
       if (o.signal?.aborted) return stop('aborted');

@@ -6,6 +6,7 @@ import { loadHookConfig, type HookConfig } from './config.js';
 import { keptAliveDelivery, type DeliverFn } from './deliver.js';
 import { runFlusher } from './flusher.js';
 import { createLogger } from './log.js';
+import { SourceValidation, nftRunner } from './sav.js';
 import { Spool } from './spool.js';
 
 /**
@@ -80,6 +81,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const abort = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => abort.abort());
+  let sav: SourceValidation | undefined;
+  if (config.sav.enabled) {
+    sav = new SourceValidation({ ports: config.sav.ports, nft: nftRunner(config.sav.nft), log, stateFile: config.sav.state_file });
+    await sav.start();
+  }
   const delivery = keptAliveDeliveryFor(config);
   try {
     await runFlusher({
@@ -90,6 +96,7 @@ async function main(argv: string[]): Promise<number> {
       now: () => performance.now(),
       intervalMs: seconds * 1000,
       signal: abort.signal,
+      ...(sav ? { sav } : {}),
     });
   } finally {
     delivery.close();
