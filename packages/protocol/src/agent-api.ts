@@ -25,6 +25,9 @@ export const addressSchema = z.union([z.literal(DHCP_ADDRESS), staticAddressSche
   error: 'address must be IPV6/PREFIXLEN or dhcp',
 });
 
+/** Most addresses one device may have in a container request (one per IA_NA it holds). */
+export const MAX_DEVICE_ADDRESSES = 16;
+
 export const createContainerSchema = z
   .object({
     name: containerNameSchema,
@@ -40,6 +43,13 @@ export const createContainerSchema = z
      * DHCPv6 client on eth1 and the container bridge's dnsmasq reports the lease.
      */
     address: addressSchema,
+    /**
+     * The device's current addresses: the only sources, beside nothing else,
+     * that may reach this container, and its only destinations outside the
+     * agent's `[isolation] egress`. Sent again (the request is idempotent)
+     * when they change. Absent (older orchestrators): the device-address label.
+     */
+    deviceAddresses: z.array(ipv6Schema).max(MAX_DEVICE_ADDRESSES).optional(),
     /** Profiles: the command instead of the image's CMD, and limits. */
     command: z.array(z.string().max(4096)).min(1).max(64).optional(),
     memoryBytes: z.number().int().min(6 * 1024 * 1024).max(2 ** 40).optional(),
@@ -58,6 +68,8 @@ export const containerViewSchema = z.object({
   address: z.string().nullable(),
   mac: z.string().nullable(),
   createdAt: z.string(),
+  /** The device addresses the agent's isolation filter lets reach this container; absent when isolation is off (`[isolation] mode = open`). */
+  deviceAddresses: z.array(z.string()).optional(),
 });
 export type ContainerView = z.infer<typeof containerViewSchema>;
 

@@ -45,9 +45,22 @@ describe('unionize config', () => {
       docker: { socket: '/var/run/docker.sock' },
       network: { bridge: 'br-ctr', gateway: 'fd00:3::1', attach: 'native' },
       dhcp: { stateDir: '/run/unionize/dhcp', client: 'dhclient', leaseWaitMs: 5000, release: true },
+      isolation: { mode: 'filter', egress: { kind: 'none' }, nft: 'nft' },
       log: { level: 'info' },
       metrics: { tokenFile: undefined },
     });
+  });
+
+  it.each([
+    ['none', { kind: 'none' }],
+    ['any', { kind: 'any' }],
+    ['2000::/3, fd00:9::/64', { kind: 'prefixes', prefixes: ['2000::/3', 'fd00:9::/64'] }],
+  ])('reads [isolation] egress = %s', (egress, expected) => {
+    expect(parse(`${FULL}[isolation]\nmode = filter\negress = ${egress}\n`).isolation.egress).toEqual(expected);
+  });
+
+  it('turns isolation off with mode = open', () => {
+    expect(parse(`${FULL}[isolation]\nmode = open\n`).isolation.mode).toBe('open');
   });
 
   it('fills defaults for optional keys and sections', () => {
@@ -77,6 +90,10 @@ describe('unionize config', () => {
     ['a pipework path for native', FULL.replace('attach = native', 'attach = native\npipework = /x'), '[network] pipework: is set but attach is not pipework'],
     ['a relative DHCP state dir', FULL.replace('state_dir = /run/unionize/dhcp', 'state_dir = run'), '[dhcp] state_dir: must be an absolute path'],
     ['a bad lease wait', FULL.replace('lease_wait_ms = 5000', 'lease_wait_ms = soon'), '[dhcp] lease_wait_ms: must be a number'],
+    ['an isolation mode it does not know', `${FULL}[isolation]\nmode = off\n`, '[isolation] mode: must be one of filter, open'],
+    ['an egress that is no prefix', `${FULL}[isolation]\negress = 2000::/3, internet\n`, '[isolation] egress: must be none, any or a comma-separated list of IPV6/LEN prefixes; "internet" is not one'],
+    ['an IPv4 egress prefix', `${FULL}[isolation]\negress = 10.0.0.0/8\n`, '"10.0.0.0/8" is not one'],
+    ['an egress prefix length over 128', `${FULL}[isolation]\negress = 2000::/129\n`, '"2000::/129" is not one'],
     ['a bad release flag', FULL.replace('release = true', 'release = maybe'), '[dhcp] release:'],
     ['a bad log level', FULL.replace('level = info', 'level = loud'), '[log] level: must be one of'],
     ['a renamed key', FULL.replace('secret_file', 'secretfile'), '[auth] secret_file: is missing'],

@@ -75,6 +75,48 @@ const dhcpSection = section({
   release: s.release,
 }));
 
+/** filter: each device reaches its own container only; open: no filter at all (a trusted lab). */
+export const ISOLATION_MODES = ['filter', 'open'] as const;
+export type IsolationMode = (typeof ISOLATION_MODES)[number];
+
+/** What containers may reach beyond their own device. */
+export type Egress = { kind: 'none' } | { kind: 'any' } | { kind: 'prefixes'; prefixes: readonly string[] };
+
+/** IPV6/LEN, e.g. 2000::/3; checked the way the ruleset writes it. */
+function isPrefix(s: string): boolean {
+  const slash = s.indexOf('/');
+  const length = s.slice(slash + 1);
+  return slash > 0 && isIP(s.slice(0, slash)) === 6 && /^[0-9]{1,3}$/.test(length) && Number(length) <= 128;
+}
+
+/**
+ * `none`, `any`, or a comma-separated list of IPV6/LEN prefixes: what
+ * containers may reach beyond their own device (never another container, nor
+ * a device of this host).
+ */
+const egressSetting = z
+  .string({ error: 'must be none, any or a comma-separated list of IPV6/LEN prefixes' })
+  .trim()
+  .transform((s, ctx): Egress => {
+    if (s === 'none') return { kind: 'none' };
+    if (s === 'any') return { kind: 'any' };
+    const prefixes = s.split(',').map((p) => p.trim());
+    const bad = prefixes.find((p) => !isPrefix(p));
+    if (bad !== undefined) {
+      ctx.addIssue({ code: 'custom', message: `must be none, any or a comma-separated list of IPV6/LEN prefixes; ${JSON.stringify(bad)} is not one` });
+      return z.NEVER;
+    }
+    return { kind: 'prefixes', prefixes };
+  });
+
+/** Isolation of devices and containers from each other (nftables in this host's network namespace). */
+const isolationSection = section({
+  mode: z.enum(ISOLATION_MODES, { error: `must be one of ${ISOLATION_MODES.join(', ')}` }).default('filter'),
+  egress: egressSetting.default({ kind: 'none' }),
+  /** The nft executable (package nftables). */
+  nft: text.default('nft'),
+});
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const logSection = section({
   level: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -89,6 +131,7 @@ export const configSchema = z.strictObject({
   docker: dockerSection.prefault({}),
   network: networkSection,
   dhcp: dhcpSection.prefault({}),
+  isolation: isolationSection.prefault({}),
   log: logSection.prefault({}),
   metrics: metricsSection.prefault({}),
 });
@@ -96,6 +139,7 @@ export const configSchema = z.strictObject({
 export type UnionizeConfig = z.output<typeof configSchema>;
 export type NetworkConfig = UnionizeConfig['network'];
 export type DhcpConfig = UnionizeConfig['dhcp'];
+export type IsolationConfig = UnionizeConfig['isolation'];
 
 /** Load and validate the config file; throws ConfigError with one line naming the key. */
 export function loadConfig(file: string): UnionizeConfig {

@@ -7,7 +7,9 @@ import { pino, type Logger } from 'pino';
 import { createApp } from './api/app.js';
 import { attacherFromConfig } from './attach/from-config.js';
 import { loadConfig, type UnionizeConfig } from './config.js';
+import { Provisioner } from './api/provisioner.js';
 import { DockerEngineClient } from './docker/docker-client.js';
+import { Isolation } from './isolation/isolation.js';
 import { createMetrics } from './metrics/metrics.js';
 
 /**
@@ -70,6 +72,26 @@ function handleSignals(server: ServerType, log: Logger): void {
   process.on('SIGINT', stop);
 }
 
+/**
+ * Before serving: the filter rebuilt from the containers the engine runs
+ * (their labels), written whole; mode open drops what a filtering run left.
+ * A filter that cannot be written stops the daemon (fail closed, not open).
+ */
+async function startIsolation(isolation: Isolation, provisioner: Provisioner, log: Logger): Promise<void> {
+  if (isolation.filtering) {
+    // Docker not up yet: an empty filter now; the orchestrator's requests and reconcile passes fill it.
+    await provisioner.restoreIsolation().catch((error: Error) => log.warn({ err: error }, 'isolation: containers not listed at start'));
+  }
+  try {
+    await isolation.write();
+  } catch (error) {
+    if (isolation.filtering) die(`[isolation] cannot write the nftables ruleset: ${(error as Error).message}`);
+    log.warn({ err: error }, 'isolation: mode open, and the old tables could not be dropped');
+    return;
+  }
+  log.info({ mode: isolation.mode, containers: isolation.names().length }, 'isolation ready');
+}
+
 async function main(): Promise<void> {
   const file = configFileFromArgs(process.argv.slice(2));
   let config: UnionizeConfig;
@@ -101,9 +123,12 @@ async function main(): Promise<void> {
   // Docker may come up after us (unit ordering): say so, serve /healthz as 503 meanwhile.
   docker.ping().catch((error: Error) => log.warn({ err: error }, 'docker is not reachable yet'));
 
+  const isolation = new Isolation({ ...config.isolation, gateway: config.network.gateway });
+  await startIsolation(isolation, new Provisioner({ docker, attacher, log, isolation }), log);
+
   const metrics = createMetrics({ docker, defaultMetrics: true });
   const app = createApp({
-    docker, attacher, verifier: new RequestVerifier({ secret, notBefore: performance.timeOrigin }), network: config.network, log, metrics, ...(metricsToken ? { metricsToken } : {}),
+    docker, attacher, isolation, verifier: new RequestVerifier({ secret, notBefore: performance.timeOrigin }), network: config.network, log, metrics, ...(metricsToken ? { metricsToken } : {}),
   });
   let server: ServerType;
   try {

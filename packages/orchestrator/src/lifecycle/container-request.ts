@@ -1,12 +1,26 @@
-import { LABELS, containerNameOf, isDhcpAddress, macOf, type CreateContainerRequest } from '@unionize/protocol';
+import { LABELS, containerNameOf, isDhcpAddress, macOf, type ContainerView, type CreateContainerRequest } from '@unionize/protocol';
 import type { Profile } from '../profiles/profiles.js';
 import type { ClientRecord } from '../store/types.js';
+
+/** The addresses the agent lets reach the client's container: the device's current lease. */
+export function deviceAddressesOf(client: ClientRecord): string[] {
+  return client.address ? [client.address] : [];
+}
+
+/** The agent's view allows exactly the device's current addresses (true when the agent does not filter). */
+export function allowsCurrentDevice(view: ContainerView, client: ClientRecord): boolean {
+  if (view.deviceAddresses === undefined) return true;
+  const want = deviceAddressesOf(client).map((a) => a.toLowerCase()).sort();
+  const have = view.deviceAddresses.map((a) => a.toLowerCase()).sort();
+  return want.length === have.length && want.every((a, i) => a === have[i]);
+}
 
 /**
  * What the orchestrator asks an agent for: the client's container, made from
  * its profile, named and MAC'd from the client key (so a retried create finds
  * the first one), labelled so the reconciler can tie it back to its client.
- * `address` is `ADDRESS/LEN` (static addressing) or `dhcp`.
+ * `address` is `ADDRESS/LEN` (static addressing) or `dhcp`. Sent again when
+ * the device's address changes: the agent then lets the new one in.
  */
 export function containerRequest(client: ClientRecord, profile: Profile, address: string): CreateContainerRequest {
   const containerAddress = isDhcpAddress(address) ? '' : address.split('/')[0]!;
@@ -15,6 +29,7 @@ export function containerRequest(client: ClientRecord, profile: Profile, address
     image: profile.image,
     mac: macOf(client.id),
     address,
+    deviceAddresses: deviceAddressesOf(client),
     ...(profile.command ? { command: profile.command } : {}),
     ...(profile.memoryBytes ? { memoryBytes: profile.memoryBytes } : {}),
     ...(profile.nanoCpus ? { nanoCpus: profile.nanoCpus } : {}),

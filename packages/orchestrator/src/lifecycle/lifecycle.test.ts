@@ -150,6 +150,49 @@ describe('Lifecycle: placement over several agents', () => {
   });
 });
 
+describe('Lifecycle: the device addresses its container is reachable from', () => {
+  const requestOf = (t: ReturnType<typeof setup>, id: string) =>
+    t.agents.flatMap((a) => [...a.requests.values()]).find((r) => r.labels['io.unionize.client-id'] === id)!;
+
+  it('sends the device\'s address with the container request, and again only when it changes', async () => {
+    const t = setup({ agents: [new FakeAgent('dock1')] });
+    const id = await t.send({ address: 'fd00:1::1000' });
+    expect(requestOf(t, id).deviceAddresses).toEqual(['fd00:1::1000']);
+    const containerAddress = requestOf(t, id).address;
+    expect(t.agents[0]!.creates).toBe(1);
+    await t.send({ action: 'old', address: 'fd00:1::1000' });
+    expect(t.agents[0]!.creates).toBe(1);
+
+    await t.send({ action: 'old', address: 'fd00:1::2000' });
+    expect(t.agents[0]!.creates).toBe(2);
+    expect(requestOf(t, id)).toMatchObject({ deviceAddresses: ['fd00:1::2000'], address: containerAddress });
+    expect(t.store.getClient(id)).toMatchObject({ state: 'ready', address: 'fd00:1::2000' });
+  });
+
+  it('a reconcile pass re-sends the request when the agent lets in another address than the device\'s', async () => {
+    const t = setup({ agents: [new FakeAgent('dock1')] });
+    const id = await t.send({ address: 'fd00:1::1000' });
+    expect((await t.reconcile()).repaired).toBe(0);
+    // The agent restarted and rebuilt its filter from a stale label.
+    const view = [...t.agents[0]!.containers.values()][0]!;
+    t.agents[0]!.containers.set(view.name, { ...view, deviceAddresses: ['fd00:1::99'] });
+    expect((await t.reconcile()).repaired).toBe(1);
+    expect(t.agents[0]!.creates).toBe(2);
+    expect(t.agents[0]!.containers.get(view.name)?.deviceAddresses).toEqual(['fd00:1::1000']);
+    expect(t.store.getClient(id)?.state).toBe('ready');
+    expect((await t.reconcile()).repaired).toBe(0);
+  });
+
+  it('an agent that does not filter (no deviceAddresses in its views) is left alone', async () => {
+    const t = setup({ agents: [new FakeAgent('dock1')] });
+    await t.send({ address: 'fd00:1::1000' });
+    const view = [...t.agents[0]!.containers.values()][0]!;
+    const { deviceAddresses: _, ...open } = view;
+    t.agents[0]!.containers.set(view.name, open);
+    expect((await t.reconcile()).repaired).toBe(0);
+  });
+});
+
 describe('Lifecycle: dhcp addressing', () => {
   it('asks for dhcp and binds the container bridge’s lease to the instance by MAC', async () => {
     const agent = new FakeAgent('dock1');

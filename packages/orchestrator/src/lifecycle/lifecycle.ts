@@ -101,9 +101,14 @@ export class Lifecycle {
       await this.deprovision(clientId, 'lease released (del)');
       return { kind: 'deprovisioned' };
     }
+    const before = this.#store.getClient(clientId)?.address;
     const client = this.#recordLease(clientId, event);
     if (client.desired === 'removed') return { kind: 'cooling', until: client.cooldownUntil };
-    if (client.state === 'ready' && this.#store.getInstance(clientId)) return { kind: 'refreshed', action: event.action };
+    if (client.state === 'ready' && this.#store.getInstance(clientId)) {
+      // A renewal with another address: the agent is told, so the device keeps reaching its container.
+      if (before !== undefined && before !== client.address) await this.provision(clientId, `device address changed from ${before} to ${client.address}`);
+      return { kind: 'refreshed', action: event.action };
+    }
     const made = await this.provision(clientId, event.action === 'add' ? 'new lease (add)' : 'known lease without a container (old)');
     return made ? { kind: 'provisioned' } : { kind: 'refused', reason: this.#mustGet(clientId).stateReason };
   }

@@ -3,6 +3,7 @@ import { LABELS, type ContainerView } from '@unionize/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
 import type { Clock } from '../clock.js';
 import type { EventDispatcher } from '../events/dispatcher.js';
+import { allowsCurrentDevice } from '../lifecycle/container-request.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
 
@@ -166,12 +167,15 @@ export class Reconciler {
       if (instance && !reachable.has(instance.agent) && !lost) continue;
       const view = (running.get(client.id) ?? []).find((f) => f.view.name === instance?.containerName)?.view;
       const healthy = view?.state === 'running' && view.address !== null;
-      if (client.desired === 'running' && client.state === 'ready' && healthy) continue;
+      // The agent's filter lets in another address than the device's (it restarted, or a change was missed).
+      const filterBehind = view !== undefined && !allowsCurrentDevice(view, client);
+      if (client.desired === 'running' && client.state === 'ready' && healthy && !filterBehind) continue;
       const why =
         client.desired === 'removed' ? `reconcile: ${client.state} but released`
         : lost ? `reconcile: agent ${instance.agent} declared dead`
         : !view ? 'reconcile: container missing'
         : !healthy ? `reconcile: container ${view.state}${view.address ? '' : ', not attached'}`
+        : filterBehind ? `reconcile: agent lets ${view.deviceAddresses?.join(', ') || 'no address'} in, not the device's ${client.address}`
         : `reconcile: client ${client.state}`;
       report.repaired++;
       // Only if nothing happened to the client since this snapshot; the next pass looks again.

@@ -32,6 +32,8 @@ export class FakeAgent implements AgentClient {
       address: isDhcpAddress(request.address) ? (this.leaseOnCreate ? 'fd00:3::d1/128' : null) : request.address,
       mac: request.mac,
       createdAt: existing?.createdAt ?? new Date().toISOString(),
+      // As a filtering agent answers: the device addresses it lets in.
+      ...(request.deviceAddresses ? { deviceAddresses: [...request.deviceAddresses] } : {}),
     };
     this.containers.set(request.name, view);
     return view;

@@ -20,6 +20,7 @@ import type { Attacher } from '../attach/native.js';
 import type { NetworkConfig } from '../config.js';
 import type { DockerClient } from '../docker/docker-client.js';
 import { UnionizeError } from '../errors.js';
+import type { Isolation } from '../isolation/isolation.js';
 import { routeLabel, type UnionizeMetrics } from '../metrics/metrics.js';
 import { unionizeOpenApi } from '../openapi/routes.js';
 import { parseCidr, prefixContains, sameAddress } from '../net/ipv6.js';
@@ -31,6 +32,8 @@ export interface AppDeps {
   verifier: RequestVerifier;
   network: Pick<NetworkConfig, 'gateway'>;
   log: Logger;
+  /** Who may reach which container (`[isolation]`); none: no filter. */
+  isolation?: Isolation;
   /** Prometheus metrics; /metrics is served only with `metricsToken` too. */
   metrics?: UnionizeMetrics;
   /** Bearer token for /metrics (`[metrics] token_file`): Prometheus cannot sign requests. */
@@ -68,7 +71,7 @@ async function jsonBody(c: Context<Env>): Promise<unknown> {
 /** unionize's HTTP API. Everything but /healthz needs an HMAC signature. */
 export function createApp(deps: AppDeps): Hono<Env> {
   const { docker, attacher, verifier, network, log, metrics } = deps;
-  const provisioner = new Provisioner({ docker, attacher, log });
+  const provisioner = new Provisioner({ docker, attacher, log, ...(deps.isolation ? { isolation: deps.isolation } : {}) });
   const app = new Hono<Env>();
   const handleError = jsonErrorHandler(log);
 

@@ -1,9 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import { isDhcpAddress, type ContainerView, type CreateContainerRequest } from '@unionize/protocol';
+import { LABELS, isDhcpAddress, type ContainerView, type CreateContainerRequest } from '@unionize/protocol';
 import type { Logger } from 'pino';
 import type { AttachTarget, Attacher } from '../attach/native.js';
 import { OWN_LABELS, type ContainerInfo, type DockerClient } from '../docker/docker-client.js';
+import { hostVethName } from '../attach/plan.js';
 import { AttachError, DockerError, UnionizeError } from '../errors.js';
+import type { Isolation } from '../isolation/isolation.js';
 import { parseCidr, sameAddress } from '../net/ipv6.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 
@@ -16,6 +18,8 @@ export interface ProvisionerDeps {
   docker: DockerClient;
   attacher: Attacher;
   log: Logger;
+  /** Who may reach which container; none: no filter (unit tests of other parts). */
+  isolation?: Isolation;
 }
 
 export interface EnsureResult {
@@ -40,8 +44,9 @@ export function isManaged(info: ContainerInfo): boolean {
  * `address` only once eth1 is verified to hold it (DHCP mode: the leased
  * address, passed as `address`, once known); `mac` is what the container was made with.
  */
-export function toView(info: ContainerInfo, attached: boolean, address?: string | null): ContainerView {
+export function toView(info: ContainerInfo, attached: boolean, address?: string | null, deviceAddresses?: readonly string[]): ContainerView {
   return {
+    ...(deviceAddresses ? { deviceAddresses: [...deviceAddresses] } : {}),
     name: info.name,
     id: info.id,
     image: info.image,
@@ -91,12 +96,29 @@ export class Provisioner {
   readonly #docker: DockerClient;
   readonly #attacher: Attacher;
   readonly #log: Logger;
+  readonly #isolation: Isolation | undefined;
   readonly #locks = new KeyedMutex();
 
   constructor(deps: ProvisionerDeps) {
     this.#docker = deps.docker;
     this.#attacher = deps.attacher;
     this.#log = deps.log;
+    this.#isolation = deps.isolation?.filtering ? deps.isolation : undefined;
+  }
+
+  /** The device addresses the filter lets reach this container, for its view; undefined without a filter. */
+  #allowed(name: string): readonly string[] | undefined {
+    return this.#isolation ? (this.#isolation.entry(name)?.devices ?? []) : undefined;
+  }
+
+  /**
+   * Who may reach the container: the request's device addresses (older
+   * orchestrators send none: the device-address label). Set before attach, so
+   * its port is cut off from the others' before it joins the bridge.
+   */
+  async #isolate(name: string, devices: readonly string[], container: string | null): Promise<void> {
+    if (!this.#isolation) return;
+    await this.#isolation.set(name, { devices, container, port: hostVethName(name) });
   }
 
   ensure(req: CreateContainerRequest, log: Logger = this.#log): Promise<EnsureResult> {
@@ -130,16 +152,21 @@ export class Provisioner {
 
     const target = targetOf(info);
     if (!target) throw new AttachError(`attach ${req.name}: container has no pid or no mac/address labels`);
+    const devices = req.deviceAddresses ?? [req.labels[LABELS.deviceAddress] ?? ''].filter(Boolean);
+    const dhcp = isDhcpAddress(req.address);
+    const known = this.#isolation?.entry(req.name)?.container ?? null;
+    await this.#isolate(req.name, devices, dhcp ? known : parseCidr(req.address).address);
     const t = performance.now();
     const result = await this.#attacher.attach(target);
     timings.attachMs = ms(t);
     const after = await this.#sameContainerOrThrow(info);
     changed ||= result.changed;
     // DHCP mode: the leased address, or null while the lease is pending (the client keeps trying).
-    const address = isDhcpAddress(req.address) ? (result.address ?? null) : undefined;
+    const address = dhcp ? (result.address ?? null) : undefined;
+    if (address) await this.#isolate(req.name, devices, parseCidr(address).address);
     const extra = address === undefined ? {} : { address };
     log.info({ ...timings, totalMs: ms(started), spawns: result.spawns, changed, ...extra }, changed ? 'container ready' : 'container already ready');
-    return { view: toView(after, true, address), changed };
+    return { view: toView(after, true, address, this.#allowed(req.name)), changed };
   }
 
   /** Create; if someone else created the name meanwhile, take theirs through the same checks. */
@@ -196,11 +223,50 @@ export class Provisioner {
         if (!info || !isManaged(info)) continue;
         const target = targetOf(info);
         const address = target === null ? null : await this.#attacher.addressOf(target);
-        views[i] = toView(info, address !== null, address);
+        await this.#learn(info, address);
+        views[i] = toView(info, address !== null, address, this.#allowed(info.name));
       }
     };
     await Promise.all(Array.from({ length: Math.min(LIST_CONCURRENCY, containers.length) }, worker));
+    await this.#forgetGone(new Set(containers.map((c) => c.name)));
     return views.filter((v): v is ContainerView => v !== null);
+  }
+
+  /**
+   * What a listing teaches the filter: a container it does not know yet (made
+   * before this process started) gets its device-address label until the
+   * orchestrator says more; a DHCP container's address once leased, or anew.
+   */
+  async #learn(info: ContainerInfo, address: string | null): Promise<void> {
+    if (!this.#isolation) return;
+    const entry = this.#isolation.entry(info.name);
+    const container = address === null ? (entry?.container ?? null) : parseCidr(address).address;
+    const devices = entry?.devices ?? [info.labels[LABELS.deviceAddress] ?? ''].filter(Boolean);
+    if (entry && entry.container === container) return;
+    // Under the name's lock: an ensure or remove in progress has the last word.
+    await this.#locks.run(info.name, async () => {
+      const now = this.#isolation!.entry(info.name);
+      if (now ? now.container === container || (address === null && now.container !== null) : false) return;
+      if (!now && !(await this.#docker.inspectByName(info.name))) return;
+      await this.#isolate(info.name, now?.devices ?? devices, container);
+    });
+  }
+
+  /** Containers removed behind our back (docker rm): their pairs go, or a reused address would let the old device in. */
+  async #forgetGone(listed: ReadonlySet<string>): Promise<void> {
+    if (!this.#isolation) return;
+    for (const name of this.#isolation.names()) {
+      if (listed.has(name)) continue;
+      await this.#locks.run(name, async () => {
+        const info = await this.#docker.inspectByName(name);
+        if (!info || !isManaged(info)) await this.#isolation!.forget(name);
+      });
+    }
+  }
+
+  /** At start: the filter from the containers this engine runs (their labels; the orchestrator's next requests refine it). */
+  async restoreIsolation(): Promise<void> {
+    if (this.#isolation) await this.#isolation.batch(() => this.list());
   }
 
   /** false when there is no managed container of that name. */
@@ -208,6 +274,8 @@ export class Provisioner {
     return this.#locks.run(name, async () => {
       const info = await this.#docker.inspectByName(name);
       if (!info || !isManaged(info)) return false;
+      // The device loses access before its container goes (an address reused later must not let it in).
+      await this.#isolation?.forget(name);
       if (!(await this.#docker.remove(info.id))) return false;
       try {
         await this.#attacher.detach(name);
