@@ -10,7 +10,8 @@ import { followPretty } from './support/pretty-logs.js';
  *
  * Builds the lab (real dnsmasq, dhclient, dockerd, orchestrator, unionize),
  * leases N devices, checks each reaches its own container (ping6 and its
- * page), prints a table, and keeps running until Ctrl-C; with --once it
+ * page) and no other device's (isolation: it tries every other container,
+ * `reachesOthers` true if any answered), prints a table, and keeps running until Ctrl-C; with --once it
  * prints one JSON line, tears everything down and exits (1 if any failed).
  * --qemu M adds M QEMU VMs on the device bridge (test/lab/qemu.ts): each
  * takes its own lease and fetches its container's page itself. --logs
@@ -24,7 +25,17 @@ interface DeviceResult {
   container: string | null;
   containerAddress: string | null;
   reachable: boolean;
+  /** It reached another device's container (ping6 or HTTP answered): isolation failed. */
+  reachesOthers: boolean;
   error?: string;
+}
+
+/** Does the device get an answer from this address? */
+type Probe = (address: string) => Promise<boolean>;
+
+interface Provisioned {
+  result: DeviceResult;
+  probe: Probe;
 }
 
 function usage(message: string): never {
@@ -49,8 +60,11 @@ if (!Number.isInteger(deviceCount) || deviceCount < (vmCount > 0 ? 0 : 1) || dev
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
-async function provision(lab: Lab, api: OrchestratorApi, index: number): Promise<DeviceResult> {
-  const result: DeviceResult = { device: `lab-dev-${index}`, duid: null, address: null, container: null, containerAddress: null, reachable: false };
+async function provision(lab: Lab, api: OrchestratorApi, index: number): Promise<Provisioned> {
+  const result: DeviceResult = {
+    device: `lab-dev-${index}`, duid: null, address: null, container: null, containerAddress: null, reachable: false, reachesOthers: false,
+  };
+  const probe: Probe = async (address) => (await lab.ping(index, address)) || (await lab.httpGet(index, `http://[${address}]/`)).status !== 0;
   try {
     const lease = await lab.lease(index);
     Object.assign(result, { duid: lease.duid, address: lease.address });
@@ -67,14 +81,18 @@ async function provision(lab: Lab, api: OrchestratorApi, index: number): Promise
   } catch (error) {
     result.error = (error as Error).message;
   }
-  return result;
+  return { result, probe };
 }
 
 /** A QEMU VM: it leases, and fetches its own container's page over IPv6 itself. */
-async function provisionVm(lab: Lab, api: OrchestratorApi): Promise<DeviceResult> {
-  const result: DeviceResult = { device: 'lab-vm-?', duid: null, address: null, container: null, containerAddress: null, reachable: false };
+async function provisionVm(lab: Lab, api: OrchestratorApi): Promise<Provisioned> {
+  const result: DeviceResult = {
+    device: 'lab-vm-?', duid: null, address: null, container: null, containerAddress: null, reachable: false, reachesOthers: false,
+  };
+  let probe: Probe = async () => false;
   try {
     const vm = await lab.startVm();
+    probe = (address) => vm.ping(address);
     result.device = vm.hostname;
     const lease = await vm.lease(60_000);
     Object.assign(result, { duid: lease.duid, address: lease.address });
@@ -89,12 +107,37 @@ async function provisionVm(lab: Lab, api: OrchestratorApi): Promise<DeviceResult
   } catch (error) {
     result.error = (error as Error).message.split('\n')[0];
   }
-  return result;
+  return { result, probe };
+}
+
+/**
+ * Isolation: each device tries every other device's container; one answer is
+ * enough to fail. A probe that throws counts as an answer (not proven isolated).
+ */
+async function probeOthers(all: readonly Provisioned[]): Promise<void> {
+  await Promise.all(
+    all.map(async ({ result, probe }) => {
+      const others = all.map((p) => p.result.containerAddress).filter((a): a is string => a !== null && a !== result.containerAddress);
+      const answers = await Promise.all(
+        others.map((address) =>
+          probe(address).catch((error: unknown) => {
+            result.error ??= `probing ${address}: ${(error as Error).message}`;
+            return true;
+          }),
+        ),
+      );
+      result.reachesOthers = answers.some(Boolean);
+      if (result.reachesOthers) result.error ??= 'reached another device\'s container';
+    }),
+  );
 }
 
 function table(rows: DeviceResult[]): string {
-  const header = ['device', 'DUID', 'device address', 'container', 'container address', 'reachable'];
-  const cells = rows.map((r) => [r.device, r.duid ?? '-', r.address ?? '-', r.container ?? '-', r.containerAddress ?? '-', r.reachable ? 'yes' : `NO${r.error ? ` (${r.error})` : ''}`]);
+  const header = ['device', 'DUID', 'device address', 'container', 'container address', 'reaches others', 'reachable'];
+  const cells = rows.map((r) => [
+    r.device, r.duid ?? '-', r.address ?? '-', r.container ?? '-', r.containerAddress ?? '-', r.reachesOthers ? 'YES' : 'no',
+    r.reachable ? 'yes' : `NO${r.error ? ` (${r.error})` : ''}`,
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
@@ -115,15 +158,17 @@ async function main(): Promise<number> {
   }
   try {
     say(`lab ${lab.prefix}::/48 up in ${Date.now() - started} ms; leasing…`);
-    const results = await Promise.all([
+    const provisioned = await Promise.all([
       ...lab.devices.map((d) => provision(lab, api, d.index)),
       ...Array.from({ length: vmCount }, () => provisionVm(lab, api)),
     ]);
-    const ok = results.every((r) => r.reachable);
+    await probeOthers(provisioned);
+    const results = provisioned.map((p) => p.result);
+    const ok = results.every((r) => r.reachable && !r.reachesOthers);
     process.stdout.write(`${table(results)}\n`);
     if (values.once) {
-      const devices = results.map(({ device, duid, address, container, containerAddress, reachable, error }) => ({
-        device, duid, address, container, containerAddress, reachable, ...(error ? { error } : {}),
+      const devices = results.map(({ device, duid, address, container, containerAddress, reachable, reachesOthers, error }) => ({
+        device, duid, address, container, containerAddress, reachable, reachesOthers, ...(error ? { error } : {}),
       }));
       await api.close();
       await lab.stop();

@@ -139,3 +139,36 @@ describe.skipIf(skipReason)('isolation: each device reaches its own container an
   });
 });
 
+
+/** Two devices, each with its container, in a lab of the given kind; whether device 1 reaches device 2's container. */
+describe.skipIf(skipReason).each([
+  { kind: 'dhcp addressing (the container leases its own address)', options: { addressing: 'dhcp' as const }, reachesOthers: false },
+  { kind: '[isolation] mode = open (the control: without the filter, it does)', options: { isolation: 'open' as const }, reachesOthers: true },
+])('isolation with $kind', ({ options, reachesOthers }) => {
+  let lab: Lab;
+  let api: OrchestratorApi;
+
+  beforeAll(async () => {
+    lab = await startLab({ devices: 2, ...options });
+    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+  });
+
+  afterAll(async () => {
+    await api?.close();
+    await lab?.stop();
+  });
+
+  it(`each device reaches its own container; device 1 ${reachesOthers ? 'also reaches' : 'does not reach'} device 2's`, async () => {
+    const leases = await Promise.all([lab.lease(1), lab.lease(2)]);
+    const clients = await Promise.all(leases.map((l) => api.waitForClient(l.duid, (c) => c.state === 'ready', 60_000)));
+    const addresses = clients.map((c) => c.instance!.address.split('/')[0]!);
+    for (const [i, address] of addresses.entries()) {
+      const page = await lab.httpGet(i + 1, `http://[${address}]/`);
+      expect(page.status, page.error).toBe(200);
+      expect(page.body).toContain(leases[i]!.duid);
+      expect(await lab.ping(i + 1, address)).toBe(true);
+    }
+    expect(await lab.ping(1, addresses[1]!)).toBe(reachesOthers);
+    expect((await lab.httpGet(1, `http://[${addresses[1]}]/`)).status === 200).toBe(reachesOthers);
+  });
+});

@@ -201,7 +201,10 @@ ${p.extraIni ? `\n${p.extraIni.trim()}\n` : ''}`;
 }
 
 export function unionizeIni(
-  p: IniPaths & { cert: string; key: string; dockerSocket: string; gateway: string; metricsTokenFile?: string; dhcpStateDir?: string; dhcpLeaseWaitMs?: number },
+  p: IniPaths & {
+    cert: string; key: string; dockerSocket: string; gateway: string; metricsTokenFile?: string; dhcpStateDir?: string; dhcpLeaseWaitMs?: number;
+    isolation?: 'filter' | 'open';
+  },
 ): string {
   return `[server]
 listen = ::
@@ -219,7 +222,7 @@ socket = ${p.dockerSocket}
 bridge = brctr
 gateway = ${p.gateway}
 attach = native
-${p.dhcpStateDir ? `\n[dhcp]\nstate_dir = ${p.dhcpStateDir}\nlease_wait_ms = ${p.dhcpLeaseWaitMs ?? 8000}\n` : ''}
+${p.dhcpStateDir ? `\n[dhcp]\nstate_dir = ${p.dhcpStateDir}\nlease_wait_ms = ${p.dhcpLeaseWaitMs ?? 8000}\n` : ''}${p.isolation ? `\n[isolation]\nmode = ${p.isolation}\n` : ''}
 [log]
 level = info
 ${p.metricsTokenFile ? `\n[metrics]\ntoken_file = ${p.metricsTokenFile}\n` : ''}`;

@@ -92,6 +92,8 @@ export interface LabOptions {
    * next free address, not the one its DUID hashes to, so a pin is told from luck.
    */
   pinning?: boolean;
+  /** unionize's [isolation] mode; default: none written (the daemon's default, filter). */
+  isolation?: 'filter' | 'open';
   /** Appended to orchestrator.ini as it is, e.g. [profiles.NAME] sections. */
   orchestratorExtraIni?: string;
   /**
@@ -456,6 +458,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
           unionizeIni({
             ...paths, ...cert, dockerSocket, gateway: addr.dockBridge, metricsTokenFile: lab.metricsTokenFile,
             ...(dhcpStateDirs.has(agent) ? { dhcpStateDir: dhcpStateDirs.get(agent)!, dhcpLeaseWaitMs: options.dhcpLeaseWaitMs ?? 8000 } : {}),
+            ...(options.isolation ? { isolation: options.isolation } : {}),
           }),
         );
         const daemon = new Daemon(

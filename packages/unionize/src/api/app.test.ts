@@ -4,6 +4,9 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { AttachResult, AttachTarget, Attacher } from '../attach/native.js';
 import { OWN_LABELS, type ContainerInfo, type CreateSpec, type DockerClient } from '../docker/docker-client.js';
 import { AttachError, DockerError } from '../errors.js';
+import { hostVethName } from '../attach/plan.js';
+import { Isolation } from '../isolation/isolation.js';
+import { nftAddress } from '../isolation/ruleset.js';
 import { createApp } from './app.js';
 
 const SECRET = Buffer.from('0123456789abcdef0123456789abcdef');
@@ -336,5 +339,110 @@ describe('auth and health', () => {
     const response = await call('GET', '/v1/nothing');
     expect(response.status).toBe(404);
     expect(await errorCode(response)).toBe('NOT_FOUND');
+  });
+});
+
+describe('isolation ([isolation] mode = filter)', () => {
+  /** What nft was given, in order, with how many attaches had happened by then. */
+  let writes: Array<{ input: string; attachesBefore: number }>;
+  let nftFails: boolean;
+  const D1 = 'fd00:1::1000';
+  const D2 = 'fd00:1::2000';
+  const pairOf = (device: string, container: string) => `${nftAddress(device)} . ${nftAddress(container)}`;
+
+  beforeEach(() => {
+    writes = [];
+    nftFails = false;
+    const isolation = new Isolation({
+      mode: 'filter', gateway: 'fd00:3::1', egress: { kind: 'none' },
+      run: async (command) => {
+        writes.push({ input: command.input ?? '', attachesBefore: attacher.attaches.length });
+        docker.calls.push('nft');
+        if (nftFails) throw new Error('nft: Operation not permitted');
+        return { stdout: '', stderr: '' };
+      },
+    });
+    app = createApp({ docker, attacher, isolation, verifier: new RequestVerifier({ secret: SECRET }), network: { gateway: 'fd00:3::1' }, log: pino({ level: 'silent' }) });
+  });
+
+  it('lets the device in before the container is attached, and says so in the view', async () => {
+    const response = await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D1] });
+    expect(response.status).toBe(201);
+    expect(((await response.json()) as ContainerView).deviceAddresses).toEqual([D1]);
+    expect(writes).toHaveLength(1);
+    expect(writes[0]!.attachesBefore).toBe(0);
+    expect(writes[0]!.input).toContain(pairOf(D1, 'fd00:3::100'));
+    expect(writes[0]!.input).toContain(`"${hostVethName(REQUEST.name)}"`);
+    // The same request again changes nothing.
+    expect((await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D1] })).status).toBe(200);
+    expect(writes).toHaveLength(1);
+  });
+
+  it('follows the device to its new address when the request comes again', async () => {
+    await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D1] });
+    const response = await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D2] });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as ContainerView).deviceAddresses).toEqual([D2]);
+    expect(writes.at(-1)!.input).toContain(pairOf(D2, 'fd00:3::100'));
+    expect(writes.at(-1)!.input).not.toContain(nftAddress(D1));
+  });
+
+  it('without deviceAddresses (an older orchestrator), the device-address label', async () => {
+    await call('POST', '/v1/containers', { ...REQUEST, labels: { ...REQUEST.labels, 'io.unionize.device-address': D1 } });
+    expect(writes[0]!.input).toContain(pairOf(D1, 'fd00:3::100'));
+  });
+
+  it.each([['not an address', ['fd00:1::1000; flush ruleset']], ['IPv4', ['10.0.0.1']], ['too many', Array.from({ length: 17 }, (_, i) => `fd00:1::${i + 1}`)]])(
+    'refuses device addresses that are %s with 400, writing nothing', async (_what, deviceAddresses) => {
+      const response = await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses });
+      expect(response.status).toBe(400);
+      expect(writes).toEqual([]);
+    },
+  );
+
+  it('drops the device\'s access before it removes the container', async () => {
+    await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D1] });
+    docker.calls = [];
+    expect((await call('DELETE', `/v1/containers/${REQUEST.name}`)).status).toBe(204);
+    expect(docker.calls.filter((c) => !c.startsWith('inspect'))).toEqual(['nft', `remove id-${REQUEST.name}`]);
+    expect(writes.at(-1)!.input).not.toContain(nftAddress(D1));
+    expect(writes.at(-1)!.input).not.toContain(hostVethName(REQUEST.name));
+  });
+
+  it('keeps the container when the filter cannot be written, and attaches nothing', async () => {
+    nftFails = true;
+    expect((await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D1] })).status).toBeGreaterThanOrEqual(500);
+    expect(attacher.attaches).toEqual([]);
+    nftFails = false;
+    expect((await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D1] })).status).toBe(201);
+    nftFails = true;
+    expect((await call('DELETE', `/v1/containers/${REQUEST.name}`)).status).toBeGreaterThanOrEqual(500);
+    expect(docker.containers.has(REQUEST.name)).toBe(true);
+    nftFails = false;
+    expect((await call('DELETE', `/v1/containers/${REQUEST.name}`)).status).toBe(204);
+    expect(writes.at(-1)!.input).not.toContain(nftAddress(D1));
+  });
+
+  it('DHCP addressing: the pair takes the leased address', async () => {
+    const response = await call('POST', '/v1/containers', { ...REQUEST, address: DHCP_ADDRESS, deviceAddresses: [D1] });
+    expect(response.status).toBe(201);
+    expect(writes.at(-1)!.input).toContain(pairOf(D1, 'fd00:3::1234'));
+  });
+
+  it('DHCP addressing: a lease that comes after the answer is learnt when the containers are listed', async () => {
+    attacher.lease = null;
+    await call('POST', '/v1/containers', { ...REQUEST, address: DHCP_ADDRESS, deviceAddresses: [D1] });
+    expect(writes.at(-1)!.input).not.toContain(nftAddress(D1));
+    attacher.lease = 'fd00:3::4321/128';
+    expect((await call('GET', '/v1/containers')).status).toBe(200);
+    expect(writes.at(-1)!.input).toContain(pairOf(D1, 'fd00:3::4321'));
+  });
+
+  it('a container removed behind its back loses its pairs at the next listing', async () => {
+    await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D1] });
+    docker.containers.delete(REQUEST.name);
+    const { containers } = (await (await call('GET', '/v1/containers')).json()) as { containers: ContainerView[] };
+    expect(containers).toEqual([]);
+    expect(writes.at(-1)!.input).not.toContain(nftAddress(D1));
   });
 });
