@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, startLab, type Lab } from './lab/lab.js';
+import { findTool } from './lab/prereqs.js';
 import { waitFor } from './lab/process.js';
 import { OrchestratorApi } from './support/orchestrator-api.js';
 
@@ -9,14 +10,32 @@ import { OrchestratorApi } from './support/orchestrator-api.js';
  * device bridge's namespace (the lab's orch) from the lease events; device A
  * puts device B's leased address on its own interface and sends from it: the
  * bridge drops those frames, so neither B's container nor the router sees
- * them, while A's own address and B's keep working.
+ * them, while A's own address and B's keep working; nor can A's neighbour
+ * advertisement (from its link-local address) for B's address move B's
+ * address to A's MAC at the router.
  *
  * What reaches where is read from ICMPv6 counters (Icmp6InEchos in
  * /proc/net/snmp6) of B's container and of the router (the orch namespace),
  * and from the table's own drop counter: states, not waits.
  */
-const skipReason = labSkipReason({ daemons: true, hook: true });
+// nft reads the table; python3 crafts a neighbour advertisement (scripts/setup.sh installs both).
+const missing = ['nft', 'python3'].filter((tool) => !findTool(tool));
+if (process.env.CI === 'true' && missing.length > 0) throw new Error(`CI=true and ${missing.join(', ')} missing (Debian packages nftables, python3; scripts/setup.sh)`);
+const skipReason = labSkipReason({ daemons: true, hook: true }) ?? (missing.length > 0 ? `${missing.join(', ')} missing (Debian packages nftables, python3)` : null);
 if (skipReason) console.warn(`e2e skipped: ${skipReason}`);
+
+/**
+ * python3 ADDRESS MAC: one unsolicited neighbour advertisement (override set)
+ * from eth0's link-local address to all nodes: "ADDRESS is at MAC".
+ */
+const SEND_NA = `
+import socket, struct, sys
+target, mac = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+na = struct.pack('!BBHI', 136, 0, 0, 0x20000000) + socket.inet_pton(socket.AF_INET6, target) + bytes([2, 1]) + bytes.fromhex(mac.replace(':', ''))
+s.sendto(na, ('ff02::1', 0, 0, socket.if_nametoindex('eth0')))
+`;
 
 describe.skipIf(skipReason)('source address validation on the device bridge', () => {
   let lab: Lab;
@@ -41,13 +60,19 @@ describe.skipIf(skipReason)('source address validation on the device bridge', ()
     return Number(match[1]);
   }
 
-  /** Packets the table's last rule (counter drop) has dropped. */
-  async function dropped(): Promise<number> {
+  /** Packets dropped by the table's last rule (a source not leased to the sender), or its first (a neighbour advertisement for another's address). */
+  async function dropped(rule: 'source' | 'advert' = 'source'): Promise<number> {
     const result = await lab.run(lab.names.orch, ['nft', 'list', 'chain', 'bridge', 'unionize_sav', 'device_port']);
     expect(result.code, result.stderr).toBe(0);
-    const match = /counter packets (\d+) bytes \d+ drop/.exec(result.stdout);
-    if (!match) throw new Error(`no drop counter in:\n${result.stdout}`);
-    return Number(match[1]);
+    const counters = [...result.stdout.matchAll(/counter packets (\d+) bytes \d+ drop/g)].map((m) => Number(m[1]));
+    if (counters.length !== 2) throw new Error(`not two drop counters in:\n${result.stdout}`);
+    return rule === 'source' ? counters[1]! : counters[0]!;
+  }
+
+  /** The MAC the router (the orch namespace) has for `address` on the device bridge. */
+  async function routerNeighbour(address: string): Promise<string | undefined> {
+    const result = await lab.run(lab.names.orch, ['ip', '-j', '-6', 'neigh', 'show', address, 'dev', 'brdev']);
+    return (JSON.parse(result.stdout || '[]') as { lladdr?: string }[])[0]?.lladdr;
   }
 
   it("device A with device B's address reaches neither B's container nor the router; both devices' own addresses still work", async () => {
@@ -98,6 +123,24 @@ describe.skipIf(skipReason)('source address validation on the device bridge', ()
     expect(await inEchos(inContainerB)).toBe(middle.container + 3);
     const page = await lab.run(lab.devices[0]!, ['curl', '-sS', '-g', '--noproxy', '*', '--max-time', '5', '--interface', a.address, `http://[${containerA}]/`]);
     expect(page.stdout).toContain(a.duid);
+  });
+
+  it("device A's neighbour advertisement for B's address (from A's link-local) does not move B's address to A at the router", async () => {
+    const pairs = await leasedPairs();
+    const [a] = pairs.filter((p) => p.mac === lab.devices[0]!.mac);
+    const [b] = pairs.filter((p) => p.mac === lab.devices[1]!.mac);
+    expect(a && b, JSON.stringify(pairs)).toBeTruthy();
+    // The router knows B's address at B's MAC.
+    expect((await lab.run(lab.devices[1]!, ['ping', '-6', '-n', '-c', '1', '-W', '2', '-I', b!.address, lab.addresses.orchBridge])).code).toBe(0);
+    expect(await routerNeighbour(b!.address)).toBe(lab.devices[1]!.mac);
+
+    const before = await dropped('advert');
+    const sent = await lab.run(lab.devices[0]!, ['python3', '-c', SEND_NA, b!.address, lab.devices[0]!.mac]);
+    expect(sent.code, sent.stderr).toBe(0);
+    await waitFor("A's advertisement dropped", async () => ((await dropped('advert')) > before ? true : undefined));
+    expect(await dropped('advert')).toBe(before + 1);
+    expect(await routerNeighbour(b!.address)).toBe(lab.devices[1]!.mac);
+    // (A's advertisements for its own address pass: the router resolved it for the pings of the test before.)
   });
 
   it('keeps the pairs across a restart of the flusher, a table lost (a reboot) and a restart of dnsmasq, and lets a released lease through no more', async () => {

@@ -166,6 +166,39 @@ describe.skipIf(skip)('systemd units and dnsmasq files', () => {
     }
   });
 
+  it("the flusher's [sav] drop-in verifies, and its bounding set with the unit's lets nft write a bridge table (the unit's alone does not)", async () => {
+    const dropIn = readFileSync(join(repo, 'config/orchestrator-hook-flush-sav.conf'), 'utf8');
+    const dir = join(root, 'etc/systemd/system/orchestrator-hook-flush.service.d');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'sav.conf'), dropIn);
+    const verified = await run([systemdAnalyze!, 'verify', `--root=${root}`, 'orchestrator-hook-flush.service'], { timeoutMs: 60_000 });
+    rmSync(dir, { recursive: true });
+    expect(verified.stderr.trim(), verified.stderr).toBe('');
+    expect(verified.code).toBe(0);
+
+    const unitCaps = keyOf(readFileSync(join(repo, 'config/orchestrator-hook-flush.service'), 'utf8'), 'CapabilityBoundingSet')!;
+    const addedCaps = keyOf(dropIn, 'CapabilityBoundingSet')!;
+    expect(addedCaps).toBe('CAP_NET_ADMIN');
+    const ns = `sav${Math.random().toString(16).slice(2, 7)}`;
+    const table = join(root, 'sav-check.nft');
+    writeFileSync(table, 'table bridge unionize_sav {\n\tset leased {\n\t\ttype ether_addr . ipv6_addr\n\t\telements = { 02:00:00:00:00:0a . fd00:9::1000 }\n\t}\n}\n');
+    const nftWith = (caps: string) => {
+      const bounding = `-all,${caps.split(/\s+/).map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`).join(',')}`;
+      return run(['ip', 'netns', 'exec', ns, 'setpriv', `--bounding-set=${bounding}`, '--', 'nft', '-f', table], { timeoutMs: 20_000 });
+    };
+    await run(['ip', 'netns', 'add', ns]);
+    try {
+      const without = await nftWith(unitCaps);
+      expect(without.code, without.stderr).not.toBe(0);
+      expect(without.stderr).toMatch(/Operation not permitted/);
+      const withDropIn = await nftWith(`${unitCaps} ${addedCaps}`);
+      expect(withDropIn.code, withDropIn.stderr).toBe(0);
+      expect((await run(['ip', 'netns', 'exec', ns, 'nft', 'list', 'set', 'bridge', 'unionize_sav', 'leased'])).stdout).toContain('02:00:00:00:00:0a . fd00:9::1000');
+    } finally {
+      await run(['ip', 'netns', 'del', ns]);
+    }
+  });
+
   it('setup-bridge.sh makes a bridge with a fixed MAC and its address, idempotently, and refuses bad names', async () => {
     const ns = `sbr${Math.random().toString(16).slice(2, 7)}`;
     await run(['ip', 'netns', 'add', ns]);

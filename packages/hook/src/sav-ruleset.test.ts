@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPortPattern, leasedPairsOfNftJson, savRuleset } from './sav-ruleset.js';
+import { ipv6Hex, isPortPattern, leasedPairsOfNftJson, savRuleset } from './sav-ruleset.js';
 
 const A = ['fd12:3456:1::1000', '02:00:00:00:00:0a'] as const;
 const B = ['fd12:3456:1::1001', '02:00:00:00:00:0b'] as const;
@@ -14,6 +14,11 @@ table bridge unionize_sav {
 \t\telements = { 02:00:00:00:00:0a . fd12:3456:1::1000,
 \t\t\t02:00:00:00:00:0b . fd12:3456:1::1001 }
 \t}
+\tset leased_targets {
+\t\ttypeof ether saddr . @th,64,128
+\t\telements = { 02:00:00:00:00:0a . 0xfd123456000100000000000000001000,
+\t\t\t02:00:00:00:00:0b . 0xfd123456000100000000000000001001 }
+\t}
 \tchain prerouting {
 \t\ttype filter hook prerouting priority filter; policy accept;
 \t\tiifname "dev*" jump device_port
@@ -21,6 +26,7 @@ table bridge unionize_sav {
 \t}
 \tchain device_port {
 \t\tether type != ip6 return
+\t\ticmpv6 type nd-neighbor-advert @th,64,16 & 0xffc0 != 0xfe80 ether saddr . @th,64,128 != @leased_targets counter drop
 \t\tip6 saddr { ::, fe80::/10 } return
 \t\tether saddr . ip6 saddr @leased return
 \t\tcounter drop
@@ -36,7 +42,9 @@ table bridge unionize_sav {
   });
 
   it('writes MACs and addresses lower case, as the schemas give them', () => {
-    expect(savRuleset(['eth1'], new Map([['FD12::AB', '02:AA:BB:CC:DD:EE']]))).toContain('elements = { 02:aa:bb:cc:dd:ee . fd12::ab }');
+    const text = savRuleset(['eth1'], new Map([['FD12::AB', '02:AA:BB:CC:DD:EE']]));
+    expect(text).toContain('elements = { 02:aa:bb:cc:dd:ee . fd12::ab }');
+    expect(text).toContain('elements = { 02:aa:bb:cc:dd:ee . 0xfd1200000000000000000000000000ab }');
   });
 
   it.each([
@@ -51,6 +59,25 @@ table bridge unionize_sav {
 
   it.each([[[]], [['']], [['eth1" accept']], [['a-name-longer-than-15']], [['*']], [['eth*1']]])('refuses ports %j', (ports) => {
     expect(() => savRuleset(ports, new Map([A]))).toThrow(/port|pattern/);
+  });
+});
+
+describe('ipv6Hex', () => {
+  it.each([
+    ['::', '00000000000000000000000000000000'],
+    ['::1', '00000000000000000000000000000001'],
+    ['fe80::', 'fe800000000000000000000000000000'],
+    ['fd12:3456:1::1000', 'fd123456000100000000000000001000'],
+    ['2001:db8:0:0:1:0:0:1', '20010db8000000000001000000000001'],
+    ['1:2:3:4:5:6:7:8', '00010002000300040005000600070008'],
+    ['1:2:3:4:5:6:7::', '00010002000300040005000600070000'],
+    ['FD12::AB', 'fd1200000000000000000000000000ab'],
+  ])('%s is %s', (address, hex) => {
+    expect(ipv6Hex(address)).toBe(hex);
+  });
+
+  it.each(['1:2:3', '1:2:3:4:5:6:7:8:9', 'fd12::1::2', '1:2:3:4::5:6:7:8', 'fd12::12345', 'x::1'])('refuses %s', (text) => {
+    expect(() => ipv6Hex(text)).toThrow('not an IPv6 address');
   });
 });
 

@@ -9,13 +9,18 @@ import { ipv6Schema, macSchema } from '@unionize/protocol/lease-event';
  * IPv6 must come from a source address dnsmasq leased to that frame's source
  * MAC; the link-local range (fe80::/10) and the unspecified address (::) pass,
  * so that a device can still do ND, DAD and solicit a lease before it has one.
- * Everything else from a device port (IPv4, ARP, VLAN-tagged frames) is left
- * alone: the device network is IPv6, and a tagged frame reaches no IPv6 stack
- * here.
+ * A neighbour advertisement (from any source, link-local too) for a target
+ * that is not link-local must also name an address leased to its sender's
+ * MAC, or it could point the router at the wrong device for another's
+ * address. Everything else from a device port (IPv4, ARP, VLAN-tagged
+ * frames) is left alone: the device network is IPv6, and a tagged frame
+ * reaches no IPv6 stack here.
  */
 export const SAV_TABLE = 'unionize_sav';
 /** The set of (MAC . IPv6 address) pairs dnsmasq has leased. */
 export const SAV_SET = 'leased';
+/** The same pairs, the address as the 128-bit number a neighbour advertisement's target is matched as. */
+export const SAV_TARGET_SET = 'leased_targets';
 /** The chain device ports jump to; its last rule counts and drops. */
 export const SAV_CHAIN = 'device_port';
 
@@ -42,12 +47,14 @@ export function savRuleset(ports: readonly string[], leased: LeasedPairs): strin
     if (!isPortPattern(port)) throw new Error(`not an interface name or name* pattern: ${JSON.stringify(port)}`);
   }
   const elements: string[] = [];
+  const targets: string[] = [];
   for (const [address, mac] of [...leased].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const m = macSchema.safeParse(mac);
     const a = ipv6Schema.safeParse(address);
     if (!m.success) throw new Error(`not a MAC: ${JSON.stringify(mac)}`);
     if (!a.success || a.data.includes('.')) throw new Error(`not an IPv6 address: ${JSON.stringify(address)}`);
     elements.push(`${m.data} . ${a.data}`);
+    targets.push(`${m.data} . 0x${ipv6Hex(a.data)}`);
   }
   const lines = [
     `table bridge ${SAV_TABLE}`,
@@ -57,12 +64,18 @@ export function savRuleset(ports: readonly string[], leased: LeasedPairs): strin
     '\t\ttype ether_addr . ipv6_addr',
     ...(elements.length > 0 ? [`\t\telements = { ${elements.join(',\n\t\t\t')} }`] : []),
     '\t}',
+    `\tset ${SAV_TARGET_SET} {`,
+    // nft 1.0.6 has no `icmpv6 taddr`: the target is the 128 bits 8 bytes into the ICMPv6 header.
+    '\t\ttypeof ether saddr . @th,64,128',
+    ...(targets.length > 0 ? [`\t\telements = { ${targets.join(',\n\t\t\t')} }`] : []),
+    '\t}',
     '\tchain prerouting {',
     '\t\ttype filter hook prerouting priority filter; policy accept;',
     ...ports.map((port) => `\t\tiifname "${port}" jump ${SAV_CHAIN}`),
     '\t}',
     `\tchain ${SAV_CHAIN} {`,
     '\t\tether type != ip6 return',
+    `\t\ticmpv6 type nd-neighbor-advert @th,64,16 & 0xffc0 != 0xfe80 ether saddr . @th,64,128 != @${SAV_TARGET_SET} counter drop`,
     '\t\tip6 saddr { ::, fe80::/10 } return',
     `\t\tether saddr . ip6 saddr @${SAV_SET} return`,
     '\t\tcounter drop',
@@ -70,6 +83,19 @@ export function savRuleset(ports: readonly string[], leased: LeasedPairs): strin
     '}',
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** An IPv6 address (valid, without a dotted IPv4 tail) as 32 hex digits. */
+export function ipv6Hex(address: string): string {
+  const parts = address.split('::');
+  const [head = '', tail] = parts;
+  const groups = (part: string) => (part === '' ? [] : part.split(':'));
+  const left = groups(head);
+  const right = tail === undefined ? [] : groups(tail);
+  const zeros = tail === undefined ? 0 : 8 - left.length - right.length;
+  const all = [...left, ...Array<string>(zeros).fill('0'), ...right];
+  if (parts.length > 2 || zeros < 0 || (tail !== undefined && zeros === 0) || all.length !== 8 || !all.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) throw new Error(`not an IPv6 address: ${JSON.stringify(address)}`);
+  return all.map((g) => g.toLowerCase().padStart(4, '0')).join('');
 }
 
 /**
