@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ipv6Hex, isPortPattern, leasedPairsOfNftJson, savRuleset } from './sav-ruleset.js';
+import { isPortPattern, leasedPairsOfNftJson, savRuleset } from './sav-ruleset.js';
 
 const A = ['fd12:3456:1::1000', '02:00:00:00:00:0a'] as const;
 const B = ['fd12:3456:1::1001', '02:00:00:00:00:0b'] as const;
@@ -59,25 +59,6 @@ table bridge unionize_sav {
 
   it.each([[[]], [['']], [['eth1" accept']], [['a-name-longer-than-15']], [['*']], [['eth*1']]])('refuses ports %j', (ports) => {
     expect(() => savRuleset(ports, new Map([A]))).toThrow(/port|pattern/);
-  });
-});
-
-describe('ipv6Hex', () => {
-  it.each([
-    ['::', '00000000000000000000000000000000'],
-    ['::1', '00000000000000000000000000000001'],
-    ['fe80::', 'fe800000000000000000000000000000'],
-    ['fd12:3456:1::1000', 'fd123456000100000000000000001000'],
-    ['2001:db8:0:0:1:0:0:1', '20010db8000000000001000000000001'],
-    ['1:2:3:4:5:6:7:8', '00010002000300040005000600070008'],
-    ['1:2:3:4:5:6:7::', '00010002000300040005000600070000'],
-    ['FD12::AB', 'fd1200000000000000000000000000ab'],
-  ])('%s is %s', (address, hex) => {
-    expect(ipv6Hex(address)).toBe(hex);
-  });
-
-  it.each(['1:2:3', '1:2:3:4:5:6:7:8:9', 'fd12::1::2', '1:2:3:4::5:6:7:8', 'fd12::12345', 'x::1'])('refuses %s', (text) => {
-    expect(() => ipv6Hex(text)).toThrow('not an IPv6 address');
   });
 });
 

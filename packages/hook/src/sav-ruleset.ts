@@ -1,3 +1,4 @@
+import { expandIpv6 } from '@unionize/protocol/ipv6';
 import { ipv6Schema, macSchema } from '@unionize/protocol/lease-event';
 
 /**
@@ -54,7 +55,7 @@ export function savRuleset(ports: readonly string[], leased: LeasedPairs): strin
     if (!m.success) throw new Error(`not a MAC: ${JSON.stringify(mac)}`);
     if (!a.success || a.data.includes('.')) throw new Error(`not an IPv6 address: ${JSON.stringify(address)}`);
     elements.push(`${m.data} . ${a.data}`);
-    targets.push(`${m.data} . 0x${ipv6Hex(a.data)}`);
+    targets.push(`${m.data} . 0x${expandIpv6(a.data)}`);
   }
   const lines = [
     `table bridge ${SAV_TABLE}`,
@@ -83,19 +84,6 @@ export function savRuleset(ports: readonly string[], leased: LeasedPairs): strin
     '}',
   ];
   return `${lines.join('\n')}\n`;
-}
-
-/** An IPv6 address (valid, without a dotted IPv4 tail) as 32 hex digits. */
-export function ipv6Hex(address: string): string {
-  const parts = address.split('::');
-  const [head = '', tail] = parts;
-  const groups = (part: string) => (part === '' ? [] : part.split(':'));
-  const left = groups(head);
-  const right = tail === undefined ? [] : groups(tail);
-  const zeros = tail === undefined ? 0 : 8 - left.length - right.length;
-  const all = [...left, ...Array<string>(zeros).fill('0'), ...right];
-  if (parts.length > 2 || zeros < 0 || (tail !== undefined && zeros === 0) || all.length !== 8 || !all.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) throw new Error(`not an IPv6 address: ${JSON.stringify(address)}`);
-  return all.map((g) => g.toLowerCase().padStart(4, '0')).join('');
 }
 
 /**
