@@ -149,7 +149,7 @@ async function main(): Promise<number> {
   // The logs outlive the lab: after a failure (or Ctrl-C) there is something to read.
   const lab = await startLab({ devices: deviceCount, logDir: join(repoRoot(), '.lab', 'logs'), log: process.env.LAB_VERBOSE ? say : undefined });
   say(`logs: ${lab.logDir} (kept after the demo ends)`);
-  const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+  const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
   if (values.logs) {
     // From here on: every request and event as it happens, one request id from the hook to unionize.
     followPretty(['orchestrator', 'unionize', 'dnsmasq', 'hook-flush'].map((n) => `${lab.logDir}/${n}.log`), (text) => void process.stderr.write(text), {
@@ -176,7 +176,7 @@ async function main(): Promise<number> {
       return ok ? 0 : 1;
     }
     say('');
-    say(`orchestrator API: ${lab.orchestratorUrl} (CA ${lab.caFile}, secret ${lab.secretFile})`);
+    say(`orchestrator API: ${lab.orchestratorUrl} (CA ${lab.caFile}, keys ${lab.keysDir})`);
     say(`dashboard: ${lab.orchestratorUrl}/dashboard (operator token: cat ${lab.dashboardTokenFile}; the lab's CA: ${lab.caFile})`);
     say(`orchestratorctl: npx orchestratorctl --config ${lab.orchestratorIniFile} --url ${lab.orchestratorUrl} clients`);
     say(`metrics: curl -g --cacert ${lab.caFile} -H "authorization: Bearer $(cat ${lab.metricsTokenFile})" ${lab.orchestratorUrl}/metrics`);

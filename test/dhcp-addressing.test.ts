@@ -36,7 +36,7 @@ function dhcpLab(dhcpLeaseWaitMs?: number, dockerHosts: 1 | 2 = 1) {
   };
   beforeAll(async () => {
     t.lab = await startLab({ devices: 2, addressing: 'dhcp', dockerHosts, ...(dhcpLeaseWaitMs !== undefined ? { dhcpLeaseWaitMs } : {}) });
-    t.api = new OrchestratorApi({ url: t.lab.orchestratorUrl, caFile: t.lab.caFile, secretFile: t.lab.secretFile });
+    t.api = new OrchestratorApi({ url: t.lab.orchestratorUrl, caFile: t.lab.caFile, keysDir: t.lab.keysDir });
     t.inContainerRange = (address) => new RegExp(`^${t.lab.prefix}:3::1[0-9a-f]{3}/128$`).test(address);
     t.instanceEvents = async (address) =>
       (await t.api.get<{ events: EventView[] }>('/v1/events?limit=200')).events.filter((e) => e.server === 'ctrnet' && e.address === address);

@@ -16,7 +16,7 @@ describe.skipIf(skipReason)('durability and convergence', () => {
 
   async function open(options: Parameters<typeof startLab>[0]) {
     lab = await startLab(options);
-    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
     return { lab, api };
   }
 

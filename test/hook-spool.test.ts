@@ -26,7 +26,7 @@ describe.skipIf(skipReason)('the hook flusher reads only regular, small call fil
 
   beforeAll(async () => {
     lab = await startLab({ devices: 1, hookFlushSeconds: 1 });
-    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
   });
 
   afterAll(async () => {

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { certificatePin, hostnameSchema, signRequest } from '@unionize/protocol';
+import { HOOK_PEER, OPERATOR_PEER, certificatePin, hostnameSchema, peerKeyFile, readKeyFile, signRequest, type SigningKey } from '@unionize/protocol';
 import { curlStatus } from './lab/daemons.js';
 import { readDnsmasqLeases } from './lab/dnsmasq.js';
 import { labSkipReason, startLab, type DeviceLease, type Lab } from './lab/lab.js';
@@ -43,7 +43,7 @@ describe.skipIf(skipReason)('hostile input is refused or made harmless', () => {
     lab = await startLab({ devices: HOSTNAMES.length, hostnames: HOSTNAMES });
     pin = certificatePin(readFileSync(join(lab.dir, 'tls', 'orchestrator.crt')));
     // The test's own client verifies the orchestrator by CA and pin both.
-    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, pin, secretFile: lab.secretFile, connections: 16 });
+    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, pin, keysDir: lab.keysDir, connections: 16 });
   });
 
   afterAll(async () => {
@@ -55,9 +55,11 @@ describe.skipIf(skipReason)('hostile input is refused or made harmless', () => {
     const uidOf = (pid: number | undefined) => Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
     expect(uidOf(lab.daemons.orchestrator?.pid)).not.toBe(0);
     expect(uidOf(lab.daemons.unionize?.pid)).toBe(0);
-    const secretCopy = statSync(join(lab.dir, 'orchestrator', 'secret'));
-    expect(secretCopy.mode & 0o777).toBe(0o600);
-    expect(secretCopy.uid).toBe(uidOf(lab.daemons.orchestrator?.pid));
+    for (const file of ['hook.keys', 'operator.keys', 'agent-dock1.keys']) {
+      const keyCopy = statSync(join(lab.dir, 'orchestrator', 'keys', file));
+      expect(keyCopy.mode & 0o777).toBe(0o600);
+      expect(keyCopy.uid).toBe(uidOf(lab.daemons.orchestrator?.pid));
+    }
   });
 
   it('provisions devices with hostile hostnames, keeps only valid names, and runs nothing they say', async () => {
@@ -105,7 +107,7 @@ describe.skipIf(skipReason)('hostile input is refused or made harmless', () => {
       seenAt: new Date().toISOString(),
     };
     const body = JSON.stringify(event);
-    const headers = signRequest({ secret: secretOf(lab), method: 'POST', path: '/v1/lease-events', body });
+    const headers = signRequest({ ...signer(lab, api.hookKey), method: 'POST', path: '/v1/lease-events', body });
     const first = await api.call('POST', '/v1/lease-events', { body, headers });
     expect(first).toMatchObject({ status: 202, json: { duplicate: false } });
     await api.waitForClient(event.duid, (c) => c.state === 'ready');
@@ -176,18 +178,19 @@ describe.skipIf(skipReason)('hostile input is refused or made harmless', () => {
 
     const unionizePin = certificatePin(readFileSync(join(lab.dir, 'tls', 'unionize.crt')));
     for (const options of [{ pin: unionizePin }, { caFile: lab.caFile, pin: unionizePin }]) {
-      const wrong = new OrchestratorApi({ url: lab.orchestratorUrl, secretFile: lab.secretFile, ...options });
+      const wrong = new OrchestratorApi({ url: lab.orchestratorUrl, keysDir: lab.keysDir, ...options });
       await expect(wrong.call('GET', '/healthz', { sign: false })).rejects.toThrow(/does not match the pin/);
       await wrong.close();
     }
-    const right = new OrchestratorApi({ url: lab.orchestratorUrl, secretFile: lab.secretFile, pin });
+    const right = new OrchestratorApi({ url: lab.orchestratorUrl, keysDir: lab.keysDir, pin });
     expect((await right.call('GET', '/healthz', { sign: false })).status).toBe(200);
     await right.close();
   });
 });
 
-function secretOf(lab: Lab): Buffer {
-  return Buffer.from(readFileSync(lab.secretFile, 'utf8').trim());
+/** What signRequest needs besides the request: a key, and the authority the lab's client addresses. */
+function signer(lab: Lab, key: SigningKey): { key: SigningKey; authority: string } {
+  return { key, authority: new URL(lab.orchestratorUrl).host };
 }
 
 function walk(dir: string): string[] {
@@ -211,8 +214,10 @@ interface HostileRequest {
 
 /** `count` requests in five kinds, interleaved; none carries a valid, fresh, unused signature over a valid event. */
 function hostileRequests(lab: Lab, count: number): { requests: HostileRequest[]; prime: HostileRequest } {
-  const secret = secretOf(lab);
-  const wrongSecret = Buffer.from('f'.repeat(64));
+  const hook = signer(lab, readKeyFile(peerKeyFile(lab.keysDir, HOOK_PEER))[0]!);
+  const operator = signer(lab, readKeyFile(peerKeyFile(lab.keysDir, OPERATOR_PEER))[0]!);
+  // The hook's key id with another secret.
+  const wrong = signer(lab, { id: hook.key.id, secret: Buffer.from('f'.repeat(64)) });
   const path = '/v1/lease-events';
   const event = (i: number) =>
     JSON.stringify({
@@ -223,22 +228,22 @@ function hostileRequests(lab: Lab, count: number): { requests: HostileRequest[];
   const hex = (n: number) => n.toString(16).padStart(2, '0');
   const json = { 'content-type': 'application/json' };
   // One read, signed once and used once (below, before the run), then replayed.
-  const replayedGet = signRequest({ secret, method: 'GET', path: '/v1/clients', body: '' });
+  const replayedGet = signRequest({ ...operator, method: 'GET', path: '/v1/clients', body: '' });
   const malformed: Array<(i: number) => HostileRequest> = [
-    (i) => ({ method: 'POST', path, body: '{nope', headers: { ...json, ...signRequest({ secret, method: 'POST', path, body: '{nope' }) } }),
+    (i) => ({ method: 'POST', path, body: '{nope', headers: { ...json, ...signRequest({ ...hook, method: 'POST', path, body: '{nope' }) } }),
     (i) => {
       const body = JSON.stringify({ ...JSON.parse(event(i)), duid: '$(touch /tmp/pwned)' });
-      return { method: 'POST', path, body, headers: { ...json, ...signRequest({ secret, method: 'POST', path, body }) } };
+      return { method: 'POST', path, body, headers: { ...json, ...signRequest({ ...hook, method: 'POST', path, body }) } };
     },
     (i) => {
       const body = JSON.stringify({ ...JSON.parse(event(i)), hostname: '../../etc', extra: 1 });
-      return { method: 'POST', path, body, headers: { ...json, ...signRequest({ secret, method: 'POST', path, body }) } };
+      return { method: 'POST', path, body, headers: { ...json, ...signRequest({ ...hook, method: 'POST', path, body }) } };
     },
-    () => ({ method: 'GET', path: '/v1/events?limit=-1', headers: signRequest({ secret, method: 'GET', path: '/v1/events?limit=-1', body: '' }) }),
+    () => ({ method: 'GET', path: '/v1/events?limit=-1', headers: signRequest({ ...operator, method: 'GET', path: '/v1/events?limit=-1', body: '' }) }),
     () => ({ method: 'GET', path: '/v1/../../etc/passwd', headers: {} }),
     () => ({ method: 'DELETE', path: '/v1/clients/..%2f..%2fetc', headers: {} }),
     () => ({ method: 'PUT', path: '/v1/lease-events', body: 'x'.repeat(70 * 1024), headers: json, oversized: true }),
-    (i) => ({ method: 'POST', path, body: event(i), headers: { ...json, 'x-unionize-timestamp': 'now', 'x-unionize-nonce': '$(id)', 'x-unionize-signature': 'zz' } }),
+    (i) => ({ method: 'POST', path, body: event(i), headers: { ...json, 'content-digest': '$(id)', 'signature-input': 'unionize=("@method");keyid="../../etc/passwd"', signature: 'unionize=:zz:' } }),
   ];
   const kinds: Array<(i: number) => HostileRequest> = [
     (i) => malformed[i % malformed.length]!(i),
@@ -246,12 +251,12 @@ function hostileRequests(lab: Lab, count: number): { requests: HostileRequest[];
     (i) => {
       const body = event(i);
       return i % 2
-        ? { method: 'POST', path, body, headers: { ...json, ...signRequest({ secret: wrongSecret, method: 'POST', path, body }) } }
-        : { method: 'POST', path, body: event(i + 1), headers: { ...json, ...signRequest({ secret, method: 'POST', path, body }) } };
+        ? { method: 'POST', path, body, headers: { ...json, ...signRequest({ ...wrong, method: 'POST', path, body }) } }
+        : { method: 'POST', path, body: event(i + 1), headers: { ...json, ...signRequest({ ...hook, method: 'POST', path, body }) } };
     },
     (i) => {
       const body = event(i);
-      return { method: 'POST', path, body, headers: { ...json, ...signRequest({ secret, method: 'POST', path, body, now: Date.now() - 300_000 }) } };
+      return { method: 'POST', path, body, headers: { ...json, ...signRequest({ ...hook, method: 'POST', path, body, now: Date.now() - 300_000 }) } };
     },
     () => ({ method: 'GET', path: '/v1/clients', headers: replayedGet }),
   ];

@@ -17,7 +17,7 @@ describe.skipIf(skipReason)('a device lease brings up its own IPv6 container', (
 
   beforeAll(async () => {
     lab = await startLab({ devices: 2 });
-    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
   });
 
   afterAll(async () => {
@@ -89,7 +89,7 @@ describe.skipIf(skipReason)('a device lease brings up its own IPv6 container', (
     const body = JSON.stringify(event);
     const unsigned = await api.call('POST', '/v1/lease-events', { body, sign: false });
     expect(unsigned.status).toBe(401);
-    const wrongSecret = await api.call('POST', '/v1/lease-events', { body, secret: Buffer.from('f'.repeat(64)) });
+    const wrongSecret = await api.call('POST', '/v1/lease-events', { body, key: { id: api.hookKey.id, secret: Buffer.from('f'.repeat(64)) } });
     expect(wrongSecret.status).toBe(401);
     expect(wrongSecret.json).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
     // Give a wrongly accepted event time to be applied before looking.

@@ -1,5 +1,5 @@
-import type { EventOutcomeKind } from '@unionize/protocol';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { HOOK_PEER, OPERATOR_PEER, peerKeyFile, readKeyFile, type EventOutcomeKind } from '@unionize/protocol';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -72,7 +72,7 @@ describe.skipIf(skipReason)('operator experience: dashboard, orchestratorctl, me
 
   beforeAll(async () => {
     lab = await startLab({ devices: 2 });
-    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
     profile = mkdtempSync(join(tmpdir(), 'unionize-chromium-'));
     mkdirSync(ARTIFACTS, { recursive: true });
     context = await chromium.launchPersistentContext(profile, {
@@ -190,12 +190,18 @@ describe.skipIf(skipReason)('operator experience: dashboard, orchestratorctl, me
   });
 
   it('orchestratorctl says in one line when it is refused or nothing listens', async () => {
-    const wrongSecret = join(lab.dir, 'wrong-secret');
-    await run(['sh', '-c', `umask 077; printf %064d 0 > ${wrongSecret}`]);
-    const refused = await run([process.execPath, CTL, '--url', lab.orchestratorUrl, '--secret-file', wrongSecret, '--ca', lab.caFile, 'clients']);
+    // The operator's key id with another secret: a bad signature.
+    const operatorKeys = peerKeyFile(lab.keysDir, OPERATOR_PEER);
+    const wrongKey = join(lab.dir, 'wrong.keys');
+    writeFileSync(wrongKey, `${readKeyFile(operatorKeys)[0]!.id} ${'0'.repeat(64)}\n`, { mode: 0o600 });
+    const refused = await run([process.execPath, CTL, '--url', lab.orchestratorUrl, '--key-file', wrongKey, '--ca', lab.caFile, 'clients']);
     expect(refused.code).toBe(1);
     expect(refused.stderr.trim()).toMatch(/^orchestratorctl: the orchestrator refused the request \(401 UNAUTHENTICATED: bad signature\)/);
-    const down = await run([process.execPath, CTL, '--url', `https://[${lab.addresses.mgmtOrch}]:1`, '--secret-file', lab.secretFile, '--ca', lab.caFile, 'clients']);
+    // The hook's key is the hook's: it may post lease events, not list clients.
+    const hookKeyed = await run([process.execPath, CTL, '--url', lab.orchestratorUrl, '--key-file', peerKeyFile(lab.keysDir, HOOK_PEER), '--ca', lab.caFile, 'clients']);
+    expect(hookKeyed.code).toBe(1);
+    expect(hookKeyed.stderr.trim()).toMatch(/^orchestratorctl: the orchestrator refused the request \(403 FORBIDDEN: key hook-[0-9a-z-]+ \(hook\) may not GET \/v1\/clients\)/);
+    const down = await run([process.execPath, CTL, '--url', `https://[${lab.addresses.mgmtOrch}]:1`, '--key-file', operatorKeys, '--ca', lab.caFile, 'clients']);
     expect(down.code).toBe(1);
     expect(down.stderr.trim().split('\n')).toHaveLength(1);
     expect(down.stderr).toMatch(/cannot reach the orchestrator .*connection refused/);

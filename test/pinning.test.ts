@@ -23,7 +23,7 @@ describe.skipIf(skipReason)('device address pinning', () => {
 
   beforeAll(async () => {
     lab = await startLab({ devices: 3, pinning: true });
-    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
   });
 
   afterAll(async () => {

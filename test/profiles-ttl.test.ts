@@ -59,7 +59,7 @@ describe.skipIf(skipReason)('profiles by hostname, and a TTL with its cool-down'
     });
     // The second image: the client image under another name.
     await lab.docker.getImage('unionize-client:latest').tag({ repo: 'unionize-client', tag: 'small' });
-    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
   });
 
   afterAll(async () => {

@@ -20,7 +20,7 @@ describe.skipIf(skipReason)('a QEMU VM on the device bridge gets its own contain
     // The first build downloads a kernel and three small packages: outside the test's own time.
     await ensureVmImage();
     lab = await startLab({ devices: 0 });
-    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
   });
 
   afterAll(async () => {

@@ -1,4 +1,4 @@
-import { readSecretFile, signRequest } from '@unionize/protocol';
+import { agentPeer, OPERATOR_PEER, peerKeyFile, readKeyFile, signRequest, type SigningKey } from '@unionize/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, startLab, type Lab } from './lab/lab.js';
 
@@ -49,7 +49,9 @@ describe.skipIf(skipReason).each([
   ] as const)('%s refuses after its restart a request it took before', async (daemon, path) => {
     // unionize is reachable from the orchestrator's namespace only; so is the orchestrator's transit address.
     const url = daemon === 'orchestrator' ? `https://[${lab.addresses.orchTransit}]:8443` : lab.unionizeUrl;
-    const captured = signRequest({ secret: readSecretFile(lab.secretFile), method: 'GET', path, body: '' });
+    const key = keyOf(lab, daemon);
+    const authority = new URL(url).host;
+    const captured = signRequest({ key, authority, method: 'GET', path, body: '' });
     expect(await send(lab.names.orch, url, 'GET', path, captured)).toEqual({ status: 200, code: undefined });
     expect(await send(lab.names.orch, url, 'GET', path, captured)).toMatchObject({ status: 401 });
 
@@ -57,7 +59,12 @@ describe.skipIf(skipReason).each([
     expect(await send(lab.names.orch, url, 'GET', path, captured)).toEqual({ status: 401, code: 'SIGNED_BEFORE_START' });
     // A request signed after the start's second is taken (the lab's clocks are one).
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const fresh = signRequest({ secret: readSecretFile(lab.secretFile), method: 'GET', path, body: '' });
+    const fresh = signRequest({ key, authority, method: 'GET', path, body: '' });
     expect(await send(lab.names.orch, url, 'GET', path, fresh)).toEqual({ status: 200, code: undefined });
   }, 120_000);
 });
+
+/** The key each daemon takes a GET from: an operator's at the orchestrator, the orchestrator's (agent-dock1) at unionize. */
+function keyOf(lab: Lab, daemon: 'orchestrator' | 'unionize'): SigningKey {
+  return readKeyFile(peerKeyFile(lab.keysDir, daemon === 'orchestrator' ? OPERATOR_PEER : agentPeer('dock1')))[0]!;
+}

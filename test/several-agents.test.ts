@@ -34,7 +34,7 @@ describe.skipIf(skipReason)('several agents: capacity, drain, a lost agent', () 
       placement: { healthIntervalSeconds: 1, deadAfterSeconds: DEAD_AFTER_SECONDS },
       reconcileSeconds: 2,
     });
-    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
   });
 
   afterAll(async () => {

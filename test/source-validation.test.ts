@@ -43,7 +43,7 @@ describe.skipIf(skipReason)('source address validation on the device bridge', ()
 
   beforeAll(async () => {
     lab = await startLab({ devices: 2, sourceValidation: true, hookFlushSeconds: 1 });
-    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
   });
 
   afterAll(async () => {

@@ -18,7 +18,7 @@ describe.skipIf(skipReason)('a temporary address (IA_TA) makes no second contain
 
   beforeAll(async () => {
     lab = await startLab({ devices: 1 });
-    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
   });
 
   afterAll(async () => {

@@ -1,4 +1,4 @@
-import { signRequest, readSecretFile } from '@unionize/protocol';
+import { signRequest } from '@unionize/protocol';
 import type { Lab } from '../lab/lab.js';
 import { inNs } from '../lab/netns.js';
 import type { OrchestratorApi } from '../support/orchestrator-api.js';
@@ -19,11 +19,11 @@ import { figure, summarize, type Figure } from './stats.js';
  * container is made and the orchestrator's answer is as quick for both.
  */
 export async function measureHook(lab: Lab, api: OrchestratorApi, runs: number): Promise<Figure[]> {
-  const secret = readSecretFile(lab.secretFile);
+  const key = api.hookKey;
   const url = 'https://[::1]:8443/v1/lease-events';
   const curl = (): Promise<Timed> => {
     const body = JSON.stringify(leaseEvent('del', syntheticDevice(lab)));
-    const headers = signRequest({ secret, method: 'POST', path: '/v1/lease-events', body });
+    const headers = signRequest({ key, authority: '[::1]:8443', method: 'POST', path: '/v1/lease-events', body });
     return timedRun(
       inNs(lab.names.orch, [
         'curl', '-sS', '-g', '--noproxy', '*', '--max-time', '5', '--cacert', lab.caFile, '-o', '/dev/null', '-w', '%{http_code}',

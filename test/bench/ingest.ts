@@ -141,7 +141,7 @@ export async function measureIngest(lab: Lab, seconds: number, rounds: number): 
   let api: OrchestratorApi | undefined;
   try {
     await rig.start();
-    api = new OrchestratorApi({ url: rig.url, caFile: lab.caFile, secretFile: lab.secretFile, connections: INGEST_CONCURRENCY });
+    api = new OrchestratorApi({ url: rig.url, caFile: lab.caFile, keysDir: lab.keysDir, connections: INGEST_CONCURRENCY });
     const common = { api, seconds, concurrency: INGEST_CONCURRENCY, serverPid: rig.pid };
     const nextEvent = delEvents(lab);
     const healthz = () => ({ method: 'GET', path: '/healthz', sign: false });

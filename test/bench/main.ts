@@ -81,7 +81,7 @@ async function main(): Promise<number> {
   say(`${mode} run: ${JSON.stringify(plan)}; starting the lab with ${devices} devices…`);
   const lab: Lab = await startLab({ devices, log: process.env.LAB_VERBOSE ? say : undefined });
   const figures: Figure[] = [];
-  const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+  const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
   let floor: Floor | undefined;
   try {
     say(`lab up in ${Date.now() - started} ms`);

@@ -1,8 +1,8 @@
 import { chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { LABELS, containerNameOf, macOf, type EventOutcomeKind } from '@unionize/protocol';
-import { makeServerCert } from '../lab/certs.js';
+import { HOOK_PEER, LABELS, OPERATOR_PEER, agentPeer, containerNameOf, macOf, peerKeyFile, type EventOutcomeKind } from '@unionize/protocol';
+import { makePeerKeyFiles, makeServerCert } from '../lab/certs.js';
 import { httpsGet } from '../lab/daemons.js';
 import type { Lab } from '../lab/lab.js';
 import { inNs } from '../lab/netns.js';
@@ -73,14 +73,21 @@ export class ScaleRig {
 
     const user = await lookupUser(ORCHESTRATOR_USER);
     const dir = join(lab.dir, `bench-scale-${store}`);
+    // The lab's hook and operator keys (the rig's client signs with them), and a key for the fake agent.
+    const fakeAgentKeys = join(lab.dir, `bench-scale-${store}-agent-keys`);
+    makePeerKeyFiles(fakeAgentKeys, [agentPeer('fake')]);
+    const keysDir = join(dir, 'keys');
+    privateCopies(keysDir, user, {
+      hook: peerKeyFile(lab.keysDir, HOOK_PEER), operator: peerKeyFile(lab.keysDir, OPERATOR_PEER), agent: peerKeyFile(fakeAgentKeys, agentPeer('fake')),
+    });
     const own = privateCopies(dir, user, {
-      caFile: lab.caFile, secretFile: lab.secretFile, cert: join(tls, 'orchestrator.crt'), key: join(tls, 'orchestrator.key'),
+      caFile: lab.caFile, cert: join(tls, 'orchestrator.crt'), key: join(tls, 'orchestrator.key'),
       metricsTokenFile: lab.metricsTokenFile,
     });
     const ini = join(dir, 'orchestrator.ini');
     const db = join(dir, 'state.db');
     const sql = store === 'site' ? siteSql(db).ini : store === 'sqlite' ? `[sql]\nenabled = true\npath = ${db}\n` : '[sql]\nenabled = false\n';
-    writeFileSync(ini, scaleIni({ ...own, prefix: `${lab.prefix}:5::/64`, agentUrl: `https://[${addr.mgmtRoot}]:${AGENT_PORT}`, sql }), { mode: 0o600 });
+    writeFileSync(ini, scaleIni({ ...own, keysDir, prefix: `${lab.prefix}:5::/64`, agentUrl: `https://[${addr.mgmtRoot}]:${AGENT_PORT}`, sql }), { mode: 0o600 });
     chownSync(ini, user.uid, user.gid);
     const main = join(repoRoot(), 'packages', 'orchestrator', 'dist', 'main.js');
     // With the node options the systemd unit gives it (its heap limits), as the lab runs it.
@@ -103,7 +110,7 @@ export class ScaleRig {
       intervalMs: 100,
       abort: () => (proc.running ? undefined : `exited: ${proc.tail(5)}`),
     });
-    this.#api = new OrchestratorApi({ url: this.url, caFile: this.lab.caFile, secretFile: this.lab.secretFile, connections: 32 });
+    this.#api = new OrchestratorApi({ url: this.url, caFile: this.lab.caFile, keysDir: this.lab.keysDir, connections: 32 });
     if (options.adopt) {
       const expected = this.agent.containers.size;
       await waitFor(`adoption of ${expected} containers`, async () => {
@@ -253,7 +260,7 @@ export class ScaleRig {
 }
 
 function scaleIni(p: {
-  cert?: string; key?: string; caFile?: string; secretFile?: string; metricsTokenFile?: string; prefix: string; agentUrl: string;
+  cert?: string; key?: string; caFile?: string; keysDir: string; metricsTokenFile?: string; prefix: string; agentUrl: string;
   /** The whole [sql] section, header included. */
   sql: string;
 }): string {
@@ -264,7 +271,7 @@ cert = ${p.cert}
 key = ${p.key}
 
 [auth]
-secret_file = ${p.secretFile}
+keys_dir = ${p.keysDir}
 
 ${p.sql.trim()}
 

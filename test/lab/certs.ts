@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mustRun } from './process.js';
+import { formatKeyFile, newSigningKey, peerKeyFile } from '@unionize/protocol';
 
 /**
  * A throw-away CA and server certificates made with the openssl CLI:
@@ -69,4 +70,14 @@ export function makeSecretFile(file: string): string {
   writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
   return file;
+}
+
+/** A key file for each peer (protocol's keys.ts format: one new key each), in `keysDir` (mode 700). */
+export function makePeerKeyFiles(keysDir: string, peers: readonly string[]): void {
+  mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+  for (const peer of peers) {
+    const file = peerKeyFile(keysDir, peer);
+    writeFileSync(file, formatKeyFile(peer, [newSigningKey(peer)]), { mode: 0o600 });
+    chmodSync(file, 0o600);
+  }
 }

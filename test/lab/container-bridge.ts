@@ -27,7 +27,8 @@ export interface ContainerBridgeContext {
   /** As the docker host reaches it: over the transit link. */
   orchestratorUrl: string;
   caFile: string;
-  secretFile: string;
+  /** The hook's key file (its peer: hook). */
+  hookKeyFile: string;
   state: LabState;
   log: LogFn;
   teardown: Teardown;
@@ -41,7 +42,7 @@ export async function startContainerBridgeDnsmasq(ctx: ContainerBridgeContext): 
   writeFileSync(
     hookConfig,
     hookIni({
-      dir, caFile: ctx.caFile, secretFile: ctx.secretFile, orchestratorUrl: ctx.orchestratorUrl,
+      dir, caFile: ctx.caFile, keyFile: ctx.hookKeyFile, orchestratorUrl: ctx.orchestratorUrl,
       server: 'ctrnet', role: 'instance', spoolDir,
     }),
   );

@@ -126,7 +126,6 @@ export async function curlStatus(ns: string, url: string, caFile: string): Promi
 export interface IniPaths {
   dir: string;
   caFile: string;
-  secretFile: string;
 }
 
 /** One `[agents.NAME]` section. */
@@ -139,6 +138,8 @@ export interface AgentIni {
 }
 
 export interface OrchestratorIniOptions extends IniPaths {
+  /** `[auth] keys_dir`: hook.keys, operator.keys, agent-NAME.keys. */
+  keysDir: string;
   cert: string;
   key: string;
   containerSubnet: string;
@@ -178,7 +179,7 @@ cert = ${p.cert}
 key = ${p.key}
 
 [auth]
-secret_file = ${p.secretFile}
+keys_dir = ${p.keysDir}
 
 [sql]
 ${p.sqlPath ? `enabled = true\npath = ${p.sqlPath}` : 'enabled = false'}
@@ -202,7 +203,7 @@ ${p.extraIni ? `\n${p.extraIni.trim()}\n` : ''}`;
 
 export function unionizeIni(
   p: IniPaths & {
-    cert: string; key: string; dockerSocket: string; gateway: string; metricsTokenFile?: string; dhcpStateDir?: string; dhcpLeaseWaitMs?: number;
+    keyFile: string; cert: string; key: string; dockerSocket: string; gateway: string; metricsTokenFile?: string; dhcpStateDir?: string; dhcpLeaseWaitMs?: number;
     isolation?: 'filter' | 'open';
   },
 ): string {
@@ -213,7 +214,7 @@ cert = ${p.cert}
 key = ${p.key}
 
 [auth]
-secret_file = ${p.secretFile}
+key_file = ${p.keyFile}
 
 [docker]
 socket = ${p.dockerSocket}
@@ -229,11 +230,11 @@ ${p.metricsTokenFile ? `\n[metrics]\ntoken_file = ${p.metricsTokenFile}\n` : ''}
 }
 
 /** The hook's INI: the device bridge's (devnet, role device) unless told otherwise. */
-export function hookIni(p: IniPaths & { orchestratorUrl: string; server?: string; role?: 'device' | 'instance'; spoolDir: string; savPorts?: string; savStateFile?: string }): string {
+export function hookIni(p: IniPaths & { keyFile: string; orchestratorUrl: string; server?: string; role?: 'device' | 'instance'; spoolDir: string; savPorts?: string; savStateFile?: string }): string {
   return `[orchestrator]
 url = ${p.orchestratorUrl}
 ca = ${p.caFile}
-secret_file = ${p.secretFile}
+key_file = ${p.keyFile}
 timeout_ms = 3000
 
 [dhcp]

@@ -1,10 +1,10 @@
-import type { AddressingMode } from '@unionize/protocol';
+import { HOOK_PEER, OPERATOR_PEER, agentPeer, peerKeyFile, type AddressingMode } from '@unionize/protocol';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type Docker from 'dockerode';
-import { makeCa, makeSecretFile, makeServerCert } from './certs.js';
+import { makeCa, makePeerKeyFiles, makeSecretFile, makeServerCert } from './certs.js';
 import { killDhcpClients, startContainerBridgeDnsmasq } from './container-bridge.js';
 import {
   Daemon, curlStatus, hookIni, httpsGet, orchestratorIni, startHookFlusher, unionizeIni, writeHookWrapper, type OrchestratorIniOptions,
@@ -131,7 +131,12 @@ export interface Lab {
   /** https://[P:2::2]:9443, reachable from the orchestrator namespace only. */
   readonly unionizeUrl: string;
   readonly caFile: string;
-  readonly secretFile: string;
+  /**
+   * Every peer's key file (protocol's keys.ts): hook.keys, operator.keys,
+   * agent-dock1.keys (and agent-dock2.keys). The orchestrator reads private
+   * copies (in <dir>/orchestrator/keys); the hook and unionize these.
+   */
+  readonly keysDir: string;
   /** The operator token for the orchestrator's /dashboard (`[dashboard] token_file`). */
   readonly dashboardTokenFile: string;
   /** The bearer token for both daemons' /metrics (`[metrics] token_file`). */
@@ -185,7 +190,7 @@ class LabImpl implements Lab {
   readonly orchestratorUrl: string;
   readonly unionizeUrl: string;
   readonly caFile: string;
-  readonly secretFile: string;
+  readonly keysDir: string;
   readonly dashboardTokenFile: string;
   readonly metricsTokenFile: string;
   readonly hookWrapper: string;
@@ -220,7 +225,7 @@ class LabImpl implements Lab {
     this.orchestratorUrl = `https://[${addresses.mgmtOrch}]:8443`;
     this.unionizeUrl = `https://[${addresses.dockTransit}]:9443`;
     this.caFile = join(dir, 'tls', 'ca.crt');
-    this.secretFile = join(dir, 'secret');
+    this.keysDir = join(dir, 'keys');
     this.dashboardTokenFile = join(dir, 'dashboard-token');
     this.metricsTokenFile = join(dir, 'metrics-token');
     this.hookWrapper = join(dir, 'orchestrator-hook');
@@ -395,7 +400,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     ]);
     const unionizeCert = await makeServerCert(ca, 'unionize', [`IP:${addr.dockTransit}`, 'DNS:unionize']);
     const unionize2Cert = hostCount === 2 ? await makeServerCert(ca, 'unionize2', [`IP:${addr.dock2Transit}`, 'DNS:unionize2']) : undefined;
-    makeSecretFile(lab.secretFile);
+    makePeerKeyFiles(lab.keysDir, [HOOK_PEER, OPERATOR_PEER, ...['dock1', 'dock2'].slice(0, hostCount).map(agentPeer)]);
     makeSecretFile(lab.dashboardTokenFile);
     makeSecretFile(lab.metricsTokenFile);
     phase('certs');
@@ -430,7 +435,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     }
     phase('network');
 
-    const paths = { dir, caFile: lab.caFile, secretFile: lab.secretFile };
+    const paths = { dir, caFile: lab.caFile };
+    const hookKeyFile = peerKeyFile(lab.keysDir, HOOK_PEER);
     if (withDaemons) {
       // dhcp addressing: the container bridge's dnsmasq, before the agents, with the hook in role instance.
       const dhcpStateDirs = new Map<string, string>();
@@ -442,7 +448,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         });
         const ctr = await startContainerBridgeDnsmasq({
           repo, dir, logDir, netns: names.dock, bridge: names.containerBridge, prefix, leaseSeconds,
-          orchestratorUrl: `https://[${addr.orchTransit}]:8443`, caFile: lab.caFile, secretFile: lab.secretFile, state, log, teardown,
+          orchestratorUrl: `https://[${addr.orchTransit}]:8443`, caFile: lab.caFile, hookKeyFile, state, log, teardown,
         });
         lab.daemons.ctrDnsmasq = ctr.daemon;
         lab.ctrDnsmasqLeaseFile = ctr.leaseFile;
@@ -456,7 +462,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         writeFileSync(
           ini,
           unionizeIni({
-            ...paths, ...cert, dockerSocket, gateway: addr.dockBridge, metricsTokenFile: lab.metricsTokenFile,
+            ...paths, ...cert, keyFile: peerKeyFile(lab.keysDir, agentPeer(agent)), dockerSocket, gateway: addr.dockBridge, metricsTokenFile: lab.metricsTokenFile,
             ...(dhcpStateDirs.has(agent) ? { dhcpStateDir: dhcpStateDirs.get(agent)!, dhcpLeaseWaitMs: options.dhcpLeaseWaitMs ?? 8000 } : {}),
             ...(options.isolation ? { isolation: options.isolation } : {}),
           }),
@@ -482,9 +488,11 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       const orchUser = await lookupUser(ORCHESTRATOR_USER);
       const orchDir = join(dir, 'orchestrator');
       const own = privateCopies(orchDir, orchUser, {
-        caFile: lab.caFile, secretFile: lab.secretFile, cert: orchCert.cert, key: orchCert.key,
+        caFile: lab.caFile, cert: orchCert.cert, key: orchCert.key,
         dashboardToken: lab.dashboardTokenFile, metricsToken: lab.metricsTokenFile,
       });
+      const ownKeysDir = join(orchDir, 'keys');
+      privateCopies(ownKeysDir, orchUser, Object.fromEntries(readdirSync(lab.keysDir).map((name) => [name, join(lab.keysDir, name)])));
       if (options.pinning) {
         // The orchestrator (unprivileged) writes the pins; dnsmasq (root) reads them.
         lab.pinDir = join(orchDir, 'pins');
@@ -492,7 +500,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         chownSync(lab.pinDir, orchUser.uid, orchUser.gid);
       }
       lab.orchestratorIniOptions = {
-        ...paths, caFile: own.caFile!, secretFile: own.secretFile!, cert: own.cert!, key: own.key!,
+        ...paths, caFile: own.caFile!, keysDir: ownKeysDir, cert: own.cert!, key: own.key!,
         dashboardTokenFile: own.dashboardToken!, metricsTokenFile: own.metricsToken!,
         containerSubnet: addr.containerSubnet,
         agents: lab.dockerHosts.map((h) => ({ name: h.agent, url: h.unionizeUrl, ...(options.agents?.[h.agent] ?? {}) })),
@@ -520,7 +528,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
 
     // One spool dir, handed to the hook's wrapper and written in the flusher's hook.ini.
     const spoolDir = join(dir, 'spool');
-    writeFileSync(join(dir, 'hook.ini'), hookIni({ ...paths, orchestratorUrl: 'https://[::1]:8443', spoolDir, ...(options.sourceValidation ? { savPorts: 'dev*', savStateFile: join(dir, 'sav-leased.json') } : {}) }));
+    writeFileSync(join(dir, 'hook.ini'), hookIni({ ...paths, keyFile: hookKeyFile, orchestratorUrl: 'https://[::1]:8443', spoolDir, ...(options.sourceValidation ? { savPorts: 'dev*', savStateFile: join(dir, 'sav-leased.json') } : {}) }));
     writeHookWrapper(lab.hookWrapper, { spoolDir, repo, ...(options.hookCommand ? { command: [options.hookCommand] } : {}) });
     // The spool flusher delivers what the hook spools, as config/orchestrator-hook-flush.service on a real host.
     lab.daemons.hookFlush = await startHookFlusher({

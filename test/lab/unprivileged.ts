@@ -6,10 +6,10 @@ import { mustRun } from './process.js';
  * The orchestrator needs no privilege (ARCHITECTURE.md), so the lab runs it
  * as an unprivileged user, as config/ suggests a host would: `nobody`, with
  * its supplementary groups cleared and no way to gain privilege again
- * (setpriv(1) --no-new-privs). It gets private copies of its key, certificate,
- * CA and secret in a directory of its own (mode 700, owned by it), so that
- * the originals stay root's and its secret is readable by it alone, as
- * readSecretFile demands. unionize stays root: it needs Docker and CAP_NET_ADMIN.
+ * (setpriv(1) --no-new-privs). It gets private copies of its TLS key,
+ * certificate, CA, tokens and peer key files in directories of its own (mode
+ * 700, owned by it), so that the originals stay root's and its copies are
+ * readable by it alone, as readKeyFile and readSecretFile demand. unionize stays root: it needs Docker and CAP_NET_ADMIN.
  */
 export interface LabUser {
   name: string;

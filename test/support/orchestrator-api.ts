@@ -1,18 +1,29 @@
-import { SignedClient, clientListSchema, loadServerTrust, readSecretFile, type ClientView } from '@unionize/protocol';
+import {
+  HOOK_PEER, LEASE_EVENTS_PATH, OPERATOR_PEER, SignedClient, clientListSchema, loadServerTrust, peerKeyFile, readKeyFile, type ClientView, type SigningKey,
+} from '@unionize/protocol';
 
 /** The API's answers, as the contract (protocol's orchestrator-api.ts) describes them. */
 export type { ClientDetail, ClientView, EventView } from '@unionize/protocol';
 
-/** A signed HTTPS client for the orchestrator API, as the tests and the demo use it (protocol's SignedClient). */
+/**
+ * A signed HTTPS client for the orchestrator API, as the tests and the demo
+ * use it (protocol's SignedClient). It holds two peers' keys from the keys
+ * directory and signs as the real peers do: lease events with the hook's key,
+ * everything else with the operator's.
+ */
 export class OrchestratorApi {
   readonly #client: SignedClient;
+  readonly hookKey: SigningKey;
+  readonly operatorKey: SigningKey;
 
   /** The server is verified by `caFile`, `pin` (sha256/...), or both (both must hold), as the hook and the orchestrator do. */
-  constructor(options: { url: string; caFile?: string; pin?: string; secretFile: string; connections?: number }) {
+  constructor(options: { url: string; caFile?: string; pin?: string; keysDir: string; connections?: number }) {
+    this.hookKey = readKeyFile(peerKeyFile(options.keysDir, HOOK_PEER))[0]!;
+    this.operatorKey = readKeyFile(peerKeyFile(options.keysDir, OPERATOR_PEER))[0]!;
     this.#client = new SignedClient({
       url: options.url,
       trust: loadServerTrust({ ca: options.caFile, pin: options.pin }, 'OrchestratorApi'),
-      secret: readSecretFile(options.secretFile),
+      key: this.operatorKey,
       ...(options.connections ? { connections: options.connections } : {}),
       idleTimeoutMs: 10_000,
       timeoutMs: 120_000,
@@ -20,17 +31,18 @@ export class OrchestratorApi {
     });
   }
 
-  /** Send a request; `sign: false` or a `secret` override are for tests of refusal. */
+  /** Send a request; `sign: false` or a `key` of the test's choice are for tests of refusal. */
   async call(
     method: string,
     path: string,
-    options: { body?: string; sign?: boolean; secret?: Buffer; headers?: Record<string, string> } = {},
+    options: { body?: string; sign?: boolean; key?: SigningKey; headers?: Record<string, string> } = {},
   ): Promise<{ status: number; json: any }> {
+    const key = options.key ?? (method === 'POST' && path === LEASE_EVENTS_PATH ? this.hookKey : this.operatorKey);
     const response = await this.#client.request({
       method,
       path,
       body: options.body ?? '',
-      ...(options.sign === false ? { sign: false as const } : options.secret ? { sign: options.secret } : {}),
+      sign: options.sign === false ? false : key,
       // Explicit headers win (replays and forgeries in tests).
       headers: { 'content-type': 'application/json', ...options.headers },
     });

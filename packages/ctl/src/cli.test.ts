@@ -1,19 +1,20 @@
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RequestVerifier, certificatePin, hmacAuth, listenHttps, type ClientView, type EventView } from '@unionize/protocol';
+import { Keyring, RequestVerifier, certificatePin, fixedKeys, formatKeyFile, hmacAuth, readKeyFile, listenHttps, type ClientView, type EventView } from '@unionize/protocol';
 import { makeTestCerts, type TestCerts } from '@unionize/protocol/testing/certs';
+import { testKey } from '@unionize/protocol/testing/keys';
 import { buildProgram } from './cli.js';
 import { CtlError } from './errors.js';
 import { init } from './init.js';
 import { localUrl, resolveConnection } from './settings.js';
 import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
-const SECRET = 'a'.repeat(64);
+const OPERATOR_KEY = testKey('operator-1', 'a');
 
 /** Answers as the contract (protocol's orchestrator-api.ts) describes them. */
 const client = (over: Partial<ClientView> = {}): ClientView => ({
@@ -29,17 +30,18 @@ let certs: TestCerts;
 let server: ServerType;
 let url: string;
 let dir: string;
-let secretFile: string;
+let keyFile: string;
 const deleted: string[] = [];
 let eventPolls = 0;
 
 beforeAll(async () => {
   certs = makeTestCerts('ctl');
   dir = makeTempDir('ctl-test-');
-  secretFile = join(dir, 'secret');
-  writeFileSync(secretFile, SECRET, { mode: 0o600 });
+  mkdirSync(join(dir, 'keys'), { mode: 0o700 });
+  keyFile = join(dir, 'keys', 'operator.keys');
+  writeFileSync(keyFile, formatKeyFile('operator', [OPERATOR_KEY]), { mode: 0o600 });
   const app = new Hono();
-  app.use('/v1/*', hmacAuth({ verifier: new RequestVerifier({ secret: Buffer.from(SECRET) }) }));
+  app.use('/v1/*', hmacAuth({ verifier: new RequestVerifier({ keys: new Keyring({ operator: fixedKeys([OPERATOR_KEY]) }) }) }));
   app.get('/v1/clients', (c) => c.json({ clients: [client(), client({ id: 'fedcba98765432100000', hostname: 'phone', address: 'fd00:1::1001', state: 'gone', instance: null })], next: null }));
   app.get('/v1/clients/:id', (c) => c.json({ ...client(), transitions: [{ clientId: c.req.param('id'), from: 'provisioning', to: 'ready', reason: 'container up', at: '2026-01-01T00:00:01.000Z' }] }));
   app.delete('/v1/clients/:id', (c) => {
@@ -93,7 +95,7 @@ async function ctl(args: string[], options: { sleeps?: number } = {}): Promise<{
   }
 }
 
-const conn = () => ['--url', url, '--secret-file', secretFile, '--ca', certs.caCert];
+const conn = () => ['--url', url, '--key-file', keyFile, '--ca', certs.caCert];
 
 describe('orchestratorctl against a signed HTTPS API', () => {
   it('prints clients as an aligned table, leaving gone ones out unless --all', async () => {
@@ -114,23 +116,23 @@ describe('orchestratorctl against a signed HTTPS API', () => {
 
   it('verifies by pin as well as by CA, and refuses a wrong pin before sending anything', async () => {
     const pin = certificatePin(readFileSync(certs.cert));
-    expect((await ctl(['--url', url, '--secret-file', secretFile, '--pin', pin, 'agents'])).out).toMatch(/^AGENT\s+HEALTH\s+CONTAINERS\s+CHECKED\ndock1\s+healthy\s+1/);
-    const wrong = await ctl(['--url', url, '--secret-file', secretFile, '--pin', `sha256/${'A'.repeat(43)}=`, 'agents']);
+    expect((await ctl(['--url', url, '--key-file', keyFile, '--pin', pin, 'agents'])).out).toMatch(/^AGENT\s+HEALTH\s+CONTAINERS\s+CHECKED\ndock1\s+healthy\s+1/);
+    const wrong = await ctl(['--url', url, '--key-file', keyFile, '--pin', `sha256/${'A'.repeat(43)}=`, 'agents']);
     expect(wrong.error).toBeInstanceOf(CtlError);
     expect(wrong.error!.message).toMatch(/^cannot reach the orchestrator at https:\/\/127\.0\.0\.1:\d+: server certificate does not match the pin/);
   });
 
   it('says in one line when the orchestrator refuses the signature (401)', async () => {
-    const other = join(dir, 'other-secret');
-    writeFileSync(other, 'b'.repeat(64), { mode: 0o600 });
-    const { error } = await ctl(['--url', url, '--secret-file', other, '--ca', certs.caCert, 'clients']);
+    const other = join(dir, 'other.keys');
+    writeFileSync(other, formatKeyFile('operator', [testKey('operator-1', 'b')]), { mode: 0o600 });
+    const { error } = await ctl(['--url', url, '--key-file', other, '--ca', certs.caCert, 'clients']);
     expect(error?.message).toBe(
-      "the orchestrator refused the request (401 UNAUTHENTICATED: bad signature): is the secret file the orchestrator's, and are both clocks within 60 s?",
+      'the orchestrator refused the request (401 UNAUTHENTICATED: bad signature): is the key file one of the orchestrator\'s operator keys (operator.keys), and are both clocks within 60 s?',
     );
   });
 
   it('says in one line when nothing listens', async () => {
-    const { error } = await ctl(['--url', 'https://127.0.0.1:1', '--secret-file', secretFile, '--ca', certs.caCert, 'clients']);
+    const { error } = await ctl(['--url', 'https://127.0.0.1:1', '--key-file', keyFile, '--ca', certs.caCert, 'clients']);
     expect(error?.message).toBe('cannot reach the orchestrator at https://127.0.0.1:1: connection refused (is the orchestrator running? systemctl status orchestrator)');
   });
 
@@ -166,7 +168,7 @@ const builtMain = new URL('../dist/main.js', import.meta.url);
 
 describe('orchestratorctl, the built command, through a pipe', () => {
   it.skipIf(!existsSync(builtMain))('writes all of more than 1 MiB of --json before it exits (needs a build)', async () => {
-    const child = spawn(process.execPath, [builtMain.pathname, '--json', '--url', url, '--secret-file', secretFile, '--ca', certs.caCert, 'events', '-n', '999'], {
+    const child = spawn(process.execPath, [builtMain.pathname, '--json', '--url', url, '--key-file', keyFile, '--ca', certs.caCert, 'events', '-n', '999'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const chunks: Buffer[] = [];
@@ -187,11 +189,12 @@ describe('orchestratorctl, the built command, through a pipe', () => {
 });
 
 describe('connection settings', () => {
-  it('take the URL, secret and pin from orchestrator.ini ([server] cert pinned)', () => {
+  it("take the URL, the operator's key and the pin from orchestrator.ini ([server] cert pinned)", () => {
     const config = join(dir, 'orchestrator.ini');
-    writeFileSync(config, `[server]\nlisten = ::\nport = 8443\ncert = ${certs.cert}\nkey = ${certs.key}\n[auth]\nsecret_file = ${secretFile}\n`);
+    writeFileSync(config, `[server]\nlisten = ::\nport = 8443\ncert = ${certs.cert}\nkey = ${certs.key}\n[auth]\nkeys_dir = ${join(dir, 'keys')}\n`);
     const connection = resolveConnection({ config });
     expect(connection.url).toBe('https://[::1]:8443');
+    expect(connection.key).toEqual(OPERATOR_KEY);
     expect(connection.trust.pin?.toString('base64')).toBe(certificatePin(readFileSync(certs.cert)).slice(7));
     expect(resolveConnection({ config, url: 'https://[fd00:4::1]:8443' }).url).toBe('https://[fd00:4::1]:8443');
     expect(localUrl('0.0.0.0', 1)).toBe('https://127.0.0.1:1');
@@ -200,21 +203,24 @@ describe('connection settings', () => {
 
   it('name the key when the config is wrong', () => {
     const config = join(dir, 'bad.ini');
-    writeFileSync(config, '[server]\ncert = /nonexistent.crt\n[auth]\nsecret_file = /x\n');
+    writeFileSync(config, '[server]\ncert = /nonexistent.crt\n[auth]\nkeys_dir = /x\n');
     expect(() => resolveConnection({ config })).toThrow('[server] cert: cannot read /nonexistent.crt: ENOENT');
   });
 });
 
 describe('orchestratorctl init', () => {
-  it('makes a secret, tokens, a CA and both certificates with safe modes, SANs and matching pins; a second run keeps the CA and secret', async () => {
+  it("makes each peer's key, tokens, a CA and both certificates with safe modes, SANs and matching pins; a second run keeps the CA and keys", async () => {
     const out = join(dir, 'pki');
-    const result = await init({ dir: out, orchestratorSans: ['fd00:2::1', 'DNS:orch.example'], unionizeSans: ['IP:fd00:2::2'], days: 30 });
+    const result = await init({ dir: out, orchestratorSans: ['fd00:2::1', 'DNS:orch.example'], unionizeSans: ['IP:fd00:2::2'], agents: ['dock1', 'dock2'], days: 30 });
     const mode = (f: string) => statSync(f).mode & 0o777;
     expect(mode(out)).toBe(0o700);
-    for (const f of [result.files.secret, result.files.dashboardToken, result.files.metricsToken, result.files.caKey, result.files.orchestratorKey, result.files.unionizeKey]) {
+    const keyFiles = ['hook', 'operator', 'agent-dock1', 'agent-dock2'].map((peer) => join(out, 'keys', `${peer}.keys`));
+    for (const f of [...keyFiles, result.files.dashboardToken, result.files.metricsToken, result.files.caKey, result.files.orchestratorKey, result.files.unionizeKey]) {
       expect(mode(f), f).toBe(0o600);
     }
-    expect(readFileSync(result.files.secret, 'utf8')).toMatch(/^[0-9a-f]{64}\n$/);
+    const ids = keyFiles.map((f) => readKeyFile(f).map((k) => k.id));
+    expect(ids.map((i) => i.length)).toEqual([1, 1, 1, 1]);
+    expect(ids.flat().map((id) => id.replace(/-\d{8}-[0-9a-f]{8}$/, ''))).toEqual(['hook', 'operator', 'agent-dock1', 'agent-dock2']);
     const ca = new X509Certificate(readFileSync(result.files.caCert));
     const orch = new X509Certificate(readFileSync(result.files.orchestratorCert));
     const uni = new X509Certificate(readFileSync(result.files.unionizeCert));
@@ -226,16 +232,44 @@ describe('orchestratorctl init', () => {
     expect(uni.checkIP('fd00:2::2')).toBe('fd00:2::2');
     expect(result.pins.orchestrator).toBe(certificatePin(readFileSync(result.files.orchestratorCert)));
 
-    const secret = readFileSync(result.files.secret, 'utf8');
-    const again = await init({ dir: out, orchestratorSans: [], unionizeSans: ['fd00:2::2'], days: 30 });
-    expect(readFileSync(again.files.secret, 'utf8')).toBe(secret);
+    const keysBefore = keyFiles.map((f) => readFileSync(f, 'utf8'));
+    const again = await init({ dir: out, orchestratorSans: [], unionizeSans: ['fd00:2::2'], agents: ['dock1', 'dock2'], days: 30 });
+    expect(keyFiles.map((f) => readFileSync(f, 'utf8'))).toEqual(keysBefore);
     expect(readFileSync(again.files.caCert, 'utf8')).toBe(readFileSync(result.files.caCert, 'utf8'));
     expect(again.pins.unionize).not.toBe(result.pins.unionize);
     expect(again.made).not.toContain(again.files.caKey);
   });
 
   it('refuses a SAN that is neither an address nor a name (it would go into an openssl config)', async () => {
-    await expect(init({ dir: join(dir, 'x'), orchestratorSans: ['a,DNS:evil'], unionizeSans: ['fd00::2'], days: 30 })).rejects.toThrow(/not a subject alternative name/);
-    await expect(init({ dir: join(dir, 'y'), orchestratorSans: [], unionizeSans: ['x\nbasicConstraints=CA:TRUE'], days: 30 })).rejects.toThrow(/not a subject alternative name/);
+    await expect(init({ dir: join(dir, 'x'), orchestratorSans: ['a,DNS:evil'], unionizeSans: ['fd00::2'], agents: [], days: 30 })).rejects.toThrow(/not a subject alternative name/);
+    await expect(init({ dir: join(dir, 'y'), orchestratorSans: [], unionizeSans: ['x\nbasicConstraints=CA:TRUE'], agents: [], days: 30 })).rejects.toThrow(/not a subject alternative name/);
+  });
+});
+
+describe('orchestratorctl keys', () => {
+  it('rotates a peer key in two steps, keeping mode and owner, and refuses steps out of order', async () => {
+    const keysDir = join(dir, 'rotate-keys');
+    mkdirSync(keysDir, { mode: 0o700 });
+    const file = join(keysDir, 'hook.keys');
+    writeFileSync(file, formatKeyFile('hook', [testKey('hook-old')]), { mode: 0o600 });
+    const keys = (...args: string[]) => ctl(['--keys-dir', keysDir, ...args]);
+
+    const listed = await keys('--json', 'keys', 'list');
+    expect(JSON.parse(listed.out)).toEqual({ peers: [{ peer: 'hook', file, signing: 'hook-old', accepted: ['hook-old'] }] });
+    expect((await keys('keys', 'retire', 'hook')).error?.message).toMatch(/one key only/);
+
+    const rotated = await keys('keys', 'rotate', 'hook');
+    expect(rotated.error).toBeUndefined();
+    const afterRotate = readKeyFile(file);
+    expect(afterRotate.map((k) => k.id)).toEqual(['hook-old', expect.stringMatching(/^hook-\d{8}-[0-9a-f]{8}$/)]);
+    expect(rotated.out).toContain(`added ${afterRotate[1]!.id}`);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect((await keys('keys', 'rotate', 'hook')).error?.message).toMatch(/already has a next key/);
+
+    const retired = await keys('keys', 'retire', 'hook');
+    expect(retired.out).toContain(`retired hook-old; ${afterRotate[1]!.id} signs now`);
+    expect(readKeyFile(file)).toEqual([afterRotate[1]]);
+    expect((await keys('keys', 'rotate', '../etc/passwd')).error?.message).toMatch(/not a peer/);
+    expect((await keys('keys', 'rotate', 'agent-dock9')).error?.message).toMatch(/no such key file/);
   });
 });

@@ -2,8 +2,9 @@ import { Command, Option } from 'commander';
 import { OrchestratorClient } from './client.js';
 import { CtlError } from './errors.js';
 import { init, initReport, normaliseSan } from './init.js';
-import { DEFAULT_CONFIG, resolveConnection, type ConnectionFlags } from './settings.js';
+import { listPeerKeys, retirePeerKey, rotatePeerKey } from './keys.js';
 import { hookSpoolPlace, listRejected, resendRejected } from './rejected.js';
+import { DEFAULT_CONFIG, resolveConnection, resolveKeysDir, type ConnectionFlags } from './settings.js';
 import { formatTable } from './table.js';
 import {
   agentListSchema, clientDetailSchema, clientListSchema, deprovisionQueuedSchema, eventListSchema, instanceListSchema, serverListSchema, type EventView,
@@ -27,10 +28,11 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 /** orchestratorctl's commands; main.ts runs it, tests call `parseAsync` with their own Io. */
 export function buildProgram(io: Io): Command {
   const program = new Command('orchestratorctl')
-    .description("The orchestrator's operator tool: list and inspect clients, containers, agents and events; force a deprovision; list and resend the events the hook set aside; make the secret and certificates.")
-    .option('-c, --config <file>', `the orchestrator's config, for its URL, secret file and certificate (default ${DEFAULT_CONFIG})`)
+    .description("The orchestrator's operator tool: list and inspect clients, containers, agents and events; force a deprovision; list and resend the events the hook set aside; make and rotate the keys and certificates.")
+    .option('-c, --config <file>', `the orchestrator's config, for its URL, keys directory and certificate (default ${DEFAULT_CONFIG})`)
     .option('--url <url>', 'the orchestrator, e.g. https://[fd00:2::1]:8443 (overrides the config)')
-    .option('--secret-file <file>', 'the shared HMAC secret (mode 600)')
+    .option('--key-file <file>', "an operator's key file (mode 600; default operator.keys in the config's [auth] keys_dir)")
+    .option('--keys-dir <dir>', "the peers' key files, for keys and for the operator's key (default the config's [auth] keys_dir)")
     .option('--ca <file>', "verify the orchestrator's certificate against this CA")
     .option('--pin <sha256/...>', "verify the orchestrator's certificate by its SHA-256 pin")
     .option('--json', 'print JSON instead of tables')
@@ -203,15 +205,17 @@ the resent one after it (orchestratorctl show CLIENT to check).`)
 
   program
     .command('init')
-    .description('make the shared secret, the dashboard and metrics tokens, a CA and both daemons\' certificates in DIR; print the config lines and pins')
+    .description("make each peer's key (keys/), the dashboard and metrics tokens, a CA and both daemons' certificates in DIR; print the config lines and pins")
     .requiredOption('-d, --dir <dir>', 'where to write them (made mode 700)')
     .option('--orchestrator-san <san>', "the orchestrator's address or name as the hook and tools reach it (repeat; ::1, 127.0.0.1 and localhost are always in)", collect, [])
     .option('--unionize-san <san>', "the docker host's address or name as the orchestrator reaches it (repeat)", collect, [])
+    .option('--agent <name>', 'an [agents.NAME] the orchestrator will have: each gets its own key (repeat; default dock1)', collect, [])
     .option('--days <n>', 'server certificates are valid this many days', '825')
     .option('--openssl <path>', 'the openssl binary', 'openssl')
-    .action(async (options: { dir: string; orchestratorSan: string[]; unionizeSan: string[]; days: string; openssl: string }) => {
+    .action(async (options: { dir: string; orchestratorSan: string[]; unionizeSan: string[]; agent: string[]; days: string; openssl: string }) => {
       const result = await init({
         dir: options.dir,
+        agents: options.agent,
         orchestratorSans: options.orchestratorSan,
         unionizeSans: options.unionizeSan,
         days: Number(options.days),
@@ -224,5 +228,45 @@ the resent one after it (orchestratorctl show CLIENT to check).`)
       print({ ...result, sans }, () => initReport(result, sans).trimEnd());
     });
 
+  const keys = program
+    .command('keys')
+    .description("each peer's signing keys in the keys directory: list them, rotate one with no downtime (rotate, copy, retire)");
+
+  keys
+    .command('list')
+    .description('the peers, their key ids, and which key signs')
+    .action(() => {
+      const peers = listPeerKeys(resolveKeysDir(globals()));
+      const view = peers.map((p) => ({ peer: p.peer, file: p.file, signing: p.keys[0]!.id, accepted: p.keys.map((k) => k.id) }));
+      print({ peers: view }, () =>
+        view.length ? formatTable(['PEER', 'SIGNS WITH', 'ALSO ACCEPTED', 'FILE'], view.map((p) => [p.peer, p.signing, p.accepted.slice(1).join(' ') || '-', p.file])) : 'no key files');
+    });
+
+  keys
+    .command('rotate')
+    .description("add PEER's next key at the end of its file: verifiers accept it at once, signers go on with the current one until `keys retire`")
+    .argument('<peer>', 'hook, operator or agent-NAME')
+    .action((peer: string) => {
+      const { file, added, keys: now } = rotatePeerKey(resolveKeysDir(globals()), peer);
+      print({ peer, file, added: added.id, keys: now.map((k) => k.id) }, () => `${peer}: added ${added.id} to ${file} (accepted now; ${now[0]!.id} still signs)
+next: ${rotateAdvice(peer)}; then orchestratorctl keys retire ${peer}`);
+    });
+
+  keys
+    .command('retire')
+    .description("remove PEER's first key, so its next one signs (after `keys rotate` and once every verifier holds the next key)")
+    .argument('<peer>', 'hook, operator or agent-NAME')
+    .action((peer: string) => {
+      const { file, retired, keys: now } = retirePeerKey(resolveKeysDir(globals()), peer);
+      print({ peer, file, retired: retired.id, keys: now.map((k) => k.id) }, () => `${peer}: retired ${retired.id}; ${now[0]!.id} signs now (${file})${peer.startsWith('agent-') ? `\ncopy ${file} to that docker host's [auth] key_file again` : ''}`);
+    });
+
   return program;
+}
+
+/** Where a peer's next key must be before its first one is retired. */
+function rotateAdvice(peer: string): string {
+  if (peer.startsWith('agent-')) return `copy the file to the docker host's [auth] key_file (unionize reads it again when it changes)`;
+  if (peer === 'hook') return "if the hook runs on another host, copy the file to its [orchestrator] key_file (the orchestrator reads this one again when it changes)";
+  return 'copy the file to every operator host that signs with its own copy (the orchestrator reads this one again when it changes)';
 }

@@ -24,7 +24,7 @@ export class OrchestratorClient {
     this.#client = new SignedClient({
       url: connection.url,
       trust: connection.trust,
-      secret: connection.secret,
+      key: connection.key,
       connections: 1,
       connectTimeoutMs: 10_000,
       // No byte for 15 s; the whole answer (a list of every client) within 2 minutes.
@@ -67,9 +67,12 @@ export class OrchestratorClient {
           `the orchestrator refused the request (${what}) again after 3 s: it has just restarted, and this machine's clock is behind its; check both clocks (timedatectl)`,
         );
       }
+      if (status === 403) {
+        throw new CtlError(`the orchestrator refused the request (${what}): sign with an operator key (operator.keys), not the hook's`);
+      }
       if (status === 401) {
         throw new CtlError(
-          `the orchestrator refused the request (${what}): is the secret file the orchestrator's, and are both clocks within 60 s?`,
+          `the orchestrator refused the request (${what}): is the key file one of the orchestrator's operator keys (operator.keys), and are both clocks within 60 s?`,
         );
       }
       throw new CtlError(`${method} ${path}: ${what}`);

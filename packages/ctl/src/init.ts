@@ -4,18 +4,20 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { certificatePin } from '@unionize/protocol';
+import { HOOK_PEER, OPERATOR_PEER, agentPeer, certificatePin, nameSchema, peerKeyFile } from '@unionize/protocol';
 import { CtlError } from './errors.js';
+import { makePeerKeys } from './keys.js';
 
 const run = promisify(execFile);
 
 /**
  * `orchestratorctl init`: everything the two hosts need to trust each other,
- * in one directory: the shared HMAC secret, the dashboard and metrics tokens
+ * in one directory: a key for each peer in keys/ (the hook's, the operators',
+ * one per agent: protocol's keys.ts), the dashboard and metrics tokens
  * (each 32 random bytes in hex, mode 600), a CA, and server certificates for
  * the orchestrator and unionize with the given SANs (EC P-256, keys mode 600),
  * made with the openssl CLI (node's crypto cannot sign certificates), always
- * with argument arrays. An existing CA, secret and tokens are kept (so a
+ * with argument arrays. An existing CA, keys and tokens are kept (so a
  * second run re-issues the server certificates from the same CA: a rotation);
  * the server certificates are made anew each time.
  */
@@ -23,6 +25,8 @@ export interface InitOptions {
   dir: string;
   orchestratorSans: string[];
   unionizeSans: string[];
+  /** The `[agents.NAME]` names: each gets a key of its own. */
+  agents: string[];
   days: number;
   openssl?: string;
 }
@@ -33,6 +37,7 @@ export interface InitResult {
   /** What was made now, as opposed to kept. */
   made: string[];
   pins: { orchestrator: string; unionize: string };
+  agents: string[];
 }
 
 /** `fd00::1` → `IP:fd00::1`, `orch.example` → `DNS:orch.example`; anything else is refused (it would go into an openssl config). */
@@ -62,12 +67,16 @@ export async function init(options: InitOptions): Promise<InitResult> {
     throw new CtlError("give --unionize-san with the docker host's address or name, as the orchestrator's [agents.NAME] url names it", 2);
   }
 
+  const agents = [...new Set(options.agents.length ? options.agents : ['dock1'])];
+  for (const agent of agents) {
+    if (!nameSchema.safeParse(agent).success) throw new CtlError(`--agent ${JSON.stringify(agent)}: an agent's name is [a-z0-9_-], at most 63`, 2);
+  }
   const dir = resolve(options.dir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   const f = (name: string) => join(dir, name);
   const files = {
-    secret: f('secret'),
+    keysDir: f('keys'),
     dashboardToken: f('dashboard-token'),
     metricsToken: f('metrics-token'),
     caCert: f('ca.crt'),
@@ -78,7 +87,8 @@ export async function init(options: InitOptions): Promise<InitResult> {
     unionizeKey: f('unionize.key'),
   };
   const made: string[] = [];
-  for (const key of ['secret', 'dashboardToken', 'metricsToken'] as const) {
+  made.push(...makePeerKeys(files.keysDir, [HOOK_PEER, OPERATOR_PEER, ...agents.map(agentPeer)]));
+  for (const key of ['dashboardToken', 'metricsToken'] as const) {
     if (existsSync(files[key])) continue;
     writeToken(files[key]);
     made.push(files[key]);
@@ -135,6 +145,7 @@ export async function init(options: InitOptions): Promise<InitResult> {
     files,
     made,
     pins: { orchestrator: certificatePin(readFileSync(files.orchestratorCert)), unionize: certificatePin(readFileSync(files.unionizeCert)) },
+    agents,
   };
 }
 
@@ -143,44 +154,47 @@ export function initReport(result: InitResult, sans: { orchestrator: string[]; u
   const { files, pins } = result;
   const unionizeHost = sans.unionize[0]?.replace(/^(IP|DNS):/i, '') ?? 'DOCKER-HOST';
   const unionizeUrl = isIP(unionizeHost) === 6 ? `https://[${unionizeHost}]:9443` : `https://${unionizeHost}:9443`;
+  const agentSections = result.agents.map((agent) => `[agents.${agent}]
+url = ${unionizeUrl}
+ca = ${files.caCert}
+pin = ${pins.unionize}`).join('\n');
   return `made in ${result.dir}: ${result.made.length ? result.made.map((m) => m.slice(result.dir.length + 1)).join(', ') : 'nothing (all there)'}
 
-Orchestrator host: keep secret, dashboard-token, metrics-token, ca.crt and
+Orchestrator host: keep keys/, dashboard-token, metrics-token, ca.crt and
 orchestrator.{crt,key} (owned by the orchestrator's user, mode 600 for keys
-and tokens); the hook (root) needs secret and ca.crt too. Keep ca.key
-offline once the certificates are made.
+and tokens); the hook (root) reads keys/hook.keys and ca.crt too. Keep
+ca.key offline once the certificates are made. Each key file is one peer's:
+hook.keys (posts lease events only), operator.keys (orchestratorctl),
+agent-NAME.keys (the orchestrator signs with it; that agent alone accepts it).
 
 # /etc/orchestrator/orchestrator.ini
 [server]
 cert = ${files.orchestratorCert}
 key = ${files.orchestratorKey}
 [auth]
-secret_file = ${files.secret}
+keys_dir = ${files.keysDir}
 [dashboard]
 token_file = ${files.dashboardToken}
 [metrics]
 token_file = ${files.metricsToken}
-[agents.dock1]
-url = ${unionizeUrl}
-ca = ${files.caCert}
-pin = ${pins.unionize}
+${agentSections}
 
 # /etc/orchestrator/hook.ini
 [orchestrator]
 url = https://[::1]:8443
 ca = ${files.caCert}
 pin = ${pins.orchestrator}
-secret_file = ${files.secret}
+key_file = ${peerKeyFile(files.keysDir!, HOOK_PEER)}
 
-Docker host: copy secret, metrics-token and unionize.{crt,key} (mode 600 for
-keys and tokens) to the same paths.
+Each docker host NAME: copy keys/agent-NAME.keys to /etc/unionize/orchestrator.keys,
+and metrics-token and unionize.{crt,key} (mode 600 for keys and tokens).
 
 # /etc/unionize/unionize.ini
 [server]
 cert = ${files.unionizeCert}
 key = ${files.unionizeKey}
 [auth]
-secret_file = ${files.secret}
+key_file = /etc/unionize/orchestrator.keys
 [metrics]
 token_file = ${files.metricsToken}
 

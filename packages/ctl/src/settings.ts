@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
-import { ConfigError, certificatePin, loadConfigFile, loadServerTrust, readSecretFile, type ServerTrust } from '@unionize/protocol';
+import {
+  ConfigError, OPERATOR_PEER, certificatePin, loadConfigFile, loadServerTrust, peerKeyFile, readKeyFile, type ServerTrust, type SigningKey,
+} from '@unionize/protocol';
 import { CtlError } from './errors.js';
 
 export const DEFAULT_CONFIG = '/etc/orchestrator/orchestrator.ini';
@@ -10,14 +12,18 @@ export const DEFAULT_CONFIG = '/etc/orchestrator/orchestrator.ini';
 export interface ConnectionFlags {
   config?: string;
   url?: string;
-  secretFile?: string;
+  /** The operator's key file (default: operator.keys in the config's [auth] keys_dir). */
+  keyFile?: string;
+  /** The peers' key files, for `keys` and `init` (default: the config's [auth] keys_dir). */
+  keysDir?: string;
   ca?: string;
   pin?: string;
 }
 
 export interface Connection {
   url: string;
-  secret: Buffer;
+  /** The operator's signing key: the first in its file. */
+  key: SigningKey;
   trust: ServerTrust;
   /** Where each setting came from, for `--verbose` and error messages. */
   source: string;
@@ -30,7 +36,7 @@ const orchestratorIni = z.object({
     port: z.coerce.number().int().min(1).max(65535).default(8443),
     cert: z.string().min(1),
   }),
-  auth: z.object({ secret_file: z.string().min(1) }),
+  auth: z.object({ keys_dir: z.string().min(1) }),
 });
 
 /** The URL to reach a server listening on `listen`: the loopback address for a wildcard. */
@@ -41,33 +47,46 @@ export function localUrl(listen: string, port: number): string {
 
 /**
  * Flags win over the config file. From the config: the URL (its listen
- * address and port; a wildcard means the loopback address), the secret file,
+ * address and port; a wildcard means the loopback address), the operator's key file,
  * and the server's own certificate, pinned (`[server] cert` is exactly what
  * the orchestrator presents, so no CA or host name is needed on its host).
  */
 export function resolveConnection(flags: ConnectionFlags): Connection {
   const configFile = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
-  const haveFlags = flags.url && flags.secretFile && (flags.ca || flags.pin);
+  const haveFlags = flags.url && flags.keyFile && (flags.ca || flags.pin);
   if (!configFile && !haveFlags) {
     throw new CtlError(
-      `no orchestrator to talk to: give --config FILE (${DEFAULT_CONFIG} is not there), or --url, --secret-file and --ca or --pin`,
+      `no orchestrator to talk to: give --config FILE (${DEFAULT_CONFIG} is not there), or --url, --key-file and --ca or --pin`,
       2,
     );
   }
   try {
     let url = flags.url;
-    let secretFile = flags.secretFile;
+    let keyFile = flags.keyFile;
     let pin = flags.pin;
     if (configFile && !haveFlags) {
       const config = loadConfigFile(configFile, orchestratorIni);
       url ??= localUrl(config.server.listen, config.server.port);
-      secretFile ??= config.auth.secret_file;
+      keyFile ??= peerKeyFile(flags.keysDir ?? config.auth.keys_dir, OPERATOR_PEER);
       if (!flags.ca && !pin) pin = certificatePin(readCert(config.server.cert, configFile));
     }
     if (!url || !/^https:\/\//.test(url)) throw new CtlError(`--url must be an https:// URL, got ${url ?? 'nothing'}`, 2);
     const trust = loadServerTrust({ ca: flags.ca, pin }, 'orchestratorctl');
-    const secret = readSecretFile(secretFile!);
-    return { url, secret, trust, source: configFile && !haveFlags ? configFile : 'flags' };
+    const key = readKeyFile(keyFile!)[0]!;
+    return { url, key, trust, source: configFile && !haveFlags ? configFile : 'flags' };
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CtlError(error.message);
+    throw error;
+  }
+}
+
+/** The peers' key directory: --keys-dir, or the config's [auth] keys_dir. */
+export function resolveKeysDir(flags: ConnectionFlags): string {
+  if (flags.keysDir) return flags.keysDir;
+  const configFile = flags.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+  if (!configFile) throw new CtlError(`no keys directory: give --keys-dir DIR or --config FILE (${DEFAULT_CONFIG} is not there)`, 2);
+  try {
+    return loadConfigFile(configFile, z.object({ auth: z.object({ keys_dir: z.string().min(1) }) })).auth.keys_dir;
   } catch (error) {
     if (error instanceof ConfigError) throw new CtlError(error.message);
     throw error;

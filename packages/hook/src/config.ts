@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { iniBoolean, loadConfigFile } from '@unionize/protocol/config';
 import { hookConfigFile, spoolSectionSchema } from '@unionize/protocol/hook-spool';
+import { SECRET_FILE_RETIRED } from '@unionize/protocol/keys';
 import { nameSchema, SERVER_ROLES } from '@unionize/protocol/lease-event';
 import { isPortPattern } from './sav-ruleset.js';
 
@@ -17,7 +18,9 @@ export const hookConfigSchema = z.strictObject({
     /** The orchestrator is verified by a CA file, a certificate pin (sha256/...), or both: at least one. */
     ca: z.string().min(1).optional(),
     pin: z.string().min(1).optional(),
-    secret_file: z.string().min(1),
+    /** The hook's keys (the orchestrator's `hook.keys`): it signs with the first. */
+    key_file: z.string().min(1),
+    secret_file: z.undefined({ error: SECRET_FILE_RETIRED }).optional(),
     timeout_ms: z.coerce.number().int().min(100).max(30_000).default(3000),
   }).refine((o) => o.ca !== undefined || o.pin !== undefined, { message: 'give ca (a CA file) or pin (sha256/...), or both', path: ['ca'] }),
   dhcp: z.strictObject({

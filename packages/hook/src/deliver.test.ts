@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
-import { RequestVerifier, certificatePin, hmacAuth, leaseEventSchema, listenHttps, parsePin, type LeaseEvent } from '@unionize/protocol';
+import { Keyring, RequestVerifier, certificatePin, fixedKeys, hmacAuth, leaseEventSchema, listenHttps, parsePin, type LeaseEvent } from '@unionize/protocol';
 import { makeTestCerts } from '@unionize/protocol/testing/certs';
+import { testKey } from '@unionize/protocol/testing/keys';
 import { leaseEventFixture } from '@unionize/protocol/testing/lease-event';
 import type { ServerType } from '@hono/node-server';
 import { keptAliveDelivery, type DeliveryTarget } from './deliver.js';
@@ -22,7 +23,7 @@ async function deliverEvent(event: LeaseEvent, target: DeliveryTarget & { timeou
 // ca.crt, srv.crt and srv.key.
 const { dir } = makeTestCerts('hook');
 
-const secret = Buffer.from('k'.repeat(64));
+const key = testKey('hook-1', 'k');
 const received: LeaseEvent[] = [];
 let server: ServerType;
 let url: string;
@@ -30,7 +31,7 @@ let failWith = 0;
 
 beforeAll(async () => {
   const app = new Hono();
-  app.use('*', hmacAuth({ verifier: new RequestVerifier({ secret }) }));
+  app.use('*', hmacAuth({ verifier: new RequestVerifier({ keys: new Keyring({ hook: fixedKeys([key]) }) }) }));
   app.post('/v1/lease-events', async (c) => {
     if (failWith) return c.json({ error: { code: 'X', message: 'x' } }, failWith as 503);
     received.push(leaseEventSchema.parse(await c.req.json()));
@@ -49,43 +50,43 @@ const event: LeaseEvent = leaseEventFixture({ eventId: '6f9619ff-8b86-4d01-b42d-
 
 describe('deliverEvent', () => {
   it('posts a signed event over TLS verified by the CA', async () => {
-    const result = await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), secret, timeoutMs: 3000 });
+    const result = await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), key, timeoutMs: 3000 });
     expect(result).toEqual({ ok: true, status: 202 });
     expect(received).toEqual([event]);
   });
 
-  it('is refused (401) with the wrong secret, and keeps the event for a retry once the secret is fixed', async () => {
-    const result = await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), secret: Buffer.from('w'.repeat(64)), timeoutMs: 3000 });
+  it('is refused (401) with the wrong key, and keeps the event for a retry once the key is fixed', async () => {
+    const result = await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), key: testKey('hook-1', 'w'), timeoutMs: 3000 });
     expect(result).toMatchObject({ ok: false, retryable: true, status: 401 });
   });
 
   it('reports a 5xx as retryable', async () => {
     failWith = 503;
-    const result = await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), secret, timeoutMs: 3000 });
+    const result = await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), key, timeoutMs: 3000 });
     failWith = 0;
     expect(result).toMatchObject({ ok: false, retryable: true, status: 503 });
   });
 
   it('refuses a server whose certificate the CA did not sign', async () => {
-    const result = await deliverEvent(event, { url, ca: readFileSync(join(dir, 'srv.crt')), secret, timeoutMs: 3000 });
+    const result = await deliverEvent(event, { url, ca: readFileSync(join(dir, 'srv.crt')), key, timeoutMs: 3000 });
     expect(result).toMatchObject({ ok: false, retryable: true });
   });
 
   it('delivers to a server matching its certificate pin, with or without a CA, and to no other', async () => {
     const pin = parsePin(certificatePin(readFileSync(join(dir, 'srv.crt'))));
     const before = received.length;
-    expect(await deliverEvent(event, { url, pin, secret, timeoutMs: 3000 })).toEqual({ ok: true, status: 202 });
-    expect(await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), pin, secret, timeoutMs: 3000 })).toEqual({ ok: true, status: 202 });
+    expect(await deliverEvent(event, { url, pin, key, timeoutMs: 3000 })).toEqual({ ok: true, status: 202 });
+    expect(await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), pin, key, timeoutMs: 3000 })).toEqual({ ok: true, status: 202 });
     const wrong = Buffer.alloc(32, 7);
-    const refused = await deliverEvent(event, { url, pin: wrong, secret, timeoutMs: 3000 });
+    const refused = await deliverEvent(event, { url, pin: wrong, key, timeoutMs: 3000 });
     expect(refused).toMatchObject({ ok: false, retryable: true, reason: expect.stringMatching(/does not match the pin/) });
-    expect(await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), pin: wrong, secret, timeoutMs: 3000 })).toMatchObject({ ok: false });
+    expect(await deliverEvent(event, { url, ca: readFileSync(join(dir, 'ca.crt')), pin: wrong, key, timeoutMs: 3000 })).toMatchObject({ ok: false });
     expect(received.length).toBe(before + 2);
   });
 
   it('gives up within its timeout when nobody answers', async () => {
     const started = Date.now();
-    const result = await deliverEvent(event, { url: 'https://localhost:1', ca: readFileSync(join(dir, 'ca.crt')), secret, timeoutMs: 500 });
+    const result = await deliverEvent(event, { url: 'https://localhost:1', ca: readFileSync(join(dir, 'ca.crt')), key, timeoutMs: 500 });
     expect(result.ok).toBe(false);
     expect(Date.now() - started).toBeLessThan(5000);
   });
@@ -96,7 +97,7 @@ describe('keptAliveDelivery (the flusher)', () => {
     let connections = 0;
     const count = () => connections++;
     server.on('secureConnection', count);
-    const delivery = keptAliveDelivery({ url, ca: readFileSync(join(dir, 'ca.crt')), secret });
+    const delivery = keptAliveDelivery({ url, ca: readFileSync(join(dir, 'ca.crt')), key });
     try {
       for (let i = 0; i < 5; i++) expect(await delivery.deliver(event, { timeoutMs: 3000, spoolDepth: 0 })).toEqual({ ok: true, status: 202 });
       expect(connections).toBe(1);
@@ -111,7 +112,7 @@ describe('keptAliveDelivery (the flusher)', () => {
   });
 
   it('checks the pin on its connections too', async () => {
-    const delivery = keptAliveDelivery({ url, pin: Buffer.alloc(32, 7), secret });
+    const delivery = keptAliveDelivery({ url, pin: Buffer.alloc(32, 7), key });
     try {
       expect(await delivery.deliver(event, { timeoutMs: 3000, spoolDepth: 0 })).toMatchObject({ ok: false, retryable: true, reason: expect.stringMatching(/does not match the pin/) });
     } finally {

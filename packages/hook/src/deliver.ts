@@ -1,3 +1,4 @@
+import type { SigningKey } from '@unionize/protocol/keys';
 import { SignedClient, type SignedClientError } from '@unionize/protocol/signed-client';
 import { HOOK_REJECTED_HEADER, HOOK_SPOOL_DEPTH_HEADER, LEASE_EVENTS_PATH, type LeaseEvent } from '@unionize/protocol/lease-event';
 
@@ -6,7 +7,8 @@ export interface DeliveryTarget {
   /** The orchestrator is verified by `ca`, `pin` (SHA-256 of its certificate: protocol's tls-pin.ts), or both. */
   ca?: Buffer;
   pin?: Buffer;
-  secret: Buffer;
+  /** The hook's signing key. */
+  key: SigningKey;
 }
 
 export type DeliveryResult =
@@ -18,7 +20,7 @@ export type DeliverFn = (event: LeaseEvent, options: { timeoutMs: number; spoolD
 
 /**
  * A 4xx that says "this event itself is bad" (400, 413, 422…) will never be
- * accepted: not retryable. 401/403 are about the hook's secret or clock, not
+ * accepted: not retryable. 401/403 are about the hook's key or clock, not
  * the event: once the operator fixes them the spool must drain by itself, so
  * they are retried like 429, 5xx, an unexpected 3xx and transport failures.
  */
@@ -35,7 +37,7 @@ function clientFor(target: DeliveryTarget, connectTimeoutMs: number): SignedClie
     url: target.url,
     // Verifies the server (CA and/or pin) before a byte of the signed request is written.
     trust: { ca: target.ca, pin: target.pin },
-    secret: target.secret,
+    key: target.key,
     connections: 1,
     keepAlive: true,
     keepAliveMs: KEEP_ALIVE_IDLE_MS,

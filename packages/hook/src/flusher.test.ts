@@ -125,10 +125,10 @@ describe('flushRound', () => {
     ]);
   });
 
-  it('reports an unreadable secret (makeDeliver throws) as an error, not a crash', async () => {
+  it('reports an unreadable key file (makeDeliver throws) as an error, not a crash', async () => {
     const s = setup();
-    const round = await flushRound({ ...s, makeDeliver: () => { throw new Error('secret file x: cannot read'); }, timeoutMs: 1000 });
-    expect(round).toEqual({ error: 'secret file x: cannot read' });
+    const round = await flushRound({ ...s, makeDeliver: () => { throw new Error('key file x: cannot read'); }, timeoutMs: 1000 });
+    expect(round).toEqual({ error: 'key file x: cannot read' });
   });
 });
 

@@ -7,7 +7,7 @@ import { SpoolError, type Spool } from './spool.js';
 /** `orchestrator-hook --flush --interval S`: the spool's one reader, delivering it in order. */
 export interface FlusherOptions {
   spool: Spool;
-  /** Called each round, so a rotated secret or CA is picked up without a restart. */
+  /** Called each round, so a rotated key or CA is picked up without a restart. */
   makeDeliver: () => DeliverFn;
   log: Log;
   /** Per delivery. */
@@ -33,7 +33,7 @@ export type RoundResult = FlushResult | { error: string };
 
 /** One round over the spool. Never throws for spool or config trouble: it reports it. */
 export async function flushRound(o: FlusherOptions): Promise<RoundResult> {
-  // Before delivery and whatever becomes of it: a missing secret or a down orchestrator does not hold back a device's address.
+  // Before delivery and whatever becomes of it: a missing key file or a down orchestrator does not hold back a device's address.
   await o.sav?.sync(o.spool);
   let deliver: DeliverFn;
   try {

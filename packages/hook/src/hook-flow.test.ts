@@ -4,8 +4,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Hono } from 'hono';
-import { RequestVerifier, SIGNATURE_HEADERS, hmacAuth, leaseEventSchema, listenHttps, type LeaseEvent } from '@unionize/protocol';
+import { Keyring, RequestVerifier, SIGNATURE_HEADERS, fixedKeys, formatKeyFile, hmacAuth, leaseEventSchema, listenHttps, type LeaseEvent } from '@unionize/protocol';
 import { makeTestCerts } from '@unionize/protocol/testing/certs';
+import { testKey } from '@unionize/protocol/testing/keys';
 import type { ServerType } from '@hono/node-server';
 import { HOOK_SPOOL_DEPTH_HEADER as SPOOL_DEPTH_HEADER } from '@unionize/protocol/lease-event';
 import { Spool } from './spool.js';
@@ -16,22 +17,21 @@ import { spoolWriter } from './testing/spool-writer.js';
  * deliver.test.ts: orchestrator down → calls wait in the spool; orchestrator
  * back → the flusher delivers them, in order.
  */
-// ca.crt, srv.crt and srv.key; the tests' configs, secrets and spools go beside them.
+// ca.crt, srv.crt and srv.key; the tests' configs, keys and spools go beside them.
 const { dir } = makeTestCerts('hook-flow');
-const secretText = 'k'.repeat(64);
-const secret = Buffer.from(secretText);
+const key = testKey('hook-1', 'k');
 const received: { event: LeaseEvent; depth: string | undefined; signedAt: number }[] = [];
 let server: ServerType | undefined;
 let port = 0;
 
 async function startServer(): Promise<void> {
   const app = new Hono();
-  app.use('*', hmacAuth({ verifier: new RequestVerifier({ secret }) }));
+  app.use('*', hmacAuth({ verifier: new RequestVerifier({ keys: new Keyring({ hook: fixedKeys([key]) }) }) }));
   app.post('/v1/lease-events', async (c) => {
     received.push({
       event: leaseEventSchema.parse(await c.req.json()),
       depth: c.req.header(SPOOL_DEPTH_HEADER),
-      signedAt: Number(c.req.header(SIGNATURE_HEADERS.timestamp)),
+      signedAt: Number(/;created=([0-9]+);/.exec(c.req.header(SIGNATURE_HEADERS.input) ?? '')?.[1]),
     });
     return c.json({ ok: true }, 202);
   });
@@ -64,8 +64,8 @@ describe('hook flow over TLS: dnsmasq/orchestrator-hook.sh writes, the built flu
     const work = join(dir, 'flow');
     const spoolDir = join(work, 'spool');
     const config = join(dir, 'hook-flow.ini');
-    writeFileSync(join(dir, 'secret'), secretText, { mode: 0o600 });
-    writeFileSync(config, `[orchestrator]\nurl = https://localhost:${port}\nca = ${join(dir, 'ca.crt')}\nsecret_file = ${join(dir, 'secret')}\n\n[dhcp]\nserver = devnet\n\n[spool]\ndir = ${spoolDir}\n`);
+    writeFileSync(join(dir, 'hook.keys'), formatKeyFile('hook', [key]), { mode: 0o600 });
+    writeFileSync(config, `[orchestrator]\nurl = https://localhost:${port}\nca = ${join(dir, 'ca.crt')}\nkey_file = ${join(dir, 'hook.keys')}\n\n[dhcp]\nserver = devnet\n\n[spool]\ndir = ${spoolDir}\n`);
     const writer = spoolWriter(spoolDir, work);
     const call = (iaid: string, action = 'add') => writer.call([action, '00:03:00:01:02:aa:bb:cc:dd:09', 'fd00:1::1009', `dev${iaid}`], { DNSMASQ_IAID: iaid }).status;
     const spool = new Spool({ dir: spoolDir, dhcp: { server: 'devnet', role: 'device' } });

@@ -41,7 +41,7 @@ const keyLine = (key: string, value: string) =>
 
 function file(m: Model, dir: string, caFile: string) {
   const sections = {
-    orchestrator: [keyLine('url', 'https://[::1]:8443'), keyLine('ca', caFile), keyLine('secret_file', join(work, 'secret'))],
+    orchestrator: [keyLine('url', 'https://[::1]:8443'), keyLine('ca', caFile), keyLine('key_file', join(work, 'hook.keys'))],
     dhcp: [keyLine('server', m.server), keyLine('role', 'device')],
     spool: [keyLine('dir', dir)],
   };
@@ -93,7 +93,7 @@ describe('hook.ini: the shell hook and the flusher agree on the spool, or the fl
   it('the flusher refuses, with a non-zero exit and the reason, what it does not fully understand', () => {
     const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
     if (!existsSync(main)) return;
-    const good = `[orchestrator]\nurl = https://[::1]:8443\nca = /ca.crt\nsecret_file = /secret\n[dhcp]\nserver = devnet\n[spool]\ndir = ${join(work, 'spool')}\n`;
+    const good = `[orchestrator]\nurl = https://[::1]:8443\nca = /ca.crt\nkey_file = /hook.keys\n[dhcp]\nserver = devnet\n[spool]\ndir = ${join(work, 'spool')}\n`;
     const odd = {
       'a key without =': good.replace('dir = ', 'dir '),
       'a typo': good.replace('dir = ', 'dri = '),

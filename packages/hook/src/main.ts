@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { readSecretFile } from '@unionize/protocol/config';
+import { readKeyFile } from '@unionize/protocol/keys';
 import { loadServerTrust } from '@unionize/protocol/tls-pin';
 import { loadHookConfig, type HookConfig } from './config.js';
 import { keptAliveDelivery, type DeliverFn } from './deliver.js';
@@ -24,12 +24,13 @@ function targetOf(config: HookConfig) {
   return {
     url: config.orchestrator.url,
     ...loadServerTrust(config.orchestrator, '[orchestrator]'),
-    secret: readSecretFile(config.orchestrator.secret_file),
+    // The first key signs; read every round, so `orchestratorctl keys retire hook` is picked up.
+    key: readKeyFile(config.orchestrator.key_file)[0]!,
   };
 }
 
 /**
- * One kept-alive connection, made anew only when the secret, CA or pin change
+ * One kept-alive connection, made anew only when the key, CA or pin change
  * (they are read again every round, so a rotation needs no restart).
  */
 function keptAliveDeliveryFor(config: HookConfig): { makeDeliver: () => DeliverFn; close: () => void } {
@@ -37,7 +38,7 @@ function keptAliveDeliveryFor(config: HookConfig): { makeDeliver: () => DeliverF
   return {
     makeDeliver: () => {
       const target = targetOf(config);
-      const key = [target.secret, target.ca, target.pin].map((b) => b?.toString('base64') ?? '').join(' ');
+      const key = [Buffer.from(target.key.id), target.key.secret, target.ca, target.pin].map((b) => b?.toString('base64') ?? '').join(' ');
       if (current?.key !== key) {
         current?.delivery.close();
         current = { key, delivery: keptAliveDelivery(target, config.orchestrator.timeout_ms) };

@@ -8,7 +8,7 @@ const base = `[server]
 cert = /c
 key = /k
 [auth]
-secret_file = /s
+keys_dir = /k
 [addressing]
 prefix = fd00:3::/64
 `;

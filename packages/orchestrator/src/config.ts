@@ -1,6 +1,6 @@
 import { isIPv6 } from 'node:net';
 import { z } from 'zod';
-import { ADDRESSING_MODES, iniBoolean, loadConfigFile, nameSchema, portSchema } from '@unionize/protocol';
+import { ADDRESSING_MODES, SECRET_FILE_RETIRED, iniBoolean, loadConfigFile, nameSchema, portSchema } from '@unionize/protocol';
 import { DEFAULT_QUOTAS, type QuotaLimits } from './lifecycle/quotas.js';
 import { profileSchema } from './profiles/profiles.js';
 import { DEFAULT_MEMORY_EVENTS } from './store/types.js';
@@ -46,7 +46,11 @@ export const orchestratorConfigSchema = z.object({
     cert: z.string().min(1),
     key: z.string().min(1),
   }),
-  auth: z.object({ secret_file: z.string().min(1) }),
+  auth: z.object({
+    /** The peers' key files (hook.keys, operator.keys, agent-NAME.keys): protocol's keys.ts. */
+    keys_dir: z.string().min(1),
+    secret_file: z.undefined({ error: SECRET_FILE_RETIRED }).optional(),
+  }),
   sql: z
     .object({
       enabled: iniBoolean.default(false),

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
-import { ConfigError, RequestVerifier, listenHttps, readSecretFile, redact } from '@unionize/protocol';
+import {
+  ConfigError, HOOK_PEER, KeyFile, Keyring, OPERATOR_PEER, RequestVerifier, listenHttps, peerKeyFile, readSecretFile, redact,
+} from '@unionize/protocol';
 import { connectAgents } from './agents/connect.js';
 import { createApp } from './api/app.js';
 import { requestIdMixin } from './context/request-context.js';
@@ -38,7 +40,6 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
   if (!values.config) throw new ConfigError('usage: orchestrator --config FILE');
   const config = loadOrchestratorConfig(values.config);
-  const secret = readSecretFile(config.auth.secret_file);
   const dashboardToken = config.dashboard.token_file ? readSecretFile(config.dashboard.token_file, '[dashboard] token') : undefined;
   const metricsToken = config.metrics.token_file ? readSecretFile(config.metrics.token_file, '[metrics] token') : undefined;
   // Every line logged while a lease event or request is handled carries its requestId.
@@ -47,7 +48,14 @@ async function main(): Promise<void> {
   if (process.getuid?.() === 0) log.warn('running as root: the orchestrator needs no privilege; run it as its own user');
 
   // The client of each agent, as its [agents.NAME] section chooses (agents/connect.ts).
-  const agents = connectAgents(config, { secret, configFile: values.config });
+  const onKeyFileError = (error: Error) => log.error({ err: error.message }, 'a key file changed and cannot be read: its keys read before stay in use');
+  const agents = connectAgents(config, { keysDir: config.auth.keys_dir, configFile: values.config, onKeyFileError });
+  // Who may sign requests to this API, and what each may call (api/peer-access.ts).
+  const keyring = new Keyring({
+    [HOOK_PEER]: new KeyFile(peerKeyFile(config.auth.keys_dir, HOOK_PEER), { onReloadError: onKeyFileError }),
+    [OPERATOR_PEER]: new KeyFile(peerKeyFile(config.auth.keys_dir, OPERATOR_PEER), { onReloadError: onKeyFileError }),
+  });
+  log.info({ keys: keyring.describe() }, 'accepting signed requests from these keys');
   const store = await openStore(config, log);
   const quotas = new Quotas(quotaLimits(config), systemClock);
   const monitor = new AgentMonitor({
@@ -95,7 +103,7 @@ async function main(): Promise<void> {
   const hub = new StateHub(() => dashboardState({ store, agentHealth, clock: systemClock, queueDepth, series: () => sampler.series() }), config.dashboard.refresh_ms);
   const dashboard = { hub, ...(dashboardToken ? { auth: new DashboardAuth({ token: dashboardToken, ttlSeconds: config.dashboard.session_hours * 3600 }) } : {}) };
   const app = createApp({
-    store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret, notBefore: performance.timeOrigin }), log,
+    store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: keyring, notBefore: performance.timeOrigin }), log,
     metrics, agentHealth, agentControl: monitor, dashboard, ...(metricsToken ? { metricsToken } : {}),
   });
 

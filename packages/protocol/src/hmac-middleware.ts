@@ -8,12 +8,17 @@ export interface HmacAuthOptions {
   publicPaths?: readonly string[];
   /** Largest body accepted, bytes; larger ones get 413 before hashing. */
   maxBodyBytes?: number;
-  onRefused?: (info: { method: string; path: string; reason: string }) => void;
+  /**
+   * What each peer may call: false is a 403 (FORBIDDEN). Default: every
+   * signed route for every peer the verifier knows.
+   */
+  allow?: (peer: string, method: string, path: string) => boolean;
+  onRefused?: (info: { method: string; path: string; reason: string; peer?: string; keyId?: string }) => void;
 }
 
 /**
- * Refuses any request whose HMAC signature does not verify (401), before a
- * handler sees it. The raw body is read here and re-served to the handler,
+ * Refuses any request whose signature does not verify (401), or whose
+ * signer's peer may not call the route (403), before a handler sees it. The raw body is read here and re-served to the handler,
  * so the signature covers exactly the bytes the handler parses.
  */
 export function hmacAuth(options: HmacAuthOptions): MiddlewareHandler {
@@ -28,6 +33,8 @@ export function hmacAuth(options: HmacAuthOptions): MiddlewareHandler {
     const url = new URL(c.req.url);
     const result = options.verifier.verify({
       method: c.req.method,
+      // node-server builds the URL from the Host header: its host is the authority the client addressed (default port left out, as clients sign it).
+      authority: url.host,
       path: url.pathname + url.search,
       body,
       headers: { get: (name) => c.req.header(name) },
@@ -36,6 +43,11 @@ export function hmacAuth(options: HmacAuthOptions): MiddlewareHandler {
       options.onRefused?.({ method: c.req.method, path: url.pathname, reason: result.reason });
       if (result.busy) return c.json(errorBody('BUSY', result.reason), 503, { 'retry-after': '1' });
       return c.json(errorBody(result.code ?? 'UNAUTHENTICATED', result.reason), 401);
+    }
+    if (options.allow && !options.allow(result.peer, c.req.method, url.pathname)) {
+      const reason = `key ${result.keyId} (${result.peer}) may not ${c.req.method} ${url.pathname}`;
+      options.onRefused?.({ method: c.req.method, path: url.pathname, reason, peer: result.peer, keyId: result.keyId });
+      return c.json(errorBody('FORBIDDEN', reason), 403);
     }
     return next();
   };

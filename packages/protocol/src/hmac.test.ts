@@ -1,103 +1,149 @@
+import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { RequestVerifier, SIGNATURE_HEADERS, SIGNED_BEFORE_START, signRequest } from './hmac.js';
+import { RequestVerifier, SIGNATURE_HEADERS, SIGNED_BEFORE_START, contentDigest, signRequest, type SignInput } from './hmac.js';
+import { Keyring, fixedKeys } from './keys.js';
+import { testKey } from './testing/keys.js';
 
-const secret = Buffer.from('0123456789abcdef0123456789abcdef');
+const hook = testKey('hook-1');
+const operator = testKey('operator-1');
+const keys = new Keyring({ hook: fixedKeys([hook]), operator: fixedKeys([operator]) });
 const now = 1_800_000_000_000;
+const authority = '[fd00::1]:8443';
 
 function headersOf(h: Record<string, string>) {
   return { get: (name: string) => h[name] ?? null };
 }
 
 function verifier() {
-  return new RequestVerifier({ secret, now: () => now, windowSeconds: 60 });
+  return new RequestVerifier({ keys, now: () => now, windowSeconds: 60 });
 }
 
-describe('HMAC signing', () => {
-  const signed = signRequest({ secret, method: 'POST', path: '/v1/lease-events', body: '{"a":1}', now });
+function sign(input: Partial<SignInput> = {}): Record<string, string> {
+  return signRequest({ key: hook, method: 'POST', authority, path: '/v1/lease-events', body: '{"a":1}', now, ...input });
+}
 
-  it('verifies a signed request once, and refuses its replay', () => {
+const request = { method: 'POST', authority, path: '/v1/lease-events', body: '{"a":1}' };
+
+describe('request signatures (RFC 9421 shape, HMAC-SHA256)', () => {
+  const signed = sign();
+
+  it('writes the three headers in the one shape, over the signature base of RFC 9421 section 2.5', () => {
+    const h = signRequest({ key: hook, method: 'POST', authority, path: '/v1/lease-events?x=1', body: '{"a":1}', now, nonce: 'ab'.repeat(16) });
+    expect(h[SIGNATURE_HEADERS.digest]).toBe(`sha-256=:${createHash('sha256').update('{"a":1}').digest('base64')}:`);
+    const params = `("@method" "@authority" "@path" "@query" "content-digest");created=1800000000;nonce="${'ab'.repeat(16)}";keyid="hook-1";alg="hmac-sha256"`;
+    expect(h[SIGNATURE_HEADERS.input]).toBe(`unionize=${params}`);
+    const base = [
+      '"@method": POST',
+      '"@authority": [fd00::1]:8443',
+      '"@path": /v1/lease-events',
+      '"@query": ?x=1',
+      `"content-digest": ${contentDigest('{"a":1}')}`,
+      `"@signature-params": ${params}`,
+    ].join('\n');
+    expect(h[SIGNATURE_HEADERS.signature]).toBe(`unionize=:${createHmac('sha256', hook.secret).update(base).digest('base64')}:`);
+  });
+
+  it('verifies a signed request once, names its peer and key, and refuses its replay', () => {
     const v = verifier();
-    const input = { method: 'POST', path: '/v1/lease-events', body: '{"a":1}', headers: headersOf(signed) };
-    expect(v.verify(input)).toEqual({ ok: true });
+    const input = { ...request, headers: headersOf(signed) };
+    expect(v.verify(input)).toEqual({ ok: true, peer: 'hook', keyId: 'hook-1' });
     expect(v.verify(input)).toEqual({ ok: false, reason: 'nonce already used (replay)' });
   });
 
   it('refuses after a restart the replay of a request the previous run took: signed before the start', () => {
-    const input = { method: 'POST', path: '/v1/lease-events', body: '{"a":1}', headers: headersOf(signed) };
-    expect(verifier().verify(input)).toEqual({ ok: true });
+    const input = { ...request, headers: headersOf(signed) };
+    expect(verifier().verify(input)).toMatchObject({ ok: true });
     // The next run starts 5 s later, its nonce cache empty; the replay comes within the window.
     const later = now + 5_000;
-    const restarted = new RequestVerifier({ secret, now: () => later + 1_000, windowSeconds: 60, notBefore: later });
+    const restarted = new RequestVerifier({ keys, now: () => later + 1_000, windowSeconds: 60, notBefore: later });
     expect(restarted.verify(input)).toMatchObject({ ok: false, code: SIGNED_BEFORE_START });
     // A request signed in the start's second may be from before it: refused too; one signed after it is taken.
-    const sameSecond = signRequest({ secret, method: 'GET', path: '/', body: '', now: later + 999 - (later % 1000) });
-    expect(restarted.verify({ method: 'GET', path: '/', body: '', headers: headersOf(sameSecond) })).toMatchObject({ code: SIGNED_BEFORE_START });
-    const fresh = signRequest({ secret, method: 'GET', path: '/', body: '', now: later + 1_000 });
-    expect(restarted.verify({ method: 'GET', path: '/', body: '', headers: headersOf(fresh) })).toEqual({ ok: true });
+    const get = { method: 'GET', authority, path: '/', body: '' };
+    const sameSecond = sign({ ...get, now: later + 999 - (later % 1000) });
+    expect(restarted.verify({ ...get, headers: headersOf(sameSecond) })).toMatchObject({ code: SIGNED_BEFORE_START });
+    const fresh = sign({ ...get, now: later + 1_000 });
+    expect(restarted.verify({ ...get, headers: headersOf(fresh) })).toMatchObject({ ok: true });
   });
 
   it('checks the signature before the start: a forged old request is refused as badly signed', () => {
-    const forged = { ...signed, [SIGNATURE_HEADERS.signature]: '0'.repeat(64) };
-    const restarted = new RequestVerifier({ secret, now: () => now + 6_000, notBefore: now + 5_000 });
-    expect(restarted.verify({ method: 'POST', path: '/v1/lease-events', body: '{"a":1}', headers: headersOf(forged) })).toEqual({ ok: false, reason: 'bad signature' });
+    const forged = { ...signed, [SIGNATURE_HEADERS.signature]: `unionize=:${Buffer.alloc(32).toString('base64')}:` };
+    const restarted = new RequestVerifier({ keys, now: () => now + 6_000, notBefore: now + 5_000 });
+    expect(restarted.verify({ ...request, headers: headersOf(forged) })).toEqual({ ok: false, reason: 'bad signature' });
   });
 
   it.each([
-    ['another body', { body: '{"a":2}' }],
     ['another path', { path: '/v1/clients' }],
     ['another method', { method: 'PUT' }],
     ['an added query', { path: '/v1/lease-events?x=1' }],
+    ['another host (a request signed for one server, sent to another)', { authority: '[fd00::2]:8443' }],
+    ['another port', { authority: '[fd00::1]:9443' }],
   ])('refuses %s', (_what, change) => {
-    const input = { method: 'POST', path: '/v1/lease-events', body: '{"a":1}', headers: headersOf(signed), ...change };
-    expect(verifier().verify(input)).toEqual({ ok: false, reason: 'bad signature' });
+    expect(verifier().verify({ ...request, headers: headersOf(signed), ...change })).toEqual({ ok: false, reason: 'bad signature' });
   });
 
-  it('refuses another secret, an old timestamp and missing headers', () => {
-    const other = signRequest({ secret: Buffer.from('x'.repeat(32)), method: 'GET', path: '/', body: '', now });
-    expect(verifier().verify({ method: 'GET', path: '/', body: '', headers: headersOf(other) }).ok).toBe(false);
-    const old = signRequest({ secret, method: 'GET', path: '/', body: '', now: now - 61_000 });
-    expect(verifier().verify({ method: 'GET', path: '/', body: '', headers: headersOf(old) })).toEqual({
-      ok: false,
-      reason: 'timestamp outside the accepted window',
-    });
-    expect(verifier().verify({ method: 'GET', path: '/', body: '', headers: headersOf({}) })).toEqual({
-      ok: false,
-      reason: 'request is not signed',
-    });
+  it('refuses another body by its digest', () => {
+    expect(verifier().verify({ ...request, body: '{"a":2}', headers: headersOf(signed) })).toEqual({ ok: false, reason: 'content-digest does not match the body' });
+    const redigested = { ...signed, [SIGNATURE_HEADERS.digest]: contentDigest('{"a":2}') };
+    expect(verifier().verify({ ...request, body: '{"a":2}', headers: headersOf(redigested) })).toEqual({ ok: false, reason: 'bad signature' });
+  });
+
+  it('refuses an unknown key id, a known id with another secret, an old timestamp and missing headers', () => {
+    const stranger = sign({ key: testKey('agent-dock1-1') });
+    expect(verifier().verify({ ...request, headers: headersOf(stranger) })).toEqual({ ok: false, reason: 'unknown key id agent-dock1-1' });
+    const impostor = sign({ key: testKey('hook-1', 'another secret') });
+    expect(verifier().verify({ ...request, headers: headersOf(impostor) })).toEqual({ ok: false, reason: 'bad signature' });
+    const old = sign({ now: now - 61_000 });
+    expect(verifier().verify({ ...request, headers: headersOf(old) })).toEqual({ ok: false, reason: 'timestamp outside the accepted window' });
+    expect(verifier().verify({ ...request, headers: headersOf({}) })).toEqual({ ok: false, reason: 'request is not signed' });
     const garbled = { ...signed, [SIGNATURE_HEADERS.signature]: 'zz' };
-    expect(verifier().verify({ method: 'POST', path: '/v1/lease-events', body: '{"a":1}', headers: headersOf(garbled) }).ok).toBe(false);
+    expect(verifier().verify({ ...request, headers: headersOf(garbled) }).ok).toBe(false);
+  });
+
+  it('takes only its one shape of Signature-Input: other components, orders or labels are refused', () => {
+    const input = signed[SIGNATURE_HEADERS.input]!;
+    for (const other of [
+      input.replace('unionize=', 'sig1='),
+      input.replace(' "content-digest"', ''),
+      input.replace('"@method" "@authority"', '"@authority" "@method"'),
+      input.replace('alg="hmac-sha256"', 'alg="rsa-pss-sha512"'),
+      `${input};expires=1`,
+      input.replace(/keyid="[^"]*"/, 'keyid="../../etc/passwd"'),
+    ]) {
+      expect(verifier().verify({ ...request, headers: headersOf({ ...signed, [SIGNATURE_HEADERS.input]: other }) }).ok, other).toBe(false);
+    }
   });
 
   it('forgets nonces after the window and bounds the cache', () => {
     let t = now;
-    const v = new RequestVerifier({ secret, now: () => t, maxNonces: 2 });
-    const sign = () => headersOf(signRequest({ secret, method: 'GET', path: '/', body: '', now: t }));
-    expect(v.verify({ method: 'GET', path: '/', body: '', headers: sign() }).ok).toBe(true);
-    expect(v.verify({ method: 'GET', path: '/', body: '', headers: sign() }).ok).toBe(true);
-    expect(v.verify({ method: 'GET', path: '/', body: '', headers: sign() })).toEqual({ ok: false, reason: 'nonce cache full, try again', busy: true });
+    const v = new RequestVerifier({ keys, now: () => t, maxNonces: 2 });
+    const get = { method: 'GET', authority, path: '/', body: '' };
+    const signNow = () => headersOf(sign({ ...get, now: t }));
+    expect(v.verify({ ...get, headers: signNow() }).ok).toBe(true);
+    expect(v.verify({ ...get, headers: signNow() }).ok).toBe(true);
+    expect(v.verify({ ...get, headers: signNow() })).toEqual({ ok: false, reason: 'nonce cache full, try again', busy: true });
     t += 121_000;
-    expect(v.verify({ method: 'GET', path: '/', body: '', headers: sign() }).ok).toBe(true);
+    expect(v.verify({ ...get, headers: signNow() }).ok).toBe(true);
   });
 
   it('keeps up a steady load for many windows, forgetting what expired and refusing replays of what did not', () => {
     let t = now;
     // 1,000 requests a second against a 2 s window: about 3,000 nonces live at once.
-    const v = new RequestVerifier({ secret, now: () => t, windowSeconds: 2, maxNonces: 3500 });
-    const get = (headers: Record<string, string>) => v.verify({ method: 'GET', path: '/', body: '', headers: headersOf(headers) });
+    const v = new RequestVerifier({ keys, now: () => t, windowSeconds: 2, maxNonces: 3500 });
+    const get = { method: 'GET', authority, path: '/', body: '' };
     let last: Record<string, string> = {};
     const refused: string[] = [];
     for (let i = 0; i < 20_000; i++) {
       t += 1;
-      last = signRequest({ secret, method: 'GET', path: '/', body: '', now: t });
-      const result = get(last);
+      last = sign({ ...get, now: t });
+      const result = v.verify({ ...get, headers: headersOf(last) });
       if (!result.ok) refused.push(`${i}: ${result.reason}`);
     }
     expect(refused.slice(0, 3)).toEqual([]);
-    expect(get(last)).toEqual({ ok: false, reason: 'nonce already used (replay)' });
+    expect(v.verify({ ...get, headers: headersOf(last) })).toEqual({ ok: false, reason: 'nonce already used (replay)' });
   });
 
   it('makes a new 32-hex-digit nonce for each request', () => {
-    const nonces = new Set(Array.from({ length: 1000 }, () => signRequest({ secret, method: 'GET', path: '/', body: '' })[SIGNATURE_HEADERS.nonce]));
+    const nonces = new Set(Array.from({ length: 1000 }, () => /nonce="([^"]*)"/.exec(sign()[SIGNATURE_HEADERS.input]!)![1]));
     expect(nonces.size).toBe(1000);
     for (const nonce of nonces) expect(nonce).toMatch(/^[0-9a-f]{32}$/);
   });

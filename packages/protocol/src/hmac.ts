@@ -1,22 +1,41 @@
 import { createHmac, hash, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { PeerKey, SigningKey } from './keys.js';
 
 /**
- * HMAC-SHA256 request signing shared by the hook, the orchestrator and unionize.
+ * Request signatures in the shape of RFC 9421 (HTTP Message Signatures) with
+ * HMAC-SHA256, shared by the hook, the orchestrator, unionize and
+ * `orchestratorctl`. We send, and accept, exactly one shape:
  *
- * The signature covers the timestamp, a nonce, the method, the path with its
- * query, and the SHA-256 of the body, so a captured request cannot be replayed
- * (time window + nonce cache, and no request signed before the server
- * started: `notBefore`), moved to another route, or given another body.
+ *     Content-Digest: sha-256=:BASE64(SHA-256(body)):
+ *     Signature-Input: unionize=("@method" "@authority" "@path" "@query" "content-digest");created=UNIX;nonce="HEX32";keyid="ID";alg="hmac-sha256"
+ *     Signature: unionize=:BASE64(HMAC-SHA256(key, signature base)):
+ *
+ * The signature base is RFC 9421's (section 2.5): one line per covered
+ * component, `"NAME": value`, then `"@signature-params": ` and the
+ * Signature-Input's value after `unionize=`, joined by LF with none at the
+ * end. So the signature covers the method, the authority (host and port the
+ * client addressed), the path, the query (`?` when there is none), the body
+ * (its digest, checked against the body), the time it was made, a nonce, and
+ * the key's id: a captured request cannot be replayed (time window + nonce
+ * cache, and no request signed before the server started: `notBefore`),
+ * sent to another route, server or port, or given another body, and a key
+ * opens only what its peer may do (the server's authorisation, by peer).
  */
 export const SIGNATURE_HEADERS = {
-  timestamp: 'x-unionize-timestamp',
-  nonce: 'x-unionize-nonce',
-  signature: 'x-unionize-signature',
+  digest: 'content-digest',
+  input: 'signature-input',
+  signature: 'signature',
 } as const;
 
+export const SIGNATURE_LABEL = 'unionize';
+export const SIGNATURE_ALGORITHM = 'hmac-sha256';
+const COVERED = '("@method" "@authority" "@path" "@query" "content-digest")';
+
 export interface SignInput {
-  secret: Buffer;
+  key: SigningKey;
   method: string;
+  /** Host and port as the client addresses the server: `[fd00::1]:8443` (URL.host). */
+  authority: string;
   /** Path with query string, e.g. `/v1/clients?state=ready`. */
   path: string;
   body: string | Uint8Array;
@@ -25,30 +44,42 @@ export interface SignInput {
   nonce?: string;
 }
 
-export function bodyHash(body: string | Uint8Array): string {
+/** RFC 9530's Content-Digest of a body: `sha-256=:BASE64:`. */
+export function contentDigest(body: string | Uint8Array): string {
   // One-shot hash(): createHash() looks the digest up in OpenSSL 3 for each
   // object, which cost more than hashing a lease event.
-  return hash('sha256', body, 'hex');
+  return `sha-256=:${hash('sha256', body, 'base64')}:`;
 }
 
-function canonical(timestamp: string, nonce: string, method: string, path: string, bodySha256: string): string {
-  return `${timestamp}\n${nonce}\n${method.toUpperCase()}\n${path}\n${bodySha256}`;
+function signatureParams(created: string, nonce: string, keyId: string): string {
+  return `${COVERED};created=${created};nonce="${nonce}";keyid="${keyId}";alg="${SIGNATURE_ALGORITHM}"`;
+}
+
+function signatureBase(method: string, authority: string, pathWithQuery: string, digest: string, params: string): string {
+  const q = pathWithQuery.indexOf('?');
+  const path = q < 0 ? pathWithQuery : pathWithQuery.slice(0, q);
+  const query = q < 0 ? '?' : pathWithQuery.slice(q);
+  return `"@method": ${method.toUpperCase()}\n"@authority": ${authority.toLowerCase()}\n"@path": ${path || '/'}\n"@query": ${query}\n"content-digest": ${digest}\n"@signature-params": ${params}`;
+}
+
+function mac(secret: Buffer, base: string): Buffer {
+  return createHmac('sha256', secret).update(base).digest();
 }
 
 /** Headers to add to a request. */
 export function signRequest(input: SignInput): Record<string, string> {
-  const timestamp = String(Math.floor((input.now ?? Date.now()) / 1000));
+  const created = String(Math.floor((input.now ?? Date.now()) / 1000));
   // 122 random bits as 32 hex digits. randomUUID draws from a batch of random
   // bytes it refills now and then; randomBytes(16) asks OpenSSL each time,
   // which cost a load generator more than the HMAC did.
   const nonce = input.nonce ?? randomUUID().replaceAll('-', '');
-  const mac = createHmac('sha256', input.secret)
-    .update(canonical(timestamp, nonce, input.method, input.path, bodyHash(input.body)))
-    .digest('hex');
+  const digest = contentDigest(input.body);
+  const params = signatureParams(created, nonce, input.key.id);
+  const signature = mac(input.key.secret, signatureBase(input.method, input.authority, input.path, digest, params)).toString('base64');
   return {
-    [SIGNATURE_HEADERS.timestamp]: timestamp,
-    [SIGNATURE_HEADERS.nonce]: nonce,
-    [SIGNATURE_HEADERS.signature]: mac,
+    [SIGNATURE_HEADERS.digest]: digest,
+    [SIGNATURE_HEADERS.input]: `${SIGNATURE_LABEL}=${params}`,
+    [SIGNATURE_HEADERS.signature]: `${SIGNATURE_LABEL}=:${signature}:`,
   };
 }
 
@@ -60,11 +91,21 @@ export function signRequest(input: SignInput): Record<string, string> {
  */
 export const SIGNED_BEFORE_START = 'SIGNED_BEFORE_START';
 
-/** `busy`: refused for load, not for the request: the caller may retry (503). `code`: a refusal with its own error code. */
-export type VerifyResult = { ok: true } | { ok: false; reason: string; busy?: true; code?: typeof SIGNED_BEFORE_START };
+/**
+ * `ok`: the peer whose key signed it. `busy`: refused for load, not for the
+ * request: the caller may retry (503). `code`: a refusal with its own error code.
+ */
+export type VerifyResult =
+  | { ok: true; peer: string; keyId: string }
+  | { ok: false; reason: string; busy?: true; code?: typeof SIGNED_BEFORE_START };
+
+/** Where a verifier finds a key by its id, and whose it is (protocol's Keyring). */
+export interface KeyLookup {
+  find(id: string): PeerKey | undefined;
+}
 
 export interface VerifierOptions {
-  secret: Buffer;
+  keys: KeyLookup;
   /** Accepted clock skew either way, seconds. */
   windowSeconds?: number;
   /**
@@ -87,14 +128,23 @@ export interface VerifierOptions {
 
 export interface VerifyInput {
   method: string;
+  /** The request's Host header. */
+  authority: string;
+  /** Path with its query. */
   path: string;
   body: string | Uint8Array;
   headers: { get(name: string): string | null | undefined };
 }
 
+const INPUT_PATTERN = new RegExp(
+  `^${SIGNATURE_LABEL}=\\("@method" "@authority" "@path" "@query" "content-digest"\\);created=([0-9]{1,12});nonce="([0-9a-f]{16,64})";keyid="([a-z0-9][a-z0-9._-]{0,63})";alg="${SIGNATURE_ALGORITHM}"$`,
+);
+const SIGNATURE_PATTERN = new RegExp(`^${SIGNATURE_LABEL}=:([A-Za-z0-9+/]{43}=):$`);
+const AUTHORITY_PATTERN = /^[A-Za-z0-9.:[\]-]{1,300}$/;
+
 /** Verifies signed requests; remembers nonces for the window to refuse replays. */
 export class RequestVerifier {
-  readonly #secret: Buffer;
+  readonly #keys: KeyLookup;
   readonly #windowSeconds: number;
   readonly #maxNonces: number;
   readonly #notBeforeSecond: number;
@@ -113,8 +163,7 @@ export class RequestVerifier {
   #head = 0;
 
   constructor(options: VerifierOptions) {
-    if (options.secret.length < 16) throw new Error('HMAC secret must be at least 16 bytes');
-    this.#secret = options.secret;
+    this.#keys = options.keys;
     this.#windowSeconds = options.windowSeconds ?? 60;
     this.#maxNonces = options.maxNonces ?? 250_000;
     this.#notBeforeSecond = options.notBefore === undefined ? -Infinity : Math.floor(options.notBefore / 1000);
@@ -122,24 +171,31 @@ export class RequestVerifier {
   }
 
   verify(input: VerifyInput): VerifyResult {
-    const timestamp = input.headers.get(SIGNATURE_HEADERS.timestamp) ?? '';
-    const nonce = input.headers.get(SIGNATURE_HEADERS.nonce) ?? '';
+    const digest = input.headers.get(SIGNATURE_HEADERS.digest) ?? '';
+    const signatureInput = input.headers.get(SIGNATURE_HEADERS.input) ?? '';
     const signature = input.headers.get(SIGNATURE_HEADERS.signature) ?? '';
-    if (!timestamp || !nonce || !signature) return { ok: false, reason: 'request is not signed' };
-    if (!/^[0-9]{1,12}$/.test(timestamp)) return { ok: false, reason: 'bad timestamp' };
-    if (!/^[0-9a-f]{16,64}$/.test(nonce)) return { ok: false, reason: 'bad nonce' };
-    if (!/^[0-9a-f]{64}$/.test(signature)) return { ok: false, reason: 'bad signature format' };
+    if (!digest || !signatureInput || !signature) return { ok: false, reason: 'request is not signed' };
+    const params = INPUT_PATTERN.exec(signatureInput);
+    if (!params) return { ok: false, reason: 'bad signature-input (not the one shape accepted: see the README)' };
+    const sig = SIGNATURE_PATTERN.exec(signature);
+    if (!sig) return { ok: false, reason: 'bad signature format' };
+    if (!AUTHORITY_PATTERN.test(input.authority)) return { ok: false, reason: 'bad host header' };
+    const [, created, nonce, keyId] = params as unknown as [string, string, string, string];
 
+    const found = this.#keys.find(keyId);
+    if (!found) return { ok: false, reason: `unknown key id ${keyId}` };
     const nowSeconds = Math.floor(this.#now() / 1000);
-    if (Math.abs(nowSeconds - Number(timestamp)) > this.#windowSeconds) {
+    if (Math.abs(nowSeconds - Number(created)) > this.#windowSeconds) {
       return { ok: false, reason: 'timestamp outside the accepted window' };
     }
-    const expected = createHmac('sha256', this.#secret)
-      .update(canonical(timestamp, nonce, input.method, input.path, bodyHash(input.body)))
-      .digest();
-    if (!timingSafeEqual(expected, Buffer.from(signature, 'hex'))) return { ok: false, reason: 'bad signature' };
+    if (digest !== contentDigest(input.body)) return { ok: false, reason: 'content-digest does not match the body' };
+    const base = signatureBase(input.method, input.authority, input.path, digest, signatureInput.slice(SIGNATURE_LABEL.length + 1));
+    // Canonical base64 only: another spelling of the same bytes is not the signature sent.
+    const given = Buffer.from(sig[1]!, 'base64');
+    if (given.toString('base64') !== sig[1]) return { ok: false, reason: 'bad signature format' };
+    if (!timingSafeEqual(mac(found.key.secret, base), given)) return { ok: false, reason: 'bad signature' };
     // Timestamps have whole seconds: one signed in the start's second may be from before it.
-    if (Number(timestamp) <= this.#notBeforeSecond) {
+    if (Number(created) <= this.#notBeforeSecond) {
       return { ok: false, reason: 'signed before this server started (a replay, or a clock behind: sign it again)', code: SIGNED_BEFORE_START };
     }
 
@@ -148,8 +204,8 @@ export class RequestVerifier {
     if (this.#nonces.size >= this.#maxNonces) return { ok: false, reason: 'nonce cache full, try again', busy: true };
     this.#nonces.add(nonce);
     this.#order.push(nonce);
-    this.#until.push(Number(timestamp) + this.#windowSeconds);
-    return { ok: true };
+    this.#until.push(Number(created) + this.#windowSeconds);
+    return { ok: true, peer: found.peer, keyId };
   }
 
   #forgetExpired(nowSeconds: number): void {

@@ -14,3 +14,4 @@ export * from './openapi.js';
 export * from './bearer-token.js';
 export * from './signed-client.js';
 export * from './outcomes.js';
+export * from './keys.js';

@@ -2,12 +2,14 @@ import { readFileSync } from 'node:fs';
 import type { MiddlewareHandler } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RequestVerifier } from './hmac.js';
+import { Keyring, fixedKeys } from './keys.js';
+import { testKey } from './testing/keys.js';
 import { hmacAuth } from './hmac-middleware.js';
 import { REQUEST_ID_HEADER, SignedClient, SignedClientError, readErrorBody, type SignedClientOptions } from './signed-client.js';
 import { startSignedTestServer, type SignedTestServer } from './testing/signed-server.js';
 import { certificatePin, parsePin } from './tls-pin.js';
 
-const secret = Buffer.from('c'.repeat(40));
+const key = testKey('test-1', 'c');
 let srv: SignedTestServer;
 let slowMs = 0;
 const seen: { method: string; path: string; body: string; requestId: string | undefined }[] = [];
@@ -17,7 +19,7 @@ let restartedTries = 0;
 
 beforeAll(async () => {
   // The server's own verifier on /v1/*: signature, window and nonce, as the daemons check them.
-  srv = await startSignedTestServer('signed-client', secret, (app) => {
+  srv = await startSignedTestServer('signed-client', key, (app) => {
     app.all('/v1/echo', async (c) => {
       const body = await c.req.text();
       seen.push({ method: c.req.method, path: c.req.path + (new URL(c.req.url).search || ''), body, requestId: c.req.header(REQUEST_ID_HEADER) });
@@ -49,7 +51,7 @@ const ca = () => readFileSync(srv.certs.caCert);
 const pinOf = (file: string) => parsePin(certificatePin(readFileSync(file)));
 
 async function withClient<T>(options: Partial<SignedClientOptions>, fn: (client: SignedClient) => Promise<T>): Promise<T> {
-  const client = new SignedClient({ url: srv.url, trust: { ca: ca() }, secret, timeoutMs: 5000, ...options });
+  const client = new SignedClient({ url: srv.url, trust: { ca: ca() }, key, timeoutMs: 5000, ...options });
   try {
     return await fn(client);
   } finally {
@@ -84,17 +86,17 @@ describe('SignedClient', () => {
   });
 
   it('is refused by the verifier with another secret, unsigned, or replayed', async () => {
-    await withClient({ secret: Buffer.from('w'.repeat(40)) }, async (client) => {
+    await withClient({ key: testKey('test-1', 'w') }, async (client) => {
       const refused = await failure(client.call({ method: 'GET', path: '/v1/echo' }));
       expect(refused).toMatchObject({ kind: 'http', status: 401 });
       expect(await client.request({ method: 'GET', path: '/v1/echo', sign: false })).toMatchObject({ status: 401 });
-      expect(await client.request({ method: 'GET', path: '/v1/echo', sign: secret })).toMatchObject({ status: 200 });
+      expect(await client.request({ method: 'GET', path: '/v1/echo', sign: key })).toMatchObject({ status: 200 });
     });
   });
 
   it('signs anew and sends again a request refused as signed before the server started, a few times', async () => {
     // The server started a second after this clock says: a request signed now, or in the next second, is refused.
-    restartedAuth = hmacAuth({ verifier: new RequestVerifier({ secret, notBefore: Date.now() + 1000 }) });
+    restartedAuth = hmacAuth({ verifier: new RequestVerifier({ keys: new Keyring({ test: fixedKeys([key]) }), notBefore: Date.now() + 1000 }) });
     restartedTries = 0;
     await withClient({ beforeStartRetries: 0 }, async (client) => {
       const refused = await failure(client.call({ method: 'GET', path: '/restarted/echo' }));
@@ -188,7 +190,7 @@ describe('SignedClient', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const silentPort = (silent.address() as { port: number }).port;
     try {
-      const client = new SignedClient({ url: `https://127.0.0.1:${silentPort}`, trust: { ca: ca() }, secret, connectTimeoutMs: 200, timeoutMs: 5000 });
+      const client = new SignedClient({ url: `https://127.0.0.1:${silentPort}`, trust: { ca: ca() }, key, connectTimeoutMs: 200, timeoutMs: 5000 });
       expect(await failure(client.request({ method: 'GET', path: '/healthz' }))).toMatchObject({ kind: 'network', code: 'ERR_CONNECT_TIMEOUT' });
       await client.close();
     } finally {
@@ -207,7 +209,7 @@ describe('SignedClient', () => {
   });
 
   it('tells network errors from HTTP errors: nothing listening', async () => {
-    const client = new SignedClient({ url: 'https://127.0.0.1:1', trust: { ca: ca() }, secret });
+    const client = new SignedClient({ url: 'https://127.0.0.1:1', trust: { ca: ca() }, key });
     expect(await failure(client.request({ method: 'GET', path: '/healthz' }))).toMatchObject({ kind: 'network', code: 'ECONNREFUSED', status: undefined });
     await client.close();
   });

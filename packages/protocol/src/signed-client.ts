@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Agent, request, type RequestOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { SIGNED_BEFORE_START, signRequest } from './hmac.js';
+import type { SigningKey } from './keys.js';
 import { verifiedConnection, type ServerTrust } from './tls-pin.js';
 
 /**
@@ -20,8 +21,8 @@ import { verifiedConnection, type ServerTrust } from './tls-pin.js';
  * `verifiedConnection`) after its handshake and before its first request, so
  * not one byte of a signed request goes to the wrong server; connections are
  * kept alive and pooled (`connections` at most). A request is signed when it
- * is sent (again if it is sent twice): method, path with query, body hash,
- * timestamp and nonce (hmac.ts).
+ * is sent (again if it is sent twice) with the client's key: method,
+ * authority, path, query, body digest, time, nonce and key id (hmac.ts).
  */
 
 /** The request id header: the lease event's id, from the hook through the orchestrator to the agent. */
@@ -32,7 +33,8 @@ export interface SignedClientOptions {
   url: string;
   /** A CA, a certificate pin, or both (both must hold): `loadServerTrust`. */
   trust: ServerTrust;
-  secret: Buffer;
+  /** The key to sign with, or where to get it at each request (a KeyFile's `signingKey`, so a rotation is picked up). */
+  key: SigningKey | (() => SigningKey);
   /** Most connections open at once; requests beyond wait for a free one. Default: no limit. */
   connections?: number;
   /** false: one connection per request, closed after it (a short-lived process). Default true. */
@@ -69,8 +71,8 @@ export interface SignedRequest {
   body?: string;
   /** Added after the signature: they win (a test's forgeries and replays). */
   headers?: Record<string, string>;
-  /** false: not signed (tests of refusal); a Buffer: signed with this secret instead. */
-  sign?: false | Buffer;
+  /** false: not signed (tests of refusal); a key: signed with it instead. */
+  sign?: false | SigningKey;
   /** `x-request-id`; defaults to the client's `requestId()`. */
   requestId?: string;
   timeoutMs?: number;
@@ -169,7 +171,7 @@ const staleSocket = new WeakSet<Error>();
 export class SignedClient {
   readonly origin: string;
   readonly #base: URL;
-  readonly #secret: Buffer;
+  readonly #key: () => SigningKey;
   readonly #agent: VerifiedAgent;
   readonly #timeoutMs: number;
   readonly #idleTimeoutMs: number;
@@ -183,7 +185,8 @@ export class SignedClient {
   constructor(options: SignedClientOptions) {
     this.#base = new URL(options.url);
     this.origin = this.#base.origin;
-    this.#secret = options.secret;
+    const key = options.key;
+    this.#key = typeof key === 'function' ? key : () => key;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.#maxResponseBytes = options.maxResponseBytes ?? 16 * MIB;
@@ -253,7 +256,8 @@ export class SignedClient {
 
   async #attempt(input: SignedRequest): Promise<SignedResponse> {
     const body = input.body ?? (input.json === undefined ? '' : JSON.stringify(input.json));
-    const headers: Record<string, string> = {};
+    // The authority the signature covers is the one sent, whatever node would write.
+    const headers: Record<string, string> = { host: this.#base.host };
     if (body) {
       headers['content-type'] = 'application/json';
       headers['content-length'] = String(Buffer.byteLength(body));
@@ -261,7 +265,8 @@ export class SignedClient {
     const requestId = input.requestId ?? this.#requestId?.();
     if (requestId) headers[REQUEST_ID_HEADER] = requestId;
     if (input.sign !== false) {
-      Object.assign(headers, signRequest({ secret: input.sign ?? this.#secret, method: input.method, path: input.path, body }));
+      const key = input.sign ?? this.#key();
+      Object.assign(headers, signRequest({ key, method: input.method, authority: this.#base.host, path: input.path, body }));
     }
     if (input.headers) Object.assign(headers, input.headers);
     return this.#send(input.method, new URL(input.path, this.#base), headers, body, input.timeoutMs ?? this.#timeoutMs, input.maxResponseBytes ?? this.#maxResponseBytes);

@@ -9,7 +9,7 @@ port = 9443
 cert = /etc/unionize/unionize.crt
 key = /etc/unionize/unionize.key
 [auth]
-secret_file = /etc/unionize/secret
+key_file = /etc/unionize/orchestrator.keys
 [docker]
 socket = /var/run/docker.sock
 [network]
@@ -41,7 +41,7 @@ describe('unionize config', () => {
   it('reads the documented file, inline comments included', () => {
     expect(parse(FULL)).toEqual({
       server: { listen: '::', port: 9443, certFile: '/etc/unionize/unionize.crt', keyFile: '/etc/unionize/unionize.key' },
-      auth: { secretFile: '/etc/unionize/secret' },
+      auth: { keyFile: '/etc/unionize/orchestrator.keys' },
       docker: { socket: '/var/run/docker.sock' },
       network: { bridge: 'br-ctr', gateway: 'fd00:3::1', attach: 'native' },
       dhcp: { stateDir: '/run/unionize/dhcp', client: 'dhclient', leaseWaitMs: 5000, release: true },
@@ -80,7 +80,7 @@ describe('unionize config', () => {
 
   it.each([
     ['a missing key', FULL.replace(/^cert = .*$/m, ''), 'config unionize.ini: [server] cert: is missing'],
-    ['a missing section', FULL.replace(/\[auth\]\nsecret_file = .*\n/, ''), 'config unionize.ini: key auth: is missing'],
+    ['a missing section', FULL.replace(/\[auth\]\nkey_file = .*\n/, ''), 'config unionize.ini: key auth: is missing'],
     ['a bad port', FULL.replace('port = 9443', 'port = 99999'), 'config unionize.ini: [server] port:'],
     ['a bad listen address', FULL.replace('listen = ::', 'listen = localhost'), '[server] listen: must be an IP address'],
     ['a bad bridge name', FULL.replace('bridge = br-ctr', 'bridge = br ctr;x'), '[network] bridge: interface name is not valid'],
@@ -96,7 +96,8 @@ describe('unionize config', () => {
     ['an egress prefix length over 128', `${FULL}[isolation]\negress = 2000::/129\n`, '"2000::/129" is not one'],
     ['a bad release flag', FULL.replace('release = true', 'release = maybe'), '[dhcp] release:'],
     ['a bad log level', FULL.replace('level = info', 'level = loud'), '[log] level: must be one of'],
-    ['a renamed key', FULL.replace('secret_file', 'secretfile'), '[auth] secret_file: is missing'],
+    ['a renamed key', FULL.replace('key_file', 'keyfile'), '[auth] key_file: is missing'],
+    ['the one shared secret of old', FULL.replace('key_file = /etc/unionize/orchestrator.keys', 'key_file = /k\nsecret_file = /etc/unionize/secret'), '[auth] secret_file: secret_file is no longer read'],
     ['an unknown key', FULL.replace('[docker]', '[docker]\nsockett = /x'), 'key docker: Unrecognized key: "sockett"'],
     ['an unknown section', `${FULL}\n[extra]\nx = 1\n`, '(top level): Unrecognized key: "extra"'],
   ])('names the key for %s', (_what, text, expected) => {

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { ATTACH_BACKENDS, iniBoolean, interfaceSchema, ipv6Schema, loadConfigFile, portSchema } from '@unionize/protocol';
+import { ATTACH_BACKENDS, SECRET_FILE_RETIRED, iniBoolean, interfaceSchema, ipv6Schema, loadConfigFile, portSchema } from '@unionize/protocol';
 import { z } from 'zod';
 
 /**
@@ -31,7 +31,11 @@ const serverSection = section({
   key: text,
 }).transform((s) => ({ listen: s.listen, port: s.port, certFile: s.cert, keyFile: s.key }));
 
-const authSection = section({ secret_file: text }).transform((s) => ({ secretFile: s.secret_file }));
+/** The keys the orchestrator signs with for this agent: a copy of its `agent-NAME.keys` (protocol's keys.ts). */
+const authSection = section({
+  key_file: text,
+  secret_file: z.undefined({ error: SECRET_FILE_RETIRED }).optional(),
+}).transform((s) => ({ keyFile: s.key_file }));
 
 const dockerSection = section({ socket: text.default('/var/run/docker.sock') });
 

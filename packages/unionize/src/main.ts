@@ -2,7 +2,7 @@
 import { accessSync, constants } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { ServerType } from '@hono/node-server';
-import { ConfigError, listenHttps, readSecretFile, redact, RequestVerifier } from '@unionize/protocol';
+import { ConfigError, KeyFile, Keyring, listenHttps, readSecretFile, redact, RequestVerifier } from '@unionize/protocol';
 import { pino, type Logger } from 'pino';
 import { createApp } from './api/app.js';
 import { attacherFromConfig } from './attach/from-config.js';
@@ -95,12 +95,12 @@ async function startIsolation(isolation: Isolation, provisioner: Provisioner, lo
 async function main(): Promise<void> {
   const file = configFileFromArgs(process.argv.slice(2));
   let config: UnionizeConfig;
-  let secret: Buffer;
+  let keys: KeyFile;
   let metricsToken: Buffer | undefined;
   try {
     config = loadConfig(file);
     checkTlsFiles(file, config);
-    secret = readSecretFile(config.auth.secretFile);
+    keys = new KeyFile(config.auth.keyFile);
     metricsToken = config.metrics.tokenFile ? readSecretFile(config.metrics.tokenFile, '[metrics] token') : undefined;
   } catch (error) {
     if (error instanceof ConfigError) die(error.message);
@@ -109,6 +109,10 @@ async function main(): Promise<void> {
 
   const log = pino({ level: config.log.level, base: { service: 'unionize', pid: process.pid } });
   log.info({ config: redact(config) }, 'starting');
+  keys.onReloadError = (error) => log.error({ err: error.message }, 'the key file changed and cannot be read: its keys read before stay in use');
+  // One peer: the orchestrator, with this agent's own keys.
+  const keyring = new Keyring({ orchestrator: keys });
+  log.info({ keys: keyring.describe() }, 'accepting signed requests from these keys');
 
   const docker = new DockerEngineClient({ socketPath: config.docker.socket });
   const backend = attacherFromConfig(config.network, config.dhcp, config.docker.socket);
@@ -128,7 +132,7 @@ async function main(): Promise<void> {
 
   const metrics = createMetrics({ docker, defaultMetrics: true });
   const app = createApp({
-    docker, attacher, isolation, verifier: new RequestVerifier({ secret, notBefore: performance.timeOrigin }), network: config.network, log, metrics, ...(metricsToken ? { metricsToken } : {}),
+    docker, attacher, isolation, verifier: new RequestVerifier({ keys: keyring, notBefore: performance.timeOrigin }), network: config.network, log, metrics, ...(metricsToken ? { metricsToken } : {}),
   });
   let server: ServerType;
   try {

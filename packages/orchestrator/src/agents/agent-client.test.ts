@@ -1,16 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { certificatePin, parsePin, type ContainerView, type ServerTrust } from '@unionize/protocol';
+import { testKey } from '@unionize/protocol/testing/keys';
 import { startSignedTestServer, type SignedTestServer } from '@unionize/protocol/testing/signed-server';
 import { HttpsAgentClient } from './agent-client.js';
 
-const secret = Buffer.from('s'.repeat(40));
+const key = testKey('agent-dock1-1');
 let srv: SignedTestServer;
 let slowMs = 0;
 const containers = new Map<string, ContainerView>();
 
 beforeAll(async () => {
-  srv = await startSignedTestServer('agent-client', secret, (app) => {
+  srv = await startSignedTestServer('agent-client', key, (app) => {
     app.post('/v1/containers', async (c) => {
       const body = await c.req.json<{ name: string; image: string }>();
       if (slowMs) await new Promise((r) => setTimeout(r, slowMs));
@@ -25,7 +26,7 @@ beforeAll(async () => {
 
 afterAll(() => srv?.close());
 
-const client = (trust: ServerTrust, timeoutMs = 5000) => new HttpsAgentClient({ name: 'dock1', url: srv.url, trust, secret, timeoutMs });
+const client = (trust: ServerTrust, timeoutMs = 5000) => new HttpsAgentClient({ name: 'dock1', url: srv.url, trust, key: () => key, timeoutMs });
 const request = { name: 'dev-1', image: 'img', clientId: 'c1', labels: {}, address: 'fd00:3::100/64' } as never;
 
 describe('HttpsAgentClient', () => {
@@ -68,13 +69,13 @@ describe('HttpsAgentClient', () => {
   });
 
   it('says an agent refused, with its error, and whether to retry', async () => {
-    const agent = new HttpsAgentClient({ name: 'dock1', url: srv.url, trust: { ca: readFileSync(srv.certs.caCert) }, secret: Buffer.from('x'.repeat(40)), timeoutMs: 5000 });
+    const agent = new HttpsAgentClient({ name: 'dock1', url: srv.url, trust: { ca: readFileSync(srv.certs.caCert) }, key: () => testKey('agent-dock1-1', 'x'), timeoutMs: 5000 });
     await expect(agent.listContainers()).rejects.toMatchObject({ code: 'ORCH_AGENT_REFUSED', retryable: false, message: /answered 401/ });
     await agent.close();
   });
 
   it('is unreachable when nothing listens', async () => {
-    const agent = new HttpsAgentClient({ name: 'dock9', url: 'https://127.0.0.1:1', trust: { ca: readFileSync(srv.certs.caCert) }, secret, timeoutMs: 2000 });
+    const agent = new HttpsAgentClient({ name: 'dock9', url: 'https://127.0.0.1:1', trust: { ca: readFileSync(srv.certs.caCert) }, key: () => key, timeoutMs: 2000 });
     await expect(agent.listContainers()).rejects.toMatchObject({ code: 'ORCH_AGENT_UNREACHABLE', retryable: true });
     await agent.close();
   });

@@ -8,6 +8,7 @@ import {
   type CreateContainerRequest,
   type ServerTrust,
   type SignedResponse,
+  type SigningKey,
 } from '@unionize/protocol';
 import { currentRequestId } from '../context/request-context.js';
 import { AgentError } from './errors.js';
@@ -29,14 +30,15 @@ export interface HttpsAgentClientOptions {
   url: string;
   /** A CA, a certificate pin, or both (both must hold): `loadServerTrust` from the config. */
   trust: ServerTrust;
-  secret: Buffer;
+  /** This agent's own key (its `agent-NAME.keys`, the first key), read at each request so a rotation is picked up. */
+  key: () => SigningKey;
   timeoutMs: number;
 }
 
 /**
  * AgentClient over protocol's SignedClient: kept-alive HTTPS connections,
  * each verified (CA, pin or both) before its first request, every request
- * HMAC-signed and carrying the current request id (the lease event or
+ * signed with this agent's own key and carrying the current request id (the lease event or
  * operator request this call is made for: unionize logs it too).
  */
 export class HttpsAgentClient implements AgentClient {
@@ -48,7 +50,7 @@ export class HttpsAgentClient implements AgentClient {
     this.#client = new SignedClient({
       url: options.url,
       trust: options.trust,
-      secret: options.secret,
+      key: options.key,
       timeoutMs: options.timeoutMs,
       connectTimeoutMs: Math.min(options.timeoutMs, 10_000),
       // A list of 10,000 containers is about 5 MB.

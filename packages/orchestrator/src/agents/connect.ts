@@ -1,4 +1,4 @@
-import { ConfigError, loadServerTrust } from '@unionize/protocol';
+import { ConfigError, KeyFile, agentPeer, loadServerTrust, peerKeyFile, type SigningKey } from '@unionize/protocol';
 import { HttpsAgentClient, type AgentClient } from './agent-client.js';
 import { withRetry } from './with-retry.js';
 
@@ -11,30 +11,41 @@ export interface AgentSection {
   attempts: number;
 }
 
-/** Makes the client of one agent from its section; `where` names the section in errors. */
-export type AgentClientFactory = (name: string, section: AgentSection, options: { secret: Buffer; where: string }) => AgentClient;
+/** Makes the client of one agent from its section; `key` is that agent's own signing key; `where` names the section in errors. */
+export type AgentClientFactory = (name: string, section: AgentSection, options: { key: () => SigningKey; where: string }) => AgentClient;
 
 /**
  * The ways to reach an agent, by the scheme of its `url`: unionize over
- * HMAC-signed HTTPS is the one there is (the config takes https:// URLs only).
+ * signed HTTPS is the one there is (the config takes https:// URLs only).
  * Another kind of agent is another entry here, and nothing else changes.
  */
 export const AGENT_CLIENTS: Readonly<Record<string, AgentClientFactory>> = {
-  'https:': (name, section, { secret, where }) =>
-    new HttpsAgentClient({ name, url: section.url, trust: loadServerTrust(section, where), secret, timeoutMs: section.timeout_ms }),
+  'https:': (name, section, { key, where }) =>
+    new HttpsAgentClient({ name, url: section.url, trust: loadServerTrust(section, where), key, timeoutMs: section.timeout_ms }),
 };
 
-/** A client per configured agent, made by the factory its URL chooses, retrying retryable failures (`attempts`). */
-export function connectAgents(
-  config: { agents: Readonly<Record<string, AgentSection>> },
-  options: { secret: Buffer; configFile: string; factories?: Readonly<Record<string, AgentClientFactory>> },
-): AgentClient[] {
+export interface ConnectOptions {
+  /** `[auth] keys_dir`: each agent's key file is `agent-NAME.keys` in it. */
+  keysDir: string;
+  configFile: string;
+  /** A key file changed into one that cannot be read: its keys read before stay in use. */
+  onKeyFileError?: (error: Error) => void;
+  factories?: Readonly<Record<string, AgentClientFactory>>;
+}
+
+/**
+ * A client per configured agent, made by the factory its URL chooses, signing
+ * with that agent's own key (read again when its file changes), retrying
+ * retryable failures (`attempts`).
+ */
+export function connectAgents(config: { agents: Readonly<Record<string, AgentSection>> }, options: ConnectOptions): AgentClient[] {
   const factories = options.factories ?? AGENT_CLIENTS;
   return Object.entries(config.agents).map(([name, section]) => {
     const where = `config ${options.configFile}: [agents.${name}]`;
     const scheme = new URL(section.url).protocol;
     const factory = Object.hasOwn(factories, scheme) ? factories[scheme] : undefined;
     if (!factory) throw new ConfigError(`${where} url: no agent client for ${scheme} URLs (known: ${Object.keys(factories).join(', ') || 'none'})`);
-    return withRetry(factory(name, section, { secret: options.secret, where }), { attempts: section.attempts, baseDelayMs: 200 });
+    const keys = new KeyFile(peerKeyFile(options.keysDir, agentPeer(name)), options.onKeyFileError ? { onReloadError: options.onKeyFileError } : {});
+    return withRetry(factory(name, section, { key: () => keys.signingKey(), where }), { attempts: section.attempts, baseDelayMs: 200 });
   });
 }

@@ -1,8 +1,9 @@
+import { signedHeaders, testOrchestratorKeyring } from '@unionize/protocol/testing/keys';
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { RequestVerifier, SIGNATURE_HEADERS, leaseEventSchema, signRequest } from '@unionize/protocol';
+import { RequestVerifier, SIGNATURE_HEADERS, leaseEventSchema } from '@unionize/protocol';
 import { EventDispatcher } from '../events/dispatcher.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
 import { MemoryStore } from '../store/memory-store.js';
@@ -15,7 +16,6 @@ import { createApp } from './app.js';
  * that is not a valid event. Every answer is a 4xx with a JSON error, never
  * a 5xx, and nothing reaches the store or the agents.
  */
-const secret = Buffer.from('s'.repeat(64));
 const now = Date.parse('2026-01-01T00:00:00Z');
 
 function setup() {
@@ -25,7 +25,7 @@ function setup() {
   const agent = new FakeAgent('dock1');
   const lifecycle = new Lifecycle({ store, agents: [agent], clock, log, image: 'img', prefixLength: 64 });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 2 });
-  const app = createApp({ store, dispatcher, lifecycle, agents: [agent], verifier: new RequestVerifier({ secret, now: () => now }), log });
+  const app = createApp({ store, dispatcher, lifecycle, agents: [agent], verifier: new RequestVerifier({ keys: testOrchestratorKeyring(), now: () => now }), log });
   return { store, agent, dispatcher, app };
 }
 
@@ -113,7 +113,7 @@ describe('orchestrator API under random requests', () => {
         const res = await t.app.request('/v1/lease-events', {
           method: 'POST',
           body: b,
-          headers: { 'content-type': 'application/json', ...signRequest({ secret, method: 'POST', path: '/v1/lease-events', body: b, now }) },
+          headers: { 'content-type': 'application/json', ...signedHeaders('POST', '/v1/lease-events', b, { now }) },
         });
         await expectRefused(res, b);
         expect(res.status).toBe(400);
@@ -131,7 +131,7 @@ describe('orchestrator API under random requests', () => {
       address: 'fd00:1::1000', hostname: null, mac: null, interface: null, expiresAt: null, seenAt: new Date(now).toISOString(),
     };
     const b = JSON.stringify(event);
-    const init = { method: 'POST', body: b, headers: { 'content-type': 'application/json', ...signRequest({ secret, method: 'POST', path: '/v1/lease-events', body: b, now }) } };
+    const init = { method: 'POST', body: b, headers: { 'content-type': 'application/json', ...signedHeaders('POST', '/v1/lease-events', b, { now }) } };
     expect((await t.app.request('/v1/lease-events', init)).status).toBe(202);
     await fc.assert(
       fc.asyncProperty(fc.nat({ max: 3 }), async () => {

@@ -1,6 +1,7 @@
+import { TEST_HOOK_KEY, TEST_OPERATOR_KEY, signedHeaders, testOrchestratorKeyring } from '@unionize/protocol/testing/keys';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { RequestVerifier, signRequest, type LeaseEvent } from '@unionize/protocol';
+import { RequestVerifier, type LeaseEvent, type SigningKey } from '@unionize/protocol';
 import { FakeAgent } from '../testing/fake-agent.js';
 import { EventDispatcher } from '../events/dispatcher.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
@@ -9,7 +10,6 @@ import { createApp } from './app.js';
 import { leaseEventFixture } from '@unionize/protocol/testing/lease-event';
 import { sequentialPoolOffsets } from '../store/ipv6.js';
 
-const secret = Buffer.from('s'.repeat(64));
 
 function setup() {
   const log = pino({ level: 'silent' });
@@ -18,7 +18,7 @@ function setup() {
   const agents = [new FakeAgent('dock1'), new FakeAgent('dock2')];
   const lifecycle = new Lifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64 });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 4, retryBaseMs: 5, retryMaxMs: 20 });
-  const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret }), log });
+  const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log });
   return { store, agents, dispatcher, app };
 }
 
@@ -26,8 +26,8 @@ function event(overrides: Partial<LeaseEvent> = {}): LeaseEvent {
   return leaseEventFixture({ ...overrides });
 }
 
-function signed(method: string, path: string, body = '') {
-  return { method, body: body || undefined, headers: { 'content-type': 'application/json', ...signRequest({ secret, method, path, body }) } };
+function signed(method: string, path: string, body = '', key?: SigningKey) {
+  return { method, body: body || undefined, headers: { 'content-type': 'application/json', ...signedHeaders(method, path, body, key ? { key } : {}) } };
 }
 
 describe('orchestrator API', () => {
@@ -38,6 +38,20 @@ describe('orchestrator API', () => {
 
   const post = (e: unknown) => t.app.request('/v1/lease-events', signed('POST', '/v1/lease-events', JSON.stringify(e)));
   const get = async (path: string) => (await t.app.request(path, signed('GET', path))).json() as Promise<any>;
+
+  it("lets each peer's key call what that peer may, and nothing else (403)", async () => {
+    const body = JSON.stringify(event());
+    const asOperator = await t.app.request('/v1/lease-events', signed('POST', '/v1/lease-events', body, TEST_OPERATOR_KEY));
+    expect(asOperator.status).toBe(403);
+    expect(await asOperator.json()).toEqual({ error: { code: 'FORBIDDEN', message: 'key operator-test (operator) may not POST /v1/lease-events' } });
+    for (const [method, path] of [['GET', '/v1/clients'], ['GET', '/v1/events'], ['DELETE', '/v1/clients/0123456789abcdef0123'], ['POST', '/v1/agents/dock1/drain']]) {
+      const asHook = await t.app.request(path!, signed(method!, path!, method === 'POST' ? '{"drain":true}' : '', TEST_HOOK_KEY));
+      expect(asHook.status, `${method} ${path}`).toBe(403);
+    }
+    expect(t.store.listClients()).toEqual([]);
+    expect((await t.app.request('/v1/lease-events', signed('POST', '/v1/lease-events', body, TEST_HOOK_KEY))).status).toBe(202);
+    expect((await t.app.request('/v1/clients', signed('GET', '/v1/clients', '', TEST_OPERATOR_KEY))).status).toBe(200);
+  });
 
   it('answers 202, then provisions the client; a release removes its container', async () => {
     const add = event();
@@ -81,7 +95,7 @@ describe('orchestrator API', () => {
     const clock = { now: () => new Date() };
     const lifecycle = new Lifecycle({ store: t.store, agents: t.agents, clock, log, image: 'img:1', prefixLength: 64, placement });
     const dispatcher = new EventDispatcher({ store: t.store, lifecycle, clock, log, concurrency: 4 });
-    const app = createApp({ store: t.store, dispatcher, lifecycle, agents: t.agents, verifier: new RequestVerifier({ secret }), log, agentControl: control });
+    const app = createApp({ store: t.store, dispatcher, lifecycle, agents: t.agents, verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log, agentControl: control });
     const call = (path: string, body: unknown) => app.request(path, signed('POST', path, JSON.stringify(body)));
     dispatcher.accept(event());
     await dispatcher.idle();

@@ -31,6 +31,7 @@ import {
   type ServerList,
   type AgentList,
 } from '@unionize/protocol';
+import { orchestratorPeerMayCall } from './peer-access.js';
 import type { AgentClient } from '../agents/agent-client.js';
 import type { EventDispatcher } from '../events/dispatcher.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
@@ -126,6 +127,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
       verifier: deps.verifier,
       publicPaths: PUBLIC_PATHS,
       maxBodyBytes,
+      allow: orchestratorPeerMayCall,
       onRefused: (info) => log.warn(info, 'request refused'),
     }),
   );

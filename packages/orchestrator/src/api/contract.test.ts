@@ -1,6 +1,7 @@
+import { signedHeaders, testOrchestratorKeyring } from '@unionize/protocol/testing/keys';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RequestVerifier, signRequest, type LeaseEvent, type RouteDoc } from '@unionize/protocol';
+import { RequestVerifier, type LeaseEvent, type RouteDoc } from '@unionize/protocol';
 import { AgentMonitor } from '../agents/agent-monitor.js';
 import { EventDispatcher } from '../events/dispatcher.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
@@ -19,7 +20,6 @@ import { leaseEventFixture } from '@unionize/protocol/testing/lease-event';
  * only, so the parsed answer must equal the answer).
  */
 
-const secret = Buffer.from('s'.repeat(64));
 const log = pino({ level: 'silent' });
 const clock = { now: () => new Date() };
 const store = new MemoryStore({ prefix: 'fd00:3::/64' });
@@ -34,7 +34,7 @@ const monitor = new AgentMonitor({
   log,
   deadAfterMs: 60_000,
 });
-const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret }), log, agentHealth: agentHealthFrom(monitor), agentControl: monitor });
+const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log, agentHealth: agentHealthFrom(monitor), agentControl: monitor });
 
 /** The documented route a request is for: its method and its Hono path pattern. */
 function routeOf(method: string, path: string): RouteDoc | undefined {
@@ -57,7 +57,7 @@ async function ask(method: string, path: string, options: Ask = {}): Promise<{ s
   expect(route, `${method} ${path} is not a documented route`).toBeDefined();
   const text = options.body === undefined ? '' : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
   const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (options.sign !== false) Object.assign(headers, signRequest({ secret, method, path, body: text }));
+  if (options.sign !== false) Object.assign(headers, signedHeaders(method, path, text));
   const env = options.from ? { incoming: { socket: { remoteAddress: options.from } } } : undefined;
   const res = await app.request(path, { method, headers, ...(text ? { body: text } : {}) }, env);
   const documented = route!.responses[res.status];

@@ -1,7 +1,8 @@
+import { signedHeaders, testOrchestratorKeyring } from '@unionize/protocol/testing/keys';
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { RequestVerifier, signRequest } from '@unionize/protocol';
+import { RequestVerifier } from '@unionize/protocol';
 import { createApp } from '../api/app.js';
 import { EventDispatcher } from '../events/dispatcher.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
@@ -14,7 +15,6 @@ import { chartAssets } from './assets.js';
 import { DashboardAuth, SESSION_COOKIE } from './session.js';
 import { StateHub, dashboardState } from './snapshot.js';
 
-const secret = Buffer.from('s'.repeat(64));
 const token = 't'.repeat(48);
 
 function setup(options: { dashboard?: boolean } = {}) {
@@ -28,7 +28,7 @@ function setup(options: { dashboard?: boolean } = {}) {
   const sampler = new SeriesSampler({ clock, counts: storeCounts(store) });
   const hub = new StateHub(() => dashboardState({ store, agentHealth, clock, queueDepth: () => dispatcher.depth, series: () => sampler.series() }), 20);
   const auth = options.dashboard === false ? undefined : new DashboardAuth({ token: Buffer.from(token) });
-  const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret }), log, agentHealth, dashboard: { hub, auth } });
+  const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log, agentHealth, dashboard: { hub, auth } });
   return { app, dispatcher, hub };
 }
 
@@ -45,7 +45,7 @@ function leaseEvent(hostname: string) {
     eventId: randomUUID(), server: 'devnet', role: 'device', action: 'add', duid: '00:03:00:01:02:aa:bb:cc:dd:07', iaid: '1',
     address: 'fd00:1::1007', hostname, mac: '02:aa:bb:cc:dd:07', interface: 'brdev', expiresAt: null, seenAt: new Date().toISOString(),
   });
-  return { method: 'POST', body, headers: { 'content-type': 'application/json', ...signRequest({ secret, method: 'POST', path: '/v1/lease-events', body }) } };
+  return { method: 'POST', body, headers: { 'content-type': 'application/json', ...signedHeaders('POST', '/v1/lease-events', body) } };
 }
 
 describe('dashboard', () => {

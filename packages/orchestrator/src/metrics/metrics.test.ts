@@ -1,7 +1,8 @@
+import { signedHeaders, testOrchestratorKeyring } from '@unionize/protocol/testing/keys';
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { EVENT_OUTCOME_KINDS, RequestVerifier, signRequest, type ContainerView, type CreateContainerRequest } from '@unionize/protocol';
+import { EVENT_OUTCOME_KINDS, RequestVerifier, type ContainerView, type CreateContainerRequest } from '@unionize/protocol';
 import { createApp } from '../api/app.js';
 import { currentRequestId, elapsedMs } from '../context/request-context.js';
 import { EventDispatcher } from '../events/dispatcher.js';
@@ -13,7 +14,6 @@ import { Lifecycle } from '../lifecycle/lifecycle.js';
 import { createMetrics, observeState } from './metrics.js';
 import { metricsObserver } from './observer.js';
 
-const secret = Buffer.from('s'.repeat(64));
 const metricsToken = Buffer.from('m'.repeat(40));
 
 /** Remembers the request id current when each call was made, and how long its request had taken by then. */
@@ -40,7 +40,7 @@ function setup() {
   const lifecycle = new Lifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64, observer });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 2, observer });
   observeState(metrics, { store, agentHealth, queueDepth: () => dispatcher.depth });
-  const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret }), log, metrics, metricsToken, agentHealth });
+  const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log, metrics, metricsToken, agentHealth });
   return { app, dispatcher, agent, agentHealth, metrics };
 }
 
@@ -50,7 +50,7 @@ function post(action: 'add' | 'del', headers: Record<string, string> = {}) {
     eventId, server: 'devnet', role: 'device', action, duid: '00:03:00:01:02:aa:bb:cc:dd:01', iaid: '1',
     address: 'fd00:1::1000', hostname: 'laptop', mac: '02:aa:bb:cc:dd:01', interface: 'brdev', expiresAt: null, seenAt: new Date().toISOString(),
   });
-  const init = { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers, ...signRequest({ secret, method: 'POST', path: '/v1/lease-events', body }) } };
+  const init = { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers, ...signedHeaders('POST', '/v1/lease-events', body) } };
   return { eventId, init };
 }
 
@@ -62,7 +62,7 @@ describe('/metrics', () => {
     const log = pino({ level: 'silent' });
     const store = new MemoryStore({ prefix: 'fd00:3::/64' });
     const lifecycle = new Lifecycle({ store, agents: [], clock: { now: () => new Date() }, log, image: 'i', prefixLength: 64 });
-    const off = createApp({ store, dispatcher: new EventDispatcher({ store, lifecycle, clock: { now: () => new Date() }, log, concurrency: 1 }), lifecycle, agents: [], verifier: new RequestVerifier({ secret }), log });
+    const off = createApp({ store, dispatcher: new EventDispatcher({ store, lifecycle, clock: { now: () => new Date() }, log, concurrency: 1 }), lifecycle, agents: [], verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log });
     expect((await off.request('/metrics')).status).toBe(404);
   });
 

@@ -1,4 +1,5 @@
-import { RequestVerifier, signRequest, type ContainerView, DHCP_ADDRESS, isDhcpAddress } from '@unionize/protocol';
+import { testKey } from '@unionize/protocol/testing/keys';
+import { Keyring, RequestVerifier, fixedKeys, signRequest, type ContainerView, DHCP_ADDRESS, isDhcpAddress } from '@unionize/protocol';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { AttachResult, AttachTarget, Attacher } from '../attach/native.js';
@@ -9,7 +10,7 @@ import { Isolation } from '../isolation/isolation.js';
 import { nftAddress } from '../isolation/ruleset.js';
 import { createApp } from './app.js';
 
-const SECRET = Buffer.from('0123456789abcdef0123456789abcdef');
+const ORCHESTRATOR_KEY = testKey('agent-dock1-test');
 const REQUEST = {
   name: 'dev-0123456789ab',
   image: 'unionize-client:latest',
@@ -99,7 +100,7 @@ let app: ReturnType<typeof createApp>;
 
 function call(method: string, path: string, body?: unknown, sign = true): Promise<Response> {
   const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
-  const headers = sign ? signRequest({ secret: SECRET, method, path, body: text }) : {};
+  const headers = sign ? signRequest({ key: ORCHESTRATOR_KEY, authority: 'localhost', method, path, body: text }) : {};
   return Promise.resolve(app.request(path, { method, headers: { ...headers, 'content-type': 'application/json' }, ...(text ? { body: text } : {}) }));
 }
 
@@ -113,7 +114,7 @@ beforeEach(() => {
   app = createApp({
     docker,
     attacher,
-    verifier: new RequestVerifier({ secret: SECRET }),
+    verifier: new RequestVerifier({ keys: new Keyring({ orchestrator: fixedKeys([ORCHESTRATOR_KEY]) }) }),
     network: { gateway: 'fd00:3::1' },
     log: pino({ level: 'silent' }),
   });
@@ -318,7 +319,7 @@ describe('DELETE /v1/containers/:name', () => {
 describe('auth and health', () => {
   it('refuses unsigned and replayed requests: 401', async () => {
     expect((await call('GET', '/v1/containers', undefined, false)).status).toBe(401);
-    const headers = signRequest({ secret: SECRET, method: 'GET', path: '/v1/containers', body: '' });
+    const headers = signRequest({ key: ORCHESTRATOR_KEY, authority: 'localhost', method: 'GET', path: '/v1/containers', body: '' });
     expect((await app.request('/v1/containers', { headers })).status).toBe(200);
     const replay = await app.request('/v1/containers', { headers });
     expect(replay.status).toBe(401);
