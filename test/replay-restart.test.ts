@@ -1,6 +1,7 @@
 import { agentPeer, OPERATOR_PEER, peerKeyFile, readKeyFile, signRequest, type SigningKey } from '@unionize/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, startLab, type Lab } from './lab/lab.js';
+import { sendAsIs } from './support/send-as-is.js';
 
 /**
  * A signed request captured before a daemon restarts is refused after it
@@ -26,22 +27,7 @@ describe.skipIf(skipReason).each([
     await lab?.stop();
   }, 120_000);
 
-  /** Sends this request as it is (its headers fixed: a captured one) with curl in `ns`: status and error code. */
-  async function send(ns: string, url: string, method: string, path: string, headers: Record<string, string>): Promise<{ status: number; code: string | undefined }> {
-    const argv = ['curl', '-sS', '-g', '--noproxy', '*', '--max-time', '10', '--cacert', lab.caFile, '-X', method, '-w', '\n%{http_code}'];
-    for (const [name, value] of Object.entries(headers)) argv.push('-H', `${name}: ${value}`);
-    argv.push(`${url}${path}`);
-    const result = await lab.run(ns, argv);
-    const lines = result.stdout.trimEnd().split('\n');
-    const status = Number(lines.pop());
-    let code: string | undefined;
-    try {
-      code = (JSON.parse(lines.join('\n')) as { error?: { code?: string } }).error?.code;
-    } catch {
-      code = undefined;
-    }
-    return { status, code };
-  }
+  const send = (ns: string, url: string, method: string, path: string, headers: Record<string, string>) => sendAsIs(lab, ns, url, method, path, headers);
 
   it.each([
     ['orchestrator', '/v1/clients'],

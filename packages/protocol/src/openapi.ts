@@ -56,10 +56,12 @@ const SECURITY_SCHEMES = {
   hmac: {
     type: 'apiKey',
     in: 'header',
-    name: 'x-unionize-signature',
+    name: 'signature',
     description:
-      'HMAC-SHA256 with the shared secret, hex, over `timestamp \\n nonce \\n METHOD \\n path?query \\n sha256(body)`, ' +
-      'sent with `x-unionize-timestamp` (unix seconds, 60 s window) and `x-unionize-nonce` (16-64 hex, used once).',
+      'RFC 9421 HTTP Message Signature with hmac-sha256 and the caller\'s own key (its id in `keyid`): ' +
+      '`Signature-Input: unionize=("@method" "@authority" "@path" "@query" "content-digest");created=UNIX;nonce="HEX32";keyid="ID";alg="hmac-sha256"`, ' +
+      '`Signature: unionize=:BASE64:`, `Content-Digest: sha-256=:BASE64:` (RFC 9530). 60 s window, each nonce once; ' +
+      'a key may call only what its peer may (403 otherwise). The README, API, has the signature base.',
   },
   bearer: { type: 'http', scheme: 'bearer', description: 'The token in `[metrics] token_file`.' },
   session: {
