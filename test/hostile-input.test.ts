@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HOOK_PEER, OPERATOR_PEER, certificatePin, hostnameSchema, peerKeyFile, readKeyFile, signRequest, type SigningKey } from '@unionize/protocol';
+import { HOOK_PEER, OPERATOR_PEER, certificatePin, contentDigest, hostnameSchema, peerKeyFile, readKeyFile, signRequest, type SigningKey } from '@unionize/protocol';
 import { curlStatus } from './lab/daemons.js';
 import { readDnsmasqLeases } from './lab/dnsmasq.js';
 import { labSkipReason, startLab, type DeviceLease, type Lab } from './lab/lab.js';
@@ -118,9 +118,11 @@ describe.skipIf(skipReason)('hostile input is refused or made harmless', () => {
     expect(await api.call('POST', '/v1/lease-events', { body: changed })).toMatchObject({ status: 202, json: { duplicate: true } });
     // The same bytes and headers: a replay.
     expect(await api.call('POST', '/v1/lease-events', { body, headers })).toMatchObject({ status: 401, json: { error: { message: 'nonce already used (replay)' } } });
-    // The signature moved onto another body: forged.
+    // The signature moved onto another body: forged (its digest no longer matches; with the digest made anew, the signature does not).
     const forged = JSON.stringify({ ...event, eventId: randomUUID(), action: 'del' });
-    expect(await api.call('POST', '/v1/lease-events', { body: forged, headers })).toMatchObject({ status: 401, json: { error: { message: 'bad signature' } } });
+    expect(await api.call('POST', '/v1/lease-events', { body: forged, headers })).toMatchObject({ status: 401, json: { error: { message: 'content-digest does not match the body' } } });
+    const redigested = { ...headers, 'content-digest': contentDigest(forged) };
+    expect(await api.call('POST', '/v1/lease-events', { body: forged, headers: redigested })).toMatchObject({ status: 401, json: { error: { message: 'bad signature' } } });
     await new Promise((r) => setTimeout(r, 500));
     expect((await api.clients()).find((c) => c.duid === event.duid)?.state).toBe('ready');
     const { events } = await api.get<{ events: Array<{ eventId: string }> }>('/v1/events?limit=1000');
