@@ -30,7 +30,7 @@ describe.skipIf(skipReason)('isolation: each device reaches its own container an
 
   beforeAll(async () => {
     lab = await startLab({ devices: 3 });
-    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
   });
 
   afterAll(async () => {
@@ -150,7 +150,7 @@ describe.skipIf(skipReason).each([
 
   beforeAll(async () => {
     lab = await startLab({ devices: 2, ...options });
-    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, secretFile: lab.secretFile });
+    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
   });
 
   afterAll(async () => {

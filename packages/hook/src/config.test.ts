@@ -7,7 +7,7 @@ import { loadHookConfig } from './config.js';
 
 const work = makeTempDir('hook-config-');
 const EXAMPLE = fileURLToPath(new URL('../../../config/hook.ini', import.meta.url));
-const BASE = '[orchestrator]\nurl = https://[::1]:8443\nca = /ca.crt\nsecret_file = /secret\n[dhcp]\nserver = devnet\n';
+const BASE = '[orchestrator]\nurl = https://[::1]:8443\nca = /ca.crt\nkey_file = /hook.keys\n[dhcp]\nserver = devnet\n';
 
 function load(text: string) {
   const file = join(work, `hook-${Math.random().toString(36).slice(2)}.ini`);

@@ -1,3 +1,4 @@
+import { testOrchestratorKeyring } from '@unionize/protocol/testing/keys';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { RequestVerifier, documentedRoutes, servedRoutes } from '@unionize/protocol';
@@ -15,7 +16,7 @@ function app() {
   const agents = [new FakeAgent('dock1')];
   const lifecycle = new Lifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64 });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 1 });
-  return createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ secret: Buffer.from('s'.repeat(64)) }), log });
+  return createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log });
 }
 
 describe('the OpenAPI document', () => {

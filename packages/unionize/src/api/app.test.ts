@@ -363,7 +363,7 @@ describe('isolation ([isolation] mode = filter)', () => {
         return { stdout: '', stderr: '' };
       },
     });
-    app = createApp({ docker, attacher, isolation, verifier: new RequestVerifier({ secret: SECRET }), network: { gateway: 'fd00:3::1' }, log: pino({ level: 'silent' }) });
+    app = createApp({ docker, attacher, isolation, verifier: new RequestVerifier({ keys: new Keyring({ orchestrator: fixedKeys([ORCHESTRATOR_KEY]) }) }), network: { gateway: 'fd00:3::1' }, log: pino({ level: 'silent' }) });
   });
 
   it('lets the device in before the container is attached, and says so in the view', async () => {
