@@ -10,8 +10,10 @@ import { OrchestratorApi } from './support/orchestrator-api.js';
  * both daemons, three devices each reach their own container (ICMPv6 and
  * TCP) and no other; a container reaches neither another container (on the
  * link, or through the router) nor another device; a device whose address
- * changes keeps reaching its own container from the new address only; after
- * its release it reaches nothing, and the filter no longer names it.
+ * changes keeps reaching its own container from the new address only, also
+ * across a restart of the agent; after its release it reaches nothing, and
+ * the filter no longer names it. Then the same in DHCP addressing and across
+ * two docker hosts, egress to a prefix, and mode open as the control.
  */
 const skipReason = labSkipReason({ daemons: true, hook: true });
 if (skipReason) console.warn(`e2e skipped: ${skipReason}`);
@@ -78,12 +80,17 @@ describe.skipIf(skipReason)('isolation: each device reaches its own container an
       const page = await lab.httpGet(own.device, `http://[${own.containerAddress}]/`);
       expect(page.status, page.error).toBe(200);
       expect(page.body).toContain(own.lease.duid);
-      for (const other of provisioned.filter((p) => p !== own)) {
-        expect(await devicePing(own.device, other.containerAddress), `device ${own.device} pings container of ${other.device}`).toBe(false);
-        const stolen = await lab.httpGet(own.device, `http://[${other.containerAddress}]/`);
-        expect(stolen.status, `device ${own.device} fetches the page of ${other.device}`).toBe(0);
-      }
     }
+    // Every device tries every other device's container, all at once (each try waits out its timeout).
+    const tries = provisioned.flatMap((own) => provisioned.filter((p) => p !== own).map((other) => ({ own, other })));
+    const answers = await Promise.all(
+      tries.map(async ({ own, other }) => ({
+        what: `device ${own.device} → container of device ${other.device}`,
+        ping: await devicePing(own.device, other.containerAddress),
+        http: (await lab.httpGet(own.device, `http://[${other.containerAddress}]/`)).status,
+      })),
+    );
+    expect(answers).toEqual(tries.map(({ own, other }) => ({ what: `device ${own.device} → container of device ${other.device}`, ping: false, http: 0 })));
   });
 
   it('a container reaches its own device and no other container or device, on the link or through the router', async () => {
@@ -96,8 +103,9 @@ describe.skipIf(skipReason)('isolation: each device reaches its own container an
     expect(await containerPing(a.containerName, c.containerAddress)).toBe(false);
     const tcp = await inContainer(a.containerName, ['curl', '-sS', '-g', '--max-time', '3', `http://[${b.containerAddress}]/`]);
     expect(tcp.code).not.toBe(0);
-    // Other devices.
+    // Other devices, and anything else (egress none): here the orchestrator's end of the transit link.
     expect(await containerPing(a.containerName, b.lease.address)).toBe(false);
+    expect(await containerPing(a.containerName, lab.addresses.orchTransit)).toBe(false);
     // Through the router: a host route via the gateway instead of the link.
     const routed = await inContainer(a.containerName, ['ip', '-6', 'route', 'replace', `${b.containerAddress}/128`, 'via', lab.addresses.dockBridge, 'dev', 'eth1']);
     expect(routed.code, routed.stderr).toBe(0);
@@ -127,6 +135,19 @@ describe.skipIf(skipReason)('isolation: each device reaches its own container an
     expect(await devicePing(own.device, provisioned[1]!.containerAddress, moved)).toBe(false);
   });
 
+  it('a restarted agent rebuilds the filter from its containers\' labels; the reconcile pass brings the moved address back', async () => {
+    const [moved, same, other] = provisioned as [Provisioned, Provisioned, Provisioned];
+    const movedAddress = `${lab.prefix}:1::2e01`;
+    await lab.daemons.unionize!.restart();
+    // Written before it serves: what the labels say holds as soon as it answers.
+    expect(await devicePing(same.device, same.containerAddress)).toBe(true);
+    expect(await devicePing(other.device, same.containerAddress)).toBe(false);
+    // The label still names the first address; the orchestrator sees the agent let in another than its device's, and sends the request again.
+    await eventually('the moved device reaches its container again', () => devicePing(moved.device, moved.containerAddress, movedAddress));
+    expect(await devicePing(moved.device, moved.containerAddress, moved.lease.address)).toBe(false);
+    expect(await filterDevices()).not.toContain(moved.lease.address);
+  });
+
   it('after its release a device reaches nothing, and the filter no longer names it', async () => {
     const own = provisioned[1]!;
     expect(await filterDevices()).toContain(own.lease.address);
@@ -140,11 +161,23 @@ describe.skipIf(skipReason)('isolation: each device reaches its own container an
 });
 
 
-/** Two devices, each with its container, in a lab of the given kind; whether device 1 reaches device 2's container. */
+/**
+ * Two devices, each with its container, in a lab of the given kind: whether
+ * device 1 and container 1 reach device 2's container, and whether container
+ * 1 reaches the orchestrator's end of the transit link (P:2::1, beyond its
+ * device: egress). Container 1 always reaches its own device.
+ */
 describe.skipIf(skipReason).each([
-  { kind: 'dhcp addressing (the container leases its own address)', options: { addressing: 'dhcp' as const }, reachesOthers: false },
-  { kind: '[isolation] mode = open (the control: without the filter, it does)', options: { isolation: 'open' as const }, reachesOthers: true },
-])('isolation with $kind', ({ options, reachesOthers }) => {
+  { kind: 'dhcp addressing (the container leases its own address)', options: { addressing: 'dhcp' as const }, reachesOthers: false, egress: false },
+  { kind: 'egress = the transit prefix', options: { isolationEgress: (prefix: string) => `${prefix}:2::/64` }, reachesOthers: false, egress: true },
+  {
+    kind: 'two docker hosts on one segment (one container on each)',
+    options: { dockerHosts: 2 as const, agents: { dock1: { capacity: 1 }, dock2: { capacity: 1 } } },
+    reachesOthers: false,
+    egress: false,
+  },
+  { kind: 'mode = open (the control: without the filter, all of it)', options: { isolation: 'open' as const }, reachesOthers: true, egress: true },
+])('isolation with $kind', ({ options, reachesOthers, egress }) => {
   let lab: Lab;
   let api: OrchestratorApi;
 
@@ -158,10 +191,12 @@ describe.skipIf(skipReason).each([
     await lab?.stop();
   });
 
-  it(`each device reaches its own container; device 1 ${reachesOthers ? 'also reaches' : 'does not reach'} device 2's`, async () => {
+  it(`each device reaches its own container; device 1 and container 1 ${reachesOthers ? 'also reach' : 'do not reach'} device 2's; container 1 ${egress ? 'reaches' : 'does not reach'} P:2::1`, async () => {
     const leases = await Promise.all([lab.lease(1), lab.lease(2)]);
     const clients = await Promise.all(leases.map((l) => api.waitForClient(l.duid, (c) => c.state === 'ready', 60_000)));
     const addresses = clients.map((c) => c.instance!.address.split('/')[0]!);
+    // With two docker hosts, one container on each (capacity 1): the filter holds across the shared segment.
+    expect(new Set(clients.map((c) => c.instance!.agent)).size).toBe(lab.dockerHosts.length);
     for (const [i, address] of addresses.entries()) {
       const page = await lab.httpGet(i + 1, `http://[${address}]/`);
       expect(page.status, page.error).toBe(200);
@@ -170,5 +205,11 @@ describe.skipIf(skipReason).each([
     }
     expect(await lab.ping(1, addresses[1]!)).toBe(reachesOthers);
     expect((await lab.httpGet(1, `http://[${addresses[1]}]/`)).status === 200).toBe(reachesOthers);
+    const host = lab.dockerHosts.find((h) => h.agent === clients[0]!.instance!.agent)!;
+    const pid = (await host.docker.getContainer(clients[0]!.instance!.containerName).inspect()).State.Pid;
+    const fromContainer = async (address: string) => (await run(['nsenter', '-t', String(pid), '-n', 'ping', '-6', '-n', '-c', '1', '-W', '2', address])).code === 0;
+    expect(await fromContainer(leases[0]!.address)).toBe(true);
+    expect(await fromContainer(addresses[1]!)).toBe(reachesOthers);
+    expect(await fromContainer(lab.addresses.orchTransit)).toBe(egress);
   });
 });

@@ -205,6 +205,7 @@ export function unionizeIni(
   p: IniPaths & {
     keyFile: string; cert: string; key: string; dockerSocket: string; gateway: string; metricsTokenFile?: string; dhcpStateDir?: string; dhcpLeaseWaitMs?: number;
     isolation?: 'filter' | 'open';
+    isolationEgress?: string;
   },
 ): string {
   return `[server]
@@ -223,10 +224,16 @@ socket = ${p.dockerSocket}
 bridge = brctr
 gateway = ${p.gateway}
 attach = native
-${p.dhcpStateDir ? `\n[dhcp]\nstate_dir = ${p.dhcpStateDir}\nlease_wait_ms = ${p.dhcpLeaseWaitMs ?? 8000}\n` : ''}${p.isolation ? `\n[isolation]\nmode = ${p.isolation}\n` : ''}
+${p.dhcpStateDir ? `\n[dhcp]\nstate_dir = ${p.dhcpStateDir}\nlease_wait_ms = ${p.dhcpLeaseWaitMs ?? 8000}\n` : ''}${isolationSection(p)}
 [log]
 level = info
 ${p.metricsTokenFile ? `\n[metrics]\ntoken_file = ${p.metricsTokenFile}\n` : ''}`;
+}
+
+/** unionize's [isolation], only with what the lab was told (the daemon's defaults otherwise). */
+function isolationSection(p: { isolation?: string; isolationEgress?: string }): string {
+  const lines = [...(p.isolation ? [`mode = ${p.isolation}`] : []), ...(p.isolationEgress ? [`egress = ${p.isolationEgress}`] : [])];
+  return lines.length === 0 ? '' : `\n[isolation]\n${lines.join('\n')}\n`;
 }
 
 /** The hook's INI: the device bridge's (devnet, role device) unless told otherwise. */

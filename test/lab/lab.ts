@@ -94,6 +94,8 @@ export interface LabOptions {
   pinning?: boolean;
   /** unionize's [isolation] mode; default: none written (the daemon's default, filter). */
   isolation?: 'filter' | 'open';
+  /** unionize's [isolation] egress, from the lab's prefix (random, chosen at start); default: none written (none). */
+  isolationEgress?: (prefix: string) => string;
   /** Appended to orchestrator.ini as it is, e.g. [profiles.NAME] sections. */
   orchestratorExtraIni?: string;
   /**
@@ -465,6 +467,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
             ...paths, ...cert, keyFile: peerKeyFile(lab.keysDir, agentPeer(agent)), dockerSocket, gateway: addr.dockBridge, metricsTokenFile: lab.metricsTokenFile,
             ...(dhcpStateDirs.has(agent) ? { dhcpStateDir: dhcpStateDirs.get(agent)!, dhcpLeaseWaitMs: options.dhcpLeaseWaitMs ?? 8000 } : {}),
             ...(options.isolation ? { isolation: options.isolation } : {}),
+            ...(options.isolationEgress ? { isolationEgress: options.isolationEgress(prefix) } : {}),
           }),
         );
         const daemon = new Daemon(
