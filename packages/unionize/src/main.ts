@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   const isolation = new Isolation({ ...config.isolation, gateway: config.network.gateway });
   await startIsolation(isolation, new Provisioner({ docker, attacher, log, isolation }), log);
 
-  const metrics = createMetrics({ docker, defaultMetrics: true });
+  const metrics = createMetrics({ docker, isolation, defaultMetrics: true });
   const app = createApp({
     docker, attacher, isolation, verifier: new RequestVerifier({ keys: keyring, notBefore: performance.timeOrigin }), network: config.network, log, metrics, ...(metricsToken ? { metricsToken } : {}),
   });

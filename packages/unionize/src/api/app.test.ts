@@ -439,6 +439,18 @@ describe('isolation ([isolation] mode = filter)', () => {
     expect(writes.at(-1)!.input).toContain(pairOf(D1, 'fd00:3::4321'));
   });
 
+  it('DHCP addressing: a lease that comes after the answer lets the device in as soon as eth1 holds it', async () => {
+    attacher.lease = null;
+    await call('POST', '/v1/containers', { ...REQUEST, address: DHCP_ADDRESS, deviceAddresses: [D1] });
+    const before = writes.length;
+    attacher.lease = 'fd00:3::4321/128';
+    for (const deadline = Date.now() + 10_000; !writes.slice(before).some((w) => w.input.includes(pairOf(D1, 'fd00:3::4321'))); ) {
+      if (Date.now() > deadline) throw new Error('the lease was not let in');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(writes.slice(before)).toHaveLength(1);
+  });
+
   it('a container removed behind its back loses its pairs at the next listing', async () => {
     await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D1] });
     docker.containers.delete(REQUEST.name);

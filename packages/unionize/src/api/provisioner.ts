@@ -31,6 +31,9 @@ export interface EnsureResult {
 /** States `docker start` takes a container out of. */
 const STARTABLE = new Set(['created', 'exited']);
 
+/** How often a DHCP container whose lease is pending is looked at for the filter. */
+const LEASE_WATCH_INTERVAL_MS = 250;
+
 /** How many containers GET /v1/containers inspects at once. */
 const LIST_CONCURRENCY = 8;
 
@@ -98,6 +101,8 @@ export class Provisioner {
   readonly #log: Logger;
   readonly #isolation: Isolation | undefined;
   readonly #locks = new KeyedMutex();
+  /** DHCP containers whose lease is awaited for the filter (#watchLease). */
+  readonly #watching = new Set<string>();
 
   constructor(deps: ProvisionerDeps) {
     this.#docker = deps.docker;
@@ -164,6 +169,7 @@ export class Provisioner {
     // DHCP mode: the leased address, or null while the lease is pending (the client keeps trying).
     const address = dhcp ? (result.address ?? null) : undefined;
     if (address) await this.#isolate(req.name, devices, parseCidr(address).address);
+    else if (address === null) this.#watchLease(after, target);
     const extra = address === undefined ? {} : { address };
     log.info({ ...timings, totalMs: ms(started), spawns: result.spawns, changed, ...extra }, changed ? 'container ready' : 'container already ready');
     return { view: toView(after, true, address, this.#allowed(req.name)), changed };
@@ -250,6 +256,36 @@ export class Provisioner {
       if (!now && !(await this.#docker.inspectByName(info.name))) return;
       await this.#isolate(info.name, now?.devices ?? devices, container);
     });
+  }
+
+  /**
+   * DHCP addressing, lease still pending when the create was answered: the
+   * device is let in as soon as eth1 holds the lease, not at the next listing.
+   * Stops once the address is known (here, or by a listing or a later
+   * request) or the container is forgotten (removed).
+   */
+  #watchLease(info: ContainerInfo, target: AttachTarget): void {
+    const isolation = this.#isolation;
+    if (!isolation || this.#watching.has(info.name)) return;
+    this.#watching.add(info.name);
+    const pending = () => isolation.entry(info.name)?.container === null;
+    void (async () => {
+      for (let round = 1; pending(); round++) {
+        await new Promise((resolve) => setTimeout(resolve, LEASE_WATCH_INTERVAL_MS).unref());
+        const address = await this.#attacher.addressOf(target);
+        if (address !== null && pending()) {
+          await this.#learn(info, address);
+          this.#log.info({ container: info.name, address }, 'isolation: leased address let in');
+        }
+        // Now and then: the same process still runs (a restarted container gets a request, and a watch, of its own).
+        if (round % 40 === 0) {
+          const now = await this.#docker.inspectByName(info.name);
+          if (now?.id !== info.id || now.pid !== info.pid || now.state !== 'running') return;
+        }
+      }
+    })()
+      .catch((error: unknown) => this.#log.warn({ container: info.name, err: error }, 'isolation: the leased address could not be let in; the next listing tries again'))
+      .finally(() => this.#watching.delete(info.name));
   }
 
   /** Containers removed behind our back (docker rm): their pairs go, or a reused address would let the old device in. */

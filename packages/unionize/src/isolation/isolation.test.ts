@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Command } from '../attach/run-command.js';
+import type { DockerClient } from '../docker/docker-client.js';
+import { createMetrics } from '../metrics/metrics.js';
 import { Isolation } from './isolation.js';
 
 function recorder(fail?: () => boolean) {
@@ -102,5 +104,31 @@ describe('Isolation', () => {
     const last = runs.at(-1)!.input!;
     expect(last).toContain('"vh2"');
     expect(last).not.toContain('"vh1"');
+  });
+});
+
+describe('isolation metrics', () => {
+  it('counts the pairs allowed and the writes that failed', async () => {
+    let failing = false;
+    const { run } = recorder(() => failing);
+    const isolation = new Isolation({ mode: 'filter', gateway: 'fd01:3::1', egress: { kind: 'none' }, run });
+    const docker = { listManaged: async () => [] } as unknown as DockerClient;
+    const metrics = createMetrics({ docker, isolation });
+    await isolation.set('c1', entry(['fd01:1::1000', 'fd01:1::1001'], 'fd01:3::100', 'vh1'));
+    await isolation.set('c2', entry(['fd01:1::2000'], null, 'vh2'));
+    failing = true;
+    await expect(isolation.forget('c1')).rejects.toThrow();
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/^unionize_isolation_pairs 0$/m);
+    expect(text).toMatch(/^unionize_isolation_write_failures_total 1$/m);
+    failing = false;
+    await isolation.set('c2', entry(['fd01:1::2000'], 'fd01:3::200', 'vh2'));
+    expect(await metrics.registry.metrics()).toMatch(/^unionize_isolation_pairs 1$/m);
+  });
+
+  it('mode open has no isolation metrics', async () => {
+    const isolation = new Isolation({ mode: 'open', gateway: 'fd01:3::1', egress: { kind: 'none' }, run: recorder().run });
+    const metrics = createMetrics({ docker: { listManaged: async () => [] } as unknown as DockerClient, isolation });
+    expect(await metrics.registry.metrics()).not.toContain('unionize_isolation');
   });
 });

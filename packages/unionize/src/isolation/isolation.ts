@@ -43,6 +43,8 @@ export class Isolation {
   /** The kernel may not hold the current entries: the last write failed, or none was made yet. */
   #stale = true;
   #batching = false;
+  /** nft runs that failed since start (the metrics). */
+  writeFailures = 0;
 
   constructor(options: IsolationOptions) {
     this.mode = options.mode;
@@ -62,6 +64,13 @@ export class Isolation {
 
   names(): string[] {
     return [...this.#entries.keys()];
+  }
+
+  /** (device, container) pairs allowed now: what the table holds once written. */
+  pairCount(): number {
+    let n = 0;
+    for (const e of this.#entries.values()) if (e.container !== null) n += e.devices.length;
+    return n;
   }
 
   /** Record what a container may be reached from; writes the ruleset when that changed. */
@@ -107,7 +116,12 @@ export class Isolation {
     const next = this.#writing.catch(() => undefined).then(async () => {
       const input = this.ruleset();
       this.#stale = true;
-      await this.#run({ file: this.#nft, args: ['-f', '-'], input });
+      try {
+        await this.#run({ file: this.#nft, args: ['-f', '-'], input });
+      } catch (error) {
+        this.writeFailures++;
+        throw error;
+      }
       // Entries changed while nft ran: the write queued by that change brings them.
       if (input === this.ruleset()) this.#stale = false;
     });

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DockerClient } from '../docker/docker-client.js';
+import type { Isolation } from '../isolation/isolation.js';
 
 /**
  * unionize's Prometheus metrics: requests (so container create latency is
@@ -21,7 +22,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
 }
 
-export function createMetrics(options: { docker: DockerClient; defaultMetrics?: boolean }): UnionizeMetrics {
+export function createMetrics(options: { docker: DockerClient; isolation?: Isolation; defaultMetrics?: boolean }): UnionizeMetrics {
   const registry = new Registry();
   const registers = [registry];
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'unionize_' });
@@ -58,6 +59,27 @@ export function createMetrics(options: { docker: DockerClient; defaultMetrics?: 
       for (const [state, n] of (await dockerState()).states) this.set({ state }, n);
     },
   });
+
+  const isolation = options.isolation;
+  if (isolation?.filtering) {
+    new Gauge({
+      name: 'unionize_isolation_pairs',
+      help: 'Device and container address pairs the isolation filter lets talk ([isolation] mode = filter)',
+      registers,
+      collect() {
+        this.set(isolation.pairCount());
+      },
+    });
+    new Counter({
+      name: 'unionize_isolation_write_failures_total',
+      help: 'Times nft could not write the isolation table (the request that needed it failed; the next change writes it again)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(isolation.writeFailures);
+      },
+    });
+  }
 
   return {
     registry,
