@@ -29,6 +29,7 @@ declare -A SETUP_TOOLS=(
   [ping]=iputils-ping [nsenter]=util-linux [sysctl]=procps [nft]=nftables
   [qemu-system-x86_64]=qemu-system-x86 [cpio]=cpio [chromium]=chromium
   [systemd-analyze]=systemd [systemd-nspawn]=systemd-container [debootstrap]=debootstrap
+  [dpkg-deb]=dpkg [lintian]=lintian [strip]=binutils
 )
 # What each is for: curl, ca-certificates: fetch Node; python3, make, g++:
 # better-sqlite3's native build; the lab: docker.io (dockerd), dnsmasq-base,
@@ -36,10 +37,11 @@ declare -A SETUP_TOOLS=(
 # busybox-static (the client image), openssl (certificates); qemu-system-x86
 # and cpio: the QEMU test clients; chromium: the dashboard's browser test;
 # systemd, systemd-container, debootstrap: the units' checks and the set-up
-# test in a fresh Debian root.
+# test in a fresh Debian root; dpkg, lintian, binutils: the Debian packages
+# (npm run package) and their test.
 SETUP_PACKAGES=(curl ca-certificates openssl python3 make g++
   docker.io dnsmasq-base isc-dhcp-client iproute2 busybox-static iputils-ping util-linux procps nftables
-  qemu-system-x86 cpio chromium systemd systemd-container debootstrap)
+  qemu-system-x86 cpio chromium systemd systemd-container debootstrap dpkg lintian binutils)
 
 setup_say() { printf 'setup: %s\n' "$*" >&2; }
 
