@@ -33,6 +33,7 @@ let dir: string;
 let keyFile: string;
 const deleted: string[] = [];
 let eventPolls = 0;
+const bansAsked: unknown[] = [];
 
 beforeAll(async () => {
   certs = makeTestCerts('ctl');
@@ -65,6 +66,14 @@ beforeAll(async () => {
     if (eventPolls > 1) events.unshift({ ...base, eventId: 'e2', action: 'del', receivedAt: '2026-01-01T00:01:00.000Z', appliedAt: '2026-01-01T00:01:01.000Z', outcome: 'deprovisioned', outcomeKind: 'deprovisioned' });
     return c.json({ events });
   });
+  app.post('/v1/bans', async (c) => {
+    const body = await c.req.json();
+    bansAsked.push(body);
+    const until = body.seconds ? new Date(Date.parse('2026-01-01T00:00:00.000Z') + body.seconds * 1000).toISOString() : null;
+    return c.json({ ban: { target: body.target, kind: body.target.split(':').length === 6 ? 'mac' : 'duid', since: '2026-01-01T00:00:00.000Z', until }, removing: 1 }, 201);
+  });
+  app.get('/v1/bans', (c) => c.json({ bans: [{ target: '52:54:00:12:34:56', kind: 'mac', since: '2026-01-01T00:00:00.000Z', until: null }] }));
+  app.delete('/v1/bans/:target', (c) => c.json({ target: c.req.param('target'), removed: true }));
   // An answer of another shape: what an orchestrator of another version might send.
   app.get('/v1/servers', (c) => c.json({ servers: [{ name: 'devnet', role: 'router', firstSeen: '2026-01-01T00:00:00.000Z' }] }));
   ({ server } = await listenHttps({ fetch: app.fetch, host: '127.0.0.1', port: 0, certFile: certs.cert, keyFile: certs.key }));
@@ -129,6 +138,21 @@ describe('orchestratorctl against a signed HTTPS API', () => {
     expect(error?.message).toBe(
       'the orchestrator refused the request (401 UNAUTHENTICATED: bad signature): is the key file one of the orchestrator\'s operator keys (operator.keys), and are both clocks within 60 s?',
     );
+  });
+
+  it('bans a device (for a while, or until unbanned), lists the bans and lifts one; refuses a bad MAC, DUID or duration before sending', async () => {
+    expect((await ctl([...conn(), 'ban', '00:03:00:01:52:54:00:AB:CD:01', '--for', '1h30m'])).out).toBe(
+      'DUID 00:03:00:01:52:54:00:ab:cd:01 banned until 2026-01-01T01:30:00.000Z; containers being removed: 1',
+    );
+    expect((await ctl([...conn(), 'ban', '52:54:00:12:34:56'])).out).toMatch(/^MAC 52:54:00:12:34:56 banned until unbanned/);
+    expect(bansAsked).toEqual([{ target: '00:03:00:01:52:54:00:ab:cd:01', seconds: 5400 }, { target: '52:54:00:12:34:56' }]);
+    expect((await ctl([...conn(), 'bans'])).out).toMatch(/^DEVICE\s+BY\s+SINCE\s+ENDS\n52:54:00:12:34:56\s+MAC\s+.*when unbanned$/);
+    expect((await ctl([...conn(), 'unban', '52:54:00:12:34:56'])).out).toBe('52:54:00:12:34:56 unbanned: it gets a container again on its next lease');
+    expect((await ctl([...conn(), 'ban', '52-54-00-12-34-56'])).error?.message).toMatch(/is neither a MAC .* nor a DUID/);
+    expect((await ctl([...conn(), 'ban', '52:54:00:12:34:5g'])).error?.message).toMatch(/is not a MAC/);
+    expect((await ctl([...conn(), 'ban', '52:54:00:12:34:56', '--for', 'forever'])).error?.message).toMatch(/is not a duration: write e.g. 90s/);
+    expect((await ctl([...conn(), 'ban', '52:54:00:12:34:56', '--for', '0s'])).error?.message).toMatch(/a duration of 1s to 3650d/);
+    expect(bansAsked).toHaveLength(2);
   });
 
   it('says in one line when nothing listens', async () => {

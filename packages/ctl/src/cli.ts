@@ -7,9 +7,11 @@ import { hookSpoolPlace, listRejected, resendRejected } from './rejected.js';
 import { DEFAULT_CONFIG, resolveConnection, resolveKeysDir, type ConnectionFlags } from './settings.js';
 import { formatTable } from './table.js';
 import {
-  agentListSchema, clientDetailSchema, clientListSchema, deprovisionQueuedSchema, eventListSchema, instanceListSchema, serverListSchema, type EventView,
+  agentListSchema, banAddedSchema, banListSchema, banRemovedSchema, clientDetailSchema, clientListSchema, deprovisionQueuedSchema, eventListSchema, instanceListSchema,
+  parseBanTarget, serverListSchema, type EventView,
 } from '@unionize/protocol';
-import { EVENT_HEADERS, agentsTable, clientDetail, clientsTable, eventRow, eventsTable, findClient, instancesTable, rejectedTable, serversTable } from './views.js';
+import { parseDuration } from './duration.js';
+import { EVENT_HEADERS, agentsTable, bansTable, clientDetail, clientsTable, eventRow, eventsTable, findClient, instancesTable, rejectedTable, serversTable } from './views.js';
 import { DEFAULT_HOOK_CONFIG } from '@unionize/protocol/hook-spool';
 
 export interface Io {
@@ -28,7 +30,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 /** orchestratorctl's commands; main.ts runs it, tests call `parseAsync` with their own Io. */
 export function buildProgram(io: Io): Command {
   const program = new Command('orchestratorctl')
-    .description("The orchestrator's operator tool: list and inspect clients, containers, agents and events; force a deprovision; list and resend the events the hook set aside; make and rotate the keys and certificates.")
+    .description("The orchestrator's operator tool: list and inspect clients, containers, agents and events; force a deprovision; ban devices; list and resend the events the hook set aside; make and rotate the keys and certificates.")
     .option('-c, --config <file>', `the orchestrator's config, for its URL, keys directory and certificate (default ${DEFAULT_CONFIG})`)
     .option('--url <url>', 'the orchestrator, e.g. https://[fd00:2::1]:8443 (overrides the config)')
     .option('--key-file <file>', "an operator's key file (mode 600; default operator.keys in the config's [auth] keys_dir)")
@@ -202,6 +204,51 @@ the resent one after it (orchestratorctl show CLIENT to check).`)
         ].join('\n'),
       );
     });
+
+
+  /** The MAC or DUID an operator typed, checked before anything is sent. */
+  const banTarget = (text: string) => {
+    const parsed = parseBanTarget(text);
+    if (!parsed.ok) throw new CtlError(parsed.error, 2);
+    return text.trim().toLowerCase();
+  };
+
+  program
+    .command('ban')
+    .description("ban a device: its containers are removed now, it gets no new one, and dnsmasq no longer answers it (with [pinning] hostsdir)")
+    .argument('<device>', 'its MAC (six bytes, e.g. 52:54:00:12:34:56) or DUID (colon-separated hex; id:DUID for one of six bytes)')
+    .option('--for <duration>', 'end the ban after this long (90s, 30m, 12h, 7d, 2w, 1h30m); without it, it lasts until unban')
+    .action((device: string, options: { for?: string }) => {
+      const target = banTarget(device);
+      const seconds = options.for === undefined ? undefined : parseDuration(options.for);
+      return withClient(async (client) => {
+        const answer = await client.call('POST', '/v1/bans', banAddedSchema, { target, ...(seconds === undefined ? {} : { seconds }) });
+        const until = answer.ban.until ? `until ${answer.ban.until}` : 'until unbanned';
+        print(answer, () => `${answer.ban.kind.toUpperCase()} ${answer.ban.target} banned ${until}; containers being removed: ${answer.removing}`);
+      });
+    });
+
+  program
+    .command('unban')
+    .description('lift the ban of a device')
+    .argument('<device>', 'its MAC or DUID, as banned')
+    .action((device: string) => {
+      const target = banTarget(device);
+      return withClient(async (client) => {
+        const answer = await client.call('DELETE', `/v1/bans/${encodeURIComponent(target)}`, banRemovedSchema);
+        print(answer, () => `${answer.target} unbanned: it gets a container again on its next lease`);
+      });
+    });
+
+  program
+    .command('bans')
+    .description('the banned devices, and when each ban ends')
+    .action(() =>
+      withClient(async (client) => {
+        const { bans } = await client.call('GET', '/v1/bans', banListSchema);
+        print({ bans }, () => (bans.length ? bansTable(bans) : 'no device is banned'));
+      }),
+    );
 
   program
     .command('init')

@@ -39,8 +39,8 @@ export class OrchestratorClient {
    * (protocol's orchestrator-api.ts); a CtlError with one clear line for
    * anything else, an answer that does not match included.
    */
-  async call<S extends z.ZodType>(method: 'GET' | 'DELETE', path: string, schema: S): Promise<z.output<S>> {
-    const answer = await this.#answer(method, path);
+  async call<S extends z.ZodType>(method: 'GET' | 'DELETE' | 'POST', path: string, schema: S, json?: unknown): Promise<z.output<S>> {
+    const answer = await this.#answer(method, path, json);
     const parsed = schema.safeParse(answer);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -52,9 +52,9 @@ export class OrchestratorClient {
     return parsed.data;
   }
 
-  async #answer(method: 'GET' | 'DELETE', path: string): Promise<unknown> {
+  async #answer(method: 'GET' | 'DELETE' | 'POST', path: string, json: unknown): Promise<unknown> {
     try {
-      return await this.#client.call({ method, path });
+      return await this.#client.call({ method, path, ...(json === undefined ? {} : { json }) });
     } catch (error) {
       if (!(error instanceof SignedClientError)) throw error;
       if (error.kind === 'network') throw new CtlError(`cannot reach the orchestrator at ${this.#client.origin}: ${describeTransport(error)}`);

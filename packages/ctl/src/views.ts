@@ -1,4 +1,4 @@
-import type { AgentView as Agent, ClientDetail, ClientView as Client, EventView, InstanceView as Instance, ServerView as Server } from '@unionize/protocol';
+import type { AgentView as Agent, BanView, ClientDetail, ClientView as Client, EventView, InstanceView as Instance, ServerView as Server } from '@unionize/protocol';
 import type { SetAside } from './rejected.js';
 import { age, formatTable, localTime } from './table.js';
 
@@ -96,4 +96,8 @@ export function rejectedTable(entries: readonly SetAside[]): string {
       r.reason ?? r.problem,
     ]),
   );
+}
+
+export function bansTable(bans: readonly BanView[], now = Date.now()): string {
+  return formatTable(['DEVICE', 'BY', 'SINCE', 'ENDS'], bans.map((b) => [b.target, b.kind.toUpperCase(), localTime(b.since), b.until ? `${localTime(b.until)} (${age(b.until, now)})` : 'when unbanned']));
 }

@@ -15,7 +15,8 @@ import { systemClock } from './clock.js';
 import { loadOrchestratorConfig, quotaLimits, type OrchestratorConfig } from './config.js';
 import { AgentMonitor } from './agents/agent-monitor.js';
 import { EventDispatcher } from './events/dispatcher.js';
-import { HostsPinner } from './pinning/hosts-pinner.js';
+import { HostsPinner, livePins } from './pinning/hosts-pinner.js';
+import { Bans } from './bans/bans.js';
 import { buildProfiles } from './profiles/profiles.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { Quotas } from './lifecycle/quotas.js';
@@ -75,6 +76,13 @@ async function main(): Promise<void> {
   const pinner = config.pinning.hostsdir
     ? new HostsPinner({ dir: config.pinning.hostsdir, log, ...(config.pinning.dnsmasq_pidfile ? { pidFile: config.pinning.dnsmasq_pidfile } : {}) })
     : undefined;
+  // Bans survive restarts (in SQLite); the pins directory is made to match the clients and bans as they are now
+  // (the in-memory store knows no client at start: its pins stay, each released when its client goes).
+  const bans = new Bans({ store, clock: systemClock, log, ...(pinner ? { entries: pinner } : {}) });
+  if (pinner) {
+    const pins = livePins(store.listClients(), (c) => bans.banOf(c) !== undefined);
+    log.info(pinner.sync(pins, bans.list(), { keepPins: !config.sql.enabled }), 'pins directory brought up to date');
+  }
   const agentHealth = agentHealthFrom(monitor);
   const metrics = createMetrics({ defaultMetrics: true });
   // The dashboard's charts: the last hour, per minute, from the orchestrator's own numbers.
@@ -82,7 +90,7 @@ async function main(): Promise<void> {
   const observer = metricsObserver(metrics, { clock: systemClock, onLeaseToReady: (seconds) => sampler.observeLeaseToReady(seconds) });
   const lifecycle = new Lifecycle({
     store, agents, clock: systemClock, log, image: config.instances.image, prefixLength: 64, quotas, observer,
-    addressing: config.addressing.mode, profiles, placement, ...(pinner ? { pinner } : {}),
+    addressing: config.addressing.mode, profiles, placement, bans, ...(pinner ? { pinner } : {}),
   });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock: systemClock, log, concurrency: config.instances.concurrency, observer });
   const queueDepth = () => dispatcher.depth;
@@ -100,11 +108,11 @@ async function main(): Promise<void> {
     keepEvents: config.reconcile.keep_events,
     isDead: (name) => monitor.isDead(name),
   });
-  const hub = new StateHub(() => dashboardState({ store, agentHealth, clock: systemClock, queueDepth, series: () => sampler.series() }), config.dashboard.refresh_ms);
+  const hub = new StateHub(() => dashboardState({ store, agentHealth, clock: systemClock, queueDepth, series: () => sampler.series(), bans: () => bans.list() }), config.dashboard.refresh_ms);
   const dashboard = { hub, ...(dashboardToken ? { auth: new DashboardAuth({ token: dashboardToken, ttlSeconds: config.dashboard.session_hours * 3600 }) } : {}) };
   const app = createApp({
     store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: keyring, notBefore: performance.timeOrigin }), log,
-    metrics, agentHealth, agentControl: monitor, dashboard, ...(metricsToken ? { metricsToken } : {}),
+    metrics, agentHealth, agentControl: monitor, dashboard, bans, ...(metricsToken ? { metricsToken } : {}),
   });
 
   // Journaled but unapplied events first (per client in order), then the listener.
@@ -120,6 +128,7 @@ async function main(): Promise<void> {
   monitor.start(config.placement.health_interval_seconds * 1000);
   reconciler.start(config.reconcile.interval_seconds * 1000);
   sampler.start(10_000);
+  bans.start(config.reconcile.interval_seconds * 1000);
   log.info({ dashboard: Boolean(dashboardToken), metrics: Boolean(metricsToken) }, 'operator endpoints (on with their token_file)');
 
   const shutdown = (signal: string) => {
@@ -127,6 +136,7 @@ async function main(): Promise<void> {
     reconciler.stop();
     monitor.stop();
     sampler.stop();
+    bans.stop();
     dispatcher.stop();
     server.close();
     const done = () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LEASE_ACTIONS, SERVER_ROLES } from './lease-event.js';
+import { LEASE_ACTIONS, SERVER_ROLES, duidSchema, macSchema } from './lease-event.js';
 import { EVENT_OUTCOME_KINDS } from './outcomes.js';
 
 /**
@@ -150,3 +150,62 @@ export type DrainRequest = z.input<typeof drainRequestSchema>;
 
 export const drainAcceptedSchema = z.object({ agent: z.string(), draining: z.boolean(), moving: z.number().int() });
 export type DrainAccepted = z.infer<typeof drainAcceptedSchema>;
+
+/**
+ * Bans (orchestratorctl ban): a device named by its MAC or its DUID gets no
+ * container, and its DHCP server no longer answers it. A target of six bytes
+ * is a MAC, a longer one a DUID (a DUID is 7 to 130 bytes in practice: DUID-EN
+ * is at least 7, DUID-LL of an Ethernet MAC 10), both colon-separated hex as
+ * dnsmasq prints them; `id:` before a target makes it a DUID whatever its length.
+ */
+export const BAN_KINDS = ['mac', 'duid'] as const;
+export type BanKind = (typeof BAN_KINDS)[number];
+export interface BanTarget {
+  kind: BanKind;
+  /** Lower case, colon-separated. */
+  value: string;
+}
+
+/** The device a ban names, from what an operator typed; an error that says what is wrong otherwise. */
+export function parseBanTarget(text: string): { ok: true; target: BanTarget } | { ok: false; error: string } {
+  const trimmed = text.trim();
+  const forcedDuid = trimmed.toLowerCase().startsWith('id:');
+  const bare = forcedDuid ? trimmed.slice(3) : trimmed;
+  if (!forcedDuid && bare.split(':').length === 6) {
+    const mac = macSchema.safeParse(bare);
+    return mac.success ? { ok: true, target: { kind: 'mac', value: mac.data } } : { ok: false, error: `${JSON.stringify(text.slice(0, 64))} is not a MAC: ${mac.error.issues[0]!.message}` };
+  }
+  const duid = duidSchema.safeParse(bare);
+  if (duid.success) return { ok: true, target: { kind: 'duid', value: duid.data } };
+  return { ok: false, error: `${JSON.stringify(text.slice(0, 64))} is neither a MAC (six colon-separated hex bytes, e.g. 52:54:00:12:34:56) nor a DUID (colon-separated hex bytes, e.g. 00:03:00:01:52:54:00:12:34:56)` };
+}
+
+/** How it is written in the API and by orchestratorctl: a MAC as is, a DUID with `id:` when it has six bytes (or it would read as a MAC). */
+export function banTargetText(target: BanTarget): string {
+  return target.kind === 'duid' && target.value.split(':').length === 6 ? `id:${target.value}` : target.value;
+}
+
+/** The longest ban with an end: ten years (a longer one is a ban without --for). */
+export const MAX_BAN_SECONDS = 10 * 365 * 86_400;
+
+export const banRequestSchema = z
+  .object({
+    target: z.string().max(400).describe('the device: its MAC (six bytes) or its DUID, colon-separated hex'),
+    seconds: z.number().int().min(1).max(MAX_BAN_SECONDS).optional().describe('ends after this many seconds; without it, until unbanned'),
+  })
+  .strict();
+export type BanRequest = z.input<typeof banRequestSchema>;
+
+export const banSchema = z.object({
+  target: z.string().describe('the MAC or DUID, as banTargetText writes it'),
+  kind: z.enum(BAN_KINDS),
+  since: iso,
+  until: iso.nullable().describe('when the ban ends; null: until unbanned'),
+});
+export type BanView = z.infer<typeof banSchema>;
+export const banListSchema = z.object({ bans: z.array(banSchema) });
+export type BanList = z.infer<typeof banListSchema>;
+export const banAddedSchema = z.object({ ban: banSchema, removing: z.number().int().describe("clients of the device whose containers are being removed") });
+export type BanAdded = z.infer<typeof banAddedSchema>;
+export const banRemovedSchema = z.object({ target: z.string(), removed: z.literal(true) });
+export type BanRemoved = z.infer<typeof banRemovedSchema>;

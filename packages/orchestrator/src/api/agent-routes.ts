@@ -1,9 +1,9 @@
 import type { Env, Hono } from 'hono';
-import { ApiError, drainRequestSchema, type DrainAccepted, invalidRequest, nameSchema, noQuery } from '@unionize/protocol';
+import { ApiError, drainRequestSchema, type DrainAccepted, nameSchema, noQuery } from '@unionize/protocol';
 import type { EventDispatcher } from '../events/dispatcher.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
-import { query } from './queries.js';
+import { body, query } from './queries.js';
 
 /** What the drain route needs of the AgentMonitor. */
 export interface AgentControl {
@@ -22,25 +22,18 @@ export function registerAgentRoutes<E extends Env>(
   app.post('/v1/agents/:name/drain', async (c) => {
     query(c, noQuery);
     const name = nameSchema.safeParse(c.req.param('name'));
-    let json: unknown;
-    try {
-      json = JSON.parse(await c.req.text());
-    } catch {
-      throw new ApiError(400, 'INVALID_JSON', 'body is not JSON');
-    }
-    const body = drainRequestSchema.safeParse(json);
-    if (!body.success) throw invalidRequest(body.error, 'drain request');
-    if (!name.success || !deps.control.setDraining(name.data, body.data.drain)) {
+    const request = await body(c, drainRequestSchema, 'drain request');
+    if (!name.success || !deps.control.setDraining(name.data, request.drain)) {
       throw new ApiError(404, 'NOT_FOUND', `no agent ${String(c.req.param('name')).slice(0, 64)}`);
     }
     let moving = 0;
-    if (body.data.drain && body.data.move) {
+    if (request.drain && request.move) {
       for (const instance of deps.store.listInstances()) {
         if (instance.agent !== name.data) continue;
         moving++;
         deps.dispatcher.run(instance.clientId, () => deps.lifecycle.move(instance.clientId, `agent ${name.data} drained: moved on request`));
       }
     }
-    return c.json({ agent: name.data, draining: body.data.drain, moving } satisfies DrainAccepted, 202);
+    return c.json({ agent: name.data, draining: request.drain, moving } satisfies DrainAccepted, 202);
   });
 }

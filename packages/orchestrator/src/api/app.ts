@@ -43,6 +43,8 @@ import { routeLabel } from '../metrics/route-label.js';
 import { orchestratorOpenApi } from '../openapi/routes.js';
 import { query } from './queries.js';
 import { registerAgentRoutes, type AgentControl } from './agent-routes.js';
+import { registerBanRoutes } from './ban-routes.js';
+import { Bans } from '../bans/bans.js';
 import { beginRequest, elapsedMs, withRequestId } from '../context/request-context.js';
 import { jsonListStream } from './json-stream.js';
 import { clientView, eventView, instanceView, serverView, transitionView } from './views.js';
@@ -65,6 +67,8 @@ export interface AppDeps {
   agentHealth?: AgentHealthSource;
   /** Draining agents (POST /v1/agents/:name/drain); without it every agent is unknown there (404). */
   agentControl?: AgentControl;
+  /** Banned devices (/v1/bans); the lifecycle's. Tests without it get bans of their own, on the store. */
+  bans?: Bans;
   /** The dashboard; without `auth` (`[dashboard] token_file`) its routes answer 404. */
   dashboard?: { auth?: DashboardAuth; hub: StateHub };
 }
@@ -236,6 +240,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   registerAgentRoutes(app, { control: deps.agentControl ?? { setDraining: () => false }, store, dispatcher, lifecycle });
+  registerBanRoutes(app, { bans: deps.bans ?? new Bans({ store, clock: { now: () => new Date() }, log }), store, dispatcher, lifecycle });
 
   return app;
 }

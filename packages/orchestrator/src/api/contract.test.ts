@@ -139,6 +139,21 @@ describe('every answer of the orchestrator API is one its contract describes', (
     expect((await ask('POST', '/v1/agents/nope/drain', { body: { drain: true } })).status).toBe(404);
   });
 
+  it('bans: a device banned (its containers go), listed, lifted; what is not a MAC or DUID, and what is not banned', async () => {
+    const { duid } = leaseEvent();
+    const added = (await ask('POST', '/v1/bans', { body: { target: duid.toUpperCase(), seconds: 3600 } })).body;
+    expect(added).toMatchObject({ ban: { target: duid, kind: 'duid', until: expect.any(String) }, removing: 1 });
+    await dispatcher.idle();
+    expect((await ask('POST', '/v1/bans', { body: { target: '52:54:00:00:00:01' } })).body.ban).toMatchObject({ kind: 'mac', until: null });
+    expect((await ask('GET', '/v1/bans')).body.bans.map((b: any) => b.target)).toEqual([duid, '52:54:00:00:00:01']);
+    expect((await ask('POST', '/v1/bans', { body: { target: 'nope' } })).status).toBe(400);
+    expect((await ask('POST', '/v1/bans', { body: { target: duid, seconds: 0 } })).status).toBe(400);
+    expect((await ask('DELETE', `/v1/bans/${encodeURIComponent(duid)}`)).body).toEqual({ target: duid, removed: true });
+    expect((await ask('DELETE', `/v1/bans/${duid}`)).status).toBe(404);
+    expect((await ask('DELETE', '/v1/bans/52:54:00:00:00:zz')).status).toBe(400);
+    expect((await ask('GET', '/v1/bans', { sign: false })).status).toBe(401);
+  });
+
   it('the document, and the off switches: metrics and the dashboard without their tokens', async () => {
     expect((await ask('GET', '/v1/openapi.json')).status).toBe(200);
     expect((await ask('GET', '/metrics')).status).toBe(404);

@@ -7,6 +7,7 @@ import { createApp } from '../api/app.js';
 import { EventDispatcher } from '../events/dispatcher.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
 import { AgentMonitor } from '../agents/agent-monitor.js';
+import { Bans } from '../bans/bans.js';
 import { agentHealthFrom } from '../metrics/agent-health.js';
 import { SeriesSampler, chartSeriesSchema, storeCounts } from '../series/sampler.js';
 import { MemoryStore } from '../store/memory-store.js';
@@ -26,9 +27,10 @@ function setup(options: { dashboard?: boolean } = {}) {
   const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 2 });
   const agentHealth = agentHealthFrom(new AgentMonitor({ agents, settings: [{ name: 'dock1', url: 'https://dock1', capacity: 0, drain: false }], store, clock, log, deadAfterMs: 60_000 }));
   const sampler = new SeriesSampler({ clock, counts: storeCounts(store) });
-  const hub = new StateHub(() => dashboardState({ store, agentHealth, clock, queueDepth: () => dispatcher.depth, series: () => sampler.series() }), 20);
+  const bans = new Bans({ store, clock, log });
+  const hub = new StateHub(() => dashboardState({ store, agentHealth, clock, queueDepth: () => dispatcher.depth, series: () => sampler.series(), bans: () => bans.list() }), 20);
   const auth = options.dashboard === false ? undefined : new DashboardAuth({ token: Buffer.from(token) });
-  const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log, agentHealth, dashboard: { hub, auth } });
+  const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log, agentHealth, dashboard: { hub, auth }, bans });
   return { app, dispatcher, hub };
 }
 
@@ -134,6 +136,18 @@ describe('dashboard', () => {
     expect(again.status).toBe(304);
     expect((await app.request('/dashboard/assets/uplot.js', { headers: { cookie } })).status).toBe(404);
     expect((await app.request('/dashboard/assets/..%2Fpackage.json', { headers: { cookie } })).status).toBe(404);
+  });
+
+  it('lists the banned devices in the state, and has a place for them on the page', async () => {
+    const { app, hub } = setup();
+    const body = JSON.stringify({ target: '52:54:00:12:34:56', seconds: 60 });
+    const ban = await app.request('/v1/bans', { method: 'POST', body, headers: { 'content-type': 'application/json', ...signRequest({ secret, method: 'POST', path: '/v1/bans', body }) } });
+    expect(ban.status).toBe(201);
+    let state: any;
+    hub.subscribe((json) => (state = JSON.parse(json)))();
+    expect(state.bans).toEqual([{ target: '52:54:00:12:34:56', kind: 'mac', until: expect.any(String) }]);
+    const cookie = (await login(app)).headers.get('set-cookie')!.split(';')[0]!;
+    expect(await (await app.request('/dashboard', { headers: { cookie } })).text()).toContain('id="ban-list"');
   });
 
   it('sends the last hour per minute for the charts in the state, as the schema says', async () => {

@@ -125,6 +125,12 @@ function render(s) {
     const bar = el('div', null, 'bar'); const fill = el('i'); fill.style.width = (100 * a.instances / most) + '%'; bar.append(fill); row.append(bar);
     agents.append(row);
   }
+  const bans = $('#ban-list'); bans.replaceChildren();
+  for (const b of s.bans) {
+    const li = el('li'); li.append(el('span', b.kind.toUpperCase(), 'dim'), ' ', el('span', b.target, 'mono'), ' ', el('span', b.until ? 'until ' + time(b.until) : 'until unbanned', 'dim'));
+    bans.append(li);
+  }
+  $('#bans').hidden = s.bans.length === 0;
   const events = $('#event-list'); events.replaceChildren();
   for (const e of s.events) {
     const li = el('li');
@@ -264,6 +270,7 @@ export function dashboardPage(nonce: string, host: string, assets: ChartAssets, 
 <p id="no-devices" class="empty">No device holds a lease yet.</p>
 </section>
 <section id="agents"><h2>Agents</h2><div id="agent-list"></div></section>
+<section id="bans" hidden><h2>Banned devices</h2><ul id="ban-list"></ul></section>
 <section id="events"><h2>Latest events</h2><ol id="event-list"></ol><p id="no-events" class="empty" hidden>No events yet.</p></section>
 </main>
 <script nonce="${nonce}" src="${assetBase}/${script.name}" integrity="${script.integrity}"></script>

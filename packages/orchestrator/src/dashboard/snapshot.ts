@@ -1,4 +1,5 @@
-import type { EventOutcomeKind } from '@unionize/protocol';
+import { banTargetText, type EventOutcomeKind } from '@unionize/protocol';
+import type { BanRecord } from '../store/types.js';
 import type { Clock } from '../clock.js';
 import type { AgentHealthSource } from '../metrics/agent-health.js';
 import type { ChartSeries } from '../series/sampler.js';
@@ -25,6 +26,8 @@ export interface DashboardState {
     expiresAt: string | null;
   }>;
   agents: Array<{ name: string; healthy: boolean | null; checkedAt: string | null; instances: number }>;
+  /** Banned devices (bans/bans.ts), by MAC or DUID. */
+  bans: Array<{ target: string; kind: string; until: string | null }>;
   events: Array<{ receivedAt: string; action: string; outcome: string | null; outcomeKind: EventOutcomeKind | null; address: string; hostname: string | null; clientId: string }>;
   /** The charts' last hour, per minute (series/sampler.ts: chartSeriesSchema). */
   series: ChartSeries;
@@ -37,6 +40,8 @@ export interface SnapshotSources {
   queueDepth: () => number;
   /** The SeriesSampler's last hour. */
   series: () => ChartSeries;
+  /** The bans in force (Bans.list); none when absent. */
+  bans?: () => BanRecord[];
 }
 
 /** Clients gone longer ago than this drop off the device list. */
@@ -86,7 +91,8 @@ export function dashboardState(sources: SnapshotSources): DashboardState {
     hostname: e.event.hostname ?? hostnames.get(e.clientId) ?? null,
     clientId: e.clientId,
   }));
-  return { generatedAt: new Date(now).toISOString(), counts, queued: sources.queueDepth(), devices, agents, events, series: sources.series() };
+  const bans = (sources.bans?.() ?? []).map((b) => ({ target: banTargetText(b), kind: b.kind, until: b.until }));
+  return { generatedAt: new Date(now).toISOString(), counts, queued: sources.queueDepth(), devices, agents, bans, events, series: sources.series() };
 }
 
 /**

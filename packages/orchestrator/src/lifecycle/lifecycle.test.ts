@@ -1,16 +1,25 @@
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { DHCP_ADDRESS, clientIdOf, type AddressingMode, type LeaseEvent } from '@unionize/protocol';
 import { z } from 'zod';
+import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
+import { Bans } from '../bans/bans.js';
 import { EventDispatcher } from '../events/dispatcher.js';
+import { HostsPinner } from '../pinning/hosts-pinner.js';
 import { buildProfiles, profileSchema } from '../profiles/profiles.js';
 import { Reconciler } from '../reconcile/reconciler.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { FakeAgent } from '../testing/fake-agent.js';
 import { Lifecycle, type Placement } from './lifecycle.js';
 
-function setup(options: { agents?: FakeAgent[]; placement?: (agents: FakeAgent[]) => Placement; addressing?: AddressingMode; profiles?: Record<string, Record<string, unknown>> } = {}) {
+function setup(options: {
+  agents?: FakeAgent[]; placement?: (agents: FakeAgent[]) => Placement; addressing?: AddressingMode; profiles?: Record<string, Record<string, unknown>>;
+  /** Pins and bans written to a real directory (the HostsPinner). */
+  pinning?: boolean;
+} = {}) {
   let now = Date.parse('2026-01-01T00:00:00Z');
   const clock = { now: () => new Date(now) };
   const log = pino({ level: 'silent' });
@@ -18,10 +27,14 @@ function setup(options: { agents?: FakeAgent[]; placement?: (agents: FakeAgent[]
   const store = new MemoryStore(options.addressing === 'dhcp' ? {} : { prefix: 'fd00:3::/64' });
   const profiles = buildProfiles(z.record(z.string(), profileSchema).parse(options.profiles ?? {}), 'img:default');
   const placement = options.placement?.(agents);
+  const pinDir = options.pinning ? join(makeTempDir('pins-'), 'hosts.d') : undefined;
+  const pinner = pinDir ? new HostsPinner({ dir: pinDir, log }) : undefined;
+  const bans = new Bans({ store, clock, log, ...(pinner ? { entries: pinner } : {}) });
   const lifecycle = new Lifecycle({
-    store, agents, clock, log, image: 'img:default', prefixLength: 64, profiles,
+    store, agents, clock, log, image: 'img:default', prefixLength: 64, profiles, bans,
     addressing: options.addressing ?? 'static',
     ...(placement ? { placement } : {}),
+    ...(pinner ? { pinner } : {}),
   });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 4, retryBaseMs: 3_600_000 });
   const reconciler = new Reconciler({ store, lifecycle, dispatcher, agents, clock, log, adoptUnknown: false, adoptGraceMs: 3_600_000, expiryGraceMs: 0, keepEvents: 1000,
@@ -40,7 +53,9 @@ function setup(options: { agents?: FakeAgent[]; placement?: (agents: FakeAgent[]
     await dispatcher.idle();
     return report;
   };
-  return { store, agents, lifecycle, send, reconcile, advance: (ms: number) => (now += ms), dispatcher };
+  /** The pins directory's files and what each holds. */
+  const pins = () => Object.fromEntries(readdirSync(pinDir!).map((name) => [name, readFileSync(join(pinDir!, name), 'utf8')]));
+  return { store, agents, lifecycle, send, reconcile, advance: (ms: number) => (now += ms), dispatcher, bans, pins };
 }
 
 describe('Lifecycle: profiles, TTL and cool-down', () => {
@@ -226,5 +241,80 @@ describe('Lifecycle: temporary addresses', () => {
       ['ignored', 'ignored: temporary address (IA_TA T7)'],
       ['ignored', 'ignored: temporary address (IA_TA T7)'],
     ]);
+  });
+});
+
+describe('Lifecycle: pins live while their clients do', () => {
+  it('after 500 clients come and go, the pins directory holds only the live ones', async () => {
+    const t = setup({ pinning: true });
+    const device = (i: number) => ({ duid: `00:03:00:01:52:54:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`, address: `fd00:1::${(0x1000 + i).toString(16)}` });
+    const ids: string[] = [];
+    for (let i = 0; i < 500; i++) ids.push(await t.send(device(i)));
+    expect(Object.keys(t.pins())).toHaveLength(500);
+    // Every third stays; the rest release their leases (del), or run out (the reconciler's expiry).
+    const live = new Set<string>();
+    for (let i = 0; i < 500; i++) {
+      if (i % 3 === 0) live.add(ids[i]!);
+      else if (i % 3 === 1) await t.send({ ...device(i), action: 'del' });
+      else await t.send({ ...device(i), action: 'old', expiresAt: '2026-01-01T00:00:01.000Z' });
+    }
+    t.advance(2000);
+    await t.reconcile();
+    expect(t.store.clientsPerState()).toMatchObject({ ready: live.size, gone: 500 - live.size });
+    const files = t.pins();
+    expect(Object.keys(files).sort()).toEqual([...live].sort());
+    for (const id of live) expect(files[id]).toBe(`id:${t.store.getClient(id)!.duid},[${t.store.getClient(id)!.address}]\n`);
+    // One comes back: pinned again.
+    await t.send(device(1));
+    expect(Object.keys(t.pins())).toHaveLength(live.size + 1);
+  });
+});
+
+describe('Lifecycle: bans', () => {
+  it('refuses a banned device a container, by DUID or by MAC, pins it not, and provisions it again once the ban ends', async () => {
+    const t = setup({ pinning: true });
+    const byDuid = { duid: '00:03:00:01:52:54:00:00:00:01', address: 'fd00:1::1001' };
+    const byMac = { duid: '00:03:00:01:52:54:00:00:00:02', address: 'fd00:1::1002', mac: '52:54:00:00:00:02' };
+    const first = await t.send(byDuid);
+    const second = await t.send(byMac);
+    const duidBan = t.bans.add({ kind: 'duid', value: byDuid.duid }, 60);
+    t.bans.add({ kind: 'mac', value: byMac.mac });
+    // The API queues these on a ban; here they are run directly.
+    await t.lifecycle.deprovision(first, 'banned: test');
+    await t.lifecycle.deprovision(second, 'banned: test');
+    expect(t.store.countInstances()).toBe(0);
+    expect(Object.values(t.pins()).sort()).toEqual([`${byMac.mac},ignore\n`, `id:${byDuid.duid},ignore\n`]);
+
+    // Their next lease events are refused, and no pin is written for them.
+    await t.send(byDuid);
+    await t.send({ ...byMac, action: 'old' });
+    expect(t.store.getClient(first)).toMatchObject({ state: 'failed', stateReason: `banned: DUID ${byDuid.duid} until ${duidBan.until}` });
+    expect(t.store.getClient(second)).toMatchObject({ state: 'failed', stateReason: `banned: MAC ${byMac.mac}` });
+    expect(t.store.recentEvents(2).map((e) => e.outcomeKind)).toEqual(['refused', 'refused']);
+    expect(t.store.countInstances()).toBe(0);
+    expect(Object.keys(t.pins()).filter((name) => !name.startsWith('ban-'))).toEqual([]);
+    // A reconcile pass makes nothing either, and records no new transition.
+    const transitions = t.store.listTransitions(first, 50).length;
+    await t.reconcile();
+    expect(t.store.countInstances()).toBe(0);
+    expect(t.store.listTransitions(first, 50)).toHaveLength(transitions);
+
+    // The DUID ban ends: it applies no more, and expire() removes its entry; the next lease gets a container and a pin.
+    t.advance(61_000);
+    expect(t.bans.list().map((b) => b.kind)).toEqual(['mac']);
+    expect(t.bans.expire().map((b) => b.value)).toEqual([byDuid.duid]);
+    expect(t.store.listBans().map((b) => b.kind)).toEqual(['mac']);
+    await t.send(byDuid);
+    expect(t.store.getClient(first)?.state).toBe('ready');
+    expect(Object.values(t.pins()).sort()).toEqual([`${byMac.mac},ignore\n`, `id:${byDuid.duid},[${byDuid.address}]\n`]);
+    // Unbanned: the reconciler provisions the MAC's client, whose lease lives.
+    expect(t.bans.remove({ kind: 'mac', value: byMac.mac })).toBe(true);
+    expect(t.bans.remove({ kind: 'mac', value: byMac.mac })).toBe(false);
+    await t.reconcile();
+    expect(t.store.getClient(second)?.state).toBe('ready');
+    expect(Object.keys(t.pins())).toEqual([first]);
+    // Its pin comes back with its next lease event (dnsmasq answers it again).
+    await t.send({ ...byMac, action: 'old' });
+    expect(Object.keys(t.pins()).sort()).toEqual([first, second].sort());
   });
 });

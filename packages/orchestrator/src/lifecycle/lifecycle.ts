@@ -2,12 +2,13 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { DHCP_ADDRESS, LABELS, clientIdOf, isDhcpAddress, isTemporaryIaid, macOf, type AddressingMode, type ContainerView, type EventOutcome, type LeaseEvent } from '@unionize/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
+import { banReason } from '../bans/bans.js';
 import { AgentError } from '../agents/errors.js';
 import { chooseAgent } from '../agents/placement.js';
 import type { Clock } from '../clock.js';
 import { chooseProfile, defaultProfile, type Profile } from '../profiles/profiles.js';
 import type { Store } from '../store/store.js';
-import type { ClientRecord, ClientState } from '../store/types.js';
+import type { BanRecord, ClientRecord, ClientState } from '../store/types.js';
 import { containerRequest } from './container-request.js';
 import type { Quotas } from './quotas.js';
 
@@ -37,8 +38,10 @@ export interface LifecycleOptions {
   profiles?: readonly Profile[];
   /** Defaults to every agent, always healthy. */
   placement?: Placement;
-  /** Pins each device's address in dnsmasq's hosts (optional). */
-  pinner?: { pin(client: ClientRecord): void };
+  /** Pins each live device's address in dnsmasq's hosts, and releases it when its client is gone (optional). */
+  pinner?: { pin(client: ClientRecord): void; unpin(clientId: string): void };
+  /** Banned devices, whose clients get no container (bans/bans.ts); none when absent. */
+  bans?: { banOf(client: ClientRecord): BanRecord | undefined };
   /** Hears how each provisioning went and took (the metrics). */
   observer?: LifecycleObserver;
 }
@@ -66,6 +69,7 @@ export class Lifecycle {
   readonly #defaultProfile: Profile;
   readonly #placement: Placement;
   readonly #pinner: LifecycleOptions['pinner'];
+  readonly #bans: LifecycleOptions['bans'];
   readonly #observer: LifecycleObserver | undefined;
   /** clientId → agent of the new containers being made: not in the store's instances until made, but they take room. */
   readonly #placing = new Map<string, string>();
@@ -83,6 +87,7 @@ export class Lifecycle {
     this.#defaultProfile = defaultProfile(options.image);
     this.#placement = options.placement ?? { candidates: () => this.#agents, capacity: () => 0, isDead: () => false };
     this.#pinner = options.pinner;
+    this.#bans = options.bans;
     this.#observer = options.observer;
   }
 
@@ -133,6 +138,14 @@ export class Lifecycle {
   }
 
   async #provision(clientId: string, reason: string): Promise<boolean> {
+    const ban = this.#bans?.banOf(this.#mustGet(clientId));
+    if (ban) {
+      // Banned: no container (one made before the ban goes), no pin; `failed` with the ban's reason while the lease lasts.
+      if (this.#store.getInstance(clientId)) await this.deprovision(clientId, banReason(ban));
+      this.#unpin(clientId);
+      this.#refuse(this.#mustGet(clientId), banReason(ban));
+      return false;
+    }
     const client = this.#mustGet(clientId);
     let existing = this.#store.getInstance(clientId);
     if (existing && this.#placement.isDead(existing.agent)) {
@@ -268,7 +281,7 @@ export class Lifecycle {
     return this.#profiles.find((p) => p.name === name);
   }
 
-  /** A quota said no: failed, with the reason; the same refusal again records nothing new. */
+  /** A quota or a ban said no: failed, with the reason; the same refusal again records nothing new. */
   #refuse(client: ClientRecord, reason: string): void {
     if (client.state === 'failed' && client.stateReason === reason) {
       this.#log.debug({ client: client.id, reason }, 'still refused by quota');
@@ -291,6 +304,8 @@ export class Lifecycle {
       }
       this.#store.releaseAddress(clientId);
       this.#transition(this.#mustGet(clientId), 'gone', reason);
+      // A pin lives while its client does: the range never fills with the pins of devices gone.
+      this.#unpin(clientId);
     } catch (error) {
       this.#transition(this.#mustGet(clientId), 'failed', `deprovisioning failed: ${(error as Error).message}`);
       throw error;
@@ -411,12 +426,23 @@ export class Lifecycle {
       this.#store.putClient(client);
     });
     if (client.state === 'gone' && !coolingDown) this.#transition(client, 'pending', `leased again (${event.action})`);
-    try {
-      this.#pinner?.pin(client);
-    } catch (error) {
-      this.#log.warn({ client: clientId, err: error }, 'could not pin the device address');
+    // A banned device is not pinned: its DHCP server is to ignore it, not keep it an address.
+    if (!this.#bans?.banOf(client)) {
+      try {
+        this.#pinner?.pin(client);
+      } catch (error) {
+        this.#log.warn({ client: clientId, err: error }, 'could not pin the device address');
+      }
     }
     return this.#mustGet(clientId);
+  }
+
+  #unpin(clientId: string): void {
+    try {
+      this.#pinner?.unpin(clientId);
+    } catch (error) {
+      this.#log.warn({ client: clientId, err: error }, 'could not release the device address pin');
+    }
   }
 
   #transition(client: ClientRecord, state: ClientState, reason: string): void {

@@ -1,5 +1,6 @@
 import type { Store } from './store.js';
-import { CLIENT_STATES, DEFAULT_MEMORY_EVENTS, type AgentRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type ServerRecord, type TransitionRecord } from './types.js';
+import type { BanTarget } from '@unionize/protocol';
+import { CLIENT_STATES, DEFAULT_MEMORY_EVENTS, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type ServerRecord, type TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, drawFreeOffset, prefix64Of, randomPoolOffset, type DrawOffset } from './ipv6.js';
 
 /** Transitions kept per client: the last two or so provisioning cycles (the SQLite store keeps all). */
@@ -32,6 +33,8 @@ export class MemoryStore implements Store {
   readonly #transitions = new Map<string, TransitionRecord[]>();
   readonly #servers = new Map<string, ServerRecord>();
   readonly #agents = new Map<string, AgentRecord>();
+  /** Bans by `kind value`. */
+  readonly #bans = new Map<string, BanRecord>();
 
   readonly #instances = new Map<string, InstanceRecord>();
   /** Instances by agent, and by their client's device MAC and /64: what quotas and placement count. */
@@ -179,6 +182,29 @@ export class MemoryStore implements Store {
     return (this.#transitions.get(clientId) ?? []).slice(-limit).reverse().map((t) => ({ ...t }));
   }
 
+  pruneGoneClients(before: string, limit: number): number {
+    const gone = new Set<string>();
+    for (const client of this.#clients.values()) {
+      if (gone.size >= limit) break;
+      if (client.state === 'gone' && client.updatedAt < before) gone.add(client.id);
+    }
+    if (gone.size === 0) return 0;
+    for (const id of gone) {
+      const client = this.#clients.get(id)!;
+      this.deleteInstance(id);
+      this.releaseAddress(id);
+      this.#unindexAddress(client.address, id);
+      this.#perState[client.state]--;
+      this.#transitions.delete(id);
+      this.#clients.delete(id);
+    }
+    // One pass over the ordered ids, not one splice per client.
+    let kept = 0;
+    for (const id of this.#sortedIds) if (!gone.has(id)) this.#sortedIds[kept++] = id;
+    this.#sortedIds.length = kept;
+    return gone.size;
+  }
+
   touchServer(server: ServerRecord): void {
     const known = this.#servers.get(server.name);
     if (known) Object.assign(known, { role: server.role, lastSeen: server.lastSeen });
@@ -272,6 +298,16 @@ export class MemoryStore implements Store {
     if (offset === undefined) return;
     this.#allocated.delete(clientId);
     this.#holders.delete(offset);
+  }
+
+  putBan(ban: BanRecord): void {
+    this.#bans.set(`${ban.kind} ${ban.value}`, { ...ban });
+  }
+  deleteBan(target: BanTarget): boolean {
+    return this.#bans.delete(`${target.kind} ${target.value}`);
+  }
+  listBans(): BanRecord[] {
+    return [...this.#bans.values()].sort((a, b) => a.since.localeCompare(b.since) || a.value.localeCompare(b.value)).map((b) => ({ ...b }));
   }
 
   /** Rows here are the objects put: none can be unreadable. */

@@ -1,5 +1,5 @@
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-import { EVENT_OUTCOME_KINDS } from '@unionize/protocol';
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { BAN_KINDS, EVENT_OUTCOME_KINDS } from '@unionize/protocol';
 
 /**
  * The orchestrator's SQLite schema. Migrations in ../../drizzle are generated
@@ -135,3 +135,15 @@ export const quarantine = sqliteTable('quarantine', {
   reason: text('reason').notNull(),
   quarantinedAt: text('quarantined_at').notNull(),
 });
+
+/** Banned devices (orchestratorctl ban), by MAC or DUID; until null: until unbanned. */
+export const bans = sqliteTable(
+  'bans',
+  {
+    kind: text('kind', { enum: BAN_KINDS }).notNull(),
+    value: text('value').notNull(),
+    since: text('since').notNull(),
+    until: text('until'),
+  },
+  (t) => [primaryKey({ columns: [t.kind, t.value] })],
+);

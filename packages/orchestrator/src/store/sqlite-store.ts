@@ -2,12 +2,12 @@ import { closeSync, fdatasync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { and, asc, count, desc, eq, gt, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import { leaseEventSchema } from '@unionize/protocol';
+import { leaseEventSchema, type BanTarget } from '@unionize/protocol';
 import type { Store } from './store.js';
-import { CLIENT_STATES, type AgentRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type ServerRecord, type TransitionRecord } from './types.js';
+import { CLIENT_STATES, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type ServerRecord, type TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, drawFreeOffset, prefix64Of, randomPoolOffset, type DrawOffset } from './ipv6.js';
 import * as schema from './schema.js';
 
@@ -225,6 +225,22 @@ export class SqliteStore implements Store {
       .map((r) => ({ clientId: r.clientId, from: r.fromState as ClientState, to: r.toState as ClientState, reason: r.reason, at: r.at }));
   }
 
+  pruneGoneClients(before: string, limit: number): number {
+    const gone = this.#db
+      .select({ id: schema.clients.id })
+      .from(schema.clients)
+      .where(and(eq(schema.clients.state, 'gone'), lt(schema.clients.updatedAt, before)))
+      .limit(Math.min(limit, 10_000))
+      .all()
+      .map((row) => row.id);
+    if (gone.length === 0) return 0;
+    return this.transaction(() => {
+      // Their transitions and instances go with them (foreign keys, on delete cascade); their addresses were released when they went.
+      this.#db.delete(schema.addressPool).where(inArray(schema.addressPool.clientId, gone)).run();
+      return this.#db.delete(schema.clients).where(inArray(schema.clients.id, gone)).run().changes;
+    });
+  }
+
   touchServer(server: ServerRecord): void {
     this.#db
       .insert(schema.dhcpServers)
@@ -235,6 +251,19 @@ export class SqliteStore implements Store {
 
   listServers(): ServerRecord[] {
     return this.#db.select().from(schema.dhcpServers).orderBy(asc(schema.dhcpServers.name)).all() as ServerRecord[];
+  }
+
+  putBan(ban: BanRecord): void {
+    const { kind, value, ...rest } = ban;
+    this.#db.insert(schema.bans).values(ban).onConflictDoUpdate({ target: [schema.bans.kind, schema.bans.value], set: rest }).run();
+  }
+
+  deleteBan(target: BanTarget): boolean {
+    return this.#db.delete(schema.bans).where(and(eq(schema.bans.kind, target.kind), eq(schema.bans.value, target.value))).run().changes > 0;
+  }
+
+  listBans(): BanRecord[] {
+    return this.#db.select().from(schema.bans).orderBy(asc(schema.bans.since), asc(schema.bans.value)).all();
   }
 
   putAgent(agent: AgentRecord): void {

@@ -306,6 +306,53 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
       store.close();
     });
 
+    it('keeps bans by device, one per MAC or DUID, and forgets one deleted', () => {
+      const store = open();
+      const mac = { kind: 'mac' as const, value: '52:54:00:00:00:01' };
+      const duid = { kind: 'duid' as const, value: '00:03:00:01:52:54:00:00:00:01' };
+      store.putBan({ ...mac, since: '2026-01-01T00:00:00.000Z', until: null });
+      store.putBan({ ...duid, since: '2026-01-02T00:00:00.000Z', until: '2026-01-03T00:00:00.000Z' });
+      store.putBan({ ...mac, since: '2026-01-01T00:00:00.000Z', until: '2026-02-01T00:00:00.000Z' });
+      expect(store.listBans()).toEqual([
+        { ...mac, since: '2026-01-01T00:00:00.000Z', until: '2026-02-01T00:00:00.000Z' },
+        { ...duid, since: '2026-01-02T00:00:00.000Z', until: '2026-01-03T00:00:00.000Z' },
+      ]);
+      expect(store.deleteBan(mac)).toBe(true);
+      expect(store.deleteBan(mac)).toBe(false);
+      expect(store.deleteBan({ kind: 'mac', value: duid.value })).toBe(false);
+      expect(store.listBans().map((b) => b.value)).toEqual([duid.value]);
+      store.close();
+    });
+
+    it('prunes clients gone before a time, with their transitions, and nothing else', () => {
+      const store = open();
+      const old = '2026-01-01T00:00:00.000Z';
+      const recent = '2026-01-09T00:00:00.000Z';
+      store.putClient(client('g1', { state: 'gone', updatedAt: old, address: 'fd00:1::1' }));
+      store.putClient(client('g2', { state: 'gone', updatedAt: old, address: 'fd00:1::2' }));
+      store.putClient(client('g3', { state: 'gone', updatedAt: old, address: 'fd00:1::3' }));
+      store.putClient(client('g4', { state: 'gone', updatedAt: recent }));
+      store.putClient(client('r1', { state: 'ready', updatedAt: old }));
+      store.putClient(client('f1', { state: 'failed', updatedAt: old }));
+      for (const id of ['g1', 'g4', 'r1']) store.addTransition({ clientId: id, from: 'pending', to: 'gone', reason: 'r', at: old });
+      const before = '2026-01-05T00:00:00.000Z';
+      expect(store.pruneGoneClients(before, 2)).toBe(2);
+      expect(store.pruneGoneClients(before, 10)).toBe(1);
+      expect(store.pruneGoneClients(before, 10)).toBe(0);
+      expect(store.listClients().map((c) => c.id).sort()).toEqual(['f1', 'g4', 'r1']);
+      expect(store.listClientsPage(null, 10).map((c) => c.id)).toEqual(['f1', 'g4', 'r1']);
+      expect(store.clientsPerState()).toMatchObject({ gone: 1, ready: 1, failed: 1 });
+      expect(store.listTransitions('g1', 10)).toEqual([]);
+      expect(store.listTransitions('g4', 10)).toHaveLength(1);
+      expect(store.listTransitions('r1', 10)).toHaveLength(1);
+      expect(store.clientsWithAddress('fd00:1::1')).toEqual([]);
+      // A client pruned comes back as new when it leases again.
+      store.putClient(client('g1', { state: 'pending', updatedAt: recent }));
+      expect(store.getClient('g1')).toMatchObject({ state: 'pending' });
+      expect(store.listClientsPage(null, 10).map((c) => c.id)).toEqual(['f1', 'g1', 'g4', 'r1']);
+      store.close();
+    });
+
     it('rolls a failed transaction back', () => {
       const store = open();
       expect(() =>

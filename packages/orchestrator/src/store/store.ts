@@ -1,4 +1,5 @@
-import type { AgentRecord, AppliedMark, ClientRecord, ClientState, EventRecord, InstanceFilter, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
+import type { BanTarget } from '@unionize/protocol';
+import type { AgentRecord, BanRecord, AppliedMark, ClientRecord, ClientState, EventRecord, InstanceFilter, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
 
 /**
  * Everything the orchestrator remembers. Synchronous: both implementations
@@ -51,6 +52,12 @@ export interface Store {
   /** Clients in each life-cycle state (every state, 0 for none), without reading every client. */
   clientsPerState(): Record<ClientState, number>;
   addTransition(transition: TransitionRecord): void;
+  /**
+   * Forget up to `limit` clients that are gone and have been since before
+   * `before` (their updatedAt), with their transitions ([retention]
+   * gone_days); returns how many went.
+   */
+  pruneGoneClients(before: string, limit: number): number;
   /** Newest first. */
   listTransitions(clientId: string, limit: number): TransitionRecord[];
 
@@ -80,6 +87,13 @@ export interface Store {
   /** Record an address found in use (e.g. on a container adopted from an agent); false if another client holds it. */
   claimAddress(clientId: string, address: string): boolean;
   releaseAddress(clientId: string): void;
+
+  /** Record a ban, or replace the one on the same device. */
+  putBan(ban: BanRecord): void;
+  /** False when the device was not banned. */
+  deleteBan(target: BanTarget): boolean;
+  /** Every ban recorded, ended ones included until they are deleted. */
+  listBans(): BanRecord[];
 
   close(): void;
 }

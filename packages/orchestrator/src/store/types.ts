@@ -1,4 +1,4 @@
-import type { ClientState, DesiredState, EventOutcomeKind, LeaseEvent, ServerRole } from '@unionize/protocol';
+import type { BanKind, ClientState, DesiredState, EventOutcomeKind, LeaseEvent, ServerRole } from '@unionize/protocol';
 
 /**
  * Lease events the memory store journals unless told otherwise (`[sql]
@@ -108,3 +108,12 @@ export interface AgentRecord {
  */
 /** `{ mac: null }`: instances of clients whose MAC the DHCP server did not report, counted together. */
 export type InstanceFilter = { agent: string } | { mac: string | null } | { prefix64: string };
+
+/** A banned device (orchestratorctl ban), by MAC or DUID (lower case, colon-separated). */
+export interface BanRecord {
+  kind: BanKind;
+  value: string;
+  since: string;
+  /** When it ends; null: until unbanned. */
+  until: string | null;
+}
