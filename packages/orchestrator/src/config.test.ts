@@ -38,4 +38,11 @@ describe('orchestrator config', () => {
     expect(parseConfig(`${base}${agents}[sql]\nmemory_events = 500\n`, orchestratorConfigSchema).sql).toMatchObject({ enabled: false, memory_events: 500 });
     expect(() => parseConfig(`${base}${agents}[sql]\nmemory_events = 10\n`, orchestratorConfigSchema, 'o.ini')).toThrow(/\[sql\] memory_events/);
   });
+
+  it('keeps gone clients [retention] gone_days, 7 unless told', () => {
+    const agents = '[agents.a]\nurl = https://a:9443\nca = /ca\n';
+    expect(parseConfig(base + agents, orchestratorConfigSchema).retention).toEqual({ gone_days: 7, interval_seconds: 3600 });
+    expect(parseConfig(`${base}${agents}[retention]\ngone_days = 0.5\n`, orchestratorConfigSchema).retention.gone_days).toBe(0.5);
+    expect(() => parseConfig(`${base}${agents}[retention]\ngone_days = -1\n`, orchestratorConfigSchema, 'o.ini')).toThrow(/\[retention\] gone_days/);
+  });
 });

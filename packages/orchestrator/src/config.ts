@@ -98,6 +98,15 @@ export const orchestratorConfigSchema = z.object({
     })
     .strict()
     .prefault({}),
+  /** How long gone clients and their transitions are kept (retention/retention.ts). */
+  retention: z
+    .object({
+      gone_days: z.coerce.number().min(0).max(3650).default(7),
+      /** How often gone clients are looked for (also once at start). */
+      interval_seconds: z.coerce.number().min(10).max(86_400).default(3600),
+    })
+    .strict()
+    .prefault({}),
   instances: z
     .object({
       image: z.string().min(1).default('unionize-client:latest'),

@@ -21,6 +21,7 @@ import { buildProfiles } from './profiles/profiles.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { Quotas } from './lifecycle/quotas.js';
 import { Reconciler } from './reconcile/reconciler.js';
+import { Retention } from './retention/retention.js';
 import { SeriesSampler, storeCounts } from './series/sampler.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
@@ -129,6 +130,8 @@ async function main(): Promise<void> {
   reconciler.start(config.reconcile.interval_seconds * 1000);
   sampler.start(10_000);
   bans.start(config.reconcile.interval_seconds * 1000);
+  const retention = new Retention({ store, clock: systemClock, log, goneDays: config.retention.gone_days });
+  retention.start(config.retention.interval_seconds * 1000);
   log.info({ dashboard: Boolean(dashboardToken), metrics: Boolean(metricsToken) }, 'operator endpoints (on with their token_file)');
 
   const shutdown = (signal: string) => {
@@ -137,6 +140,7 @@ async function main(): Promise<void> {
     monitor.stop();
     sampler.stop();
     bans.stop();
+    retention.stop();
     dispatcher.stop();
     server.close();
     const done = () => {
