@@ -141,7 +141,7 @@ describe('dashboard', () => {
   it('lists the banned devices in the state, and has a place for them on the page', async () => {
     const { app, hub } = setup();
     const body = JSON.stringify({ target: '52:54:00:12:34:56', seconds: 60 });
-    const ban = await app.request('/v1/bans', { method: 'POST', body, headers: { 'content-type': 'application/json', ...signRequest({ secret, method: 'POST', path: '/v1/bans', body }) } });
+    const ban = await app.request('/v1/bans', { method: 'POST', body, headers: { 'content-type': 'application/json', ...signedHeaders('POST', '/v1/bans', body) } });
     expect(ban.status).toBe(201);
     let state: any;
     hub.subscribe((json) => (state = JSON.parse(json)))();
