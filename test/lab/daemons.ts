@@ -206,6 +206,8 @@ export function unionizeIni(
     keyFile: string; cert: string; key: string; dockerSocket: string; gateway: string; metricsTokenFile?: string; dhcpStateDir?: string; dhcpLeaseWaitMs?: number;
     isolation?: 'filter' | 'open';
     isolationEgress?: string;
+    /** attach = pipework with this script; native otherwise. */
+    pipework?: string;
   },
 ): string {
   return `[server]
@@ -223,7 +225,7 @@ socket = ${p.dockerSocket}
 [network]
 bridge = brctr
 gateway = ${p.gateway}
-attach = native
+${p.pipework ? `attach = pipework\npipework = ${p.pipework}` : 'attach = native'}
 ${p.dhcpStateDir ? `\n[dhcp]\nstate_dir = ${p.dhcpStateDir}\nlease_wait_ms = ${p.dhcpLeaseWaitMs ?? 8000}\n` : ''}${isolationSection(p)}
 [log]
 level = info

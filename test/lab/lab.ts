@@ -92,6 +92,12 @@ export interface LabOptions {
    * next free address, not the one its DUID hashes to, so a pin is told from luck.
    */
   pinning?: boolean;
+  /**
+   * unionize's [network] attach backend; default native. pipework: the
+   * repository's unchanged upstream script (third_party/pipework/pipework)
+   * as [network] pipework.
+   */
+  attach?: 'native' | 'pipework';
   /** unionize's [isolation] mode; default: none written (the daemon's default, filter). */
   isolation?: 'filter' | 'open';
   /** unionize's [isolation] egress, from the lab's prefix (random, chosen at start); default: none written (none). */
@@ -466,6 +472,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
           unionizeIni({
             ...paths, ...cert, keyFile: peerKeyFile(lab.keysDir, agentPeer(agent)), dockerSocket, gateway: addr.dockBridge, metricsTokenFile: lab.metricsTokenFile,
             ...(dhcpStateDirs.has(agent) ? { dhcpStateDir: dhcpStateDirs.get(agent)!, dhcpLeaseWaitMs: options.dhcpLeaseWaitMs ?? 8000 } : {}),
+            ...(options.attach === 'pipework' ? { pipework: join(repo, 'third_party', 'pipework', 'pipework') } : {}),
             ...(options.isolation ? { isolation: options.isolation } : {}),
             ...(options.isolationEgress ? { isolationEgress: options.isolationEgress(prefix) } : {}),
           }),
