@@ -133,17 +133,37 @@ describe.skipIf(skip)('systemd units and dnsmasq files', () => {
     expect(await exposure(unit)).toBeLessThanOrEqual(most);
   });
 
-  it("the flusher with the [sav] drop-in stays at most 2.5 (CAP_NET_ADMIN and netlink added)", async () => {
-    const dir = join(root, 'etc/systemd/system/orchestrator-hook-flush.service.d');
+  /** Runs `check` with config/FILE installed in the root as a drop-in of UNIT. */
+  async function withDropIn<T>(unit: string, file: string, check: () => Promise<T>): Promise<T> {
+    const dir = join(root, 'etc/systemd/system', `${unit}.d`);
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'sav.conf'), readFileSync(join(repo, 'config/orchestrator-hook-flush-sav.conf'), 'utf8'));
+    writeFileSync(join(dir, file), readFileSync(join(repo, 'config', file), 'utf8'));
     try {
-      const withDropIn = await exposure('orchestrator-hook-flush.service');
-      expect(withDropIn).toBeLessThanOrEqual(2.5);
-      expect(withDropIn).toBeGreaterThan(0);
+      return await check();
     } finally {
       rmSync(dir, { recursive: true });
     }
+  }
+
+  it('the flusher with the [sav] drop-in stays at most 2.5 (CAP_NET_ADMIN and netlink added)', async () => {
+    const withSav = await withDropIn('orchestrator-hook-flush.service', 'orchestrator-hook-flush-sav.conf', () => exposure('orchestrator-hook-flush.service'));
+    expect(withSav).toBeLessThanOrEqual(2.5);
+    expect(withSav).toBeGreaterThan(await exposure('orchestrator-hook-flush.service'));
+  });
+
+  it("unionize's pipework drop-in verifies, opens /run/netns, mount namespaces and @mount, and stays at most 3.2", async () => {
+    const dropIn = readFileSync(join(repo, 'config/unionize-pipework.conf'), 'utf8');
+    expect(keyOf(dropIn, 'ReadWritePaths')).toBe('/run/netns');
+    expect(keyOf(dropIn, 'RestrictNamespaces')).toBe('mnt');
+    expect(keyOf(dropIn, 'SystemCallFilter')).toBe('@mount');
+    const [verified, withPipework] = await withDropIn('unionize.service', 'unionize-pipework.conf', async () => [
+      await run([systemdAnalyze!, 'verify', `--root=${root}`, 'unionize.service'], { timeoutMs: 60_000 }),
+      await exposure('unionize.service'),
+    ] as const);
+    expect(verified.stderr.trim(), verified.stderr).toBe('');
+    expect(verified.code).toBe(0);
+    expect(withPipework).toBeLessThanOrEqual(3.2);
+    expect(withPipework).toBeGreaterThan(await exposure('unionize.service'));
   });
 
   /**
