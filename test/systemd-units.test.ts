@@ -193,6 +193,40 @@ describe.skipIf(skip)('systemd units and dnsmasq files', () => {
     expect(keyOf(unit, 'RestrictAddressFamilies')!.split(/\s+/)).toContain('AF_UNIX');
   });
 
+  /**
+   * The hook itself under ProtectSystem=strict with its spool as the one
+   * writable path (as each dnsmasq unit has it), emulated in a private mount
+   * namespace: the root file system read-only, the spool bound writable. It
+   * spools the call and exits 0; with the spool read-only too (what
+   * dnsmasq-ctrnet.service gave its hook before issue 17) the call is lost.
+   */
+  it('the hook spools with the system read-only and only its spool writable, and loses the call without it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'unionize-hook-ro-'));
+    const spool = join(dir, 'spool');
+    mkdirSync(join(spool, 'rejected'), { recursive: true, mode: 0o700 });
+    const hookUnder = (spoolWritable: boolean) => run([
+      'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c',
+      [...(spoolWritable ? ['mount --bind "$SPOOL" "$SPOOL"'] : []), 'mount -o remount,bind,ro /', 'exec sh "$HOOK" add 02:00:00:00:0b:01 fd00:9::1000 ro-host'].join(' && '),
+    ], {
+      timeoutMs: 20_000,
+      env: {
+        PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', SPOOL: spool, HOOK: join(repo, 'dnsmasq/orchestrator-hook.sh'),
+        ORCHESTRATOR_HOOK_SPOOL: spool, DNSMASQ_IAID: '1', DNSMASQ_MAC: '02:00:00:00:0b:01', DNSMASQ_INTERFACE: 'br-t',
+      },
+    });
+    try {
+      const spooled = await hookUnder(true);
+      expect(spooled.code, spooled.stderr).toBe(0);
+      expect(readdirSync(spool).filter((f) => f.endsWith('.call'))).toHaveLength(1);
+      const lost = await hookUnder(false);
+      expect(lost.code).toBe(1);
+      expect(lost.stderr).toMatch(/event lost: cannot write into spool/);
+      expect(readdirSync(spool).filter((f) => f.endsWith('.call'))).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("the flusher's unit lets it read hook.ini's key file and CA and write its spool and [sav] state", () => {
     const unit = readFileSync(join(repo, 'config/orchestrator-hook-flush.service'), 'utf8');
     const dropIn = readFileSync(join(repo, 'config/orchestrator-hook-flush-sav.conf'), 'utf8');
