@@ -7,11 +7,11 @@ import { hookSpoolPlace, listRejected, resendRejected } from './rejected.js';
 import { DEFAULT_CONFIG, resolveConnection, resolveKeysDir, type ConnectionFlags } from './settings.js';
 import { formatTable } from './table.js';
 import {
-  agentListSchema, banAddedSchema, banListSchema, banRemovedSchema, clientDetailSchema, clientListSchema, deprovisionQueuedSchema, eventListSchema, instanceListSchema,
+  agentListSchema, banAddedSchema, banListSchema, banRemovedSchema, clientDetailSchema, clientListSchema, deprovisionQueuedSchema, eventListSchema, instanceListSchema, keptListSchema,
   parseBanTarget, serverListSchema, type EventView,
 } from '@unionize/protocol';
 import { parseDuration } from './duration.js';
-import { EVENT_HEADERS, agentsTable, bansTable, clientDetail, clientsTable, eventRow, eventsTable, findClient, instancesTable, rejectedTable, serversTable } from './views.js';
+import { EVENT_HEADERS, agentsTable, bansTable, clientDetail, clientsTable, eventRow, eventsTable, findClient, instancesTable, keptTable, rejectedTable, serversTable } from './views.js';
 import { DEFAULT_HOOK_CONFIG } from '@unionize/protocol/hook-spool';
 
 export interface Io {
@@ -83,6 +83,16 @@ export function buildProgram(io: Io): Command {
       withClient(async (client) => {
         const { instances } = await client.call('GET', '/v1/instances', instanceListSchema);
         print({ instances }, () => (instances.length ? instancesTable(instances) : 'no instances'));
+      }),
+    );
+
+  program
+    .command('kept')
+    .description("containers kept as images when their lease ended (profiles' keep = true)")
+    .action(() =>
+      withClient(async (client) => {
+        const { kept } = await client.call('GET', '/v1/kept', keptListSchema);
+        print({ kept }, () => (kept.length ? keptTable(kept) : 'no kept images'));
       }),
     );
 

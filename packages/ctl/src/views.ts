@@ -1,4 +1,4 @@
-import type { AgentView as Agent, BanView, ClientDetail, ClientView as Client, EventView, InstanceView as Instance, ServerView as Server } from '@unionize/protocol';
+import type { AgentView as Agent, BanView, ClientDetail, ClientView as Client, EventView, InstanceView as Instance, KeptView, ServerView as Server } from '@unionize/protocol';
 import type { SetAside } from './rejected.js';
 import { age, formatTable, localTime } from './table.js';
 
@@ -15,6 +15,14 @@ export function instancesTable(instances: readonly Instance[], now = Date.now())
   return formatTable(
     ['CONTAINER', 'AGENT', 'ADDRESS', 'MAC', 'IMAGE', 'CLIENT', 'AGE'],
     instances.map((i) => [i.containerName, i.agent, i.address, i.mac, i.image, i.clientId, age(i.createdAt, now)]),
+  );
+}
+
+export function keptTable(kept: readonly KeptView[], now = Date.now()): string {
+  const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return formatTable(
+    ['IMAGE', 'AGENT', 'HOSTNAME', 'PROFILE', 'SIZE', 'AGE', 'EXPIRES'],
+    kept.map((k) => [k.image, k.agent, k.hostname || '-', k.profile, mib(k.sizeBytes), age(k.createdAt, now), k.expiresAt ? localTime(k.expiresAt) : 'never']),
   );
 }
 

@@ -79,3 +79,64 @@ export const containerListSchema = z.object({ containers: z.array(containerViewS
 export interface ApiErrorBody {
   error: { code: string; message: string };
 }
+
+/**
+ * Keeping (a profile's `keep = true`): before a device's container is
+ * removed, the agent commits it to `unionize-kept/CLIENT:TAG`, labelled with
+ * what it was (KEPT_LABELS). Kept images are never run by a lease.
+ */
+export const KEPT_REPOSITORY = 'unionize-kept';
+
+export const KEPT_LABELS = {
+  kept: 'io.unionize.kept',
+  client: 'io.unionize.kept.client',
+  hostname: 'io.unionize.kept.hostname',
+  profile: 'io.unionize.kept.profile',
+} as const;
+
+/** A client id as clientIdOf writes it (hex). */
+export const keptClientSchema = z.string().regex(/^[0-9a-f]{1,64}$/, 'client id is not valid');
+
+/** Docker's tag grammar. */
+export const keptTagSchema = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'tag is not valid');
+
+/** A Docker image id without its `sha256:`. */
+export const imageIdSchema = z.string().regex(/^[0-9a-f]{64}$/, 'image id is not valid');
+
+/** `POST /v1/containers/{name}/keep`. */
+export const keepContainerSchema = z
+  .object({
+    client: keptClientSchema,
+    tag: keptTagSchema,
+    /** The device's hostname (it chose it: a label value, nothing more). */
+    hostname: z.string().max(255),
+    profile: z.string().max(64),
+    /** The agent's kept images may take this many bytes in all; the oldest go first (never the one just made). */
+    maxBytes: z.number().int().min(0).max(2 ** 50).optional(),
+  })
+  .strict();
+export type KeepContainerRequest = z.infer<typeof keepContainerSchema>;
+
+export const keptImageSchema = z.object({
+  /** `unionize-kept/CLIENT:TAG`. */
+  image: z.string(),
+  /** Image id without `sha256:`. */
+  id: z.string(),
+  client: z.string(),
+  hostname: z.string(),
+  profile: z.string(),
+  sizeBytes: z.number(),
+  createdAt: z.string(),
+});
+export type KeptImage = z.infer<typeof keptImageSchema>;
+
+/** The answer to a keep: the image made, and those removed to stay under `maxBytes`. */
+export const keepResultSchema = z.object({ kept: keptImageSchema, removed: z.array(keptImageSchema) });
+export type KeepResult = z.infer<typeof keepResultSchema>;
+
+export const keptImageListSchema = z.object({ images: z.array(keptImageSchema) });
+
+/** The kept image's repository and tag for a client at a time: `unionize-kept/CLIENT`, `20261204T160000123Z` (UTC, to the ms). */
+export function keptImageRef(client: string, at: Date): { repo: string; tag: string } {
+  return { repo: `${KEPT_REPOSITORY}/${client}`, tag: at.toISOString().replace(/[-:.]/g, '') };
+}

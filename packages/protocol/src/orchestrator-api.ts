@@ -114,6 +114,22 @@ export type EventList = z.infer<typeof eventListSchema>;
 export const serverListSchema = z.object({ servers: z.array(serverSchema) });
 export type ServerList = z.infer<typeof serverListSchema>;
 export const agentListSchema = z.object({ agents: z.array(agentSchema) });
+
+/** A device's container kept as an image on its agent when its lease ended (a profile's `keep = true`). */
+export const keptSchema = z.object({
+  image: z.string().describe('unionize-kept/CLIENT:TAG'),
+  imageId: z.string().describe("Docker's image id, without sha256:"),
+  clientId: z.string(),
+  agent: z.string(),
+  hostname: z.string(),
+  profile: z.string(),
+  sizeBytes: z.number().int(),
+  createdAt: iso,
+  expiresAt: iso.nullable().describe('When keep_days removes it; null: no time bound'),
+});
+export type KeptView = z.infer<typeof keptSchema>;
+export const keptListSchema = z.object({ kept: z.array(keptSchema) });
+export type KeptList = z.infer<typeof keptListSchema>;
 export type AgentList = z.infer<typeof agentListSchema>;
 
 /** Query strings are checked like bodies: unknown parameters and bad values are a 400. */

@@ -9,6 +9,8 @@ import { attacherFromConfig } from './attach/from-config.js';
 import { loadConfig, type UnionizeConfig } from './config.js';
 import { Provisioner } from './api/provisioner.js';
 import { DockerEngineClient } from './docker/docker-client.js';
+import { EngineHttp } from './docker/engine-http.js';
+import { KeptImages } from './kept/kept-images.js';
 import { Isolation } from './isolation/isolation.js';
 import { createMetrics } from './metrics/metrics.js';
 
@@ -131,8 +133,9 @@ async function main(): Promise<void> {
   await startIsolation(isolation, new Provisioner({ docker, attacher, log, isolation }), log);
 
   const metrics = createMetrics({ docker, isolation, defaultMetrics: true });
+  const kept = new KeptImages({ http: new EngineHttp({ socketPath: config.docker.socket }), docker, log });
   const app = createApp({
-    docker, attacher, isolation, verifier: new RequestVerifier({ keys: keyring, notBefore: performance.timeOrigin }), network: config.network, log, metrics, ...(metricsToken ? { metricsToken } : {}),
+    docker, attacher, isolation, kept, verifier: new RequestVerifier({ keys: keyring, notBefore: performance.timeOrigin }), network: config.network, log, metrics, ...(metricsToken ? { metricsToken } : {}),
   });
   let server: ServerType;
   try {

@@ -3,9 +3,14 @@ import {
   SignedClientError,
   containerListSchema,
   containerViewSchema,
+  keepResultSchema,
+  keptImageListSchema,
   readErrorBody,
   type ContainerView,
   type CreateContainerRequest,
+  type KeepContainerRequest,
+  type KeepResult,
+  type KeptImage,
   type ServerTrust,
   type SignedResponse,
   type SigningKey,
@@ -21,6 +26,11 @@ export interface AgentClient {
   /** Removes the container; resolves also when it did not exist. */
   deleteContainer(name: string): Promise<void>;
   listContainers(): Promise<ContainerView[]>;
+  /** Commits the container to a kept image (and prunes the oldest over `maxBytes`); null when there is no such container. */
+  keepContainer(name: string, request: KeepContainerRequest): Promise<KeepResult | null>;
+  listKept(): Promise<KeptImage[]>;
+  /** Removes a kept image by id; resolves also when it did not exist. */
+  deleteKept(id: string): Promise<void>;
   health(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -75,6 +85,26 @@ export class HttpsAgentClient implements AgentClient {
     const response = await this.#call('GET', '/v1/containers');
     if (response.status !== 200) throw this.#refused('GET /v1/containers', response);
     return containerListSchema.parse(response.json).containers;
+  }
+
+  async keepContainer(name: string, body: KeepContainerRequest): Promise<KeepResult | null> {
+    const path = `/v1/containers/${encodeURIComponent(name)}/keep`;
+    const response = await this.#call('POST', path, body);
+    if (response.status === 404) return null;
+    if (response.status !== 201) throw this.#refused(`POST ${path}`, response);
+    return keepResultSchema.parse(response.json);
+  }
+
+  async listKept(): Promise<KeptImage[]> {
+    const response = await this.#call('GET', '/v1/kept');
+    if (response.status !== 200) throw this.#refused('GET /v1/kept', response);
+    return keptImageListSchema.parse(response.json).images;
+  }
+
+  async deleteKept(id: string): Promise<void> {
+    const path = `/v1/kept/${encodeURIComponent(id)}`;
+    const response = await this.#call('DELETE', path);
+    if (response.status !== 204 && response.status !== 404) throw this.#refused(`DELETE ${path}`, response);
   }
 
   async health(): Promise<boolean> {

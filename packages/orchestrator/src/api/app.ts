@@ -25,6 +25,7 @@ import {
   type EventList,
   type Health,
   type InstanceList,
+  type KeptList,
   type LeaseEventAccepted,
   type Ready,
   type RequestVerifier,
@@ -213,6 +214,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get('/v1/instances', (c) => {
     query(c, noQuery);
     return c.json({ instances: store.listInstances().map(instanceView) } satisfies InstanceList);
+  });
+
+  app.get('/v1/kept', (c) => {
+    query(c, noQuery);
+    return c.json({ kept: store.listKept() } satisfies KeptList);
   });
 
   app.get('/v1/events', (c) => {

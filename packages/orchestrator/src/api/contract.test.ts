@@ -123,6 +123,8 @@ describe('every answer of the orchestrator API is one its contract describes', (
 
   it('instances, events, servers', async () => {
     expect((await ask('GET', '/v1/instances')).body.instances.length).toBeGreaterThan(0);
+    store.putKept({ image: 'unionize-kept/c1:1', imageId: 'a'.repeat(64), clientId: 'c1', agent: 'dock1', hostname: 'h', profile: 'p', sizeBytes: 10, createdAt: new Date().toISOString(), expiresAt: null });
+    expect((await ask('GET', '/v1/kept')).body.kept).toHaveLength(1);
     const events = (await ask('GET', '/v1/events?limit=10')).body.events;
     expect(events.some((e: any) => e.appliedAt !== null)).toBe(true);
     expect((await ask('GET', '/v1/events?limit=x')).status).toBe(400);

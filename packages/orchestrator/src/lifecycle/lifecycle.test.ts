@@ -318,3 +318,54 @@ describe('Lifecycle: bans', () => {
     expect(Object.keys(t.pins()).sort()).toEqual([first, second].sort());
   });
 });
+
+describe('Lifecycle: keeping a container as an image when its lease ends', () => {
+  const profiles = {
+    keeper: { match_hostname: 'keep-*', keep: 'true', keep_days: '2', keep_max_mb: '3' },
+    plain: { match_hostname: 'plain-*' },
+  };
+  const oneAgent = () => [new FakeAgent('dock1')];
+
+  it('a release commits the container before it goes, recorded with client, hostname, profile and keep_days; others are not kept', async () => {
+    const t = setup({ profiles, agents: oneAgent() });
+    const kept = await t.send({ duid: '00:01:01', hostname: 'keep-1' });
+    const plain = await t.send({ duid: '00:01:02', hostname: 'plain-1' });
+    await t.send({ duid: '00:01:01', hostname: 'keep-1', action: 'del' });
+    await t.send({ duid: '00:01:02', hostname: 'plain-1', action: 'del' });
+    expect(t.store.getClient(kept)?.state).toBe('gone');
+    expect(t.agents[0]!.containers.size).toBe(0);
+    expect(t.store.listKept()).toEqual([
+      expect.objectContaining({ image: `unionize-kept/${kept}:20260101T000000000Z`, clientId: kept, agent: 'dock1', hostname: 'keep-1', profile: 'keeper', expiresAt: '2026-01-03T00:00:00.000Z' }),
+    ]);
+    expect(t.store.listKept(plain)).toEqual([]);
+  });
+
+  it('TTL and lease expiry keep too; keep_max_mb prunes the oldest, keep_days removes what is older', async () => {
+    const t = setup({ profiles: { keeper: { ...profiles.keeper, ttl_seconds: '5' } }, agents: oneAgent() });
+    const ids: string[] = [];
+    for (const n of [1, 2, 3, 4]) {
+      ids.push(await t.send({ duid: `00:01:0${n}`, hostname: `keep-${n}`, expiresAt: new Date(Date.parse('2026-01-01T00:00:00Z') + 3_600_000).toISOString() }));
+      t.advance(1000);
+    }
+    t.advance(5000);
+    await t.reconcile(); // TTLs ran out: four keeps of 1 MiB each, the bound is 3 MiB
+    expect(t.store.listKept().map((k) => k.clientId).sort()).toEqual(ids.slice(1).sort());
+    expect([...t.agents[0]!.kept.values()].map((k) => k.client).sort()).toEqual(ids.slice(1).sort());
+    t.advance(2 * 86_400_000);
+    await t.reconcile();
+    expect(t.store.listKept()).toEqual([]);
+    expect(t.agents[0]!.kept.size).toBe(0);
+  });
+
+  it('a failed commit leaves the container and fails the deprovisioning (tried again)', async () => {
+    const t = setup({ profiles, agents: oneAgent() });
+    const id = await t.send({ duid: '00:01:01', hostname: 'keep-1' });
+    const agent = t.agents[0]!;
+    agent.keepContainer = async () => {
+      throw new Error('commit failed');
+    };
+    await expect(t.lifecycle.deprovision(id, 'test')).rejects.toThrow('commit failed');
+    expect(t.store.getClient(id)?.state).toBe('failed');
+    expect(agent.containers.size).toBe(1);
+  });
+});

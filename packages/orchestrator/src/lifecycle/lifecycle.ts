@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { DHCP_ADDRESS, LABELS, clientIdOf, isDhcpAddress, isTemporaryIaid, macOf, type AddressingMode, type ContainerView, type EventOutcome, type LeaseEvent } from '@unionize/protocol';
+import { DHCP_ADDRESS, LABELS, clientIdOf, keptImageRef, isDhcpAddress, isTemporaryIaid, macOf, type AddressingMode, type ContainerView, type EventOutcome, type LeaseEvent } from '@unionize/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
 import { banReason } from '../bans/bans.js';
 import { AgentError } from '../agents/errors.js';
@@ -8,7 +8,7 @@ import { chooseAgent } from '../agents/placement.js';
 import type { Clock } from '../clock.js';
 import { chooseProfile, defaultProfile, type Profile } from '../profiles/profiles.js';
 import type { Store } from '../store/store.js';
-import type { BanRecord, ClientRecord, ClientState } from '../store/types.js';
+import type { BanRecord, ClientRecord, ClientState, InstanceRecord } from '../store/types.js';
 import { containerRequest } from './container-request.js';
 import type { Quotas } from './quotas.js';
 
@@ -298,6 +298,7 @@ export class Lifecycle {
     try {
       if (instance) {
         const agent = this.#agentNamed(instance.agent);
+        if (agent) await this.#keep(client, instance, agent);
         if (agent) await agent.deleteContainer(instance.containerName);
         else this.#log.warn({ client: clientId, agent: instance.agent }, 'agent no longer configured: forgetting its instance');
         this.#store.deleteInstance(clientId);
@@ -310,6 +311,63 @@ export class Lifecycle {
       this.#transition(this.#mustGet(clientId), 'failed', `deprovisioning failed: ${(error as Error).message}`);
       throw error;
     }
+  }
+
+  /**
+   * A profile with `keep = true`: the container becomes an image on its agent
+   * before it goes, recorded here; what the agent removed to stay under
+   * keep_max_mb is forgotten. A failed commit fails the deprovisioning (it is
+   * tried again): the container is not removed unkept.
+   */
+  async #keep(client: ClientRecord, instance: InstanceRecord, agent: AgentClient): Promise<void> {
+    const profile = this.#profileNamed(client.profile);
+    if (!profile?.keep) return;
+    const now = this.#clock.now();
+    const result = await agent.keepContainer(instance.containerName, {
+      client: client.id,
+      tag: keptImageRef(client.id, now).tag,
+      hostname: client.hostname ?? '',
+      profile: profile.name,
+      ...(profile.keep.maxBytes > 0 ? { maxBytes: profile.keep.maxBytes } : {}),
+    });
+    if (!result) return;
+    const { kept } = result;
+    this.#store.transaction(() => {
+      this.#store.putKept({
+        image: kept.image,
+        imageId: kept.id,
+        clientId: client.id,
+        agent: agent.name,
+        hostname: kept.hostname,
+        profile: kept.profile,
+        sizeBytes: kept.sizeBytes,
+        createdAt: kept.createdAt,
+        expiresAt: profile.keep!.days > 0 ? new Date(now.getTime() + profile.keep!.days * 86_400_000).toISOString() : null,
+      });
+      for (const gone of result.removed) this.#store.deleteKept(gone.image);
+    });
+    for (const gone of result.removed) this.#log.warn({ agent: agent.name, image: gone.image, sizeBytes: gone.sizeBytes }, 'kept image removed by its agent: over keep_max_mb');
+    this.#log.info({ client: client.id, agent: agent.name, image: kept.image, sizeBytes: kept.sizeBytes }, 'container kept');
+  }
+
+  /** Kept images past their keep_days go (an unreachable agent's are tried on the next pass); returns how many went. */
+  async expireKept(): Promise<number> {
+    const now = this.#clock.now().getTime();
+    let removed = 0;
+    for (const kept of this.#store.listKept()) {
+      if (kept.expiresAt === null || Date.parse(kept.expiresAt) > now) continue;
+      const agent = this.#agentNamed(kept.agent);
+      try {
+        await agent?.deleteKept(kept.imageId);
+      } catch (error) {
+        this.#log.warn({ agent: kept.agent, image: kept.image, err: error }, 'kept image past keep_days not removed yet');
+        continue;
+      }
+      this.#store.deleteKept(kept.image);
+      removed++;
+      this.#log.info({ agent: kept.agent, image: kept.image, expiresAt: kept.expiresAt }, 'kept image removed: past keep_days');
+    }
+    return removed;
   }
 
   /**

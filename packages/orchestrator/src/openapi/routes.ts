@@ -19,6 +19,7 @@ import {
   eventsQuery,
   healthSchema,
   instanceListSchema,
+  keptListSchema,
   leaseEventAcceptedSchema,
   noQuery,
   readySchema,
@@ -55,6 +56,7 @@ export const ORCHESTRATOR_ROUTES: readonly RouteDoc[] = [
   { method: 'get', path: '/v1/clients/:id', summary: 'One client with its last 50 transitions', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'the client', schema: clientDetailSchema }, 404: error('no such client'), ...refused } },
   { method: 'delete', path: '/v1/clients/:id', summary: "Remove the client's container now (queued in order with its events)", auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 202: { description: 'queued', schema: deprovisionQueuedSchema }, 404: error('no such client'), ...refused } },
   { method: 'get', path: '/v1/instances', summary: 'Every container recorded', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'instances', schema: instanceListSchema }, ...refused } },
+  { method: 'get', path: '/v1/kept', summary: 'Containers kept as images when their lease ended, oldest first', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'kept images', schema: keptListSchema }, ...refused } },
   { method: 'get', path: '/v1/events', summary: 'The newest journaled lease events', auth: 'hmac', tags: ['events'], query: eventsQuery, responses: { 200: { description: 'newest first', schema: eventListSchema }, ...refused } },
   { method: 'get', path: '/v1/servers', summary: 'DHCP servers that have sent events', auth: 'hmac', tags: ['events'], query: noQuery, responses: { 200: { description: 'servers', schema: serverListSchema }, ...refused } },
   {

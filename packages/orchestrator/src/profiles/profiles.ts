@@ -1,3 +1,4 @@
+import { iniBoolean } from '@unionize/protocol';
 import { z } from 'zod';
 import { Prefix } from '../store/ipv6.js';
 import type { ClientRecord } from '../store/types.js';
@@ -61,6 +62,12 @@ export const profileSchema = z
     cpus: z.coerce.number().positive().max(256).optional(),
     ttl_seconds: z.coerce.number().int().min(1).max(365 * 86_400).optional(),
     cooldown_seconds: z.coerce.number().int().min(0).max(365 * 86_400).default(60),
+    /** Commit the container to an image when its lease ends (release, expiry, TTL), before removing it. */
+    keep: iniBoolean.default(false),
+    /** Kept images older than this are removed (0: kept until removed by hand or by keep_max_mb). */
+    keep_days: z.coerce.number().min(0).max(3650).default(30),
+    /** Kept images may take this many MiB per agent; the oldest go first (0: no bound). */
+    keep_max_mb: z.coerce.number().int().min(0).max(2 ** 30).default(10_240),
   })
   .strict();
 
@@ -73,6 +80,8 @@ export interface Profile {
   nanoCpus: number | null;
   ttlSeconds: number | null;
   cooldownSeconds: number;
+  /** Keeping: null when the profile keeps nothing. */
+  keep: { days: number; maxBytes: number } | null;
   matches(client: Pick<ClientRecord, 'server' | 'duid' | 'mac' | 'hostname' | 'address'>): boolean;
 }
 
@@ -99,6 +108,7 @@ export function buildProfiles(sections: Record<string, z.output<typeof profileSc
       nanoCpus: p.cpus === undefined ? null : Math.round(p.cpus * 1e9),
       ttlSeconds: p.ttl_seconds ?? null,
       cooldownSeconds: p.cooldown_seconds,
+      keep: p.keep ? { days: p.keep_days, maxBytes: p.keep_max_mb * 1024 ** 2 } : null,
       matches(client) {
         for (const [field, pattern] of patterns) {
           const value = client[field];
@@ -125,6 +135,7 @@ export function defaultProfile(image: string): Profile {
     nanoCpus: null,
     ttlSeconds: null,
     cooldownSeconds: 0,
+    keep: null,
     matches: () => true,
   };
 }

@@ -186,6 +186,7 @@ export class Reconciler {
     }
 
     store.pruneEvents(this.#o.keepEvents);
+    await lifecycle.expireKept().catch((error: unknown) => log.warn({ err: error }, 'reconcile: expiring kept images failed'));
     if (report.expired || report.ttlExpired || report.adopted || report.orphansRemoved || report.repaired || report.agentsUnreachable.length) {
       log.info({ report }, 'reconcile pass queued repairs');
     }

@@ -1,6 +1,6 @@
 import type { Store } from './store.js';
 import type { BanTarget } from '@unionize/protocol';
-import { CLIENT_STATES, DEFAULT_MEMORY_EVENTS, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type ServerRecord, type TransitionRecord } from './types.js';
+import { CLIENT_STATES, DEFAULT_MEMORY_EVENTS, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type ServerRecord, type TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, drawFreeOffset, prefix64Of, randomPoolOffset, type DrawOffset } from './ipv6.js';
 
 /** Transitions kept per client: the last two or so provisioning cycles (the SQLite store keeps all). */
@@ -35,6 +35,7 @@ export class MemoryStore implements Store {
   readonly #agents = new Map<string, AgentRecord>();
   /** Bans by `kind value`. */
   readonly #bans = new Map<string, BanRecord>();
+  readonly #kept = new Map<string, KeptRecord>();
 
   readonly #instances = new Map<string, InstanceRecord>();
   /** Instances by agent, and by their client's device MAC and /64: what quotas and placement count. */
@@ -313,6 +314,21 @@ export class MemoryStore implements Store {
   /** Rows here are the objects put: none can be unreadable. */
   quarantinedRows(): number {
     return 0;
+  }
+
+  putKept(kept: KeptRecord): void {
+    this.#kept.set(kept.image, { ...kept });
+  }
+
+  deleteKept(image: string): void {
+    this.#kept.delete(image);
+  }
+
+  listKept(clientId?: string): KeptRecord[] {
+    return [...this.#kept.values()]
+      .filter((k) => clientId === undefined || k.clientId === clientId)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.image.localeCompare(b.image))
+      .map((k) => ({ ...k }));
   }
 
   close(): void {}

@@ -147,3 +147,25 @@ export const bans = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.kind, t.value] })],
 );
+
+/**
+ * Kept images (profiles' `keep = true`): a device's container committed on
+ * its agent when its lease ended. Not tied to the client row: a kept image
+ * outlives its client; removed with the image (keep_days, keep_max_mb, by hand).
+ */
+export const keptImages = sqliteTable(
+  'kept_images',
+  {
+    image: text('image').primaryKey(),
+    imageId: text('image_id').notNull(),
+    clientId: text('client_id').notNull(),
+    agent: text('agent').notNull(),
+    hostname: text('hostname').notNull(),
+    profile: text('profile').notNull(),
+    sizeBytes: integer('size_bytes').notNull(),
+    createdAt: text('created_at').notNull(),
+    /** When keep_days removes it; null: kept until removed otherwise. */
+    expiresAt: text('expires_at'),
+  },
+  (t) => [index('kept_images_client').on(t.clientId)],
+);

@@ -7,7 +7,7 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { leaseEventSchema, type BanTarget } from '@unionize/protocol';
 import type { Store } from './store.js';
-import { CLIENT_STATES, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type ServerRecord, type TransitionRecord } from './types.js';
+import { CLIENT_STATES, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type ServerRecord, type TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, drawFreeOffset, prefix64Of, randomPoolOffset, type DrawOffset } from './ipv6.js';
 import * as schema from './schema.js';
 
@@ -338,6 +338,22 @@ export class SqliteStore implements Store {
 
   releaseAddress(clientId: string): void {
     this.#db.delete(schema.addressPool).where(eq(schema.addressPool.clientId, clientId)).run();
+  }
+
+  putKept(kept: KeptRecord): void {
+    const { image, ...rest } = kept;
+    this.#db.insert(schema.keptImages).values(kept).onConflictDoUpdate({ target: schema.keptImages.image, set: rest }).run();
+  }
+
+  deleteKept(image: string): void {
+    this.#db.delete(schema.keptImages).where(eq(schema.keptImages.image, image)).run();
+  }
+
+  listKept(clientId?: string): KeptRecord[] {
+    const query = this.#db.select().from(schema.keptImages);
+    return (clientId === undefined ? query : query.where(eq(schema.keptImages.clientId, clientId)))
+      .orderBy(asc(schema.keptImages.createdAt), asc(schema.keptImages.image))
+      .all();
   }
 
   close(): void {

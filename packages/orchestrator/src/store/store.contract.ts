@@ -353,6 +353,24 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
       store.close();
     });
 
+    it('records kept images, lists them oldest first (all, or one client\'s), updates and deletes by image', () => {
+      const store = open();
+      const kept = (image: string, clientId: string, createdAt: string) => ({
+        image, imageId: 'a'.repeat(64), clientId, agent: 'dock1', hostname: 'h', profile: 'p', sizeBytes: 1024, createdAt, expiresAt: null,
+      });
+      store.putKept(kept('unionize-kept/c2:2', 'c2', '2026-01-02T00:00:00.000Z'));
+      store.putKept(kept('unionize-kept/c1:1', 'c1', '2026-01-01T00:00:00.000Z'));
+      store.putKept(kept('unionize-kept/c2:3', 'c2', '2026-01-03T00:00:00.000Z'));
+      expect(store.listKept().map((k) => k.image)).toEqual(['unionize-kept/c1:1', 'unionize-kept/c2:2', 'unionize-kept/c2:3']);
+      expect(store.listKept('c2').map((k) => k.image)).toEqual(['unionize-kept/c2:2', 'unionize-kept/c2:3']);
+      store.putKept({ ...kept('unionize-kept/c2:2', 'c2', '2026-01-02T00:00:00.000Z'), sizeBytes: 5, expiresAt: '2026-02-01T00:00:00.000Z' });
+      expect(store.listKept('c2')[0]).toEqual({ ...kept('unionize-kept/c2:2', 'c2', '2026-01-02T00:00:00.000Z'), sizeBytes: 5, expiresAt: '2026-02-01T00:00:00.000Z' });
+      store.deleteKept('unionize-kept/c2:2');
+      store.deleteKept('unionize-kept/none:1');
+      expect(store.listKept().map((k) => k.image)).toEqual(['unionize-kept/c1:1', 'unionize-kept/c2:3']);
+      store.close();
+    });
+
     it('rolls a failed transaction back', () => {
       const store = open();
       expect(() =>

@@ -1,5 +1,5 @@
 import type { BanTarget } from '@unionize/protocol';
-import type { AgentRecord, BanRecord, AppliedMark, ClientRecord, ClientState, EventRecord, InstanceFilter, InstanceRecord, ServerRecord, TransitionRecord } from './types.js';
+import type { AgentRecord, BanRecord, AppliedMark, ClientRecord, ClientState, EventRecord, InstanceFilter, InstanceRecord, KeptRecord, ServerRecord, TransitionRecord } from './types.js';
 
 /**
  * Everything the orchestrator remembers. Synchronous: both implementations
@@ -94,6 +94,11 @@ export interface Store {
   deleteBan(target: BanTarget): boolean;
   /** Every ban recorded, ended ones included until they are deleted. */
   listBans(): BanRecord[];
+
+  putKept(kept: KeptRecord): void;
+  deleteKept(image: string): void;
+  /** Oldest first; one client's, or all. */
+  listKept(clientId?: string): KeptRecord[];
 
   close(): void;
 }

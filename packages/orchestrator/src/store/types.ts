@@ -117,3 +117,19 @@ export interface BanRecord {
   /** When it ends; null: until unbanned. */
   until: string | null;
 }
+
+/** A container kept as an image on its agent when the lease ended (profiles' `keep = true`). */
+export interface KeptRecord {
+  /** `unionize-kept/CLIENT:TAG`. */
+  image: string;
+  /** Docker's image id, without `sha256:`. */
+  imageId: string;
+  clientId: string;
+  agent: string;
+  hostname: string;
+  profile: string;
+  sizeBytes: number;
+  createdAt: string;
+  /** When keep_days removes it; null: no time bound. */
+  expiresAt: string | null;
+}

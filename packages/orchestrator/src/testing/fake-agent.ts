@@ -1,4 +1,4 @@
-import { isDhcpAddress, type ContainerView, type CreateContainerRequest } from '@unionize/protocol';
+import { KEPT_REPOSITORY, isDhcpAddress, type ContainerView, type CreateContainerRequest, type KeepContainerRequest, type KeepResult, type KeptImage } from '@unionize/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
 import { AgentError } from '../agents/errors.js';
 
@@ -45,6 +45,33 @@ export class FakeAgent implements AgentClient {
   async listContainers(): Promise<ContainerView[]> {
     this.#check();
     return [...this.containers.values()].map((v) => ({ ...v }));
+  }
+  /** Kept images by id, oldest first; each 1 MiB unless `keptSize` says otherwise. */
+  readonly kept = new Map<string, KeptImage>();
+  keptSize = 1024 * 1024;
+  async keepContainer(name: string, request: KeepContainerRequest): Promise<KeepResult | null> {
+    this.#check();
+    if (!this.containers.has(name)) return null;
+    const id = (this.kept.size + 1).toString(16).padStart(64, '0');
+    const image = { image: `${KEPT_REPOSITORY}/${request.client}:${request.tag}`, id, client: request.client, hostname: request.hostname, profile: request.profile, sizeBytes: this.keptSize, createdAt: new Date().toISOString() };
+    this.kept.set(id, image);
+    const removed: KeptImage[] = [];
+    let total = [...this.kept.values()].reduce((sum, k) => sum + k.sizeBytes, 0);
+    for (const old of [...this.kept.values()]) {
+      if (request.maxBytes === undefined || total <= request.maxBytes || old.id === id) continue;
+      this.kept.delete(old.id);
+      total -= old.sizeBytes;
+      removed.push(old);
+    }
+    return { kept: image, removed };
+  }
+  async listKept(): Promise<KeptImage[]> {
+    this.#check();
+    return [...this.kept.values()];
+  }
+  async deleteKept(id: string): Promise<void> {
+    this.#check();
+    this.kept.delete(id);
   }
   async health() {
     return !this.down;

@@ -5,8 +5,10 @@ import {
   createContainerSchema,
   errorBody,
   hmacAuth,
+  imageIdSchema,
   invalidRequest,
   isDhcpAddress,
+  keepContainerSchema,
   jsonErrorHandler,
   jsonNotFound,
   limitBody,
@@ -21,6 +23,7 @@ import type { NetworkConfig } from '../config.js';
 import type { DockerClient } from '../docker/docker-client.js';
 import { UnionizeError } from '../errors.js';
 import type { Isolation } from '../isolation/isolation.js';
+import type { KeptImages } from '../kept/kept-images.js';
 import { routeLabel, type UnionizeMetrics } from '../metrics/metrics.js';
 import { unionizeOpenApi } from '../openapi/routes.js';
 import { parseCidr, prefixContains, sameAddress } from '../net/ipv6.js';
@@ -38,6 +41,8 @@ export interface AppDeps {
   metrics?: UnionizeMetrics;
   /** Bearer token for /metrics (`[metrics] token_file`): Prometheus cannot sign requests. */
   metricsToken?: Buffer;
+  /** Kept images (profiles' `keep = true`); none: those routes answer 404. */
+  kept?: KeptImages;
 }
 
 type Env = { Variables: { requestId: string; log: Logger } };
@@ -137,6 +142,28 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (!(await provisioner.remove(name.data, c.get('log')))) {
       throw new UnionizeError('NOT_FOUND', `no managed container ${name.data}`);
     }
+    return c.body(null, 204);
+  });
+
+  const kept = () => {
+    if (!deps.kept) throw new UnionizeError('NOT_FOUND', 'this agent keeps no images');
+    return deps.kept;
+  };
+
+  app.post('/v1/containers/:name/keep', async (c) => {
+    const name = containerNameSchema.safeParse(c.req.param('name'));
+    if (!name.success) throw invalidRequest(name.error, 'container name');
+    const parsed = keepContainerSchema.safeParse(await jsonBody(c));
+    if (!parsed.success) throw invalidRequest(parsed.error);
+    return c.json(await kept().keep(name.data, parsed.data, c.get('log')), 201);
+  });
+
+  app.get('/v1/kept', async (c) => c.json({ images: await kept().list() }));
+
+  app.delete('/v1/kept/:id', async (c) => {
+    const id = imageIdSchema.safeParse(c.req.param('id'));
+    if (!id.success) throw invalidRequest(id.error, 'image id');
+    if (!(await kept().remove(id.data))) throw new UnionizeError('NOT_FOUND', `no kept image ${id.data}`);
     return c.body(null, 204);
   });
 

@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import type { KeptList } from '@unionize/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labSkipReason, startLab, type Lab, type LabDockerHost } from './lab/lab.js';
+import { run } from './lab/process.js';
+import { OrchestratorApi } from './support/orchestrator-api.js';
+
+/**
+ * Keeping what a visitor made (issue 20): a device writes a file in its
+ * container and releases its lease; a `keep = true` profile commits the
+ * container to `unionize-kept/CLIENT:TAG` before it goes, the orchestrator
+ * records it, and the image holds the file. A device of another profile is
+ * not kept.
+ */
+const skipReason = labSkipReason({ daemons: true, hook: true });
+if (skipReason) console.warn(`e2e skipped: ${skipReason}`);
+
+const PROFILES = `
+[profiles.visitor]
+match_hostname = visitor-*
+keep = true
+keep_days = 7
+keep_max_mb = 2048
+`;
+
+const VISITOR_FILE = '/visitor-made.txt';
+
+describe.skipIf(skipReason)('keep: a released device’s container becomes an image holding what it wrote', () => {
+  let lab: Lab;
+  let api: OrchestratorApi;
+
+  beforeAll(async () => {
+    lab = await startLab({ devices: 2, hostnames: ['visitor-1', 'plain-1'], orchestratorExtraIni: PROFILES, dockerHosts: 2 });
+    api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
+  }, 240_000);
+
+  afterAll(async () => {
+    await api?.close();
+    if (lab) {
+      // The lab's data roots outlive it: its kept images go.
+      for (const host of lab.dockerHosts) await removeKeptImages(host);
+      await lab.stop();
+    }
+  });
+
+  const docker = (host: LabDockerHost, ...args: string[]) => run(['docker', '-H', `unix://${host.dockerSocket}`, ...args], { timeoutMs: 120_000 });
+  const hostOf = (agent: string) => lab.dockerHosts.find((h) => h.agent === agent)!;
+
+  async function removeKeptImages(host: LabDockerHost): Promise<void> {
+    const listed = await docker(host, 'images', '--filter', 'label=io.unionize.kept=true', '--format', '{{.ID}}');
+    const ids = [...new Set(listed.stdout.split('\n').filter(Boolean))];
+    if (ids.length > 0) await docker(host, 'rmi', '--force', ...ids);
+  }
+
+  it('release → committed, recorded with client, hostname and profile → the image has the file; the other device is not kept', async () => {
+    const [visitor, plain] = await Promise.all([lab.lease(1), lab.lease(2)]);
+    const [v, p] = await Promise.all([visitor, plain].map((l) => api.waitForClient(l.duid, (c) => c.state === 'ready', 60_000)));
+    expect([v!.profile, p!.profile]).toEqual(['visitor', null]);
+
+    const secret = randomBytes(16).toString('hex');
+    const host = hostOf(v!.instance!.agent);
+    const wrote = await docker(host, 'exec', v!.instance!.containerName, 'sh', '-c', `echo ${secret} > ${VISITOR_FILE}`);
+    expect(wrote.code, wrote.stderr).toBe(0);
+
+    await Promise.all([lab.release(1), lab.release(2)]);
+    await Promise.all([visitor, plain].map((l) => api.waitForClient(l.duid, (c) => c.state === 'gone' && c.instance === null, 60_000)));
+
+    const { kept } = await api.get<KeptList>('/v1/kept');
+    expect(kept).toHaveLength(1);
+    const [image] = kept;
+    expect(image).toMatchObject({ clientId: v!.id, agent: host.agent, hostname: 'visitor-1', profile: 'visitor' });
+    expect(image!.image).toMatch(new RegExp(`^unionize-kept/${v!.id}:\\d{8}T\\d{9}Z$`));
+    expect(image!.sizeBytes).toBeGreaterThan(0);
+    expect(Date.parse(image!.expiresAt!) - Date.parse(image!.createdAt)).toBeGreaterThan(6 * 86_400_000);
+
+    const inspected = JSON.parse((await docker(host, 'image', 'inspect', image!.image)).stdout)[0];
+    expect(inspected.Id).toBe(`sha256:${image!.imageId}`);
+    expect(inspected.Config.Labels).toMatchObject({
+      'io.unionize.kept': 'true', 'io.unionize.kept.client': v!.id, 'io.unionize.kept.hostname': 'visitor-1', 'io.unionize.kept.profile': 'visitor',
+    });
+    // Its containers are gone: the kept image runs nowhere.
+    const running = await docker(host, 'ps', '-a', '--filter', `ancestor=${image!.image}`, '--format', '{{.Names}}');
+    expect(running.stdout.trim()).toBe('');
+    const read = await docker(host, 'run', '--rm', '--network', 'none', image!.image, 'cat', VISITOR_FILE);
+    expect(read.stdout.trim()).toBe(secret);
+
+    // The device of the plain profile left nothing behind.
+    const others = await docker(host, 'images', '--filter', `reference=unionize-kept/${p!.id}`, '--format', '{{.ID}}');
+    const others2 = await docker(lab.dockerHosts.find((h) => h !== host)!, 'images', '--filter', 'label=io.unionize.kept=true', '--format', '{{.Repository}}');
+    expect(others.stdout.trim() + others2.stdout.trim()).toBe('');
+  }, 300_000);
+});
