@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -276,6 +276,8 @@ describe('orchestratorctl keys', () => {
     mkdirSync(keysDir, { mode: 0o700 });
     const file = join(keysDir, 'hook.keys');
     writeFileSync(file, formatKeyFile('hook', [testKey('hook-old')]), { mode: 0o600 });
+    // Owned by the daemon's user (here: nobody), as the README has it; root rewrites it.
+    chownSync(file, 65534, 65534);
     const keys = (...args: string[]) => ctl(['--keys-dir', keysDir, ...args]);
 
     const listed = await keys('--json', 'keys', 'list');
@@ -288,12 +290,21 @@ describe('orchestratorctl keys', () => {
     expect(afterRotate.map((k) => k.id)).toEqual(['hook-old', expect.stringMatching(/^hook-\d{8}-[0-9a-f]{8}$/)]);
     expect(rotated.out).toContain(`added ${afterRotate[1]!.id}`);
     expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(file).uid).toBe(65534);
+    expect(readdirSync(keysDir)).toEqual(['hook.keys']);
     expect((await keys('keys', 'rotate', 'hook')).error?.message).toMatch(/already has a next key/);
 
     const retired = await keys('keys', 'retire', 'hook');
     expect(retired.out).toContain(`retired hook-old; ${afterRotate[1]!.id} signs now`);
     expect(readKeyFile(file)).toEqual([afterRotate[1]]);
+    expect(statSync(file).uid).toBe(65534);
     expect((await keys('keys', 'rotate', '../etc/passwd')).error?.message).toMatch(/not a peer/);
+    // A key file that is a link (to a file the daemon's user wants root to write) is refused, and nothing is written through it.
+    const target = join(dir, 'not-a-key-file');
+    writeFileSync(target, 'x'.repeat(40), { mode: 0o600 });
+    symlinkSync(target, join(keysDir, 'operator.keys'));
+    expect((await keys('keys', 'rotate', 'operator')).error?.message).toMatch(/symbolic link/);
+    expect(readFileSync(target, 'utf8')).toBe('x'.repeat(40));
     expect((await keys('keys', 'rotate', 'agent-dock9')).error?.message).toMatch(/no such key file/);
   });
 });

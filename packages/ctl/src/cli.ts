@@ -245,7 +245,8 @@ the resent one after it (orchestratorctl show CLIENT to check).`)
     .action((device: string) => {
       const target = banTarget(device);
       return withClient(async (client) => {
-        const answer = await client.call('DELETE', `/v1/bans/${encodeURIComponent(target)}`, banRemovedSchema);
+        // Validated (hex digits and colons, `id:` before a six-byte DUID): sent as it is, since signed paths carry no %-escapes.
+        const answer = await client.call('DELETE', `/v1/bans/${target}`, banRemovedSchema);
         print(answer, () => `${answer.target} unbanned: it gets a container again on its next lease`);
       });
     });
@@ -324,6 +325,8 @@ next: ${rotateAdvice(peer)}; then orchestratorctl keys retire ${peer}`);
 /** Where a peer's next key must be before its first one is retired. */
 function rotateAdvice(peer: string): string {
   if (peer.startsWith('agent-')) return `copy the file to the docker host's [auth] key_file (unionize reads it again when it changes)`;
-  if (peer === 'hook') return "if the hook runs on another host, copy the file to its [orchestrator] key_file (the orchestrator reads this one again when it changes)";
+  if (peer === 'hook') {
+    return "if the hook runs on another host, copy the file to its [orchestrator] key_file and retire the old key in that copy first (orchestratorctl --keys-dir DIR keys retire hook there), so it signs with the next one; the orchestrator reads this file again when it changes";
+  }
   return 'copy the file to every operator host that signs with its own copy (the orchestrator reads this one again when it changes)';
 }

@@ -1,4 +1,8 @@
-import { chownSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync, constants, existsSync, fchmodSync, fchownSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync,
+  type Stats,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   ConfigError, KEY_FILE_SUFFIX, PEER_PATTERN, formatKeyFile, newSigningKey, peerKeyFile, readKeyFile, type SigningKey,
@@ -29,13 +33,44 @@ function asCtlError<T>(fn: () => T): T {
   }
 }
 
-/** Write a peer's key file atomically, keeping the owner of the one it replaces. */
+/**
+ * Write a peer's key file atomically, keeping the owner of the one it
+ * replaces (mode 600 always). The new file is created under a random name
+ * that must not exist (O_EXCL: no link is followed), given its owner through
+ * its descriptor, written and synced, then renamed over the old one, and the
+ * directory synced. A key file that is a symbolic link is refused.
+ */
 export function writePeerKeys(file: string, peer: string, keys: readonly SigningKey[]): void {
-  const before = existsSync(file) ? statSync(file) : undefined;
-  const next = join(dirname(file), `.${peer}${KEY_FILE_SUFFIX}.new`);
-  writeFileSync(next, formatKeyFile(peer, keys), { mode: 0o600, flag: 'w' });
-  if (before) chownSync(next, before.uid, before.gid);
-  renameSync(next, file);
+  let before: Stats | undefined;
+  try {
+    before = lstatSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new CtlError(`${file}: ${(error as Error).message}`);
+  }
+  if (before && !before.isFile()) throw new CtlError(`${file}: not a regular file (a symbolic link?): refused`);
+  const dir = dirname(file);
+  const next = join(dir, `.${peer}${KEY_FILE_SUFFIX}.${randomBytes(6).toString('hex')}`);
+  const fd = openSync(next, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    try {
+      if (before) fchownSync(fd, before.uid, before.gid);
+      fchmodSync(fd, 0o600);
+      writeSync(fd, formatKeyFile(peer, keys));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(next, file);
+  } catch (error) {
+    rmSync(next, { force: true });
+    throw error;
+  }
+  const dirFd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
 }
 
 /** Make a key file for each peer that has none; returns the files made. */

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { parse } from 'ini';
 import { z } from 'zod';
 
@@ -52,21 +52,45 @@ export const iniBoolean = z.preprocess((value) => {
 export const portSchema = z.coerce.number().int().min(1).max(65535);
 
 /**
- * Read a shared secret from a file. Refuses files readable by group or others,
- * and secrets shorter than 32 characters. Returns the bytes of the trimmed text.
+ * Read a private file (a key or token file): opened without following a
+ * symbolic link and without blocking on a FIFO, checked before a byte is
+ * read to be a regular file that group and others cannot read, and no larger
+ * than `maxBytes`. A ConfigError naming the file otherwise.
+ */
+export function readPrivateFile(file: string, what: string, maxBytes = 64 * 1024): string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new ConfigError(`${what} file ${file}: not a regular file`);
+    if ((stat.mode & 0o077) !== 0) {
+      throw new ConfigError(`${what} file ${file}: readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it`);
+    }
+    if (stat.size > maxBytes) throw new ConfigError(`${what} file ${file}: ${stat.size} bytes, over ${maxBytes}`);
+    const bytes = Buffer.alloc(stat.size);
+    let read = 0;
+    while (read < bytes.length) {
+      const n = readSync(fd, bytes, read, bytes.length - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+    return bytes.subarray(0, read).toString('utf8');
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${what} file ${file}: cannot read: ${code === 'ELOOP' ? 'it is a symbolic link' : (error as Error).message}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Read a token (the dashboard's, /metrics') from a private file
+ * (readPrivateFile); refuses tokens shorter than 32 characters. Returns the
+ * bytes of the trimmed text.
  */
 export function readSecretFile(file: string, what = 'secret'): Buffer {
-  let mode: number;
-  let text: string;
-  try {
-    mode = statSync(file).mode;
-    text = readFileSync(file, 'utf8').trim();
-  } catch (error) {
-    throw new ConfigError(`${what} file ${file}: cannot read: ${(error as Error).message}`);
-  }
-  if ((mode & 0o077) !== 0) {
-    throw new ConfigError(`${what} file ${file}: readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
-  }
+  const text = readPrivateFile(file, what).trim();
   if (text.length < 32) throw new ConfigError(`${what} file ${file}: secret is shorter than 32 characters`);
   return Buffer.from(text, 'utf8');
 }

@@ -31,6 +31,10 @@ export function hmacAuth(options: HmacAuthOptions): MiddlewareHandler {
     const body = new Uint8Array(await c.req.arrayBuffer());
     if (body.byteLength > maxBodyBytes) return c.json(errorBody('BODY_TOO_LARGE', `body over ${maxBodyBytes} bytes`), 413);
     const url = new URL(c.req.url);
+    // One spelling of each path: the router decodes %XX before it matches, the
+    // signature and the peer's rights are over the path as sent. No route
+    // here needs an escape, so a path with one is refused before either.
+    if (url.pathname.includes('%')) return c.json(errorBody('BAD_PATH', 'percent-encoded paths are not accepted'), 400);
     const result = options.verifier.verify({
       method: c.req.method,
       // node-server builds the URL from the Host header: its host is the authority the client addressed (default port left out, as clients sign it).

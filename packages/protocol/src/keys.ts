@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { ConfigError } from './config.js';
+import { ConfigError, readPrivateFile } from './config.js';
 
 /**
  * Signing keys: one list of keys per peer, in a file of its own.
@@ -87,24 +88,13 @@ export function newSigningKey(peer: string, now = new Date()): SigningKey {
   return { id, secret: Buffer.from(randomBytes(32).toString('hex'), 'utf8') };
 }
 
-/** Read a key file, refusing one that group or others may read. */
+/** Read a key file: a regular file, not a link, that group and others cannot read (readPrivateFile). */
 export function readKeyFile(file: string): SigningKey[] {
-  let mode: number;
-  let text: string;
-  try {
-    mode = statSync(file).mode;
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`key file ${file}: cannot read: ${(error as Error).message}`);
-  }
-  if ((mode & 0o077) !== 0) {
-    throw new ConfigError(`key file ${file}: readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
-  }
-  return parseKeyFile(text, file);
+  return parseKeyFile(readPrivateFile(file, 'key'), file);
 }
 
 export interface KeyFileOptions {
-  /** How often, at most, the file is looked at again for a change. Default 1000 ms. */
+  /** How often, at most, the file is looked at again for a change (a monotonic clock). Default 1000 ms. */
   recheckMs?: number;
   /** A changed file that cannot be read or parsed: the keys read before stay. */
   onReloadError?: (error: Error) => void;
@@ -125,13 +115,14 @@ export class KeyFile {
   readonly #now: () => number;
   #keys: SigningKey[];
   #stamp: string;
+  #failedStamp: string | undefined;
   #checkedAt: number;
 
   constructor(file: string, options: KeyFileOptions = {}) {
     this.file = file;
     this.#recheckMs = options.recheckMs ?? 1000;
     this.onReloadError = options.onReloadError ?? (() => {});
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => performance.now());
     this.#stamp = this.#statStamp();
     this.#keys = readKeyFile(file);
     this.#checkedAt = this.#now();
@@ -163,11 +154,14 @@ export class KeyFile {
   #reloadIfChanged(): void {
     const stamp = this.#statStamp();
     if (stamp === this.#stamp) return;
-    this.#stamp = stamp;
     try {
       this.#keys = readKeyFile(this.file);
+      // Only a file read whole counts as seen: one that failed (a bad line, a permission) is tried again at the next check.
+      this.#stamp = stamp;
     } catch (error) {
-      this.onReloadError(error as Error);
+      // Told once per change of the file, tried again at every check.
+      if (this.#failedStamp !== stamp) this.onReloadError(error as Error);
+      this.#failedStamp = stamp;
     }
   }
 }

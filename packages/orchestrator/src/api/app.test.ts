@@ -48,6 +48,15 @@ describe('orchestrator API', () => {
       const asHook = await t.app.request(path!, signed(method!, path!, method === 'POST' ? '{"drain":true}' : '', TEST_HOOK_KEY));
       expect(asHook.status, `${method} ${path}`).toBe(403);
     }
+    // Other spellings of the lease events' route reach no handler, signed by whichever key, or signed not at all.
+    for (const path of ['/v1/lease%2Devents', '/v1/%6Cease-events', '//v1/lease-events', '/v1//lease-events', '/v1/./lease-events', '/V1/lease-events', '/v1/lease-events/']) {
+      for (const key of [TEST_OPERATOR_KEY, TEST_HOOK_KEY]) {
+        const status = (await t.app.request(path, signed('POST', path, body, key))).status;
+        expect(status, `${path} signed by ${key.id}`).not.toBe(202);
+      }
+      const unsigned = (await t.app.request(path, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).status;
+      expect(unsigned, `${path} unsigned`).not.toBe(202);
+    }
     expect(t.store.listClients()).toEqual([]);
     expect((await t.app.request('/v1/lease-events', signed('POST', '/v1/lease-events', body, TEST_HOOK_KEY))).status).toBe(202);
     expect((await t.app.request('/v1/clients', signed('GET', '/v1/clients', '', TEST_OPERATOR_KEY))).status).toBe(200);
