@@ -1,16 +1,22 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { KeptList } from '@unionize/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, startLab, type Lab, type LabDockerHost } from './lab/lab.js';
 import { run } from './lab/process.js';
+import { repoRoot } from './lab/repo.js';
 import { OrchestratorApi } from './support/orchestrator-api.js';
 
 /**
- * Keeping what a visitor made (issue 20): a device writes a file in its
- * container and releases its lease; a `keep = true` profile commits the
- * container to `unionize-kept/CLIENT:TAG` before it goes, the orchestrator
- * records it, and the image holds the file. A device of another profile is
- * not kept.
+ * Keeping what a visitor made (issue 20): a device writes a file (and 200 MiB
+ * of noise) in its container and releases its lease; a `keep = true` profile
+ * commits the container to `unionize-kept/CLIENT:TAG` before it goes, the
+ * orchestrator records it, and the image holds the file. A device of another
+ * profile is not kept. `orchestratorctl export` streams the kept image through
+ * the orchestrator from its agent, neither of them holding it (peak RSS), and
+ * the other docker engine's `docker load` takes it, file included.
  */
 const skipReason = labSkipReason({ daemons: true, hook: true });
 if (skipReason) console.warn(`e2e skipped: ${skipReason}`);
@@ -24,18 +30,32 @@ keep_max_mb = 2048
 `;
 
 const VISITOR_FILE = '/visitor-made.txt';
+const MiB = 1024 ** 2;
+const NOISE_MIB = 200;
+const CTL = join(repoRoot(), 'packages', 'ctl', 'dist', 'main.js');
+
+/** A process's peak resident set (VmHWM), bytes. */
+const peakRss = (pid: number) => Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 
 describe.skipIf(skipReason)('keep: a released device’s container becomes an image holding what it wrote', () => {
   let lab: Lab;
   let api: OrchestratorApi;
+  let work: string;
+  /** What the first test left for the next: the visitor's client, its kept image, and the file's content. */
+  let visitorId: string;
+  let keptImage: string;
+  let keptAgent: string;
+  let secret: string;
 
   beforeAll(async () => {
     lab = await startLab({ devices: 2, hostnames: ['visitor-1', 'plain-1'], orchestratorExtraIni: PROFILES, dockerHosts: 2 });
     api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
+    work = mkdtempSync(join(tmpdir(), 'keep-export-'));
   }, 240_000);
 
   afterAll(async () => {
     await api?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
     if (lab) {
       // The lab's data roots outlive it: its kept images go.
       for (const host of lab.dockerHosts) await removeKeptImages(host);
@@ -57,9 +77,10 @@ describe.skipIf(skipReason)('keep: a released device’s container becomes an im
     const [v, p] = await Promise.all([visitor, plain].map((l) => api.waitForClient(l.duid, (c) => c.state === 'ready', 60_000)));
     expect([v!.profile, p!.profile]).toEqual(['visitor', null]);
 
-    const secret = randomBytes(16).toString('hex');
+    secret = randomBytes(16).toString('hex');
     const host = hostOf(v!.instance!.agent);
-    const wrote = await docker(host, 'exec', v!.instance!.containerName, 'sh', '-c', `echo ${secret} > ${VISITOR_FILE}`);
+    const script = `echo ${secret} > ${VISITOR_FILE} && head -c ${NOISE_MIB * MiB} /dev/urandom > /noise.bin`;
+    const wrote = await docker(host, 'exec', v!.instance!.containerName, 'sh', '-c', script);
     expect(wrote.code, wrote.stderr).toBe(0);
 
     await Promise.all([lab.release(1), lab.release(2)]);
@@ -88,5 +109,34 @@ describe.skipIf(skipReason)('keep: a released device’s container becomes an im
     const others = await docker(host, 'images', '--filter', `reference=unionize-kept/${p!.id}`, '--format', '{{.ID}}');
     const others2 = await docker(lab.dockerHosts.find((h) => h !== host)!, 'images', '--filter', 'label=io.unionize.kept=true', '--format', '{{.Repository}}');
     expect(others.stdout.trim() + others2.stdout.trim()).toBe('');
+    [visitorId, keptImage, keptAgent] = [v!.id, image!.image, host.agent];
   }, 300_000);
+
+  it(`orchestratorctl export streams the kept image (over ${NOISE_MIB} MiB) through the orchestrator from its agent, neither holding it; the other engine loads it, file included`, async () => {
+    expect(keptImage).toBeDefined();
+    const orchestratorPid = lab.daemons.orchestrator!.pid!;
+    const agentPid = (keptAgent === 'dock1' ? lab.daemons.unionize : lab.daemons.unionize2)!.pid!;
+    const before = { orchestrator: peakRss(orchestratorPid), agent: peakRss(agentPid) };
+
+    const file = join(work, 'visitor.tar.gz');
+    const exported = await run([process.execPath, CTL, '--config', lab.orchestratorIniFile, '--url', lab.orchestratorUrl, '--json', 'export', visitorId, '-o', file], { timeoutMs: 600_000 });
+    expect(exported.code, exported.stderr).toBe(0);
+    const bytes = statSync(file).size;
+    expect(JSON.parse(exported.stdout)).toEqual({ clientId: visitorId, file, bytes });
+    expect(bytes).toBeGreaterThan(NOISE_MIB * MiB);
+
+    // Streamed: neither daemon's peak resident set grew by a fraction of what went through.
+    const growth = { orchestrator: peakRss(orchestratorPid) - before.orchestrator, agent: peakRss(agentPid) - before.agent };
+    console.log(`export: ${bytes} bytes; peak RSS growth: orchestrator ${growth.orchestrator} B, agent ${growth.agent} B`);
+    expect(growth.orchestrator).toBeLessThan(48 * MiB);
+    expect(growth.agent).toBeLessThan(48 * MiB);
+
+    // The other engine, which never had it, loads it under its name; its container has the file.
+    const other = lab.dockerHosts.find((h) => h.agent !== keptAgent)!;
+    const loaded = await docker(other, 'load', '-i', file);
+    expect(loaded.code, loaded.stderr).toBe(0);
+    expect(loaded.stdout).toContain(keptImage);
+    const read = await docker(other, 'run', '--rm', '--network', 'none', keptImage, 'cat', VISITOR_FILE);
+    expect(read.stdout.trim()).toBe(secret);
+  }, 600_000);
 });

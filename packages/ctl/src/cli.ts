@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { OrchestratorClient } from './client.js';
 import { CtlError } from './errors.js';
+import { exportClient } from './export.js';
 import { init, initReport, normaliseSan } from './init.js';
 import { listPeerKeys, retirePeerKey, rotatePeerKey } from './keys.js';
 import { hookSpoolPlace, listRejected, resendRejected } from './rejected.js';
@@ -174,6 +175,19 @@ export function buildProgram(io: Io): Command {
         const id = await resolveClientId(client, query);
         const answer = await client.call('DELETE', `/v1/clients/${id}`, deprovisionQueuedSchema);
         print(answer, () => `client ${id}: deprovisioning queued (orchestratorctl show ${id} to follow it)`);
+      }),
+    );
+
+  program
+    .command('export')
+    .description("the client's live container, or else its newest kept image, as a docker save tarball (gzip): docker load -i FILE")
+    .argument('<client>', 'id, id prefix, hostname, device address, DUID or container name')
+    .option('-o, --output <file>', 'write it here (else to standard output)')
+    .action((query: string, options: { output?: string }) =>
+      withClient(async (client) => {
+        const id = await resolveClientId(client, query);
+        const { file, bytes } = await exportClient(client, id, options.output);
+        if (file) print({ clientId: id, file, bytes }, () => `client ${id}: ${bytes} bytes written to ${file}`);
       }),
     );
 

@@ -1,3 +1,5 @@
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { z } from 'zod';
 import { SIGNED_BEFORE_START, SignedClient, SignedClientError } from '@unionize/protocol';
 import { CtlError } from './errors.js';
@@ -52,31 +54,58 @@ export class OrchestratorClient {
     return parsed.data;
   }
 
+  /**
+   * A download (an export) written to `to` as it comes, never held whole;
+   * resolves with its size in bytes. No byte for 10 minutes: given up (an
+   * export's first bytes wait for the agent's commit).
+   */
+  async download(path: string, to: NodeJS.WritableStream): Promise<number> {
+    let bytes = 0;
+    try {
+      const { body } = await this.#client.stream({ method: 'GET', path, timeoutMs: 10 * 60_000, idleTimeoutMs: 10 * 60_000 });
+      const count = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          bytes += chunk.length;
+          done(null, chunk);
+        },
+      });
+      await pipeline(body, count, to);
+    } catch (error) {
+      throw this.#explain(error, 'GET', path);
+    }
+    return bytes;
+  }
+
   async #answer(method: 'GET' | 'DELETE' | 'POST', path: string, json: unknown): Promise<unknown> {
     try {
       return await this.#client.call({ method, path, ...(json === undefined ? {} : { json }) });
     } catch (error) {
-      if (!(error instanceof SignedClientError)) throw error;
-      if (error.kind === 'network') throw new CtlError(`cannot reach the orchestrator at ${this.#client.origin}: ${describeTransport(error)}`);
-      if (error.kind === 'response') throw new CtlError(`${method} ${path}: ${error.message}`);
-      const status = error.status!;
-      const text = error.response?.text ?? '';
-      const what = error.serverMessage !== undefined ? `${status} ${error.code}: ${error.serverMessage}` : `${status} ${text.slice(0, 120)}`;
-      if (status === 401 && error.code === SIGNED_BEFORE_START) {
-        throw new CtlError(
-          `the orchestrator refused the request (${what}) again after 3 s: it has just restarted, and this machine's clock is behind its; check both clocks (timedatectl)`,
-        );
-      }
-      if (status === 403) {
-        throw new CtlError(`the orchestrator refused the request (${what}): sign with an operator key (operator.keys), not the hook's`);
-      }
-      if (status === 401) {
-        throw new CtlError(
-          `the orchestrator refused the request (${what}): is the key file one of the orchestrator's operator keys (operator.keys), and are both clocks within 60 s?`,
-        );
-      }
-      throw new CtlError(`${method} ${path}: ${what}`);
+      throw this.#explain(error, method, path);
     }
+  }
+
+  /** A CtlError in words an operator can act on (anything but a SignedClientError as it is). */
+  #explain(error: unknown, method: string, path: string): unknown {
+    if (!(error instanceof SignedClientError)) return error;
+    if (error.kind === 'network') throw new CtlError(`cannot reach the orchestrator at ${this.#client.origin}: ${describeTransport(error)}`);
+    if (error.kind === 'response') throw new CtlError(`${method} ${path}: ${error.message}`);
+    const status = error.status!;
+    const text = error.response?.text ?? '';
+    const what = error.serverMessage !== undefined ? `${status} ${error.code}: ${error.serverMessage}` : `${status} ${text.slice(0, 120)}`;
+    if (status === 401 && error.code === SIGNED_BEFORE_START) {
+      throw new CtlError(
+        `the orchestrator refused the request (${what}) again after 3 s: it has just restarted, and this machine's clock is behind its; check both clocks (timedatectl)`,
+      );
+    }
+    if (status === 403) {
+      throw new CtlError(`the orchestrator refused the request (${what}): sign with an operator key (operator.keys), not the hook's`);
+    }
+    if (status === 401) {
+      throw new CtlError(
+        `the orchestrator refused the request (${what}): is the key file one of the orchestrator's operator keys (operator.keys), and are both clocks within 60 s?`,
+      );
+    }
+    throw new CtlError(`${method} ${path}: ${what}`);
   }
 
   close(): Promise<void> {

@@ -134,6 +134,9 @@ export type KeptImage = z.infer<typeof keptImageSchema>;
 export const keepResultSchema = z.object({ kept: keptImageSchema, removed: z.array(keptImageSchema) });
 export type KeepResult = z.infer<typeof keepResultSchema>;
 
+/** An export: a `docker save` tarball, gzipped (`docker load` takes it as it is). */
+export const EXPORT_CONTENT_TYPE = 'application/gzip';
+
 export const keptImageListSchema = z.object({ images: z.array(keptImageSchema) });
 
 /** The kept image's repository and tag for a client at a time: `unionize-kept/CLIENT`, `20261204T160000123Z` (UTC, to the ms). */

@@ -233,3 +233,34 @@ describe('SignedClient', () => {
     });
   });
 });
+
+describe('SignedClient.stream: a download read as it comes', () => {
+  it('signs as request does, and hands over a 2xx body larger than maxResponseBytes, unread', async () => {
+    await withClient({ maxResponseBytes: 1024, connections: 1 }, async (client) => {
+      const answer = await client.stream({ method: 'GET', path: '/v1/big?bytes=300000' });
+      expect(answer.status).toBe(200);
+      let bytes = 0;
+      for await (const chunk of answer.body) bytes += (chunk as Buffer).length;
+      expect(bytes).toBe(300_000);
+      // Its connection is free again: the next request goes through on a one-connection pool as well.
+      expect((await client.request({ method: 'GET', path: '/v1/echo' })).status).toBe(200);
+    });
+  });
+
+  it('throws an http SignedClientError with the server’s error for any other status, and a refused signature as such', async () => {
+    await withClient({ connections: 1 }, async (client) => {
+      await expect(client.stream({ method: 'GET', path: '/v1/missing' })).rejects.toMatchObject({ kind: 'http', status: 404, code: 'NOT_FOUND' });
+      await expect(client.stream({ method: 'GET', path: '/v1/big?bytes=10', sign: false })).rejects.toMatchObject({ kind: 'http', status: 401 });
+      expect((await client.stream({ method: 'GET', path: '/v1/big?bytes=10' })).status).toBe(200);
+    });
+  });
+
+  it('gives up when no byte comes for idleTimeoutMs', async () => {
+    await withClient({}, async (client) => {
+      const answer = await client.stream({ method: 'GET', path: '/v1/trickle', idleTimeoutMs: 300 });
+      await expect(async () => {
+        for await (const _ of answer.body) void _;
+      }).rejects.toMatchObject({ code: 'ERR_IDLE_TIMEOUT' });
+    });
+  });
+});

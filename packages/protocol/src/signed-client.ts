@@ -79,6 +79,14 @@ export interface SignedRequest {
   maxResponseBytes?: number;
 }
 
+/** A 2xx answer whose body is read by the caller, as it comes (`SignedClient.stream`). */
+export interface SignedStream {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** Read it to its end, or destroy it: the connection is held until then. */
+  body: IncomingMessage;
+}
+
 export interface SignedResponse {
   status: number;
   headers: IncomingHttpHeaders;
@@ -254,7 +262,59 @@ export class SignedClient {
     return Promise.resolve();
   }
 
-  async #attempt(input: SignedRequest): Promise<SignedResponse> {
+  /**
+   * Send one request, signed as `request` signs, and hand back a 2xx answer's
+   * body unread, for a download too large to hold (an export): nothing of it
+   * is buffered here. `timeoutMs` bounds the wait for the answer's headers;
+   * then `idleTimeoutMs` (default 60 s) bounds each wait for the next bytes.
+   * Any other status: its (small) body is read and an `http` SignedClientError thrown.
+   */
+  async stream(input: SignedRequest & { idleTimeoutMs?: number }): Promise<SignedStream> {
+    if (this.#active < this.#connections) this.#active++;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    const release = () => {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#active--;
+    };
+    let res: IncomingMessage;
+    try {
+      const { url, headers, body } = this.#signed(input);
+      const req = request(url, { method: input.method, headers, agent: this.#agent });
+      req.on('error', ignore);
+      const timeoutMs = input.timeoutMs ?? this.#timeoutMs;
+      const timer = timeoutMs > 0 ? setTimeout(() => req.destroy(new SignedClientError('network', 'ERR_TIMEOUT', `no answer within ${timeoutMs} ms`)), timeoutMs) : undefined;
+      req.end(body || undefined);
+      try {
+        [res] = (await once(req, 'response')) as [IncomingMessage];
+      } catch (error) {
+        throw error instanceof SignedClientError ? error : networkError(error, false);
+      } finally {
+        clearTimeout(timer);
+      }
+      const idleMs = input.idleTimeoutMs ?? 60_000;
+      req.setTimeout(idleMs, () => res.destroy(new SignedClientError('network', 'ERR_IDLE_TIMEOUT', `no byte within ${idleMs} ms (idle)`)));
+    } catch (error) {
+      release();
+      throw error;
+    }
+    res.once('close', release);
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status <= 299) return { status, headers: res.headers, body: res };
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res) {
+      size += (chunk as Buffer).length;
+      if (size > 64 * 1024) break;
+      chunks.push(chunk as Buffer);
+    }
+    res.destroy();
+    const text = Buffer.concat(chunks).toString('utf8');
+    throw httpError(`${input.method} ${input.path}`, { status, headers: res.headers, text, json: parseJson(text) });
+  }
+
+  /** The URL, the signed headers and the body of a request. */
+  #signed(input: SignedRequest): { url: URL; headers: Record<string, string>; body: string } {
     const body = input.body ?? (input.json === undefined ? '' : JSON.stringify(input.json));
     // The authority the signature covers is the one sent, whatever node would write.
     const headers: Record<string, string> = { host: this.#base.host };
@@ -269,7 +329,12 @@ export class SignedClient {
       Object.assign(headers, signRequest({ key, method: input.method, authority: this.#base.host, path: input.path, body }));
     }
     if (input.headers) Object.assign(headers, input.headers);
-    return this.#send(input.method, new URL(input.path, this.#base), headers, body, input.timeoutMs ?? this.#timeoutMs, input.maxResponseBytes ?? this.#maxResponseBytes);
+    return { url: new URL(input.path, this.#base), headers, body };
+  }
+
+  async #attempt(input: SignedRequest): Promise<SignedResponse> {
+    const { url, headers, body } = this.#signed(input);
+    return this.#send(input.method, url, headers, body, input.timeoutMs ?? this.#timeoutMs, input.maxResponseBytes ?? this.#maxResponseBytes);
   }
 
   /**

@@ -15,6 +15,7 @@ import {
   type SignedResponse,
   type SigningKey,
 } from '@unionize/protocol';
+import type { Readable } from 'node:stream';
 import { currentRequestId } from '../context/request-context.js';
 import { AgentError } from './errors.js';
 
@@ -31,6 +32,8 @@ export interface AgentClient {
   listKept(): Promise<KeptImage[]>;
   /** Removes a kept image by id; resolves also when it did not exist. */
   deleteKept(id: string): Promise<void>;
+  /** A live container, or a kept image (by id), as a gzipped `docker save` tarball, read as it comes; null when the agent has no such thing. */
+  exportImage(what: { container: string } | { kept: string }): Promise<Readable | null>;
   health(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -105,6 +108,20 @@ export class HttpsAgentClient implements AgentClient {
     const path = `/v1/kept/${encodeURIComponent(id)}`;
     const response = await this.#call('DELETE', path);
     if (response.status !== 204 && response.status !== 404) throw this.#refused(`DELETE ${path}`, response);
+  }
+
+  async exportImage(what: { container: string } | { kept: string }): Promise<Readable | null> {
+    const path = 'container' in what ? `/v1/containers/${encodeURIComponent(what.container)}/export` : `/v1/kept/${encodeURIComponent(what.kept)}/export`;
+    try {
+      // The answer's headers wait for the commit; then the bytes come as Docker writes them.
+      return (await this.#client.stream({ method: 'GET', path, timeoutMs: 10 * 60_000 })).body;
+    } catch (cause) {
+      if (cause instanceof SignedClientError && cause.kind === 'http') {
+        if (cause.status === 404) return null;
+        throw new AgentError('ORCH_AGENT_REFUSED', `agent ${this.name}: GET ${path}: ${cause.message}`, { cause, retryable: false });
+      }
+      throw new AgentError('ORCH_AGENT_UNREACHABLE', `agent ${this.name} unreachable: ${(cause as Error).message}`, { cause, retryable: true });
+    }
   }
 
   async health(): Promise<boolean> {

@@ -39,6 +39,7 @@ export function withRetry(inner: AgentClient, options: RetryOptions): AgentClien
     keepContainer: (name, request) => inner.keepContainer(name, request),
     listKept: () => retrying(() => inner.listKept()),
     deleteKept: (id) => retrying(() => inner.deleteKept(id)),
+    exportImage: (what) => inner.exportImage(what),
     health: () => inner.health(),
     close: () => inner.close(),
   };

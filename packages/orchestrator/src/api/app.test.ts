@@ -239,3 +239,47 @@ describe('orchestrator API', () => {
     expect(await res.json()).toMatchObject({ error: { code: 'BODY_TOO_LARGE' } });
   });
 });
+
+describe('GET /v1/clients/:id/export', () => {
+  it('streams the live container from its agent, else the newest kept image; 404 for neither; 503 naming an unreachable agent', async () => {
+    const t = setup();
+    const request = (path: string) => t.app.request(path, signed('GET', path));
+    const e = event();
+    await t.app.request('/v1/lease-events', signed('POST', '/v1/lease-events', JSON.stringify(e)));
+    await t.dispatcher.idle();
+    const [client] = t.store.listClients();
+    const instance = t.store.getInstance(client!.id)!;
+    const agent = t.agents.find((a) => a.name === instance.agent)!;
+    const path = `/v1/clients/${client!.id}/export`;
+
+    const live = await request(path);
+    expect(live.status).toBe(200);
+    expect(live.headers.get('content-type')).toBe('application/gzip');
+    expect(live.headers.get('content-disposition')).toBe(`attachment; filename="${client!.id}-live.tar.gz"`);
+    expect(await live.text()).toBe(`container ${instance.containerName}`);
+
+    // Gone, with two kept images: the newest is exported; another client's never.
+    t.store.deleteInstance(client!.id);
+    const kept = (image: string, imageId: string, createdAt: string, clientId = client!.id) =>
+      t.store.putKept({ image, imageId, clientId, agent: agent.name, hostname: '', profile: 'p', sizeBytes: 1, createdAt, expiresAt: null });
+    for (const [id, at] of [['a', '2026-01-01T00:00:00.000Z'], ['b', '2026-01-02T00:00:00.000Z'], ['c', '2026-01-03T00:00:00.000Z']] as const) {
+      agent.kept.set(id.repeat(64), { image: `x:${id}`, id: id.repeat(64), client: '', hostname: '', profile: '', sizeBytes: 1, createdAt: at });
+    }
+    kept(`unionize-kept/${client!.id}:1`, 'a'.repeat(64), '2026-01-01T00:00:00.000Z');
+    kept(`unionize-kept/${client!.id}:2`, 'b'.repeat(64), '2026-01-02T00:00:00.000Z');
+    kept('unionize-kept/ffffffffffffffffffff:3', 'c'.repeat(64), '2026-01-03T00:00:00.000Z', 'ffffffffffffffffffff');
+    const newest = await request(path);
+    expect(newest.headers.get('content-disposition')).toBe(`attachment; filename="${client!.id}-2.tar.gz"`);
+    expect(await newest.text()).toBe(`kept ${'b'.repeat(64)}`);
+
+    agent.down = true;
+    const down = await request(path);
+    expect(down.status).toBe(503);
+    expect(((await down.json()) as any).error).toMatchObject({ code: 'AGENT_UNREACHABLE', message: expect.stringContaining(`is on agent ${agent.name}, which cannot be reached`) });
+
+    for (const other of ['0123456789abcdef0123', 'not-an-id']) {
+      const none = await request(`/v1/clients/${other}/export`);
+      expect(none.status).toBe(404);
+    }
+  });
+});

@@ -44,6 +44,7 @@ import { routeLabel } from '../metrics/route-label.js';
 import { orchestratorOpenApi } from '../openapi/routes.js';
 import { query } from './queries.js';
 import { registerAgentRoutes, type AgentControl } from './agent-routes.js';
+import { registerExportRoutes } from './export-routes.js';
 import { registerBanRoutes } from './ban-routes.js';
 import { Bans } from '../bans/bans.js';
 import { beginRequest, elapsedMs, withRequestId } from '../context/request-context.js';
@@ -245,6 +246,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     } satisfies AgentList);
   });
 
+  registerExportRoutes(app, { store, agents: deps.agents });
   registerAgentRoutes(app, { control: deps.agentControl ?? { setDraining: () => false }, store, dispatcher, lifecycle });
   registerBanRoutes(app, { bans: deps.bans ?? new Bans({ store, clock: { now: () => new Date() }, log }), store, dispatcher, lifecycle });
 

@@ -1,4 +1,5 @@
 import {
+  EXPORT_CONTENT_TYPE,
   LEASE_EVENTS_PATH,
   errorBodySchema,
   leaseEventSchema,
@@ -56,6 +57,10 @@ export const ORCHESTRATOR_ROUTES: readonly RouteDoc[] = [
   { method: 'get', path: '/v1/clients/:id', summary: 'One client with its last 50 transitions', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'the client', schema: clientDetailSchema }, 404: error('no such client'), ...refused } },
   { method: 'delete', path: '/v1/clients/:id', summary: "Remove the client's container now (queued in order with its events)", auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 202: { description: 'queued', schema: deprovisionQueuedSchema }, 404: error('no such client'), ...refused } },
   { method: 'get', path: '/v1/instances', summary: 'Every container recorded', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'instances', schema: instanceListSchema }, ...refused } },
+  {
+    method: 'get', path: '/v1/clients/:id/export', summary: "The client's live container, or else its newest kept image, as a docker save tarball (gzip), streamed from its agent", auth: 'hmac', tags: ['clients'], query: noQuery,
+    responses: { 200: { description: 'docker save, gzipped', contentType: EXPORT_CONTENT_TYPE }, 404: error('no such client, or neither a container nor a kept image'), 502: error('the agent refused'), 503: error("the client's agent is unreachable or not configured"), ...refused },
+  },
   { method: 'get', path: '/v1/kept', summary: 'Containers kept as images when their lease ended, oldest first', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'kept images', schema: keptListSchema }, ...refused } },
   { method: 'get', path: '/v1/events', summary: 'The newest journaled lease events', auth: 'hmac', tags: ['events'], query: eventsQuery, responses: { 200: { description: 'newest first', schema: eventListSchema }, ...refused } },
   { method: 'get', path: '/v1/servers', summary: 'DHCP servers that have sent events', auth: 'hmac', tags: ['events'], query: noQuery, responses: { 200: { description: 'servers', schema: serverListSchema }, ...refused } },

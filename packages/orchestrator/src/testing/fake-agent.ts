@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { KEPT_REPOSITORY, isDhcpAddress, type ContainerView, type CreateContainerRequest, type KeepContainerRequest, type KeepResult, type KeptImage } from '@unionize/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
 import { AgentError } from '../agents/errors.js';
@@ -72,6 +73,12 @@ export class FakeAgent implements AgentClient {
   async deleteKept(id: string): Promise<void> {
     this.#check();
     this.kept.delete(id);
+  }
+  /** What an export streams: the name of what was exported, as bytes. */
+  async exportImage(what: { container: string } | { kept: string }): Promise<Readable | null> {
+    this.#check();
+    if ('container' in what) return this.containers.has(what.container) ? Readable.from([Buffer.from(`container ${what.container}`)]) : null;
+    return this.kept.has(what.kept) ? Readable.from([Buffer.from(`kept ${what.kept}`)]) : null;
   }
   async health() {
     return !this.down;

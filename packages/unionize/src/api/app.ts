@@ -1,6 +1,8 @@
 import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
 import {
   bearerAuth,
+  EXPORT_CONTENT_TYPE,
   containerNameSchema,
   createContainerSchema,
   errorBody,
@@ -159,6 +161,21 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   app.get('/v1/kept', async (c) => c.json({ images: await kept().list() }));
+
+  /** A `docker save` tarball, gzipped, streamed as Docker writes it. */
+  const gzipStream = (body: Readable) => new Response(Readable.toWeb(body) as ReadableStream, { status: 200, headers: { 'content-type': EXPORT_CONTENT_TYPE } });
+
+  app.get('/v1/kept/:id/export', async (c) => {
+    const id = imageIdSchema.safeParse(c.req.param('id'));
+    if (!id.success) throw invalidRequest(id.error, 'image id');
+    return gzipStream(await kept().exportKept(id.data));
+  });
+
+  app.get('/v1/containers/:name/export', async (c) => {
+    const name = containerNameSchema.safeParse(c.req.param('name'));
+    if (!name.success) throw invalidRequest(name.error, 'container name');
+    return gzipStream(await kept().exportContainer(name.data, c.get('log')));
+  });
 
   app.delete('/v1/kept/:id', async (c) => {
     const id = imageIdSchema.safeParse(c.req.param('id'));

@@ -1,4 +1,4 @@
-import { Agent, request } from 'node:http';
+import { Agent, request, type IncomingMessage } from 'node:http';
 
 /**
  * The Docker Engine API over its unix socket, with nothing but node:http: the
@@ -83,6 +83,36 @@ export class EngineHttp {
       out.setTimeout(timeoutMs, () => out.destroy(new Error(`timeout after ${timeoutMs} ms`)));
       out.on('error', reject);
       out.end(payload);
+    });
+  }
+
+  /**
+   * A 2xx answer's body, unread, for one too large to hold (`GET
+   * /images/get`): the caller reads it to its end or destroys it.
+   * `timeoutMs` bounds the wait for the answer's headers and then each wait
+   * for more bytes. EngineHttpError for any other status.
+   */
+  stream(req: Omit<EngineRequest, 'body'>): Promise<IncomingMessage> {
+    const timeoutMs = req.timeoutMs ?? this.#timeoutMs;
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const out = request({ socketPath: this.#socketPath, agent: this.#agent, method: req.method, path: req.path }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) {
+          resolve(res);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const message = (parseJson(text) as { message?: unknown } | undefined)?.message;
+          reject(new EngineHttpError(status, typeof message === 'string' ? message : text.trim() || `HTTP ${status}`));
+        });
+      });
+      out.setTimeout(timeoutMs, () => out.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+      out.on('error', reject);
+      out.end();
     });
   }
 

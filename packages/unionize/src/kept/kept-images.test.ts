@@ -13,6 +13,7 @@ function engine(images: Array<{ id: string; client: string; size: number; create
   const calls: EngineRequest[] = [];
   let commits = 0;
   const http = {
+    stream: () => Promise.reject(new Error('not in this test')),
     async call<T>(req: EngineRequest): Promise<T> {
       calls.push(req);
       if (req.path.startsWith('/commit?')) {

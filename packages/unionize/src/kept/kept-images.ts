@@ -1,4 +1,6 @@
 import { KEPT_LABELS, KEPT_REPOSITORY, type KeepContainerRequest, type KeepResult, type KeptImage } from '@unionize/protocol';
+import { pipeline, type Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { EngineHttp } from '../docker/engine-http.js';
 import { EngineHttpError } from '../docker/engine-http.js';
@@ -11,6 +13,12 @@ import { DockerError, UnionizeError } from '../errors.js';
  * The images are only ever made, listed and removed here: nothing runs them.
  */
 
+/** Where a live container's export is committed for the time of its download; removed after. */
+const EXPORT_REPOSITORY = 'unionize-export';
+
+/** gzip's fastest level: an export is made while it downloads, on the agent's CPU. */
+const GZIP_LEVEL = 1;
+
 /** The parts of `GET /images/json` read here. */
 interface ImageSummary {
   Id: string;
@@ -21,7 +29,7 @@ interface ImageSummary {
 }
 
 export interface KeptImagesDeps {
-  http: Pick<EngineHttp, 'call'>;
+  http: Pick<EngineHttp, 'call' | 'stream'>;
   docker: Pick<DockerClient, 'inspectByName'>;
   log: Logger;
   /** A commit copies the container's writable layer: longer than other calls. */
@@ -99,6 +107,53 @@ export class KeptImages {
       log.warn({ image: old.image, sizeBytes: old.sizeBytes, totalBytes: total, maxBytes }, 'kept image removed: kept images over their disk bound (keep_max_mb)');
     }
     return removed;
+  }
+
+  /** `docker save` of a kept image under its unionize-kept name, gzipped as it is read; nothing of it is held here. */
+  async exportKept(id: string): Promise<Readable> {
+    const known = (await this.list()).find((k) => k.id === id);
+    if (!known) throw new UnionizeError('NOT_FOUND', `no kept image ${id}`);
+    return this.#save(known.image);
+  }
+
+  /**
+   * `docker save` of a live managed container as it is now: committed
+   * (paused) to `unionize-export/NAME:TAG`, saved, gzipped as it is read;
+   * the image goes when the download ends, however it ends.
+   */
+  async exportContainer(name: string, log: Logger = this.#log): Promise<Readable> {
+    const info = await this.#docker.inspectByName(name);
+    if (!info || info.labels[OWN_LABELS.managed] !== 'true') throw new UnionizeError('NOT_FOUND', `no managed container ${name}`);
+    const ref = `${EXPORT_REPOSITORY}/${name}:${Date.now()}`;
+    const [repo, tag] = ref.split(':') as [string, string];
+    const query = new URLSearchParams({ container: info.id, repo, tag, pause: 'true' });
+    try {
+      await this.#http.call({ method: 'POST', path: `/commit?${query}`, body: { Labels: { [OWN_LABELS.managed]: 'false' } }, timeoutMs: this.#commitTimeoutMs });
+    } catch (error) {
+      throw dockerError(`commit ${name}`, error);
+    }
+    const removeImage = () =>
+      this.#http.call({ method: 'DELETE', path: `/images/${encodeURIComponent(ref)}?force=true` }).catch((error: unknown) => log.warn({ image: ref, err: error }, 'export image not removed'));
+    let out: Readable;
+    try {
+      out = await this.#save(ref);
+    } catch (error) {
+      await removeImage();
+      throw error;
+    }
+    out.once('close', () => void removeImage());
+    return out;
+  }
+
+  async #save(ref: string): Promise<Readable> {
+    let tar: Readable;
+    try {
+      tar = await this.#http.stream({ method: 'GET', path: `/images/get?names=${encodeURIComponent(ref)}`, timeoutMs: this.#commitTimeoutMs });
+    } catch (error) {
+      throw dockerError(`save ${ref}`, error);
+    }
+    // An error on either side destroys both: the download is cut short, never passed off as whole.
+    return pipeline(tar, createGzip({ level: GZIP_LEVEL }), () => {});
   }
 
   /** Every kept image on this engine, oldest first. */

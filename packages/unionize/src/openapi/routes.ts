@@ -1,4 +1,4 @@
-import { containerListSchema, containerViewSchema, createContainerSchema, errorBodySchema, keepContainerSchema, keepResultSchema, keptImageListSchema, openApiDocument, type RouteDoc } from '@unionize/protocol';
+import { EXPORT_CONTENT_TYPE, containerListSchema, containerViewSchema, createContainerSchema, errorBodySchema, keepContainerSchema, keepResultSchema, keptImageListSchema, openApiDocument, type RouteDoc } from '@unionize/protocol';
 import { z } from 'zod';
 
 const error = (description: string) => ({ description, schema: errorBodySchema });
@@ -41,6 +41,14 @@ export const UNIONIZE_ROUTES: readonly RouteDoc[] = [
     method: 'post', path: '/v1/containers/:name/keep', summary: 'Commit a managed container to a kept image (unionize-kept/CLIENT:TAG); the oldest kept images go while all take more than maxBytes', auth: 'hmac', tags: ['kept'],
     body: keepContainerSchema,
     responses: { 201: { description: 'kept; with the images removed to stay under maxBytes', schema: keepResultSchema }, 400: error('invalid request'), 401: unauthenticated, 404: error('no managed container of that name'), 502: error('a Docker Engine API call failed') },
+  },
+  {
+    method: 'get', path: '/v1/containers/:name/export', summary: 'The container as it is now, as a docker save tarball (gzip), streamed: committed (paused) to unionize-export/NAME:TAG, removed after', auth: 'hmac', tags: ['kept'],
+    responses: { 200: { description: 'docker save, gzipped', contentType: EXPORT_CONTENT_TYPE }, 400: error('invalid name'), 401: unauthenticated, 404: error('no managed container of that name'), 502: error('a Docker Engine API call failed') },
+  },
+  {
+    method: 'get', path: '/v1/kept/:id/export', summary: 'A kept image as a docker save tarball (gzip), streamed', auth: 'hmac', tags: ['kept'],
+    responses: { 200: { description: 'docker save, gzipped', contentType: EXPORT_CONTENT_TYPE }, 400: error('invalid id'), 401: unauthenticated, 404: error('no kept image with that id'), 502: error('a Docker Engine API call failed') },
   },
   { method: 'get', path: '/v1/kept', summary: 'Every kept image, oldest first', auth: 'hmac', tags: ['kept'], responses: { 200: { description: 'kept images', schema: keptImageListSchema }, 401: unauthenticated } },
   {
