@@ -200,6 +200,25 @@ export class ScaleRig {
     return { ms: Math.round(ms), perSecond: Math.round(count / (ms / 1000)) };
   }
 
+  /** `count` clients that came and went: an `add` (a client, a container on the fake agent) then a `del` each, applied. */
+  async postGone(count: number): Promise<{ ms: number; perSecond: number }> {
+    const t0 = performance.now();
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < count; i = next++) {
+        const device = syntheticDevice(this.lab);
+        for (const action of ['add', 'del'] as const) {
+          const { status } = await this.api.call('POST', '/v1/lease-events', { body: JSON.stringify(leaseEvent(action, device)) });
+          if (status !== 202) throw new Error(`${action}: HTTP ${status}`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+    await this.drain();
+    const ms = performance.now() - t0;
+    return { ms: Math.round(ms), perSecond: Math.round(count / (ms / 1000)) };
+  }
+
   async drain(timeoutMs = 600_000): Promise<void> {
     await waitFor('the scale orchestrator queue to drain', async () => {
       const { json } = await this.api.call('GET', '/readyz', { sign: false });

@@ -51,11 +51,15 @@ export async function measureScale(
   const rig = await ScaleRig.create(lab, options.store);
   let small: AtSize;
   let large: AtSize;
+  let gone: { count: number; rss: ReturnType<typeof rssOf>; heap: Awaited<ReturnType<ScaleRig['heap']>>; perSecond: number };
   const runs = { apply: options.applyRuns, list: options.listRuns };
   try {
     if (options.seeding === 'events') await rig.start();
     small = await atSize(rig, options.small, options.seeding, runs);
     large = await atSize(rig, options.large, options.seeding, runs);
+    // As many again that came and went (issue 16: gone clients are kept for [retention] gone_days, then pruned).
+    const posted = await rig.postGone(options.large);
+    gone = { count: options.large, rss: rig.rss(), heap: await rig.heap(), perSecond: posted.perSecond };
   } finally {
     await rig.close();
   }
@@ -104,6 +108,18 @@ export async function measureScale(
       notes: [
         `VmRSS of that daemon (${large.rss?.comm}) after the scale runs; ${small.rss?.rssMb} MB at ${small.clients} clients; peak (VmHWM) ${large.rss?.hwmMb} MB`,
         `its V8 heap (/metrics) at ${large.clients}: ${large.heap?.usedMb} MB used of ${large.heap?.totalMb} MB; at ${small.clients}: ${small.heap?.usedMb} of ${small.heap?.totalMb} MB`,
+      ],
+    }),
+    figure({
+      name: `rss${tag}`,
+      metric: `orchestrator MB @${large.clients} clients + ${gone.count} gone`,
+      value: gone.rss?.rssMb ?? Number.NaN,
+      floor: null,
+      target: '<= 120 MB',
+      pass: (gone.rss?.rssMb ?? Number.POSITIVE_INFINITY) <= 120,
+      detail: { ...gone.rss, heap: gone.heap, gone: gone.count, clientsPerSecond: gone.perSecond },
+      notes: [
+        `the same daemon after ${gone.count} more clients came (add) and went (del), kept until [retention] gone_days; ${large.rss?.rssMb} MB before them; V8 heap ${gone.heap?.usedMb} MB used of ${gone.heap?.totalMb} MB`,
       ],
     }),
   ];
