@@ -1,12 +1,15 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { startLab, type Lab } from './lab/lab.js';
 import { repoRoot } from './lab/repo.js';
+import { KEEP_ALL_PROFILE, keepExportAndLoad, removeKeptImages, type KeptCheck } from './support/kept.js';
 import { OrchestratorApi } from './support/orchestrator-api.js';
 import { followPretty } from './support/pretty-logs.js';
 
 /**
- * npm run demo [-- --devices N] [--qemu M] [--once] [--logs]
+ * npm run demo [-- --devices N] [--qemu M] [--once] [--logs] [--keep]
  *
  * Builds the lab (real dnsmasq, dhclient, dockerd, orchestrator, unionize),
  * leases N devices, checks each reaches its own container (ping6 and its
@@ -16,6 +19,11 @@ import { followPretty } from './support/pretty-logs.js';
  * --qemu M adds M QEMU VMs on the device bridge (test/lab/qemu.ts): each
  * takes its own lease and fetches its container's page itself. --logs
  * follows the daemons' and the hook's logs, pretty-printed (pino-pretty).
+ * --keep (issue 20): every device's profile keeps its container; each device
+ * writes a file in it and releases its lease; its kept image is exported
+ * (orchestratorctl export) and loaded on the lab's second docker engine,
+ * whose container must print the file: `kept` per device
+ * (`{ image, exportBytes, fileFound }`), and the run fails without it.
  */
 
 interface DeviceResult {
@@ -27,6 +35,8 @@ interface DeviceResult {
   reachable: boolean;
   /** It reached another device's container (ping6 or HTTP answered): isolation failed. */
   reachesOthers: boolean;
+  /** --keep: the kept image, its export's size, and whether the file came back. */
+  kept?: KeptCheck;
   error?: string;
 }
 
@@ -39,7 +49,7 @@ interface Provisioned {
 }
 
 function usage(message: string): never {
-  process.stderr.write(`demo: ${message}\nusage: npm run demo -- [--devices N] [--qemu M] [--once] [--logs]\n`);
+  process.stderr.write(`demo: ${message}\nusage: npm run demo -- [--devices N] [--qemu M] [--once] [--logs] [--keep]\n`);
   process.exit(2);
 }
 
@@ -49,6 +59,7 @@ const { values } = parseArgs({
     qemu: { type: 'string', default: '0' },
     once: { type: 'boolean', default: false },
     logs: { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -143,11 +154,37 @@ function table(rows: DeviceResult[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
+/** --keep: each lab device writes, releases, and its kept image is exported and loaded on the other engine. */
+async function keepAll(lab: Lab, api: OrchestratorApi, results: DeviceResult[]): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'demo-keep-'));
+  try {
+    await Promise.all(
+      lab.devices.map(async (d, i) => {
+        const result = results[i]!;
+        if (!result.duid || !result.container) return;
+        try {
+          result.kept = await keepExportAndLoad(lab, api, d.index, result.duid, dir);
+          say(`${result.device}: kept ${result.kept.image}, export ${result.kept.exportBytes} bytes, file ${result.kept.fileFound ? 'found' : 'NOT found'} on the other engine`);
+        } catch (error) {
+          result.error ??= (error as Error).message;
+        }
+      }),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    for (const host of lab.dockerHosts) await removeKeptImages(host);
+  }
+}
+
 async function main(): Promise<number> {
   say(`starting the lab with ${deviceCount} device(s)${vmCount ? ` and ${vmCount} QEMU VM(s)` : ''}…`);
   const started = Date.now();
   // The logs outlive the lab: after a failure (or Ctrl-C) there is something to read.
-  const lab = await startLab({ devices: deviceCount, logDir: join(repoRoot(), '.lab', 'logs'), log: process.env.LAB_VERBOSE ? say : undefined });
+  const lab = await startLab({
+    devices: deviceCount, logDir: join(repoRoot(), '.lab', 'logs'), log: process.env.LAB_VERBOSE ? say : undefined,
+    // --keep: a second engine to load the exports on.
+    ...(values.keep ? { dockerHosts: 2 as const, orchestratorExtraIni: KEEP_ALL_PROFILE } : {}),
+  });
   say(`logs: ${lab.logDir} (kept after the demo ends)`);
   const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
   if (values.logs) {
@@ -164,11 +201,12 @@ async function main(): Promise<number> {
     ]);
     await probeOthers(provisioned);
     const results = provisioned.map((p) => p.result);
-    const ok = results.every((r) => r.reachable && !r.reachesOthers);
+    if (values.keep) await keepAll(lab, api, results);
+    const ok = results.every((r) => r.reachable && !r.reachesOthers && (!values.keep || r.kept?.fileFound === true));
     process.stdout.write(`${table(results)}\n`);
     if (values.once) {
-      const devices = results.map(({ device, duid, address, container, containerAddress, reachable, reachesOthers, error }) => ({
-        device, duid, address, container, containerAddress, reachable, reachesOthers, ...(error ? { error } : {}),
+      const devices = results.map(({ device, duid, address, container, containerAddress, reachable, reachesOthers, kept, error }) => ({
+        device, duid, address, container, containerAddress, reachable, reachesOthers, ...(kept ? { kept } : {}), ...(error ? { error } : {}),
       }));
       await api.close();
       await lab.stop();

@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KeptList } from '@unionize/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labSkipReason, startLab, type Lab, type LabDockerHost } from './lab/lab.js';
-import { run } from './lab/process.js';
-import { repoRoot } from './lab/repo.js';
+import { labSkipReason, startLab, type Lab } from './lab/lab.js';
+import { VISITOR_FILE, ctlExport, dockerCli as docker, loadAndRead, removeKeptImages } from './support/kept.js';
 import { OrchestratorApi } from './support/orchestrator-api.js';
 
 /**
@@ -29,10 +28,8 @@ keep_days = 7
 keep_max_mb = 2048
 `;
 
-const VISITOR_FILE = '/visitor-made.txt';
 const MiB = 1024 ** 2;
 const NOISE_MIB = 200;
-const CTL = join(repoRoot(), 'packages', 'ctl', 'dist', 'main.js');
 
 /** A process's peak resident set (VmHWM), bytes. */
 const peakRss = (pid: number) => Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
@@ -63,14 +60,7 @@ describe.skipIf(skipReason)('keep: a released device’s container becomes an im
     }
   });
 
-  const docker = (host: LabDockerHost, ...args: string[]) => run(['docker', '-H', `unix://${host.dockerSocket}`, ...args], { timeoutMs: 120_000 });
   const hostOf = (agent: string) => lab.dockerHosts.find((h) => h.agent === agent)!;
-
-  async function removeKeptImages(host: LabDockerHost): Promise<void> {
-    const listed = await docker(host, 'images', '--filter', 'label=io.unionize.kept=true', '--format', '{{.ID}}');
-    const ids = [...new Set(listed.stdout.split('\n').filter(Boolean))];
-    if (ids.length > 0) await docker(host, 'rmi', '--force', ...ids);
-  }
 
   it('release → committed, recorded with client, hostname and profile → the image has the file; the other device is not kept', async () => {
     const [visitor, plain] = await Promise.all([lab.lease(1), lab.lease(2)]);
@@ -119,7 +109,7 @@ describe.skipIf(skipReason)('keep: a released device’s container becomes an im
     const before = { orchestrator: peakRss(orchestratorPid), agent: peakRss(agentPid) };
 
     const file = join(work, 'visitor.tar.gz');
-    const exported = await run([process.execPath, CTL, '--config', lab.orchestratorIniFile, '--url', lab.orchestratorUrl, '--json', 'export', visitorId, '-o', file], { timeoutMs: 600_000 });
+    const exported = await ctlExport(lab, visitorId, file);
     expect(exported.code, exported.stderr).toBe(0);
     const bytes = statSync(file).size;
     expect(JSON.parse(exported.stdout)).toEqual({ clientId: visitorId, file, bytes });
@@ -133,10 +123,9 @@ describe.skipIf(skipReason)('keep: a released device’s container becomes an im
 
     // The other engine, which never had it, loads it under its name; its container has the file.
     const other = lab.dockerHosts.find((h) => h.agent !== keptAgent)!;
-    const loaded = await docker(other, 'load', '-i', file);
+    const { loaded, read } = await loadAndRead(other, file, keptImage);
     expect(loaded.code, loaded.stderr).toBe(0);
     expect(loaded.stdout).toContain(keptImage);
-    const read = await docker(other, 'run', '--rm', '--network', 'none', keptImage, 'cat', VISITOR_FILE);
     expect(read.stdout.trim()).toBe(secret);
   }, 600_000);
 });
