@@ -62,7 +62,7 @@ describe.skipIf(skipReason)('keep: a released device’s container becomes an im
 
   const hostOf = (agent: string) => lab.dockerHosts.find((h) => h.agent === agent)!;
 
-  it('release → committed, recorded with client, hostname and profile → the image has the file; the other device is not kept', async () => {
+  it('a live container exports as it is; release → committed, recorded with client, hostname and profile → the image has the file; the other device is not kept', async () => {
     const [visitor, plain] = await Promise.all([lab.lease(1), lab.lease(2)]);
     const [v, p] = await Promise.all([visitor, plain].map((l) => api.waitForClient(l.duid, (c) => c.state === 'ready', 60_000)));
     expect([v!.profile, p!.profile]).toEqual(['visitor', null]);
@@ -72,6 +72,21 @@ describe.skipIf(skipReason)('keep: a released device’s container becomes an im
     const script = `echo ${secret} > ${VISITOR_FILE} && head -c ${NOISE_MIB * MiB} /dev/urandom > /noise.bin`;
     const wrote = await docker(host, 'exec', v!.instance!.containerName, 'sh', '-c', script);
     expect(wrote.code, wrote.stderr).toBe(0);
+
+    // A live container exports as it is now (the plain device: not kept, but exportable), from a
+    // temporary image its agent removes once the download ends; the other engine loads it.
+    const plainHost = hostOf(p!.instance!.agent);
+    expect((await docker(plainHost, 'exec', p!.instance!.containerName, 'sh', '-c', `echo live-${secret} > ${VISITOR_FILE}`)).code).toBe(0);
+    const liveFile = join(work, 'live.tar.gz');
+    const live = await ctlExport(lab, p!.id, liveFile);
+    expect(live.code, live.stderr).toBe(0);
+    const exportImages = async () => (await docker(plainHost, 'images', '--filter', 'reference=unionize-export/*', '--format', '{{.Repository}}:{{.Tag}}')).stdout.trim();
+    const [liveImage] = /unionize-export\/[a-z0-9._-]+:\d+/.exec((await docker(lab.dockerHosts.find((h) => h !== plainHost)!, 'load', '-i', liveFile)).stdout) ?? [];
+    expect(liveImage).toBeDefined();
+    const liveRead = await docker(lab.dockerHosts.find((h) => h !== plainHost)!, 'run', '--rm', '--network', 'none', liveImage!, 'cat', VISITOR_FILE);
+    expect(liveRead.stdout.trim()).toBe(`live-${secret}`);
+    await docker(lab.dockerHosts.find((h) => h !== plainHost)!, 'rmi', liveImage!);
+    while ((await exportImages()) !== '') await new Promise((r) => setTimeout(r, 200));
 
     await Promise.all([lab.release(1), lab.release(2)]);
     await Promise.all([visitor, plain].map((l) => api.waitForClient(l.duid, (c) => c.state === 'gone' && c.instance === null, 60_000)));
