@@ -184,30 +184,23 @@ export class ScaleRig {
 
   /** Post `action` events for `count` devices (new ones for `add`, unknown ones for `del`), 32 at a time; then wait for the queue. */
   async post(action: 'add' | 'del', count: number): Promise<{ ms: number; perSecond: number }> {
-    const t0 = performance.now();
-    let next = 0;
-    const worker = async () => {
-      for (let i = next++; i < count; i = next++) {
-        const device = syntheticDevice(this.lab);
-        if (action === 'add') this.devices.push(device);
-        const { status } = await this.api.call('POST', '/v1/lease-events', { body: JSON.stringify(leaseEvent(action, device)) });
-        if (status !== 202) throw new Error(`${action}: HTTP ${status}`);
-      }
-    };
-    await Promise.all(Array.from({ length: 32 }, worker));
-    await this.drain();
-    const ms = performance.now() - t0;
-    return { ms: Math.round(ms), perSecond: Math.round(count / (ms / 1000)) };
+    return this.#sendEach(count, [action], action === 'add');
   }
 
   /** `count` clients that came and went: an `add` (a client, a container on the fake agent) then a `del` each, applied. */
   async postGone(count: number): Promise<{ ms: number; perSecond: number }> {
+    return this.#sendEach(count, ['add', 'del'], false);
+  }
+
+  /** For each of `count` new synthetic devices, these events in order (32 devices at a time), then wait for the queue to drain. */
+  async #sendEach(count: number, actions: readonly ('add' | 'del')[], remember: boolean): Promise<{ ms: number; perSecond: number }> {
     const t0 = performance.now();
     let next = 0;
     const worker = async () => {
       for (let i = next++; i < count; i = next++) {
         const device = syntheticDevice(this.lab);
-        for (const action of ['add', 'del'] as const) {
+        if (remember) this.devices.push(device);
+        for (const action of actions) {
           const { status } = await this.api.call('POST', '/v1/lease-events', { body: JSON.stringify(leaseEvent(action, device)) });
           if (status !== 202) throw new Error(`${action}: HTTP ${status}`);
         }

@@ -1,6 +1,7 @@
-import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { parse } from 'ini';
 import { z } from 'zod';
+import { readRegularFile } from './regular-file.js';
 
 /** A configuration problem: one clear line naming the file and the key. */
 export class ConfigError extends Error {
@@ -58,30 +59,12 @@ export const portSchema = z.coerce.number().int().min(1).max(65535);
  * than `maxBytes`. A ConfigError naming the file otherwise.
  */
 export function readPrivateFile(file: string, what: string, maxBytes = 64 * 1024): string {
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) throw new ConfigError(`${what} file ${file}: not a regular file`);
-    if ((stat.mode & 0o077) !== 0) {
-      throw new ConfigError(`${what} file ${file}: readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it`);
-    }
-    if (stat.size > maxBytes) throw new ConfigError(`${what} file ${file}: ${stat.size} bytes, over ${maxBytes}`);
-    const bytes = Buffer.alloc(stat.size);
-    let read = 0;
-    while (read < bytes.length) {
-      const n = readSync(fd, bytes, read, bytes.length - read, read);
-      if (n === 0) break;
-      read += n;
-    }
-    return bytes.subarray(0, read).toString('utf8');
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError(`${what} file ${file}: cannot read: ${code === 'ELOOP' ? 'it is a symbolic link' : (error as Error).message}`);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+  const read = readRegularFile(file, {
+    maxBytes,
+    check: (stat) => ((stat.mode & 0o077) !== 0 ? `readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it` : undefined),
+  });
+  if (!read.ok) throw new ConfigError(`${what} file ${file}: ${read.reason === 'a symbolic link' ? 'it is a symbolic link' : read.reason}`);
+  return read.bytes.toString('utf8');
 }
 
 /**

@@ -1,5 +1,5 @@
-import { constants, closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { z } from 'zod';
+import { readRegularFile } from './regular-file.js';
 
 /**
  * The hook's spool on disk, as its three users see it:
@@ -70,24 +70,5 @@ export type SpoolFileRead = { ok: true; bytes: Buffer } | { ok: false; reason: s
  * says why not.
  */
 export function readSpoolFile(path: string, maxBytes: number): SpoolFileRead {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) return { ok: false, reason: 'not a regular file' };
-    if (stat.size > maxBytes) return { ok: false, reason: `${stat.size} bytes, over max_call_bytes ${maxBytes}` };
-    const bytes = Buffer.alloc(stat.size);
-    let read = 0;
-    while (read < bytes.length) {
-      const n = readSync(fd, bytes, read, bytes.length - read, read);
-      if (n === 0) break;
-      read += n;
-    }
-    return { ok: true, bytes: bytes.subarray(0, read) };
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return { ok: false, reason: code === 'ELOOP' ? 'a symbolic link' : `cannot read: ${(error as Error).message}` };
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+  return readRegularFile(path, { maxBytes, limitName: 'max_call_bytes' });
 }
