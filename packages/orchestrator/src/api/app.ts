@@ -13,7 +13,6 @@ import {
   errorBody,
   eventsQuery,
   hmacAuth,
-  invalidRequest,
   jsonErrorHandler,
   jsonNotFound,
   leaseEventSchema,
@@ -42,7 +41,7 @@ import type { AgentHealthSource } from '../metrics/agent-health.js';
 import type { OrchestratorMetrics } from '../metrics/metrics.js';
 import { routeLabel } from '../metrics/route-label.js';
 import { orchestratorOpenApi } from '../openapi/routes.js';
-import { query } from './queries.js';
+import { body, query } from './queries.js';
 import { registerAgentRoutes, type AgentControl } from './agent-routes.js';
 import { registerExportRoutes } from './export-routes.js';
 import { registerBanRoutes } from './ban-routes.js';
@@ -151,32 +150,25 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   app.post(LEASE_EVENTS_PATH, async (c) => {
-    let json: unknown;
-    try {
-      json = JSON.parse(await c.req.text());
-    } catch {
-      throw new ApiError(400, 'INVALID_JSON', 'body is not JSON');
-    }
-    const parsed = leaseEventSchema.safeParse(json);
-    if (!parsed.success) throw invalidRequest(parsed.error, 'lease event');
+    const event = await body(c, leaseEventSchema, 'lease event');
     // The hook sends x-request-id = eventId; without one, the event's id is the request's id all the same.
     if (!c.req.header('x-request-id')) {
-      c.set('requestId', parsed.data.eventId);
-      c.header('x-request-id', parsed.data.eventId);
+      c.set('requestId', event.eventId);
+      c.header('x-request-id', event.eventId);
     }
     // 202 once the event is on disk: journal() resolves after its group commit's sync.
-    const accepted = await withRequestId(c.get('requestId'), () => dispatcher.journal(parsed.data));
+    const accepted = await withRequestId(c.get('requestId'), () => dispatcher.journal(event));
     const count = (header: string) => {
       const n = Number(c.req.header(header) ?? Number.NaN);
       return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
     };
     const spoolDepth = count(HOOK_SPOOL_DEPTH_HEADER);
-    if (spoolDepth !== undefined) metrics?.hookSpoolDepth.set({ server: parsed.data.server }, spoolDepth);
+    if (spoolDepth !== undefined) metrics?.hookSpoolDepth.set({ server: event.server }, spoolDepth);
     const rejected = count(HOOK_REJECTED_HEADER);
-    if (rejected !== undefined) metrics?.hookRejected.set({ server: parsed.data.server }, rejected);
-    metrics?.received.inc({ server: parsed.data.server, action: parsed.data.action, duplicate: String(accepted.duplicate) });
+    if (rejected !== undefined) metrics?.hookRejected.set({ server: event.server }, rejected);
+    metrics?.received.inc({ server: event.server, action: event.action, duplicate: String(accepted.duplicate) });
     log.debug(
-      { requestId: c.get('requestId'), eventId: accepted.eventId, client: accepted.clientId, action: parsed.data.action, duplicate: accepted.duplicate },
+      { requestId: c.get('requestId'), eventId: accepted.eventId, client: accepted.clientId, action: event.action, duplicate: accepted.duplicate },
       'lease event accepted',
     );
     return c.json({ eventId: accepted.eventId, clientId: accepted.clientId, duplicate: accepted.duplicate } satisfies LeaseEventAccepted, 202);
