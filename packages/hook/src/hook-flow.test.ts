@@ -17,8 +17,9 @@ import { spoolWriter } from './testing/spool-writer.js';
  * deliver.test.ts: orchestrator down → calls wait in the spool; orchestrator
  * back → the flusher delivers them, in order.
  */
-// ca.crt, srv.crt and srv.key; the tests' configs, keys and spools go beside them.
-const { dir } = makeTestCerts('hook-flow');
+// ca.crt, srv.crt and srv.key; the tests' configs, keys and spools go beside them. Made in
+// beforeAll: with every test skipped (no build) no hook runs, and a folder made now would stay behind.
+let dir = '';
 const key = testKey('hook-1', 'k');
 const received: { event: LeaseEvent; depth: string | undefined; signedAt: number }[] = [];
 let server: ServerType | undefined;
@@ -50,6 +51,7 @@ function stopServer(): Promise<void> {
 }
 
 beforeAll(async () => {
+  ({ dir } = makeTestCerts('hook-flow'));
   await startServer(); // only to learn a free port; each test decides whether it runs
   await stopServer();
 });
