@@ -48,6 +48,11 @@ export class Daemon {
       intervalMs: 150,
       abort: () => (proc.running ? undefined : `${this.name} exited (${describeExit(proc)}):\n${logSince().trimEnd().split('\n').slice(-10).join('\n')}`),
     });
+    // Our daemons refuse a request signed in the second they started in (SIGNED_BEFORE_START), and a test may
+    // send a request it signed itself as soon as this returns. The daemon started before it was seen ready, so
+    // from the next second on, a request signed now is taken.
+    const seenReady = Date.now();
+    await sleep(Math.floor(seenReady / 1000) * 1000 + 1000 - seenReady);
     this.startedAt = Date.now();
     this.log(`${this.name}: pid ${proc.pid} ready in ${this.startedAt - started} ms`);
   }
@@ -65,6 +70,10 @@ export class Daemon {
     await this.stop(options.signal);
     await this.start();
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
 }
 
 function describeExit(proc: ManagedProcess): string {
