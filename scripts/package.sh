@@ -152,7 +152,7 @@ install -m 0644 "$repo/config/orchestrator.ini" "$repo/config/hook.ini" "$o/etc/
 for example in dnsmasq/device-bridge.conf.example dnsmasq/container-bridge.conf.example config/orchestrator-hook-flush-sav.conf; do
   [[ -f $repo/$example ]] && install -m 0644 "$repo/$example" "$o/usr/share/doc/unionize-orchestrator/examples/"
 done
-units "$o" orchestrator.service orchestrator-hook-flush.service dnsmasq-devnet.service device-bridge.service
+units "$o" orchestrator.service orchestrator-hook-flush.service dnsmasq-devnet.service device-bridge.service dnsmasq-devnet-reload.path dnsmasq-devnet-reload.service
 common "$o" unionize-orchestrator
 build "$o" unionize-orchestrator
 

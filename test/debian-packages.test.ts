@@ -60,7 +60,7 @@ describe.skipIf(skip)('the Debian packages', () => {
       `./${LIB}/node/bin/node`, `./${LIB}/orchestrator/lib/orchestrator.mjs`, `./${LIB}/hook/lib/orchestrator-hook.mjs`,
       `./${LIB}/ctl/lib/orchestratorctl.mjs`, `./${LIB}/node_modules/better-sqlite3/build/Release/better_sqlite3.node`,
       `./${LIB}/drizzle/`, `./${LIB}/dnsmasq/orchestrator-hook`, './usr/bin/orchestratorctl', './etc/orchestrator/orchestrator.ini',
-      './etc/orchestrator/hook.ini', './usr/lib/systemd/system/orchestrator.service', './usr/lib/systemd/system/orchestrator-hook-flush.service',
+      './etc/orchestrator/hook.ini', './usr/lib/systemd/system/orchestrator.service', './usr/lib/systemd/system/orchestrator-hook-flush.service', './usr/lib/systemd/system/dnsmasq-devnet-reload.path',
     ]) expect(o, path).toContain(path);
     const a = await contents(debs.agent);
     for (const path of [`./${LIB}/node/bin/node`, `./${LIB}/agent/lib/unionize.mjs`, `./${LIB}/libexec/`, './etc/unionize/unionize.ini', './usr/lib/systemd/system/unionize.service']) {

@@ -23,7 +23,7 @@ if (process.env.CI === 'true' && !systemdAnalyze) throw new Error('CI=true and s
 const skip = skipReason ?? (systemdAnalyze ? null : 'systemd-analyze is missing (Debian package systemd)');
 if (skip) console.warn(`e2e skipped: ${skip}`);
 
-const UNITS = readdirSync(join(repo, 'config')).filter((f) => f.endsWith('.service')).sort();
+const UNITS = readdirSync(join(repo, 'config')).filter((f) => f.endsWith('.service') || f.endsWith('.path')).sort();
 
 /** The programs a unit starts: the first word of each Exec*= line, without systemd's prefixes (+ - ! @ :). */
 function programsOf(unit: string): string[] {
@@ -71,6 +71,7 @@ describe.skipIf(skip)('systemd units and dnsmasq files', () => {
   it('has the units the guide installs', () => {
     expect(UNITS).toEqual(expect.arrayContaining([
       'orchestrator.service', 'unionize.service', 'dnsmasq-devnet.service', 'dnsmasq-ctrnet.service', 'device-bridge.service', 'container-bridge.service',
+      'dnsmasq-devnet-reload.path', 'dnsmasq-devnet-reload.service',
     ]));
   });
 
@@ -129,6 +130,7 @@ describe.skipIf(skip)('systemd units and dnsmasq files', () => {
     ['unionize.service', 3.0],
     ['dnsmasq-devnet.service', 2.3],
     ['dnsmasq-ctrnet.service', 2.3],
+    ['dnsmasq-devnet-reload.service', 1.5],
   ])('%s has an exposure of at most %s', async (unit, most) => {
     expect(await exposure(unit)).toBeLessThanOrEqual(most);
   });

@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { inNs } from './netns.js';
+import type { LogFn } from './teardown.js';
 
 /**
  * The lab's dnsmasq instances, rendered from the repository's templates:
@@ -115,4 +116,37 @@ export function readDnsmasqLeases(leaseFile: string): DnsmasqLease[] {
     leases.push({ expires: Number(f[0]), iaid: f[1]!, address: f[2]!, hostname: f[3] === '*' ? null : f[3]!, duid: f[4]! });
   }
   return leases;
+}
+
+/** The file the lab's orchestrator rewrites to have the device dnsmasq re-read its hostsdir ([pinning] reload_file). */
+export const PIN_RELOAD_FILE = 'dnsmasq.reload';
+
+/**
+ * What config/dnsmasq-devnet-reload.path does on a host: when the
+ * orchestrator rewrites `requestFile`, the device dnsmasq gets SIGHUP (the
+ * lab's orchestrator runs as another user and may not signal it itself).
+ */
+export function reloadOnRequest(requestFile: string, dnsmasqPid: () => number | undefined, log: LogFn): { close(): void } {
+  // One write makes several inotify events; systemd triggers once, on the close after it.
+  let timer: NodeJS.Timeout | undefined;
+  const signal = () => {
+    timer = undefined;
+    const pid = dnsmasqPid();
+    if (pid === undefined) return;
+    log(`dnsmasq: SIGHUP to ${pid} (${basename(requestFile)} rewritten)`);
+    try {
+      process.kill(pid, 'SIGHUP');
+    } catch (error) {
+      log(`dnsmasq: SIGHUP to ${pid} failed: ${(error as Error).message}`);
+    }
+  };
+  const watcher = watch(dirname(requestFile), (_event, name) => {
+    if (name === basename(requestFile)) timer ??= setTimeout(signal, 50);
+  });
+  return {
+    close: () => {
+      clearTimeout(timer);
+      watcher.close();
+    },
+  };
 }

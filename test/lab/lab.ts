@@ -10,7 +10,7 @@ import {
   Daemon, curlStatus, hookIni, httpsGet, orchestratorIni, startHookFlusher, unionizeIni, writeHookWrapper, type OrchestratorIniOptions,
 } from './daemons.js';
 import { DeviceClient, makeDevice, type DeviceLease, type LabDevice } from './devices.js';
-import { DNSMASQ_READY_LINE, prepareDnsmasq } from './dnsmasq.js';
+import { DNSMASQ_READY_LINE, PIN_RELOAD_FILE, prepareDnsmasq, reloadOnRequest } from './dnsmasq.js';
 import { startDocker } from './dockerd.js';
 import {
   addDevice, addressesOf, buildCore, buildSecondDockerHost, deviceUp, inNs, namesOf, randomMac, randomPrefix, setSegmentLink,
@@ -518,7 +518,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         ...(options.reconcileSeconds !== undefined ? { reconcileSeconds: options.reconcileSeconds } : {}),
         ...(options.placement ? { placement: options.placement } : {}),
         ...(dhcpAddressing ? { addressing: 'dhcp' satisfies AddressingMode } : {}),
-        ...(lab.pinDir ? { pinningDir: lab.pinDir } : {}),
+        ...(lab.pinDir ? { pinning: { dir: lab.pinDir, reloadFile: join(orchDir, PIN_RELOAD_FILE) } } : {}),
         ...(options.orchestratorExtraIni ? { extraIni: options.orchestratorExtraIni } : {}),
       };
       writeFileSync(lab.orchestratorIniFile, orchestratorIni(lab.orchestratorIniOptions));
@@ -564,6 +564,10 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     lab.daemons.dnsmasq = dnsmasq;
     teardown.add('dnsmasq', () => dnsmasq.stop());
     await dnsmasq.start(10_000);
+    if (lab.pinDir) {
+      const watch = reloadOnRequest(join(dir, 'orchestrator', PIN_RELOAD_FILE), () => dnsmasq.pid, log);
+      teardown.add('dnsmasq reload watch', () => watch.close());
+    }
     // Devices come up after dnsmasq, so their router solicitations are answered at once.
     for (const device of lab.devices) await deviceUp(device.netns);
     phase('dnsmasq');

@@ -93,8 +93,15 @@ export const orchestratorConfigSchema = z.object({
   pinning: z
     .object({
       hostsdir: z.string().min(1).optional(),
-      /** Also SIGHUP this dnsmasq (pid file) after a change, for setups using dhcp-hostsfile. */
+      /**
+       * How dnsmasq is made to forget a removed pin or lifted ban (pinning/dnsmasq-reload.ts):
+       * rewrite this file, watched by the dnsmasq-devnet-reload.path unit, ...
+       */
+      reload_file: z.string().min(1).optional(),
+      /** ... or SIGHUP the dnsmasq in this pid file (needs the right to signal it). */
       dnsmasq_pidfile: z.string().min(1).optional(),
+      /** At most one reload per this many seconds: each one replays every lease to the hook as `old`. */
+      reload_interval_seconds: z.coerce.number().min(1).max(3600).default(30),
     })
     .strict()
     .prefault({}),

@@ -15,6 +15,7 @@ import { systemClock } from './clock.js';
 import { loadOrchestratorConfig, quotaLimits, type OrchestratorConfig } from './config.js';
 import { AgentMonitor } from './agents/agent-monitor.js';
 import { EventDispatcher } from './events/dispatcher.js';
+import { DnsmasqReload } from './pinning/dnsmasq-reload.js';
 import { HostsPinner, livePins } from './pinning/hosts-pinner.js';
 import { Bans } from './bans/bans.js';
 import { buildProfiles } from './profiles/profiles.js';
@@ -74,9 +75,11 @@ async function main(): Promise<void> {
     isDead: (name: string) => monitor.isDead(name),
   };
   const profiles = buildProfiles(config.profiles, config.instances.image);
-  const pinner = config.pinning.hostsdir
-    ? new HostsPinner({ dir: config.pinning.hostsdir, log, ...(config.pinning.dnsmasq_pidfile ? { pidFile: config.pinning.dnsmasq_pidfile } : {}) })
+  const { hostsdir, reload_file: requestFile, dnsmasq_pidfile: pidFile, reload_interval_seconds: reloadSeconds } = config.pinning;
+  const reload = requestFile || pidFile
+    ? new DnsmasqReload({ ...(requestFile ? { requestFile } : {}), ...(pidFile ? { pidFile } : {}), intervalMs: reloadSeconds * 1000, log })
     : undefined;
+  const pinner = hostsdir ? new HostsPinner({ dir: hostsdir, log, ...(reload ? { reload } : {}) }) : undefined;
   // Bans survive restarts (in SQLite); the pins directory is made to match the clients and bans as they are now
   // (the in-memory store knows no client at start: its pins stay, each released when its client goes).
   const bans = new Bans({ store, clock: systemClock, log, ...(pinner ? { entries: pinner } : {}) });
@@ -144,6 +147,7 @@ async function main(): Promise<void> {
     dispatcher.stop();
     server.close();
     const done = () => {
+      reload?.close();
       store.close();
       process.exit(0);
     };

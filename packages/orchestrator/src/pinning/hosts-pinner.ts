@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { BanTarget } from '@unionize/protocol';
 import type { ClientRecord } from '../store/types.js';
+import type { DnsmasqReload } from './dnsmasq-reload.js';
 
 /** What a pin is made of: the client id names its file. */
 export type PinnedClient = Pick<ClientRecord, 'id' | 'duid' | 'address'>;
@@ -20,29 +21,30 @@ const TEMPORARY_FILE = /^\..*\.tmp$/;
  * gone. Beside the pins, one file per banned device: `id:DUID,ignore` or
  * `MAC,ignore`, so dnsmasq no longer answers it.
  *
- * dnsmasq reads a new or changed file in a hostsdir by itself (inotify), but
- * forgets a removed one only when it re-reads the directory (SIGHUP or a
- * restart): with `pidFile` it is sent SIGHUP after each change, which needs
- * the right to signal it; without, removed pins and bans stay in force in
- * the running dnsmasq until it restarts.
+ * dnsmasq reads a new file in a hostsdir by itself (inotify), but forgets a
+ * removed entry (a pin released or moved, a ban lifted) only when it re-reads
+ * the directory: after each such change `reload` is asked for one (it
+ * coalesces them); without it, removed pins and bans stay in force in the
+ * running dnsmasq until it restarts.
  */
 export class HostsPinner {
   readonly #dir: string;
-  readonly #pidFile: string | undefined;
+  readonly #reload: DnsmasqReload | undefined;
   readonly #log: Logger;
 
-  constructor(options: { dir: string; pidFile?: string; log: Logger }) {
+  constructor(options: { dir: string; reload?: DnsmasqReload; log: Logger }) {
     this.#dir = options.dir;
-    this.#pidFile = options.pidFile;
+    this.#reload = options.reload;
     this.#log = options.log;
     mkdirSync(this.#dir, { recursive: true, mode: 0o755 });
   }
 
   /** Write the client's pin if it changed. DUID and address were validated at the edge; the file name is the client id (hex). */
   pin(client: PinnedClient): void {
-    if (this.#writePin(client)) {
+    const written = this.#writePin(client);
+    if (written) {
       this.#log.info({ client: client.id, address: client.address }, 'device address pinned');
-      this.#signal();
+      if (written === 'changed') this.#reload?.request();
     }
   }
 
@@ -51,18 +53,18 @@ export class HostsPinner {
     if (!CLIENT_FILE.test(clientId)) throw new Error(`not a client id: ${clientId}`);
     if (this.#remove(clientId)) {
       this.#log.info({ client: clientId }, 'device address pin released');
-      this.#signal();
+      this.#reload?.request();
     }
   }
 
   /** Write the ignore entry of a banned device. */
   ban(target: BanTarget): void {
-    if (this.#write(banFileOf(target), banLineOf(target))) this.#signal();
+    if (this.#write(banFileOf(target), banLineOf(target)) === 'changed') this.#reload?.request();
   }
 
   /** Remove the ignore entry of a device no longer banned. */
   unban(target: BanTarget): void {
-    if (this.#remove(banFileOf(target))) this.#signal();
+    if (this.#remove(banFileOf(target))) this.#reload?.request();
   }
 
   /**
@@ -75,32 +77,39 @@ export class HostsPinner {
     const wanted = new Set<string>();
     let written = 0;
     let removed = 0;
+    let changed = false;
+    const count = (result: Written) => {
+      if (result) written++;
+      if (result === 'changed') changed = true;
+    };
     for (const client of pins) {
       wanted.add(client.id);
-      if (this.#writePin(client)) written++;
+      count(this.#writePin(client));
     }
     for (const target of bans) {
       wanted.add(banFileOf(target));
-      if (this.#write(banFileOf(target), banLineOf(target))) written++;
+      count(this.#write(banFileOf(target), banLineOf(target)));
     }
     for (const name of readdirSync(this.#dir)) {
       const ours = (CLIENT_FILE.test(name) && !options.keepPins) || BAN_FILE.test(name) || TEMPORARY_FILE.test(name);
       if (ours && !wanted.has(name) && this.#remove(name)) removed++;
     }
-    if (written + removed > 0) this.#signal();
+    if (changed || removed > 0) this.#reload?.request();
     return { written, removed };
   }
 
-  #writePin(client: PinnedClient): boolean {
+  #writePin(client: PinnedClient): Written {
     if (!CLIENT_FILE.test(client.id)) throw new Error(`not a client id: ${client.id}`);
     return this.#write(client.id, `id:${client.duid},[${client.address}]\n`);
   }
 
-  /** Write `line` to the file `name` unless it holds it already; true when written. */
-  #write(name: string, line: string): boolean {
+  /** Write `line` to the file `name` unless it holds it already. */
+  #write(name: string, line: string): Written {
     const file = join(this.#dir, name);
+    let result: Written = 'new';
     try {
       if (readFileSync(file, 'utf8') === line) return false;
+      result = 'changed';
     } catch {
       /* not written yet */
     }
@@ -108,7 +117,7 @@ export class HostsPinner {
     const temporary = join(this.#dir, `.${name}.tmp`);
     writeFileSync(temporary, line, { mode: 0o644 });
     renameSync(temporary, file);
-    return true;
+    return result;
   }
 
   /** True when there was a file to remove. */
@@ -122,16 +131,10 @@ export class HostsPinner {
     }
   }
 
-  #signal(): void {
-    if (!this.#pidFile) return;
-    try {
-      const pid = Number(readFileSync(this.#pidFile, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 1) process.kill(pid, 'SIGHUP');
-    } catch (error) {
-      this.#log.warn({ err: error, pidFile: this.#pidFile }, 'could not signal dnsmasq to re-read its hosts');
-    }
-  }
 }
+
+/** What a write did: made a new file (dnsmasq reads it by itself), changed one (it needs a reload), or nothing. */
+type Written = 'new' | 'changed' | false;
 
 /** A ban's file: named by a hash of the device (a DUID may be longer than a file name can be). */
 function banFileOf(target: BanTarget): string {
