@@ -182,7 +182,8 @@ export interface Lab {
   release(device: LabDevice | number): Promise<void>;
   /** Stop the device's DHCP client without a Release (the lease runs until it expires). */
   stopClient(device: LabDevice | number): Promise<void>;
-  ping(device: LabDevice | number, address: string): Promise<boolean>;
+  /** One ICMPv6 echo from the device to `address`; `from`: with that source address (one of the device's). */
+  ping(device: LabDevice | number, address: string, options?: { from?: string }): Promise<boolean>;
   httpGet(device: LabDevice | number, url: string, options?: { caFile?: string }): Promise<{ status: number; body: string; error?: string }>;
   run(ns: string | LabDevice, argv: readonly string[]): Promise<CommandResult>;
   /** QEMU test clients started with startVm, in order. */
@@ -297,9 +298,10 @@ class LabImpl implements Lab {
     return this.client(device).stop();
   }
 
-  async ping(device: LabDevice | number, address: string): Promise<boolean> {
+  async ping(device: LabDevice | number, address: string, options: { from?: string } = {}): Promise<boolean> {
     const ns = this.client(device).device.netns;
-    return (await run(inNs(ns, ['ping', '-6', '-n', '-c', '1', '-W', '2', address]))).code === 0;
+    const from = options.from ? ['-I', options.from] : [];
+    return (await run(inNs(ns, ['ping', '-6', '-n', '-c', '1', '-W', '2', ...from, address]))).code === 0;
   }
 
   async httpGet(device: LabDevice | number, url: string, options: { caFile?: string } = {}): Promise<{ status: number; body: string; error?: string }> {

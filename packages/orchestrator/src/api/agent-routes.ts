@@ -1,6 +1,6 @@
 import type { Env, Hono } from 'hono';
 import { ApiError, drainRequestSchema, type DrainAccepted, nameSchema, noQuery } from '@unionize/protocol';
-import type { EventDispatcher } from '../events/dispatcher.js';
+import { deviceKeyOf, type EventDispatcher } from '../events/dispatcher.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
 import { body, query } from './queries.js';
@@ -31,7 +31,8 @@ export function registerAgentRoutes<E extends Env>(
       for (const instance of deps.store.listInstances()) {
         if (instance.agent !== name.data) continue;
         moving++;
-        deps.dispatcher.run(instance.clientId, () => deps.lifecycle.move(instance.clientId, `agent ${name.data} drained: moved on request`));
+        const client = deps.store.getClient(instance.clientId);
+        deps.dispatcher.run(client ? deviceKeyOf(client) : instance.clientId, () => deps.lifecycle.move(instance.clientId, `agent ${name.data} drained: moved on request`));
       }
     }
     return c.json({ agent: name.data, draining: request.drain, moving } satisfies DrainAccepted, 202);

@@ -33,7 +33,7 @@ import {
 } from '@unionize/protocol';
 import { orchestratorPeerMayCall } from './peer-access.js';
 import type { AgentClient } from '../agents/agent-client.js';
-import type { EventDispatcher } from '../events/dispatcher.js';
+import { deviceKeyOf, type EventDispatcher } from '../events/dispatcher.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
 import { createDashboard, type DashboardAuth, type StateHub } from '../dashboard/index.js';
@@ -200,7 +200,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const client = clientIdPattern.test(id) ? store.getClient(id) : undefined;
     if (!client) throw new ApiError(404, 'NOT_FOUND', `no client ${id.slice(0, 40)}`);
     // Queued in this request's context: the deprovision is its work.
-    dispatcher.run(id, () => lifecycle.deprovision(id, 'deprovisioned by an operator'));
+    dispatcher.run(deviceKeyOf(client), () => lifecycle.deprovision(id, 'deprovisioned by an operator'));
     return c.json({ clientId: id, queued: true } satisfies DeprovisionQueued, 202);
   });
 

@@ -4,7 +4,7 @@ import {
   type BanAdded, type BanList, type BanRemoved, type BanTarget, type BanView,
 } from '@unionize/protocol';
 import { banReason, covers, type Bans } from '../bans/bans.js';
-import type { EventDispatcher } from '../events/dispatcher.js';
+import { deviceKeyOf, type EventDispatcher } from '../events/dispatcher.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
 import type { BanRecord } from '../store/types.js';
@@ -42,7 +42,7 @@ export function registerBanRoutes<E extends Env>(
     for (const client of deps.store.listClients()) {
       if (client.state === 'gone' || !covers(ban, client)) continue;
       removing++;
-      deps.dispatcher.run(client.id, () => deps.lifecycle.deprovision(client.id, banReason(ban)));
+      deps.dispatcher.run(deviceKeyOf(client), () => deps.lifecycle.deprovision(client.id, banReason(ban)));
     }
     return c.json({ ban: banView(ban), removing } satisfies BanAdded, 201);
   });

@@ -41,8 +41,18 @@ interface PendingEvent {
 }
 
 /**
- * Journals lease events and applies them: per client in order, different
- * clients in parallel. A failed client is retried with capped exponential
+ * The queue key of a client's work: its device's (DHCP server and DUID), so
+ * the clients of one device (its IA_NA, a second IA_NA, an IA_TA, which
+ * dnsmasq reports one after the other from one exchange) are applied one at
+ * a time, in order, and one device never gets two containers at once.
+ */
+export function deviceKeyOf(client: { server: string; duid: string }): string {
+  return `${client.server} ${client.duid}`;
+}
+
+/**
+ * Journals lease events and applies them: per device in order, different
+ * devices in parallel. A failed client is retried with capped exponential
  * backoff until it reaches what its lease asks for.
  *
  * Group commit (issue 13): journal() gathers the events that arrive in one
@@ -62,7 +72,7 @@ export class EventDispatcher {
   readonly #retryBaseMs: number;
   readonly #retryMaxMs: number;
   readonly #observer: DispatchObserver | undefined;
-  readonly #retries = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
+  readonly #retries = new Map<string, { attempt: number; timer: NodeJS.Timeout; device: string }>();
   #stopped = false;
   /** For the next group commit: events to journal, marks of applied ones. */
   #pending: PendingEvent[] = [];
@@ -116,9 +126,9 @@ export class EventDispatcher {
     return events.length;
   }
 
-  /** Queue a task for a client, in order with its events (e.g. a forced deprovision). */
-  run(clientId: string, task: () => Promise<void>): void {
-    this.#queue.push(clientId, task);
+  /** Queue a task for a device (deviceKeyOf), in order with its events (e.g. a forced deprovision). */
+  run(device: string, task: () => Promise<void>): void {
+    this.#queue.push(device, task);
   }
 
   get depth(): number {
@@ -151,7 +161,7 @@ export class EventDispatcher {
    * that id, and its 'event applied' line how long it took since the request.
    */
   #enqueue(record: EventRecord): void {
-    this.#queue.push(record.clientId, () => withRequestId(record.eventId, () => this.#apply(record)));
+    this.#queue.push(deviceKeyOf(record.event), () => withRequestId(record.eventId, () => this.#apply(record)));
   }
 
   async #apply(record: EventRecord): Promise<void> {
@@ -161,7 +171,7 @@ export class EventDispatcher {
       this.#clearRetry(record.clientId);
     } catch (error) {
       applied = { kind: 'failed', error: (error as Error).message };
-      this.#scheduleRetry(record.clientId);
+      this.#scheduleRetry(record.clientId, deviceKeyOf(record.event));
     }
     const outcome = outcomeText(applied);
     // Committed with the next group commit, not alone (a commit each was most of the apply's cost).
@@ -236,23 +246,23 @@ export class EventDispatcher {
     void synced.finally(() => this.#syncing.delete(synced));
   }
 
-  #scheduleRetry(clientId: string): void {
+  #scheduleRetry(clientId: string, device: string): void {
     if (this.#stopped) return;
     const attempt = (this.#retries.get(clientId)?.attempt ?? 0) + 1;
     const delay = Math.min(this.#retryMaxMs, this.#retryBaseMs * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4);
     const timer = setTimeout(() => {
-      this.#queue.push(clientId, async () => {
+      this.#queue.push(device, async () => {
         try {
           await this.#lifecycle.converge(clientId, `retry ${attempt}`);
           this.#clearRetry(clientId);
         } catch (error) {
           this.#log.warn({ client: clientId, attempt, err: error }, 'retry failed');
-          this.#scheduleRetry(clientId);
+          this.#scheduleRetry(clientId, device);
         }
       });
     }, delay);
     timer.unref();
-    this.#retries.set(clientId, { attempt, timer });
+    this.#retries.set(clientId, { attempt, timer, device });
   }
 
   #clearRetry(clientId: string): void {

@@ -2,15 +2,20 @@ import { LABELS, containerNameOf, isDhcpAddress, macOf, type ContainerView, type
 import type { Profile } from '../profiles/profiles.js';
 import type { ClientRecord } from '../store/types.js';
 
-/** The addresses the agent lets reach the client's container: the device's current lease. */
-export function deviceAddressesOf(client: ClientRecord): string[] {
-  return client.address ? [client.address] : [];
+/**
+ * The addresses the agent lets reach the client's container: its own lease's,
+ * and those of its device's other live leases (a second IA_NA, an IA_TA),
+ * which hold no container of their own (one device, one container).
+ */
+export function deviceAddressesOf(client: ClientRecord, siblings: readonly ClientRecord[] = []): string[] {
+  const addresses = [client.address, ...siblings.map((s) => s.address)].filter((a) => a !== '');
+  return [...new Set(addresses.map((a) => a.toLowerCase()))];
 }
 
-/** The agent's view allows exactly the device's current addresses (true when the agent does not filter). */
-export function allowsCurrentDevice(view: ContainerView, client: ClientRecord): boolean {
+/** The agent's view allows exactly these device addresses (true when the agent does not filter). */
+export function allowsAddresses(view: ContainerView, addresses: readonly string[]): boolean {
   if (view.deviceAddresses === undefined) return true;
-  const want = deviceAddressesOf(client).map((a) => a.toLowerCase()).sort();
+  const want = addresses.map((a) => a.toLowerCase()).sort();
   const have = view.deviceAddresses.map((a) => a.toLowerCase()).sort();
   return want.length === have.length && want.every((a, i) => a === have[i]);
 }
@@ -22,14 +27,14 @@ export function allowsCurrentDevice(view: ContainerView, client: ClientRecord): 
  * `address` is `ADDRESS/LEN` (static addressing) or `dhcp`. Sent again when
  * the device's address changes: the agent then lets the new one in.
  */
-export function containerRequest(client: ClientRecord, profile: Profile, address: string): CreateContainerRequest {
+export function containerRequest(client: ClientRecord, profile: Profile, address: string, deviceAddresses: string[] = deviceAddressesOf(client)): CreateContainerRequest {
   const containerAddress = isDhcpAddress(address) ? '' : address.split('/')[0]!;
   return {
     name: containerNameOf(client.id),
     image: profile.image,
     mac: macOf(client.id),
     address,
-    deviceAddresses: deviceAddressesOf(client),
+    deviceAddresses,
     ...(profile.command ? { command: profile.command } : {}),
     ...(profile.memoryBytes ? { memoryBytes: profile.memoryBytes } : {}),
     ...(profile.nanoCpus ? { nanoCpus: profile.nanoCpus } : {}),

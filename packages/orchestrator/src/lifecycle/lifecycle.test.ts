@@ -228,19 +228,74 @@ describe('Lifecycle: dhcp addressing', () => {
   });
 });
 
-describe('Lifecycle: temporary addresses', () => {
-  it('makes no client and no container for an IA_TA lease beside the device’s IA_NA', async () => {
+describe('Lifecycle: one device, one container, reached from each of its addresses', () => {
+  const containers = (t: ReturnType<typeof setup>) => t.agents.flatMap((a) => [...a.containers.values()]);
+  const allowed = (t: ReturnType<typeof setup>) => containers(t).map((c) => [...(c.deviceAddresses ?? [])].sort());
+
+  it('an IA_TA beside the IA_NA makes no container: its address reaches the IA_NA’s, until its lease ends', async () => {
     const t = setup();
-    const device = await t.send({ duid: '00:01:0a', iaid: '7' });
+    const device = await t.send({ duid: '00:01:0a', iaid: '7', address: 'fd00:1::1000' });
     const temporary = await t.send({ duid: '00:01:0a', iaid: 'T7', address: 'fd00:1::2000' });
-    await t.send({ duid: '00:01:0a', iaid: 'T7', address: 'fd00:1::2000', action: 'del' });
+    expect(containers(t)).toHaveLength(1);
+    expect(allowed(t)).toEqual([['fd00:1::1000', 'fd00:1::2000']]);
     expect(t.store.getClient(device)?.state).toBe('ready');
-    expect(t.store.getClient(temporary)).toBeUndefined();
-    expect(t.agents.reduce((n, a) => n + a.requests.size, 0)).toBe(1);
-    expect(t.store.recentEvents(10).filter((e) => e.event.iaid === 'T7').map((e) => [e.outcomeKind, e.outcome])).toEqual([
-      ['ignored', 'ignored: temporary address (IA_TA T7)'],
-      ['ignored', 'ignored: temporary address (IA_TA T7)'],
-    ]);
+    expect(t.store.getClient(temporary)).toMatchObject({ state: 'ready', stateReason: `address of its device, reaching the container of client ${device}` });
+    expect(t.store.getInstance(temporary)).toBeUndefined();
+    // A renewal of the IA_TA asks the agent for nothing.
+    const creates = t.agents.reduce((n, a) => n + a.creates, 0);
+    await t.send({ duid: '00:01:0a', iaid: 'T7', address: 'fd00:1::2000', action: 'old' });
+    expect(t.agents.reduce((n, a) => n + a.creates, 0)).toBe(creates);
+    // The reconciler leaves it be (no repair, no create).
+    expect((await t.reconcile()).repaired).toBe(0);
+    await t.send({ duid: '00:01:0a', iaid: 'T7', address: 'fd00:1::2000', action: 'del' });
+    expect(t.store.getClient(temporary)?.state).toBe('gone');
+    expect(allowed(t)).toEqual([['fd00:1::1000']]);
+    expect(t.store.getClient(device)?.state).toBe('ready');
+  });
+
+  it('an IA_TA alone makes none; the device’s IA_NA that comes after makes one that lets both in', async () => {
+    const t = setup();
+    const temporary = await t.send({ duid: '00:01:0b', iaid: 'T1', address: 'fd00:1::2001' });
+    expect(containers(t)).toHaveLength(0);
+    expect(t.store.recentEvents(1)[0]).toMatchObject({ outcomeKind: 'ignored' });
+    await t.send({ duid: '00:01:0b', iaid: '1', address: 'fd00:1::1001' });
+    expect(allowed(t)).toEqual([['fd00:1::1001', 'fd00:1::2001']]);
+    expect(t.store.getClient(temporary)?.state).toBe('ready');
+  });
+
+  it('a second IA_NA, even in the same exchange as the first, joins its device’s container; when the first ends, the second gets one', async () => {
+    const t = setup();
+    // Both journaled before either is applied: the dispatcher applies one device's events in order.
+    const first = { duid: '00:01:0c', iaid: '1', address: 'fd00:1::1002' };
+    const second = { duid: '00:01:0c', iaid: '2', address: 'fd00:1::1003' };
+    for (const over of [first, second]) {
+      t.dispatcher.accept({ eventId: randomUUID(), server: 'devnet', role: 'device', action: 'add', hostname: null, mac: null, interface: null, expiresAt: null, seenAt: '2026-01-01T00:00:00.000Z', ...over });
+    }
+    await t.dispatcher.idle();
+    expect(containers(t)).toHaveLength(1);
+    expect(allowed(t)).toEqual([['fd00:1::1002', 'fd00:1::1003']]);
+    const secondId = clientIdOf('devnet', second.duid, second.iaid);
+    // The second's address changes: the container follows.
+    await t.send({ ...second, address: 'fd00:1::1004', action: 'old' });
+    expect(allowed(t)).toEqual([['fd00:1::1002', 'fd00:1::1004']]);
+    // The first IA_NA is released: its container goes; the second's next renewal (or the reconciler) makes it one.
+    await t.send({ ...first, action: 'del' });
+    expect(containers(t)).toHaveLength(0);
+    await t.reconcile();
+    expect(t.store.getInstance(secondId)).toBeDefined();
+    expect(allowed(t)).toEqual([['fd00:1::1004']]);
+  });
+
+  it('a second IA_NA does not get round its device’s TTL cool-down', async () => {
+    const t = setup({ profiles: { short: { match_hostname: 'short-*', ttl_seconds: '5', cooldown_seconds: '60' } } });
+    const first = await t.send({ duid: '00:01:0d', iaid: '1', address: 'fd00:1::1005', hostname: 'short-1' });
+    t.advance(6000);
+    await t.reconcile();
+    expect(t.store.getClient(first)?.cooldownUntil).not.toBeNull();
+    expect(containers(t)).toHaveLength(0);
+    const second = await t.send({ duid: '00:01:0d', iaid: '2', address: 'fd00:1::1006', hostname: 'short-1' });
+    expect(containers(t)).toHaveLength(0);
+    expect(t.store.getClient(second)?.stateReason).toMatch(/^its device is cooling down until/);
   });
 });
 

@@ -9,7 +9,7 @@ import type { Clock } from '../clock.js';
 import { chooseProfile, defaultProfile, type Profile } from '../profiles/profiles.js';
 import type { Store } from '../store/store.js';
 import type { BanRecord, ClientRecord, ClientState, InstanceRecord } from '../store/types.js';
-import { containerRequest } from './container-request.js';
+import { containerRequest, deviceAddressesOf } from './container-request.js';
 import type { Quotas } from './quotas.js';
 
 /** Where new clients may go; the AgentMonitor is the real one. */
@@ -94,8 +94,6 @@ export class Lifecycle {
   /** Apply one lease event to its client; returns the outcome to journal. */
   async applyEvent(clientId: string, event: LeaseEvent): Promise<EventOutcome> {
     if (event.role === 'instance') return this.#bindInstanceLease(event);
-    // One device, one container: a temporary address (IA_TA) beside the device's IA_NA makes no client.
-    if (isTemporaryIaid(event.iaid)) return { kind: 'ignored', reason: `temporary address (IA_TA ${event.iaid})` };
     if (event.action === 'del') {
       const client = this.#store.getClient(clientId);
       if (!client) return { kind: 'ignored', reason: 'release for an unknown client' };
@@ -109,7 +107,12 @@ export class Lifecycle {
     const before = this.#store.getClient(clientId)?.address;
     const client = this.#recordLease(clientId, event);
     if (client.desired === 'removed') return { kind: 'cooling', until: client.cooldownUntil };
-    if (client.state === 'ready' && this.#store.getInstance(clientId)) {
+    // One device, one container: an IA_TA alone makes none; its address reaches the one its device's IA_NA gets.
+    const shares = !this.#store.getInstance(clientId) && this.#holderOf(client) !== undefined;
+    if (isTemporaryIaid(client.iaid) && !shares) {
+      return { kind: 'ignored', reason: `temporary address (IA_TA ${client.iaid}): no container of its own, and its device has none yet` };
+    }
+    if (client.state === 'ready' && (shares || this.#store.getInstance(clientId))) {
       // A renewal with another address: the agent is told, so the device keeps reaching its container.
       if (before !== undefined && before !== client.address) await this.provision(clientId, `device address changed from ${before} to ${client.address}`);
       return { kind: 'refreshed', action: event.action };
@@ -148,6 +151,18 @@ export class Lifecycle {
     }
     const client = this.#mustGet(clientId);
     let existing = this.#store.getInstance(clientId);
+    const siblings = this.#siblingsOf(client);
+    const holder = existing ? undefined : siblings.find((s) => this.#store.getInstance(s.id));
+    if (holder) return this.#joinHolder(client, holder, reason);
+    const cooling = this.#coolingSibling(client);
+    if (!existing && cooling) {
+      this.#refuse(client, `its device is cooling down until ${cooling.cooldownUntil} (the TTL of client ${cooling.id} ran out)`);
+      return false;
+    }
+    if (!existing && isTemporaryIaid(client.iaid)) {
+      if (client.state !== 'pending') this.#transition(client, 'pending', `temporary address (IA_TA ${client.iaid}): waits for its device's IA_NA`);
+      return false;
+    }
     if (existing && this.#placement.isDead(existing.agent)) {
       // Its container is out of reach for good: make it anew elsewhere. What the
       // dead agent still runs is an orphan the reconciler removes if it returns.
@@ -177,7 +192,7 @@ export class Lifecycle {
       if (!agent) throw new AgentError('ORCH_NO_AGENT', 'no healthy agent with room to place the container on', { retryable: true });
       const profile = (existing && this.#profileNamed(client.profile)) || chooseProfile(this.#profiles, this.#defaultProfile, client);
       const address = this.#addressFor(clientId);
-      const view = await agent.createContainer(containerRequest(client, profile, address));
+      const view = await agent.createContainer(containerRequest(client, profile, address, deviceAddressesOf(client, siblings)));
       const now = this.#clock.now();
       // A new container starts its profile's TTL; a repaired one keeps the running clock.
       const ttlExpiresAt = existing ? client.ttlExpiresAt : profile.ttlSeconds ? new Date(now.getTime() + profile.ttlSeconds * 1000).toISOString() : null;
@@ -195,6 +210,7 @@ export class Lifecycle {
       const updated = { ...this.#mustGet(clientId), profile: profile.name === 'default' ? null : profile.name, ttlExpiresAt, cooldownUntil: null };
       if (leased) this.#transition(updated, 'ready', `container ${view.name} on ${agent.name} at ${leased.split('/')[0]}`);
       else this.#transition(updated, 'provisioning', `container ${view.name} on ${agent.name}: waiting for its DHCPv6 lease`);
+      for (const sibling of siblings) this.#markJoined(this.#mustGet(sibling.id), clientId);
       return true;
     } catch (error) {
       this.#transition(this.#mustGet(clientId), 'failed', `provisioning failed: ${(error as Error).message}`);
@@ -307,6 +323,7 @@ export class Lifecycle {
       this.#transition(this.#mustGet(clientId), 'gone', reason);
       // A pin lives while its client does: the range never fills with the pins of devices gone.
       this.#unpin(clientId);
+      if (!instance) await this.#leaveHolder(this.#mustGet(clientId));
     } catch (error) {
       this.#transition(this.#mustGet(clientId), 'failed', `deprovisioning failed: ${(error as Error).message}`);
       throw error;
@@ -440,6 +457,59 @@ export class Lifecycle {
       image: view.image,
       createdAt: view.createdAt,
     });
+  }
+
+  /** The addresses the client's container lets in: its own lease's and its device's other live leases'. */
+  deviceAddressesOf(client: ClientRecord): string[] {
+    return deviceAddressesOf(client, this.#siblingsOf(client));
+  }
+
+  /** True when the client holds no container because its address reaches its device's (a second IA_NA, an IA_TA). */
+  sharesContainer(client: ClientRecord): boolean {
+    return !this.#store.getInstance(client.id) && this.#holderOf(client) !== undefined;
+  }
+
+  /** The device's client that holds its container, if another does. */
+  #holderOf(client: ClientRecord): ClientRecord | undefined {
+    return this.#siblingsOf(client).find((s) => this.#store.getInstance(s.id));
+  }
+
+  /** Another client of the device whose TTL ran out and is cooling down: a second IA_NA does not get round it. */
+  #coolingSibling(client: ClientRecord): ClientRecord | undefined {
+    const now = this.#clock.now().getTime();
+    return this.#store
+      .deviceClients(client.server, client.duid)
+      .find((s) => s.id !== client.id && s.cooldownUntil !== null && Date.parse(s.cooldownUntil) > now);
+  }
+
+  /** The device's other clients whose leases run (a second IA_NA, an IA_TA; the dispatcher applies one device's work in order). */
+  #siblingsOf(client: ClientRecord): ClientRecord[] {
+    return this.#store
+      .deviceClients(client.server, client.duid)
+      .filter((s) => s.id !== client.id && s.role === 'device' && s.desired === 'running' && s.state !== 'gone');
+  }
+
+  /**
+   * One device, one container: a further lease of a device that has one (a
+   * second IA_NA, an IA_TA) makes none; the holder's container is asked for
+   * again with this address among the device's, so it reaches it too.
+   */
+  async #joinHolder(client: ClientRecord, holder: ClientRecord, reason: string): Promise<boolean> {
+    await this.#provision(holder.id, `its device's address ${client.address} (IA ${client.iaid}) added: ${reason}`);
+    this.#markJoined(this.#mustGet(client.id), holder.id);
+    return true;
+  }
+
+  #markJoined(client: ClientRecord, holderId: string): void {
+    if (this.#store.getInstance(client.id)) return;
+    const reason = `address of its device, reaching the container of client ${holderId}`;
+    if (client.state !== 'ready' || client.stateReason !== reason) this.#transition(client, 'ready', reason);
+  }
+
+  /** A lease that held no container ended: the device's container no longer lets its address in. */
+  async #leaveHolder(client: ClientRecord): Promise<void> {
+    const holder = this.#holderOf(client);
+    if (holder && holder.state === 'ready') await this.#provision(holder.id, `its device's address ${client.address} (IA ${client.iaid}) released`);
   }
 
   #recordLease(clientId: string, event: LeaseEvent): ClientRecord {

@@ -2,8 +2,8 @@ import type { Logger } from 'pino';
 import { LABELS, type ContainerView } from '@unionize/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
 import type { Clock } from '../clock.js';
-import type { EventDispatcher } from '../events/dispatcher.js';
-import { allowsCurrentDevice } from '../lifecycle/container-request.js';
+import { deviceKeyOf, type EventDispatcher } from '../events/dispatcher.js';
+import { allowsAddresses } from '../lifecycle/container-request.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
 
@@ -108,7 +108,7 @@ export class Reconciler {
       if (client.desired !== 'running' || !client.expiresAt) continue;
       if (Date.parse(client.expiresAt) + this.#o.expiryGraceMs >= now) continue;
       report.expired++;
-      dispatcher.run(client.id, async () => {
+      dispatcher.run(deviceKeyOf(client), async () => {
         const current = store.getClient(client.id);
         if (current?.desired !== 'running' || !current.expiresAt) return;
         if (Date.parse(current.expiresAt) + this.#o.expiryGraceMs >= clock.now().getTime()) return;
@@ -120,7 +120,7 @@ export class Reconciler {
     for (const client of store.listClients()) {
       if (client.desired !== 'running' || !client.ttlExpiresAt || Date.parse(client.ttlExpiresAt) > now) continue;
       report.ttlExpired++;
-      dispatcher.run(client.id, () => lifecycle.expireTtl(client.id));
+      dispatcher.run(deviceKeyOf(client), () => lifecycle.expireTtl(client.id));
     }
 
     // Containers: adopt, record, or remove what nobody owns.
@@ -128,24 +128,26 @@ export class Reconciler {
     for (const [clientId, found] of running) {
       const client = store.getClient(clientId);
       const instance = store.getInstance(clientId);
+      // Queued behind the work of its device: the client's, or the device its labels name.
+      const device = client ? deviceKeyOf(client) : deviceOfLabels(found[0]!.view) ?? clientId;
       for (const { agent, view } of found) {
         const owned = client?.desired === 'running' && (!instance || (instance.agent === agent.name && instance.containerName === view.name));
         if (!client && this.#o.adoptUnknown && found.length === 1) {
           report.adopted++;
-          dispatcher.run(clientId, async () => {
+          dispatcher.run(device, async () => {
             lifecycle.adopt(view, agent.name, adoptedExpiresAt);
           });
         } else if (owned) {
           // Its instance record was lost (a crash between create and record). Only an
           // attached container is adopted; an unattached one is left to the repair below.
           if (!instance && view.address) {
-            dispatcher.run(clientId, async () => {
+            dispatcher.run(device, async () => {
               if (!store.getInstance(clientId)) lifecycle.adoptInstance(clientId, view, agent.name);
             });
           }
         } else {
           report.orphansRemoved++;
-          dispatcher.run(clientId, async () => {
+          dispatcher.run(device, async () => {
             // Checked again in the queue: a lease event may have claimed it meanwhile.
             const latest = store.getInstance(clientId);
             if (store.getClient(clientId)?.desired === 'running' && latest?.containerName === view.name && latest.agent === agent.name) return;
@@ -168,18 +170,20 @@ export class Reconciler {
       const view = (running.get(client.id) ?? []).find((f) => f.view.name === instance?.containerName)?.view;
       const healthy = view?.state === 'running' && view.address !== null;
       // The agent's filter lets in another address than the device's (it restarted, or a change was missed).
-      const filterBehind = view !== undefined && !allowsCurrentDevice(view, client);
+      const filterBehind = view !== undefined && !allowsAddresses(view, lifecycle.deviceAddressesOf(client));
       if (client.desired === 'running' && client.state === 'ready' && healthy && !filterBehind) continue;
+      // A second IA_NA or an IA_TA: its address reaches its device's container; it has none of its own.
+      if (client.desired === 'running' && client.state === 'ready' && !instance && lifecycle.sharesContainer(client)) continue;
       const why =
         client.desired === 'removed' ? `reconcile: ${client.state} but released`
         : lost ? `reconcile: agent ${instance.agent} declared dead`
         : !view ? 'reconcile: container missing'
         : !healthy ? `reconcile: container ${view.state}${view.address ? '' : ', not attached'}`
-        : filterBehind ? `reconcile: agent lets ${view.deviceAddresses?.join(', ') || 'no address'} in, not the device's ${client.address}`
+        : filterBehind ? `reconcile: agent lets ${view.deviceAddresses?.join(', ') || 'no address'} in, not the device's ${lifecycle.deviceAddressesOf(client).join(', ')}`
         : `reconcile: client ${client.state}`;
       report.repaired++;
       // Only if nothing happened to the client since this snapshot; the next pass looks again.
-      dispatcher.run(client.id, async () => {
+      dispatcher.run(deviceKeyOf(client), async () => {
         if (store.getClient(client.id)?.updatedAt !== client.updatedAt) return;
         await lifecycle.converge(client.id, why, { force: true });
       });
@@ -192,4 +196,11 @@ export class Reconciler {
     }
     return report;
   }
+}
+
+/** The device a container's labels name (a container of a client this orchestrator does not know). */
+function deviceOfLabels(view: ContainerView): string | undefined {
+  const server = view.labels?.[LABELS.server];
+  const duid = view.labels?.[LABELS.duid];
+  return server && duid ? deviceKeyOf({ server, duid }) : undefined;
 }

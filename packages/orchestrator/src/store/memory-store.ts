@@ -44,6 +44,8 @@ export class MemoryStore implements Store {
   readonly #perPrefix = new Map<string, number>();
   /** Client ids by leased address (canonicalIpv6), for whoami. */
   readonly #byAddress = new Map<string, Set<string>>();
+  /** `server duid` → the id of its one client, or the ids of its several (most devices have one IA_NA). */
+  readonly #byDevice = new Map<string, string | string[]>();
   /** Instance MAC → client id; built at the first lookup (dhcp addressing only), then kept. */
   #byMac: Map<string, string> | undefined;
 
@@ -127,7 +129,10 @@ export class MemoryStore implements Store {
   putClient(client: ClientRecord): void {
     const old = this.#clients.get(client.id);
     if (old) this.#perState[old.state]--;
-    else this.#sortedIds.splice(this.#firstIdAfter(client.id), 0, client.id);
+    else {
+      this.#sortedIds.splice(this.#firstIdAfter(client.id), 0, client.id);
+      this.#indexDevice(client);
+    }
     this.#perState[client.state]++;
     if (this.#instances.has(client.id)) {
       if (!old || old.mac !== client.mac) {
@@ -156,6 +161,23 @@ export class MemoryStore implements Store {
     if (!ids) return;
     ids.delete(id);
     if (ids.size === 0) this.#byAddress.delete(key!);
+  }
+  deviceClients(server: string, duid: string): ClientRecord[] {
+    const ids = this.#byDevice.get(deviceOf(server, duid));
+    if (ids === undefined) return [];
+    return (typeof ids === 'string' ? [ids] : ids).map((id) => ({ ...this.#clients.get(id)! }));
+  }
+  #indexDevice(client: ClientRecord): void {
+    const key = deviceOf(client.server, client.duid);
+    const ids = this.#byDevice.get(key);
+    this.#byDevice.set(key, ids === undefined ? client.id : typeof ids === 'string' ? [ids, client.id] : [...ids, client.id]);
+  }
+  #unindexDevice(client: ClientRecord): void {
+    const key = deviceOf(client.server, client.duid);
+    const ids = this.#byDevice.get(key);
+    const rest = (typeof ids === 'string' ? [ids] : ids ?? []).filter((id) => id !== client.id);
+    if (rest.length === 0) this.#byDevice.delete(key);
+    else this.#byDevice.set(key, rest.length === 1 ? rest[0]! : rest);
   }
   clientsWithAddress(address: string): ClientRecord[] {
     const key = canonicalIpv6(address);
@@ -195,6 +217,7 @@ export class MemoryStore implements Store {
       this.deleteInstance(id);
       this.releaseAddress(id);
       this.#unindexAddress(client.address, id);
+      this.#unindexDevice(client);
       this.#perState[client.state]--;
       this.#transitions.delete(id);
       this.#clients.delete(id);
@@ -387,4 +410,8 @@ function bump(counts: Map<string, number>, key: string | null | undefined, delta
   const n = (counts.get(key) ?? 0) + delta;
   if (n > 0) counts.set(key, n);
   else counts.delete(key);
+}
+
+function deviceOf(server: string, duid: string): string {
+  return `${server} ${duid}`;
 }

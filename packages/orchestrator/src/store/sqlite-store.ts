@@ -192,6 +192,11 @@ export class SqliteStore implements Store {
     return this.#db.select().from(schema.clients).orderBy(asc(schema.clients.firstSeen), asc(schema.clients.id)).all().map(toClient);
   }
 
+  deviceClients(server: string, duid: string): ClientRecord[] {
+    // The clients_key index (server, duid, iaid) finds them.
+    return this.#db.select().from(schema.clients).where(and(eq(schema.clients.server, server), eq(schema.clients.duid, duid))).all().map(toClient);
+  }
+
   clientsWithAddress(address: string): ClientRecord[] {
     const key = canonicalIpv6(address);
     if (key === null) return [];

@@ -127,6 +127,25 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
       store.close();
     });
 
+    it("finds a device's clients (one per IAID) by its server and DUID, and forgets a pruned one", () => {
+      const store = open();
+      store.putClient(client('c1', { server: 'devnet', duid: '00:01:aa', iaid: '1' }));
+      store.putClient(client('c2', { server: 'devnet', duid: '00:01:aa', iaid: '2' }));
+      store.putClient(client('c3', { server: 'devnet', duid: '00:01:bb', iaid: '1' }));
+      store.putClient(client('c4', { server: 'other', duid: '00:01:aa', iaid: '1' }));
+      store.putClient(client('c5', { server: 'devnet', duid: '00:01:aa', iaid: 'T3', state: 'gone', updatedAt: '2026-01-01T00:00:00.000Z' }));
+      const ids = (server: string, duid: string) => store.deviceClients(server, duid).map((c) => c.id).sort();
+      expect(ids('devnet', '00:01:aa')).toEqual(['c1', 'c2', 'c5']);
+      expect(ids('devnet', '00:01:bb')).toEqual(['c3']);
+      expect(ids('other', '00:01:aa')).toEqual(['c4']);
+      expect(ids('devnet', '00:01:cc')).toEqual([]);
+      store.putClient(client('c2', { server: 'devnet', duid: '00:01:aa', iaid: '2', address: 'fd00:1::99' }));
+      expect(store.deviceClients('devnet', '00:01:aa').find((c) => c.id === 'c2')?.address).toBe('fd00:1::99');
+      expect(store.pruneGoneClients('2026-02-01T00:00:00.000Z', 10)).toBe(1);
+      expect(ids('devnet', '00:01:aa')).toEqual(['c1', 'c2']);
+      store.close();
+    });
+
     it('finds clients by their leased address however it is spelled, and follows a client to a new address', () => {
       const store = open();
       store.putClient(client('c1', { address: 'fd00:1::10' }));

@@ -47,6 +47,8 @@ export interface Store {
   listClients(): ClientRecord[];
   /** Clients whose leased address is `address`, however either is spelled (GET /v1/whoami): from an index. */
   clientsWithAddress(address: string): ClientRecord[];
+  /** The clients of one device (its DHCP server and DUID: one per IAID), in any state: from an index. */
+  deviceClients(server: string, duid: string): ClientRecord[];
   /** Up to `limit` clients with ids after `after`, ordered by id (paging). */
   listClientsPage(after: string | null, limit: number): ClientRecord[];
   /** Clients in each life-cycle state (every state, 0 for none), without reading every client. */
