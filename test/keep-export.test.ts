@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KeptList } from '@unionize/protocol';
+import { shareCreatedSchema, type KeptList } from '@unionize/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, startLab, type Lab } from './lab/lab.js';
-import { VISITOR_FILE, ctlExport, dockerCli as docker, loadAndRead, removeKeptImages } from './support/kept.js';
+import { run } from './lab/process.js';
+import { VISITOR_FILE, ctlExport, ctlShare, dockerCli as docker, loadAndRead, removeKeptImages } from './support/kept.js';
 import { OrchestratorApi } from './support/orchestrator-api.js';
 
 /**
@@ -15,7 +16,8 @@ import { OrchestratorApi } from './support/orchestrator-api.js';
  * orchestrator records it, and the image holds the file. A device of another
  * profile is not kept. `orchestratorctl export` streams the kept image through
  * the orchestrator from its agent, neither of them holding it (peak RSS), and
- * the other docker engine's `docker load` takes it, file included.
+ * the other docker engine's `docker load` takes it, file included. A share
+ * link (`orchestratorctl share`) serves it once, unsigned, with its length.
  */
 const skipReason = labSkipReason({ daemons: true, hook: true });
 if (skipReason) console.warn(`e2e skipped: ${skipReason}`);
@@ -45,7 +47,7 @@ describe.skipIf(skipReason)('keep: a released device’s container becomes an im
   let secret: string;
 
   beforeAll(async () => {
-    lab = await startLab({ devices: 2, hostnames: ['visitor-1', 'plain-1'], orchestratorExtraIni: PROFILES, dockerHosts: 2 });
+    lab = await startLab({ devices: 2, hostnames: ['visitor-1', 'plain-1'], orchestratorExtraIni: PROFILES, dockerHosts: 2, shares: true });
     api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
     work = mkdtempSync(join(tmpdir(), 'keep-export-'));
   }, 240_000);
@@ -142,5 +144,30 @@ describe.skipIf(skipReason)('keep: a released device’s container becomes an im
     expect(loaded.code, loaded.stderr).toBe(0);
     expect(loaded.stdout).toContain(keptImage);
     expect(read.stdout.trim()).toBe(secret);
+  }, 600_000);
+
+  it('a share link serves the kept image once, unsigned, with its type and length; the other engine loads it, file included; a second try is refused', async () => {
+    expect(keptImage).toBeDefined();
+    const made = await ctlShare(lab, visitorId, '1d');
+    expect(made.code, made.stderr).toBe(0);
+    const link = shareCreatedSchema.parse(JSON.parse(made.stdout));
+    expect(link.url.startsWith(`${lab.orchestratorUrl}/shared/`)).toBe(true);
+    expect(link.sizeBytes).toBeGreaterThan(NOISE_MIB * MiB);
+    // As a visitor's browser fetches it: plain HTTPS (the lab's CA), no key, from the orchestrator's namespace's neighbour.
+    const file = join(work, 'shared.tar.gz');
+    const path = new URL(link.url).pathname;
+    const url = `${lab.orchestratorUrl}${path}`;
+    const first = await run(['curl', '-sS', '-g', '--noproxy', '*', '--cacert', lab.caFile, '-o', file, '-D', '-', '-w', '%{http_code}', url], { timeoutMs: 600_000 });
+    expect(first.stdout.trim().split('\n').at(-1)).toBe('200');
+    expect(first.stdout).toMatch(/content-type: application\/gzip/i);
+    expect(first.stdout).toContain(`content-length: ${link.sizeBytes}`);
+    expect(statSync(file).size).toBe(link.sizeBytes);
+    const other = lab.dockerHosts.find((h) => h.agent !== keptAgent)!;
+    await docker(other, 'rmi', '--force', keptImage);
+    const { loaded, read } = await loadAndRead(other, file, keptImage);
+    expect(loaded.code, loaded.stderr).toBe(0);
+    expect(read.stdout.trim()).toBe(secret);
+    const second = await run(['curl', '-sS', '-g', '--noproxy', '*', '--cacert', lab.caFile, '-o', '/dev/null', '-w', '%{http_code}', url], { timeoutMs: 60_000 });
+    expect(second.stdout.trim()).toBe('410');
   }, 600_000);
 });

@@ -163,6 +163,8 @@ export interface OrchestratorIniOptions extends IniPaths {
   addressing?: AddressingMode;
   /** `[pinning] hostsdir`, and the reload_file the lab watches as the dnsmasq-devnet-reload.path unit would. */
   pinning?: { dir: string; reloadFile: string };
+  /** `[share] dir`. */
+  shareDir?: string;
   /** Appended as it is (e.g. `[profiles.NAME]` sections). */
   extraIni?: string;
 }
@@ -204,7 +206,7 @@ image = unionize-client:latest
 interval_seconds = ${p.reconcileSeconds ?? 5}
 expiry_grace_seconds = 2
 
-${p.agents.map((a) => agentIni(a, p.caFile)).join('\n')}${placement.length ? `\n[placement]\n${placement.join('\n')}\n` : ''}${p.pinning ? `\n[pinning]\nhostsdir = ${p.pinning.dir}\nreload_file = ${p.pinning.reloadFile}\nreload_interval_seconds = 1\n` : ''}${p.dashboardTokenFile ? `\n[dashboard]\ntoken_file = ${p.dashboardTokenFile}\n` : ''}${p.metricsTokenFile ? `\n[metrics]\ntoken_file = ${p.metricsTokenFile}\n` : ''}
+${p.agents.map((a) => agentIni(a, p.caFile)).join('\n')}${placement.length ? `\n[placement]\n${placement.join('\n')}\n` : ''}${p.pinning ? `\n[pinning]\nhostsdir = ${p.pinning.dir}\nreload_file = ${p.pinning.reloadFile}\nreload_interval_seconds = 1\n` : ''}${p.shareDir ? `\n[share]\ndir = ${p.shareDir}\n` : ''}${p.dashboardTokenFile ? `\n[dashboard]\ntoken_file = ${p.dashboardTokenFile}\n` : ''}${p.metricsTokenFile ? `\n[metrics]\ntoken_file = ${p.metricsTokenFile}\n` : ''}
 [log]
 level = info
 ${p.extraIni ? `\n${p.extraIni.trim()}\n` : ''}`;

@@ -92,6 +92,8 @@ export interface LabOptions {
    * next free address, not the one its DUID hashes to, so a pin is told from luck.
    */
   pinning?: boolean;
+  /** Share links: [share] dir = <dir>/orchestrator/shares (the orchestrator's own). */
+  shares?: boolean;
   /**
    * unionize's [network] attach backend; default native. pipework: the
    * repository's unchanged upstream script (third_party/pipework/pipework)
@@ -511,6 +513,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         mkdirSync(lab.pinDir, { mode: 0o755 });
         chownSync(lab.pinDir, orchUser.uid, orchUser.gid);
       }
+      const shareDir = options.shares ? join(orchDir, 'shares') : undefined;
       lab.orchestratorIniOptions = {
         ...paths, caFile: own.caFile!, keysDir: ownKeysDir, cert: own.cert!, key: own.key!,
         dashboardTokenFile: own.dashboardToken!, metricsTokenFile: own.metricsToken!,
@@ -521,6 +524,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         ...(options.placement ? { placement: options.placement } : {}),
         ...(dhcpAddressing ? { addressing: 'dhcp' satisfies AddressingMode } : {}),
         ...(lab.pinDir ? { pinning: { dir: lab.pinDir, reloadFile: join(orchDir, PIN_RELOAD_FILE) } } : {}),
+        ...(shareDir ? { shareDir } : {}),
         ...(options.orchestratorExtraIni ? { extraIni: options.orchestratorExtraIni } : {}),
       };
       writeFileSync(lab.orchestratorIniFile, orchestratorIni(lab.orchestratorIniOptions));

@@ -37,6 +37,11 @@ export function ctlExport(lab: Lab, clientId: string, file: string): Promise<Com
   return run([process.execPath, CTL, '--config', lab.orchestratorIniFile, '--url', lab.orchestratorUrl, '--json', 'export', clientId, '-o', file], { timeoutMs: 600_000 });
 }
 
+/** `orchestratorctl share CLIENT --for DURATION` against the lab's orchestrator: its JSON answer (the link). */
+export function ctlShare(lab: Lab, clientId: string, duration: string): Promise<CommandResult> {
+  return run([process.execPath, CTL, '--config', lab.orchestratorIniFile, '--url', lab.orchestratorUrl, '--json', 'share', clientId, '--for', duration], { timeoutMs: 600_000 });
+}
+
 /** `docker load -i FILE` on `host`, then what `cat VISITOR_FILE` prints in a container of `image` there. */
 export async function loadAndRead(host: LabDockerHost, file: string, image: string): Promise<{ loaded: CommandResult; read: CommandResult }> {
   const loaded = await dockerCli(host, 'load', '-i', file);

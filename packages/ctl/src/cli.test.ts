@@ -75,6 +75,11 @@ beforeAll(async () => {
   app.get('/v1/bans', (c) => c.json({ bans: [{ target: '52:54:00:12:34:56', kind: 'mac', since: '2026-01-01T00:00:00.000Z', until: null }] }));
   app.delete('/v1/bans/:target', (c) => c.json({ target: c.req.param('target'), removed: true }));
   // An answer of another shape: what an orchestrator of another version might send.
+  app.post('/v1/clients/:id/shares', async (c) => {
+    const { seconds } = (await c.req.json()) as { seconds: number };
+    const expiresAt = new Date(Date.parse('2026-01-01T00:00:00.000Z') + seconds * 1000).toISOString();
+    return c.json({ url: `https://orch.example:8443/shared/${'x'.repeat(43)}`, clientId: c.req.param('id'), filename: `${c.req.param('id')}-live.tar.gz`, sizeBytes: 1234, expiresAt }, 201);
+  });
   app.get('/v1/servers', (c) => c.json({ servers: [{ name: 'devnet', role: 'router', firstSeen: '2026-01-01T00:00:00.000Z' }] }));
   ({ server } = await listenHttps({ fetch: app.fetch, host: '127.0.0.1', port: 0, certFile: certs.cert, keyFile: certs.key }));
   url = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -138,6 +143,13 @@ describe('orchestratorctl against a signed HTTPS API', () => {
     expect(error?.message).toBe(
       'the orchestrator refused the request (401 UNAUTHENTICATED: bad signature): is the key file one of the orchestrator\'s operator keys (operator.keys), and are both clocks within 60 s?',
     );
+  });
+
+  it('makes a share link for a client, for a while; refuses a bad duration before sending', async () => {
+    const made = await ctl([...conn(), 'share', '0123456789abcdef0123', '--for', '2d']);
+    expect(made.out).toBe(`https://orch.example:8443/shared/${'x'.repeat(43)}\n  0123456789abcdef0123-live.tar.gz, 1234 bytes; serves once, until 2026-01-03T00:00:00.000Z`);
+    expect(made.err).toMatch(/spooling its export/);
+    expect((await ctl([...conn(), 'share', '0123456789abcdef0123', '--for', '100d'])).error?.message).toMatch(/a duration of 1s to 90d/);
   });
 
   it('bans a device (for a while, or until unbanned), lists the bans and lifts one; refuses a bad MAC, DUID or duration before sending', async () => {

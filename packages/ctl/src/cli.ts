@@ -9,7 +9,7 @@ import { DEFAULT_CONFIG, resolveConnection, resolveKeysDir, type ConnectionFlags
 import { formatTable } from './table.js';
 import {
   agentListSchema, banAddedSchema, banListSchema, banRemovedSchema, clientDetailSchema, clientListSchema, deprovisionQueuedSchema, eventListSchema, instanceListSchema, keptListSchema,
-  parseBanTarget, serverListSchema, type EventView,
+  MAX_SHARE_SECONDS, parseBanTarget, serverListSchema, shareCreatedSchema, type EventView,
 } from '@unionize/protocol';
 import { parseDuration } from './duration.js';
 import { EVENT_HEADERS, agentsTable, bansTable, clientDetail, clientsTable, eventRow, eventsTable, findClient, instancesTable, keptTable, rejectedTable, serversTable } from './views.js';
@@ -190,6 +190,22 @@ export function buildProgram(io: Io): Command {
         if (file) print({ clientId: id, file, bytes }, () => `client ${id}: ${bytes} bytes written to ${file}`);
       }),
     );
+
+  program
+    .command('share')
+    .description("a one-time download link of the client's export (its live container, or else its newest kept image), for the visitor: it serves once, until it expires ([share] dir)")
+    .argument('<client>', 'id, id prefix, hostname, device address, DUID or container name')
+    .option('--for <duration>', 'the link expires after this long (30m, 12h, 7d, 2w; at most [share] max_days)', '7d')
+    .action((query: string, options: { for: string }) => {
+      const seconds = parseDuration(options.for, MAX_SHARE_SECONDS);
+      return withClient(async (client) => {
+        const id = await resolveClientId(client, query);
+        if (!globals().json) io.err(`client ${id}: spooling its export on the orchestrator (the link works once it is whole)…`);
+        // Answered when the export is spooled: as long as a docker save of it takes.
+        const link = await client.call('POST', `/v1/clients/${id}/shares`, shareCreatedSchema, { seconds }, { timeoutMs: 60 * 60_000 });
+        print(link, () => `${link.url}\n  ${link.filename}, ${link.sizeBytes} bytes; serves once, until ${link.expiresAt}`);
+      });
+    });
 
   // The hook's spool on this host (no orchestrator needed): rejected.ts.
   type SpoolFlags = { hookConfig?: string; spool?: string };

@@ -41,8 +41,8 @@ export class OrchestratorClient {
    * (protocol's orchestrator-api.ts); a CtlError with one clear line for
    * anything else, an answer that does not match included.
    */
-  async call<S extends z.ZodType>(method: 'GET' | 'DELETE' | 'POST', path: string, schema: S, json?: unknown): Promise<z.output<S>> {
-    const answer = await this.#answer(method, path, json);
+  async call<S extends z.ZodType>(method: 'GET' | 'DELETE' | 'POST', path: string, schema: S, json?: unknown, wait?: { timeoutMs: number }): Promise<z.output<S>> {
+    const answer = await this.#answer(method, path, json, wait);
     const parsed = schema.safeParse(answer);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -76,9 +76,11 @@ export class OrchestratorClient {
     return bytes;
   }
 
-  async #answer(method: 'GET' | 'DELETE' | 'POST', path: string, json: unknown): Promise<unknown> {
+  /** `wait`: work answered only at its end (a share's spooling): no idle limit, this long in all. */
+  async #answer(method: 'GET' | 'DELETE' | 'POST', path: string, json: unknown, wait?: { timeoutMs: number }): Promise<unknown> {
     try {
-      return await this.#client.call({ method, path, ...(json === undefined ? {} : { json }) });
+      const timeouts = wait ? { timeoutMs: wait.timeoutMs, idleTimeoutMs: 0 } : {};
+      return await this.#client.call({ method, path, ...(json === undefined ? {} : { json }), ...timeouts });
     } catch (error) {
       throw this.#explain(error, method, path);
     }

@@ -1,6 +1,6 @@
 import { isIPv6 } from 'node:net';
 import { z } from 'zod';
-import { ADDRESSING_MODES, SECRET_FILE_RETIRED, iniBoolean, loadConfigFile, nameSchema, portSchema } from '@unionize/protocol';
+import { ADDRESSING_MODES, MAX_SHARE_SECONDS, SECRET_FILE_RETIRED, iniBoolean, loadConfigFile, nameSchema, portSchema } from '@unionize/protocol';
 import { DEFAULT_QUOTAS, type QuotaLimits } from './lifecycle/quotas.js';
 import { profileSchema } from './profiles/profiles.js';
 import { DEFAULT_MEMORY_EVENTS } from './store/types.js';
@@ -124,6 +124,17 @@ export const orchestratorConfigSchema = z.object({
   agents: z
     .record(nameSchema, agentSchema)
     .refine((agents) => Object.keys(agents).length > 0, 'at least one [agents.NAME] section is needed'),
+  /** One-time download links of a client's export (shares/shares.ts): off without a directory. */
+  share: z
+    .object({
+      dir: z.string().min(1).optional(),
+      /** The links' public base, e.g. https://orch.example:8443; default: the origin orchestratorctl called. */
+      url: z.url({ protocol: /^https$/ }).transform((u) => u.replace(/\/+$/, '')).optional(),
+      max_days: z.coerce.number().min(1 / 24).max(MAX_SHARE_SECONDS / 86_400).default(30),
+      max_mb: z.coerce.number().int().min(1).max(10_000_000).default(20_480),
+    })
+    .strict()
+    .prefault({}),
   /** The read-only dashboard at /dashboard: off without a token file. */
   dashboard: z
     .object({

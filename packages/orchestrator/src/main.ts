@@ -15,6 +15,7 @@ import { systemClock } from './clock.js';
 import { loadOrchestratorConfig, quotaLimits, type OrchestratorConfig } from './config.js';
 import { AgentMonitor } from './agents/agent-monitor.js';
 import { EventDispatcher } from './events/dispatcher.js';
+import { Shares } from './shares/shares.js';
 import { DnsmasqReload } from './pinning/dnsmasq-reload.js';
 import { HostsPinner, livePins } from './pinning/hosts-pinner.js';
 import { Bans } from './bans/bans.js';
@@ -114,9 +115,25 @@ async function main(): Promise<void> {
   });
   const hub = new StateHub(() => dashboardState({ store, agentHealth, clock: systemClock, queueDepth, series: () => sampler.series(), bans: () => bans.list() }), config.dashboard.refresh_ms);
   const dashboard = { hub, ...(dashboardToken ? { auth: new DashboardAuth({ token: dashboardToken, ttlSeconds: config.dashboard.session_hours * 3600 }) } : {}) };
+  const shares = config.share.dir
+    ? new Shares({
+        store, agents, clock: systemClock, log, dir: config.share.dir, maxSeconds: config.share.max_days * 86_400, maxBytes: config.share.max_mb * 1024 * 1024,
+        ...(config.share.url ? { baseUrl: config.share.url } : {}),
+      })
+    : undefined;
+  // Used and expired links go with their files: at start, then every minute.
+  const expireShares = () => {
+    try {
+      shares?.expire();
+    } catch (error) {
+      log.warn({ err: error }, 'could not remove used and expired share links');
+    }
+  };
+  expireShares();
+  const shareTimer = shares ? setInterval(expireShares, 60_000) : undefined;
   const app = createApp({
     store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: keyring, notBefore: performance.timeOrigin }), log,
-    metrics, agentHealth, agentControl: monitor, dashboard, bans, ...(metricsToken ? { metricsToken } : {}),
+    metrics, agentHealth, agentControl: monitor, dashboard, bans, ...(metricsToken ? { metricsToken } : {}), ...(shares ? { shares } : {}),
   });
 
   // Journaled but unapplied events first (per client in order), then the listener.
@@ -144,6 +161,7 @@ async function main(): Promise<void> {
     sampler.stop();
     bans.stop();
     retention.stop();
+    clearInterval(shareTimer);
     dispatcher.stop();
     server.close();
     const done = () => {

@@ -225,3 +225,23 @@ export const banAddedSchema = z.object({ ban: banSchema, removing: z.number().in
 export type BanAdded = z.infer<typeof banAddedSchema>;
 export const banRemovedSchema = z.object({ target: z.string(), removed: z.literal(true) });
 export type BanRemoved = z.infer<typeof banRemovedSchema>;
+
+/** The longest a share link may live: 90 days ([share] max_days may lower it). */
+export const MAX_SHARE_SECONDS = 90 * 86_400;
+
+/** POST /v1/clients/{id}/shares: a one-time download link of the client's export. */
+export const shareRequestSchema = z
+  .object({
+    seconds: z.number().int().min(60).max(MAX_SHARE_SECONDS).describe('the link expires after this many seconds'),
+  })
+  .strict();
+export type ShareRequest = z.input<typeof shareRequestSchema>;
+
+export const shareCreatedSchema = z.object({
+  url: z.string().describe('serves the export once, until expiresAt, to whoever has it: hand it to the visitor only'),
+  clientId: z.string(),
+  filename: z.string(),
+  sizeBytes: z.number().int().describe('the gzipped docker save tarball, spooled on the orchestrator until downloaded or expired'),
+  expiresAt: iso,
+});
+export type ShareCreated = z.infer<typeof shareCreatedSchema>;

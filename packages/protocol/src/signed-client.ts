@@ -76,6 +76,8 @@ export interface SignedRequest {
   /** `x-request-id`; defaults to the client's `requestId()`. */
   requestId?: string;
   timeoutMs?: number;
+  /** No byte for this long: given up; default the client's (a long piece of work answered at its end needs more). */
+  idleTimeoutMs?: number;
   maxResponseBytes?: number;
 }
 
@@ -334,7 +336,7 @@ export class SignedClient {
 
   async #attempt(input: SignedRequest): Promise<SignedResponse> {
     const { url, headers, body } = this.#signed(input);
-    return this.#send(input.method, url, headers, body, input.timeoutMs ?? this.#timeoutMs, input.maxResponseBytes ?? this.#maxResponseBytes);
+    return this.#send(input.method, url, headers, body, input.timeoutMs ?? this.#timeoutMs, input.maxResponseBytes ?? this.#maxResponseBytes, input.idleTimeoutMs ?? this.#idleTimeoutMs);
   }
 
   /**
@@ -344,7 +346,7 @@ export class SignedClient {
    * listener holding this promise would keep the whole last body (a list of
    * 10,000 containers is 5 MB) alive with it.
    */
-  async #send(method: string, url: URL, headers: Record<string, string>, body: string, timeoutMs: number, limit: number): Promise<SignedResponse> {
+  async #send(method: string, url: URL, headers: Record<string, string>, body: string, timeoutMs: number, limit: number, idleTimeoutMs: number): Promise<SignedResponse> {
     const req = request(url, { method, headers, agent: this.#agent });
     // Errors reach us through `once` and the body's iterator; this only keeps a late one from being unhandled.
     req.on('error', ignore);
@@ -354,7 +356,7 @@ export class SignedClient {
       req.destroy(timedOut);
     };
     const timer = timeoutMs > 0 ? setTimeout(giveUp, timeoutMs, 'ERR_TIMEOUT', timeoutMs, '') : undefined;
-    if (this.#idleTimeoutMs > 0) req.setTimeout(this.#idleTimeoutMs, () => giveUp('ERR_IDLE_TIMEOUT', this.#idleTimeoutMs, ' (idle)'));
+    if (idleTimeoutMs > 0) req.setTimeout(idleTimeoutMs, () => giveUp('ERR_IDLE_TIMEOUT', idleTimeoutMs, ' (idle)'));
     try {
       req.end(body || undefined);
       let res: IncomingMessage;

@@ -36,6 +36,7 @@ import type { AgentClient } from '../agents/agent-client.js';
 import { deviceKeyOf, type EventDispatcher } from '../events/dispatcher.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
+import type { Shares } from '../shares/shares.js';
 import { createDashboard, type DashboardAuth, type StateHub } from '../dashboard/index.js';
 import type { AgentHealthSource } from '../metrics/agent-health.js';
 import type { OrchestratorMetrics } from '../metrics/metrics.js';
@@ -44,6 +45,7 @@ import { orchestratorOpenApi } from '../openapi/routes.js';
 import { body, query } from './queries.js';
 import { registerAgentRoutes, type AgentControl } from './agent-routes.js';
 import { registerExportRoutes } from './export-routes.js';
+import { registerShareRoutes, registerSharedDownload } from './share-routes.js';
 import { registerBanRoutes } from './ban-routes.js';
 import { Bans } from '../bans/bans.js';
 import { beginRequest, elapsedMs, withRequestId } from '../context/request-context.js';
@@ -70,6 +72,8 @@ export interface AppDeps {
   agentControl?: AgentControl;
   /** Banned devices (/v1/bans); the lifecycle's. Tests without it get bans of their own, on the store. */
   bans?: Bans;
+  /** One-time download links ([share] dir); without, their routes answer 404. */
+  shares?: Shares;
   /** The dashboard; without `auth` (`[dashboard] token_file`) its routes answer 404. */
   dashboard?: { auth?: DashboardAuth; hub: StateHub };
 }
@@ -125,6 +129,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   }, async (c) => c.text(await metrics!.registry.metrics(), 200, { 'content-type': metrics!.registry.contentType }));
 
   app.route('/dashboard', createDashboard({ auth: deps.dashboard?.auth, hub: deps.dashboard?.hub }));
+  // A share link's download: unsigned (the visitor has only the link), outside /v1.
+  registerSharedDownload(app, { shares: deps.shares });
 
   app.use(
     '/v1/*',
@@ -239,6 +245,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   registerExportRoutes(app, { store, agents: deps.agents });
+  registerShareRoutes(app, { shares: deps.shares });
   registerAgentRoutes(app, { control: deps.agentControl ?? { setDraining: () => false }, store, dispatcher, lifecycle });
   registerBanRoutes(app, { bans: deps.bans ?? new Bans({ store, clock: { now: () => new Date() }, log }), store, dispatcher, lifecycle });
 

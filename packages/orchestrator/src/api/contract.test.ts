@@ -10,6 +10,8 @@ import { ORCHESTRATOR_ROUTES } from '../openapi/routes.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { FakeAgent } from '../testing/fake-agent.js';
 import { createApp } from './app.js';
+import { Shares } from '../shares/shares.js';
+import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 import { leaseEventFixture } from '@unionize/protocol/testing/lease-event';
 
 /**
@@ -34,7 +36,8 @@ const monitor = new AgentMonitor({
   log,
   deadAfterMs: 60_000,
 });
-const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log, agentHealth: agentHealthFrom(monitor), agentControl: monitor });
+const shares = new Shares({ store, agents, clock, log, dir: makeTempDir('contract-shares-'), maxSeconds: 30 * 86_400, maxBytes: 1024 * 1024 });
+const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log, agentHealth: agentHealthFrom(monitor), agentControl: monitor, shares });
 
 /** The documented route a request is for: its method and its Hono path pattern. */
 function routeOf(method: string, path: string): RouteDoc | undefined {
@@ -114,6 +117,18 @@ describe('every answer of the orchestrator API is one its contract describes', (
     expect((await ask('DELETE', `/v1/clients/${other.id}`)).status).toBe(202);
     expect((await ask('DELETE', '/v1/clients/0123456789abcdef0123')).status).toBe(404);
     await dispatcher.idle();
+  });
+
+  it('shares: a link made, served once, then gone; what cannot be shared', async () => {
+    const withContainer = store.listInstances()[0]!.clientId;
+    const made = (await ask('POST', `/v1/clients/${withContainer}/shares`, { body: { seconds: 3600 } })).body;
+    const link = new URL(made.url).pathname;
+    expect((await ask('GET', link, { sign: false })).status).toBe(200);
+    expect((await ask('GET', link, { sign: false })).status).toBe(410);
+    expect((await ask('GET', `/shared/${'A'.repeat(43)}`, { sign: false })).status).toBe(404);
+    expect((await ask('POST', '/v1/clients/0123456789abcdef0123/shares', { body: { seconds: 3600 } })).status).toBe(404);
+    expect((await ask('POST', `/v1/clients/${withContainer}/shares`, { body: { seconds: 1 } })).status).toBe(400);
+    expect((await ask('POST', `/v1/clients/${withContainer}/shares`, { body: { seconds: 3600 }, sign: false })).status).toBe(401);
   });
 
   it('whoami: the caller, and no one', async () => {

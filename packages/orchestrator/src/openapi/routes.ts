@@ -21,6 +21,8 @@ import {
   healthSchema,
   instanceListSchema,
   keptListSchema,
+  shareCreatedSchema,
+  shareRequestSchema,
   leaseEventAcceptedSchema,
   noQuery,
   readySchema,
@@ -60,6 +62,15 @@ export const ORCHESTRATOR_ROUTES: readonly RouteDoc[] = [
   {
     method: 'get', path: '/v1/clients/:id/export', summary: "The client's live container, or else its newest kept image, as a docker save tarball (gzip), streamed from its agent", auth: 'hmac', tags: ['clients'], query: noQuery,
     responses: { 200: { description: 'docker save, gzipped', contentType: EXPORT_CONTENT_TYPE }, 404: error('no such client, or neither a container nor a kept image'), 502: error('the agent refused'), 503: error("the client's agent is unreachable or not configured"), ...refused },
+  },
+  {
+    method: 'post', path: '/v1/clients/:id/shares', summary: "A one-time download link of the client's export (spooled on the orchestrator until downloaded or expired)", auth: 'hmac', tags: ['clients'],
+    query: noQuery, body: shareRequestSchema,
+    responses: { 201: { description: 'the link', schema: shareCreatedSchema }, 404: error('share links are off ([share] dir), no such client, or nothing to export'), 502: error('the agent refused, or the export broke off'), 503: error("the client's agent is unreachable"), 507: error('the share directory would pass [share] max_mb'), ...refused, 400: error('seconds out of range or past [share] max_days, or a bad query parameter') },
+  },
+  {
+    method: 'get', path: '/shared/:token', summary: 'A share link: the export, once, with its length; unsigned (the token is the right to it)', auth: 'none', tags: ['clients'], query: noQuery,
+    responses: { 200: { description: 'docker save, gzipped', contentType: EXPORT_CONTENT_TYPE }, 404: error('no such link'), 410: error('used already, expired, or its file is gone') },
   },
   { method: 'get', path: '/v1/kept', summary: 'Containers kept as images when their lease ended, oldest first', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'kept images', schema: keptListSchema }, ...refused } },
   { method: 'get', path: '/v1/events', summary: 'The newest journaled lease events', auth: 'hmac', tags: ['events'], query: eventsQuery, responses: { 200: { description: 'newest first', schema: eventListSchema }, ...refused } },

@@ -1,6 +1,6 @@
 import type { Store } from './store.js';
 import type { BanTarget } from '@unionize/protocol';
-import { CLIENT_STATES, DEFAULT_MEMORY_EVENTS, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type ServerRecord, type TransitionRecord } from './types.js';
+import { CLIENT_STATES, DEFAULT_MEMORY_EVENTS, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type ServerRecord, type ShareRecord, type TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, drawFreeOffset, prefix64Of, randomPoolOffset, type DrawOffset } from './ipv6.js';
 
 /** Transitions kept per client: the last two or so provisioning cycles (the SQLite store keeps all). */
@@ -36,6 +36,7 @@ export class MemoryStore implements Store {
   /** Bans by `kind value`. */
   readonly #bans = new Map<string, BanRecord>();
   readonly #kept = new Map<string, KeptRecord>();
+  readonly #shares = new Map<string, ShareRecord>();
 
   readonly #instances = new Map<string, InstanceRecord>();
   /** Instances by agent, and by their client's device MAC and /64: what quotas and placement count. */
@@ -352,6 +353,30 @@ export class MemoryStore implements Store {
       .filter((k) => clientId === undefined || k.clientId === clientId)
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.image.localeCompare(b.image))
       .map((k) => ({ ...k }));
+  }
+
+  putShare(share: ShareRecord): void {
+    this.#shares.set(share.tokenHash, { ...share });
+  }
+
+  getShare(tokenHash: string): ShareRecord | undefined {
+    const share = this.#shares.get(tokenHash);
+    return share && { ...share };
+  }
+
+  useShare(tokenHash: string, at: string): boolean {
+    const share = this.#shares.get(tokenHash);
+    if (!share || share.usedAt !== null) return false;
+    share.usedAt = at;
+    return true;
+  }
+
+  deleteShare(tokenHash: string): void {
+    this.#shares.delete(tokenHash);
+  }
+
+  listShares(): ShareRecord[] {
+    return [...this.#shares.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.tokenHash.localeCompare(b.tokenHash)).map((s) => ({ ...s }));
   }
 
   close(): void {}

@@ -169,3 +169,14 @@ export const keptImages = sqliteTable(
   },
   (t) => [index('kept_images_client').on(t.clientId)],
 );
+
+/** One-time download links (orchestratorctl share): the token's hash, never the token. */
+export const shares = sqliteTable('shares', {
+  tokenHash: text('token_hash').primaryKey(),
+  clientId: text('client_id').notNull(),
+  filename: text('filename').notNull(),
+  sizeBytes: integer('size_bytes').notNull(),
+  createdAt: text('created_at').notNull(),
+  expiresAt: text('expires_at').notNull(),
+  usedAt: text('used_at'),
+});

@@ -111,7 +111,7 @@ describe('SqliteStore on a file', () => {
     const records = old.map(() => leaseRecord());
     first.writeJournal(records, []);
     first.close();
-    // Back to the schema before 0005: no column, neither it nor a later migration (0006: the quarantine table; 0007: bans; 0008: kept_images) applied.
+    // Back to the schema before 0005: no column, neither it nor a later migration (0006: the quarantine table; 0007: bans; 0008: kept_images; 0009: shares) applied.
     const raw = new Database(path);
     const applied = raw.prepare('SELECT created_at AS at FROM __drizzle_migrations ORDER BY created_at').all() as { at: number }[];
     raw.prepare('DELETE FROM __drizzle_migrations WHERE created_at >= ?').run(applied[5]!.at);
@@ -119,6 +119,7 @@ describe('SqliteStore on a file', () => {
     raw.exec('DROP TABLE quarantine');
     raw.exec('DROP TABLE bans');
     raw.exec('DROP TABLE kept_images');
+    raw.exec('DROP TABLE shares');
     const mark = raw.prepare("UPDATE events SET applied_at = 't', outcome = ? WHERE event_id = ?");
     old.forEach(([text], i) => mark.run(text, records[i]!.eventId));
     raw.close();

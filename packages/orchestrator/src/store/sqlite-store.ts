@@ -7,7 +7,7 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { leaseEventSchema, type BanTarget } from '@unionize/protocol';
 import type { Store } from './store.js';
-import { CLIENT_STATES, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type ServerRecord, type TransitionRecord } from './types.js';
+import { CLIENT_STATES, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type ServerRecord, type ShareRecord, type TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, drawFreeOffset, prefix64Of, randomPoolOffset, type DrawOffset } from './ipv6.js';
 import * as schema from './schema.js';
 
@@ -359,6 +359,28 @@ export class SqliteStore implements Store {
     return (clientId === undefined ? query : query.where(eq(schema.keptImages.clientId, clientId)))
       .orderBy(asc(schema.keptImages.createdAt), asc(schema.keptImages.image))
       .all();
+  }
+
+  putShare(share: ShareRecord): void {
+    const { tokenHash, ...rest } = share;
+    this.#db.insert(schema.shares).values(share).onConflictDoUpdate({ target: schema.shares.tokenHash, set: rest }).run();
+  }
+
+  getShare(tokenHash: string): ShareRecord | undefined {
+    return this.#db.select().from(schema.shares).where(eq(schema.shares.tokenHash, tokenHash)).get();
+  }
+
+  useShare(tokenHash: string, at: string): boolean {
+    // One statement: of two downloads at once, one changes the row.
+    return this.#db.update(schema.shares).set({ usedAt: at }).where(and(eq(schema.shares.tokenHash, tokenHash), isNull(schema.shares.usedAt))).run().changes === 1;
+  }
+
+  deleteShare(tokenHash: string): void {
+    this.#db.delete(schema.shares).where(eq(schema.shares.tokenHash, tokenHash)).run();
+  }
+
+  listShares(): ShareRecord[] {
+    return this.#db.select().from(schema.shares).orderBy(asc(schema.shares.createdAt), asc(schema.shares.tokenHash)).all();
   }
 
   close(): void {

@@ -127,6 +127,23 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
       store.close();
     });
 
+    it('keeps share links by their token hash, and lets each be used once', () => {
+      const store = open();
+      const share = { tokenHash: 'a'.repeat(64), clientId: 'c1', filename: 'c1-live.tar.gz', sizeBytes: 1234, createdAt: '2026-01-01T00:00:00.000Z', expiresAt: '2026-01-08T00:00:00.000Z', usedAt: null };
+      store.putShare(share);
+      store.putShare({ ...share, tokenHash: 'b'.repeat(64), createdAt: '2026-01-02T00:00:00.000Z' });
+      expect(store.getShare('a'.repeat(64))).toEqual(share);
+      expect(store.getShare('c'.repeat(64))).toBeUndefined();
+      expect(store.useShare('a'.repeat(64), '2026-01-03T00:00:00.000Z')).toBe(true);
+      expect(store.useShare('a'.repeat(64), '2026-01-03T00:00:01.000Z')).toBe(false);
+      expect(store.useShare('c'.repeat(64), '2026-01-03T00:00:01.000Z')).toBe(false);
+      expect(store.getShare('a'.repeat(64))?.usedAt).toBe('2026-01-03T00:00:00.000Z');
+      expect(store.listShares().map((s) => s.tokenHash)).toEqual(['a'.repeat(64), 'b'.repeat(64)]);
+      store.deleteShare('a'.repeat(64));
+      expect(store.listShares().map((s) => s.tokenHash)).toEqual(['b'.repeat(64)]);
+      store.close();
+    });
+
     it("finds a device's clients (one per IAID) by its server and DUID, and forgets a pruned one", () => {
       const store = open();
       store.putClient(client('c1', { server: 'devnet', duid: '00:01:aa', iaid: '1' }));

@@ -1,5 +1,5 @@
 import type { BanTarget } from '@unionize/protocol';
-import type { AgentRecord, BanRecord, AppliedMark, ClientRecord, ClientState, EventRecord, InstanceFilter, InstanceRecord, KeptRecord, ServerRecord, TransitionRecord } from './types.js';
+import type { AgentRecord, BanRecord, AppliedMark, ClientRecord, ClientState, EventRecord, InstanceFilter, InstanceRecord, KeptRecord, ServerRecord, ShareRecord, TransitionRecord } from './types.js';
 
 /**
  * Everything the orchestrator remembers. Synchronous: both implementations
@@ -101,6 +101,13 @@ export interface Store {
   deleteKept(image: string): void;
   /** Oldest first; one client's, or all. */
   listKept(clientId?: string): KeptRecord[];
+
+  putShare(share: ShareRecord): void;
+  getShare(tokenHash: string): ShareRecord | undefined;
+  /** Marks the share used at `at`; true only for the first (a link serves once). */
+  useShare(tokenHash: string, at: string): boolean;
+  deleteShare(tokenHash: string): void;
+  listShares(): ShareRecord[];
 
   close(): void;
 }

@@ -133,3 +133,19 @@ export interface KeptRecord {
   /** When keep_days removes it; null: no time bound. */
   expiresAt: string | null;
 }
+
+/**
+ * A one-time download link (orchestratorctl share): the client's export,
+ * spooled on the orchestrator; the link's token is kept only as its SHA-256.
+ */
+export interface ShareRecord {
+  /** Hex SHA-256 of the link's token: the token itself is never stored. */
+  tokenHash: string;
+  clientId: string;
+  filename: string;
+  sizeBytes: number;
+  createdAt: string;
+  expiresAt: string;
+  /** When it was downloaded; a used link serves nothing more. */
+  usedAt: string | null;
+}
