@@ -31,7 +31,7 @@ function setup(options: { dashboard?: boolean } = {}) {
   const hub = new StateHub(() => dashboardState({ store, agentHealth, clock, queueDepth: () => dispatcher.depth, series: () => sampler.series(), bans: () => bans.list() }), 20);
   const auth = options.dashboard === false ? undefined : new DashboardAuth({ token: Buffer.from(token) });
   const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log, agentHealth, dashboard: { hub, auth }, bans });
-  return { app, dispatcher, hub };
+  return { app, dispatcher, hub, store };
 }
 
 async function login(app: ReturnType<typeof setup>['app'], given = token) {
@@ -148,6 +148,19 @@ describe('dashboard', () => {
     expect(state.bans).toEqual([{ target: '52:54:00:12:34:56', kind: 'mac', until: expect.any(String) }]);
     const cookie = (await login(app)).headers.get('set-cookie')!.split(';')[0]!;
     expect(await (await app.request('/dashboard', { headers: { cookie } })).text()).toContain('id="ban-list"');
+  });
+
+  it('lists the kept images, newest first, and has a place for them on the page', async () => {
+    const { app, hub, store } = setup();
+    for (const [n, at] of [[1, '2026-01-01T00:00:00.000Z'], [2, '2026-01-02T00:00:00.000Z']] as const) {
+      store.putKept({ image: `unionize-kept/c${n}:1`, imageId: String(n).repeat(64), clientId: `c${n}`, agent: 'dock1', hostname: `visitor-${n}`, profile: 'visitor', sizeBytes: n * 1048576, createdAt: at, expiresAt: null });
+    }
+    let state: any;
+    hub.subscribe((json) => (state = JSON.parse(json)))();
+    expect(state.kept.map((k: { hostname: string }) => k.hostname)).toEqual(['visitor-2', 'visitor-1']);
+    expect(state.kept[0]).toMatchObject({ clientId: 'c2', profile: 'visitor', agent: 'dock1', sizeBytes: 2 * 1048576, expiresAt: null });
+    const cookie = (await login(app)).headers.get('set-cookie')!.split(';')[0]!;
+    expect(await (await app.request('/dashboard', { headers: { cookie } })).text()).toContain('id="kept-list"');
   });
 
   it('sends the last hour per minute for the charts in the state, as the schema says', async () => {

@@ -131,6 +131,13 @@ function render(s) {
     bans.append(li);
   }
   $('#bans').hidden = s.bans.length === 0;
+  const kept = $('#kept-list'); kept.replaceChildren();
+  for (const k of s.kept) {
+    const li = el('li');
+    li.append(el('span', k.hostname || k.clientId.slice(0, 12), 'mono'), ' ', el('span', k.profile + ' on ' + k.agent + ', ' + (k.sizeBytes / 1048576).toFixed(1) + ' MB, ' + time(k.createdAt) + (k.expiresAt ? ', until ' + time(k.expiresAt) : ''), 'dim'));
+    kept.append(li);
+  }
+  $('#kept').hidden = s.kept.length === 0;
   const events = $('#event-list'); events.replaceChildren();
   for (const e of s.events) {
     const li = el('li');
@@ -271,6 +278,7 @@ export function dashboardPage(nonce: string, host: string, assets: ChartAssets, 
 </section>
 <section id="agents"><h2>Agents</h2><div id="agent-list"></div></section>
 <section id="bans" hidden><h2>Banned devices</h2><ul id="ban-list"></ul></section>
+<section id="kept" hidden><h2>Kept containers</h2><ul id="kept-list"></ul></section>
 <section id="events"><h2>Latest events</h2><ol id="event-list"></ol><p id="no-events" class="empty" hidden>No events yet.</p></section>
 </main>
 <script nonce="${nonce}" src="${assetBase}/${script.name}" integrity="${script.integrity}"></script>

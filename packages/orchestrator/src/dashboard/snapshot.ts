@@ -28,6 +28,8 @@ export interface DashboardState {
   agents: Array<{ name: string; healthy: boolean | null; checkedAt: string | null; instances: number }>;
   /** Banned devices (bans/bans.ts), by MAC or DUID. */
   bans: Array<{ target: string; kind: string; until: string | null }>;
+  /** Containers kept as images when their lease ended (profiles' keep), newest first, at most KEPT_SHOWN. */
+  kept: Array<{ clientId: string; hostname: string; profile: string; agent: string; sizeBytes: number; createdAt: string; expiresAt: string | null }>;
   events: Array<{ receivedAt: string; action: string; outcome: string | null; outcomeKind: EventOutcomeKind | null; address: string; hostname: string | null; clientId: string }>;
   /** The charts' last hour, per minute (series/sampler.ts: chartSeriesSchema). */
   series: ChartSeries;
@@ -47,6 +49,7 @@ export interface SnapshotSources {
 /** Clients gone longer ago than this drop off the device list. */
 const GONE_SHOWN_MS = 10 * 60_000;
 const EVENTS_SHOWN = 30;
+const KEPT_SHOWN = 20;
 
 export function dashboardState(sources: SnapshotSources): DashboardState {
   const { store } = sources;
@@ -92,7 +95,10 @@ export function dashboardState(sources: SnapshotSources): DashboardState {
     clientId: e.clientId,
   }));
   const bans = (sources.bans?.() ?? []).map((b) => ({ target: banTargetText(b), kind: b.kind, until: b.until }));
-  return { generatedAt: new Date(now).toISOString(), counts, queued: sources.queueDepth(), devices, agents, bans, events, series: sources.series() };
+  const kept = store.listKept().slice(-KEPT_SHOWN).reverse().map((k) => ({
+    clientId: k.clientId, hostname: k.hostname, profile: k.profile, agent: k.agent, sizeBytes: k.sizeBytes, createdAt: k.createdAt, expiresAt: k.expiresAt,
+  }));
+  return { generatedAt: new Date(now).toISOString(), counts, queued: sources.queueDepth(), devices, agents, bans, kept, events, series: sources.series() };
 }
 
 /**
