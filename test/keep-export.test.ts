@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { shareCreatedSchema, type KeptList } from '@unionize/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSkipReason, startLab, type Lab } from './lab/lab.js';
-import { run } from './lab/process.js';
-import { VISITOR_FILE, ctlExport, ctlShare, dockerCli as docker, loadAndRead, removeKeptImages } from './support/kept.js';
+import { run, waitFor } from './lab/process.js';
+import { CTL_MAIN, VISITOR_FILE, ctlExport, ctlShare, dockerCli as docker, loadAndRead, removeKeptImages } from './support/kept.js';
 import { OrchestratorApi } from './support/orchestrator-api.js';
 
 /**
@@ -170,4 +170,28 @@ describe.skipIf(skipReason)('keep: a released device’s container becomes an im
     const second = await run(['curl', '-sS', '-g', '--noproxy', '*', '--cacert', lab.caFile, '-o', '/dev/null', '-w', '%{http_code}', url], { timeoutMs: 60_000 });
     expect(second.stdout.trim()).toBe('410');
   }, 600_000);
+
+  it('orchestratorctl restore makes the device’s container again from its kept image, file included, once it leases again', async () => {
+    expect(keptImage).toBeDefined();
+    const visitor = lab.devices.findIndex((d) => d.hostname === 'visitor-1') + 1;
+    const lease = await lab.lease(visitor);
+    const fresh = await api.waitForClient(lease.duid, (c) => c.state === 'ready' && c.instance !== null, 60_000);
+    expect(fresh.id).toBe(visitorId);
+    const host = () => hostOf(fresh.instance!.agent);
+    // A fresh container from the profile's image: no file.
+    expect((await docker(host(), 'exec', fresh.instance!.containerName, 'cat', VISITOR_FILE)).code).not.toBe(0);
+    const restored = await run([process.execPath, CTL_MAIN, '--config', lab.orchestratorIniFile, '--url', lab.orchestratorUrl, '--json', 'restore', visitorId], { timeoutMs: 60_000 });
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(JSON.parse(restored.stdout)).toEqual({ clientId: visitorId, image: keptImage, queued: true });
+    // Ready again, on the kept image's agent, in a container made from that image.
+    const back = await waitFor('the restored container', async () => {
+      const client = await api.waitForClient(lease.duid, (c) => c.state === 'ready' && c.instance?.agent === keptAgent, 60_000);
+      const image = (await docker(hostOf(keptAgent), 'inspect', '--format', '{{.Config.Image}}', client.instance!.containerName)).stdout.trim();
+      return image === keptImage ? client : undefined;
+    }, { timeoutMs: 60_000 });
+    const read = await docker(hostOf(keptAgent), 'exec', back.instance!.containerName, 'cat', VISITOR_FILE);
+    expect(read.stdout.trim()).toBe(secret);
+    // The device reaches its restored container.
+    expect(await lab.ping(visitor, back.instance!.address.split('/')[0]!)).toBe(true);
+  }, 300_000);
 });

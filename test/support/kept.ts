@@ -18,7 +18,9 @@ keep = true
 /** Where a device writes what it made. */
 export const VISITOR_FILE = '/visitor-made.txt';
 
-const CTL = join(repoRoot(), 'packages', 'ctl', 'dist', 'main.js');
+/** orchestratorctl, as built. */
+export const CTL_MAIN = join(repoRoot(), 'packages', 'ctl', 'dist', 'main.js');
+const CTL = CTL_MAIN;
 
 /** The docker CLI against one of the lab's engines. */
 export function dockerCli(host: LabDockerHost, ...args: string[]): Promise<CommandResult> {

@@ -75,6 +75,7 @@ beforeAll(async () => {
   app.get('/v1/bans', (c) => c.json({ bans: [{ target: '52:54:00:12:34:56', kind: 'mac', since: '2026-01-01T00:00:00.000Z', until: null }] }));
   app.delete('/v1/bans/:target', (c) => c.json({ target: c.req.param('target'), removed: true }));
   // An answer of another shape: what an orchestrator of another version might send.
+  app.post('/v1/clients/:id/restore', (c) => c.json({ clientId: c.req.param('id'), image: `unionize-kept/${c.req.param('id')}:20260101T000000000Z`, queued: true }, 202));
   app.post('/v1/clients/:id/shares', async (c) => {
     const { seconds } = (await c.req.json()) as { seconds: number };
     const expiresAt = new Date(Date.parse('2026-01-01T00:00:00.000Z') + seconds * 1000).toISOString();
@@ -143,6 +144,10 @@ describe('orchestratorctl against a signed HTTPS API', () => {
     expect(error?.message).toBe(
       'the orchestrator refused the request (401 UNAUTHENTICATED: bad signature): is the key file one of the orchestrator\'s operator keys (operator.keys), and are both clocks within 60 s?',
     );
+  });
+
+  it('restores a client from its kept image', async () => {
+    expect((await ctl([...conn(), 'restore', '0123456789abcdef0123'])).out).toBe('client 0123456789abcdef0123: being restored from unionize-kept/0123456789abcdef0123:20260101T000000000Z');
   });
 
   it('makes a share link for a client, for a while; refuses a bad duration before sending', async () => {

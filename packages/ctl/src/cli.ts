@@ -9,7 +9,7 @@ import { DEFAULT_CONFIG, resolveConnection, resolveKeysDir, type ConnectionFlags
 import { formatTable } from './table.js';
 import {
   agentListSchema, banAddedSchema, banListSchema, banRemovedSchema, clientDetailSchema, clientListSchema, deprovisionQueuedSchema, eventListSchema, instanceListSchema, keptListSchema,
-  MAX_SHARE_SECONDS, parseBanTarget, serverListSchema, shareCreatedSchema, type EventView,
+  MAX_SHARE_SECONDS, parseBanTarget, restoreQueuedSchema, serverListSchema, shareCreatedSchema, type EventView,
 } from '@unionize/protocol';
 import { parseDuration } from './duration.js';
 import { EVENT_HEADERS, agentsTable, bansTable, clientDetail, clientsTable, eventRow, eventsTable, findClient, instancesTable, keptTable, rejectedTable, serversTable } from './views.js';
@@ -188,6 +188,18 @@ export function buildProgram(io: Io): Command {
         const id = await resolveClientId(client, query);
         const { file, bytes } = await exportClient(client, id, options.output);
         if (file) print({ clientId: id, file, bytes }, () => `client ${id}: ${bytes} bytes written to ${file}`);
+      }),
+    );
+
+  program
+    .command('restore')
+    .description("make the device's container again from its newest kept image (what runs now is removed, unkept); the device must hold a lease")
+    .argument('<client>', 'id, id prefix, hostname, device address, DUID or container name')
+    .action((query: string) =>
+      withClient(async (client) => {
+        const id = await resolveClientId(client, query);
+        const answer = await client.call('POST', `/v1/clients/${id}/restore`, restoreQueuedSchema);
+        print(answer, () => `client ${id}: being restored from ${answer.image}`);
       }),
     );
 

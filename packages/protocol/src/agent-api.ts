@@ -28,11 +28,21 @@ export const addressSchema = z.union([z.literal(DHCP_ADDRESS), staticAddressSche
 /** Most addresses one device may have in a container request (one per IA_NA it holds). */
 export const MAX_DEVICE_ADDRESSES = 16;
 
+/**
+ * A Docker image reference: a lower-case repository (registry host and port,
+ * path) and a tag, which may have capitals (a kept image's
+ * `unionize-kept/CLIENT:20260101T000000000Z`), or a digest.
+ */
+export const imageRefSchema = z
+  .string()
+  .max(255)
+  .regex(/^[a-z0-9][a-z0-9._/:@-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/, 'image reference is not valid');
+
 export const createContainerSchema = z
   .object({
     name: containerNameSchema,
     /** Image reference, e.g. `unionize-client:latest`. */
-    image: z.string().regex(/^[a-z0-9][a-z0-9._\/:@-]{0,254}$/, 'image reference is not valid'),
+    image: imageRefSchema,
     labels: z.record(labelKey, z.string().max(1024)).default({}),
     env: z.record(envKey, z.string().max(4096)).default({}),
     /** MAC of the container's eth1. */

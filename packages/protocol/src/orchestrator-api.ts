@@ -245,3 +245,11 @@ export const shareCreatedSchema = z.object({
   expiresAt: iso,
 });
 export type ShareCreated = z.infer<typeof shareCreatedSchema>;
+
+/** POST /v1/clients/{id}/restore: the device's container made again from its newest kept image (queued). */
+export const restoreQueuedSchema = z.object({
+  clientId: z.string(),
+  image: z.string().describe('the kept image the container is made from'),
+  queued: z.literal(true),
+});
+export type RestoreQueued = z.infer<typeof restoreQueuedSchema>;

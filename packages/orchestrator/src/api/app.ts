@@ -21,6 +21,7 @@ import {
   type ClientDetail,
   type ClientList,
   type DeprovisionQueued,
+  type RestoreQueued,
   type EventList,
   type Health,
   type InstanceList,
@@ -208,6 +209,20 @@ export function createApp(deps: AppDeps): Hono<Env> {
     // Queued in this request's context: the deprovision is its work.
     dispatcher.run(deviceKeyOf(client), () => lifecycle.deprovision(id, 'deprovisioned by an operator'));
     return c.json({ clientId: id, queued: true } satisfies DeprovisionQueued, 202);
+  });
+
+  app.post('/v1/clients/:id/restore', (c) => {
+    query(c, noQuery);
+    const id = c.req.param('id');
+    const client = clientIdPattern.test(id) ? store.getClient(id) : undefined;
+    if (!client) throw new ApiError(404, 'NOT_FOUND', `no client ${id.slice(0, 40)}`);
+    const kept = store.listKept(id).at(-1);
+    if (!kept) throw new ApiError(404, 'NOT_FOUND', `client ${id} has no kept image`);
+    if (client.desired !== 'running' || client.state === 'gone') {
+      throw new ApiError(409, 'NO_LEASE', `client ${id} holds no lease: a restore makes its container for its current lease, so the device must be on the network`);
+    }
+    dispatcher.run(deviceKeyOf(client), () => lifecycle.restore(id, kept));
+    return c.json({ clientId: id, image: kept.image, queued: true } satisfies RestoreQueued, 202);
   });
 
   app.get('/v1/instances', (c) => {

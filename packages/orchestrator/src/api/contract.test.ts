@@ -119,6 +119,19 @@ describe('every answer of the orchestrator API is one its contract describes', (
     await dispatcher.idle();
   });
 
+  it('restore: queued for a device with a lease and a kept image; refused without either', async () => {
+    const withContainer = store.listInstances()[0]!.clientId;
+    expect((await ask('POST', `/v1/clients/${withContainer}/restore`)).status).toBe(404);
+    store.putKept({ image: `unionize-kept/${withContainer}:1`, imageId: 'e'.repeat(64), clientId: withContainer, agent: 'dock1', hostname: 'h', profile: 'p', sizeBytes: 10, createdAt: new Date().toISOString(), expiresAt: null });
+    expect((await ask('POST', `/v1/clients/${withContainer}/restore`)).body).toEqual({ clientId: withContainer, image: `unionize-kept/${withContainer}:1`, queued: true });
+    await dispatcher.idle();
+    const gone = store.listClients().find((c) => c.state === 'gone')!;
+    store.putKept({ image: `unionize-kept/${gone.id}:1`, imageId: 'f'.repeat(64), clientId: gone.id, agent: 'dock1', hostname: 'h', profile: 'p', sizeBytes: 10, createdAt: new Date().toISOString(), expiresAt: null });
+    expect((await ask('POST', `/v1/clients/${gone.id}/restore`)).status).toBe(409);
+    expect((await ask('POST', '/v1/clients/0123456789abcdef0123/restore')).status).toBe(404);
+    for (const id of [withContainer, gone.id]) store.deleteKept(`unionize-kept/${id}:1`);
+  });
+
   it('shares: a link made, served once, then gone; what cannot be shared', async () => {
     const withContainer = store.listInstances()[0]!.clientId;
     const made = (await ask('POST', `/v1/clients/${withContainer}/shares`, { body: { seconds: 3600 } })).body;

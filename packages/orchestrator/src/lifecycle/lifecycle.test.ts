@@ -423,4 +423,26 @@ describe('Lifecycle: keeping a container as an image when its lease ends', () =>
     expect(t.store.getClient(id)?.state).toBe('failed');
     expect(agent.containers.size).toBe(1);
   });
+
+  it('restore makes the device’s container again from its newest kept image, on that image’s agent, for its current lease', async () => {
+    const agents = [new FakeAgent('dock1'), new FakeAgent('dock2')];
+    const t = setup({ profiles, agents });
+    const id = await t.send({ duid: '00:01:01', hostname: 'keep-1' });
+    await t.send({ duid: '00:01:01', hostname: 'keep-1', action: 'del' });
+    const [kept] = t.store.listKept(id);
+    // Gone: nothing to restore for.
+    await expect(t.lifecycle.restore(id, kept!)).rejects.toThrow(/holds no lease/);
+    await t.send({ duid: '00:01:01', hostname: 'keep-1' });
+    const fresh = t.store.getInstance(id)!;
+    expect(fresh.image).toBe('img:default');
+    await t.lifecycle.restore(id, kept!);
+    const restored = t.store.getInstance(id)!;
+    expect(restored).toMatchObject({ agent: kept!.agent, image: kept!.image });
+    const request = agents.find((a) => a.name === kept!.agent)!.requests.get(restored.containerName)!;
+    expect(request.image).toBe(kept!.image);
+    expect(agents.flatMap((a) => [...a.containers.keys()])).toEqual([restored.containerName]);
+    expect(t.store.getClient(id)).toMatchObject({ state: 'ready', stateReason: expect.stringContaining('container') });
+    // What ran before the restore was removed, not kept again.
+    expect(t.store.listKept(id)).toHaveLength(1);
+  });
 });

@@ -8,7 +8,7 @@ import { chooseAgent } from '../agents/placement.js';
 import type { Clock } from '../clock.js';
 import { chooseProfile, defaultProfile, type Profile } from '../profiles/profiles.js';
 import type { Store } from '../store/store.js';
-import type { BanRecord, ClientRecord, ClientState, InstanceRecord } from '../store/types.js';
+import type { BanRecord, ClientRecord, ClientState, InstanceRecord, KeptRecord } from '../store/types.js';
 import { containerRequest, deviceAddressesOf } from './container-request.js';
 import type { Quotas } from './quotas.js';
 
@@ -20,6 +20,12 @@ export interface Placement {
   capacity(agent: string): number;
   /** An agent lost for good: its clients are provisioned elsewhere. */
   isDead(agent: string): boolean;
+}
+
+/** A restore's source: a kept image and the agent that holds it. */
+interface RestoreFrom {
+  image: string;
+  agent: string;
 }
 
 export interface LifecycleOptions {
@@ -140,7 +146,7 @@ export class Lifecycle {
     }
   }
 
-  async #provision(clientId: string, reason: string): Promise<boolean> {
+  async #provision(clientId: string, reason: string, from?: RestoreFrom): Promise<boolean> {
     const ban = this.#bans?.banOf(this.#mustGet(clientId));
     if (ban) {
       // Banned: no container (one made before the ban goes), no pin; `failed` with the ban's reason while the lease lasts.
@@ -170,7 +176,9 @@ export class Lifecycle {
       this.#store.deleteInstance(clientId);
       existing = undefined;
     }
-    const agent = existing
+    const agent = from
+      ? this.#agentNamed(from.agent)
+      : existing
       ? this.#agentNamed(existing.agent)
       : chooseAgent(this.#placement.candidates(), (name) => this.#load(name, clientId), (name) => this.#placement.capacity(name));
     let admitted = () => {};
@@ -190,7 +198,9 @@ export class Lifecycle {
     this.#transition(client, 'provisioning', reason);
     try {
       if (!agent) throw new AgentError('ORCH_NO_AGENT', 'no healthy agent with room to place the container on', { retryable: true });
-      const profile = (existing && this.#profileNamed(client.profile)) || chooseProfile(this.#profiles, this.#defaultProfile, client);
+      const chosen = (existing && this.#profileNamed(client.profile)) || chooseProfile(this.#profiles, this.#defaultProfile, client);
+      // A restore makes the container from the device's kept image, with its profile's limits.
+      const profile = from ? { ...chosen, image: from.image } : chosen;
       const address = this.#addressFor(clientId);
       const view = await agent.createContainer(containerRequest(client, profile, address, deviceAddressesOf(client, siblings)));
       const now = this.#clock.now();
@@ -278,6 +288,25 @@ export class Lifecycle {
     await this.#agentNamed(old.agent)?.deleteContainer(old.containerName);
     this.#store.deleteInstance(clientId);
     await this.provision(clientId, reason);
+  }
+
+  /**
+   * `orchestratorctl restore`: the device's container made again from its
+   * newest kept image, on the agent that holds it, for the device's current
+   * lease; what runs now is removed first, unkept (the restore puts back
+   * what was kept). Refused when the device holds no lease.
+   */
+  async restore(clientId: string, kept: KeptRecord): Promise<void> {
+    const client = this.#mustGet(clientId);
+    if (client.desired !== 'running' || client.state === 'gone') throw new Error(`client ${clientId} holds no lease: a restore needs the device on the network`);
+    const agent = this.#agentNamed(kept.agent);
+    if (!agent) throw new Error(`kept image ${kept.image} is on agent ${kept.agent}, which is not configured`);
+    const existing = this.#store.getInstance(clientId);
+    if (existing) {
+      await this.#agentNamed(existing.agent)?.deleteContainer(existing.containerName);
+      this.#store.deleteInstance(clientId);
+    }
+    await this.#provision(clientId, `restored from kept image ${kept.image}`, { image: kept.image, agent: kept.agent });
   }
 
   /** A profile's TTL ran out: remove the container; no new one before the cool-down ends and the lease is renewed. */

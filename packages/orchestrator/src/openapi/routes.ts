@@ -21,6 +21,7 @@ import {
   healthSchema,
   instanceListSchema,
   keptListSchema,
+  restoreQueuedSchema,
   shareCreatedSchema,
   shareRequestSchema,
   leaseEventAcceptedSchema,
@@ -58,6 +59,10 @@ export const ORCHESTRATOR_ROUTES: readonly RouteDoc[] = [
   { method: 'get', path: '/v1/clients', summary: 'Clients with their instances: all, or a page (limit, after)', auth: 'hmac', tags: ['clients'], query: clientsQuery, responses: { 200: { description: 'clients', schema: clientListSchema }, ...refused } },
   { method: 'get', path: '/v1/clients/:id', summary: 'One client with its last 50 transitions', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'the client', schema: clientDetailSchema }, 404: error('no such client'), ...refused } },
   { method: 'delete', path: '/v1/clients/:id', summary: "Remove the client's container now (queued in order with its events)", auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 202: { description: 'queued', schema: deprovisionQueuedSchema }, 404: error('no such client'), ...refused } },
+  {
+    method: 'post', path: '/v1/clients/:id/restore', summary: "Make the device's container again from its newest kept image, on the agent that holds it (queued; what runs now is removed, unkept)", auth: 'hmac', tags: ['clients'], query: noQuery,
+    responses: { 202: { description: 'queued', schema: restoreQueuedSchema }, 404: error('no such client, or no kept image'), 409: error('the device holds no lease'), ...refused },
+  },
   { method: 'get', path: '/v1/instances', summary: 'Every container recorded', auth: 'hmac', tags: ['clients'], query: noQuery, responses: { 200: { description: 'instances', schema: instanceListSchema }, ...refused } },
   {
     method: 'get', path: '/v1/clients/:id/export', summary: "The client's live container, or else its newest kept image, as a docker save tarball (gzip), streamed from its agent", auth: 'hmac', tags: ['clients'], query: noQuery,

@@ -1,4 +1,4 @@
-import { iniBoolean } from '@unionize/protocol';
+import { iniBoolean, imageRefSchema } from '@unionize/protocol';
 import { z } from 'zod';
 import { Prefix } from '../store/ipv6.js';
 import type { ClientRecord } from '../store/types.js';
@@ -42,7 +42,7 @@ export const profileSchema = z
       .string()
       .refine((s) => Prefix.tryParse(s) !== undefined, 'must be an IPv6 prefix ADDRESS/LEN')
       .optional(),
-    image: z.string().regex(/^[a-z0-9][a-z0-9._\/:@-]{0,254}$/, 'image reference is not valid').optional(),
+    image: imageRefSchema.optional(),
     /** A JSON array of strings, e.g. ["/bin/sh","-c","exec httpd -f"]. */
     command: z
       .string()
