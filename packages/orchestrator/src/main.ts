@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   log.info({ keys: keyring.describe() }, 'accepting signed requests from these keys');
   const store = await openStore(config, log);
   const quotas = new Quotas(quotaLimits(config), systemClock);
-  const monitor = new AgentMonitor({
+  const monitor = await AgentMonitor.open({
     agents,
     settings: Object.entries(config.agents).map(([name, a]) => ({ name, url: a.url, capacity: a.capacity, drain: a.drain })),
     store,
@@ -83,9 +83,9 @@ async function main(): Promise<void> {
   const pinner = hostsdir ? new HostsPinner({ dir: hostsdir, log, ...(reload ? { reload } : {}) }) : undefined;
   // Bans survive restarts (in SQLite); the pins directory is made to match the clients and bans as they are now
   // (the in-memory store knows no client at start: its pins stay, each released when its client goes).
-  const bans = new Bans({ store, clock: systemClock, log, ...(pinner ? { entries: pinner } : {}) });
+  const bans = await Bans.open({ store, clock: systemClock, log, ...(pinner ? { entries: pinner } : {}) });
   if (pinner) {
-    const pins = livePins(store.listClients(), (c) => bans.banOf(c) !== undefined);
+    const pins = livePins(await store.listClients(), (c) => bans.banOf(c) !== undefined);
     log.info(pinner.sync(pins, bans.list(), { keepPins: !config.sql.enabled }), 'pins directory brought up to date');
   }
   const agentHealth = agentHealthFrom(monitor);
@@ -123,11 +123,7 @@ async function main(): Promise<void> {
     : undefined;
   // Used and expired links go with their files: at start, then every minute.
   const expireShares = () => {
-    try {
-      shares?.expire();
-    } catch (error) {
-      log.warn({ err: error }, 'could not remove used and expired share links');
-    }
+    shares?.expire().catch((error: unknown) => log.warn({ err: error }, 'could not remove used and expired share links'));
   };
   expireShares();
   const shareTimer = shares ? setInterval(expireShares, 60_000) : undefined;
@@ -137,7 +133,7 @@ async function main(): Promise<void> {
   });
 
   // Journaled but unapplied events first (per client in order), then the listener.
-  const resumed = dispatcher.resume();
+  const resumed = await dispatcher.resume();
   const { server, port } = await listenHttps({
     fetch: app.fetch,
     host: config.server.listen,

@@ -10,7 +10,7 @@ function setup(settings: Array<Partial<AgentSettings> & { name: string }>, store
   const logged: string[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => logged.push((JSON.parse(line) as { msg: string }).msg) });
   const start = () =>
-    new AgentMonitor({
+    AgentMonitor.open({
       agents,
       settings: settings.map((s) => ({ url: `https://${s.name}`, capacity: 0, drain: false, ...s })),
       store,
@@ -24,7 +24,7 @@ function setup(settings: Array<Partial<AgentSettings> & { name: string }>, store
 describe('AgentMonitor', () => {
   it('places on healthy, non-draining agents; a failing one is unhealthy, then dead after deadAfterMs', async () => {
     const t = setup([{ name: 'dock1' }, { name: 'dock2', drain: true }]);
-    const monitor = t.start();
+    const monitor = await t.start();
     await monitor.checkAll();
     expect(monitor.placeable().map((a) => a.name)).toEqual(['dock1']);
     t.agents[0]!.down = true;
@@ -47,10 +47,10 @@ describe('AgentMonitor', () => {
 
   it('takes drain from the config at each start: a drain lifted there is lifted', async () => {
     const store = new MemoryStore({});
-    const drained = setup([{ name: 'dock1', drain: true }, { name: 'dock2' }], store).start();
+    const drained = await setup([{ name: 'dock1', drain: true }, { name: 'dock2' }], store).start();
     await drained.checkAll();
     expect(drained.status('dock1')?.draining).toBe(true);
-    const lifted = setup([{ name: 'dock1' }, { name: 'dock2' }], store).start();
+    const lifted = await setup([{ name: 'dock1' }, { name: 'dock2' }], store).start();
     expect(lifted.status('dock1')?.draining).toBe(false);
     expect(lifted.placeable().map((a) => a.name)).toEqual(['dock1', 'dock2']);
   });
@@ -58,11 +58,11 @@ describe('AgentMonitor', () => {
   it('keeps an agent’s failing streak across a restart, so it is not healthy again by restarting', async () => {
     const store = new MemoryStore({});
     const t = setup([{ name: 'dock1' }], store);
-    const first = t.start();
+    const first = await t.start();
     t.agents[0]!.down = true;
     await first.checkAll();
     t.advance(10_000);
-    const second = t.start();
+    const second = await t.start();
     expect(second.isDead('dock1')).toBe(true);
   });
 });

@@ -45,14 +45,20 @@ export class AgentMonitor {
   readonly #latencyMs = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(options: { agents: readonly AgentClient[]; settings: readonly AgentSettings[]; store: Store; clock: Clock; log: Logger; deadAfterMs: number }) {
+  /** A monitor that starts from the agents the store recorded. */
+  static async open(options: { agents: readonly AgentClient[]; settings: readonly AgentSettings[]; store: Store; clock: Clock; log: Logger; deadAfterMs: number }): Promise<AgentMonitor> {
+    return new AgentMonitor({ ...options, recorded: await options.store.listAgents() });
+  }
+
+  /** `recorded`: the agents the store holds (open() reads them). */
+  constructor(options: { agents: readonly AgentClient[]; settings: readonly AgentSettings[]; store: Store; clock: Clock; log: Logger; deadAfterMs: number; recorded: readonly AgentRecord[] }) {
     this.#agents = new Map(options.agents.map((a) => [a.name, a]));
     this.#settings = new Map(options.settings.map((s) => [s.name, s]));
     this.#store = options.store;
     this.#clock = options.clock;
     this.#log = options.log;
     this.#deadAfterMs = options.deadAfterMs;
-    const known = new Map(this.#store.listAgents().map((a) => [a.name, a]));
+    const known = new Map(options.recorded.map((a) => [a.name, a]));
     for (const s of options.settings) {
       const previous = known.get(s.name);
       // Until its first check an agent counts as healthy: start-up must not re-place every client.
@@ -117,11 +123,11 @@ export class AgentMonitor {
   }
 
   /** Drain (or not) at run time, until the next start, where the config's `drain` decides again. */
-  setDraining(name: string, draining: boolean): boolean {
+  async setDraining(name: string, draining: boolean): Promise<boolean> {
     const record = this.#records.get(name);
     if (!record) return false;
     record.draining = draining;
-    this.#store.putAgent({ ...record });
+    await this.#store.putAgent({ ...record });
     this.#log.info({ agent: name, draining }, draining ? 'agent draining: no new clients' : 'agent accepts new clients');
     return true;
   }
@@ -149,6 +155,6 @@ export class AgentMonitor {
       const level = after === 'healthy' ? 'info' : 'warn';
       this.#log[level]({ agent: agent.name, from: before, to: after }, `agent ${agent.name} ${after}`);
     }
-    this.#store.putAgent({ ...record });
+    await this.#store.putAgent({ ...record });
   }
 }

@@ -7,7 +7,7 @@ import { body, query } from './queries.js';
 
 /** What the drain route needs of the AgentMonitor. */
 export interface AgentControl {
-  setDraining(name: string, draining: boolean): boolean;
+  setDraining(name: string, draining: boolean): Promise<boolean>;
 }
 
 /**
@@ -23,15 +23,15 @@ export function registerAgentRoutes<E extends Env>(
     query(c, noQuery);
     const name = nameSchema.safeParse(c.req.param('name'));
     const request = await body(c, drainRequestSchema, 'drain request');
-    if (!name.success || !deps.control.setDraining(name.data, request.drain)) {
+    if (!name.success || !(await deps.control.setDraining(name.data, request.drain))) {
       throw new ApiError(404, 'NOT_FOUND', `no agent ${String(c.req.param('name')).slice(0, 64)}`);
     }
     let moving = 0;
     if (request.drain && request.move) {
-      for (const instance of deps.store.listInstances()) {
+      for (const instance of await deps.store.listInstances()) {
         if (instance.agent !== name.data) continue;
         moving++;
-        const client = deps.store.getClient(instance.clientId);
+        const client = await deps.store.getClient(instance.clientId);
         deps.dispatcher.run(client ? deviceKeyOf(client) : instance.clientId, () => deps.lifecycle.move(instance.clientId, `agent ${name.data} drained: moved on request`));
       }
     }

@@ -69,10 +69,10 @@ async function expectRefused(res: Response, what: string) {
   expect(typeof json.error?.message, what).toBe('string');
 }
 
-function expectUntouched(t: ReturnType<typeof setup>) {
-  expect(t.store.listClients()).toEqual([]);
-  expect(t.store.recentEvents(10)).toEqual([]);
-  expect(t.store.listInstances()).toEqual([]);
+async function expectUntouched(t: ReturnType<typeof setup>) {
+  expect(await t.store.listClients()).toEqual([]);
+  expect(await t.store.recentEvents(10)).toEqual([]);
+  expect(await t.store.listInstances()).toEqual([]);
   expect(t.agent.creates).toBe(0);
 }
 
@@ -96,7 +96,7 @@ describe('orchestrator API under random requests', () => {
       { numRuns: 1500 },
     );
     await t.dispatcher.idle();
-    expectUntouched(t);
+    await expectUntouched(t);
   });
 
   it('refuses signed requests whose body is not a valid lease event with a 400', async () => {
@@ -121,7 +121,7 @@ describe('orchestrator API under random requests', () => {
       { numRuns: 1500 },
     );
     await t.dispatcher.idle();
-    expectUntouched(t);
+    await expectUntouched(t);
   });
 
   it('refuses a replay of a request it accepted, with 401', async () => {
@@ -142,6 +142,6 @@ describe('orchestrator API under random requests', () => {
       { numRuns: 20 },
     );
     await t.dispatcher.idle();
-    expect(t.store.recentEvents(10)).toHaveLength(1);
+    expect(await t.store.recentEvents(10)).toHaveLength(1);
   });
 });

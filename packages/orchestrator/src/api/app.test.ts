@@ -57,7 +57,7 @@ describe('orchestrator API', () => {
       const unsigned = (await t.app.request(path, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).status;
       expect(unsigned, `${path} unsigned`).not.toBe(202);
     }
-    expect(t.store.listClients()).toEqual([]);
+    expect(await t.store.listClients()).toEqual([]);
     expect((await t.app.request('/v1/lease-events', signed('POST', '/v1/lease-events', body, TEST_HOOK_KEY))).status).toBe(202);
     expect((await t.app.request('/v1/clients', signed('GET', '/v1/clients', '', TEST_OPERATOR_KEY))).status).toBe(200);
   });
@@ -98,7 +98,7 @@ describe('orchestrator API', () => {
 
   it('drains an agent on request, moving its clients when asked', async () => {
     const draining = new Set<string>();
-    const control = { setDraining: (name: string, on: boolean) => (['dock1', 'dock2'].includes(name) ? (on ? draining.add(name) : draining.delete(name), true) : false) };
+    const control = { setDraining: async (name: string, on: boolean) => (['dock1', 'dock2'].includes(name) ? (on ? draining.add(name) : draining.delete(name), true) : false) };
     const placement = { candidates: () => t.agents.filter((a) => !draining.has(a.name)), capacity: () => 0, isDead: () => false };
     const log = pino({ level: 'silent' });
     const clock = { now: () => new Date() };
@@ -106,7 +106,7 @@ describe('orchestrator API', () => {
     const dispatcher = new EventDispatcher({ store: t.store, lifecycle, clock, log, concurrency: 4 });
     const app = createApp({ store: t.store, dispatcher, lifecycle, agents: t.agents, verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log, agentControl: control });
     const call = (path: string, body: unknown) => app.request(path, signed('POST', path, JSON.stringify(body)));
-    dispatcher.accept(event());
+    await dispatcher.accept(event());
     await dispatcher.idle();
     expect(t.agents[0]!.containers.size).toBe(1);
     const res = await call('/v1/agents/dock1/drain', { drain: true, move: true });
@@ -157,8 +157,8 @@ describe('orchestrator API', () => {
     expect(forged.status).toBe(401);
     expect((await t.app.request('/v1/clients')).status).toBe(401);
     await t.dispatcher.idle();
-    expect(t.store.listClients()).toEqual([]);
-    expect(t.store.recentEvents(10)).toEqual([]);
+    expect(await t.store.listClients()).toEqual([]);
+    expect(await t.store.recentEvents(10)).toEqual([]);
   });
 
   it('refuses invalid events with 400 naming the field', async () => {
@@ -247,8 +247,8 @@ describe('GET /v1/clients/:id/export', () => {
     const e = event();
     await t.app.request('/v1/lease-events', signed('POST', '/v1/lease-events', JSON.stringify(e)));
     await t.dispatcher.idle();
-    const [client] = t.store.listClients();
-    const instance = t.store.getInstance(client!.id)!;
+    const [client] = await t.store.listClients();
+    const instance = (await t.store.getInstance(client!.id))!;
     const agent = t.agents.find((a) => a.name === instance.agent)!;
     const path = `/v1/clients/${client!.id}/export`;
 
@@ -259,15 +259,15 @@ describe('GET /v1/clients/:id/export', () => {
     expect(await live.text()).toBe(`container ${instance.containerName}`);
 
     // Gone, with two kept images: the newest is exported; another client's never.
-    t.store.deleteInstance(client!.id);
+    await t.store.deleteInstance(client!.id);
     const kept = (image: string, imageId: string, createdAt: string, clientId = client!.id) =>
       t.store.putKept({ image, imageId, clientId, agent: agent.name, hostname: '', profile: 'p', sizeBytes: 1, createdAt, expiresAt: null });
     for (const [id, at] of [['a', '2026-01-01T00:00:00.000Z'], ['b', '2026-01-02T00:00:00.000Z'], ['c', '2026-01-03T00:00:00.000Z']] as const) {
       agent.kept.set(id.repeat(64), { image: `x:${id}`, id: id.repeat(64), client: '', hostname: '', profile: '', sizeBytes: 1, createdAt: at });
     }
-    kept(`unionize-kept/${client!.id}:1`, 'a'.repeat(64), '2026-01-01T00:00:00.000Z');
-    kept(`unionize-kept/${client!.id}:2`, 'b'.repeat(64), '2026-01-02T00:00:00.000Z');
-    kept('unionize-kept/ffffffffffffffffffff:3', 'c'.repeat(64), '2026-01-03T00:00:00.000Z', 'ffffffffffffffffffff');
+    await kept(`unionize-kept/${client!.id}:1`, 'a'.repeat(64), '2026-01-01T00:00:00.000Z');
+    await kept(`unionize-kept/${client!.id}:2`, 'b'.repeat(64), '2026-01-02T00:00:00.000Z');
+    await kept('unionize-kept/ffffffffffffffffffff:3', 'c'.repeat(64), '2026-01-03T00:00:00.000Z', 'ffffffffffffffffffff');
     const newest = await request(path);
     expect(newest.headers.get('content-disposition')).toBe(`attachment; filename="${client!.id}-2.tar.gz"`);
     expect(await newest.text()).toBe(`kept ${'b'.repeat(64)}`);

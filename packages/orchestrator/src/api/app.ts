@@ -71,7 +71,7 @@ export interface AppDeps {
   agentHealth?: AgentHealthSource;
   /** Draining agents (POST /v1/agents/:name/drain); without it every agent is unknown there (404). */
   agentControl?: AgentControl;
-  /** Banned devices (/v1/bans); the lifecycle's. Tests without it get bans of their own, on the store. */
+  /** Banned devices (/v1/bans); the lifecycle's. Tests without it get bans of their own, on the store, starting with none. */
   bans?: Bans;
   /** One-time download links ([share] dir); without, their routes answer 404. */
   shares?: Shares;
@@ -148,10 +148,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   // Unauthenticated: answers only about the client whose leased address the
   // request comes from, and only its address, name, state and container.
-  app.get('/v1/whoami', (c) => {
+  app.get('/v1/whoami', async (c) => {
     query(c, noQuery);
     const source = sourceAddressOf(c);
-    const found = source ? findCaller(store, source) : undefined;
+    const found = source ? await findCaller(store, source) : undefined;
     if (!found) throw new ApiError(404, 'NOT_FOUND', 'no client holds a lease on the address this request comes from');
     return c.json(found);
   });
@@ -181,42 +181,43 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return c.json({ eventId: accepted.eventId, clientId: accepted.clientId, duplicate: accepted.duplicate } satisfies LeaseEventAccepted, 202);
   });
 
-  app.get('/v1/clients', (c) => {
+  app.get('/v1/clients', async (c) => {
     const { limit, after } = query(c, clientsQuery);
     if (limit === undefined && after === undefined) {
       // Every client: written in chunks, never as one string of the whole list.
-      const body = jsonListStream('clients', store.listClients(), (client) => clientView(client, store.getInstance(client.id)), { next: null });
+      const instances = new Map((await store.listInstances()).map((i) => [i.clientId, i]));
+      const body = jsonListStream('clients', await store.listClients(), (client) => clientView(client, instances.get(client.id)), { next: null });
       return c.body(body, 200, { 'content-type': 'application/json' });
     }
-    const page = store.listClientsPage(after ?? null, limit ?? 1000);
+    const page = await store.listClientsPage(after ?? null, limit ?? 1000);
     const next = page.length === (limit ?? 1000) ? page[page.length - 1]!.id : null;
-    return c.json({ clients: page.map((client) => clientView(client, store.getInstance(client.id))), next } satisfies ClientList);
+    return c.json({ clients: await Promise.all(page.map(async (client) => clientView(client, await store.getInstance(client.id)))), next } satisfies ClientList);
   });
 
-  app.get('/v1/clients/:id', (c) => {
+  app.get('/v1/clients/:id', async (c) => {
     query(c, noQuery);
     const id = c.req.param('id');
-    const client = clientIdPattern.test(id) ? store.getClient(id) : undefined;
+    const client = clientIdPattern.test(id) ? await store.getClient(id) : undefined;
     if (!client) throw new ApiError(404, 'NOT_FOUND', `no client ${id.slice(0, 40)}`);
-    return c.json({ ...clientView(client, store.getInstance(id)), transitions: store.listTransitions(id, 50).map(transitionView) } satisfies ClientDetail);
+    return c.json({ ...clientView(client, await store.getInstance(id)), transitions: (await store.listTransitions(id, 50)).map(transitionView) } satisfies ClientDetail);
   });
 
-  app.delete('/v1/clients/:id', (c) => {
+  app.delete('/v1/clients/:id', async (c) => {
     query(c, noQuery);
     const id = c.req.param('id');
-    const client = clientIdPattern.test(id) ? store.getClient(id) : undefined;
+    const client = clientIdPattern.test(id) ? await store.getClient(id) : undefined;
     if (!client) throw new ApiError(404, 'NOT_FOUND', `no client ${id.slice(0, 40)}`);
     // Queued in this request's context: the deprovision is its work.
     dispatcher.run(deviceKeyOf(client), () => lifecycle.deprovision(id, 'deprovisioned by an operator'));
     return c.json({ clientId: id, queued: true } satisfies DeprovisionQueued, 202);
   });
 
-  app.post('/v1/clients/:id/restore', (c) => {
+  app.post('/v1/clients/:id/restore', async (c) => {
     query(c, noQuery);
     const id = c.req.param('id');
-    const client = clientIdPattern.test(id) ? store.getClient(id) : undefined;
+    const client = clientIdPattern.test(id) ? await store.getClient(id) : undefined;
     if (!client) throw new ApiError(404, 'NOT_FOUND', `no client ${id.slice(0, 40)}`);
-    const kept = store.listKept(id).at(-1);
+    const kept = (await store.listKept(id)).at(-1);
     if (!kept) throw new ApiError(404, 'NOT_FOUND', `client ${id} has no kept image`);
     if (client.desired !== 'running' || client.state === 'gone') {
       throw new ApiError(409, 'NO_LEASE', `client ${id} holds no lease: a restore makes its container for its current lease, so the device must be on the network`);
@@ -225,29 +226,29 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return c.json({ clientId: id, image: kept.image, queued: true } satisfies RestoreQueued, 202);
   });
 
-  app.get('/v1/instances', (c) => {
+  app.get('/v1/instances', async (c) => {
     query(c, noQuery);
-    return c.json({ instances: store.listInstances().map(instanceView) } satisfies InstanceList);
+    return c.json({ instances: (await store.listInstances()).map(instanceView) } satisfies InstanceList);
   });
 
-  app.get('/v1/kept', (c) => {
+  app.get('/v1/kept', async (c) => {
     query(c, noQuery);
-    return c.json({ kept: store.listKept() } satisfies KeptList);
+    return c.json({ kept: await store.listKept() } satisfies KeptList);
   });
 
-  app.get('/v1/events', (c) => {
+  app.get('/v1/events', async (c) => {
     const { limit = 100 } = query(c, eventsQuery);
-    return c.json({ events: store.recentEvents(limit).map(eventView) } satisfies EventList);
+    return c.json({ events: (await store.recentEvents(limit)).map(eventView) } satisfies EventList);
   });
 
-  app.get('/v1/servers', (c) => {
+  app.get('/v1/servers', async (c) => {
     query(c, noQuery);
-    return c.json({ servers: store.listServers().map(serverView) } satisfies ServerList);
+    return c.json({ servers: (await store.listServers()).map(serverView) } satisfies ServerList);
   });
 
-  app.get('/v1/agents', (c) => {
+  app.get('/v1/agents', async (c) => {
     query(c, noQuery);
-    const instances = store.instancesPerAgent();
+    const instances = await store.instancesPerAgent();
     const health = new Map((deps.agentHealth?.list() ?? []).map((h) => [h.name, h]));
     return c.json({
       agents: deps.agents.map((a) => ({
@@ -261,8 +262,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   registerExportRoutes(app, { store, agents: deps.agents });
   registerShareRoutes(app, { shares: deps.shares });
-  registerAgentRoutes(app, { control: deps.agentControl ?? { setDraining: () => false }, store, dispatcher, lifecycle });
-  registerBanRoutes(app, { bans: deps.bans ?? new Bans({ store, clock: { now: () => new Date() }, log }), store, dispatcher, lifecycle });
+  registerAgentRoutes(app, { control: deps.agentControl ?? { setDraining: async () => false }, store, dispatcher, lifecycle });
+  registerBanRoutes(app, { bans: deps.bans ?? new Bans({ store, clock: { now: () => new Date() }, log, recorded: [] }), store, dispatcher, lifecycle });
 
   return app;
 }

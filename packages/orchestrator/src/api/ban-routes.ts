@@ -37,9 +37,9 @@ export function registerBanRoutes<E extends Env>(
   app.post('/v1/bans', async (c) => {
     query(c, noQuery);
     const request = await body(c, banRequestSchema, 'ban request');
-    const ban = deps.bans.add(targetOf(request.target), request.seconds);
+    const ban = await deps.bans.add(targetOf(request.target), request.seconds);
     let removing = 0;
-    for (const client of deps.store.listClients()) {
+    for (const client of await deps.store.listClients()) {
       if (client.state === 'gone' || !covers(ban, client)) continue;
       removing++;
       deps.dispatcher.run(deviceKeyOf(client), () => deps.lifecycle.deprovision(client.id, banReason(ban)));
@@ -47,10 +47,10 @@ export function registerBanRoutes<E extends Env>(
     return c.json({ ban: banView(ban), removing } satisfies BanAdded, 201);
   });
 
-  app.delete('/v1/bans/:target', (c) => {
+  app.delete('/v1/bans/:target', async (c) => {
     query(c, noQuery);
     const target = targetOf(c.req.param('target'));
-    if (!deps.bans.remove(target)) throw new ApiError(404, 'NOT_FOUND', `${banTargetText(target)} is not banned`);
+    if (!(await deps.bans.remove(target))) throw new ApiError(404, 'NOT_FOUND', `${banTargetText(target)} is not banned`);
     return c.json({ target: banTargetText(target), removed: true } satisfies BanRemoved);
   });
 }

@@ -35,6 +35,7 @@ const monitor = new AgentMonitor({
   clock,
   log,
   deadAfterMs: 60_000,
+  recorded: [],
 });
 const shares = new Shares({ store, agents, clock, log, dir: makeTempDir('contract-shares-'), maxSeconds: 30 * 86_400, maxBytes: 1024 * 1024 });
 const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log, agentHealth: agentHealthFrom(monitor), agentControl: monitor, shares });
@@ -120,20 +121,20 @@ describe('every answer of the orchestrator API is one its contract describes', (
   });
 
   it('restore: queued for a device with a lease and a kept image; refused without either', async () => {
-    const withContainer = store.listInstances()[0]!.clientId;
+    const withContainer = (await store.listInstances())[0]!.clientId;
     expect((await ask('POST', `/v1/clients/${withContainer}/restore`)).status).toBe(404);
-    store.putKept({ image: `unionize-kept/${withContainer}:1`, imageId: 'e'.repeat(64), clientId: withContainer, agent: 'dock1', hostname: 'h', profile: 'p', sizeBytes: 10, createdAt: new Date().toISOString(), expiresAt: null });
+    await store.putKept({ image: `unionize-kept/${withContainer}:1`, imageId: 'e'.repeat(64), clientId: withContainer, agent: 'dock1', hostname: 'h', profile: 'p', sizeBytes: 10, createdAt: new Date().toISOString(), expiresAt: null });
     expect((await ask('POST', `/v1/clients/${withContainer}/restore`)).body).toEqual({ clientId: withContainer, image: `unionize-kept/${withContainer}:1`, queued: true });
     await dispatcher.idle();
-    const gone = store.listClients().find((c) => c.state === 'gone')!;
-    store.putKept({ image: `unionize-kept/${gone.id}:1`, imageId: 'f'.repeat(64), clientId: gone.id, agent: 'dock1', hostname: 'h', profile: 'p', sizeBytes: 10, createdAt: new Date().toISOString(), expiresAt: null });
+    const gone = (await store.listClients()).find((c) => c.state === 'gone')!;
+    await store.putKept({ image: `unionize-kept/${gone.id}:1`, imageId: 'f'.repeat(64), clientId: gone.id, agent: 'dock1', hostname: 'h', profile: 'p', sizeBytes: 10, createdAt: new Date().toISOString(), expiresAt: null });
     expect((await ask('POST', `/v1/clients/${gone.id}/restore`)).status).toBe(409);
     expect((await ask('POST', '/v1/clients/0123456789abcdef0123/restore')).status).toBe(404);
-    for (const id of [withContainer, gone.id]) store.deleteKept(`unionize-kept/${id}:1`);
+    for (const id of [withContainer, gone.id]) await store.deleteKept(`unionize-kept/${id}:1`);
   });
 
   it('shares: a link made, served once, then gone; what cannot be shared', async () => {
-    const withContainer = store.listInstances()[0]!.clientId;
+    const withContainer = (await store.listInstances())[0]!.clientId;
     const made = (await ask('POST', `/v1/clients/${withContainer}/shares`, { body: { seconds: 3600 } })).body;
     const link = new URL(made.url).pathname;
     expect((await ask('GET', link, { sign: false })).status).toBe(200);
@@ -151,7 +152,7 @@ describe('every answer of the orchestrator API is one its contract describes', (
 
   it('instances, events, servers', async () => {
     expect((await ask('GET', '/v1/instances')).body.instances.length).toBeGreaterThan(0);
-    store.putKept({ image: 'unionize-kept/c1:1', imageId: 'a'.repeat(64), clientId: 'c1', agent: 'dock1', hostname: 'h', profile: 'p', sizeBytes: 10, createdAt: new Date().toISOString(), expiresAt: null });
+    await store.putKept({ image: 'unionize-kept/c1:1', imageId: 'a'.repeat(64), clientId: 'c1', agent: 'dock1', hostname: 'h', profile: 'p', sizeBytes: 10, createdAt: new Date().toISOString(), expiresAt: null });
     expect((await ask('GET', '/v1/kept')).body.kept).toHaveLength(1);
     const events = (await ask('GET', '/v1/events?limit=10')).body.events;
     expect(events.some((e: any) => e.appliedAt !== null)).toBe(true);

@@ -19,7 +19,7 @@ export function registerExportRoutes<E extends Env>(app: Hono<E>, deps: { store:
   app.get('/v1/clients/:id/export', async (c) => {
     query(c, noQuery);
     const id = c.req.param('id');
-    const source = exportSourceOf(deps.store, id);
+    const source = await exportSourceOf(deps.store, id);
     if (!source) throw new ApiError(404, 'NOT_FOUND', `client ${id.slice(0, 40)} has no container and no kept image`);
     return exportResponse(await openExport(deps.agents, source), source.filename);
   });

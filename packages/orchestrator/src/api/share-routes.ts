@@ -23,10 +23,10 @@ export function registerShareRoutes<E extends Env>(app: Hono<E>, deps: { shares:
  * to; the token is the only right to it. The export, once, with its length.
  */
 export function registerSharedDownload<E extends Env>(app: Hono<E>, deps: { shares: Shares | undefined }): void {
-  app.get('/shared/:token', (c) => {
+  app.get('/shared/:token', async (c) => {
     query(c, noQuery);
     if (!deps.shares) throw new ApiError(404, 'NOT_FOUND', 'no such link');
-    const download = deps.shares.download(c.req.param('token'));
+    const download = await deps.shares.download(c.req.param('token'));
     download.stream.once('close', download.done);
     return new Response(Readable.toWeb(download.stream) as ReadableStream, {
       status: 200,

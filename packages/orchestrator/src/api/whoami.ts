@@ -30,15 +30,15 @@ export function normaliseAddress(raw: string): string | undefined {
  * the client leasing `source` now (not released or gone); when several
  * records share the address (a lease moved between devices), the one seen last.
  */
-export function findCaller(store: Store, source: string): WhoamiView | undefined {
+export async function findCaller(store: Store, source: string): Promise<WhoamiView | undefined> {
   let best: ClientRecord | undefined;
   // By index: this path needs no signature, so it must not read every client.
-  for (const client of store.clientsWithAddress(source)) {
+  for (const client of await store.clientsWithAddress(source)) {
     if (client.desired !== 'running' || client.state === 'gone') continue;
     if (!best || client.lastSeen > best.lastSeen) best = client;
   }
   if (!best) return undefined;
-  const instance = store.getInstance(best.id);
+  const instance = await store.getInstance(best.id);
   return {
     client: { address: best.address, hostname: best.hostname, state: best.state, expiresAt: best.expiresAt },
     container: instance ? { name: instance.containerName, address: instance.address } : null,

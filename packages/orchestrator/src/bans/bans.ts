@@ -28,12 +28,18 @@ export class Bans {
   readonly #bans = new Map<string, BanRecord>();
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(options: { store: Store; clock: Clock; log: Logger; entries?: BanEntries }) {
+  /** Bans with the ones the store holds. */
+  static async open(options: { store: Store; clock: Clock; log: Logger; entries?: BanEntries }): Promise<Bans> {
+    return new Bans({ ...options, recorded: await options.store.listBans() });
+  }
+
+  /** `recorded`: the bans the store holds (open() reads them). */
+  constructor(options: { store: Store; clock: Clock; log: Logger; entries?: BanEntries; recorded: readonly BanRecord[] }) {
     this.#store = options.store;
     this.#clock = options.clock;
     this.#log = options.log;
     this.#entries = options.entries;
-    for (const ban of this.#store.listBans()) this.#bans.set(keyOf(ban), ban);
+    for (const ban of options.recorded) this.#bans.set(keyOf(ban), ban);
   }
 
   /** The bans in force, oldest first. */
@@ -42,7 +48,7 @@ export class Bans {
   }
 
   /** Ban a device, or change the end of its ban; `seconds` absent: until unbanned. */
-  add(target: BanTarget, seconds?: number): BanRecord {
+  async add(target: BanTarget, seconds?: number): Promise<BanRecord> {
     const now = this.#clock.now();
     const known = this.#bans.get(keyOf(target));
     const ban: BanRecord = {
@@ -51,7 +57,7 @@ export class Bans {
       since: known && this.#inForce(known) ? known.since : now.toISOString(),
       until: seconds === undefined ? null : new Date(now.getTime() + seconds * 1000).toISOString(),
     };
-    this.#store.putBan(ban);
+    await this.#store.putBan(ban);
     this.#bans.set(keyOf(ban), ban);
     this.#entries?.ban(ban);
     this.#log.warn({ ban: banTargetText(ban), until: ban.until }, 'device banned');
@@ -59,9 +65,9 @@ export class Bans {
   }
 
   /** Lift a ban; false when the device was not banned. */
-  remove(target: BanTarget): boolean {
+  async remove(target: BanTarget): Promise<boolean> {
     this.#bans.delete(keyOf(target));
-    const removed = this.#store.deleteBan(target);
+    const removed = await this.#store.deleteBan(target);
     this.#entries?.unban(target);
     if (removed) this.#log.warn({ ban: banTargetText(target) }, 'device unbanned');
     return removed;
@@ -75,11 +81,11 @@ export class Bans {
   }
 
   /** Forget the bans that ended, and their ignore entries; returns them. */
-  expire(): BanRecord[] {
+  async expire(): Promise<BanRecord[]> {
     const ended = [...this.#bans.values()].filter((ban) => !this.#inForce(ban));
     for (const ban of ended) {
       this.#bans.delete(keyOf(ban));
-      this.#store.deleteBan(ban);
+      await this.#store.deleteBan(ban);
       this.#entries?.unban(ban);
       this.#log.info({ ban: banTargetText(ban), until: ban.until }, 'ban ended');
     }
@@ -88,14 +94,11 @@ export class Bans {
 
   /** expire() every `intervalMs`, and once now. */
   start(intervalMs: number): void {
-    this.expire();
-    this.#timer = setInterval(() => {
-      try {
-        this.expire();
-      } catch (error) {
-        this.#log.error({ err: error }, 'could not end the bans that ran out');
-      }
-    }, intervalMs);
+    const expire = (): void => {
+      this.expire().catch((error: unknown) => this.#log.error({ err: error }, 'could not end the bans that ran out'));
+    };
+    expire();
+    this.#timer = setInterval(expire, intervalMs);
     this.#timer.unref();
   }
 

@@ -25,9 +25,9 @@ function setup(options: { dashboard?: boolean } = {}) {
   const agents = [new FakeAgent('dock1')];
   const lifecycle = new Lifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64 });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 2 });
-  const agentHealth = agentHealthFrom(new AgentMonitor({ agents, settings: [{ name: 'dock1', url: 'https://dock1', capacity: 0, drain: false }], store, clock, log, deadAfterMs: 60_000 }));
+  const agentHealth = agentHealthFrom(new AgentMonitor({ agents, settings: [{ name: 'dock1', url: 'https://dock1', capacity: 0, drain: false }], store, clock, log, deadAfterMs: 60_000, recorded: [] }));
   const sampler = new SeriesSampler({ clock, counts: storeCounts(store) });
-  const bans = new Bans({ store, clock, log });
+  const bans = new Bans({ store, clock, log, recorded: [] });
   const hub = new StateHub(() => dashboardState({ store, agentHealth, clock, queueDepth: () => dispatcher.depth, series: () => sampler.series(), bans: () => bans.list() }), 20);
   const auth = options.dashboard === false ? undefined : new DashboardAuth({ token: Buffer.from(token) });
   const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log, agentHealth, dashboard: { hub, auth }, bans });
@@ -144,7 +144,7 @@ describe('dashboard', () => {
     const ban = await app.request('/v1/bans', { method: 'POST', body, headers: { 'content-type': 'application/json', ...signedHeaders('POST', '/v1/bans', body) } });
     expect(ban.status).toBe(201);
     let state: any;
-    hub.subscribe((json) => (state = JSON.parse(json)))();
+    (await hub.subscribe((json) => (state = JSON.parse(json))))();
     expect(state.bans).toEqual([{ target: '52:54:00:12:34:56', kind: 'mac', until: expect.any(String) }]);
     const cookie = (await login(app)).headers.get('set-cookie')!.split(';')[0]!;
     expect(await (await app.request('/dashboard', { headers: { cookie } })).text()).toContain('id="ban-list"');
@@ -153,10 +153,10 @@ describe('dashboard', () => {
   it('lists the kept images, newest first, and has a place for them on the page', async () => {
     const { app, hub, store } = setup();
     for (const [n, at] of [[1, '2026-01-01T00:00:00.000Z'], [2, '2026-01-02T00:00:00.000Z']] as const) {
-      store.putKept({ image: `unionize-kept/c${n}:1`, imageId: String(n).repeat(64), clientId: `c${n}`, agent: 'dock1', hostname: `visitor-${n}`, profile: 'visitor', sizeBytes: n * 1048576, createdAt: at, expiresAt: null });
+      await store.putKept({ image: `unionize-kept/c${n}:1`, imageId: String(n).repeat(64), clientId: `c${n}`, agent: 'dock1', hostname: `visitor-${n}`, profile: 'visitor', sizeBytes: n * 1048576, createdAt: at, expiresAt: null });
     }
     let state: any;
-    hub.subscribe((json) => (state = JSON.parse(json)))();
+    (await hub.subscribe((json) => (state = JSON.parse(json))))();
     expect(state.kept.map((k: { hostname: string }) => k.hostname)).toEqual(['visitor-2', 'visitor-1']);
     expect(state.kept[0]).toMatchObject({ clientId: 'c2', profile: 'visitor', agent: 'dock1', sizeBytes: 2 * 1048576, expiresAt: null });
     const cookie = (await login(app)).headers.get('set-cookie')!.split(';')[0]!;
@@ -167,7 +167,7 @@ describe('dashboard', () => {
     const { app, hub } = setup();
     expect(app).toBeDefined();
     let state: { series: unknown; counts: Record<string, number> } | undefined;
-    const unsubscribe = hub.subscribe((json) => (state = JSON.parse(json)));
+    const unsubscribe = await hub.subscribe((json) => (state = JSON.parse(json)));
     unsubscribe();
     const series = chartSeriesSchema.parse(state!.series);
     expect(series.t).toHaveLength(60);

@@ -110,7 +110,7 @@ export function createDashboard(deps: DashboardDeps): Hono {
     securityHeaders(c);
     return streamSSE(c, async (stream) => {
       let queue = Promise.resolve();
-      const unsubscribe = deps.hub!.subscribe((json) => {
+      const unsubscribe = await deps.hub!.subscribe((json) => {
         queue = queue.then(() => stream.writeSSE({ event: 'state', data: json })).catch(() => undefined);
       });
       stream.onAbort(unsubscribe);

@@ -41,7 +41,7 @@ export interface SnapshotSources {
   clock: Clock;
   queueDepth: () => number;
   /** The SeriesSampler's last hour. */
-  series: () => ChartSeries;
+  series: () => Promise<ChartSeries>;
   /** The bans in force (Bans.list); none when absent. */
   bans?: () => BanRecord[];
 }
@@ -51,18 +51,19 @@ const GONE_SHOWN_MS = 10 * 60_000;
 const EVENTS_SHOWN = 30;
 const KEPT_SHOWN = 20;
 
-export function dashboardState(sources: SnapshotSources): DashboardState {
+export async function dashboardState(sources: SnapshotSources): Promise<DashboardState> {
   const { store } = sources;
   const now = sources.clock.now().getTime();
-  const clients = store.listClients();
+  const clients = await store.listClients();
   const counts: Record<string, number> = Object.fromEntries(CLIENT_STATES.map((s) => [s, 0]));
   for (const client of clients) counts[client.state] = (counts[client.state] ?? 0) + 1;
-  const instances = store.listInstances();
+  const instances = await store.listInstances();
   const hostnames = new Map(clients.map((c) => [c.id, c.hostname]));
+  const instanceOf = new Map(instances.map((i) => [i.clientId, i]));
   const devices = clients
     .filter((c) => c.state !== 'gone' || now - Date.parse(c.updatedAt) < GONE_SHOWN_MS)
     .map((c) => {
-      const instance = store.getInstance(c.id);
+      const instance = instanceOf.get(c.id);
       return {
         id: c.id,
         hostname: c.hostname,
@@ -85,7 +86,7 @@ export function dashboardState(sources: SnapshotSources): DashboardState {
     checkedAt: a.checkedAt,
     instances: instances.filter((i) => i.agent === a.name).length,
   }));
-  const events = store.recentEvents(EVENTS_SHOWN).map((e) => ({
+  const events = (await store.recentEvents(EVENTS_SHOWN)).map((e) => ({
     receivedAt: e.receivedAt,
     action: e.event.action,
     outcome: e.outcome,
@@ -95,10 +96,10 @@ export function dashboardState(sources: SnapshotSources): DashboardState {
     clientId: e.clientId,
   }));
   const bans = (sources.bans?.() ?? []).map((b) => ({ target: banTargetText(b), kind: b.kind, until: b.until }));
-  const kept = store.listKept().slice(-KEPT_SHOWN).reverse().map((k) => ({
+  const kept = (await store.listKept()).slice(-KEPT_SHOWN).reverse().map((k) => ({
     clientId: k.clientId, hostname: k.hostname, profile: k.profile, agent: k.agent, sizeBytes: k.sizeBytes, createdAt: k.createdAt, expiresAt: k.expiresAt,
   }));
-  return { generatedAt: new Date(now).toISOString(), counts, queued: sources.queueDepth(), devices, agents, bans, kept, events, series: sources.series() };
+  return { generatedAt: new Date(now).toISOString(), counts, queued: sources.queueDepth(), devices, agents, bans, kept, events, series: await sources.series() };
 }
 
 /**
@@ -108,14 +109,16 @@ export function dashboardState(sources: SnapshotSources): DashboardState {
  * hundred clients a pass costs well under a millisecond.
  */
 export class StateHub {
-  readonly #build: () => DashboardState;
+  readonly #build: () => Promise<DashboardState>;
   readonly #intervalMs: number;
   readonly #viewers = new Set<(json: string) => void>();
   #last = '';
   #lastJson = '';
   #timer: NodeJS.Timeout | undefined;
+  /** A tick that finds the last one still building skips. */
+  #building = false;
 
-  constructor(build: () => DashboardState, intervalMs: number) {
+  constructor(build: () => Promise<DashboardState>, intervalMs: number) {
     this.#build = build;
     this.#intervalMs = intervalMs;
   }
@@ -124,12 +127,12 @@ export class StateHub {
     return this.#viewers.size;
   }
 
-  /** Sends the current state at once, then every change; returns the unsubscribe. */
-  subscribe(send: (json: string) => void): () => void {
-    this.#refresh();
+  /** Sends the current state at once, then every change; resolves to the unsubscribe. */
+  async subscribe(send: (json: string) => void): Promise<() => void> {
+    await this.#refresh();
     send(this.#lastJson);
     this.#viewers.add(send);
-    this.#timer ??= setInterval(() => this.#tick(), this.#intervalMs).unref();
+    this.#timer ??= setInterval(() => void this.#tick(), this.#intervalMs).unref();
     return () => {
       this.#viewers.delete(send);
       if (this.#viewers.size === 0 && this.#timer) {
@@ -139,8 +142,8 @@ export class StateHub {
     };
   }
 
-  #refresh(): boolean {
-    const state = this.#build();
+  async #refresh(): Promise<boolean> {
+    const state = await this.#build();
     const key = JSON.stringify({ ...state, generatedAt: '' });
     if (key === this.#last) return false;
     this.#last = key;
@@ -148,8 +151,16 @@ export class StateHub {
     return true;
   }
 
-  #tick(): void {
-    if (!this.#refresh()) return;
+  async #tick(): Promise<void> {
+    if (this.#building) return;
+    this.#building = true;
+    try {
+      if (!(await this.#refresh())) return;
+    } catch {
+      return; // the store failed this once: the next tick tries again
+    } finally {
+      this.#building = false;
+    }
     for (const send of this.#viewers) send(this.#lastJson);
   }
 }

@@ -19,7 +19,7 @@ class RecordingStore extends MemoryStore {
   readonly syncs: Array<{ release: () => void; fail: (error: Error) => void }> = [];
   failCommit: Error | undefined;
 
-  override writeJournal(events: readonly EventRecord[], applied: readonly AppliedMark[]): { duplicate: boolean }[] {
+  override async writeJournal(events: readonly EventRecord[], applied: readonly AppliedMark[]): Promise<{ duplicate: boolean }[]> {
     if (this.failCommit) throw this.failCommit;
     this.commits.push({ events: events.map((e) => e.eventId), marks: applied.map((m) => m.eventId) });
     return super.writeJournal(events, applied);
@@ -82,7 +82,7 @@ describe('EventDispatcher group commit', () => {
     await answer;
     await t.dispatcher.idle();
     expect(t.store.commits.at(-1)).toEqual({ events: [], marks: [e.eventId] });
-    expect(t.store.recentEvents(1)[0]).toMatchObject({ eventId: e.eventId, outcome: 'ignored: release for an unknown client', outcomeKind: 'ignored', appliedAt: '2026-01-01T00:00:01.000Z' });
+    expect((await t.store.recentEvents(1))[0]).toMatchObject({ eventId: e.eventId, outcome: 'ignored: release for an unknown client', outcomeKind: 'ignored', appliedAt: '2026-01-01T00:00:01.000Z' });
   });
 
   it('answers a repeat in the same turn or a later one as a duplicate, and applies the event once', async () => {
@@ -110,7 +110,7 @@ describe('EventDispatcher group commit', () => {
     t.store.failCommit = undefined;
     await t.dispatcher.idle();
     expect(t.applied).toEqual([]);
-    expect(t.store.recentEvents(10)).toEqual([]);
+    expect(await t.store.recentEvents(10)).toEqual([]);
   });
 
   it('rejects the events of a failed sync (not known to be on disk) but applies them: they are in the journal', async () => {

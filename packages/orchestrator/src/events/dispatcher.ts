@@ -112,16 +112,16 @@ export class EventDispatcher {
   }
 
   /** Journal one event in a commit of its own (durable when it returns) and queue it, at once; the API uses journal(). */
-  accept(event: LeaseEvent): Accepted {
+  async accept(event: LeaseEvent): Promise<Accepted> {
     const record = this.#record(event);
-    const { duplicate } = this.#store.appendEvent(record);
+    const { duplicate } = await this.#store.appendEvent(record);
     this.#journaled(record, duplicate);
     return { eventId: event.eventId, clientId: record.clientId, duplicate };
   }
 
   /** Queue events journaled but not applied (after a restart). */
-  resume(): number {
-    const events = this.#store.unappliedEvents();
+  async resume(): Promise<number> {
+    const events = await this.#store.unappliedEvents();
     for (const record of events) this.#enqueue(record);
     return events.length;
   }
@@ -139,7 +139,7 @@ export class EventDispatcher {
   async idle(): Promise<void> {
     for (;;) {
       await this.#queue.idle();
-      this.#commit();
+      await this.#commit();
       if (this.#syncing.size > 0) {
         await Promise.allSettled([...this.#syncing]);
         continue;
@@ -207,11 +207,11 @@ export class EventDispatcher {
     if (this.#commitScheduled) return;
     this.#commitScheduled = true;
     // After the poll phase: every request whose body came in this turn is in the batch.
-    setImmediate(() => this.#commit());
+    setImmediate(() => void this.#commit());
   }
 
   /** The group commit: one store commit for what is pending, then one sync before the events are answered and queued. */
-  #commit(): void {
+  async #commit(): Promise<void> {
     this.#commitScheduled = false;
     const pending = this.#pending;
     const marks = this.#marks;
@@ -220,7 +220,7 @@ export class EventDispatcher {
     this.#marks = [];
     let results: { duplicate: boolean }[];
     try {
-      results = this.#store.writeJournal(pending.map((p) => p.record), marks);
+      results = await this.#store.writeJournal(pending.map((p) => p.record), marks);
     } catch (error) {
       if (marks.length > 0) this.#log.error({ err: error, marks: marks.length }, 'could not mark events applied (they are applied again at the next start)');
       for (const p of pending) p.reject(error);

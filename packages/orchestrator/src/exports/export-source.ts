@@ -15,11 +15,11 @@ export interface ExportSource {
   filename: string;
 }
 
-export function exportSourceOf(store: Store, clientId: string): ExportSource | undefined {
+export async function exportSourceOf(store: Store, clientId: string): Promise<ExportSource | undefined> {
   if (!clientIdPattern.test(clientId)) return undefined;
-  const instance = store.getInstance(clientId);
+  const instance = await store.getInstance(clientId);
   if (instance) return { clientId, agent: instance.agent, what: { container: instance.containerName }, filename: `${clientId}-live.tar.gz` };
-  const kept = store.listKept(clientId).at(-1);
+  const kept = (await store.listKept(clientId)).at(-1);
   if (!kept) return undefined;
   return { clientId, agent: kept.agent, what: { kept: kept.imageId }, filename: `${clientId}-${kept.image.split(':').at(-1)}.tar.gz` };
 }

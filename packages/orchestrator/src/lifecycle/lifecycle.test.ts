@@ -29,7 +29,7 @@ function setup(options: {
   const placement = options.placement?.(agents);
   const pinDir = options.pinning ? join(makeTempDir('pins-'), 'hosts.d') : undefined;
   const pinner = pinDir ? new HostsPinner({ dir: pinDir, log }) : undefined;
-  const bans = new Bans({ store, clock, log, ...(pinner ? { entries: pinner } : {}) });
+  const bans = new Bans({ store, clock, log, ...(pinner ? { entries: pinner } : {}), recorded: [] });
   const lifecycle = new Lifecycle({
     store, agents, clock, log, image: 'img:default', prefixLength: 64, profiles, bans,
     addressing: options.addressing ?? 'static',
@@ -44,7 +44,7 @@ function setup(options: {
       eventId: randomUUID(), server: 'devnet', role: 'device', action: 'add', duid: '00:01:aa', iaid: '1', address: 'fd00:1::1000',
       hostname: null, mac: null, interface: null, expiresAt: null, seenAt: clock.now().toISOString(), ...over,
     };
-    dispatcher.accept(event);
+    await dispatcher.accept(event);
     await dispatcher.idle();
     return clientIdOf(event.server, event.duid, event.iaid);
   };
@@ -74,8 +74,8 @@ describe('Lifecycle: profiles, TTL and cool-down', () => {
     expect(request(big)).toMatchObject({ image: 'img:big', memoryBytes: 256 * 1024 ** 2 });
     expect(request(plain)).toMatchObject({ image: 'img:default', env: { PROFILE: 'default' } });
     expect(request(plain).memoryBytes).toBeUndefined();
-    expect(t.store.getClient(small)).toMatchObject({ profile: 'small', ttlExpiresAt: '2026-01-01T00:00:05.000Z' });
-    expect(t.store.getClient(plain)).toMatchObject({ profile: null, ttlExpiresAt: null });
+    expect(await t.store.getClient(small)).toMatchObject({ profile: 'small', ttlExpiresAt: '2026-01-01T00:00:05.000Z' });
+    expect(await t.store.getClient(plain)).toMatchObject({ profile: null, ttlExpiresAt: null });
   });
 
   it('removes the container when its TTL runs out though the lease lives, and holds the cool-down', async () => {
@@ -85,18 +85,18 @@ describe('Lifecycle: profiles, TTL and cool-down', () => {
     expect((await t.reconcile()).ttlExpired).toBe(0);
     t.advance(1_000);
     expect((await t.reconcile()).ttlExpired).toBe(1);
-    expect(t.store.getClient(id)).toMatchObject({ state: 'gone', desired: 'removed', cooldownUntil: '2026-01-01T00:00:35.000Z' });
+    expect(await t.store.getClient(id)).toMatchObject({ state: 'gone', desired: 'removed', cooldownUntil: '2026-01-01T00:00:35.000Z' });
     expect(t.agents.every((a) => a.containers.size === 0)).toBe(true);
     // A renewal during the cool-down: recorded, no container.
     t.advance(10_000);
     await t.send({ hostname: 'small-1', action: 'old' });
-    expect(t.store.getClient(id)).toMatchObject({ state: 'gone', desired: 'removed' });
+    expect(await t.store.getClient(id)).toMatchObject({ state: 'gone', desired: 'removed' });
     expect((await t.reconcile()).repaired).toBe(0);
     expect(t.agents.every((a) => a.containers.size === 0)).toBe(true);
     // After it, the next renewal brings a new container with a fresh TTL.
     t.advance(21_000);
     await t.send({ hostname: 'small-1', action: 'old' });
-    expect(t.store.getClient(id)).toMatchObject({ state: 'ready', cooldownUntil: null, ttlExpiresAt: '2026-01-01T00:00:41.000Z' });
+    expect(await t.store.getClient(id)).toMatchObject({ state: 'ready', cooldownUntil: null, ttlExpiresAt: '2026-01-01T00:00:41.000Z' });
   });
 });
 
@@ -114,35 +114,35 @@ describe('Lifecycle: placement over several agents', () => {
     for (let i = 1; i <= 3; i++) await t.send({ duid: `00:01:0${i}` });
     expect(t.agents.map((a) => a.containers.size)).toEqual([2, 1]);
     const fourth = await t.send({ duid: '00:01:04' });
-    expect(t.store.getClient(fourth)).toMatchObject({ state: 'failed', stateReason: expect.stringMatching(/no healthy agent with room/) });
+    expect(await t.store.getClient(fourth)).toMatchObject({ state: 'failed', stateReason: expect.stringMatching(/no healthy agent with room/) });
   });
 
   it('counts containers still being made: a burst stays within capacity and spreads', async () => {
     const t = setup({ placement: placement({ dock1: { capacity: 3 }, dock2: { capacity: 3 } }) });
     // Accepted together: the dispatcher provisions four at a time, each before the others' instances are recorded.
     for (let i = 1; i <= 6; i++) {
-      t.dispatcher.accept({
+      await t.dispatcher.accept({
         eventId: randomUUID(), server: 'devnet', role: 'device', action: 'add', duid: `00:01:0${i}`, iaid: '1', address: `fd00:1::100${i}`,
         hostname: null, mac: null, interface: null, expiresAt: null, seenAt: new Date().toISOString(),
       });
     }
     await t.dispatcher.idle();
     expect(t.agents.map((a) => a.containers.size)).toEqual([3, 3]);
-    expect(t.store.listClients().every((c) => c.state === 'ready')).toBe(true);
+    expect((await t.store.listClients()).every((c) => c.state === 'ready')).toBe(true);
   });
 
   it('places nothing new on a draining agent; its clients stay, or move on request', async () => {
     const status: Record<string, { draining?: boolean }> = {};
     const t = setup({ placement: placement(status) });
     const first = await t.send({ duid: '00:01:01' });
-    expect(t.store.getInstance(first)?.agent).toBe('dock1');
+    expect((await t.store.getInstance(first))?.agent).toBe('dock1');
     status.dock1 = { draining: true };
     const second = await t.send({ duid: '00:01:02' });
     const third = await t.send({ duid: '00:01:03' });
-    expect([t.store.getInstance(second)?.agent, t.store.getInstance(third)?.agent]).toEqual(['dock2', 'dock2']);
-    expect(t.store.getInstance(first)?.agent).toBe('dock1');
+    expect([(await t.store.getInstance(second))?.agent, (await t.store.getInstance(third))?.agent]).toEqual(['dock2', 'dock2']);
+    expect((await t.store.getInstance(first))?.agent).toBe('dock1');
     await t.lifecycle.move(first, 'agent dock1 drained with move');
-    expect(t.store.getInstance(first)?.agent).toBe('dock2');
+    expect((await t.store.getInstance(first))?.agent).toBe('dock2');
     expect(t.agents[0]!.containers.size).toBe(0);
     expect(t.agents[1]!.containers.size).toBe(3);
   });
@@ -151,13 +151,13 @@ describe('Lifecycle: placement over several agents', () => {
     const status: Record<string, { dead?: boolean }> = {};
     const t = setup({ placement: placement(status) });
     const id = await t.send({ duid: '00:01:01' });
-    expect(t.store.getInstance(id)?.agent).toBe('dock1');
+    expect((await t.store.getInstance(id))?.agent).toBe('dock1');
     t.agents[0]!.down = true;
     expect((await t.reconcile()).repaired).toBe(0);
     status.dock1 = { dead: true };
     await t.reconcile();
-    expect(t.store.getInstance(id)?.agent).toBe('dock2');
-    expect(t.store.getClient(id)?.state).toBe('ready');
+    expect((await t.store.getInstance(id))?.agent).toBe('dock2');
+    expect((await t.store.getClient(id))?.state).toBe('ready');
     t.agents[0]!.down = false;
     status.dock1 = {};
     expect((await t.reconcile()).orphansRemoved).toBe(1);
@@ -181,7 +181,7 @@ describe('Lifecycle: the device addresses its container is reachable from', () =
     await t.send({ action: 'old', address: 'fd00:1::2000' });
     expect(t.agents[0]!.creates).toBe(2);
     expect(requestOf(t, id)).toMatchObject({ deviceAddresses: ['fd00:1::2000'], address: containerAddress });
-    expect(t.store.getClient(id)).toMatchObject({ state: 'ready', address: 'fd00:1::2000' });
+    expect(await t.store.getClient(id)).toMatchObject({ state: 'ready', address: 'fd00:1::2000' });
   });
 
   it('a reconcile pass re-sends the request when the agent lets in another address than the device\'s', async () => {
@@ -194,7 +194,7 @@ describe('Lifecycle: the device addresses its container is reachable from', () =
     expect((await t.reconcile()).repaired).toBe(1);
     expect(t.agents[0]!.creates).toBe(2);
     expect(t.agents[0]!.containers.get(view.name)?.deviceAddresses).toEqual(['fd00:1::1000']);
-    expect(t.store.getClient(id)?.state).toBe('ready');
+    expect((await t.store.getClient(id))?.state).toBe('ready');
     expect((await t.reconcile()).repaired).toBe(0);
   });
 
@@ -216,13 +216,13 @@ describe('Lifecycle: dhcp addressing', () => {
     const id = await t.send({});
     const [request] = [...agent.requests.values()];
     expect(request?.address).toBe(DHCP_ADDRESS);
-    expect(t.store.getClient(id)).toMatchObject({ state: 'provisioning', stateReason: expect.stringMatching(/waiting for its DHCPv6 lease/) });
+    expect(await t.store.getClient(id)).toMatchObject({ state: 'provisioning', stateReason: expect.stringMatching(/waiting for its DHCPv6 lease/) });
     const unknown = await t.send({ role: 'instance', duid: '00:03:00:01:02:00:00:00:00:99', mac: '02:00:00:00:00:99', address: 'fd00:3::1999', server: 'ctrnet' });
-    expect(t.store.getClient(unknown)).toBeUndefined();
+    expect(await t.store.getClient(unknown)).toBeUndefined();
     await t.send({ role: 'instance', duid: '00:03:00:01:99', mac: request!.mac, address: 'fd00:3::1234', server: 'ctrnet' });
-    expect(t.store.getInstance(id)?.address).toBe('fd00:3::1234/128');
-    expect(t.store.getClient(id)).toMatchObject({ state: 'ready', stateReason: expect.stringMatching(/leased fd00:3::1234/) });
-    const outcomes = t.store.recentEvents(10).map((e) => [e.outcomeKind, e.outcome]);
+    expect((await t.store.getInstance(id))?.address).toBe('fd00:3::1234/128');
+    expect(await t.store.getClient(id)).toMatchObject({ state: 'ready', stateReason: expect.stringMatching(/leased fd00:3::1234/) });
+    const outcomes = (await t.store.recentEvents(10)).map((e) => [e.outcomeKind, e.outcome]);
     expect(outcomes).toContainEqual(['ignored', 'ignored: no instance has MAC 02:00:00:00:00:99']);
     expect(outcomes).toContainEqual(['bound', `bound fd00:3::1234 to ${request!.name}`]);
   });
@@ -238,9 +238,9 @@ describe('Lifecycle: one device, one container, reached from each of its address
     const temporary = await t.send({ duid: '00:01:0a', iaid: 'T7', address: 'fd00:1::2000' });
     expect(containers(t)).toHaveLength(1);
     expect(allowed(t)).toEqual([['fd00:1::1000', 'fd00:1::2000']]);
-    expect(t.store.getClient(device)?.state).toBe('ready');
-    expect(t.store.getClient(temporary)).toMatchObject({ state: 'ready', stateReason: `address of its device, reaching the container of client ${device}` });
-    expect(t.store.getInstance(temporary)).toBeUndefined();
+    expect((await t.store.getClient(device))?.state).toBe('ready');
+    expect(await t.store.getClient(temporary)).toMatchObject({ state: 'ready', stateReason: `address of its device, reaching the container of client ${device}` });
+    expect(await t.store.getInstance(temporary)).toBeUndefined();
     // A renewal of the IA_TA asks the agent for nothing.
     const creates = t.agents.reduce((n, a) => n + a.creates, 0);
     await t.send({ duid: '00:01:0a', iaid: 'T7', address: 'fd00:1::2000', action: 'old' });
@@ -248,19 +248,19 @@ describe('Lifecycle: one device, one container, reached from each of its address
     // The reconciler leaves it be (no repair, no create).
     expect((await t.reconcile()).repaired).toBe(0);
     await t.send({ duid: '00:01:0a', iaid: 'T7', address: 'fd00:1::2000', action: 'del' });
-    expect(t.store.getClient(temporary)?.state).toBe('gone');
+    expect((await t.store.getClient(temporary))?.state).toBe('gone');
     expect(allowed(t)).toEqual([['fd00:1::1000']]);
-    expect(t.store.getClient(device)?.state).toBe('ready');
+    expect((await t.store.getClient(device))?.state).toBe('ready');
   });
 
   it('an IA_TA alone makes none; the device’s IA_NA that comes after makes one that lets both in', async () => {
     const t = setup();
     const temporary = await t.send({ duid: '00:01:0b', iaid: 'T1', address: 'fd00:1::2001' });
     expect(containers(t)).toHaveLength(0);
-    expect(t.store.recentEvents(1)[0]).toMatchObject({ outcomeKind: 'ignored' });
+    expect((await t.store.recentEvents(1))[0]).toMatchObject({ outcomeKind: 'ignored' });
     await t.send({ duid: '00:01:0b', iaid: '1', address: 'fd00:1::1001' });
     expect(allowed(t)).toEqual([['fd00:1::1001', 'fd00:1::2001']]);
-    expect(t.store.getClient(temporary)?.state).toBe('ready');
+    expect((await t.store.getClient(temporary))?.state).toBe('ready');
   });
 
   it('a second IA_NA, even in the same exchange as the first, joins its device’s container; when the first ends, the second gets one', async () => {
@@ -269,7 +269,7 @@ describe('Lifecycle: one device, one container, reached from each of its address
     const first = { duid: '00:01:0c', iaid: '1', address: 'fd00:1::1002' };
     const second = { duid: '00:01:0c', iaid: '2', address: 'fd00:1::1003' };
     for (const over of [first, second]) {
-      t.dispatcher.accept({ eventId: randomUUID(), server: 'devnet', role: 'device', action: 'add', hostname: null, mac: null, interface: null, expiresAt: null, seenAt: '2026-01-01T00:00:00.000Z', ...over });
+      await t.dispatcher.accept({ eventId: randomUUID(), server: 'devnet', role: 'device', action: 'add', hostname: null, mac: null, interface: null, expiresAt: null, seenAt: '2026-01-01T00:00:00.000Z', ...over });
     }
     await t.dispatcher.idle();
     expect(containers(t)).toHaveLength(1);
@@ -282,7 +282,7 @@ describe('Lifecycle: one device, one container, reached from each of its address
     await t.send({ ...first, action: 'del' });
     expect(containers(t)).toHaveLength(0);
     await t.reconcile();
-    expect(t.store.getInstance(secondId)).toBeDefined();
+    expect(await t.store.getInstance(secondId)).toBeDefined();
     expect(allowed(t)).toEqual([['fd00:1::1004']]);
   });
 
@@ -291,11 +291,11 @@ describe('Lifecycle: one device, one container, reached from each of its address
     const first = await t.send({ duid: '00:01:0d', iaid: '1', address: 'fd00:1::1005', hostname: 'short-1' });
     t.advance(6000);
     await t.reconcile();
-    expect(t.store.getClient(first)?.cooldownUntil).not.toBeNull();
+    expect((await t.store.getClient(first))?.cooldownUntil).not.toBeNull();
     expect(containers(t)).toHaveLength(0);
     const second = await t.send({ duid: '00:01:0d', iaid: '2', address: 'fd00:1::1006', hostname: 'short-1' });
     expect(containers(t)).toHaveLength(0);
-    expect(t.store.getClient(second)?.stateReason).toMatch(/^its device is cooling down until/);
+    expect((await t.store.getClient(second))?.stateReason).toMatch(/^its device is cooling down until/);
   });
 });
 
@@ -315,10 +315,10 @@ describe('Lifecycle: pins live while their clients do', () => {
     }
     t.advance(2000);
     await t.reconcile();
-    expect(t.store.clientsPerState()).toMatchObject({ ready: live.size, gone: 500 - live.size });
+    expect(await t.store.clientsPerState()).toMatchObject({ ready: live.size, gone: 500 - live.size });
     const files = t.pins();
     expect(Object.keys(files).sort()).toEqual([...live].sort());
-    for (const id of live) expect(files[id]).toBe(`id:${t.store.getClient(id)!.duid},[${t.store.getClient(id)!.address}]\n`);
+    for (const id of live) expect(files[id]).toBe(`id:${(await t.store.getClient(id))!.duid},[${(await t.store.getClient(id))!.address}]\n`);
     // One comes back: pinned again.
     await t.send(device(1));
     expect(Object.keys(t.pins())).toHaveLength(live.size + 1);
@@ -332,41 +332,41 @@ describe('Lifecycle: bans', () => {
     const byMac = { duid: '00:03:00:01:52:54:00:00:00:02', address: 'fd00:1::1002', mac: '52:54:00:00:00:02' };
     const first = await t.send(byDuid);
     const second = await t.send(byMac);
-    const duidBan = t.bans.add({ kind: 'duid', value: byDuid.duid }, 60);
-    t.bans.add({ kind: 'mac', value: byMac.mac });
+    const duidBan = await t.bans.add({ kind: 'duid', value: byDuid.duid }, 60);
+    await t.bans.add({ kind: 'mac', value: byMac.mac });
     // The API queues these on a ban; here they are run directly.
     await t.lifecycle.deprovision(first, 'banned: test');
     await t.lifecycle.deprovision(second, 'banned: test');
-    expect(t.store.countInstances()).toBe(0);
+    expect(await t.store.countInstances()).toBe(0);
     expect(Object.values(t.pins()).sort()).toEqual([`${byMac.mac},ignore\n`, `id:${byDuid.duid},ignore\n`]);
 
     // Their next lease events are refused, and no pin is written for them.
     await t.send(byDuid);
     await t.send({ ...byMac, action: 'old' });
-    expect(t.store.getClient(first)).toMatchObject({ state: 'failed', stateReason: `banned: DUID ${byDuid.duid} until ${duidBan.until}` });
-    expect(t.store.getClient(second)).toMatchObject({ state: 'failed', stateReason: `banned: MAC ${byMac.mac}` });
-    expect(t.store.recentEvents(2).map((e) => e.outcomeKind)).toEqual(['refused', 'refused']);
-    expect(t.store.countInstances()).toBe(0);
+    expect(await t.store.getClient(first)).toMatchObject({ state: 'failed', stateReason: `banned: DUID ${byDuid.duid} until ${duidBan.until}` });
+    expect(await t.store.getClient(second)).toMatchObject({ state: 'failed', stateReason: `banned: MAC ${byMac.mac}` });
+    expect((await t.store.recentEvents(2)).map((e) => e.outcomeKind)).toEqual(['refused', 'refused']);
+    expect(await t.store.countInstances()).toBe(0);
     expect(Object.keys(t.pins()).filter((name) => !name.startsWith('ban-'))).toEqual([]);
     // A reconcile pass makes nothing either, and records no new transition.
-    const transitions = t.store.listTransitions(first, 50).length;
+    const transitions = (await t.store.listTransitions(first, 50)).length;
     await t.reconcile();
-    expect(t.store.countInstances()).toBe(0);
-    expect(t.store.listTransitions(first, 50)).toHaveLength(transitions);
+    expect(await t.store.countInstances()).toBe(0);
+    expect(await t.store.listTransitions(first, 50)).toHaveLength(transitions);
 
     // The DUID ban ends: it applies no more, and expire() removes its entry; the next lease gets a container and a pin.
     t.advance(61_000);
     expect(t.bans.list().map((b) => b.kind)).toEqual(['mac']);
-    expect(t.bans.expire().map((b) => b.value)).toEqual([byDuid.duid]);
-    expect(t.store.listBans().map((b) => b.kind)).toEqual(['mac']);
+    expect((await t.bans.expire()).map((b) => b.value)).toEqual([byDuid.duid]);
+    expect((await t.store.listBans()).map((b) => b.kind)).toEqual(['mac']);
     await t.send(byDuid);
-    expect(t.store.getClient(first)?.state).toBe('ready');
+    expect((await t.store.getClient(first))?.state).toBe('ready');
     expect(Object.values(t.pins()).sort()).toEqual([`${byMac.mac},ignore\n`, `id:${byDuid.duid},[${byDuid.address}]\n`]);
     // Unbanned: the reconciler provisions the MAC's client, whose lease lives.
-    expect(t.bans.remove({ kind: 'mac', value: byMac.mac })).toBe(true);
-    expect(t.bans.remove({ kind: 'mac', value: byMac.mac })).toBe(false);
+    expect(await t.bans.remove({ kind: 'mac', value: byMac.mac })).toBe(true);
+    expect(await t.bans.remove({ kind: 'mac', value: byMac.mac })).toBe(false);
     await t.reconcile();
-    expect(t.store.getClient(second)?.state).toBe('ready');
+    expect((await t.store.getClient(second))?.state).toBe('ready');
     expect(Object.keys(t.pins())).toEqual([first]);
     // Its pin comes back with its next lease event (dnsmasq answers it again).
     await t.send({ ...byMac, action: 'old' });
@@ -387,12 +387,12 @@ describe('Lifecycle: keeping a container as an image when its lease ends', () =>
     const plain = await t.send({ duid: '00:01:02', hostname: 'plain-1' });
     await t.send({ duid: '00:01:01', hostname: 'keep-1', action: 'del' });
     await t.send({ duid: '00:01:02', hostname: 'plain-1', action: 'del' });
-    expect(t.store.getClient(kept)?.state).toBe('gone');
+    expect((await t.store.getClient(kept))?.state).toBe('gone');
     expect(t.agents[0]!.containers.size).toBe(0);
-    expect(t.store.listKept()).toEqual([
+    expect(await t.store.listKept()).toEqual([
       expect.objectContaining({ image: `unionize-kept/${kept}:20260101T000000000Z`, clientId: kept, agent: 'dock1', hostname: 'keep-1', profile: 'keeper', expiresAt: '2026-01-03T00:00:00.000Z' }),
     ]);
-    expect(t.store.listKept(plain)).toEqual([]);
+    expect(await t.store.listKept(plain)).toEqual([]);
   });
 
   it('TTL and lease expiry keep too; keep_max_mb prunes the oldest, keep_days removes what is older', async () => {
@@ -404,11 +404,11 @@ describe('Lifecycle: keeping a container as an image when its lease ends', () =>
     }
     t.advance(5000);
     await t.reconcile(); // TTLs ran out: four keeps of 1 MiB each, the bound is 3 MiB
-    expect(t.store.listKept().map((k) => k.clientId).sort()).toEqual(ids.slice(1).sort());
+    expect((await t.store.listKept()).map((k) => k.clientId).sort()).toEqual(ids.slice(1).sort());
     expect([...t.agents[0]!.kept.values()].map((k) => k.client).sort()).toEqual(ids.slice(1).sort());
     t.advance(2 * 86_400_000);
     await t.reconcile();
-    expect(t.store.listKept()).toEqual([]);
+    expect(await t.store.listKept()).toEqual([]);
     expect(t.agents[0]!.kept.size).toBe(0);
   });
 
@@ -420,7 +420,7 @@ describe('Lifecycle: keeping a container as an image when its lease ends', () =>
       throw new Error('commit failed');
     };
     await expect(t.lifecycle.deprovision(id, 'test')).rejects.toThrow('commit failed');
-    expect(t.store.getClient(id)?.state).toBe('failed');
+    expect((await t.store.getClient(id))?.state).toBe('failed');
     expect(agent.containers.size).toBe(1);
   });
 
@@ -429,20 +429,20 @@ describe('Lifecycle: keeping a container as an image when its lease ends', () =>
     const t = setup({ profiles, agents });
     const id = await t.send({ duid: '00:01:01', hostname: 'keep-1' });
     await t.send({ duid: '00:01:01', hostname: 'keep-1', action: 'del' });
-    const [kept] = t.store.listKept(id);
+    const [kept] = await t.store.listKept(id);
     // Gone: nothing to restore for.
     await expect(t.lifecycle.restore(id, kept!)).rejects.toThrow(/holds no lease/);
     await t.send({ duid: '00:01:01', hostname: 'keep-1' });
-    const fresh = t.store.getInstance(id)!;
+    const fresh = (await t.store.getInstance(id))!;
     expect(fresh.image).toBe('img:default');
     await t.lifecycle.restore(id, kept!);
-    const restored = t.store.getInstance(id)!;
+    const restored = (await t.store.getInstance(id))!;
     expect(restored).toMatchObject({ agent: kept!.agent, image: kept!.image });
     const request = agents.find((a) => a.name === kept!.agent)!.requests.get(restored.containerName)!;
     expect(request.image).toBe(kept!.image);
     expect(agents.flatMap((a) => [...a.containers.keys()])).toEqual([restored.containerName]);
-    expect(t.store.getClient(id)).toMatchObject({ state: 'ready', stateReason: expect.stringContaining('container') });
+    expect(await t.store.getClient(id)).toMatchObject({ state: 'ready', stateReason: expect.stringContaining('container') });
     // What ran before the restore was removed, not kept again.
-    expect(t.store.listKept(id)).toHaveLength(1);
+    expect(await t.store.listKept(id)).toHaveLength(1);
   });
 });

@@ -4,6 +4,7 @@ import { DHCP_ADDRESS, LABELS, clientIdOf, keptImageRef, isDhcpAddress, isTempor
 import type { AgentClient } from '../agents/agent-client.js';
 import { banReason } from '../bans/bans.js';
 import { AgentError } from '../agents/errors.js';
+import { Mutex } from './mutex.js';
 import { chooseAgent } from '../agents/placement.js';
 import type { Clock } from '../clock.js';
 import { chooseProfile, defaultProfile, type Profile } from '../profiles/profiles.js';
@@ -79,6 +80,8 @@ export class Lifecycle {
   readonly #observer: LifecycleObserver | undefined;
   /** clientId → agent of the new containers being made: not in the store's instances until made, but they take room. */
   readonly #placing = new Map<string, string>();
+  /** Placement, quota admission and what they count (a new instance, a released reservation) one at a time: the store's answers are awaited. */
+  readonly #admission = new Mutex();
 
   constructor(options: LifecycleOptions) {
     this.#store = options.store;
@@ -99,32 +102,32 @@ export class Lifecycle {
 
   /** Apply one lease event to its client; returns the outcome to journal. */
   async applyEvent(clientId: string, event: LeaseEvent): Promise<EventOutcome> {
-    if (event.role === 'instance') return this.#bindInstanceLease(event);
+    if (event.role === 'instance') return await this.#bindInstanceLease(event);
     if (event.action === 'del') {
-      const client = this.#store.getClient(clientId);
+      const client = await this.#store.getClient(clientId);
       if (!client) return { kind: 'ignored', reason: 'release for an unknown client' };
       if (client.state === 'gone') {
-        if (client.desired === 'running') this.#store.putClient({ ...client, desired: 'removed' });
+        if (client.desired === 'running') await this.#store.putClient({ ...client, desired: 'removed' });
         return { kind: 'ignored', reason: 'already gone' };
       }
       await this.deprovision(clientId, 'lease released (del)');
       return { kind: 'deprovisioned' };
     }
-    const before = this.#store.getClient(clientId)?.address;
-    const client = this.#recordLease(clientId, event);
+    const before = (await this.#store.getClient(clientId))?.address;
+    const client = await this.#recordLease(clientId, event);
     if (client.desired === 'removed') return { kind: 'cooling', until: client.cooldownUntil };
     // One device, one container: an IA_TA alone makes none; its address reaches the one its device's IA_NA gets.
-    const shares = !this.#store.getInstance(clientId) && this.#holderOf(client) !== undefined;
+    const shares = !await this.#store.getInstance(clientId) && await this.#holderOf(client) !== undefined;
     if (isTemporaryIaid(client.iaid) && !shares) {
       return { kind: 'ignored', reason: `temporary address (IA_TA ${client.iaid}): no container of its own, and its device has none yet` };
     }
-    if (client.state === 'ready' && (shares || this.#store.getInstance(clientId))) {
+    if (client.state === 'ready' && (shares || await this.#store.getInstance(clientId))) {
       // A renewal with another address: the agent is told, so the device keeps reaching its container.
       if (before !== undefined && before !== client.address) await this.provision(clientId, `device address changed from ${before} to ${client.address}`);
       return { kind: 'refreshed', action: event.action };
     }
     const made = await this.provision(clientId, event.action === 'add' ? 'new lease (add)' : 'known lease without a container (old)');
-    return made ? { kind: 'provisioned' } : { kind: 'refused', reason: this.#mustGet(clientId).stateReason };
+    return made ? { kind: 'provisioned' } : { kind: 'refused', reason: (await this.#mustGet(clientId)).stateReason };
   }
 
   /**
@@ -147,67 +150,59 @@ export class Lifecycle {
   }
 
   async #provision(clientId: string, reason: string, from?: RestoreFrom): Promise<boolean> {
-    const ban = this.#bans?.banOf(this.#mustGet(clientId));
+    const ban = this.#bans?.banOf(await this.#mustGet(clientId));
     if (ban) {
       // Banned: no container (one made before the ban goes), no pin; `failed` with the ban's reason while the lease lasts.
-      if (this.#store.getInstance(clientId)) await this.deprovision(clientId, banReason(ban));
+      if (await this.#store.getInstance(clientId)) await this.deprovision(clientId, banReason(ban));
       this.#unpin(clientId);
-      this.#refuse(this.#mustGet(clientId), banReason(ban));
+      await this.#refuse(await this.#mustGet(clientId), banReason(ban));
       return false;
     }
-    const client = this.#mustGet(clientId);
-    let existing = this.#store.getInstance(clientId);
-    const siblings = this.#siblingsOf(client);
-    const holder = existing ? undefined : siblings.find((s) => this.#store.getInstance(s.id));
+    const client = await this.#mustGet(clientId);
+    let existing = await this.#store.getInstance(clientId);
+    const siblings = await this.#siblingsOf(client);
+    const holder = existing ? undefined : await this.#holderAmong(siblings);
     if (holder) return this.#joinHolder(client, holder, reason);
-    const cooling = this.#coolingSibling(client);
+    const cooling = await this.#coolingSibling(client);
     if (!existing && cooling) {
-      this.#refuse(client, `its device is cooling down until ${cooling.cooldownUntil} (the TTL of client ${cooling.id} ran out)`);
+      await this.#refuse(client, `its device is cooling down until ${cooling.cooldownUntil} (the TTL of client ${cooling.id} ran out)`);
       return false;
     }
     if (!existing && isTemporaryIaid(client.iaid)) {
-      if (client.state !== 'pending') this.#transition(client, 'pending', `temporary address (IA_TA ${client.iaid}): waits for its device's IA_NA`);
+      if (client.state !== 'pending') await this.#transition(client, 'pending', `temporary address (IA_TA ${client.iaid}): waits for its device's IA_NA`);
       return false;
     }
     if (existing && this.#placement.isDead(existing.agent)) {
       // Its container is out of reach for good: make it anew elsewhere. What the
       // dead agent still runs is an orphan the reconciler removes if it returns.
       this.#log.warn({ client: clientId, agent: existing.agent }, 'agent declared dead: provisioning the client elsewhere');
-      this.#store.deleteInstance(clientId);
+      await this.#store.deleteInstance(clientId);
       existing = undefined;
     }
-    const agent = from
-      ? this.#agentNamed(from.agent)
-      : existing
-      ? this.#agentNamed(existing.agent)
-      : chooseAgent(this.#placement.candidates(), (name) => this.#load(name, clientId), (name) => this.#placement.capacity(name));
-    let admitted = () => {};
-    if (!existing && agent && this.#quotas) {
-      const admission = this.#quotas.admit(client, agent.name, this.#store);
-      if (!admission.ok) {
-        this.#refuse(client, admission.reason);
-        return false;
-      }
-      admitted = admission.release;
+    const fixed = from ? this.#agentNamed(from.agent) : existing ? this.#agentNamed(existing.agent) : undefined;
+    const placed = existing ? { agent: fixed, admitted: () => {} } : await this.#admission.run(() => this.#place(client, fixed));
+    if ('refused' in placed) {
+      await this.#refuse(client, placed.refused);
+      return false;
     }
-    if (!existing && agent) this.#placing.set(clientId, agent.name);
+    const { agent, admitted } = placed;
     const release = () => {
       admitted();
       if (this.#placing.get(clientId) === agent?.name) this.#placing.delete(clientId);
     };
-    this.#transition(client, 'provisioning', reason);
+    await this.#transition(client, 'provisioning', reason);
     try {
       if (!agent) throw new AgentError('ORCH_NO_AGENT', 'no healthy agent with room to place the container on', { retryable: true });
       const chosen = (existing && this.#profileNamed(client.profile)) || chooseProfile(this.#profiles, this.#defaultProfile, client);
       // A restore makes the container from the device's kept image, with its profile's limits.
       const profile = from ? { ...chosen, image: from.image } : chosen;
-      const address = this.#addressFor(clientId);
+      const address = await this.#addressFor(clientId);
       const view = await agent.createContainer(containerRequest(client, profile, address, deviceAddressesOf(client, siblings)));
       const now = this.#clock.now();
       // A new container starts its profile's TTL; a repaired one keeps the running clock.
       const ttlExpiresAt = existing ? client.ttlExpiresAt : profile.ttlSeconds ? new Date(now.getTime() + profile.ttlSeconds * 1000).toISOString() : null;
       const leased = isDhcpAddress(address) ? view.address : address;
-      this.#store.putInstance({
+      await this.#admission.run(() => this.#store.putInstance({
         clientId,
         agent: agent.name,
         containerName: view.name,
@@ -216,17 +211,17 @@ export class Lifecycle {
         mac: macOf(clientId),
         image: profile.image,
         createdAt: existing?.createdAt ?? now.toISOString(),
-      });
-      const updated = { ...this.#mustGet(clientId), profile: profile.name === 'default' ? null : profile.name, ttlExpiresAt, cooldownUntil: null };
-      if (leased) this.#transition(updated, 'ready', `container ${view.name} on ${agent.name} at ${leased.split('/')[0]}`);
-      else this.#transition(updated, 'provisioning', `container ${view.name} on ${agent.name}: waiting for its DHCPv6 lease`);
-      for (const sibling of siblings) this.#markJoined(this.#mustGet(sibling.id), clientId);
+      }));
+      const updated = { ...(await this.#mustGet(clientId)), profile: profile.name === 'default' ? null : profile.name, ttlExpiresAt, cooldownUntil: null };
+      if (leased) await this.#transition(updated, 'ready', `container ${view.name} on ${agent.name} at ${leased.split('/')[0]}`);
+      else await this.#transition(updated, 'provisioning', `container ${view.name} on ${agent.name}: waiting for its DHCPv6 lease`);
+      for (const sibling of siblings) await this.#markJoined(await this.#mustGet(sibling.id), clientId);
       return true;
     } catch (error) {
-      this.#transition(this.#mustGet(clientId), 'failed', `provisioning failed: ${(error as Error).message}`);
+      await this.#transition(await this.#mustGet(clientId), 'failed', `provisioning failed: ${(error as Error).message}`);
       throw error;
     } finally {
-      release();
+      await this.#admission.run(release);
     }
   }
 
@@ -236,16 +231,30 @@ export class Lifecycle {
    * other clients are having made there now, or a burst would all land on one
    * agent, over its capacity.
    */
-  #load(agent: string, clientId: string): number {
-    let n = this.#store.countInstances({ agent });
+  #load(stored: ReadonlyMap<string, number>, agent: string, clientId: string): number {
+    let n = stored.get(agent) ?? 0;
     for (const [id, placed] of this.#placing) if (placed === agent && id !== clientId) n++;
     return n;
   }
 
+  /** Choose an agent for a new container and admit it past the quotas; run under #admission, so no other placement counts in between. */
+  async #place(client: ClientRecord, fixed: AgentClient | undefined): Promise<{ agent: AgentClient | undefined; admitted: () => void } | { refused: string }> {
+    const stored = fixed ? new Map<string, number>() : await this.#store.instancesPerAgent();
+    const agent = fixed ?? chooseAgent(this.#placement.candidates(), (name) => this.#load(stored, name, client.id), (name) => this.#placement.capacity(name));
+    let admitted = () => {};
+    if (agent && this.#quotas) {
+      const admission = await this.#quotas.admit(client, agent.name, this.#store);
+      if (!admission.ok) return { refused: admission.reason };
+      admitted = admission.release;
+    }
+    if (agent) this.#placing.set(client.id, agent.name);
+    return { agent, admitted };
+  }
+
   /** `ADDRESS/LEN` from the pool (static), or `dhcp`. */
-  #addressFor(clientId: string): string {
+  async #addressFor(clientId: string): Promise<string> {
     if (this.#addressing === 'dhcp') return DHCP_ADDRESS;
-    const address = this.#store.allocateAddress(clientId);
+    const address = await this.#store.allocateAddress(clientId);
     if (!address) throw new AgentError('ORCH_POOL_EXHAUSTED', 'no free container address in the pool', { retryable: true });
     return `${address}/${this.#prefixLength}`;
   }
@@ -255,16 +264,16 @@ export class Lifecycle {
    * lease (role `instance`); it is bound to its instance by MAC, which the
    * agent set from the client key.
    */
-  #bindInstanceLease(event: LeaseEvent): EventOutcome {
+  async #bindInstanceLease(event: LeaseEvent): Promise<EventOutcome> {
     if (!event.mac) return { kind: 'ignored', reason: 'instance lease without a MAC' };
-    const instance = this.#store.findInstanceByMac(event.mac);
+    const instance = await this.#store.findInstanceByMac(event.mac);
     if (!instance) return { kind: 'ignored', reason: `no instance has MAC ${event.mac}` };
     if (event.action === 'del') return { kind: 'released', container: instance.containerName };
     const address = `${event.address}/128`;
-    if (instance.address !== address) this.#store.putInstance({ ...instance, address });
-    const client = this.#store.getClient(instance.clientId);
+    if (instance.address !== address) await this.#store.putInstance({ ...instance, address });
+    const client = await this.#store.getClient(instance.clientId);
     if (client && client.desired === 'running' && client.state !== 'ready') {
-      this.#transition(client, 'ready', `container ${instance.containerName} on ${instance.agent} leased ${event.address}`);
+      await this.#transition(client, 'ready', `container ${instance.containerName} on ${instance.agent} leased ${event.address}`);
     }
     return { kind: 'bound', address: event.address, container: instance.containerName };
   }
@@ -277,8 +286,8 @@ export class Lifecycle {
    * still runs what it has).
    */
   async move(clientId: string, reason: string): Promise<void> {
-    const client = this.#store.getClient(clientId);
-    const old = this.#store.getInstance(clientId);
+    const client = await this.#store.getClient(clientId);
+    const old = await this.#store.getInstance(clientId);
     if (!client || !old || client.desired !== 'running') return;
     const elsewhere = this.#placement.candidates().some((a) => a.name !== old.agent);
     if (!elsewhere) {
@@ -286,7 +295,7 @@ export class Lifecycle {
       return;
     }
     await this.#agentNamed(old.agent)?.deleteContainer(old.containerName);
-    this.#store.deleteInstance(clientId);
+    await this.#store.deleteInstance(clientId);
     await this.provision(clientId, reason);
   }
 
@@ -297,28 +306,28 @@ export class Lifecycle {
    * what was kept). Refused when the device holds no lease.
    */
   async restore(clientId: string, kept: KeptRecord): Promise<void> {
-    const client = this.#mustGet(clientId);
+    const client = await this.#mustGet(clientId);
     if (client.desired !== 'running' || client.state === 'gone') throw new Error(`client ${clientId} holds no lease: a restore needs the device on the network`);
     const agent = this.#agentNamed(kept.agent);
     if (!agent) throw new Error(`kept image ${kept.image} is on agent ${kept.agent}, which is not configured`);
-    const existing = this.#store.getInstance(clientId);
+    const existing = await this.#store.getInstance(clientId);
     if (existing) {
       await this.#agentNamed(existing.agent)?.deleteContainer(existing.containerName);
-      this.#store.deleteInstance(clientId);
+      await this.#store.deleteInstance(clientId);
     }
     await this.#provision(clientId, `restored from kept image ${kept.image}`, { image: kept.image, agent: kept.agent });
   }
 
   /** A profile's TTL ran out: remove the container; no new one before the cool-down ends and the lease is renewed. */
   async expireTtl(clientId: string): Promise<void> {
-    const client = this.#store.getClient(clientId);
+    const client = await this.#store.getClient(clientId);
     if (!client?.ttlExpiresAt || client.desired !== 'running') return;
     if (Date.parse(client.ttlExpiresAt) > this.#clock.now().getTime()) return;
     const profile = this.#profileNamed(client.profile);
     const cooldownMs = (profile?.cooldownSeconds ?? 0) * 1000;
     await this.deprovision(clientId, `TTL ran out at ${client.ttlExpiresAt}`);
     const cooldownUntil = new Date(this.#clock.now().getTime() + cooldownMs).toISOString();
-    this.#store.putClient({ ...this.#mustGet(clientId), ttlExpiresAt: null, cooldownUntil });
+    await this.#store.putClient({ ...(await this.#mustGet(clientId)), ttlExpiresAt: null, cooldownUntil });
   }
 
   #profileNamed(name: string | null): Profile | undefined {
@@ -327,34 +336,34 @@ export class Lifecycle {
   }
 
   /** A quota or a ban said no: failed, with the reason; the same refusal again records nothing new. */
-  #refuse(client: ClientRecord, reason: string): void {
+  async #refuse(client: ClientRecord, reason: string): Promise<void> {
     if (client.state === 'failed' && client.stateReason === reason) {
       this.#log.debug({ client: client.id, reason }, 'still refused by quota');
       return;
     }
-    this.#transition(client, 'failed', reason);
+    await this.#transition(client, 'failed', reason);
   }
 
   /** Remove the client's container and free its address. */
   async deprovision(clientId: string, reason: string): Promise<void> {
-    const client = { ...this.#mustGet(clientId), desired: 'removed' as const };
-    this.#transition(client, 'deprovisioning', reason);
-    const instance = this.#store.getInstance(clientId);
+    const client = { ...(await this.#mustGet(clientId)), desired: 'removed' as const };
+    await this.#transition(client, 'deprovisioning', reason);
+    const instance = await this.#store.getInstance(clientId);
     try {
       if (instance) {
         const agent = this.#agentNamed(instance.agent);
         if (agent) await this.#keep(client, instance, agent);
         if (agent) await agent.deleteContainer(instance.containerName);
         else this.#log.warn({ client: clientId, agent: instance.agent }, 'agent no longer configured: forgetting its instance');
-        this.#store.deleteInstance(clientId);
+        await this.#store.deleteInstance(clientId);
       }
-      this.#store.releaseAddress(clientId);
-      this.#transition(this.#mustGet(clientId), 'gone', reason);
+      await this.#store.releaseAddress(clientId);
+      await this.#transition(await this.#mustGet(clientId), 'gone', reason);
       // A pin lives while its client does: the range never fills with the pins of devices gone.
       this.#unpin(clientId);
-      if (!instance) await this.#leaveHolder(this.#mustGet(clientId));
+      if (!instance) await this.#leaveHolder(await this.#mustGet(clientId));
     } catch (error) {
-      this.#transition(this.#mustGet(clientId), 'failed', `deprovisioning failed: ${(error as Error).message}`);
+      await this.#transition(await this.#mustGet(clientId), 'failed', `deprovisioning failed: ${(error as Error).message}`);
       throw error;
     }
   }
@@ -378,8 +387,8 @@ export class Lifecycle {
     });
     if (!result) return;
     const { kept } = result;
-    this.#store.transaction(() => {
-      this.#store.putKept({
+    await this.#store.transaction((tx) => {
+      tx.putKept({
         image: kept.image,
         imageId: kept.id,
         clientId: client.id,
@@ -390,7 +399,7 @@ export class Lifecycle {
         createdAt: kept.createdAt,
         expiresAt: profile.keep!.days > 0 ? new Date(now.getTime() + profile.keep!.days * 86_400_000).toISOString() : null,
       });
-      for (const gone of result.removed) this.#store.deleteKept(gone.image);
+      for (const gone of result.removed) tx.deleteKept(gone.image);
     });
     for (const gone of result.removed) this.#log.warn({ agent: agent.name, image: gone.image, sizeBytes: gone.sizeBytes }, 'kept image removed by its agent: over keep_max_mb');
     this.#log.info({ client: client.id, agent: agent.name, image: kept.image, sizeBytes: kept.sizeBytes }, 'container kept');
@@ -400,7 +409,7 @@ export class Lifecycle {
   async expireKept(): Promise<number> {
     const now = this.#clock.now().getTime();
     let removed = 0;
-    for (const kept of this.#store.listKept()) {
+    for (const kept of await this.#store.listKept()) {
       if (kept.expiresAt === null || Date.parse(kept.expiresAt) > now) continue;
       const agent = this.#agentNamed(kept.agent);
       try {
@@ -409,7 +418,7 @@ export class Lifecycle {
         this.#log.warn({ agent: kept.agent, image: kept.image, err: error }, 'kept image past keep_days not removed yet');
         continue;
       }
-      this.#store.deleteKept(kept.image);
+      await this.#store.deleteKept(kept.image);
       removed++;
       this.#log.info({ agent: kept.agent, image: kept.image, expiresAt: kept.expiresAt }, 'kept image removed: past keep_days');
     }
@@ -421,10 +430,10 @@ export class Lifecycle {
    * `force` provisions even a client marked ready, whose container was found gone.
    */
   async converge(clientId: string, reason: string, options: { force?: boolean } = {}): Promise<void> {
-    const client = this.#store.getClient(clientId);
+    const client = await this.#store.getClient(clientId);
     if (!client) return;
     if (client.desired === 'running') {
-      if (options.force || client.state !== 'ready' || !this.#store.getInstance(clientId)) await this.provision(clientId, reason);
+      if (options.force || client.state !== 'ready' || !await this.#store.getInstance(clientId)) await this.provision(clientId, reason);
     } else if (client.state !== 'gone') {
       await this.deprovision(clientId, reason);
     }
@@ -436,19 +445,19 @@ export class Lifecycle {
    * container's labels. It lives until `expiresAt` unless a lease event
    * (dnsmasq's `old` replay or a renewal) confirms it.
    */
-  adopt(view: ContainerView, agent: string, expiresAt: string): boolean {
+  async adopt(view: ContainerView, agent: string, expiresAt: string): Promise<boolean> {
     const labels = view.labels;
     const clientId = labels[LABELS.clientId];
     const server = labels[LABELS.server];
     const duid = labels[LABELS.duid];
     const iaid = labels[LABELS.iaid];
-    if (!clientId || !server || !duid || !iaid || !view.address || this.#store.getClient(clientId)) return false;
+    if (!clientId || !server || !duid || !iaid || !view.address || await this.#store.getClient(clientId)) return false;
     if (clientIdOf(server, duid, iaid) !== clientId) return false;
     const [address] = view.address.split('/');
-    if (!address || (this.#addressing === 'static' && !this.#store.claimAddress(clientId, address))) return false;
+    if (!address || (this.#addressing === 'static' && !await this.#store.claimAddress(clientId, address))) return false;
     const now = this.#clock.now().toISOString();
-    this.#store.transaction(() => {
-      this.#store.putClient({
+    await this.#store.transaction((tx) => {
+      tx.putClient({
         id: clientId,
         server,
         role: 'device',
@@ -468,54 +477,47 @@ export class Lifecycle {
         lastSeen: now,
         updatedAt: now,
       });
-      this.adoptInstance(clientId, view, agent);
+      tx.putInstance(adoptedInstance(clientId, view, agent));
     });
-    this.#transition(this.#mustGet(clientId), 'ready', `adopted container ${view.name} on ${agent}`);
+    await this.#transition(await this.#mustGet(clientId), 'ready', `adopted container ${view.name} on ${agent}`);
     return true;
   }
 
   /** Record a container an agent reports for a known client whose instance record is missing. */
-  adoptInstance(clientId: string, view: ContainerView, agent: string): void {
-    this.#store.putInstance({
-      clientId,
-      agent,
-      containerName: view.name,
-      containerId: view.id,
-      address: view.address ?? '',
-      mac: view.mac ?? macOf(clientId),
-      image: view.image,
-      createdAt: view.createdAt,
-    });
+  async adoptInstance(clientId: string, view: ContainerView, agent: string): Promise<void> {
+    await this.#store.putInstance(adoptedInstance(clientId, view, agent));
   }
 
   /** The addresses the client's container lets in: its own lease's and its device's other live leases'. */
-  deviceAddressesOf(client: ClientRecord): string[] {
-    return deviceAddressesOf(client, this.#siblingsOf(client));
+  async deviceAddressesOf(client: ClientRecord): Promise<string[]> {
+    return deviceAddressesOf(client, await this.#siblingsOf(client));
   }
 
   /** True when the client holds no container because its address reaches its device's (a second IA_NA, an IA_TA). */
-  sharesContainer(client: ClientRecord): boolean {
-    return !this.#store.getInstance(client.id) && this.#holderOf(client) !== undefined;
+  async sharesContainer(client: ClientRecord): Promise<boolean> {
+    return !await this.#store.getInstance(client.id) && await this.#holderOf(client) !== undefined;
   }
 
   /** The device's client that holds its container, if another does. */
-  #holderOf(client: ClientRecord): ClientRecord | undefined {
-    return this.#siblingsOf(client).find((s) => this.#store.getInstance(s.id));
+  async #holderOf(client: ClientRecord): Promise<ClientRecord | undefined> {
+    return this.#holderAmong(await this.#siblingsOf(client));
+  }
+
+  /** The first of `clients` that holds an instance. */
+  async #holderAmong(clients: readonly ClientRecord[]): Promise<ClientRecord | undefined> {
+    for (const c of clients) if (await this.#store.getInstance(c.id)) return c;
+    return undefined;
   }
 
   /** Another client of the device whose TTL ran out and is cooling down: a second IA_NA does not get round it. */
-  #coolingSibling(client: ClientRecord): ClientRecord | undefined {
+  async #coolingSibling(client: ClientRecord): Promise<ClientRecord | undefined> {
     const now = this.#clock.now().getTime();
-    return this.#store
-      .deviceClients(client.server, client.duid)
-      .find((s) => s.id !== client.id && s.cooldownUntil !== null && Date.parse(s.cooldownUntil) > now);
+    return (await this.#store.deviceClients(client.server, client.duid)).find((s) => s.id !== client.id && s.cooldownUntil !== null && Date.parse(s.cooldownUntil) > now);
   }
 
   /** The device's other clients whose leases run (a second IA_NA, an IA_TA; the dispatcher applies one device's work in order). */
-  #siblingsOf(client: ClientRecord): ClientRecord[] {
-    return this.#store
-      .deviceClients(client.server, client.duid)
-      .filter((s) => s.id !== client.id && s.role === 'device' && s.desired === 'running' && s.state !== 'gone');
+  async #siblingsOf(client: ClientRecord): Promise<ClientRecord[]> {
+    return (await this.#store.deviceClients(client.server, client.duid)).filter((s) => s.id !== client.id && s.role === 'device' && s.desired === 'running' && s.state !== 'gone');
   }
 
   /**
@@ -525,25 +527,25 @@ export class Lifecycle {
    */
   async #joinHolder(client: ClientRecord, holder: ClientRecord, reason: string): Promise<boolean> {
     await this.#provision(holder.id, `its device's address ${client.address} (IA ${client.iaid}) added: ${reason}`);
-    this.#markJoined(this.#mustGet(client.id), holder.id);
+    await this.#markJoined(await this.#mustGet(client.id), holder.id);
     return true;
   }
 
-  #markJoined(client: ClientRecord, holderId: string): void {
-    if (this.#store.getInstance(client.id)) return;
+  async #markJoined(client: ClientRecord, holderId: string): Promise<void> {
+    if (await this.#store.getInstance(client.id)) return;
     const reason = `address of its device, reaching the container of client ${holderId}`;
-    if (client.state !== 'ready' || client.stateReason !== reason) this.#transition(client, 'ready', reason);
+    if (client.state !== 'ready' || client.stateReason !== reason) await this.#transition(client, 'ready', reason);
   }
 
   /** A lease that held no container ended: the device's container no longer lets its address in. */
   async #leaveHolder(client: ClientRecord): Promise<void> {
-    const holder = this.#holderOf(client);
+    const holder = await this.#holderOf(client);
     if (holder && holder.state === 'ready') await this.#provision(holder.id, `its device's address ${client.address} (IA ${client.iaid}) released`);
   }
 
-  #recordLease(clientId: string, event: LeaseEvent): ClientRecord {
+  async #recordLease(clientId: string, event: LeaseEvent): Promise<ClientRecord> {
     const now = this.#clock.now().toISOString();
-    const known = this.#store.getClient(clientId);
+    const known = await this.#store.getClient(clientId);
     // After a TTL ran out the lease keeps its client, but no container until the cool-down is over.
     const coolingDown = known?.cooldownUntil != null && Date.parse(known.cooldownUntil) > Date.parse(now);
     const client: ClientRecord = known
@@ -578,11 +580,11 @@ export class Lifecycle {
           lastSeen: now,
           updatedAt: now,
         };
-    this.#store.transaction(() => {
-      this.#store.touchServer({ name: event.server, role: event.role, firstSeen: now, lastSeen: now });
-      this.#store.putClient(client);
+    await this.#store.transaction((tx) => {
+      tx.touchServer({ name: event.server, role: event.role, firstSeen: now, lastSeen: now });
+      tx.putClient(client);
     });
-    if (client.state === 'gone' && !coolingDown) this.#transition(client, 'pending', `leased again (${event.action})`);
+    if (client.state === 'gone' && !coolingDown) await this.#transition(client, 'pending', `leased again (${event.action})`);
     // A banned device is not pinned: its DHCP server is to ignore it, not keep it an address.
     if (!this.#bans?.banOf(client)) {
       try {
@@ -591,7 +593,7 @@ export class Lifecycle {
         this.#log.warn({ client: clientId, err: error }, 'could not pin the device address');
       }
     }
-    return this.#mustGet(clientId);
+    return await this.#mustGet(clientId);
   }
 
   #unpin(clientId: string): void {
@@ -602,12 +604,12 @@ export class Lifecycle {
     }
   }
 
-  #transition(client: ClientRecord, state: ClientState, reason: string): void {
+  async #transition(client: ClientRecord, state: ClientState, reason: string): Promise<void> {
     const from = client.state;
     const at = this.#clock.now().toISOString();
-    this.#store.transaction(() => {
-      this.#store.putClient({ ...client, state, stateReason: reason, updatedAt: at });
-      this.#store.addTransition({ clientId: client.id, from, to: state, reason, at });
+    await this.#store.transaction((tx) => {
+      tx.putClient({ ...client, state, stateReason: reason, updatedAt: at });
+      tx.addTransition({ clientId: client.id, from, to: state, reason, at });
     });
     const level = state === 'failed' ? 'warn' : 'info';
     this.#log[level]({ client: client.id, from, to: state, reason }, `client ${from} → ${state}`);
@@ -617,9 +619,23 @@ export class Lifecycle {
     return this.#agents.find((a) => a.name === name);
   }
 
-  #mustGet(clientId: string): ClientRecord {
-    const client = this.#store.getClient(clientId);
+  async #mustGet(clientId: string): Promise<ClientRecord> {
+    const client = await this.#store.getClient(clientId);
     if (!client) throw new Error(`client ${clientId} is not in the store`);
     return client;
   }
+}
+
+/** The instance record of a container an agent reports. */
+function adoptedInstance(clientId: string, view: ContainerView, agent: string): InstanceRecord {
+  return {
+    clientId,
+    agent,
+    containerName: view.name,
+    containerId: view.id,
+    address: view.address ?? '',
+    mac: view.mac ?? macOf(clientId),
+    image: view.image,
+    createdAt: view.createdAt,
+  };
 }

@@ -31,9 +31,9 @@ function setup(limits: Partial<QuotaLimits>, agentCount = 1) {
   });
   const lease = async (over: Partial<LeaseEvent> = {}) => {
     const e = event(over);
-    const { clientId } = dispatcher.accept(e);
+    const { clientId } = await dispatcher.accept(e);
     await dispatcher.idle();
-    return { clientId, event: e, client: store.getClient(clientId)! };
+    return { clientId, event: e, client: (await store.getClient(clientId))! };
   };
   const containers = () => agents.reduce((sum, a) => sum + a.containers.size, 0);
   return { store, agents, dispatcher, reconciler, lease, containers, advance: (ms: number) => (now += ms) };
@@ -48,8 +48,8 @@ describe('quotas', () => {
     expect(t.containers()).toBe(2);
     expect(client.state).toBe('failed');
     expect(client.stateReason).toBe('quota: 2 instances in all, the most allowed (max_instances 2)');
-    expect(t.store.listTransitions(clientId, 10)[0]).toMatchObject({ from: 'pending', to: 'failed', reason: client.stateReason });
-    expect(t.store.recentEvents(1)[0]).toMatchObject({ outcome: `refused (${client.stateReason})`, outcomeKind: 'refused' });
+    expect((await t.store.listTransitions(clientId, 10))[0]).toMatchObject({ from: 'pending', to: 'failed', reason: client.stateReason });
+    expect((await t.store.recentEvents(1))[0]).toMatchObject({ outcome: `refused (${client.stateReason})`, outcomeKind: 'refused' });
   });
 
   it('does not retry a refusal on a timer, and records the same refusal only once', async () => {
@@ -60,7 +60,7 @@ describe('quotas', () => {
     await t.reconciler.runOnce();
     await t.dispatcher.idle();
     await t.lease({ ...event, eventId: randomUUID(), action: 'old' });
-    const failed = t.store.listTransitions(clientId, 50).filter((tr) => tr.to === 'failed');
+    const failed = (await t.store.listTransitions(clientId, 50)).filter((tr) => tr.to === 'failed');
     expect(failed).toHaveLength(1);
     expect(t.agents[0]!.creates).toBe(1);
   });
@@ -72,7 +72,7 @@ describe('quotas', () => {
     expect(second.client.state).toBe('failed');
     await t.lease({ ...first.event, eventId: randomUUID(), action: 'del' });
     await t.lease({ ...second.event, eventId: randomUUID(), action: 'old' });
-    expect(t.store.getClient(second.clientId)!.state).toBe('ready');
+    expect((await t.store.getClient(second.clientId))!.state).toBe('ready');
   });
 
   it('admits it on a reconcile pass too', async () => {
@@ -82,7 +82,7 @@ describe('quotas', () => {
     await t.lease({ ...first.event, eventId: randomUUID(), action: 'del' });
     await t.reconciler.runOnce();
     await t.dispatcher.idle();
-    expect(t.store.getClient(second.clientId)!.state).toBe('ready');
+    expect((await t.store.getClient(second.clientId))!.state).toBe('ready');
   });
 
   it('limits one MAC cycling DUIDs (max_per_mac), not other devices', async () => {
@@ -92,7 +92,7 @@ describe('quotas', () => {
     for (let i = 0; i < 5; i++) states.push((await t.lease({ mac })).client.state);
     expect(states).toEqual(['ready', 'ready', 'failed', 'failed', 'failed']);
     expect((await t.lease()).client.state).toBe('ready');
-    expect(t.store.listClients().find((c) => c.state === 'failed')!.stateReason).toMatch(/^quota: 2 instances for MAC 02:66:66:66:66:66 \(max_per_mac 2\)$/);
+    expect((await t.store.listClients()).find((c) => c.state === 'failed')!.stateReason).toMatch(/^quota: 2 instances for MAC 02:66:66:66:66:66 \(max_per_mac 2\)$/);
   });
 
   it('limits devices in one /64 (max_per_prefix64)', async () => {
@@ -114,7 +114,7 @@ describe('quotas', () => {
     const states = [];
     for (let i = 0; i < 4; i++) states.push((await t.lease()).client.state);
     expect(states).toEqual(['ready', 'ready', 'ready', 'failed']);
-    expect(t.store.listClients()[3]!.stateReason).toMatch(/new_clients_per_minute/);
+    expect((await t.store.listClients())[3]!.stateReason).toMatch(/new_clients_per_minute/);
     t.advance(20_000); // a minute's 3 tokens → one back
     expect((await t.lease()).client.state).toBe('ready');
     expect((await t.lease()).client.state).toBe('failed');
@@ -122,10 +122,10 @@ describe('quotas', () => {
 
   it('counts clients provisioned in parallel, so together they do not overshoot', async () => {
     const t = setup({ maxInstances: 3 });
-    for (let i = 0; i < 10; i++) t.dispatcher.accept(eventLike(i));
+    for (let i = 0; i < 10; i++) await t.dispatcher.accept(eventLike(i));
     await t.dispatcher.idle();
     expect(t.containers()).toBe(3);
-    expect(t.store.listClients().filter((c) => c.state === 'failed')).toHaveLength(7);
+    expect((await t.store.listClients()).filter((c) => c.state === 'failed')).toHaveLength(7);
   });
 
   it('leaves known clients alone: a renewal of a ready client is never refused', async () => {
@@ -159,7 +159,7 @@ describe('quotas among strangers', () => {
     const t = setup({ maxPerMac: DEFAULT_QUOTAS.maxPerMac });
     for (let i = 0; i < 200; i++) await t.lease({ mac: '02:66:00:00:00:01' });
     expect(t.containers()).toBe(2);
-    const refused = t.store.listClients().filter((c) => c.state === 'failed');
+    const refused = (await t.store.listClients()).filter((c) => c.state === 'failed');
     expect(refused).toHaveLength(198);
     expect(refused[0]!.stateReason).toBe('quota: 2 instances for MAC 02:66:00:00:00:01 (max_per_mac 2)');
     // Another device is not held back by it.
@@ -171,7 +171,7 @@ describe('quotas among strangers', () => {
     const t = setup({ maxPerMac: 2, maxWithoutMac: 3 });
     for (let i = 0; i < 10; i++) await t.lease({ mac: null });
     expect(t.containers()).toBe(3);
-    const refused = t.store.listClients().find((c) => c.state === 'failed')!;
+    const refused = (await t.store.listClients()).find((c) => c.state === 'failed')!;
     expect(refused.stateReason).toBe('quota: 3 instances for devices whose MAC is not known (max_without_mac 3)');
     await t.lease();
     expect(t.containers()).toBe(4);
@@ -182,7 +182,7 @@ describe('quotas among strangers', () => {
     for (let i = 0; i < 10; i++) await t.lease({ mac: '02:66:00:00:00:01' });
     for (let i = 0; i < 10; i++) await t.lease({ mac: null });
     expect(t.containers()).toBe(8);
-    const reasons = new Set(t.store.listClients().filter((c) => c.state === 'failed').map((c) => c.stateReason));
+    const reasons = new Set((await t.store.listClients()).filter((c) => c.state === 'failed').map((c) => c.stateReason));
     expect(reasons).toEqual(new Set([
       'quota: more than 4 new containers a minute for MAC 02:66:00:00:00:01 (new_clients_per_mac_per_minute)',
       'quota: more than 4 new containers a minute for devices whose MAC is not known (new_clients_per_mac_per_minute)',

@@ -108,15 +108,15 @@ export class Quotas {
    * most the dispatcher's concurrency) are added, and the instances of the
    * client itself and of reserved clients are not counted twice.
    */
-  admit(client: ClientRecord, agent: string, store: Store): Admission {
+  async admit(client: ClientRecord, agent: string, store: Store): Promise<Admission> {
     const l = this.#limits;
     const mac = client.mac;
     const prefix = prefix64Of(client.address);
-    let total = l.maxInstances > 0 ? store.countInstances() : 0;
-    let onAgent = l.maxPerAgent > 0 ? store.countInstances({ agent }) : 0;
+    let total = l.maxInstances > 0 ? await store.countInstances() : 0;
+    let onAgent = l.maxPerAgent > 0 ? await store.countInstances({ agent }) : 0;
     const macLimit = mac === null ? l.maxWithoutMac : l.maxPerMac;
-    let sameMac = macLimit > 0 ? store.countInstances({ mac }) : 0;
-    let samePrefix = l.maxPerPrefix64 > 0 && prefix !== null ? store.countInstances({ prefix64: prefix }) : 0;
+    let sameMac = macLimit > 0 ? await store.countInstances({ mac }) : 0;
+    let samePrefix = l.maxPerPrefix64 > 0 && prefix !== null ? await store.countInstances({ prefix64: prefix }) : 0;
     const count = (other: { agent: string; mac: string | null; prefix: string | null }, n: 1 | -1) => {
       total += n;
       if (other.agent === agent) onAgent += n;
@@ -125,9 +125,9 @@ export class Quotas {
     };
     // Counted as the store counts them: by the stored client's MAC and address.
     for (const id of new Set([client.id, ...this.#reserved.keys()])) {
-      const instance = store.getInstance(id);
+      const instance = await store.getInstance(id);
       if (!instance) continue;
-      const owner = store.getClient(id);
+      const owner = await store.getClient(id);
       count({ agent: instance.agent, mac: owner?.mac ?? null, prefix: owner ? prefix64Of(owner.address) : null }, -1);
     }
     for (const [id, reservation] of this.#reserved) if (id !== client.id) count(reservation, 1);

@@ -33,7 +33,7 @@ function setup() {
   const store = new MemoryStore({ prefix: 'fd00:3::/64' });
   const agent = new RecordingAgent('dock1');
   const agents = [agent];
-  const monitor = new AgentMonitor({ agents, settings: [{ name: 'dock1', url: 'https://dock1', capacity: 0, drain: false }], store, clock, log, deadAfterMs: 60_000 });
+  const monitor = new AgentMonitor({ agents, settings: [{ name: 'dock1', url: 'https://dock1', capacity: 0, drain: false }], store, clock, log, deadAfterMs: 60_000, recorded: [] });
   const agentHealth = Object.assign(agentHealthFrom(monitor), { checkAll: () => monitor.checkAll() });
   const metrics = createMetrics();
   const observer = metricsObserver(metrics, { clock });

@@ -44,8 +44,8 @@ export function observeState(metrics: OrchestratorMetrics, sources: StateSources
     help: 'Clients by life-cycle state',
     labelNames: ['state'],
     registers,
-    collect() {
-      const counts = sources.store.clientsPerState();
+    async collect() {
+      const counts = await sources.store.clientsPerState();
       for (const state of CLIENT_STATES) this.set({ state }, counts[state]);
     },
   });
@@ -54,8 +54,8 @@ export function observeState(metrics: OrchestratorMetrics, sources: StateSources
     help: 'Containers recorded, by agent',
     labelNames: ['agent'],
     registers,
-    collect() {
-      const counts = sources.store.instancesPerAgent();
+    async collect() {
+      const counts = await sources.store.instancesPerAgent();
       for (const agent of sources.agentHealth.list()) if (!counts.has(agent.name)) counts.set(agent.name, 0);
       for (const [agent, n] of counts) this.set({ agent }, n);
     },
@@ -84,8 +84,8 @@ export function observeState(metrics: OrchestratorMetrics, sources: StateSources
     name: 'orchestrator_store_quarantined_rows',
     help: 'Store rows kept aside in the quarantine table because they could not be read (SQLite store; each is logged with its id)',
     registers,
-    collect() {
-      this.set(sources.store.quarantinedRows());
+    async collect() {
+      this.set(await sources.store.quarantinedRows());
     },
   });
   new Gauge({

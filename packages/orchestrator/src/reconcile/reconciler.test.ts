@@ -27,7 +27,7 @@ function setup(options: { store?: Store; adoptUnknown?: boolean; agent?: FakeAge
       eventId: randomUUID(), server: 'devnet', role: 'device', action: 'add', duid, iaid: '1', address: 'fd00:1::1000',
       hostname: null, mac: null, interface: null, expiresAt: new Date(now + 120_000).toISOString(), seenAt: clock.now().toISOString(), ...over,
     };
-    dispatcher.accept(e);
+    await dispatcher.accept(e);
     await dispatcher.idle();
     return clientIdOf('devnet', duid, '1');
   };
@@ -49,14 +49,14 @@ describe('Reconciler', () => {
     t.advance(10_000);
     expect((await t.pass()).expired).toBe(1);
     expect(t.agent.containers.size).toBe(0);
-    expect(t.store.getClient(id)).toMatchObject({ state: 'gone', desired: 'removed' });
-    expect(t.store.listTransitions(id, 1)[0]?.reason).toMatch(/^lease expired at/);
+    expect(await t.store.getClient(id)).toMatchObject({ state: 'gone', desired: 'removed' });
+    expect((await t.store.listTransitions(id, 1))[0]?.reason).toMatch(/^lease expired at/);
   });
 
   it('makes a missing container again, and re-attaches one found unattached', async () => {
     const t = setup();
     const id = await t.lease('00:01:aa');
-    const name = t.store.getInstance(id)!.containerName;
+    const name = (await t.store.getInstance(id))!.containerName;
     t.agent.containers.delete(name);
     expect((await t.pass()).repaired).toBe(1);
     expect(t.agent.containers.has(name)).toBe(true);
@@ -64,7 +64,7 @@ describe('Reconciler', () => {
     expect((await t.pass()).repaired).toBe(1);
     expect(t.agent.containers.get(name)).toMatchObject({ state: 'running' });
     expect((await t.pass()).repaired).toBe(0);
-    expect(t.store.getClient(id)?.state).toBe('ready');
+    expect((await t.store.getClient(id))?.state).toBe('ready');
   });
 
   it('removes containers nobody owns when the store is durable', async () => {
@@ -81,12 +81,12 @@ describe('Reconciler', () => {
     const agent = new FakeAgent('dock1');
     const first = setup({ agent });
     const id = await first.lease('00:01:aa');
-    const address = first.store.getInstance(id)!.address;
+    const address = (await first.store.getInstance(id))!.address;
     const t = setup({ agent, adoptUnknown: true });
     expect((await t.pass()).adopted).toBe(1);
-    expect(t.store.getClient(id)).toMatchObject({ state: 'ready', duid: '00:01:aa', address: 'fd00:1::1000' });
-    expect(t.store.getInstance(id)?.address).toBe(address);
-    expect(t.store.allocateAddress('someone-else')).not.toBe(address.split('/')[0]);
+    expect(await t.store.getClient(id)).toMatchObject({ state: 'ready', duid: '00:01:aa', address: 'fd00:1::1000' });
+    expect((await t.store.getInstance(id))?.address).toBe(address);
+    expect(await t.store.allocateAddress('someone-else')).not.toBe(address.split('/')[0]);
     const creates = agent.creates;
     await t.lease('00:01:aa', { action: 'old' });
     expect(agent.creates).toBe(creates);
@@ -106,10 +106,10 @@ describe('Reconciler', () => {
     const id = await t.lease('00:01:aa');
     t.agent.down = true;
     await t.lease('00:01:aa', { action: 'del' });
-    expect(t.store.getClient(id)).toMatchObject({ state: 'failed', desired: 'removed' });
+    expect(await t.store.getClient(id)).toMatchObject({ state: 'failed', desired: 'removed' });
     t.agent.down = false;
     expect((await t.pass()).repaired).toBe(1);
-    expect(t.store.getClient(id)?.state).toBe('gone');
+    expect((await t.store.getClient(id))?.state).toBe('gone');
     expect(t.agent.containers.size).toBe(0);
     t.dispatcher.stop();
   });

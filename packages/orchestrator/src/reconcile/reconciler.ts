@@ -104,12 +104,12 @@ export class Reconciler {
     );
 
     // Leases whose del never came.
-    for (const client of store.listClients()) {
+    for (const client of await store.listClients()) {
       if (client.desired !== 'running' || !client.expiresAt) continue;
       if (Date.parse(client.expiresAt) + this.#o.expiryGraceMs >= now) continue;
       report.expired++;
       dispatcher.run(deviceKeyOf(client), async () => {
-        const current = store.getClient(client.id);
+        const current = await store.getClient(client.id);
         if (current?.desired !== 'running' || !current.expiresAt) return;
         if (Date.parse(current.expiresAt) + this.#o.expiryGraceMs >= clock.now().getTime()) return;
         await lifecycle.deprovision(client.id, `lease expired at ${current.expiresAt} without renewal or release`);
@@ -117,7 +117,7 @@ export class Reconciler {
     }
 
     // Self-destruct timers (profile TTLs) that ran out, even though the lease lives.
-    for (const client of store.listClients()) {
+    for (const client of await store.listClients()) {
       if (client.desired !== 'running' || !client.ttlExpiresAt || Date.parse(client.ttlExpiresAt) > now) continue;
       report.ttlExpired++;
       dispatcher.run(deviceKeyOf(client), () => lifecycle.expireTtl(client.id));
@@ -126,8 +126,8 @@ export class Reconciler {
     // Containers: adopt, record, or remove what nobody owns.
     const adoptedExpiresAt = new Date(now + this.#o.adoptGraceMs).toISOString();
     for (const [clientId, found] of running) {
-      const client = store.getClient(clientId);
-      const instance = store.getInstance(clientId);
+      const client = await store.getClient(clientId);
+      const instance = await store.getInstance(clientId);
       // Queued behind the work of its device: the client's, or the device its labels name.
       const device = client ? deviceKeyOf(client) : deviceOfLabels(found[0]!.view) ?? clientId;
       for (const { agent, view } of found) {
@@ -135,22 +135,22 @@ export class Reconciler {
         if (!client && this.#o.adoptUnknown && found.length === 1) {
           report.adopted++;
           dispatcher.run(device, async () => {
-            lifecycle.adopt(view, agent.name, adoptedExpiresAt);
+            await lifecycle.adopt(view, agent.name, adoptedExpiresAt);
           });
         } else if (owned) {
           // Its instance record was lost (a crash between create and record). Only an
           // attached container is adopted; an unattached one is left to the repair below.
           if (!instance && view.address) {
             dispatcher.run(device, async () => {
-              if (!store.getInstance(clientId)) lifecycle.adoptInstance(clientId, view, agent.name);
+              if (!await store.getInstance(clientId)) await lifecycle.adoptInstance(clientId, view, agent.name);
             });
           }
         } else {
           report.orphansRemoved++;
           dispatcher.run(device, async () => {
             // Checked again in the queue: a lease event may have claimed it meanwhile.
-            const latest = store.getInstance(clientId);
-            if (store.getClient(clientId)?.desired === 'running' && latest?.containerName === view.name && latest.agent === agent.name) return;
+            const latest = await store.getInstance(clientId);
+            if ((await store.getClient(clientId))?.desired === 'running' && latest?.containerName === view.name && latest.agent === agent.name) return;
             log.info({ client: clientId, agent: agent.name, container: view.name }, 'reconcile: removing orphan container');
             await agent.deleteContainer(view.name);
           });
@@ -160,36 +160,36 @@ export class Reconciler {
 
     // Clients not where their lease wants them: container missing, stopped or
     // unattached, or a transition cut short (failed, or a crash mid-way).
-    for (const client of store.listClients()) {
+    for (const client of await store.listClients()) {
       if (client.desired === 'removed' && client.state === 'gone') continue;
       if (client.desired === 'running' && client.expiresAt && Date.parse(client.expiresAt) + this.#o.expiryGraceMs < now) continue;
       if (client.desired === 'running' && client.ttlExpiresAt && Date.parse(client.ttlExpiresAt) <= now) continue;
-      const instance = store.getInstance(client.id);
+      const instance = await store.getInstance(client.id);
       const lost = instance !== undefined && (this.#o.isDead?.(instance.agent) ?? false);
       if (instance && !reachable.has(instance.agent) && !lost) continue;
       const view = (running.get(client.id) ?? []).find((f) => f.view.name === instance?.containerName)?.view;
       const healthy = view?.state === 'running' && view.address !== null;
       // The agent's filter lets in another address than the device's (it restarted, or a change was missed).
-      const filterBehind = view !== undefined && !allowsAddresses(view, lifecycle.deviceAddressesOf(client));
+      const filterBehind = view !== undefined && !allowsAddresses(view, await lifecycle.deviceAddressesOf(client));
       if (client.desired === 'running' && client.state === 'ready' && healthy && !filterBehind) continue;
       // A second IA_NA or an IA_TA: its address reaches its device's container; it has none of its own.
-      if (client.desired === 'running' && client.state === 'ready' && !instance && lifecycle.sharesContainer(client)) continue;
+      if (client.desired === 'running' && client.state === 'ready' && !instance && (await lifecycle.sharesContainer(client))) continue;
       const why =
         client.desired === 'removed' ? `reconcile: ${client.state} but released`
         : lost ? `reconcile: agent ${instance.agent} declared dead`
         : !view ? 'reconcile: container missing'
         : !healthy ? `reconcile: container ${view.state}${view.address ? '' : ', not attached'}`
-        : filterBehind ? `reconcile: agent lets ${view.deviceAddresses?.join(', ') || 'no address'} in, not the device's ${lifecycle.deviceAddressesOf(client).join(', ')}`
+        : filterBehind ? `reconcile: agent lets ${view.deviceAddresses?.join(', ') || 'no address'} in, not the device's ${(await lifecycle.deviceAddressesOf(client)).join(', ')}`
         : `reconcile: client ${client.state}`;
       report.repaired++;
       // Only if nothing happened to the client since this snapshot; the next pass looks again.
       dispatcher.run(deviceKeyOf(client), async () => {
-        if (store.getClient(client.id)?.updatedAt !== client.updatedAt) return;
+        if ((await store.getClient(client.id))?.updatedAt !== client.updatedAt) return;
         await lifecycle.converge(client.id, why, { force: true });
       });
     }
 
-    store.pruneEvents(this.#o.keepEvents);
+    await store.pruneEvents(this.#o.keepEvents);
     await lifecycle.expireKept().catch((error: unknown) => log.warn({ err: error }, 'reconcile: expiring kept images failed'));
     if (report.expired || report.ttlExpired || report.adopted || report.orphansRemoved || report.repaired || report.agentsUnreachable.length) {
       log.info({ report }, 'reconcile pass queued repairs');

@@ -5,7 +5,7 @@ import type { ClientRecord } from '../store/types.js';
 import { Retention } from './retention.js';
 
 describe('Retention', () => {
-  it('forgets clients gone for longer than gone_days, in batches, and keeps the rest', () => {
+  it('forgets clients gone for longer than gone_days, in batches, and keeps the rest', async () => {
     let now = Date.parse('2026-01-10T00:00:00Z');
     const store = new MemoryStore({ prefix: 'fd00:3::/64' });
     const at = (days: number) => new Date(now - days * 86_400_000).toISOString();
@@ -14,16 +14,16 @@ describe('Retention', () => {
       stateReason: 'test', expiresAt: null, profile: null, ttlExpiresAt: null, cooldownUntil: null, firstSeen: at(30), lastSeen: updatedAt, updatedAt,
     });
     // 2,500 gone for 8 days (more than a batch), 10 gone for 6, and live ones of any age.
-    for (let i = 0; i < 2500; i++) store.putClient(client(`old${i}`, 'gone', at(8)));
-    for (let i = 0; i < 10; i++) store.putClient(client(`new${i}`, 'gone', at(6)));
-    store.putClient(client('ready', 'ready', at(20)));
-    store.putClient(client('failed', 'failed', at(20)));
+    for (let i = 0; i < 2500; i++) await store.putClient(client(`old${i}`, 'gone', at(8)));
+    for (let i = 0; i < 10; i++) await store.putClient(client(`new${i}`, 'gone', at(6)));
+    await store.putClient(client('ready', 'ready', at(20)));
+    await store.putClient(client('failed', 'failed', at(20)));
     const retention = new Retention({ store, clock: { now: () => new Date(now) }, log: pino({ level: 'silent' }), goneDays: 7 });
-    expect(retention.pruneOnce()).toBe(2500);
-    expect(store.clientsPerState()).toMatchObject({ gone: 10, ready: 1, failed: 1 });
-    expect(retention.pruneOnce()).toBe(0);
+    expect(await retention.pruneOnce()).toBe(2500);
+    expect(await store.clientsPerState()).toMatchObject({ gone: 10, ready: 1, failed: 1 });
+    expect(await retention.pruneOnce()).toBe(0);
     now += 2 * 86_400_000;
-    expect(retention.pruneOnce()).toBe(10);
-    expect(store.listClients().map((c) => c.id).sort()).toEqual(['failed', 'ready']);
+    expect(await retention.pruneOnce()).toBe(10);
+    expect((await store.listClients()).map((c) => c.id).sort()).toEqual(['failed', 'ready']);
   });
 });

@@ -26,11 +26,11 @@ export class Retention {
   }
 
   /** Forget every client gone for longer than gone_days; returns how many. */
-  pruneOnce(): number {
+  async pruneOnce(): Promise<number> {
     const before = new Date(this.#clock.now().getTime() - this.#goneMs).toISOString();
     let pruned = 0;
     for (;;) {
-      const n = this.#store.pruneGoneClients(before, PRUNE_BATCH);
+      const n = await this.#store.pruneGoneClients(before, PRUNE_BATCH);
       pruned += n;
       if (n < PRUNE_BATCH) break;
     }
@@ -50,10 +50,6 @@ export class Retention {
   }
 
   #run(): void {
-    try {
-      this.pruneOnce();
-    } catch (error) {
-      this.#log.error({ err: error }, 'could not prune the clients gone');
-    }
+    this.pruneOnce().catch((error: unknown) => this.#log.error({ err: error }, 'could not prune the clients gone'));
   }
 }

@@ -19,7 +19,7 @@ function fakeClock(iso = '2025-03-01T12:00:00.000Z') {
 function sampler(options: { random?: () => number; latenciesPerMinute?: number } = {}) {
   const clock = fakeClock();
   const counts = { devices: 0, containers: 0 };
-  const s = new SeriesSampler({ clock, counts: { devices: () => counts.devices, containers: () => counts.containers }, ...options });
+  const s = new SeriesSampler({ clock, counts: { devices: async () => counts.devices, containers: async () => counts.containers }, ...options });
   return { s, clock, counts };
 }
 
@@ -28,10 +28,10 @@ const minute = (iso: string) => Date.parse(iso) / 1000;
 describe('SeriesSampler', () => {
   afterEach(() => vi.useRealTimers());
 
-  it('answers the last 60 minutes, oldest first, null before anything was sampled, as the schema says', () => {
+  it('answers the last 60 minutes, oldest first, null before anything was sampled, as the schema says', async () => {
     const { s, clock } = sampler();
     clock.at('2025-03-01T12:00:42.000Z');
-    const series = s.series();
+    const series = await s.series();
     expect(chartSeriesSchema.parse(series)).toEqual(series);
     expect(series.t).toHaveLength(SERIES_MINUTES);
     expect(series.t.at(-1)).toBe(minute('2025-03-01T12:00:00Z'));
@@ -44,57 +44,57 @@ describe('SeriesSampler', () => {
     expect(series.leaseToReady.count.every((v) => v === 0)).toBe(true);
   });
 
-  it('keeps the counts last sampled in each minute', () => {
+  it('keeps the counts last sampled in each minute', async () => {
     const { s, clock, counts } = sampler();
     counts.devices = 1;
     counts.containers = 0;
-    s.sample();
+    await s.sample();
     clock.advance(30_000);
     counts.devices = 3;
     counts.containers = 2;
-    s.sample();
+    await s.sample();
     clock.advance(40_000); // 12:01:10
     counts.devices = 4;
     counts.containers = 4;
-    const series = s.series();
+    const series = await s.series();
     expect(series.devices.slice(-2)).toEqual([3, 4]);
     expect(series.containers.slice(-2)).toEqual([2, 4]);
     expect(series.devices.at(-3)).toBeNull();
   });
 
-  it('gives lease→ready p50 and p95 per minute by nearest rank, with how many became ready', () => {
+  it('gives lease→ready p50 and p95 per minute by nearest rank, with how many became ready', async () => {
     const { s, clock } = sampler();
     for (const seconds of [20, 3, 1, 19, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]) s.observeLeaseToReady(seconds);
     clock.advance(60_000);
     s.observeLeaseToReady(0.5);
     clock.advance(120_000);
-    const { leaseToReady } = s.series();
+    const { leaseToReady } = await s.series();
     expect(leaseToReady.p50.slice(-4)).toEqual([10, 0.5, null, null]);
     expect(leaseToReady.p95.slice(-4)).toEqual([19, 0.5, null, null]);
     expect(leaseToReady.count.slice(-4)).toEqual([20, 1, 0, 0]);
   });
 
-  it('updates the current minute as more clients become ready, and ignores nonsense', () => {
+  it('updates the current minute as more clients become ready, and ignores nonsense', async () => {
     const { s } = sampler();
     s.observeLeaseToReady(2);
-    expect(s.series().leaseToReady.p95.at(-1)).toBe(2);
+    expect((await s.series()).leaseToReady.p95.at(-1)).toBe(2);
     s.observeLeaseToReady(8);
     s.observeLeaseToReady(Number.NaN);
     s.observeLeaseToReady(-1);
-    const { leaseToReady } = s.series();
+    const { leaseToReady } = await s.series();
     expect([leaseToReady.p50.at(-1), leaseToReady.p95.at(-1), leaseToReady.count.at(-1)]).toEqual([2, 8, 2]);
   });
 
-  it('forgets what is older than an hour: the ring is reused, every array stays 60 long', () => {
+  it('forgets what is older than an hour: the ring is reused, every array stays 60 long', async () => {
     const { s, clock, counts } = sampler();
     counts.devices = 7;
-    s.sample(); // 12:00
+    await s.sample(); // 12:00
     s.observeLeaseToReady(1);
     clock.advance(59 * 60_000); // 12:59: 12:00 is the oldest minute shown
-    expect(s.series().devices[0]).toBe(7);
+    expect((await s.series()).devices[0]).toBe(7);
     clock.advance(60_000); // 13:00, in 12:00's slot
     counts.devices = 8;
-    const series = s.series();
+    const series = await s.series();
     expect(series.t[0]).toBe(minute('2025-03-01T12:01:00Z'));
     expect(series.devices.slice(0, 2)).toEqual([null, null]);
     expect(series.devices.slice(-2)).toEqual([7, 8]); // 12:59 (sampled by the series() above), 13:00
@@ -102,30 +102,30 @@ describe('SeriesSampler', () => {
     expect([series.t, series.devices, series.containers, ...Object.values(series.leaseToReady)].every((a) => a.length === SERIES_MINUTES)).toBe(true);
   });
 
-  it('keeps at most latenciesPerMinute times in a flood (a uniform sample), yet counts them all', () => {
+  it('keeps at most latenciesPerMinute times in a flood (a uniform sample), yet counts them all', async () => {
     // random() ≈ 1: Algorithm R never replaces, so the sample is the first 8.
     const { s } = sampler({ latenciesPerMinute: 8, random: () => 0.999999 });
     for (let i = 1; i <= 1000; i += 1) s.observeLeaseToReady(i);
-    const { leaseToReady } = s.series();
+    const { leaseToReady } = await s.series();
     expect([leaseToReady.p50.at(-1), leaseToReady.p95.at(-1), leaseToReady.count.at(-1)]).toEqual([4, 8, 1000]);
     // random() = 0: each new time replaces the first kept one.
     const low = sampler({ latenciesPerMinute: 2, random: () => 0 });
     for (const seconds of [1, 2, 3, 40]) low.s.observeLeaseToReady(seconds);
-    expect(low.s.series().leaseToReady.p95.at(-1)).toBe(40);
-    expect(() => new SeriesSampler({ clock: fakeClock(), counts: { devices: () => 0, containers: () => 0 }, latenciesPerMinute: 0 })).toThrow(/at least 1/);
+    expect((await low.s.series()).leaseToReady.p95.at(-1)).toBe(40);
+    expect(() => new SeriesSampler({ clock: fakeClock(), counts: { devices: async () => 0, containers: async () => 0 }, latenciesPerMinute: 0 })).toThrow(/at least 1/);
   });
 
-  it('takes no sample into a newer minute when the clock steps back', () => {
+  it('takes no sample into a newer minute when the clock steps back', async () => {
     const { s, clock, counts } = sampler();
     clock.advance(60 * 60_000);
     counts.devices = 5;
-    s.sample();
+    await s.sample();
     clock.advance(-60 * 60_000);
     counts.devices = 1;
-    s.sample();
+    await s.sample();
     s.observeLeaseToReady(3);
     clock.advance(60 * 60_000);
-    const series = s.series();
+    const series = await s.series();
     expect(series.devices.at(-1)).toBe(1); // sampled by series() itself
     expect(series.leaseToReady.count.at(-1)).toBe(0);
   });
@@ -133,8 +133,8 @@ describe('SeriesSampler', () => {
   it('samples on its own timer once started, and not after stop', () => {
     vi.useFakeTimers();
     const clock = fakeClock();
-    const devices = vi.fn(() => 1);
-    const s = new SeriesSampler({ clock, counts: { devices, containers: () => 1 } });
+    const devices = vi.fn(async () => 1);
+    const s = new SeriesSampler({ clock, counts: { devices, containers: async () => 1 } });
     s.start(10_000);
     expect(devices).toHaveBeenCalledTimes(1);
     vi.advanceTimersByTime(30_000);
@@ -155,14 +155,14 @@ function client(id: string, state: ClientState): ClientRecord {
 }
 
 describe('storeCounts', () => {
-  it('counts clients not gone as devices, and every recorded container', () => {
+  it('counts clients not gone as devices, and every recorded container', async () => {
     const store = new MemoryStore({ prefix: 'fd00:3::/64' });
-    store.putClient(client('a1', 'ready'));
-    store.putClient(client('a2', 'provisioning'));
-    store.putClient(client('a3', 'gone'));
-    store.putInstance({ clientId: 'a1', agent: 'dock1', containerName: 'c-a1', containerId: 'x', address: 'fd00:3::100/64', mac: '02:00:00:00:00:01', image: 'img:1', createdAt: '2025-03-01T12:00:00.000Z' });
+    await store.putClient(client('a1', 'ready'));
+    await store.putClient(client('a2', 'provisioning'));
+    await store.putClient(client('a3', 'gone'));
+    await store.putInstance({ clientId: 'a1', agent: 'dock1', containerName: 'c-a1', containerId: 'x', address: 'fd00:3::100/64', mac: '02:00:00:00:00:01', image: 'img:1', createdAt: '2025-03-01T12:00:00.000Z' });
     const counts = storeCounts(store);
-    expect([counts.devices(), counts.containers()]).toEqual([2, 1]);
+    expect([await counts.devices(), await counts.containers()]).toEqual([2, 1]);
   });
 });
 
@@ -176,12 +176,12 @@ describe('lease→ready from the life cycle', () => {
     const observer = metricsObserver(createMetrics(), { clock, onLeaseToReady: (seconds) => s.observeLeaseToReady(seconds) });
     const lifecycle = new Lifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64, observer });
     const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 1, observer });
-    dispatcher.accept({
+    await dispatcher.accept({
       eventId: randomUUID(), server: 'devnet', role: 'device', action: 'add', duid: '00:03:00:01:02:aa:bb:cc:dd:01', iaid: '1',
       address: 'fd00:1::1000', hostname: 'laptop', mac: '02:aa:bb:cc:dd:01', interface: 'brdev', expiresAt: null, seenAt: '2025-03-01T12:00:27.500Z',
     });
     await dispatcher.idle();
-    const series = s.series();
+    const series = await s.series();
     expect(series.leaseToReady.p50.at(-1)).toBe(2.5);
     expect(series.leaseToReady.count.at(-1)).toBe(1);
     expect([series.devices.at(-1), series.containers.at(-1)]).toEqual([1, 1]);

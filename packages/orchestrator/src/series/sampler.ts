@@ -37,7 +37,7 @@ export type ChartSeries = z.infer<typeof chartSeriesSchema>;
 export interface SamplerOptions {
   clock: Clock;
   /** Read on every sample; cheap (the store counts by index). */
-  counts: { devices(): number; containers(): number };
+  counts: { devices(): Promise<number>; containers(): Promise<number> };
   /** For the reservoir past LATENCIES_PER_MINUTE; tests hand in their own. */
   random?: () => number;
   latenciesPerMinute?: number;
@@ -57,8 +57,8 @@ interface Minute {
 /** Devices (clients not gone) and containers, from the store's indexed counts. */
 export function storeCounts(store: Store): SamplerOptions['counts'] {
   return {
-    devices: () => {
-      const perState = store.clientsPerState();
+    devices: async () => {
+      const perState = await store.clientsPerState();
       return Object.values(perState).reduce((a, b) => a + b, 0) - perState.gone;
     },
     containers: () => store.countInstances(),
@@ -96,8 +96,10 @@ export class SeriesSampler {
   /** Samples now and every `intervalMs` (so a minute nobody watched is on the chart too); the timer keeps no process alive. */
   start(intervalMs: number): void {
     this.stop();
-    this.sample();
-    this.#timer = setInterval(() => this.sample(), intervalMs).unref();
+    // A sample the store failed leaves that minute's counts as they were.
+    const sample = (): void => void this.sample().catch(() => undefined);
+    sample();
+    this.#timer = setInterval(sample, intervalMs).unref();
   }
 
   stop(): void {
@@ -106,11 +108,12 @@ export class SeriesSampler {
   }
 
   /** Records the device and container counts as the current minute's. */
-  sample(): void {
+  async sample(): Promise<void> {
     const slot = this.#current();
     if (!slot) return;
-    slot.devices = this.#counts.devices();
-    slot.containers = this.#counts.containers();
+    const [devices, containers] = await Promise.all([this.#counts.devices(), this.#counts.containers()]);
+    slot.devices = devices;
+    slot.containers = containers;
   }
 
   /** One client became ready `seconds` after the hook saw its lease. */
@@ -130,8 +133,8 @@ export class SeriesSampler {
   }
 
   /** The last SERIES_MINUTES minutes, sampled now for the current one. */
-  series(): ChartSeries {
-    this.sample();
+  async series(): Promise<ChartSeries> {
+    await this.sample();
     const now = this.#minuteOf();
     const out: ChartSeries = { t: [], devices: [], containers: [], leaseToReady: { p50: [], p95: [], count: [] } };
     for (let minute = now - SERIES_MINUTES + 1; minute <= now; minute += 1) {

@@ -33,7 +33,7 @@ function setup(options: { maxBytes?: number } = {}) {
   const device = async () => {
     await app.request('/v1/lease-events', signed('POST', '/v1/lease-events', JSON.stringify(leaseEventFixture())));
     await dispatcher.idle();
-    return store.listClients()[0]!.id;
+    return (await store.listClients())[0]!.id;
   };
   return { store, app, dir, shares, share, device, advance: (ms: number) => (now += ms) };
 }
@@ -49,9 +49,9 @@ describe('share links', () => {
     const url = new URL(created.url);
     expect(url.pathname).toMatch(/^\/shared\/[A-Za-z0-9_-]{43}$/);
     const token = url.pathname.split('/').at(-1)!;
-    const [stored] = t.store.listShares();
+    const [stored] = await t.store.listShares();
     expect(stored!.tokenHash).toBe(createHash('sha256').update(token).digest('hex'));
-    expect(JSON.stringify(t.store.listShares())).not.toContain(token);
+    expect(JSON.stringify(await t.store.listShares())).not.toContain(token);
 
     // Unsigned: the link is the only right to it.
     const first = await t.app.request(url.pathname);
@@ -76,14 +76,14 @@ describe('share links', () => {
     const id = await t.device();
     const created = shareCreatedSchema.parse(await (await t.share(id, 3600)).json());
     expect(readdirSync(t.dir)).toHaveLength(1);
-    expect(t.shares.expire()).toBe(0);
+    expect(await t.shares.expire()).toBe(0);
     t.advance(3600 * 1000);
     const late = await t.app.request(new URL(created.url).pathname);
     expect(late.status).toBe(410);
     expect(((await late.json()) as { error: { code: string } }).error.code).toBe('SHARE_EXPIRED');
-    expect(t.shares.expire()).toBe(1);
+    expect(await t.shares.expire()).toBe(1);
     expect(readdirSync(t.dir)).toEqual([]);
-    expect(t.store.listShares()).toEqual([]);
+    expect(await t.store.listShares()).toEqual([]);
   });
 
   it('needs an operator signature to make one, refuses what it cannot make, and keeps the spool under max_mb', async () => {

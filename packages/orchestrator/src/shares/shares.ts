@@ -60,7 +60,7 @@ export class Shares {
     if (seconds > this.#o.maxSeconds) {
       throw new ApiError(400, 'SHARE_TOO_LONG', `a link may live at most ${Math.floor(this.#o.maxSeconds / 86_400)} days ([share] max_days), not ${seconds} s`);
     }
-    const source = exportSourceOf(this.#o.store, clientId);
+    const source = await exportSourceOf(this.#o.store, clientId);
     if (!source) throw new ApiError(404, 'NOT_FOUND', `client ${clientId.slice(0, 40)} has no container and no kept image`);
     const token = randomBytes(32).toString('base64url');
     const tokenHash = hashOf(token);
@@ -75,18 +75,18 @@ export class Shares {
       expiresAt: new Date(now.getTime() + seconds * 1000).toISOString(),
       usedAt: null,
     };
-    this.#o.store.putShare(share);
+    await this.#o.store.putShare(share);
     this.#o.log.info({ client: clientId, sizeBytes, expiresAt: share.expiresAt }, 'share link made');
     return { url: `${this.#o.baseUrl ?? origin}/shared/${token}`, clientId, filename: share.filename, sizeBytes, expiresAt: share.expiresAt };
   }
 
   /** The export behind a link, once: 404 for a link never made, 410 for one used or expired. */
-  download(token: string): Download {
-    const share = TOKEN.test(token) ? this.#o.store.getShare(hashOf(token)) : undefined;
+  async download(token: string): Promise<Download> {
+    const share = TOKEN.test(token) ? await this.#o.store.getShare(hashOf(token)) : undefined;
     if (!share) throw new ApiError(404, 'NOT_FOUND', 'no such link');
     const now = this.#o.clock.now();
     if (Date.parse(share.expiresAt) <= now.getTime()) throw new ApiError(410, 'SHARE_EXPIRED', `this link expired at ${share.expiresAt}`);
-    if (!this.#o.store.useShare(share.tokenHash, now.toISOString())) throw new ApiError(410, 'SHARE_USED', 'this link was used already: it serves once');
+    if (!await this.#o.store.useShare(share.tokenHash, now.toISOString())) throw new ApiError(410, 'SHARE_USED', 'this link was used already: it serves once');
     const file = this.#file(share.tokenHash);
     let stream: ReadStream;
     let sizeBytes: number;
@@ -102,16 +102,16 @@ export class Shares {
   }
 
   /** Links past their time, and used ones, go with their files; files no link names go too. Returns how many links went. */
-  expire(): number {
+  async expire(): Promise<number> {
     const now = this.#o.clock.now().getTime();
     let removed = 0;
     const live = new Set<string>();
-    for (const share of this.#o.store.listShares()) {
+    for (const share of await this.#o.store.listShares()) {
       if (share.usedAt === null && Date.parse(share.expiresAt) > now) {
         live.add(share.tokenHash);
         continue;
       }
-      this.#o.store.deleteShare(share.tokenHash);
+      await this.#o.store.deleteShare(share.tokenHash);
       this.#remove(share.tokenHash);
       removed++;
     }

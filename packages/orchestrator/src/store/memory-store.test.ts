@@ -11,48 +11,49 @@ describe('MemoryStore retention', () => {
     eventId: randomUUID(), server: 'devnet', role: 'device', action: 'add', duid: '00:03:00:01:02:aa:bb:cc:dd:01', iaid: '1',
     address: 'fd00:1::1000', hostname: null, mac: null, interface: null, expiresAt: null, seenAt: '2026-01-01T00:00:00.000Z',
   });
-  const append = (store: MemoryStore, applied: boolean) => {
+  const append = async (store: MemoryStore, applied: boolean) => {
     const e = event();
-    store.appendEvent({ eventId: e.eventId, clientId: 'c1', receivedAt: 't', event: e, appliedAt: null, outcome: null, outcomeKind: null });
-    if (applied) store.markEventApplied({ eventId: e.eventId, appliedAt: 't', outcome: 'provisioned', outcomeKind: 'provisioned' });
+    await store.appendEvent({ eventId: e.eventId, clientId: 'c1', receivedAt: 't', event: e, appliedAt: null, outcome: null, outcomeKind: null });
+    if (applied) await store.markEventApplied({ eventId: e.eventId, appliedAt: 't', outcome: 'provisioned', outcomeKind: 'provisioned' });
     return e.eventId;
   };
 
-  it('journals the newest maxEvents events (a tenth more before it prunes), never forgetting an unapplied one', () => {
+  it('journals the newest maxEvents events (a tenth more before it prunes), never forgetting an unapplied one', async () => {
     const store = new MemoryStore({ maxEvents: 100 });
-    const unapplied = append(store, false);
-    const ids = Array.from({ length: 250 }, () => append(store, true));
-    const kept = store.recentEvents(1000).map((e) => e.eventId);
+    const unapplied = await append(store, false);
+    const ids: string[] = [];
+    for (let i = 0; i < 250; i++) ids.push(await append(store, true));
+    const kept = (await store.recentEvents(1000)).map((e) => e.eventId);
     expect(kept.length).toBeGreaterThanOrEqual(100);
     expect(kept.length).toBeLessThanOrEqual(111);
     expect(kept.slice(0, 100)).toEqual(ids.slice(-100).reverse());
     expect(kept.at(-1)).toBe(unapplied);
-    expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([unapplied]);
+    expect((await store.unappliedEvents()).map((e) => e.eventId)).toEqual([unapplied]);
   });
 
   it('refuses a journal of no events', () => {
     expect(() => new MemoryStore({ maxEvents: 0 })).toThrow(/maxEvents/);
   });
 
-  it(`keeps each client's last ${MEMORY_TRANSITIONS} transitions`, () => {
+  it(`keeps each client's last ${MEMORY_TRANSITIONS} transitions`, async () => {
     const store = new MemoryStore({});
-    for (let i = 0; i < MEMORY_TRANSITIONS + 20; i++) store.addTransition({ clientId: 'c1', from: 'pending', to: 'ready', reason: `r${i}`, at: 't' });
-    const kept = store.listTransitions('c1', 1000);
+    for (let i = 0; i < MEMORY_TRANSITIONS + 20; i++) await store.addTransition({ clientId: 'c1', from: 'pending', to: 'ready', reason: `r${i}`, at: 't' });
+    const kept = await store.listTransitions('c1', 1000);
     expect(kept).toHaveLength(MEMORY_TRANSITIONS);
     expect(kept[0]!.reason).toBe(`r${MEMORY_TRANSITIONS + 19}`);
   });
 
-  it('counts an instance recorded before its client by MAC and /64 once the client is', () => {
+  it('counts an instance recorded before its client by MAC and /64 once the client is', async () => {
     const store = new MemoryStore({});
     const at = '2026-01-01T00:00:00.000Z';
-    store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: DHCP_ADDRESS, mac: '02:00:00:00:00:01', image: 'i', createdAt: at });
-    expect([store.countInstances(), store.countInstances({ mac: '02:aa:00:00:00:01' }), store.countInstances({ prefix64: 'fd00:1:0:0' })]).toEqual([1, 0, 0]);
-    store.putClient({
+    await store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: DHCP_ADDRESS, mac: '02:00:00:00:00:01', image: 'i', createdAt: at });
+    expect([await store.countInstances(), await store.countInstances({ mac: '02:aa:00:00:00:01' }), await store.countInstances({ prefix64: 'fd00:1:0:0' })]).toEqual([1, 0, 0]);
+    await store.putClient({
       id: 'c1', server: 'devnet', role: 'device', duid: '00:01', iaid: '1', address: 'fd00:1::10', hostname: null, mac: '02:aa:00:00:00:01', state: 'ready',
       desired: 'running', stateReason: 'r', expiresAt: null, profile: null, ttlExpiresAt: null, cooldownUntil: null, firstSeen: at, lastSeen: at, updatedAt: at,
     });
-    expect([store.countInstances(), store.countInstances({ mac: '02:aa:00:00:00:01' }), store.countInstances({ prefix64: 'fd00:1:0:0' })]).toEqual([1, 1, 1]);
-    store.deleteInstance('c1');
-    expect([store.countInstances(), store.countInstances({ mac: '02:aa:00:00:00:01' }), store.countInstances({ prefix64: 'fd00:1:0:0' })]).toEqual([0, 0, 0]);
+    expect([await store.countInstances(), await store.countInstances({ mac: '02:aa:00:00:00:01' }), await store.countInstances({ prefix64: 'fd00:1:0:0' })]).toEqual([1, 1, 1]);
+    await store.deleteInstance('c1');
+    expect([await store.countInstances(), await store.countInstances({ mac: '02:aa:00:00:00:01' }), await store.countInstances({ prefix64: 'fd00:1:0:0' })]).toEqual([0, 0, 0]);
   });
 });

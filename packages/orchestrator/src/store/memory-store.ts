@@ -1,4 +1,5 @@
-import type { Store } from './store.js';
+import { AsyncStore } from './async-store.js';
+import type { SyncStore } from './sync-store.js';
 import type { BanTarget } from '@unionize/protocol';
 import { CLIENT_STATES, DEFAULT_MEMORY_EVENTS, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type ServerRecord, type ShareRecord, type TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, drawFreeOffset, prefix64Of, randomPoolOffset, type DrawOffset } from './ipv6.js';
@@ -18,7 +19,7 @@ export const MEMORY_TRANSITIONS = 10;
  * kept as the records change, and client ids are kept sorted for paging: no
  * call made per event reads every client or instance.
  */
-export class MemoryStore implements Store {
+export class SyncMemoryStore implements SyncStore {
   readonly #events = new Map<string, EventRecord>();
   /** The journal in arrival order (oldest first): the same records as #events. */
   #journal: EventRecord[] = [];
@@ -439,4 +440,11 @@ function bump(counts: Map<string, number>, key: string | null | undefined, delta
 
 function deviceOf(server: string, duid: string): string {
   return `${server} ${duid}`;
+}
+
+/** The memory store as a Store (see SyncMemoryStore). */
+export class MemoryStore extends AsyncStore {
+  constructor(options: { prefix?: string; maxEvents?: number; drawOffset?: DrawOffset }) {
+    super(new SyncMemoryStore(options));
+  }
 }

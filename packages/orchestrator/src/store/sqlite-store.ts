@@ -6,7 +6,8 @@ import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, or, sql 
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { leaseEventSchema, type BanTarget } from '@unionize/protocol';
-import type { Store } from './store.js';
+import { AsyncStore } from './async-store.js';
+import type { SyncStore } from './sync-store.js';
 import { CLIENT_STATES, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type ServerRecord, type ShareRecord, type TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, drawFreeOffset, prefix64Of, randomPoolOffset, type DrawOffset } from './ipv6.js';
 import * as schema from './schema.js';
@@ -40,7 +41,7 @@ export interface QuarantinedRow {
  * durable too. An event whose mark a power cut lost is applied again at
  * start, and the reconciler converges the rest.
  */
-export class SqliteStore implements Store {
+export class SyncSqliteStore implements SyncStore {
   readonly #sqlite: Database.Database;
   readonly #db: BetterSQLite3Database<typeof schema>;
   /** The static pool; none in dhcp addressing, where containers lease their own. */
@@ -471,3 +472,10 @@ function toClient(row: typeof schema.clients.$inferSelect): ClientRecord {
   return client as ClientRecord;
 }
 
+
+/** The SQLite store as a Store (see SyncSqliteStore). */
+export class SqliteStore extends AsyncStore {
+  constructor(options: { path: string; prefix?: string; drawOffset?: DrawOffset; onQuarantine?: (row: QuarantinedRow) => void }) {
+    super(new SyncSqliteStore(options));
+  }
+}

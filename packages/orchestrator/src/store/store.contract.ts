@@ -39,262 +39,262 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
   });
 
   describe(`${name}: the Store contract`, () => {
-    it('journals events once, in order, and tracks which were applied', () => {
+    it('journals events once, in order, and tracks which were applied', async () => {
       const store = open();
       const a = event();
       const b = event({ action: 'del' });
-      expect(store.appendEvent(record(a))).toEqual({ duplicate: false });
-      expect(store.appendEvent(record(a))).toEqual({ duplicate: true });
-      store.appendEvent(record(b));
-      expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([a.eventId, b.eventId]);
-      expect(store.unappliedEvents()[0]!.event).toEqual(a);
-      store.markEventApplied({ eventId: a.eventId, appliedAt: '2026-01-01T00:00:01.000Z', outcome: 'provisioned', outcomeKind: 'provisioned' });
-      expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([b.eventId]);
-      expect(store.recentEvents(10).map((e) => [e.eventId, e.outcome, e.outcomeKind])).toEqual([[b.eventId, null, null], [a.eventId, 'provisioned', 'provisioned']]);
-      expect(store.quarantinedRows()).toBe(0);
-      store.close();
+      expect(await store.appendEvent(record(a))).toEqual({ duplicate: false });
+      expect(await store.appendEvent(record(a))).toEqual({ duplicate: true });
+      await store.appendEvent(record(b));
+      expect((await store.unappliedEvents()).map((e) => e.eventId)).toEqual([a.eventId, b.eventId]);
+      expect((await store.unappliedEvents())[0]!.event).toEqual(a);
+      await store.markEventApplied({ eventId: a.eventId, appliedAt: '2026-01-01T00:00:01.000Z', outcome: 'provisioned', outcomeKind: 'provisioned' });
+      expect((await store.unappliedEvents()).map((e) => e.eventId)).toEqual([b.eventId]);
+      expect((await store.recentEvents(10)).map((e) => [e.eventId, e.outcome, e.outcomeKind])).toEqual([[b.eventId, null, null], [a.eventId, 'provisioned', 'provisioned']]);
+      expect(await store.quarantinedRows()).toBe(0);
+      await store.close();
     });
 
     it('journals a batch in one writeJournal: in order, duplicates (known, or earlier in the batch) written once, marks applied', async () => {
       const store = open();
       const [a, b, c] = [event(), event(), event()];
-      store.appendEvent(record(a));
-      expect(store.writeJournal([record(b), record(a), record(c), record(b)], [{ eventId: a.eventId, appliedAt: '2026-01-01T00:00:01.000Z', outcome: 'refused (quota: full)', outcomeKind: 'refused' }])).toEqual([
+      await store.appendEvent(record(a));
+      expect(await store.writeJournal([record(b), record(a), record(c), record(b)], [{ eventId: a.eventId, appliedAt: '2026-01-01T00:00:01.000Z', outcome: 'refused (quota: full)', outcomeKind: 'refused' }])).toEqual([
         { duplicate: false },
         { duplicate: true },
         { duplicate: false },
         { duplicate: true },
       ]);
       await store.syncJournal();
-      expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([b.eventId, c.eventId]);
-      expect(store.recentEvents(10).map((e) => [e.eventId, e.outcome, e.outcomeKind])).toEqual([[c.eventId, null, null], [b.eventId, null, null], [a.eventId, 'refused (quota: full)', 'refused']]);
-      expect(store.writeJournal([], [{ eventId: b.eventId, appliedAt: '2026-01-01T00:00:02.000Z', outcome: 'failed: boom', outcomeKind: 'failed' }])).toEqual([]);
-      expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([c.eventId]);
-      expect(store.recentEvents(10).find((e) => e.eventId === b.eventId)).toMatchObject({ outcome: 'failed: boom', outcomeKind: 'failed' });
-      expect(store.writeJournal([], [])).toEqual([]);
-      store.close();
+      expect((await store.unappliedEvents()).map((e) => e.eventId)).toEqual([b.eventId, c.eventId]);
+      expect((await store.recentEvents(10)).map((e) => [e.eventId, e.outcome, e.outcomeKind])).toEqual([[c.eventId, null, null], [b.eventId, null, null], [a.eventId, 'refused (quota: full)', 'refused']]);
+      expect(await store.writeJournal([], [{ eventId: b.eventId, appliedAt: '2026-01-01T00:00:02.000Z', outcome: 'failed: boom', outcomeKind: 'failed' }])).toEqual([]);
+      expect((await store.unappliedEvents()).map((e) => e.eventId)).toEqual([c.eventId]);
+      expect((await store.recentEvents(10)).find((e) => e.eventId === b.eventId)).toMatchObject({ outcome: 'failed: boom', outcomeKind: 'failed' });
+      expect(await store.writeJournal([], [])).toEqual([]);
+      await store.close();
     });
 
-    it('prunes only applied events beyond the newest kept', () => {
+    it('prunes only applied events beyond the newest kept', async () => {
       const store = open();
       const ids = Array.from({ length: 5 }, () => event());
-      for (const e of ids) store.appendEvent(record(e));
-      for (const e of ids.slice(0, 4)) store.markEventApplied(applied(e.eventId));
-      expect(store.pruneEvents(2)).toBe(3);
-      expect(store.recentEvents(10).map((e) => e.eventId)).toEqual([ids[4]!.eventId, ids[3]!.eventId]);
-      store.close();
+      for (const e of ids) await store.appendEvent(record(e));
+      for (const e of ids.slice(0, 4)) await store.markEventApplied(applied(e.eventId));
+      expect(await store.pruneEvents(2)).toBe(3);
+      expect((await store.recentEvents(10)).map((e) => e.eventId)).toEqual([ids[4]!.eventId, ids[3]!.eventId]);
+      await store.close();
     });
 
-    it('keeps clients, their transitions and instances', () => {
+    it('keeps clients, their transitions and instances', async () => {
       const store = open();
-      store.putClient(client('c1'));
-      store.putClient(client('c1', { state: 'ready', hostname: 'h', profile: 'small', ttlExpiresAt: 't9', cooldownUntil: 't10' }));
-      store.putClient(client('c2'));
-      expect(store.getClient('c1')).toMatchObject({ state: 'ready', hostname: 'h', profile: 'small', ttlExpiresAt: 't9', cooldownUntil: 't10' });
-      expect(store.listClients().map((c) => c.id).sort()).toEqual(['c1', 'c2']);
-      store.putClient(client('c0'));
-      expect(store.listClientsPage(null, 2).map((c) => c.id)).toEqual(['c0', 'c1']);
-      expect(store.listClientsPage('c1', 2).map((c) => c.id)).toEqual(['c2']);
-      expect(store.listClientsPage('c0', 1)[0]).toMatchObject({ id: 'c1', hostname: 'h' });
-      store.addTransition({ clientId: 'c1', from: 'pending', to: 'provisioning', reason: 'r1', at: 't1' });
-      store.addTransition({ clientId: 'c1', from: 'provisioning', to: 'ready', reason: 'r2', at: 't2' });
-      expect(store.listTransitions('c1', 10).map((t) => t.to)).toEqual(['ready', 'provisioning']);
+      await store.putClient(client('c1'));
+      await store.putClient(client('c1', { state: 'ready', hostname: 'h', profile: 'small', ttlExpiresAt: 't9', cooldownUntil: 't10' }));
+      await store.putClient(client('c2'));
+      expect(await store.getClient('c1')).toMatchObject({ state: 'ready', hostname: 'h', profile: 'small', ttlExpiresAt: 't9', cooldownUntil: 't10' });
+      expect((await store.listClients()).map((c) => c.id).sort()).toEqual(['c1', 'c2']);
+      await store.putClient(client('c0'));
+      expect((await store.listClientsPage(null, 2)).map((c) => c.id)).toEqual(['c0', 'c1']);
+      expect((await store.listClientsPage('c1', 2)).map((c) => c.id)).toEqual(['c2']);
+      expect((await store.listClientsPage('c0', 1))[0]).toMatchObject({ id: 'c1', hostname: 'h' });
+      await store.addTransition({ clientId: 'c1', from: 'pending', to: 'provisioning', reason: 'r1', at: 't1' });
+      await store.addTransition({ clientId: 'c1', from: 'provisioning', to: 'ready', reason: 'r2', at: 't2' });
+      expect((await store.listTransitions('c1', 10)).map((t) => t.to)).toEqual(['ready', 'provisioning']);
       const instance = { clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'abc', address: 'fd00:3::100/64', mac: '02:00:00:00:00:01', image: 'img', createdAt: 't' };
-      store.putInstance(instance);
-      store.putInstance({ ...instance, containerId: 'def' });
-      expect(store.getInstance('c1')).toEqual({ ...instance, containerId: 'def' });
-      expect(store.listInstances()).toHaveLength(1);
-      store.deleteInstance('c1');
-      expect(store.getInstance('c1')).toBeUndefined();
-      store.close();
+      await store.putInstance(instance);
+      await store.putInstance({ ...instance, containerId: 'def' });
+      expect(await store.getInstance('c1')).toEqual({ ...instance, containerId: 'def' });
+      expect(await store.listInstances()).toHaveLength(1);
+      await store.deleteInstance('c1');
+      expect(await store.getInstance('c1')).toBeUndefined();
+      await store.close();
     });
 
-    it('keeps agents, and finds instances by MAC', () => {
+    it('keeps agents, and finds instances by MAC', async () => {
       const store = open();
       const agent = { name: 'dock1', url: 'https://a', healthy: true, checkedAt: 't1', unhealthySince: null, draining: false };
-      store.putAgent(agent);
-      store.putAgent({ ...agent, healthy: false, unhealthySince: 't2', draining: true });
-      expect(store.listAgents()).toEqual([{ ...agent, healthy: false, unhealthySince: 't2', draining: true }]);
-      store.putClient(client('c1'));
-      store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: DHCP_ADDRESS, mac: '02:00:00:00:00:07', image: 'i', createdAt: 't' });
-      expect(store.findInstanceByMac('02:00:00:00:00:07')?.clientId).toBe('c1');
-      expect(store.findInstanceByMac('02:00:00:00:00:08')).toBeUndefined();
-      store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: DHCP_ADDRESS, mac: '02:00:00:00:00:09', image: 'i', createdAt: 't' });
-      expect(store.findInstanceByMac('02:00:00:00:00:09')?.clientId).toBe('c1');
-      expect(store.findInstanceByMac('02:00:00:00:00:07')).toBeUndefined();
-      store.deleteInstance('c1');
-      expect(store.findInstanceByMac('02:00:00:00:00:09')).toBeUndefined();
-      store.close();
+      await store.putAgent(agent);
+      await store.putAgent({ ...agent, healthy: false, unhealthySince: 't2', draining: true });
+      expect(await store.listAgents()).toEqual([{ ...agent, healthy: false, unhealthySince: 't2', draining: true }]);
+      await store.putClient(client('c1'));
+      await store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: DHCP_ADDRESS, mac: '02:00:00:00:00:07', image: 'i', createdAt: 't' });
+      expect((await store.findInstanceByMac('02:00:00:00:00:07'))?.clientId).toBe('c1');
+      expect(await store.findInstanceByMac('02:00:00:00:00:08')).toBeUndefined();
+      await store.putInstance({ clientId: 'c1', agent: 'dock1', containerName: 'dev-1', containerId: 'x', address: DHCP_ADDRESS, mac: '02:00:00:00:00:09', image: 'i', createdAt: 't' });
+      expect((await store.findInstanceByMac('02:00:00:00:00:09'))?.clientId).toBe('c1');
+      expect(await store.findInstanceByMac('02:00:00:00:00:07')).toBeUndefined();
+      await store.deleteInstance('c1');
+      expect(await store.findInstanceByMac('02:00:00:00:00:09')).toBeUndefined();
+      await store.close();
     });
 
-    it('keeps share links by their token hash, and lets each be used once', () => {
+    it('keeps share links by their token hash, and lets each be used once', async () => {
       const store = open();
       const share = { tokenHash: 'a'.repeat(64), clientId: 'c1', filename: 'c1-live.tar.gz', sizeBytes: 1234, createdAt: '2026-01-01T00:00:00.000Z', expiresAt: '2026-01-08T00:00:00.000Z', usedAt: null };
-      store.putShare(share);
-      store.putShare({ ...share, tokenHash: 'b'.repeat(64), createdAt: '2026-01-02T00:00:00.000Z' });
-      expect(store.getShare('a'.repeat(64))).toEqual(share);
-      expect(store.getShare('c'.repeat(64))).toBeUndefined();
-      expect(store.useShare('a'.repeat(64), '2026-01-03T00:00:00.000Z')).toBe(true);
-      expect(store.useShare('a'.repeat(64), '2026-01-03T00:00:01.000Z')).toBe(false);
-      expect(store.useShare('c'.repeat(64), '2026-01-03T00:00:01.000Z')).toBe(false);
-      expect(store.getShare('a'.repeat(64))?.usedAt).toBe('2026-01-03T00:00:00.000Z');
-      expect(store.listShares().map((s) => s.tokenHash)).toEqual(['a'.repeat(64), 'b'.repeat(64)]);
-      store.deleteShare('a'.repeat(64));
-      expect(store.listShares().map((s) => s.tokenHash)).toEqual(['b'.repeat(64)]);
-      store.close();
+      await store.putShare(share);
+      await store.putShare({ ...share, tokenHash: 'b'.repeat(64), createdAt: '2026-01-02T00:00:00.000Z' });
+      expect(await store.getShare('a'.repeat(64))).toEqual(share);
+      expect(await store.getShare('c'.repeat(64))).toBeUndefined();
+      expect(await store.useShare('a'.repeat(64), '2026-01-03T00:00:00.000Z')).toBe(true);
+      expect(await store.useShare('a'.repeat(64), '2026-01-03T00:00:01.000Z')).toBe(false);
+      expect(await store.useShare('c'.repeat(64), '2026-01-03T00:00:01.000Z')).toBe(false);
+      expect((await store.getShare('a'.repeat(64)))?.usedAt).toBe('2026-01-03T00:00:00.000Z');
+      expect((await store.listShares()).map((s) => s.tokenHash)).toEqual(['a'.repeat(64), 'b'.repeat(64)]);
+      await store.deleteShare('a'.repeat(64));
+      expect((await store.listShares()).map((s) => s.tokenHash)).toEqual(['b'.repeat(64)]);
+      await store.close();
     });
 
-    it("finds a device's clients (one per IAID) by its server and DUID, and forgets a pruned one", () => {
+    it("finds a device's clients (one per IAID) by its server and DUID, and forgets a pruned one", async () => {
       const store = open();
-      store.putClient(client('c1', { server: 'devnet', duid: '00:01:aa', iaid: '1' }));
-      store.putClient(client('c2', { server: 'devnet', duid: '00:01:aa', iaid: '2' }));
-      store.putClient(client('c3', { server: 'devnet', duid: '00:01:bb', iaid: '1' }));
-      store.putClient(client('c4', { server: 'other', duid: '00:01:aa', iaid: '1' }));
-      store.putClient(client('c5', { server: 'devnet', duid: '00:01:aa', iaid: 'T3', state: 'gone', updatedAt: '2026-01-01T00:00:00.000Z' }));
-      const ids = (server: string, duid: string) => store.deviceClients(server, duid).map((c) => c.id).sort();
-      expect(ids('devnet', '00:01:aa')).toEqual(['c1', 'c2', 'c5']);
-      expect(ids('devnet', '00:01:bb')).toEqual(['c3']);
-      expect(ids('other', '00:01:aa')).toEqual(['c4']);
-      expect(ids('devnet', '00:01:cc')).toEqual([]);
-      store.putClient(client('c2', { server: 'devnet', duid: '00:01:aa', iaid: '2', address: 'fd00:1::99' }));
-      expect(store.deviceClients('devnet', '00:01:aa').find((c) => c.id === 'c2')?.address).toBe('fd00:1::99');
-      expect(store.pruneGoneClients('2026-02-01T00:00:00.000Z', 10)).toBe(1);
-      expect(ids('devnet', '00:01:aa')).toEqual(['c1', 'c2']);
-      store.close();
+      await store.putClient(client('c1', { server: 'devnet', duid: '00:01:aa', iaid: '1' }));
+      await store.putClient(client('c2', { server: 'devnet', duid: '00:01:aa', iaid: '2' }));
+      await store.putClient(client('c3', { server: 'devnet', duid: '00:01:bb', iaid: '1' }));
+      await store.putClient(client('c4', { server: 'other', duid: '00:01:aa', iaid: '1' }));
+      await store.putClient(client('c5', { server: 'devnet', duid: '00:01:aa', iaid: 'T3', state: 'gone', updatedAt: '2026-01-01T00:00:00.000Z' }));
+      const ids = async (server: string, duid: string) => (await store.deviceClients(server, duid)).map((c) => c.id).sort();
+      expect(await ids('devnet', '00:01:aa')).toEqual(['c1', 'c2', 'c5']);
+      expect(await ids('devnet', '00:01:bb')).toEqual(['c3']);
+      expect(await ids('other', '00:01:aa')).toEqual(['c4']);
+      expect(await ids('devnet', '00:01:cc')).toEqual([]);
+      await store.putClient(client('c2', { server: 'devnet', duid: '00:01:aa', iaid: '2', address: 'fd00:1::99' }));
+      expect((await store.deviceClients('devnet', '00:01:aa')).find((c) => c.id === 'c2')?.address).toBe('fd00:1::99');
+      expect(await store.pruneGoneClients('2026-02-01T00:00:00.000Z', 10)).toBe(1);
+      expect(await ids('devnet', '00:01:aa')).toEqual(['c1', 'c2']);
+      await store.close();
     });
 
-    it('finds clients by their leased address however it is spelled, and follows a client to a new address', () => {
+    it('finds clients by their leased address however it is spelled, and follows a client to a new address', async () => {
       const store = open();
-      store.putClient(client('c1', { address: 'fd00:1::10' }));
-      store.putClient(client('c2', { address: 'FD00:0001:0000:0000:0000:0000:0000:0010', lastSeen: 't9' }));
-      store.putClient(client('c3', { address: 'fd00:1::11' }));
-      const ids = (a: string) => store.clientsWithAddress(a).map((c) => c.id).sort();
-      expect(ids('fd00:1:0::10')).toEqual(['c1', 'c2']);
-      expect(store.clientsWithAddress('fd00:1::10').find((c) => c.id === 'c2')?.lastSeen).toBe('t9');
-      store.putClient(client('c1', { address: 'fd00:1::11' }));
-      expect(ids('fd00:1::10')).toEqual(['c2']);
-      expect(ids('fd00:1::11')).toEqual(['c1', 'c3']);
-      expect(ids('fd00:1::12')).toEqual([]);
-      expect(ids('192.0.2.1')).toEqual([]);
-      expect(ids('not an address')).toEqual([]);
-      store.close();
+      await store.putClient(client('c1', { address: 'fd00:1::10' }));
+      await store.putClient(client('c2', { address: 'FD00:0001:0000:0000:0000:0000:0000:0010', lastSeen: 't9' }));
+      await store.putClient(client('c3', { address: 'fd00:1::11' }));
+      const ids = async (a: string) => (await store.clientsWithAddress(a)).map((c) => c.id).sort();
+      expect(await ids('fd00:1:0::10')).toEqual(['c1', 'c2']);
+      expect((await store.clientsWithAddress('fd00:1::10')).find((c) => c.id === 'c2')?.lastSeen).toBe('t9');
+      await store.putClient(client('c1', { address: 'fd00:1::11' }));
+      expect(await ids('fd00:1::10')).toEqual(['c2']);
+      expect(await ids('fd00:1::11')).toEqual(['c1', 'c3']);
+      expect(await ids('fd00:1::12')).toEqual([]);
+      expect(await ids('192.0.2.1')).toEqual([]);
+      expect(await ids('not an address')).toEqual([]);
+      await store.close();
     });
 
-    it('counts instances in all, per agent, per device MAC and per device /64, as clients and instances change', () => {
+    it('counts instances in all, per agent, per device MAC and per device /64, as clients and instances change', async () => {
       const store = open();
       const instance = (clientId: string, agent: string) => ({
         clientId, agent, containerName: `dev-${clientId}`, containerId: 'x', address: 'fd00:3::100/64', mac: '02:00:00:00:00:01', image: 'i', createdAt: 't',
       });
-      const counts = () => ({
-        all: store.countInstances(),
-        dock1: store.countInstances({ agent: 'dock1' }),
-        dock2: store.countInstances({ agent: 'dock2' }),
-        macA: store.countInstances({ mac: '02:aa:00:00:00:01' }),
-        macB: store.countInstances({ mac: '02:bb:00:00:00:01' }),
-        noMac: store.countInstances({ mac: null }),
-        net1: store.countInstances({ prefix64: 'fd00:1:0:0' }),
-        net9: store.countInstances({ prefix64: 'fd00:9:0:0' }),
+      const counts = async () => ({
+        all: await store.countInstances(),
+        dock1: await store.countInstances({ agent: 'dock1' }),
+        dock2: await store.countInstances({ agent: 'dock2' }),
+        macA: await store.countInstances({ mac: '02:aa:00:00:00:01' }),
+        macB: await store.countInstances({ mac: '02:bb:00:00:00:01' }),
+        noMac: await store.countInstances({ mac: null }),
+        net1: await store.countInstances({ prefix64: 'fd00:1:0:0' }),
+        net9: await store.countInstances({ prefix64: 'fd00:9:0:0' }),
       });
-      store.putClient(client('c1', { mac: '02:aa:00:00:00:01', address: 'fd00:1::10' }));
-      store.putClient(client('c2', { mac: '02:aa:00:00:00:01', address: 'fd00:1:0:0::20' }));
-      store.putClient(client('c3', { mac: null, address: 'fd00:9::30' }));
-      expect(counts()).toEqual({ all: 0, dock1: 0, dock2: 0, macA: 0, macB: 0, noMac: 0, net1: 0, net9: 0 });
-      store.putInstance(instance('c1', 'dock1'));
-      store.putInstance(instance('c2', 'dock1'));
-      store.putInstance(instance('c3', 'dock2'));
-      expect(counts()).toEqual({ all: 3, dock1: 2, dock2: 1, macA: 2, macB: 0, noMac: 1, net1: 2, net9: 1 });
-      expect(store.instancesPerAgent()).toEqual(new Map([['dock1', 2], ['dock2', 1]]));
+      await store.putClient(client('c1', { mac: '02:aa:00:00:00:01', address: 'fd00:1::10' }));
+      await store.putClient(client('c2', { mac: '02:aa:00:00:00:01', address: 'fd00:1:0:0::20' }));
+      await store.putClient(client('c3', { mac: null, address: 'fd00:9::30' }));
+      expect(await counts()).toEqual({ all: 0, dock1: 0, dock2: 0, macA: 0, macB: 0, noMac: 0, net1: 0, net9: 0 });
+      await store.putInstance(instance('c1', 'dock1'));
+      await store.putInstance(instance('c2', 'dock1'));
+      await store.putInstance(instance('c3', 'dock2'));
+      expect(await counts()).toEqual({ all: 3, dock1: 2, dock2: 1, macA: 2, macB: 0, noMac: 1, net1: 2, net9: 1 });
+      expect(await store.instancesPerAgent()).toEqual(new Map([['dock1', 2], ['dock2', 1]]));
       // The device moved to another MAC and /64; an instance moved to another agent.
-      store.putClient(client('c2', { mac: '02:bb:00:00:00:01', address: 'fd00:9::20' }));
-      store.putInstance({ ...instance('c1', 'dock2'), containerId: 'y' });
-      expect(counts()).toEqual({ all: 3, dock1: 1, dock2: 2, macA: 1, macB: 1, noMac: 1, net1: 1, net9: 2 });
-      store.deleteInstance('c1');
-      store.deleteInstance('c1');
-      expect(counts()).toEqual({ all: 2, dock1: 1, dock2: 1, macA: 0, macB: 1, noMac: 1, net1: 0, net9: 2 });
-      store.putClient(client('c4', { mac: '02:aa:00:00:00:01', address: 'fd00:1::40' }));
-      store.putInstance(instance('c4', 'dock1'));
-      expect(counts()).toEqual({ all: 3, dock1: 2, dock2: 1, macA: 1, macB: 1, noMac: 1, net1: 1, net9: 2 });
-      expect(store.instancesPerAgent()).toEqual(new Map([['dock1', 2], ['dock2', 1]]));
+      await store.putClient(client('c2', { mac: '02:bb:00:00:00:01', address: 'fd00:9::20' }));
+      await store.putInstance({ ...instance('c1', 'dock2'), containerId: 'y' });
+      expect(await counts()).toEqual({ all: 3, dock1: 1, dock2: 2, macA: 1, macB: 1, noMac: 1, net1: 1, net9: 2 });
+      await store.deleteInstance('c1');
+      await store.deleteInstance('c1');
+      expect(await counts()).toEqual({ all: 2, dock1: 1, dock2: 1, macA: 0, macB: 1, noMac: 1, net1: 0, net9: 2 });
+      await store.putClient(client('c4', { mac: '02:aa:00:00:00:01', address: 'fd00:1::40' }));
+      await store.putInstance(instance('c4', 'dock1'));
+      expect(await counts()).toEqual({ all: 3, dock1: 2, dock2: 1, macA: 1, macB: 1, noMac: 1, net1: 1, net9: 2 });
+      expect(await store.instancesPerAgent()).toEqual(new Map([['dock1', 2], ['dock2', 1]]));
       // The DHCP server no longer reports c2's MAC: it counts with the clients without one.
-      store.putClient(client('c2', { mac: null, address: 'fd00:9::20' }));
-      expect(counts()).toEqual({ all: 3, dock1: 2, dock2: 1, macA: 1, macB: 0, noMac: 2, net1: 1, net9: 2 });
-      store.close();
+      await store.putClient(client('c2', { mac: null, address: 'fd00:9::20' }));
+      expect(await counts()).toEqual({ all: 3, dock1: 2, dock2: 1, macA: 1, macB: 0, noMac: 2, net1: 1, net9: 2 });
+      await store.close();
     });
 
-    it('counts clients per state', () => {
+    it('counts clients per state', async () => {
       const store = open();
-      expect(store.clientsPerState()).toEqual({ pending: 0, provisioning: 0, ready: 0, deprovisioning: 0, gone: 0, failed: 0 });
-      store.putClient(client('c1'));
-      store.putClient(client('c2', { state: 'ready' }));
-      store.putClient(client('c3', { state: 'ready' }));
-      store.putClient(client('c1', { state: 'failed' }));
-      store.putClient(client('c3', { state: 'gone' }));
-      expect(store.clientsPerState()).toEqual({ pending: 0, provisioning: 0, ready: 1, deprovisioning: 0, gone: 1, failed: 1 });
-      store.close();
+      expect(await store.clientsPerState()).toEqual({ pending: 0, provisioning: 0, ready: 0, deprovisioning: 0, gone: 0, failed: 0 });
+      await store.putClient(client('c1'));
+      await store.putClient(client('c2', { state: 'ready' }));
+      await store.putClient(client('c3', { state: 'ready' }));
+      await store.putClient(client('c1', { state: 'failed' }));
+      await store.putClient(client('c3', { state: 'gone' }));
+      expect(await store.clientsPerState()).toEqual({ pending: 0, provisioning: 0, ready: 1, deprovisioning: 0, gone: 1, failed: 1 });
+      await store.close();
     });
 
-    it('pages clients in id order as they come in any order', () => {
+    it('pages clients in id order as they come in any order', async () => {
       const store = open();
       const ids = Array.from({ length: 40 }, (_, i) => ((i * 7919) % 97).toString(16).padStart(4, '0'));
-      for (const id of ids) store.putClient(client(id));
-      for (const id of ids.slice(0, 5)) store.putClient(client(id, { state: 'ready' }));
+      for (const id of ids) await store.putClient(client(id));
+      for (const id of ids.slice(0, 5)) await store.putClient(client(id, { state: 'ready' }));
       const sorted = [...ids].sort();
       const seen: string[] = [];
       let after: string | null = null;
       for (;;) {
-        const page = store.listClientsPage(after, 7);
+        const page = await store.listClientsPage(after, 7);
         seen.push(...page.map((c) => c.id));
         if (page.length < 7) break;
         after = page.at(-1)!.id;
       }
       expect(seen).toEqual(sorted);
-      expect(store.listClientsPage('0000', 2).map((c) => c.id)).toEqual(sorted.filter((id) => id > '0000').slice(0, 2));
-      expect(store.listClientsPage('zzzz', 2)).toEqual([]);
-      store.close();
+      expect((await store.listClientsPage('0000', 2)).map((c) => c.id)).toEqual(sorted.filter((id) => id > '0000').slice(0, 2));
+      expect(await store.listClientsPage('zzzz', 2)).toEqual([]);
+      await store.close();
     });
 
-    it('prunes nothing among the newest kept, and never an unapplied event', () => {
+    it('prunes nothing among the newest kept, and never an unapplied event', async () => {
       const store = open();
       const ids = Array.from({ length: 6 }, () => event());
-      for (const e of ids) store.appendEvent(record(e));
-      for (const e of ids.slice(1)) store.markEventApplied(applied(e.eventId));
+      for (const e of ids) await store.appendEvent(record(e));
+      for (const e of ids.slice(1)) await store.markEventApplied(applied(e.eventId));
       // Older than the newest 3: ids[0] (unapplied, stays), ids[1] and ids[2] (go).
-      expect(store.pruneEvents(3)).toBe(2);
-      expect(store.recentEvents(10).map((e) => e.eventId)).toEqual([ids[5], ids[4], ids[3], ids[0]].map((e) => e!.eventId));
-      expect(store.recentEvents(2).map((e) => e.eventId)).toEqual([ids[5], ids[4]].map((e) => e!.eventId));
-      expect(store.unappliedEvents().map((e) => e.eventId)).toEqual([ids[0]!.eventId]);
+      expect(await store.pruneEvents(3)).toBe(2);
+      expect((await store.recentEvents(10)).map((e) => e.eventId)).toEqual([ids[5], ids[4], ids[3], ids[0]].map((e) => e!.eventId));
+      expect((await store.recentEvents(2)).map((e) => e.eventId)).toEqual([ids[5], ids[4]].map((e) => e!.eventId));
+      expect((await store.unappliedEvents()).map((e) => e.eventId)).toEqual([ids[0]!.eventId]);
       // A pruned event's id is new again; a kept one is still a duplicate.
-      expect(store.appendEvent(record(ids[0]!))).toEqual({ duplicate: true });
-      expect(store.appendEvent(record(ids[1]!))).toEqual({ duplicate: false });
-      store.close();
+      expect(await store.appendEvent(record(ids[0]!))).toEqual({ duplicate: true });
+      expect(await store.appendEvent(record(ids[1]!))).toEqual({ duplicate: false });
+      await store.close();
     });
 
-    it('hands out copies: changing what it returned changes nothing stored', () => {
+    it('hands out copies: changing what it returned changes nothing stored', async () => {
       const store = open();
       const e = event();
-      store.appendEvent(record(e));
-      store.recentEvents(1)[0]!.event.address = 'changed';
-      expect(store.unappliedEvents()[0]!.event).toEqual(e);
-      store.putClient(client('c1'));
-      store.getClient('c1')!.state = 'ready';
-      expect(store.getClient('c1')!.state).toBe('pending');
-      expect(store.clientsPerState().pending).toBe(1);
-      store.close();
+      await store.appendEvent(record(e));
+      (await store.recentEvents(1))[0]!.event.address = 'changed';
+      expect((await store.unappliedEvents())[0]!.event).toEqual(e);
+      await store.putClient(client('c1'));
+      (await store.getClient('c1'))!.state = 'ready';
+      expect((await store.getClient('c1'))!.state).toBe('pending');
+      expect((await store.clientsPerState()).pending).toBe(1);
+      await store.close();
     });
 
-    it('remembers DHCP servers', () => {
+    it('remembers DHCP servers', async () => {
       const store = open();
-      store.touchServer({ name: 'devnet', role: 'device', firstSeen: 't1', lastSeen: 't1' });
-      store.touchServer({ name: 'devnet', role: 'device', firstSeen: 't2', lastSeen: 't2' });
-      expect(store.listServers()).toEqual([{ name: 'devnet', role: 'device', firstSeen: 't1', lastSeen: 't2' }]);
-      store.close();
+      await store.touchServer({ name: 'devnet', role: 'device', firstSeen: 't1', lastSeen: 't1' });
+      await store.touchServer({ name: 'devnet', role: 'device', firstSeen: 't2', lastSeen: 't2' });
+      expect(await store.listServers()).toEqual([{ name: 'devnet', role: 'device', firstSeen: 't1', lastSeen: 't2' }]);
+      await store.close();
     });
 
-    it('draws each client an address at random from the pool, stable while held, never in order', () => {
+    it('draws each client an address at random from the pool, stable while held, never in order', async () => {
       const store = open();
       const pool = new Prefix64('fd00:3::/64');
       const clients = Array.from({ length: 200 }, (_, i) => `c${i}`);
-      const offsets = clients.map((c) => pool.offsetOf(store.allocateAddress(c)!)!);
+      const offsets = await Promise.all(clients.map(async (c) => pool.offsetOf((await store.allocateAddress(c))!)!));
       expect(new Set(offsets).size).toBe(200);
       for (const offset of offsets) {
         expect(offset).toBeGreaterThanOrEqual(FIRST_POOL_OFFSET);
@@ -303,121 +303,121 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
       // Not the lowest free ones, nor any order: the offsets spread over the pool (a 2^52 range; all 200 below 2^40 has odds of 2^-2400).
       expect(offsets.some((o) => o > 2 ** 40)).toBe(true);
       expect(offsets).not.toEqual([...offsets].sort((a, b) => a - b));
-      expect(clients.map((c) => pool.offsetOf(store.allocateAddress(c)!)!)).toEqual(offsets);
-      store.close();
+      expect(await Promise.all(clients.map(async (c) => pool.offsetOf((await store.allocateAddress(c))!)!))).toEqual(offsets);
+      await store.close();
     });
 
-    it('draws again when the drawn address is held, and gives up after MAX_POOL_DRAWS collisions', () => {
+    it('draws again when the drawn address is held, and gives up after MAX_POOL_DRAWS collisions', async () => {
       const queue = [0x5000, 0x5000, 0x5000, 0x7000];
       const store = open({ drawOffset: () => queue.shift() ?? 0x5000 });
-      expect(store.allocateAddress('a')).toBe('fd00:3::5000');
-      expect(store.allocateAddress('b')).toBe('fd00:3::7000');
+      expect(await store.allocateAddress('a')).toBe('fd00:3::5000');
+      expect(await store.allocateAddress('b')).toBe('fd00:3::7000');
       expect(queue).toEqual([]);
       // Every draw from here on is 0x5000, held by a: b's address stays, c gets none.
-      expect(store.allocateAddress('c')).toBeUndefined();
-      store.releaseAddress('a');
-      expect(store.allocateAddress('c')).toBe('fd00:3::5000');
-      expect(store.allocateAddress('b')).toBe('fd00:3::7000');
-      store.close();
+      expect(await store.allocateAddress('c')).toBeUndefined();
+      await store.releaseAddress('a');
+      expect(await store.allocateAddress('c')).toBe('fd00:3::5000');
+      expect(await store.allocateAddress('b')).toBe('fd00:3::7000');
+      await store.close();
     });
 
-    it('counts MAX_POOL_DRAWS draws before it gives up', () => {
+    it('counts MAX_POOL_DRAWS draws before it gives up', async () => {
       let draws = 0;
       const store = open({ drawOffset: () => (draws++, 0x5000) });
-      store.allocateAddress('a');
+      await store.allocateAddress('a');
       draws = 0;
-      expect(store.allocateAddress('b')).toBeUndefined();
+      expect(await store.allocateAddress('b')).toBeUndefined();
       expect(draws).toBe(MAX_POOL_DRAWS);
-      store.close();
+      await store.close();
     });
 
-    it('claims an address found in use, unless another client holds it', () => {
+    it('claims an address found in use, unless another client holds it', async () => {
       const store = open({ drawOffset: () => 0x100 });
-      expect(store.claimAddress('x', 'fd00:3::105')).toBe(true);
-      expect(store.allocateAddress('x')).toBe('fd00:3::105');
-      expect(store.claimAddress('y', 'fd00:3::105')).toBe(false);
-      expect(store.claimAddress('y', 'fd00:4::1')).toBe(false);
-      expect(store.claimAddress('y', 'fd00:3::ff')).toBe(false);
-      expect(store.allocateAddress('y')).toBe('fd00:3::100');
-      store.close();
+      expect(await store.claimAddress('x', 'fd00:3::105')).toBe(true);
+      expect(await store.allocateAddress('x')).toBe('fd00:3::105');
+      expect(await store.claimAddress('y', 'fd00:3::105')).toBe(false);
+      expect(await store.claimAddress('y', 'fd00:4::1')).toBe(false);
+      expect(await store.claimAddress('y', 'fd00:3::ff')).toBe(false);
+      expect(await store.allocateAddress('y')).toBe('fd00:3::100');
+      await store.close();
     });
 
-    it('keeps bans by device, one per MAC or DUID, and forgets one deleted', () => {
+    it('keeps bans by device, one per MAC or DUID, and forgets one deleted', async () => {
       const store = open();
       const mac = { kind: 'mac' as const, value: '52:54:00:00:00:01' };
       const duid = { kind: 'duid' as const, value: '00:03:00:01:52:54:00:00:00:01' };
-      store.putBan({ ...mac, since: '2026-01-01T00:00:00.000Z', until: null });
-      store.putBan({ ...duid, since: '2026-01-02T00:00:00.000Z', until: '2026-01-03T00:00:00.000Z' });
-      store.putBan({ ...mac, since: '2026-01-01T00:00:00.000Z', until: '2026-02-01T00:00:00.000Z' });
-      expect(store.listBans()).toEqual([
+      await store.putBan({ ...mac, since: '2026-01-01T00:00:00.000Z', until: null });
+      await store.putBan({ ...duid, since: '2026-01-02T00:00:00.000Z', until: '2026-01-03T00:00:00.000Z' });
+      await store.putBan({ ...mac, since: '2026-01-01T00:00:00.000Z', until: '2026-02-01T00:00:00.000Z' });
+      expect(await store.listBans()).toEqual([
         { ...mac, since: '2026-01-01T00:00:00.000Z', until: '2026-02-01T00:00:00.000Z' },
         { ...duid, since: '2026-01-02T00:00:00.000Z', until: '2026-01-03T00:00:00.000Z' },
       ]);
-      expect(store.deleteBan(mac)).toBe(true);
-      expect(store.deleteBan(mac)).toBe(false);
-      expect(store.deleteBan({ kind: 'mac', value: duid.value })).toBe(false);
-      expect(store.listBans().map((b) => b.value)).toEqual([duid.value]);
-      store.close();
+      expect(await store.deleteBan(mac)).toBe(true);
+      expect(await store.deleteBan(mac)).toBe(false);
+      expect(await store.deleteBan({ kind: 'mac', value: duid.value })).toBe(false);
+      expect((await store.listBans()).map((b) => b.value)).toEqual([duid.value]);
+      await store.close();
     });
 
-    it('prunes clients gone before a time, with their transitions, and nothing else', () => {
+    it('prunes clients gone before a time, with their transitions, and nothing else', async () => {
       const store = open();
       const old = '2026-01-01T00:00:00.000Z';
       const recent = '2026-01-09T00:00:00.000Z';
-      store.putClient(client('g1', { state: 'gone', updatedAt: old, address: 'fd00:1::1' }));
-      store.putClient(client('g2', { state: 'gone', updatedAt: old, address: 'fd00:1::2' }));
-      store.putClient(client('g3', { state: 'gone', updatedAt: old, address: 'fd00:1::3' }));
-      store.putClient(client('g4', { state: 'gone', updatedAt: recent }));
-      store.putClient(client('r1', { state: 'ready', updatedAt: old }));
-      store.putClient(client('f1', { state: 'failed', updatedAt: old }));
-      for (const id of ['g1', 'g4', 'r1']) store.addTransition({ clientId: id, from: 'pending', to: 'gone', reason: 'r', at: old });
+      await store.putClient(client('g1', { state: 'gone', updatedAt: old, address: 'fd00:1::1' }));
+      await store.putClient(client('g2', { state: 'gone', updatedAt: old, address: 'fd00:1::2' }));
+      await store.putClient(client('g3', { state: 'gone', updatedAt: old, address: 'fd00:1::3' }));
+      await store.putClient(client('g4', { state: 'gone', updatedAt: recent }));
+      await store.putClient(client('r1', { state: 'ready', updatedAt: old }));
+      await store.putClient(client('f1', { state: 'failed', updatedAt: old }));
+      for (const id of ['g1', 'g4', 'r1']) await store.addTransition({ clientId: id, from: 'pending', to: 'gone', reason: 'r', at: old });
       const before = '2026-01-05T00:00:00.000Z';
-      expect(store.pruneGoneClients(before, 2)).toBe(2);
-      expect(store.pruneGoneClients(before, 10)).toBe(1);
-      expect(store.pruneGoneClients(before, 10)).toBe(0);
-      expect(store.listClients().map((c) => c.id).sort()).toEqual(['f1', 'g4', 'r1']);
-      expect(store.listClientsPage(null, 10).map((c) => c.id)).toEqual(['f1', 'g4', 'r1']);
-      expect(store.clientsPerState()).toMatchObject({ gone: 1, ready: 1, failed: 1 });
-      expect(store.listTransitions('g1', 10)).toEqual([]);
-      expect(store.listTransitions('g4', 10)).toHaveLength(1);
-      expect(store.listTransitions('r1', 10)).toHaveLength(1);
-      expect(store.clientsWithAddress('fd00:1::1')).toEqual([]);
+      expect(await store.pruneGoneClients(before, 2)).toBe(2);
+      expect(await store.pruneGoneClients(before, 10)).toBe(1);
+      expect(await store.pruneGoneClients(before, 10)).toBe(0);
+      expect((await store.listClients()).map((c) => c.id).sort()).toEqual(['f1', 'g4', 'r1']);
+      expect((await store.listClientsPage(null, 10)).map((c) => c.id)).toEqual(['f1', 'g4', 'r1']);
+      expect(await store.clientsPerState()).toMatchObject({ gone: 1, ready: 1, failed: 1 });
+      expect(await store.listTransitions('g1', 10)).toEqual([]);
+      expect(await store.listTransitions('g4', 10)).toHaveLength(1);
+      expect(await store.listTransitions('r1', 10)).toHaveLength(1);
+      expect(await store.clientsWithAddress('fd00:1::1')).toEqual([]);
       // A client pruned comes back as new when it leases again.
-      store.putClient(client('g1', { state: 'pending', updatedAt: recent }));
-      expect(store.getClient('g1')).toMatchObject({ state: 'pending' });
-      expect(store.listClientsPage(null, 10).map((c) => c.id)).toEqual(['f1', 'g1', 'g4', 'r1']);
-      store.close();
+      await store.putClient(client('g1', { state: 'pending', updatedAt: recent }));
+      expect(await store.getClient('g1')).toMatchObject({ state: 'pending' });
+      expect((await store.listClientsPage(null, 10)).map((c) => c.id)).toEqual(['f1', 'g1', 'g4', 'r1']);
+      await store.close();
     });
 
-    it('records kept images, lists them oldest first (all, or one client\'s), updates and deletes by image', () => {
+    it('records kept images, lists them oldest first (all, or one client\'s), updates and deletes by image', async () => {
       const store = open();
       const kept = (image: string, clientId: string, createdAt: string) => ({
         image, imageId: 'a'.repeat(64), clientId, agent: 'dock1', hostname: 'h', profile: 'p', sizeBytes: 1024, createdAt, expiresAt: null,
       });
-      store.putKept(kept('unionize-kept/c2:2', 'c2', '2026-01-02T00:00:00.000Z'));
-      store.putKept(kept('unionize-kept/c1:1', 'c1', '2026-01-01T00:00:00.000Z'));
-      store.putKept(kept('unionize-kept/c2:3', 'c2', '2026-01-03T00:00:00.000Z'));
-      expect(store.listKept().map((k) => k.image)).toEqual(['unionize-kept/c1:1', 'unionize-kept/c2:2', 'unionize-kept/c2:3']);
-      expect(store.listKept('c2').map((k) => k.image)).toEqual(['unionize-kept/c2:2', 'unionize-kept/c2:3']);
-      store.putKept({ ...kept('unionize-kept/c2:2', 'c2', '2026-01-02T00:00:00.000Z'), sizeBytes: 5, expiresAt: '2026-02-01T00:00:00.000Z' });
-      expect(store.listKept('c2')[0]).toEqual({ ...kept('unionize-kept/c2:2', 'c2', '2026-01-02T00:00:00.000Z'), sizeBytes: 5, expiresAt: '2026-02-01T00:00:00.000Z' });
-      store.deleteKept('unionize-kept/c2:2');
-      store.deleteKept('unionize-kept/none:1');
-      expect(store.listKept().map((k) => k.image)).toEqual(['unionize-kept/c1:1', 'unionize-kept/c2:3']);
-      store.close();
+      await store.putKept(kept('unionize-kept/c2:2', 'c2', '2026-01-02T00:00:00.000Z'));
+      await store.putKept(kept('unionize-kept/c1:1', 'c1', '2026-01-01T00:00:00.000Z'));
+      await store.putKept(kept('unionize-kept/c2:3', 'c2', '2026-01-03T00:00:00.000Z'));
+      expect((await store.listKept()).map((k) => k.image)).toEqual(['unionize-kept/c1:1', 'unionize-kept/c2:2', 'unionize-kept/c2:3']);
+      expect((await store.listKept('c2')).map((k) => k.image)).toEqual(['unionize-kept/c2:2', 'unionize-kept/c2:3']);
+      await store.putKept({ ...kept('unionize-kept/c2:2', 'c2', '2026-01-02T00:00:00.000Z'), sizeBytes: 5, expiresAt: '2026-02-01T00:00:00.000Z' });
+      expect((await store.listKept('c2'))[0]).toEqual({ ...kept('unionize-kept/c2:2', 'c2', '2026-01-02T00:00:00.000Z'), sizeBytes: 5, expiresAt: '2026-02-01T00:00:00.000Z' });
+      await store.deleteKept('unionize-kept/c2:2');
+      await store.deleteKept('unionize-kept/none:1');
+      expect((await store.listKept()).map((k) => k.image)).toEqual(['unionize-kept/c1:1', 'unionize-kept/c2:3']);
+      await store.close();
     });
 
-    it('rolls a failed transaction back', () => {
+    it('rolls a failed transaction back', async () => {
       const store = open();
-      expect(() =>
-        store.transaction(() => {
-          store.putClient(client('t1'));
+      await expect(
+        store.transaction((tx) => {
+          tx.putClient(client('t1'));
           throw new Error('abort');
         }),
-      ).toThrow('abort');
+      ).rejects.toThrow('abort');
       // The memory store has no rollback; only durable stores promise it.
-      if (name !== 'MemoryStore') expect(store.getClient('t1')).toBeUndefined();
-      store.close();
+      if (name !== 'MemoryStore') expect(await store.getClient('t1')).toBeUndefined();
+      await store.close();
     });
   });
 }
