@@ -15,15 +15,36 @@ import type { LogFn } from './teardown.js';
  */
 
 export const ROOTS_DIR = join(LAB_VAR_DIR, 'roots');
-/** Bump when the base root's recipe changes. */
-const RECIPE = 'bookworm-minbase-git-1';
 const SUITE = 'bookworm';
 const MIRROR = process.env.LAB_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
-/** Beyond minbase: what a newcomer's fresh machine has (git, to clone) and what apt needs for https. */
-const INCLUDE = ['git', 'ca-certificates'];
 
-/** The cached base root, made by debootstrap when missing (a few minutes, once). */
-export async function ensureBaseRoot(log: LogFn): Promise<string> {
+/** What debootstrap puts beyond minbase; the name is the cache folder's (bump it when the list changes). */
+export interface RootRecipe {
+  name: string;
+  include: readonly string[];
+}
+
+/** A newcomer's fresh machine: git, to clone, and what apt needs for https. */
+export const NEWCOMER_ROOT: RootRecipe = { name: 'bookworm-minbase-git-1', include: ['git', 'ca-certificates'] };
+
+/**
+ * A machine to boot (systemd-nspawn -b) and install the packages on offline:
+ * systemd and dbus, and every package packaging/*\/control Depends on, so
+ * `apt-get install ./x.deb` finds them all installed (and what they Recommend:
+ * isc-dhcp-client).
+ */
+export const MACHINE_ROOT: RootRecipe = {
+  name: 'bookworm-machine-2',
+  include: [
+    'systemd', 'systemd-sysv', 'dbus', 'iproute2', 'docker.io', 'dnsmasq-base', 'nftables', 'busybox-static',
+    'openssl', 'adduser', 'ca-certificates', 'libstdc++6', 'libgcc-s1', 'isc-dhcp-client',
+  ],
+};
+
+/** The cached root of `recipe`, made by debootstrap when missing (a few minutes, once). */
+export async function ensureBaseRoot(log: LogFn, recipe: RootRecipe = NEWCOMER_ROOT): Promise<string> {
+  const RECIPE = recipe.name;
+  const INCLUDE = recipe.include;
   const base = join(ROOTS_DIR, RECIPE);
   if (existsSync(join(base, '.complete'))) return base;
   mkdirSync(ROOTS_DIR, { recursive: true, mode: 0o700 });
@@ -48,8 +69,8 @@ export async function ensureBaseRoot(log: LogFn): Promise<string> {
 }
 
 /** A copy of the base root for one test, removed by the returned function. */
-export async function freshRoot(log: LogFn): Promise<{ root: string; remove: () => Promise<void> }> {
-  const base = await ensureBaseRoot(log);
+export async function freshRoot(log: LogFn, recipe: RootRecipe = NEWCOMER_ROOT): Promise<{ root: string; remove: () => Promise<void> }> {
+  const base = await ensureBaseRoot(log, recipe);
   const root = join(ROOTS_DIR, `run-${randomBytes(4).toString('hex')}`);
   try {
     await mustRun(['cp', '-a', '--one-file-system', base, root], { timeoutMs: 300_000 });

@@ -251,10 +251,12 @@ describe('connection settings', () => {
 
 describe('orchestratorctl init', () => {
   it("makes each peer's key, tokens, a CA and both certificates with safe modes, SANs and matching pins; a second run keeps the CA and keys", async () => {
-    const out = join(dir, 'pki');
+    // A missing parent, as /etc/unionize for --dir /etc/unionize/pki: made 755, or the orchestrator's user could not reach pki/.
+    const out = join(dir, 'etc-unionize', 'pki');
     const result = await init({ dir: out, orchestratorSans: ['fd00:2::1', 'DNS:orch.example'], unionizeSans: ['IP:fd00:2::2'], agents: ['dock1', 'dock2'], days: 30 });
     const mode = (f: string) => statSync(f).mode & 0o777;
     expect(mode(out)).toBe(0o700);
+    expect(mode(join(dir, 'etc-unionize'))).toBe(0o755);
     const keyFiles = ['hook', 'operator', 'agent-dock1', 'agent-dock2'].map((peer) => join(out, 'keys', `${peer}.keys`));
     for (const f of [...keyFiles, result.files.dashboardToken, result.files.metricsToken, result.files.caKey, result.files.orchestratorKey, result.files.unionizeKey]) {
       expect(mode(f), f).toBe(0o600);

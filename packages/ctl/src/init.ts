@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { HOOK_PEER, OPERATOR_PEER, agentPeer, certificatePin, nameSchema, peerKeyFile } from '@unionize/protocol';
 import { CtlError } from './errors.js';
@@ -72,6 +72,9 @@ export async function init(options: InitOptions): Promise<InitResult> {
     if (!nameSchema.safeParse(agent).success) throw new CtlError(`--agent ${JSON.stringify(agent)}: an agent's name is [a-z0-9_-], at most 63`, 2);
   }
   const dir = resolve(options.dir);
+  // Missing parents (e.g. /etc/unionize for --dir /etc/unionize/pki) are made 755, as mkdir -p would:
+  // mode 700 on them would keep the orchestrator's user out of the directory it was given.
+  mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   const f = (name: string) => join(dir, name);
