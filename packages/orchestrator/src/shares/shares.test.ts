@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it, vi } from 'vitest';
 import { RequestVerifier, shareCreatedSchema } from '@unionize/protocol';
 import { leaseEventFixture } from '@unionize/protocol/testing/lease-event';
 import { signedHeaders, testOrchestratorKeyring } from '@unionize/protocol/testing/keys';
@@ -35,7 +36,7 @@ function setup(options: { maxBytes?: number } = {}) {
     await dispatcher.idle();
     return (await store.listClients())[0]!.id;
   };
-  return { store, app, dir, shares, share, device, advance: (ms: number) => (now += ms) };
+  return { store, agents, app, dir, shares, share, device, advance: (ms: number) => (now += ms) };
 }
 
 describe('share links', () => {
@@ -67,8 +68,31 @@ describe('share links', () => {
     expect(second.status).toBe(410);
     expect(((await second.json()) as { error: { code: string } }).error.code).toBe('SHARE_USED');
     expect(readdirSync(t.dir)).toEqual([]);
+    // The minute's clean-up keeps a used link until its time is up: it still says why it serves nothing.
+    expect(await t.shares.expire()).toBe(0);
+    expect((await t.app.request(url.pathname)).status).toBe(410);
+    t.advance(7 * 86_400 * 1000);
+    expect(await t.shares.expire()).toBe(1);
+    expect((await t.app.request(url.pathname)).status).toBe(404);
     // Not a link, or a link never made.
     for (const path of ['/shared/short', `/shared/${'A'.repeat(43)}`]) expect((await t.app.request(path)).status).toBe(404);
+  });
+
+  it('the clean-up leaves an export being spooled alone, and the link works once it is whole', async () => {
+    const t = setup();
+    const id = await t.device();
+    const slow = new PassThrough();
+    t.agents[0]!.exportImage = async () => slow;
+    const made = t.share(id, 3600);
+    slow.write('first half ');
+    await vi.waitFor(() => expect(readdirSync(t.dir).some((n) => n.endsWith('.part'))).toBe(true));
+    await t.shares.expire();
+    expect(readdirSync(t.dir).some((n) => n.endsWith('.part'))).toBe(true);
+    slow.end('second half');
+    const created = shareCreatedSchema.parse(await (await made).json());
+    await t.shares.expire();
+    const download = await t.app.request(new URL(created.url).pathname);
+    expect(await download.text()).toBe('first half second half');
   });
 
   it('refuses an expired link, and expire() removes it with its file', async () => {

@@ -50,6 +50,8 @@ export interface Download {
  */
 export class Shares {
   readonly #o: SharesOptions;
+  /** Exports being spooled, by token hash: their files are not strays until their link is recorded. */
+  readonly #spooling = new Set<string>();
 
   constructor(options: SharesOptions) {
     this.#o = options;
@@ -64,20 +66,25 @@ export class Shares {
     if (!source) throw new ApiError(404, 'NOT_FOUND', `client ${clientId.slice(0, 40)} has no container and no kept image`);
     const token = randomBytes(32).toString('base64url');
     const tokenHash = hashOf(token);
-    const sizeBytes = await this.#spool(tokenHash, await openExport(this.#o.agents, source));
-    const now = this.#o.clock.now();
-    const share: ShareRecord = {
-      tokenHash,
-      clientId,
-      filename: source.filename,
-      sizeBytes,
-      createdAt: now.toISOString(),
-      expiresAt: new Date(now.getTime() + seconds * 1000).toISOString(),
-      usedAt: null,
-    };
-    await this.#o.store.putShare(share);
-    this.#o.log.info({ client: clientId, sizeBytes, expiresAt: share.expiresAt }, 'share link made');
-    return { url: `${this.#o.baseUrl ?? origin}/shared/${token}`, clientId, filename: share.filename, sizeBytes, expiresAt: share.expiresAt };
+    this.#spooling.add(tokenHash);
+    try {
+      const sizeBytes = await this.#spool(tokenHash, await openExport(this.#o.agents, source));
+      const now = this.#o.clock.now();
+      const share: ShareRecord = {
+        tokenHash,
+        clientId,
+        filename: source.filename,
+        sizeBytes,
+        createdAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + seconds * 1000).toISOString(),
+        usedAt: null,
+      };
+      await this.#o.store.putShare(share);
+      this.#o.log.info({ client: clientId, sizeBytes, expiresAt: share.expiresAt }, 'share link made');
+      return { url: `${this.#o.baseUrl ?? origin}/shared/${token}`, clientId, filename: share.filename, sizeBytes, expiresAt: share.expiresAt };
+    } finally {
+      this.#spooling.delete(tokenHash);
+    }
   }
 
   /** The export behind a link, once: 404 for a link never made, 410 for one used or expired. */
@@ -101,25 +108,32 @@ export class Shares {
     return { stream, sizeBytes, filename: share.filename, done: () => this.#remove(share.tokenHash) };
   }
 
-  /** Links past their time, and used ones, go with their files; files no link names go too. Returns how many links went. */
+  /**
+   * Links past their time go, with their files. A used link stays (it
+   * answers 410 SHARE_USED until it expires), its file gone with its
+   * download; a file no unused link names goes too, and a partial one no
+   * spool is writing. Returns how many links went.
+   */
   async expire(): Promise<number> {
     const now = this.#o.clock.now().getTime();
     let removed = 0;
-    const live = new Set<string>();
+    const unused = new Set<string>();
     for (const share of await this.#o.store.listShares()) {
-      if (share.usedAt === null && Date.parse(share.expiresAt) > now) {
-        live.add(share.tokenHash);
-        continue;
+      if (Date.parse(share.expiresAt) <= now) {
+        await this.#o.store.deleteShare(share.tokenHash);
+        this.#remove(share.tokenHash);
+        removed++;
+      } else if (share.usedAt === null) {
+        unused.add(share.tokenHash);
       }
-      await this.#o.store.deleteShare(share.tokenHash);
-      this.#remove(share.tokenHash);
-      removed++;
     }
     for (const name of readdirSync(this.#o.dir)) {
-      if (SPOOL_FILE.test(name) && !live.has(name.slice(0, 64))) rmSync(join(this.#o.dir, name), { force: true });
-      else if (name.endsWith('.part')) rmSync(join(this.#o.dir, name), { force: true });
+      const hash = name.slice(0, 64);
+      if (this.#spooling.has(hash)) continue;
+      // A download in progress keeps its open file; removing its name frees the space at its end.
+      if ((SPOOL_FILE.test(name) && !unused.has(hash)) || name.endsWith('.part')) rmSync(join(this.#o.dir, name), { force: true });
     }
-    if (removed > 0) this.#o.log.info({ removed }, 'share links used or expired: removed');
+    if (removed > 0) this.#o.log.info({ removed }, 'share links past their time: removed');
     return removed;
   }
 
