@@ -5,7 +5,7 @@ import type { Clock } from '../clock.js';
 import { elapsedMs, withRequestId } from '../context/request-context.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import type { Store } from '../store/store.js';
-import type { AppliedMark, EventRecord } from '../store/types.js';
+import { deviceKeyOf, type AppliedMark, type EventRecord } from '../store/types.js';
 import { KeyedQueue } from './keyed-queue.js';
 
 export interface DispatcherOptions {
@@ -40,15 +40,7 @@ interface PendingEvent {
   reject: (error: unknown) => void;
 }
 
-/**
- * The queue key of a client's work: its device's (DHCP server and DUID), so
- * the clients of one device (its IA_NA, a second IA_NA, an IA_TA, which
- * dnsmasq reports one after the other from one exchange) are applied one at
- * a time, in order, and one device never gets two containers at once.
- */
-export function deviceKeyOf(client: { server: string; duid: string }): string {
-  return `${client.server} ${client.duid}`;
-}
+export { deviceKeyOf };
 
 /**
  * Journals lease events and applies them: per device in order, different

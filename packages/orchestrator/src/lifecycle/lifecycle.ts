@@ -160,10 +160,12 @@ export class Lifecycle {
     }
     const client = await this.#mustGet(clientId);
     let existing = await this.#store.getInstance(clientId);
-    const siblings = await this.#siblingsOf(client);
+    // The device's clients, read once: its live siblings (a second IA_NA, an IA_TA) and any cooling down.
+    const device = await this.#store.deviceClients(client.server, client.duid);
+    const siblings = liveSiblings(device, client);
     const holder = existing ? undefined : await this.#holderAmong(siblings);
     if (holder) return this.#joinHolder(client, holder, reason);
-    const cooling = await this.#coolingSibling(client);
+    const cooling = coolingSibling(device, client, this.#clock.now().getTime());
     if (!existing && cooling) {
       await this.#refuse(client, `its device is cooling down until ${cooling.cooldownUntil} (the TTL of client ${cooling.id} ran out)`);
       return false;
@@ -509,15 +511,9 @@ export class Lifecycle {
     return undefined;
   }
 
-  /** Another client of the device whose TTL ran out and is cooling down: a second IA_NA does not get round it. */
-  async #coolingSibling(client: ClientRecord): Promise<ClientRecord | undefined> {
-    const now = this.#clock.now().getTime();
-    return (await this.#store.deviceClients(client.server, client.duid)).find((s) => s.id !== client.id && s.cooldownUntil !== null && Date.parse(s.cooldownUntil) > now);
-  }
-
-  /** The device's other clients whose leases run (a second IA_NA, an IA_TA; the dispatcher applies one device's work in order). */
+  /** The device's other clients whose leases run (the dispatcher applies one device's work in order). */
   async #siblingsOf(client: ClientRecord): Promise<ClientRecord[]> {
-    return (await this.#store.deviceClients(client.server, client.duid)).filter((s) => s.id !== client.id && s.role === 'device' && s.desired === 'running' && s.state !== 'gone');
+    return liveSiblings(await this.#store.deviceClients(client.server, client.duid), client);
   }
 
   /**
@@ -638,4 +634,14 @@ function adoptedInstance(clientId: string, view: ContainerView, agent: string): 
     image: view.image,
     createdAt: view.createdAt,
   };
+}
+
+/** Of a device's clients, the others whose leases run (a second IA_NA, an IA_TA). */
+function liveSiblings(device: readonly ClientRecord[], client: ClientRecord): ClientRecord[] {
+  return device.filter((s) => s.id !== client.id && s.role === 'device' && s.desired === 'running' && s.state !== 'gone');
+}
+
+/** Another client of the device whose TTL ran out and is cooling down: a second IA_NA does not get round it. */
+function coolingSibling(device: readonly ClientRecord[], client: ClientRecord, now: number): ClientRecord | undefined {
+  return device.find((s) => s.id !== client.id && s.cooldownUntil !== null && Date.parse(s.cooldownUntil) > now);
 }

@@ -1,7 +1,7 @@
 import { AsyncStore } from './async-store.js';
 import type { SyncStore } from './sync-store.js';
 import type { BanTarget } from '@unionize/protocol';
-import { CLIENT_STATES, DEFAULT_MEMORY_EVENTS, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type ServerRecord, type ShareRecord, type TransitionRecord } from './types.js';
+import { CLIENT_STATES, DEFAULT_MEMORY_EVENTS, deviceKeyOf, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type ServerRecord, type ShareRecord, type TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, drawFreeOffset, prefix64Of, randomPoolOffset, type DrawOffset } from './ipv6.js';
 
 /** Transitions kept per client: the last two or so provisioning cycles (the SQLite store keeps all). */
@@ -165,17 +165,17 @@ export class SyncMemoryStore implements SyncStore {
     if (ids.size === 0) this.#byAddress.delete(key!);
   }
   deviceClients(server: string, duid: string): ClientRecord[] {
-    const ids = this.#byDevice.get(deviceOf(server, duid));
+    const ids = this.#byDevice.get(deviceKeyOf({ server, duid }));
     if (ids === undefined) return [];
     return (typeof ids === 'string' ? [ids] : ids).map((id) => ({ ...this.#clients.get(id)! }));
   }
   #indexDevice(client: ClientRecord): void {
-    const key = deviceOf(client.server, client.duid);
+    const key = deviceKeyOf(client);
     const ids = this.#byDevice.get(key);
     this.#byDevice.set(key, ids === undefined ? client.id : typeof ids === 'string' ? [ids, client.id] : [...ids, client.id]);
   }
   #unindexDevice(client: ClientRecord): void {
-    const key = deviceOf(client.server, client.duid);
+    const key = deviceKeyOf(client);
     const ids = this.#byDevice.get(key);
     const rest = (typeof ids === 'string' ? [ids] : ids ?? []).filter((id) => id !== client.id);
     if (rest.length === 0) this.#byDevice.delete(key);
@@ -436,10 +436,6 @@ function bump(counts: Map<string, number>, key: string | null | undefined, delta
   const n = (counts.get(key) ?? 0) + delta;
   if (n > 0) counts.set(key, n);
   else counts.delete(key);
-}
-
-function deviceOf(server: string, duid: string): string {
-  return `${server} ${duid}`;
 }
 
 /** The memory store as a Store (see SyncMemoryStore). */

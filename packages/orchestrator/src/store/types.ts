@@ -149,3 +149,14 @@ export interface ShareRecord {
   /** When it was downloaded; a used link serves nothing more. */
   usedAt: string | null;
 }
+
+/**
+ * A client's device (its DHCP server and DUID), as one key: the store indexes
+ * clients by it, and the dispatcher queues a device's work under it, so
+ * the clients of one device (its IA_NA, a second IA_NA, an IA_TA, which
+ * dnsmasq reports one after the other from one exchange) are applied one at
+ * a time, in order, and one device never gets two containers at once.
+ */
+export function deviceKeyOf(client: { server: string; duid: string }): string {
+  return `${client.server} ${client.duid}`;
+}
