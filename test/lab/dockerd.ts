@@ -1,6 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
+import { KEPT_LABELS } from '@unionize/protocol';
 import { isAlive, labEnv, mustRun, run, spawnManaged, waitFor, type ManagedProcess } from './process.js';
 import type { LabState } from './state.js';
 import type { LogFn, Teardown } from './teardown.js';
@@ -145,8 +146,11 @@ export async function startDocker(ctx: DockerContext): Promise<LabDocker> {
 
   // On a shared engine only what appeared during the lab is the lab's.
   if (!isPrivate) for (const c of await listManaged()) before.add(c.Id);
-  // On the private engine anything managed is left from an earlier, killed lab.
-  else await removeManagedContainers();
+  // On the private engine anything managed is left from an earlier, killed lab: its containers and kept images.
+  else {
+    await removeManagedContainers();
+    await removeLeftKeptImages(docker, log);
+  }
   teardown.add(host === 1 ? 'managed containers' : `managed containers (${label})`, async () => {
     await removeManagedContainers();
   });
@@ -158,6 +162,13 @@ export async function startDocker(ctx: DockerContext): Promise<LabDocker> {
   });
   log(`docker: image ${CLIENT_IMAGE} ready in ${Date.now() - started} ms`);
   return { socket, docker, private: isPrivate, removeManagedContainers, restart };
+}
+
+/** Kept images (labelled KEPT_LABELS.kept) an earlier lab left in the private data root: a lab starts with none. */
+async function removeLeftKeptImages(docker: Docker, log: LogFn): Promise<void> {
+  const left = await docker.listImages({ filters: { label: [`${KEPT_LABELS.kept}=true`] } });
+  for (const image of left) await docker.getImage(image.Id).remove({ force: true });
+  if (left.length > 0) log(`docker: removed ${left.length} kept image(s) an earlier lab left`);
 }
 
 /** Remove one container; when dockerd says a directory is busy, say which mounts hold it. */
