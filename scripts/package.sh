@@ -8,7 +8,7 @@
 #   unionize-agent_VERSION_amd64.deb         unionize and its units,
 #       /etc/unionize/unionize.ini
 #
-# Each is self-contained: the daemons bundled by esbuild into one file each,
+# Each is self-contained: the daemons as npm run build bundled them (one file each),
 # the native module they need (better-sqlite3, orchestrator only) beside
 # them, and the project's own Node 24 runtime (scripts/node-runtime.sh) under
 # /usr/lib/unionize/node. The units are config/*.service with their paths
@@ -39,10 +39,10 @@ arch=amd64
 lib=/usr/lib/unionize
 
 if [[ $build == 1 ]]; then
-  say "building (tsc -b and the hook's bundle)"
+  say "building (tsc -b and the bundles)"
   (cd "$repo" && npm run --silent build)
 fi
-for built in packages/orchestrator/dist/main.js packages/unionize/dist/main.js packages/ctl/dist/main.js packages/hook/dist/orchestrator-hook.mjs; do
+for built in packages/orchestrator/dist/bundle/orchestrator.mjs packages/unionize/dist/bundle/unionize.mjs packages/ctl/dist/bundle/orchestratorctl.mjs packages/hook/dist/orchestrator-hook.mjs; do
   [[ -f $repo/$built ]] || { say "$built is missing: npm run build (or leave out --no-build)"; exit 1; }
 done
 
@@ -50,25 +50,14 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/unionize-package.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$out"
 
-# bundle ENTRY OUTFILE: one ESM file for node 24; CommonJS dependencies get a require().
-bundle() {
-  "$repo/node_modules/.bin/esbuild" "$1" --bundle --platform=node --format=esm --target=node24 \
-    --external:better-sqlite3 --legal-comments=none --log-level=warning \
-    --banner:js="import { createRequire as __unionizeCreateRequire } from 'node:module'; const require = __unionizeCreateRequire(import.meta.url);" \
-    --outfile="$2"
-  # Run by the units with the package's node, never as a script: no #! line (it would name a node the package does not depend on).
-  sed -i '1{/^#!/d}' "$2"
-  chmod 0644 "$2"
-}
-
 # units ROOT UNIT...: config/UNIT with the repository's paths made the package's.
 units() {
   local root=$1; shift
   install -d "$root/usr/lib/systemd/system"
   for unit in "$@"; do
     sed -e "s#/opt/unionize/\.node/bin/node#$lib/node/bin/node#g" \
-        -e "s#/opt/unionize/packages/orchestrator/dist/main\.js#$lib/orchestrator/lib/orchestrator.mjs#g" \
-        -e "s#/opt/unionize/packages/unionize/dist/main\.js#$lib/agent/lib/unionize.mjs#g" \
+        -e "s#/opt/unionize/packages/orchestrator/dist/bundle/orchestrator\.mjs#$lib/orchestrator/lib/orchestrator.mjs#g" \
+        -e "s#/opt/unionize/packages/unionize/dist/bundle/unionize\.mjs#$lib/agent/lib/unionize.mjs#g" \
         -e "s#/opt/unionize/packages/hook/dist/orchestrator-hook\.mjs#$lib/hook/lib/orchestrator-hook.mjs#g" \
         -e "s#/opt/unionize/dnsmasq/#$lib/dnsmasq/#g" \
         -e "s#file:///opt/unionize/config/#file:///usr/share/doc/unionize/#g" \
@@ -116,11 +105,11 @@ build() {
 
 # --- unionize-orchestrator
 o=$work/orchestrator
-say "unionize-orchestrator: bundling"
+say "unionize-orchestrator: assembling"
 install -d "$o$lib/orchestrator/lib" "$o$lib/hook/lib" "$o$lib/ctl/lib" "$o$lib/dnsmasq" "$o$lib/node_modules" "$o/usr/bin" \
   "$o/etc/orchestrator" "$o/usr/share/doc/unionize-orchestrator/examples"
-bundle "$repo/packages/orchestrator/dist/main.js" "$o$lib/orchestrator/lib/orchestrator.mjs"
-bundle "$repo/packages/ctl/dist/main.js" "$o$lib/ctl/lib/orchestratorctl.mjs"
+install -m 0644 "$repo/packages/orchestrator/dist/bundle/orchestrator.mjs" "$o$lib/orchestrator/lib/orchestrator.mjs"
+install -m 0644 "$repo/packages/ctl/dist/bundle/orchestratorctl.mjs" "$o$lib/ctl/lib/orchestratorctl.mjs"
 sed '1{/^#!/d}' "$repo/packages/hook/dist/orchestrator-hook.mjs" > "$o$lib/hook/lib/orchestrator-hook.mjs"
 # The SQLite store's migrations, where the bundle looks for them (its folder's ../../drizzle).
 cp -r "$repo/packages/orchestrator/drizzle" "$o$lib/drizzle"
@@ -158,9 +147,9 @@ build "$o" unionize-orchestrator
 
 # --- unionize-agent
 a=$work/agent
-say "unionize-agent: bundling"
+say "unionize-agent: assembling"
 install -d "$a$lib/agent/lib" "$a$lib/libexec" "$a$lib/dnsmasq" "$a/etc/unionize"
-bundle "$repo/packages/unionize/dist/main.js" "$a$lib/agent/lib/unionize.mjs"
+install -m 0644 "$repo/packages/unionize/dist/bundle/unionize.mjs" "$a$lib/agent/lib/unionize.mjs"
 # What the bundle finds at its folder's ../../libexec: the DHCP client's script and pipework's PATH shim.
 cp -r "$repo/packages/unionize/libexec/." "$a$lib/libexec/"
 sed -e "s#/usr/local/sbin/orchestrator-hook#$lib/dnsmasq/orchestrator-hook#g" "$repo/dnsmasq/setup-bridge.sh" > "$a$lib/dnsmasq/setup-bridge"

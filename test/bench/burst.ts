@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Lab } from '../lab/lab.js';
-import { inNs } from '../lab/netns.js';
-import { run, sleep } from '../lab/process.js';
+import { sleep } from '../lab/process.js';
 import type { OrchestratorApi } from '../support/orchestrator-api.js';
 import { Dhclient } from './dhclient.js';
 import type { Floor, FloorBurst } from './floor.js';
@@ -80,9 +79,11 @@ async function productRound(lab: Lab, api: OrchestratorApi, timeoutMs: number): 
     const seen = journaled.map((e) => Date.parse(e.seenAt));
     let unreachable = 0;
     const noAddress = ready.filter((c) => !c.instance?.address).length;
+    // Each container from its own device: isolation lets no one else reach it.
+    const deviceOf = new Map(lab.devices.map((d) => [iaidOf(d.mac), d]));
     await pool(ready.filter((c) => c.instance?.address), 8, async (c) => {
       const address = c.instance!.address.split('/')[0]!;
-      if ((await run(inNs(lab.names.orch, ['ping', '-6', '-n', '-c', '1', '-W', '1', address]))).code !== 0) unreachable++;
+      if (!(await lab.ping(deviceOf.get(c.iaid)!, address))) unreachable++;
     });
     const last = perDevice.length ? Math.max(...perDevice) : Number.NaN;
     return {

@@ -12,12 +12,25 @@ export const POLL_MS = 10;
 export const EMPTY_ADDRESS_WHY =
   'seen when a reconcile pass lists the container while it is being made (not attached yet, view.address null) and queues adoptInstance, which runs after provisioning and overwrites the instance with address ""';
 
-/** ping6 a container from the orchestrator namespace until it answers (25 tries of at most 200 ms); tries 0 when it never did. */
-async function pingFromOrchestrator(lab: Lab, address: string): Promise<{ tries: number; at: number }> {
-  for (let tries = 1; tries <= 25; tries++) {
-    if ((await run(inNs(lab.names.orch, ['ping', '-6', '-n', '-c', '1', '-W', '0.2', address]))).code === 0) return { tries, at: Date.now() };
+/**
+ * ping6 a container as its device would, until it answers (25 tries of at
+ * most 200 ms); tries 0 when it never did. Isolation lets only the device's
+ * own address reach its container, so the synthetic device's address is put
+ * on the device network's router (the orchestrator namespace's brdev, a /128,
+ * no DAD) for the ping and taken off after.
+ */
+async function pingAsDevice(lab: Lab, deviceAddress: string, address: string): Promise<{ tries: number; at: number }> {
+  const ip = (verb: 'add' | 'del', ...options: string[]) => run(inNs(lab.names.orch, ['ip', '-6', 'addr', verb, `${deviceAddress}/128`, 'dev', lab.names.deviceBridge, ...options]));
+  const added = await ip('add', 'nodad');
+  if (added.code !== 0) throw new Error(`adding the device address ${deviceAddress} to ${lab.names.deviceBridge}: ${added.stderr.trim()}`);
+  try {
+    for (let tries = 1; tries <= 25; tries++) {
+      if ((await run(inNs(lab.names.orch, ['ping', '-6', '-n', '-c', '1', '-W', '0.2', '-I', deviceAddress, address]))).code === 0) return { tries, at: Date.now() };
+    }
+    return { tries: 0, at: Date.now() };
+  } finally {
+    await ip('del');
   }
-  return { tries: 0, at: Date.now() };
 }
 
 export interface LeaseToReady {
@@ -33,7 +46,7 @@ export interface LeaseToReady {
  * transition (same host clock) minus the moment the hook was spawned, so the
  * polling interval is not in it; the polled time is reported beside it. Ready
  * means unionize answered that the container runs with eth1 holding its
- * address; a ping6 from the orchestrator namespace then checks that (untimed).
+ * address; a ping6 from the device's address (pingAsDevice) then checks that (untimed).
  * Each device is released (and its container gone) before the next.
  *
  * The floor, interleaved run by run: floor-worker's create+start+inspect+attach
@@ -61,7 +74,7 @@ export async function measureLeaseToReady(lab: Lab, api: OrchestratorApi, floor:
       const readyAt = transitionAt(client, 'ready')!;
       const address = client.instance.address.split('/')[0]!;
       if (!address) noAddress++;
-      const ping = address ? await pingFromOrchestrator(lab, address) : { tries: -1, at: Date.now() };
+      const ping = address ? await pingAsDevice(lab, device.address, address) : { tries: -1, at: Date.now() };
       const journal = await api.get<{ events: Array<{ duid: string; action: string; receivedAt: string }> }>('/v1/events?limit=20');
       const receivedAt = Date.parse(journal.events.find((e) => e.duid === device.duid && e.action === 'add')?.receivedAt ?? '');
       if (!warmUp) {
@@ -94,9 +107,9 @@ export async function measureLeaseToReady(lab: Lab, api: OrchestratorApi, floor:
     `hook process (spawn to exit) p50 ${summarize(hookMs).p50} ms; floor steps p50: create ${steps('createMs')}, start ${steps('startMs')}, inspect ${steps('inspectMs')}, attach ${steps('attachMs')} ms`,
   ];
   const retried = pingTries.filter((t) => t > 1).length;
-  notes.push(`ping6 from the orchestrator namespace once ready (untimed): first answer ${summarize(readyToPing).p50} ms after ready was seen (p50); ${retried} of ${pingTries.length} needed more than one try (200 ms each)`);
+  notes.push(`ping6 from the device's address once ready (untimed): first answer ${summarize(readyToPing).p50} ms after ready was seen (p50); ${retried} of ${pingTries.length} needed more than one try (200 ms each)`);
   if (noAddress > 0) notes.push(`${noAddress} ready client(s) had an empty instance address in GET /v1/clients/:id (not pinged): ${EMPTY_ADDRESS_WHY}`);
-  if (unreachable > 0) notes.push(`${unreachable} ready containers did not answer ping6 from the orchestrator namespace within 5 s`);
+  if (unreachable > 0) notes.push(`${unreachable} ready containers did not answer ping6 from their device's address within 5 s`);
   if (failures.length > 0) notes.push(`${failures.length} runs failed, e.g. ${failures[0]}`);
   if (floors.some((f) => !f.attached)) notes.push('some floor containers were not attached after the floor attach');
   return {

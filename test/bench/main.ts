@@ -79,7 +79,7 @@ async function main(): Promise<number> {
   const load0 = loadavg();
   const devices = only.has('burst') || only.has('device') ? plan.devices : 0;
   say(`${mode} run: ${JSON.stringify(plan)}; starting the lab with ${devices} devices…`);
-  const lab: Lab = await startLab({ devices, log: process.env.LAB_VERBOSE ? say : undefined });
+  const lab: Lab = await startLab({ devices, log: process.env.LAB_VERBOSE ? say : undefined, ...(process.env.BENCH_LOG_DIR ? { logDir: process.env.BENCH_LOG_DIR } : {}) });
   const figures: Figure[] = [];
   const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
   let floor: Floor | undefined;

@@ -2,14 +2,19 @@ import { readFileSync } from 'node:fs';
 
 /** Figures about processes, from /proc (proc(5)). */
 
-/** VmRSS and VmHWM (peak) of a process, in MB; undefined when it is gone. */
-export function rssOf(pid: number | undefined): { rssMb: number; hwmMb: number; comm: string } | undefined {
+/**
+ * VmRSS and VmHWM (peak) of a process, in MB, and VmRSS split into its
+ * anonymous memory (heaps, stacks) and its file pages (mostly node's own
+ * binary, shared and reclaimable); undefined when it is gone.
+ */
+export function rssOf(pid: number | undefined): { rssMb: number; hwmMb: number; anonMb: number; fileMb: number; comm: string } | undefined {
   if (!pid) return undefined;
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
     const comm = /^Name:\s+(\S+)/m.exec(status)?.[1] ?? '?';
-    return { rssMb: Math.round(kb('VmRSS') / 102.4) / 10, hwmMb: Math.round(kb('VmHWM') / 102.4) / 10, comm };
+    const mb = (key: string) => Math.round(kb(key) / 102.4) / 10;
+    return { rssMb: mb('VmRSS'), hwmMb: mb('VmHWM'), anonMb: mb('RssAnon'), fileMb: mb('RssFile'), comm };
   } catch {
     return undefined;
   }

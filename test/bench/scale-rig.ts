@@ -6,7 +6,7 @@ import { makePeerKeyFiles, makeServerCert } from '../lab/certs.js';
 import { httpsGet } from '../lab/daemons.js';
 import type { Lab } from '../lab/lab.js';
 import { inNs } from '../lab/netns.js';
-import { unitNodeFlags } from '../lab/node-flags.js';
+import { unitCommand } from '../lab/unit-command.js';
 import { run, sleep, spawnManaged, waitFor, type ManagedProcess } from '../lab/process.js';
 import { repoRoot } from '../lab/repo.js';
 import { ORCHESTRATOR_USER, asUser, lookupUser, privateCopies } from '../lab/unprivileged.js';
@@ -33,7 +33,7 @@ const PRELOAD_OFFSET = 0x1_0000;
 export type RigStore = 'memory' | 'sqlite' | 'site';
 
 /**
- * A second, real orchestrator (its main.js, as the lab runs it: in the
+ * A second, real orchestrator (as its unit and the lab run it: in the
  * orchestrator namespace, as nobody) whose one agent is FakeAgent in this
  * process, so that it can hold 10,000 clients, each with an instance,
  * without 10,000 containers. Quotas are off (their defaults allow 1,000
@@ -89,9 +89,8 @@ export class ScaleRig {
     const sql = store === 'site' ? siteSql(db).ini : store === 'sqlite' ? `[sql]\nenabled = true\npath = ${db}\n` : '[sql]\nenabled = false\n';
     writeFileSync(ini, scaleIni({ ...own, keysDir, prefix: `${lab.prefix}:5::/64`, agentUrl: `https://[${addr.mgmtRoot}]:${AGENT_PORT}`, sql }), { mode: 0o600 });
     chownSync(ini, user.uid, user.gid);
-    const main = join(repoRoot(), 'packages', 'orchestrator', 'dist', 'main.js');
-    // With the node options the systemd unit gives it (its heap limits), as the lab runs it.
-    const argv = inNs(lab.names.orch, asUser(user, [process.execPath, ...unitNodeFlags('orchestrator.service'), main, '--config', ini]));
+    // As the systemd unit starts it (its bundle, heap limits and malloc arenas), as the lab runs it.
+    const argv = inNs(lab.names.orch, asUser(user, [...unitCommand('orchestrator.service'), '--config', ini]));
     return new ScaleRig(lab, agent, store, argv, `https://[${addr.mgmtOrch}]:${PORT}`);
   }
 

@@ -90,7 +90,7 @@ export async function measureScale(
   };
   return [
     growth('apply add', `apply add mean ms @${options.large} vs @${options.small}`, small.add, large.add, [
-      `real orchestrator daemon (main.js, ${options.store} store, quotas off, reconcile hourly), fake agent in the bench (no containers); ${how}`,
+      `real orchestrator daemon (its bundle, as its unit starts it; ${options.store} store, quotas off, reconcile hourly), fake agent in the bench (no containers); ${how}`,
       `apply = the daemon's appliedAt - receivedAt of one event sent alone (1 ms resolution: a mean below 1 ms counts as 1 ms in the ratio); add (new client, via the fake agent) p50 ${small.add.p50} -> ${large.add.p50} ms, old (renewal) p50 ${small.old.p50} -> ${large.old.p50} ms`,
     ], 1),
     growth('apply old', `apply old mean ms @${options.large} vs @${options.small}`, small.old, large.old, [], 1),
@@ -106,7 +106,7 @@ export async function measureScale(
       pass: (large.rss?.rssMb ?? Number.POSITIVE_INFINITY) <= 120,
       detail: { small: { ...small.rss, heap: small.heap }, large: { ...large.rss, heap: large.heap }, clients: large.clients, seeding: options.seeding },
       notes: [
-        `VmRSS of that daemon (${large.rss?.comm}) after the scale runs; ${small.rss?.rssMb} MB at ${small.clients} clients; peak (VmHWM) ${large.rss?.hwmMb} MB`,
+        `VmRSS of that daemon (${large.rss?.comm}) after the scale runs; ${small.rss?.rssMb} MB at ${small.clients} clients; peak (VmHWM) ${large.rss?.hwmMb} MB; of the ${large.rss?.rssMb} MB, ${large.rss?.anonMb} anonymous and ${large.rss?.fileMb} file pages (node's binary)`,
         `its V8 heap (/metrics) at ${large.clients}: ${large.heap?.usedMb} MB used of ${large.heap?.totalMb} MB; at ${small.clients}: ${small.heap?.usedMb} of ${small.heap?.totalMb} MB`,
       ],
     }),

@@ -19,7 +19,7 @@ import {
 import { run, type CommandResult } from './process.js';
 import { startLabVm, type LabVmOptions, type QemuVm } from './qemu.js';
 import { repoRoot } from './repo.js';
-import { unitNodeFlags } from './node-flags.js';
+import { unitCommand } from './unit-command.js';
 import { LabState, cleanupStateSync, sweepStaleLabs } from './state.js';
 import { Teardown, registerCleanup, type LogFn } from './teardown.js';
 import { ORCHESTRATOR_USER, asUser, lookupUser, privateCopies } from './unprivileged.js';
@@ -483,7 +483,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         );
         const daemon = new Daemon(
           daemonName,
-          inNs(ns, [process.execPath, ...unitNodeFlags('unionize.service'), join(repo, 'packages', 'unionize', 'dist', 'main.js'), '--config', ini]),
+          inNs(ns, [...unitCommand('unionize.service'), '--config', ini]),
           join(logDir, `${daemonName}.log`),
           async () => (await curlStatus(names.orch, `${url}/healthz`, lab.caFile)) === 200,
           state,
@@ -530,7 +530,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       writeFileSync(lab.orchestratorIniFile, orchestratorIni(lab.orchestratorIniOptions));
       const orchestrator = new Daemon(
         'orchestrator',
-        inNs(names.orch, asUser(orchUser, [process.execPath, ...unitNodeFlags('orchestrator.service'), join(repo, 'packages', 'orchestrator', 'dist', 'main.js'), '--config', lab.orchestratorIniFile])),
+        inNs(names.orch, asUser(orchUser, [...unitCommand('orchestrator.service'), '--config', lab.orchestratorIniFile])),
         join(logDir, 'orchestrator.log'),
         async () => (await httpsGet(`${lab.orchestratorUrl}/healthz`, lab.caFile)).status === 200,
         state,

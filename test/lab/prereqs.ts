@@ -29,7 +29,7 @@ export function findTool(name: string): string | undefined {
 }
 
 export interface PrerequisiteOptions {
-  /** Also need the built orchestrator and unionize (packages/*\/dist/main.js). */
+  /** Also need the built orchestrator and unionize (their bundles, packages/*\/dist/bundle/). */
   daemons?: boolean;
   /** Also need the built hook. */
   hook?: boolean;
@@ -54,7 +54,7 @@ export function labPrerequisites(options: PrerequisiteOptions = {}): string | nu
   if (netns.status !== 0) return `e2e lab needs network namespaces: ip netns list failed: ${(netns.stderr ?? '').trim()}`;
   const repo = repoRoot();
   const needed = [
-    ...(options.daemons ? ['orchestrator/dist/main.js', 'unionize/dist/main.js'] : []),
+    ...(options.daemons ? ['orchestrator/dist/bundle/orchestrator.mjs', 'unionize/dist/bundle/unionize.mjs'] : []),
     // The hook runs as one bundled file (start-up time: dnsmasq starts it for every lease change).
     ...(options.hook ? ['hook/dist/orchestrator-hook.mjs'] : []),
   ];

@@ -2,6 +2,7 @@ export * from './lease-event.js';
 export * from './dnsmasq-call.js';
 export * from './hmac.js';
 export * from './ids.js';
+export * from './compare.js';
 export * from './config.js';
 export * from './agent-api.js';
 export * from './orchestrator-api.js';

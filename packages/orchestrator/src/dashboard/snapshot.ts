@@ -1,4 +1,4 @@
-import { banTargetText, type EventOutcomeKind } from '@unionize/protocol';
+import { banTargetText, type EventOutcomeKind, compareText } from '@unionize/protocol';
 import type { BanRecord } from '../store/types.js';
 import type { Clock } from '../clock.js';
 import type { AgentHealthSource } from '../metrics/agent-health.js';
@@ -79,7 +79,7 @@ export async function dashboardState(sources: SnapshotSources): Promise<Dashboar
         expiresAt: c.expiresAt,
       };
     })
-    .sort((a, b) => (a.hostname ?? '~').localeCompare(b.hostname ?? '~') || a.address.localeCompare(b.address));
+    .sort((a, b) => compareText(a.hostname ?? '~', b.hostname ?? '~') || compareText(a.address, b.address));
   const agents = sources.agentHealth.list().map((a) => ({
     name: a.name,
     healthy: a.healthy,

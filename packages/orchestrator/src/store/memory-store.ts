@@ -1,3 +1,4 @@
+import { compareText } from '@unionize/protocol';
 import { AsyncStore } from './async-store.js';
 import type { SyncStore } from './sync-store.js';
 import type { BanTarget } from '@unionize/protocol';
@@ -333,7 +334,7 @@ export class SyncMemoryStore implements SyncStore {
     return this.#bans.delete(`${target.kind} ${target.value}`);
   }
   listBans(): BanRecord[] {
-    return [...this.#bans.values()].sort((a, b) => a.since.localeCompare(b.since) || a.value.localeCompare(b.value)).map((b) => ({ ...b }));
+    return [...this.#bans.values()].sort((a, b) => compareText(a.since, b.since) || compareText(a.value, b.value)).map((b) => ({ ...b }));
   }
 
   /** Rows here are the objects put: none can be unreadable. */
@@ -352,7 +353,7 @@ export class SyncMemoryStore implements SyncStore {
   listKept(clientId?: string): KeptRecord[] {
     return [...this.#kept.values()]
       .filter((k) => clientId === undefined || k.clientId === clientId)
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.image.localeCompare(b.image))
+      .sort((a, b) => compareText(a.createdAt, b.createdAt) || compareText(a.image, b.image))
       .map((k) => ({ ...k }));
   }
 
@@ -377,7 +378,7 @@ export class SyncMemoryStore implements SyncStore {
   }
 
   listShares(): ShareRecord[] {
-    return [...this.#shares.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.tokenHash.localeCompare(b.tokenHash)).map((s) => ({ ...s }));
+    return [...this.#shares.values()].sort((a, b) => compareText(a.createdAt, b.createdAt) || compareText(a.tokenHash, b.tokenHash)).map((s) => ({ ...s }));
   }
 
   close(): void {}

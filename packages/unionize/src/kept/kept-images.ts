@@ -1,4 +1,4 @@
-import { KEPT_LABELS, KEPT_REPOSITORY, type KeepContainerRequest, type KeepResult, type KeptImage } from '@unionize/protocol';
+import { KEPT_LABELS, KEPT_REPOSITORY, type KeepContainerRequest, type KeepResult, type KeptImage, compareText } from '@unionize/protocol';
 import { pipeline, type Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -98,7 +98,7 @@ export class KeptImages {
   async #prune(all: KeptImage[], newest: string, maxBytes: number, log: Logger): Promise<KeptImage[]> {
     let total = all.reduce((sum, k) => sum + k.sizeBytes, 0);
     const removed: KeptImage[] = [];
-    for (const old of [...all].sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {
+    for (const old of [...all].sort((a, b) => compareText(a.createdAt, b.createdAt))) {
       if (total <= maxBytes) break;
       if (old.id === newest) continue;
       if (!(await this.remove(old.id))) continue;
@@ -161,7 +161,7 @@ export class KeptImages {
     const filters = encodeURIComponent(JSON.stringify({ label: [`${KEPT_LABELS.kept}=true`] }));
     try {
       const images = await this.#http.call<ImageSummary[]>({ method: 'GET', path: `/images/json?filters=${filters}` });
-      return images.map(toKept).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+      return images.map(toKept).sort((a, b) => compareText(a.createdAt, b.createdAt) || compareText(a.id, b.id));
     } catch (error) {
       throw dockerError('list kept images', error);
     }
