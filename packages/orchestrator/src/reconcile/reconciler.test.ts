@@ -93,6 +93,17 @@ describe('Reconciler', () => {
     expect(agent.containers.size).toBe(1);
   });
 
+  it('does not provision again a client it adopts in the same pass (the snapshot saw it pending, in the same millisecond)', async () => {
+    const agent = new FakeAgent('dock1');
+    const first = setup({ agent });
+    const ids = [await first.lease('00:01:aa'), await first.lease('00:01:bb', { address: 'fd00:1::1001' }), await first.lease('00:01:cc', { address: 'fd00:1::1002' })];
+    const creates = agent.creates;
+    const t = setup({ agent, adoptUnknown: true });
+    expect((await t.pass()).adopted).toBe(3);
+    for (const id of ids) expect((await t.store.getClient(id))?.stateReason).toMatch(/^adopted container/);
+    expect(agent.creates).toBe(creates);
+  });
+
   it('leaves an unreachable agent alone', async () => {
     const t = setup();
     await t.lease('00:01:aa');

@@ -183,8 +183,11 @@ export class Reconciler {
         : `reconcile: client ${client.state}`;
       report.repaired++;
       // Only if nothing happened to the client since this snapshot; the next pass looks again.
+      // Its state too, not only its time: an adoption queued above writes the client pending,
+      // then ready, often in the same millisecond, and this snapshot may fall between the two.
       dispatcher.run(deviceKeyOf(client), async () => {
-        if ((await store.getClient(client.id))?.updatedAt !== client.updatedAt) return;
+        const latest = await store.getClient(client.id);
+        if (latest?.updatedAt !== client.updatedAt || latest.state !== client.state || latest.stateReason !== client.stateReason) return;
         await lifecycle.converge(client.id, why, { force: true });
       });
     }
