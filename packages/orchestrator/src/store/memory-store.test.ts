@@ -43,39 +43,6 @@ describe('MemoryStore retention', () => {
     expect(kept[0]!.reason).toBe(`r${MEMORY_TRANSITIONS + 19}`);
   });
 
-  it('a gone client (kept packed) reads back whole with its transitions, takes more, and leases again with them', async () => {
-    const store = new MemoryStore({});
-    const at = (s: number) => `2026-01-01T00:00:${String(s).padStart(2, '0')}.000Z`;
-    const ready = {
-      id: 'c1', server: 'devnet', role: 'device' as const, duid: '00:01', iaid: '1', address: 'fd00:1::10', hostname: 'h"\\ \u00e9', mac: '02:aa:00:00:00:01', state: 'ready' as const,
-      desired: 'running' as const, stateReason: 'up', expiresAt: at(59), profile: 'visitor', ttlExpiresAt: null, cooldownUntil: at(30), firstSeen: at(1), lastSeen: at(2), updatedAt: at(3),
-    };
-    await store.putClient(ready);
-    for (let i = 0; i < 3; i++) await store.addTransition({ clientId: 'c1', from: 'pending', to: 'ready', reason: `r${i}`, at: at(i) });
-    const gone = { ...ready, state: 'gone' as const, desired: 'absent' as const, stateReason: 'lease released (del)', updatedAt: at(4) };
-    await store.putClient(gone);
-    await store.addTransition({ clientId: 'c1', from: 'deprovisioning', to: 'gone', reason: 'lease released (del)', at: at(4) });
-    expect(await store.getClient('c1')).toEqual(gone);
-    expect(await store.listClientsPage(null, 10)).toEqual([gone]);
-    expect(await store.deviceClients('devnet', '00:01')).toEqual([gone]);
-    expect((await store.listTransitions('c1', 10)).map((t) => [t.clientId, t.reason, t.at])).toEqual([
-      ['c1', 'lease released (del)', at(4)], ['c1', 'r2', at(2)], ['c1', 'r1', at(1)], ['c1', 'r0', at(0)],
-    ]);
-    expect(await store.clientsPerState()).toMatchObject({ gone: 1, ready: 0 });
-    // It leases again: a record again, its transitions kept.
-    const again = { ...ready, updatedAt: at(5) };
-    await store.putClient(again);
-    await store.addTransition({ clientId: 'c1', from: 'gone', to: 'pending', reason: 'new lease', at: at(5) });
-    expect(await store.getClient('c1')).toEqual(again);
-    expect((await store.listTransitions('c1', 2)).map((t) => t.reason)).toEqual(['new lease', 'lease released (del)']);
-    // Pruned by the time it went (read from the packed string), not before.
-    await store.putClient(gone);
-    expect(await store.pruneGoneClients(at(4), 10)).toBe(0);
-    expect(await store.pruneGoneClients(at(5), 10)).toBe(1);
-    expect(await store.getClient('c1')).toBeUndefined();
-    expect(await store.listTransitions('c1', 10)).toEqual([]);
-  });
-
   it('counts an instance recorded before its client by MAC and /64 once the client is', async () => {
     const store = new MemoryStore({});
     const at = '2026-01-01T00:00:00.000Z';

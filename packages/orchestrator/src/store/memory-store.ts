@@ -28,12 +28,10 @@ export class SyncMemoryStore implements SyncStore {
   #pruneAt: number;
   readonly #maxEvents: number;
 
-  /** Live clients as records; gone ones packed into one string each (packGone), with their transitions. */
-  readonly #clients = new Map<string, ClientRecord | PackedGone>();
+  readonly #clients = new Map<string, ClientRecord>();
   /** Client ids in order, for paging: kept sorted as clients come. */
   readonly #sortedIds: string[] = [];
   readonly #perState = Object.fromEntries(CLIENT_STATES.map((s) => [s, 0])) as Record<ClientState, number>;
-  /** The transitions of clients that are not gone (a gone client's are in its packed string). */
   readonly #transitions = new Map<string, TransitionRecord[]>();
   readonly #servers = new Map<string, ServerRecord>();
   readonly #agents = new Map<string, AgentRecord>();
@@ -128,18 +126,11 @@ export class SyncMemoryStore implements SyncStore {
   }
 
   getClient(id: string): ClientRecord | undefined {
-    const client = this.#client(id);
+    const client = this.#clients.get(id);
     return client && { ...client };
   }
-  /** The record of a client, unpacked when it is gone. */
-  #client(id: string): ClientRecord | undefined {
-    const stored = this.#clients.get(id);
-    return typeof stored === 'string' ? unpackGone(stored).client : stored;
-  }
   putClient(client: ClientRecord): void {
-    const stored = this.#clients.get(client.id);
-    const packed = typeof stored === 'string' ? unpackGone(stored) : undefined;
-    const old = typeof stored === 'string' ? packed!.client : stored;
+    const old = this.#clients.get(client.id);
     if (old) this.#perState[old.state]--;
     else {
       this.#sortedIds.splice(this.#firstIdAfter(client.id), 0, client.id);
@@ -165,15 +156,7 @@ export class SyncMemoryStore implements SyncStore {
         else this.#byAddress.set(key, new Set([client.id]));
       }
     }
-    const record = { ...client, server: this.#name(client.server), profile: client.profile === null ? null : this.#name(client.profile) };
-    const transitions = packed ? packed.transitions : (this.#transitions.get(client.id) ?? []);
-    if (client.state === 'gone') {
-      this.#clients.set(client.id, packGone(record, transitions));
-      this.#transitions.delete(client.id);
-    } else {
-      this.#clients.set(client.id, record);
-      if (packed && transitions.length > 0) this.#transitions.set(client.id, transitions);
-    }
+    this.#clients.set(client.id, { ...client, server: this.#name(client.server), profile: client.profile === null ? null : this.#name(client.profile) });
   }
   #unindexAddress(address: string, id: string): void {
     const key = canonicalIpv6(address);
@@ -185,7 +168,7 @@ export class SyncMemoryStore implements SyncStore {
   deviceClients(server: string, duid: string): ClientRecord[] {
     const ids = this.#byDevice.get(deviceKeyOf({ server, duid }));
     if (ids === undefined) return [];
-    return (typeof ids === 'string' ? [ids] : ids).map((id) => ({ ...this.#client(id)! }));
+    return (typeof ids === 'string' ? [ids] : ids).map((id) => ({ ...this.#clients.get(id)! }));
   }
   #indexDevice(client: ClientRecord): void {
     const key = deviceKeyOf(client);
@@ -202,44 +185,38 @@ export class SyncMemoryStore implements SyncStore {
   clientsWithAddress(address: string): ClientRecord[] {
     const key = canonicalIpv6(address);
     const ids = key === null ? undefined : this.#byAddress.get(key);
-    return ids ? [...ids].map((id) => ({ ...this.#client(id)! })) : [];
+    return ids ? [...ids].map((id) => ({ ...this.#clients.get(id)! })) : [];
   }
   listClientsPage(after: string | null, limit: number): ClientRecord[] {
     const start = after === null ? 0 : this.#firstIdAfter(after);
-    return this.#sortedIds.slice(start, start + limit).map((id) => ({ ...this.#client(id)! }));
+    return this.#sortedIds.slice(start, start + limit).map((id) => ({ ...this.#clients.get(id)! }));
   }
   listClients(): ClientRecord[] {
-    return [...this.#clients.keys()].map((id) => ({ ...this.#client(id)! }));
+    return [...this.#clients.values()].map((c) => ({ ...c }));
   }
   clientsPerState(): Record<ClientState, number> {
     return { ...this.#perState };
   }
   addTransition(transition: TransitionRecord): void {
-    const stored = this.#clients.get(transition.clientId);
-    const packed = typeof stored === 'string' ? unpackGone(stored) : undefined;
-    const list = packed ? packed.transitions : (this.#transitions.get(transition.clientId) ?? []);
     // A new array of the exact length each time (concat; at most MEMORY_TRANSITIONS to
     // copy): push or spread would give most clients' one or two transitions 17 slots.
+    const list = this.#transitions.get(transition.clientId) ?? [];
     const kept = list.length >= MEMORY_TRANSITIONS ? list.slice(list.length - MEMORY_TRANSITIONS + 1) : list;
-    const next = kept.concat([{ ...transition }]);
-    if (packed) this.#clients.set(transition.clientId, packGone(packed.client, next));
-    else this.#transitions.set(transition.clientId, next);
+    this.#transitions.set(transition.clientId, kept.concat([{ ...transition }]));
   }
   listTransitions(clientId: string, limit: number): TransitionRecord[] {
-    const stored = this.#clients.get(clientId);
-    const list = typeof stored === 'string' ? unpackGone(stored).transitions : (this.#transitions.get(clientId) ?? []);
-    return list.slice(-limit).reverse().map((t) => ({ ...t }));
+    return (this.#transitions.get(clientId) ?? []).slice(-limit).reverse().map((t) => ({ ...t }));
   }
 
   pruneGoneClients(before: string, limit: number): number {
     const gone = new Set<string>();
-    for (const [id, stored] of this.#clients) {
+    for (const client of this.#clients.values()) {
       if (gone.size >= limit) break;
-      if (typeof stored === 'string' && goneUpdatedAt(stored) < before) gone.add(id);
+      if (client.state === 'gone' && client.updatedAt < before) gone.add(client.id);
     }
     if (gone.size === 0) return 0;
     for (const id of gone) {
-      const client = this.#client(id)!;
+      const client = this.#clients.get(id)!;
       this.deleteInstance(id);
       this.releaseAddress(id);
       this.#unindexAddress(client.address, id);
@@ -421,7 +398,7 @@ export class SyncMemoryStore implements SyncStore {
 
   /** Count (or uncount) an instance under its client's device MAC and /64. */
   #countOwner(clientId: string, delta: 1 | -1): void {
-    const client = this.#client(clientId);
+    const client = this.#clients.get(clientId);
     if (!client) return;
     bump(this.#perMac, macKey(client.mac), delta);
     bump(this.#perPrefix, prefix64Of(client.address), delta);
@@ -453,41 +430,6 @@ function copyEvent(record: EventRecord): EventRecord {
 /** The #perMac key of a MAC; clients without one share '' (never a MAC: they are validated at the edge). */
 function macKey(mac: string | null): string {
   return mac ?? '';
-}
-
-/**
- * A gone client, packed: one JSON string of its record's values (in
- * CLIENT_FIELDS order, updatedAt first so that pruning reads it without
- * parsing) and its transitions' (from, to, reason, at). Gone clients stay for
- * `[retention] gone_days`, and as objects each took about 3 KB of heap (its
- * record, its transition records and their strings); packed, about 1 KB.
- * They are read rarely (a page of the list, an operator's look), and a client
- * that leases again is unpacked.
- */
-type PackedGone = string;
-
-const CLIENT_FIELDS = [
-  'updatedAt', 'id', 'server', 'role', 'duid', 'iaid', 'address', 'hostname', 'mac', 'state', 'desired', 'stateReason',
-  'expiresAt', 'profile', 'ttlExpiresAt', 'cooldownUntil', 'firstSeen', 'lastSeen',
-] as const satisfies readonly (keyof ClientRecord)[];
-// Every field of ClientRecord is packed: this fails to compile when one is added without its place above.
-const allClientFields: Exclude<keyof ClientRecord, (typeof CLIENT_FIELDS)[number]> extends never ? true : never = true;
-void allClientFields;
-
-function packGone(client: ClientRecord, transitions: readonly TransitionRecord[]): PackedGone {
-  return JSON.stringify([...CLIENT_FIELDS.map((field) => client[field]), transitions.map((t) => [t.from, t.to, t.reason, t.at])]);
-}
-
-function unpackGone(packed: PackedGone): { client: ClientRecord; transitions: TransitionRecord[] } {
-  const values = JSON.parse(packed) as unknown[];
-  const client = Object.fromEntries(CLIENT_FIELDS.map((field, i) => [field, values[i]])) as unknown as ClientRecord;
-  const transitions = (values[CLIENT_FIELDS.length] as Array<[ClientState, ClientState, string, string]>).map(([from, to, reason, at]) => ({ clientId: client.id, from, to, reason, at }));
-  return { client, transitions };
-}
-
-/** A packed client's updatedAt, read from the front of the string (JSON.stringify writes a timestamp without escapes). */
-function goneUpdatedAt(packed: PackedGone): string {
-  return packed.slice(2, packed.indexOf('"', 2));
 }
 
 function bump(counts: Map<string, number>, key: string | null | undefined, delta: number): void {
