@@ -383,26 +383,6 @@ describe('isolation ([isolation] mode = filter)', () => {
     expect(writes).toHaveLength(1);
   });
 
-  it('writes the filter while Docker makes the container, and takes it back when the container cannot be made', async () => {
-    expect((await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D1] })).status).toBe(201);
-    // One nft run beside create and start (it overlaps them), before the attach.
-    expect(docker.calls.filter((c) => !c.startsWith('inspect')).sort()).toEqual([`create ${REQUEST.name}`, 'nft', `start id-${REQUEST.name}`]);
-    expect(writes.map((w) => w.attachesBefore)).toEqual([0]);
-
-    const other = { ...REQUEST, name: 'dev-0123456789cd', address: 'fd00:3::101/64' };
-    docker.fail.start = new DockerError('docker start: OCI runtime create failed', 500);
-    expect((await call('POST', '/v1/containers', { ...other, deviceAddresses: [D2] })).status).toBe(502);
-    // The container was made but does not run: its entry stays, for the retry.
-    expect(writes.at(-1)!.input).toContain(pairOf(D2, 'fd00:3::101'));
-    docker.fail = { create: new DockerError('docker create: No such image', 404) };
-    const third = { ...REQUEST, name: 'dev-0123456789ef', address: 'fd00:3::102/64' };
-    expect((await call('POST', '/v1/containers', { ...third, deviceAddresses: [D2] })).status).toBe(502);
-    // No container: no entry, no port.
-    expect(writes.at(-1)!.input).not.toContain(nftAddress('fd00:3::102'));
-    expect(writes.at(-1)!.input).not.toContain(hostVethName(third.name));
-    expect(attacher.attaches).toHaveLength(1);
-  });
-
   it('follows the device to its new address when the request comes again', async () => {
     await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D1] });
     const response = await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D2] });

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { LABELS, isDhcpAddress, type ContainerView, type CreateContainerRequest, compareText } from '@unionize/protocol';
+import { LABELS, isDhcpAddress, type ContainerView, type CreateContainerRequest } from '@unionize/protocol';
 import type { Logger } from 'pino';
 import type { AttachTarget, Attacher } from '../attach/native.js';
 import { OWN_LABELS, type ContainerInfo, type DockerClient } from '../docker/docker-client.js';
@@ -137,41 +137,30 @@ export class Provisioner {
 
     let info = await this.#docker.inspectByName(req.name);
     if (info) checkSame(info, req);
-    const devices = req.deviceAddresses ?? [req.labels[LABELS.deviceAddress] ?? ''].filter(Boolean);
-    const dhcp = isDhcpAddress(req.address);
-    // Who may reach the container depends on the request alone: its filter is written
-    // while Docker creates and starts it (an nft run off the way to ready), and is in
-    // place before the attach. A container that could not be made takes a new entry with it.
-    const hadEntry = this.#isolation?.entry(req.name) !== undefined;
-    const isolating = this.#isolate(req.name, devices, dhcp ? (this.#isolation?.entry(req.name)?.container ?? null) : parseCidr(req.address).address);
-    isolating.catch(() => undefined);
-    try {
-      if (!info) {
-        const t = performance.now();
-        info = await this.#create(req);
-        timings.createMs = ms(t);
-        changed = true;
-      }
-      if (info.state !== 'running') {
-        if (!STARTABLE.has(info.state)) {
-          throw new UnionizeError('CONTAINER_STATE', `container ${req.name} is ${info.state}; DELETE it first`);
-        }
-        const t = performance.now();
-        await this.#docker.start(info.id);
-        // The PID is taken here, right before attaching (start does not return it).
-        info = await this.#runningOrThrow(req.name, info.id);
-        timings.startMs = ms(t);
-        changed = true;
-      }
-    } catch (error) {
-      await isolating.catch(() => undefined);
-      if (!hadEntry && !(await this.#docker.inspectByName(req.name))) await this.#isolation?.forget(req.name);
-      throw error;
+    if (!info) {
+      const t = performance.now();
+      info = await this.#create(req);
+      timings.createMs = ms(t);
+      changed = true;
     }
-    await isolating;
+    if (info.state !== 'running') {
+      if (!STARTABLE.has(info.state)) {
+        throw new UnionizeError('CONTAINER_STATE', `container ${req.name} is ${info.state}; DELETE it first`);
+      }
+      const t = performance.now();
+      await this.#docker.start(info.id);
+      // The PID is taken here, right before attaching (start does not return it).
+      info = await this.#runningOrThrow(req.name, info.id);
+      timings.startMs = ms(t);
+      changed = true;
+    }
 
     const target = targetOf(info);
     if (!target) throw new AttachError(`attach ${req.name}: container has no pid or no mac/address labels`);
+    const devices = req.deviceAddresses ?? [req.labels[LABELS.deviceAddress] ?? ''].filter(Boolean);
+    const dhcp = isDhcpAddress(req.address);
+    const known = this.#isolation?.entry(req.name)?.container ?? null;
+    await this.#isolate(req.name, devices, dhcp ? known : parseCidr(req.address).address);
     const t = performance.now();
     const result = await this.#attacher.attach(target);
     timings.attachMs = ms(t);
@@ -225,7 +214,7 @@ export class Provisioner {
 
   /** Managed containers by name; `address` set only for running ones whose eth1 checks out. */
   async list(): Promise<ContainerView[]> {
-    const containers = (await this.#docker.listManaged()).sort((a, b) => compareText(a.name, b.name));
+    const containers = (await this.#docker.listManaged()).sort((a, b) => a.name.localeCompare(b.name));
     const views: Array<ContainerView | null> = new Array(containers.length).fill(null);
     let next = 0;
     const worker = async () => {
