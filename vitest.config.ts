@@ -33,6 +33,7 @@ export default defineConfig({
           environment: 'node',
           // The lab is one set of namespaces, bridges and daemons: run e2e files one at a time.
           fileParallelism: false,
+          setupFiles: ['test/support/lab-logs-on-failure.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,
         },

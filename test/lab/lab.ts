@@ -21,6 +21,7 @@ import { startLabVm, type LabVmOptions, type QemuVm } from './qemu.js';
 import { repoRoot } from './repo.js';
 import { unitCommand } from './unit-command.js';
 import { LabState, cleanupStateSync, sweepStaleLabs } from './state.js';
+import { trackLabLogs } from './live-labs.js';
 import { Teardown, registerCleanup, type LogFn } from './teardown.js';
 import { ORCHESTRATOR_USER, asUser, lookupUser, privateCopies } from './unprivileged.js';
 
@@ -385,10 +386,12 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   chmodSync(dir, 0o711);
   const log = makeLogger(logDir, options.log);
   sweepStaleLabs(log);
+  const untrackLogs = trackLabLogs(logDir);
 
   const state = new LabState(name, dir, keep);
   const teardown = new Teardown();
   teardown.add('lab dir', () => {
+    untrackLogs();
     state.discard();
     if (keep) log(`lab ${name}: kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
