@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inNs } from './netns.js';
 import { run, spawnManaged, waitFor, type ManagedProcess } from './process.js';
@@ -158,7 +158,9 @@ export class DeviceClient {
 
   /** Release the lease (dnsmasq then calls its script with `del`) and stop dhclient. */
   async release(): Promise<void> {
+    const started = Date.now();
     const result = await run(this.dhclientArgs(['-r']), { timeoutMs: 15_000 });
+    appendFileSync(join(this.device.dir, 'dhclient-release.log'), `${new Date().toISOString()} dhclient -r exited ${result.code} in ${Date.now() - started} ms\n${result.stderr}${result.stdout}`);
     if (result.code !== 0) this.log(`${this.device.netns}: dhclient -r exited ${result.code}: ${result.stderr.trim().split('\n').pop()}`);
     await this.stop();
   }

@@ -386,7 +386,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   chmodSync(dir, 0o711);
   const log = makeLogger(logDir, options.log);
   sweepStaleLabs(log);
-  const untrackLogs = trackLabLogs(logDir);
+  const untrackLogs = trackLabLogs(logDir, join(dir, 'devices'));
 
   const state = new LabState(name, dir, keep);
   const teardown = new Teardown();

@@ -1,12 +1,12 @@
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
-/** The log folders of the labs running in this process, so a failed test can show what their daemons said. */
-const liveLogDirs = new Set<string>();
+/** The log folders of the labs running in this process (each with its devices' folder), so a failed test can show what their daemons and devices said. */
+const liveLogDirs = new Set<readonly string[]>();
 
-export function trackLabLogs(logDir: string): () => void {
-  liveLogDirs.add(logDir);
-  return () => liveLogDirs.delete(logDir);
+export function trackLabLogs(...dirs: string[]): () => void {
+  liveLogDirs.add(dirs);
+  return () => liveLogDirs.delete(dirs);
 }
 
 function logFiles(dir: string): string[] {
@@ -41,8 +41,8 @@ function tailOf(file: string, bytes: number): string {
  */
 export function liveLabLogTails(bytesPerFile = 6000, lineChars = 500): string {
   const parts: string[] = [];
-  for (const dir of liveLogDirs) {
-    for (const file of logFiles(dir).sort()) {
+  for (const dirs of liveLogDirs) {
+    for (const file of [...new Set(dirs.flatMap(logFiles))].sort()) {
       let tail: string;
       try {
         tail = tailOf(file, bytesPerFile);
@@ -50,7 +50,7 @@ export function liveLabLogTails(bytesPerFile = 6000, lineChars = 500): string {
         tail = `(unreadable: ${(error as Error).message})`;
       }
       const lines = tail.split('\n').filter((l) => l !== '').map((l) => (l.length > lineChars ? `${l.slice(0, lineChars)}…` : l));
-      parts.push(`--- ${relative(join(dir, '..'), file)} (last ${lines.length} lines) ---`, ...lines);
+      parts.push(`--- ${relative(join(dirs[0]!, '..'), file)} (last ${lines.length} lines) ---`, ...lines);
     }
   }
   return parts.join('\n');
