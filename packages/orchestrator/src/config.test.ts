@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '@unionize/protocol';
 import { orchestratorConfigSchema, quotaLimits } from './config.js';
 import { DEFAULT_QUOTAS } from './lifecycle/quotas.js';
-import { DEFAULT_MEMORY_EVENTS } from './store/types.js';
+import { DEFAULT_MEMORY_EVENTS, DEFAULT_SQL_CACHE_MB } from './store/types.js';
 
 const base = `[server]
 cert = /c
@@ -37,6 +37,13 @@ describe('orchestrator config', () => {
     expect(parseConfig(base + agents, orchestratorConfigSchema).sql.memory_events).toBe(DEFAULT_MEMORY_EVENTS);
     expect(parseConfig(`${base}${agents}[sql]\nmemory_events = 500\n`, orchestratorConfigSchema).sql).toMatchObject({ enabled: false, memory_events: 500 });
     expect(() => parseConfig(`${base}${agents}[sql]\nmemory_events = 10\n`, orchestratorConfigSchema, 'o.ini')).toThrow(/\[sql\] memory_events/);
+  });
+
+  it('sizes the SQLite page cache by [sql] cache_mb, at least 1 MiB', () => {
+    const agents = '[agents.a]\nurl = https://a:9443\nca = /ca\n';
+    expect(parseConfig(base + agents, orchestratorConfigSchema).sql.cache_mb).toBe(DEFAULT_SQL_CACHE_MB);
+    expect(parseConfig(`${base}${agents}[sql]\nenabled = true\ncache_mb = 32\n`, orchestratorConfigSchema).sql).toMatchObject({ enabled: true, cache_mb: 32 });
+    expect(() => parseConfig(`${base}${agents}[sql]\ncache_mb = 0\n`, orchestratorConfigSchema, 'o.ini')).toThrow(/\[sql\] cache_mb/);
   });
 
   it('keeps gone clients [retention] gone_days, 7 unless told', () => {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ADDRESSING_MODES, MAX_SHARE_SECONDS, SECRET_FILE_RETIRED, iniBoolean, loadConfigFile, nameSchema, portSchema } from '@unionize/protocol';
 import { DEFAULT_QUOTAS, type QuotaLimits } from './lifecycle/quotas.js';
 import { profileSchema } from './profiles/profiles.js';
-import { DEFAULT_MEMORY_EVENTS } from './store/types.js';
+import { DEFAULT_MEMORY_EVENTS, DEFAULT_SQL_CACHE_MB } from './store/types.js';
 
 const prefix64 = z
   .string()
@@ -57,8 +57,10 @@ export const orchestratorConfigSchema = z.object({
       path: z.string().min(1).default('/var/lib/orchestrator/state.db'),
       /** With enabled = false: lease events the in-memory journal keeps (applied ones beyond it are forgotten, oldest first). */
       memory_events: z.coerce.number().int().min(100).max(1_000_000).default(DEFAULT_MEMORY_EVENTS),
+      /** With enabled = true: SQLite's page cache in MiB (store/types.ts DEFAULT_SQL_CACHE_MB). */
+      cache_mb: z.coerce.number().int().min(1).max(4096).default(DEFAULT_SQL_CACHE_MB),
     })
-    .default({ enabled: false, path: '/var/lib/orchestrator/state.db', memory_events: DEFAULT_MEMORY_EVENTS }),
+    .default({ enabled: false, path: '/var/lib/orchestrator/state.db', memory_events: DEFAULT_MEMORY_EVENTS, cache_mb: DEFAULT_SQL_CACHE_MB }),
   reconcile: z
     .object({
       interval_seconds: z.coerce.number().min(1).max(86_400).default(30),

@@ -36,7 +36,7 @@ async function openStore(config: OrchestratorConfig, log: Logger): Promise<Store
   const { SqliteStore } = await import('./store/sqlite-store.js');
   // A row that cannot be read is kept aside, not fatal: logged here, counted in /metrics (orchestrator_store_quarantined_rows).
   const onQuarantine = (row: { table: string; id: string; reason: string }) => log.error(row, 'unreadable store row moved to the quarantine table');
-  return new SqliteStore({ path: config.sql.path, ...(prefix ? { prefix } : {}), onQuarantine });
+  return new SqliteStore({ path: config.sql.path, cacheMb: config.sql.cache_mb, ...(prefix ? { prefix } : {}), onQuarantine });
 }
 
 /** Wiring only: config → logger → store → agents → lifecycle → API → reconciler → signals. */

@@ -8,7 +8,7 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { leaseEventSchema, type BanTarget } from '@unionize/protocol';
 import { AsyncStore } from './async-store.js';
 import type { SyncStore } from './sync-store.js';
-import { CLIENT_STATES, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type ServerRecord, type ShareRecord, type TransitionRecord } from './types.js';
+import { CLIENT_STATES, DEFAULT_SQL_CACHE_MB, type AgentRecord, type BanRecord, type AppliedMark, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type ServerRecord, type ShareRecord, type TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, drawFreeOffset, prefix64Of, randomPoolOffset, type DrawOffset } from './ipv6.js';
 import * as schema from './schema.js';
 
@@ -41,6 +41,15 @@ export interface QuarantinedRow {
  * durable too. An event whose mark a power cut lost is applied again at
  * start, and the reconciler converges the rest.
  */
+export interface SqliteStoreOptions {
+  path: string;
+  prefix?: string;
+  drawOffset?: DrawOffset;
+  /** SQLite's page cache in MiB; default DEFAULT_SQL_CACHE_MB. */
+  cacheMb?: number;
+  onQuarantine?: (row: QuarantinedRow) => void;
+}
+
 export class SyncSqliteStore implements SyncStore {
   readonly #sqlite: Database.Database;
   readonly #db: BetterSQLite3Database<typeof schema>;
@@ -57,8 +66,10 @@ export class SyncSqliteStore implements SyncStore {
   readonly #onQuarantine: (row: QuarantinedRow) => void;
 
   /** `onQuarantine`: told of each row moved to quarantine (the daemon logs it). */
-  constructor(options: { path: string; prefix?: string; drawOffset?: DrawOffset; onQuarantine?: (row: QuarantinedRow) => void }) {
+  constructor(options: SqliteStoreOptions) {
     this.#sqlite = new Database(options.path);
+    // Negative: KiB, not pages (https://sqlite.org/pragma.html#pragma_cache_size).
+    this.#sqlite.pragma(`cache_size = ${-Math.round((options.cacheMb ?? DEFAULT_SQL_CACHE_MB) * 1024)}`);
     this.#sqlite.pragma('journal_mode = WAL');
     this.#sqlite.pragma('synchronous = NORMAL');
     this.#sqlite.pragma('foreign_keys = ON');
@@ -475,7 +486,7 @@ function toClient(row: typeof schema.clients.$inferSelect): ClientRecord {
 
 /** The SQLite store as a Store (see SyncSqliteStore). */
 export class SqliteStore extends AsyncStore {
-  constructor(options: { path: string; prefix?: string; drawOffset?: DrawOffset; onQuarantine?: (row: QuarantinedRow) => void }) {
+  constructor(options: SqliteStoreOptions) {
     super(new SyncSqliteStore(options));
   }
 }

@@ -8,6 +8,14 @@ import type { BanKind, ClientState, DesiredState, EventOutcomeKind, LeaseEvent, 
  */
 export const DEFAULT_MEMORY_EVENTS = 2_000;
 
+/**
+ * SQLite's page cache for the store's connection, in MiB (`[sql] cache_mb`).
+ * better-sqlite3 builds SQLite with 16 MiB; pages beyond the cache are read
+ * again through the kernel's page cache, which the kernel can give back
+ * under pressure and the daemon's RSS does not hold.
+ */
+export const DEFAULT_SQL_CACHE_MB = 4;
+
 /** The life-cycle states are the API's (protocol's orchestrator-api.ts). */
 export { CLIENT_STATES, type ClientState } from '@unionize/protocol';
 
