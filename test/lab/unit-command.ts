@@ -14,14 +14,33 @@ const UNIT_REPO = '/opt/unionize';
  * heap limits, compiler tiers and malloc arenas (README, Performance). The
  * daemon's own arguments (`--config FILE`) follow.
  */
+/**
+ * The `Environment=` assignments of a unit's text, in order, as systemd reads
+ * them: an empty `Environment=` drops those before it. Only NAME=VALUE words
+ * without quotes or specifiers are taken (ours need no more); anything else
+ * is refused rather than read differently from systemd.
+ */
+export function unitEnvironment(text: string, unit = 'the unit'): string[] {
+  let environment: string[] = [];
+  for (const [, value] of text.matchAll(/^Environment=(.*)$/gm)) {
+    const words = value!.trim().split(/\s+/).filter((w) => w !== '');
+    if (words.length === 0) {
+      environment = [];
+      continue;
+    }
+    for (const assignment of words) {
+      if (!/^[A-Z_][A-Z0-9_]*=[^\s"'%$\\]*$/.test(assignment)) throw new Error(`${unit}: Environment=${assignment} is not NAME=VALUE without quotes or specifiers`);
+    }
+    environment.push(...words);
+  }
+  return environment;
+}
+
 export function unitCommand(unit: 'orchestrator.service' | 'unionize.service'): string[] {
   const text = readFileSync(join(repoRoot(), 'config', unit), 'utf8');
   const exec = /^ExecStart=(.*)$/m.exec(text)?.[1];
   if (!exec) throw new Error(`config/${unit}: no ExecStart`);
-  const environment = [...text.matchAll(/^Environment=(.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/));
-  for (const assignment of environment) {
-    if (!/^[A-Z_][A-Z0-9_]*=[^\s"']*$/.test(assignment)) throw new Error(`config/${unit}: Environment=${assignment} is not NAME=VALUE without quotes`);
-  }
+  const environment = unitEnvironment(text, `config/${unit}`);
   const [, ...words] = exec.trim().split(/\s+/);
   const flags: string[] = [];
   let script: string | undefined;
