@@ -7,7 +7,7 @@
 #            (scripts/node-runtime.sh: pinned versions, checked sha512)
 #   npm      npm ci, when node_modules is missing, older than the lockfile or a
 #            package.json, or was installed by another Node
-#   build    tsc -b and the hook's bundle
+#   build    tsc -b and the bundles (hook, daemons)
 #
 # What the tools print goes to .lab/setup/<step>.log; a failing step shows its
 # last lines. Run it, or source it and call setup_all (the demo, test and
@@ -202,7 +202,7 @@ setup_all() {
   else
     setup_say "npm    node_modules up to date"
   fi
-  setup_step build "tsc -b and the hook's bundle" npm run --silent build
+  setup_step build "tsc -b and the bundles (hook, daemons)" npm run --silent build
   local ms=$(( ($(setup_now) - start) / 1000 ))
   setup_say "ready in $((ms / 1000)).$((ms % 1000 / 100)) s"
 }

@@ -85,7 +85,7 @@ describe.skipIf(reason)(`set-up on a fresh Debian 12 with no Node${reason ? ` (s
     expect(first).toMatch(/^setup: node +fetching node 24\.\d+\.\d+ and npm \S+ from the npm registry … ok/m);
     expect(first).toMatch(/^setup: node +v24\.\d+\.\d+ at \.node\/bin\/node: the official build from the npm registry/m);
     expect(first).toMatch(/^setup: npm +npm ci .* ok \(\d+\.\d s\)$/m);
-    expect(first).toMatch(/^setup: build +tsc -b and the hook's bundle … ok/m);
+    expect(first).toMatch(/^setup: build +tsc -b and the bundles \(hook, daemons\) … ok/m);
     expect(first).toMatch(/^setup: ready in \d+\.\d s$/m);
     // No wall of npm's warnings: they are in .lab/setup/npm.log, not on the screen.
     expect(output).not.toMatch(/npm (warn|WARN)/);
