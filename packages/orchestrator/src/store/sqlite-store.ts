@@ -22,6 +22,15 @@ export interface QuarantinedRow {
   reason: string;
 }
 
+export interface SqliteStoreOptions {
+  path: string;
+  prefix?: string;
+  drawOffset?: DrawOffset;
+  /** SQLite's page cache in MiB; default DEFAULT_SQL_CACHE_MB. */
+  cacheMb?: number;
+  onQuarantine?: (row: QuarantinedRow) => void;
+}
+
 /**
  * The durable store: SQLite (WAL) through drizzle-orm and better-sqlite3.
  * Pass a file path, or ':memory:' in tests. Migrations run on open.
@@ -41,15 +50,6 @@ export interface QuarantinedRow {
  * durable too. An event whose mark a power cut lost is applied again at
  * start, and the reconciler converges the rest.
  */
-export interface SqliteStoreOptions {
-  path: string;
-  prefix?: string;
-  drawOffset?: DrawOffset;
-  /** SQLite's page cache in MiB; default DEFAULT_SQL_CACHE_MB. */
-  cacheMb?: number;
-  onQuarantine?: (row: QuarantinedRow) => void;
-}
-
 export class SyncSqliteStore implements SyncStore {
   readonly #sqlite: Database.Database;
   readonly #db: BetterSQLite3Database<typeof schema>;
