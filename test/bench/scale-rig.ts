@@ -142,10 +142,38 @@ export class ScaleRig {
     return rssOf(this.#proc?.pid);
   }
 
-  /** The daemon's V8 heap (used, total) in MB from its /metrics (prom-client's default metrics), to set beside its RSS. */
-  async heap(): Promise<{ usedMb: number; totalMb: number } | undefined> {
+  async #metrics(): Promise<string | undefined> {
     const token = readFileSync(this.lab.metricsTokenFile, 'utf8').trim();
     const result = await run(['curl', '-sS', '-g', '--noproxy', '*', '--max-time', '10', '--cacert', this.lab.caFile, '-H', `authorization: Bearer ${token}`, `${this.url}/metrics`]);
+    return result.code === 0 ? result.stdout : undefined;
+  }
+
+  /** The memory trims the daemon has run ([memory] trim_idle_seconds), and the last one's pause in ms (from the histogram's sum). */
+  async trims(): Promise<{ count: number; sumMs: number }> {
+    const text = (await this.#metrics()) ?? '';
+    const value = (name: string) => Number(new RegExp(`^orchestrator_memory_trim_seconds_${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+    return { count: value('count'), sumMs: Math.round(value('sum') * 1000) };
+  }
+
+  /**
+   * Wait for the daemon's next memory trim after `since` trims (it runs
+   * [memory] trim_idle_seconds after the last event applied), at most
+   * `timeoutMs`; the trim's pause in ms, or undefined if none came.
+   */
+  async waitForTrim(since: { count: number; sumMs: number }, timeoutMs = 90_000): Promise<number | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const now = await this.trims();
+      if (now.count > since.count) return now.sumMs - since.sumMs;
+      await sleep(1000);
+    }
+    return undefined;
+  }
+
+  /** The daemon's V8 heap (used, total) in MB from its /metrics (prom-client's default metrics), to set beside its RSS. */
+  async heap(): Promise<{ usedMb: number; totalMb: number } | undefined> {
+    const text = await this.#metrics();
+    const result = { code: text === undefined ? 1 : 0, stdout: text ?? '' };
     const mb = (name: string) => {
       const value = new RegExp(`^orchestrator_nodejs_heap_size_${name}_bytes (\\d+)`, 'm').exec(result.stdout)?.[1];
       return value === undefined ? Number.NaN : Math.round(Number(value) / 104857.6) / 10;

@@ -13,6 +13,8 @@ interface AtSize {
   list: Summary;
   listBytes: number;
   rss: ReturnType<typeof rssOf>;
+  busyRss: ReturnType<typeof rssOf>;
+  trimMs: number | undefined;
   heap: Awaited<ReturnType<ScaleRig['heap']>>;
 }
 
@@ -34,7 +36,18 @@ async function atSize(rig: ScaleRig, clients: number, seeding: Seeding, runs: { 
   const old = summarize(await rig.applyLatency('old', runs.apply));
   const list = await rig.listLatency(runs.list);
   if (list.clients < clients) throw new Error(`GET /v1/clients lists ${list.clients} clients, expected ${clients} or more`);
-  return { clients: list.clients, seed, add, old, list: summarize(list.ms), listBytes: list.bytes, rss: rig.rss(), heap: await rig.heap() };
+  return { clients: list.clients, seed, add, old, list: summarize(list.ms), listBytes: list.bytes, ...(await settledRss(rig)) };
+}
+
+/**
+ * The daemon's RSS once its work stopped: right away (`busyRss`), then after
+ * its memory trim ([memory] trim_idle_seconds after the last event applied),
+ * which is what it holds from then on (`rss`); the trim's pause in ms.
+ */
+async function settledRss(rig: ScaleRig): Promise<{ rss: ReturnType<typeof rssOf>; busyRss: ReturnType<typeof rssOf>; trimMs: number | undefined; heap: Awaited<ReturnType<ScaleRig['heap']>> }> {
+  const busyRss = rig.rss();
+  const trimMs = await rig.waitForTrim(await rig.trims());
+  return { busyRss, trimMs, rss: rig.rss(), heap: await rig.heap() };
 }
 
 /**
@@ -51,7 +64,7 @@ export async function measureScale(
   const rig = await ScaleRig.create(lab, options.store);
   let small: AtSize;
   let large: AtSize;
-  let gone: { count: number; rss: ReturnType<typeof rssOf>; heap: Awaited<ReturnType<ScaleRig['heap']>>; perSecond: number };
+  let gone: { count: number; perSecond: number } & Awaited<ReturnType<typeof settledRss>>;
   const runs = { apply: options.applyRuns, list: options.listRuns };
   try {
     if (options.seeding === 'events') await rig.start();
@@ -59,7 +72,7 @@ export async function measureScale(
     large = await atSize(rig, options.large, options.seeding, runs);
     // As many again that came and went (issue 16: gone clients are kept for [retention] gone_days, then pruned).
     const posted = await rig.postGone(options.large);
-    gone = { count: options.large, rss: rig.rss(), heap: await rig.heap(), perSecond: posted.perSecond };
+    gone = { count: options.large, perSecond: posted.perSecond, ...(await settledRss(rig)) };
   } finally {
     await rig.close();
   }
@@ -104,9 +117,9 @@ export async function measureScale(
       floor: null,
       target: '<= 120 MB',
       pass: (large.rss?.rssMb ?? Number.POSITIVE_INFINITY) <= 120,
-      detail: { small: { ...small.rss, heap: small.heap }, large: { ...large.rss, heap: large.heap }, clients: large.clients, seeding: options.seeding },
+      detail: { small: { ...small.rss, heap: small.heap, beforeTrim: small.busyRss, trimMs: small.trimMs }, large: { ...large.rss, heap: large.heap, beforeTrim: large.busyRss, trimMs: large.trimMs }, clients: large.clients, seeding: options.seeding },
       notes: [
-        `VmRSS of that daemon (${large.rss?.comm}) after the scale runs; ${small.rss?.rssMb} MB at ${small.clients} clients; peak (VmHWM) ${large.rss?.hwmMb} MB; of the ${large.rss?.rssMb} MB, ${large.rss?.anonMb} anonymous and ${large.rss?.fileMb} file pages (node's binary)`,
+        `VmRSS of that daemon (${large.rss?.comm}) after the scale runs and its memory trim (${trimText(large)}); ${large.busyRss?.rssMb} MB right after the runs, before the trim; ${small.rss?.rssMb} MB at ${small.clients} clients; peak (VmHWM) ${large.rss?.hwmMb} MB; of the ${large.rss?.rssMb} MB, ${large.rss?.anonMb} anonymous and ${large.rss?.fileMb} file pages (node's binary)`,
         `its V8 heap (/metrics) at ${large.clients}: ${large.heap?.usedMb} MB used of ${large.heap?.totalMb} MB; at ${small.clients}: ${small.heap?.usedMb} of ${small.heap?.totalMb} MB`,
       ],
     }),
@@ -117,12 +130,16 @@ export async function measureScale(
       floor: null,
       target: '<= 120 MB',
       pass: (gone.rss?.rssMb ?? Number.POSITIVE_INFINITY) <= 120,
-      detail: { ...gone.rss, heap: gone.heap, gone: gone.count, clientsPerSecond: gone.perSecond },
+      detail: { ...gone.rss, heap: gone.heap, beforeTrim: gone.busyRss, trimMs: gone.trimMs, gone: gone.count, clientsPerSecond: gone.perSecond },
       notes: [
-        `the same daemon after ${gone.count} more clients came (add) and went (del), kept until [retention] gone_days; ${large.rss?.rssMb} MB before them; V8 heap ${gone.heap?.usedMb} MB used of ${gone.heap?.totalMb} MB`,
+        `the same daemon after ${gone.count} more clients came (add) and went (del), kept until [retention] gone_days, and its memory trim (${trimText(gone)}); ${gone.busyRss?.rssMb} MB right after them, before the trim; ${large.rss?.rssMb} MB before them; V8 heap ${gone.heap?.usedMb} MB used of ${gone.heap?.totalMb} MB`,
       ],
     }),
   ];
+}
+
+function trimText(at: { trimMs: number | undefined }): string {
+  return at.trimMs === undefined ? 'none came within 90 s' : `a ${at.trimMs} ms pause`;
 }
 
 /** unionize's RSS in the lab, idle: at start (before any work) and now (after the run, nothing in flight). */

@@ -61,6 +61,12 @@ export const orchestratorConfigSchema = z.object({
       cache_mb: z.coerce.number().int().min(1).max(4096).default(DEFAULT_SQL_CACHE_MB),
     })
     .default({ enabled: false, path: '/var/lib/orchestrator/state.db', memory_events: DEFAULT_MEMORY_EVENTS, cache_mb: DEFAULT_SQL_CACHE_MB }),
+  memory: z
+    .object({
+      /** Seconds without a lease event applied before a trim (memory/idle-trim.ts); 0: never. */
+      trim_idle_seconds: z.coerce.number().int().min(0).max(86_400).default(30),
+    })
+    .default({ trim_idle_seconds: 30 }),
   reconcile: z
     .object({
       interval_seconds: z.coerce.number().min(1).max(86_400).default(30),

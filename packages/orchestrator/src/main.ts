@@ -10,6 +10,7 @@ import { requestIdMixin } from './context/request-context.js';
 import { DashboardAuth, StateHub, dashboardState } from './dashboard/index.js';
 import { agentHealthFrom } from './metrics/agent-health.js';
 import { createMetrics, observeState } from './metrics/metrics.js';
+import { IdleTrim, lastResortGc } from './memory/idle-trim.js';
 import { metricsObserver } from './metrics/observer.js';
 import { systemClock } from './clock.js';
 import { loadOrchestratorConfig, quotaLimits, type OrchestratorConfig } from './config.js';
@@ -97,7 +98,16 @@ async function main(): Promise<void> {
     store, agents, clock: systemClock, log, image: config.instances.image, prefixLength: 64, quotas, observer,
     addressing: config.addressing.mode, profiles, placement, bans, ...(pinner ? { pinner } : {}),
   });
-  const dispatcher = new EventDispatcher({ store, lifecycle, clock: systemClock, log, concurrency: config.instances.concurrency, observer });
+  // After a burst, the memory it made goes back to the system once events stop (memory/idle-trim.ts).
+  const gc = lastResortGc();
+  const trim = config.memory.trim_idle_seconds > 0 && gc
+    ? new IdleTrim({ idleMs: config.memory.trim_idle_seconds * 1000, gc, log, onTrim: (seconds) => metrics.memoryTrimSeconds.observe(seconds) })
+    : undefined;
+  if (config.memory.trim_idle_seconds > 0 && !gc) log.warn('node runs without --expose-gc (the unit gives it): memory is not trimmed after bursts');
+  const dispatchObserver = trim
+    ? { eventApplied: (...args: Parameters<typeof observer.eventApplied>) => { observer.eventApplied(...args); trim.noteActivity(); } }
+    : observer;
+  const dispatcher = new EventDispatcher({ store, lifecycle, clock: systemClock, log, concurrency: config.instances.concurrency, observer: dispatchObserver });
   const queueDepth = () => dispatcher.depth;
   observeState(metrics, { store, agentHealth, queueDepth });
   const reconciler = new Reconciler({
@@ -158,6 +168,7 @@ async function main(): Promise<void> {
     bans.stop();
     retention.stop();
     clearInterval(shareTimer);
+    trim?.stop();
     dispatcher.stop();
     server.close();
     const done = () => {

@@ -30,6 +30,11 @@ export function withRequestId<T>(requestId: string, fn: () => T): T {
   return storage.run({ requestId, startedAt: storage.getStore()?.startedAt ?? performance.now() }, fn);
 }
 
+/** Run `fn` outside any request's work: timers it sets carry no request's id (background work that outlives one). */
+export function outsideRequests<T>(fn: () => T): T {
+  return storage.exit(fn);
+}
+
 /** The current work's context; undefined outside any. */
 export function currentContext(): RequestContext | undefined {
   return storage.getStore();

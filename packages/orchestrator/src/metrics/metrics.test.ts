@@ -13,6 +13,7 @@ import { agentHealthFrom } from './agent-health.js';
 import { Lifecycle } from '../lifecycle/lifecycle.js';
 import { createMetrics, observeState } from './metrics.js';
 import { metricsObserver } from './observer.js';
+import { IdleTrim } from '../memory/idle-trim.js';
 
 const metricsToken = Buffer.from('m'.repeat(40));
 
@@ -93,6 +94,11 @@ describe('/metrics', () => {
     expect((await app.request('/v1/lease-events', post('add', { 'x-hook-spool-depth': '2', 'x-hook-rejected': '5' }).init)).status).toBe(202);
     await dispatcher.idle();
     await agentHealth.checkAll();
+    // A trim once activity stops, as main.ts wires it (here with a collection that does nothing).
+    const trimmed = new Promise<void>((resolve) => {
+      new IdleTrim({ idleMs: 1, gc: () => {}, log: pino({ level: 'silent' }), onTrim: (seconds) => (metrics.memoryTrimSeconds.observe(seconds), resolve()) }).noteActivity();
+    });
+    await trimmed;
     const scrape = await app.request('/metrics', { headers: { authorization: `Bearer ${metricsToken.toString()}` } });
     const text = await scrape.text();
     const defined = await metrics.registry.getMetricsAsJSON();

@@ -26,6 +26,8 @@ export interface OrchestratorMetrics {
   /** Events the hook set aside in rejected/, as its last delivery said (`x-hook-rejected`). */
   readonly hookRejected: Gauge<'server'>;
   readonly requests: Counter<'method' | 'route' | 'status'>;
+  /** Memory trims after activity stopped (memory/idle-trim.ts), with the pause each cost. */
+  readonly memoryTrimSeconds: Histogram;
 }
 
 /** What the state gauges read when scraped. */
@@ -141,6 +143,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Orche
       name: 'orchestrator_http_requests_total',
       help: 'HTTP requests answered, by method, route pattern and status',
       labelNames: ['method', 'route', 'status'],
+      registers,
+    }),
+    memoryTrimSeconds: new Histogram({
+      name: 'orchestrator_memory_trim_seconds',
+      help: 'Last-resort collections run once lease events stopped ([memory] trim_idle_seconds), by the pause each cost',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2],
       registers,
     }),
   };
