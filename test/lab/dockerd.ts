@@ -104,8 +104,8 @@ function readForwarding(): string[] {
 }
 
 /** Detach what a dockerd that had to be killed left mounted under `dir` (it never unmounts them when it deadlocks). */
-async function detachLeftMounts(dir: string, log: LogFn): Promise<void> {
-  const count = await detachMountsUnder(dir);
+function detachLeftMounts(dir: string, log: LogFn): void {
+  const count = detachMountsUnder(dir);
   if (count > 0) log(`docker: detached ${count} mount(s) dockerd left under ${dir}`);
 }
 
@@ -199,7 +199,7 @@ async function startPrivateDockerd(ctx: DockerContext): Promise<{ socket: string
     log(`docker: shared data root is in use by another lab; using ${dataRoot} (the image is built afresh)`);
     state.add('removeDirs', dataRoot);
     teardown.add(`private ${files.label} data root`, async () => {
-      await detachLeftMounts(dataRoot, log);
+      detachLeftMounts(dataRoot, log);
       if (isMountedUnder(dataRoot)) throw new Error(`${dataRoot} still has mounts; left in place`);
       rmSync(dataRoot, { recursive: true, force: true });
       state.remove('removeDirs', dataRoot);
@@ -256,22 +256,22 @@ async function startPrivateDockerd(ctx: DockerContext): Promise<{ socket: string
   // That mount then sits under the next dockerd's bind, out of reach of its unmount, and the container can
   // never be removed ("unlinkat …/merged: device or resource busy"). Ours alone: the shared data root is
   // ours while we hold its lock, a private one always.
-  const detachAfterStop = async (): Promise<void> => {
-    await detachLeftMounts(execRoot, log);
-    await detachLeftMounts(dataRoot, log);
+  const detachAfterStop = (): void => {
+    detachLeftMounts(execRoot, log);
+    detachLeftMounts(dataRoot, log);
   };
   teardown.add(files.process, async () => {
     await halt();
-    await detachAfterStop();
+    detachAfterStop();
     if (existsSync(execRoot) && !isMountedUnder(execRoot)) rmSync(execRoot, { recursive: true, force: true });
   });
   // An earlier lab's dockerd that was killed with the lab may have left mounts on this data root too.
-  await detachAfterStop();
+  detachAfterStop();
   await launch();
   const restart: LabDocker['restart'] = async (options = {}) => {
     log(`docker: restarting dockerd ${dockerd.pid} (${options.signal ?? 'SIGTERM'})`);
     await halt(options.signal);
-    await detachAfterStop();
+    detachAfterStop();
     if (options.downMs) await new Promise((r) => setTimeout(r, options.downMs));
     await launch();
     log(`docker: dockerd back as ${dockerd.pid}`);

@@ -1,6 +1,6 @@
 import { HOOK_PEER, OPERATOR_PEER, agentPeer, peerKeyFile, type AddressingMode } from '@unionize/protocol';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chmodSync, chownSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type Docker from 'dockerode';
@@ -20,6 +20,7 @@ import { run, type CommandResult } from './process.js';
 import { startLabVm, type LabVmOptions, type QemuVm } from './qemu.js';
 import { repoRoot } from './repo.js';
 import { unitCommand } from './unit-command.js';
+import { removeTreeSync } from './mounts.js';
 import { LabState, cleanupStateSync, sweepStaleLabs } from './state.js';
 import { trackLabLogs } from './live-labs.js';
 import { Teardown, registerCleanup, type LogFn } from './teardown.js';
@@ -392,9 +393,10 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const teardown = new Teardown();
   teardown.add('lab dir', () => {
     untrackLogs();
-    state.discard();
+    // The record goes only once the dir is gone: what could not be removed is swept by the next lab.
     if (keep) log(`lab ${name}: kept ${dir}`);
-    else rmSync(dir, { recursive: true, force: true });
+    else removeTreeSync(dir);
+    state.discard();
   });
   const lab = new LabImpl(prefix, namesOf(name, deviceCount), addressesOf(prefix), dir, logDir, state, teardown, log);
   lab.unregister = registerCleanup({ cleanup: () => lab.stop(), emergency: () => cleanupStateSync(state.data, log) });

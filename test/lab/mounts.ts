@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { run } from './process.js';
 
@@ -29,16 +30,17 @@ const DETACH_PASSES = 8;
  * of its data root, network namespaces and overlays; a debootstrap's /proc and
  * /sys), deepest first, pass after pass: a mount hidden under another one at
  * the same or a parent path can only be reached once that one is gone.
- * Returns how many it detached.
+ * Returns how many it detached. Synchronous, so a process's exit handler can
+ * use it too; `umount --lazy` never waits on the filesystem.
  */
-export async function detachMountsUnder(dir: string): Promise<number> {
+export function detachMountsUnder(dir: string): number {
   let detached = 0;
   for (let pass = 0; pass < DETACH_PASSES; pass++) {
     const points = mountsAtOrUnder(dir).sort((a, b) => b.length - a.length);
     if (points.length === 0) break;
     let progress = false;
     for (const point of new Set(points)) {
-      if ((await run(['umount', '--lazy', point])).code === 0) {
+      if (spawnSync('umount', ['--lazy', point], { stdio: 'ignore', timeout: 30_000 }).status === 0) {
         detached++;
         progress = true;
       }
@@ -48,15 +50,25 @@ export async function detachMountsUnder(dir: string): Promise<number> {
   return detached;
 }
 
+/** `rm -rf --one-file-system`: it never follows a mount it missed into the machine's own /proc, /sys or /dev. */
+const RM_TREE = (dir: string): string[] => ['rm', '-rf', '--one-file-system', dir];
+
 /**
  * Remove a directory tree that something may have mounted into: detach the
- * mounts first, then `rm --one-file-system`, which never follows a mount it
- * missed into the machine's own /proc, /sys or /dev.
+ * mounts first, then remove it without crossing into any mount left.
  */
 export async function removeTree(dir: string): Promise<void> {
-  await detachMountsUnder(dir);
-  const result = await run(['rm', '-rf', '--one-file-system', dir], { timeoutMs: 300_000 });
+  detachMountsUnder(dir);
+  const result = await run(RM_TREE(dir), { timeoutMs: 300_000 });
   if (result.code !== 0) throw new Error(`rm -rf ${dir}: ${result.stderr.trim()}`);
+}
+
+/** removeTree for an exit handler or a sweep, which cannot wait on a promise. */
+export function removeTreeSync(dir: string): void {
+  detachMountsUnder(dir);
+  const [command, ...args] = RM_TREE(dir);
+  const result = spawnSync(command!, args, { encoding: 'utf8', timeout: 300_000 });
+  if (result.status !== 0) throw new Error(`rm -rf ${dir}: ${(result.stderr ?? String(result.error)).trim()}`);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { removeTreeSync } from './mounts.js';
 import type { LogFn } from './teardown.js';
 
 /**
@@ -119,9 +120,20 @@ function signalOwned(p: OwnedProcess, signal: NodeJS.Signals): boolean {
 /**
  * Synchronous cleanup of everything a state records: owned processes (dockerd
  * gracefully), any process still inside the lab's namespaces (all started by
- * the lab), the namespaces, the root-namespace link, and the directories.
+ * the lab), the namespaces, the root-namespace link, and the directories,
+ * after detaching what a killed dockerd left mounted in them (its exec root's
+ * network namespaces, a private data root's overlays). It never throws: each
+ * step runs, and what could not be undone comes back, one line each.
  */
-export function cleanupStateSync(data: LabStateData, log: LogFn): void {
+export function cleanupStateSync(data: LabStateData, log: LogFn): string[] {
+  const failures: string[] = [];
+  const step = (what: string, action: () => void): void => {
+    try {
+      action();
+    } catch (error) {
+      failures.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
   for (const p of data.processes.filter((x) => !x.graceful)) signalOwned(p, 'SIGKILL');
   for (const p of data.processes.filter((x) => x.graceful)) {
     if (!signalOwned(p, 'SIGTERM')) continue;
@@ -140,13 +152,20 @@ export function cleanupStateSync(data: LabStateData, log: LogFn): void {
   }
   for (const link of data.rootLinks) spawnSync('ip', ['link', 'del', link], { stdio: 'ignore' });
   for (const ns of data.netns) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-  for (const file of data.lockFiles) rmSync(file, { force: true });
-  for (const dir of data.removeDirs) rmSync(dir, { recursive: true, force: true });
-  if (!data.keepDir) rmSync(data.dir, { recursive: true, force: true });
-  log(`lab ${data.name}: cleaned up synchronously`);
+  for (const file of data.lockFiles) step(`lock ${file}`, () => rmSync(file, { force: true }));
+  for (const dir of data.removeDirs) step(`dir ${dir}`, () => removeTreeSync(dir));
+  if (!data.keepDir) step(`lab dir ${data.dir}`, () => removeTreeSync(data.dir));
+  if (failures.length === 0) log(`lab ${data.name}: cleaned up synchronously`);
+  else log(`lab ${data.name}: cleaned up synchronously, except:\n  ${failures.join('\n  ')}`);
+  return failures;
 }
 
-/** Clean up labs whose owning process is gone (a test run killed with SIGKILL). */
+/**
+ * Clean up labs whose owning process is gone (a test run killed with SIGKILL,
+ * a worker that ended before its lab's teardown). What cannot be cleaned up
+ * is logged and its record kept for the next sweep: another lab's leftovers
+ * never stop this one from starting.
+ */
 export function sweepStaleLabs(log: LogFn): string[] {
   if (!existsSync(REGISTRY_DIR)) return [];
   const swept: string[] = [];
@@ -161,7 +180,10 @@ export function sweepStaleLabs(log: LogFn): string[] {
     }
     if (procStartTime(data.owner.pid) === data.owner.startTime) continue; // still running
     log(`lab ${data.name}: owner ${data.owner.pid} is gone; sweeping what it left`);
-    cleanupStateSync(data, log);
+    if (cleanupStateSync(data, log).length > 0) {
+      log(`lab ${data.name}: record ${file} kept for the next sweep`);
+      continue;
+    }
     try {
       unlinkSync(file);
     } catch {
