@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { RequestVerifier, SIGNATURE_HEADERS, SIGNED_BEFORE_START, contentDigest, signRequest, type SignInput } from './hmac.js';
 import { Keyring, fixedKeys } from './keys.js';
 import { testKey } from './testing/keys.js';
@@ -123,6 +123,26 @@ describe('request signatures (RFC 9421 shape, HMAC-SHA256)', () => {
     expect(v.verify({ ...get, headers: signNow() })).toEqual({ ok: false, reason: 'nonce cache full, try again', busy: true });
     t += 121_000;
     expect(v.verify({ ...get, headers: signNow() }).ok).toBe(true);
+  });
+
+  it('forgets expired nonces on its own when no request comes, and stops its timer when none are left', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      let t = now;
+      const v = new RequestVerifier({ keys, now: () => t, windowSeconds: 10 });
+      const get = { method: 'GET', authority, path: '/', body: '' };
+      for (let i = 0; i < 50; i++) expect(v.verify({ ...get, headers: headersOf(sign({ ...get, now: t })) }).ok).toBe(true);
+      expect(v.remembered).toBe(50);
+      t += 5_000;
+      vi.advanceTimersByTime(10_000);
+      expect(v.remembered).toBe(50); // still within the window
+      t += 6_000;
+      vi.advanceTimersByTime(10_000);
+      expect(v.remembered).toBe(0);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('keeps up a steady load for many windows, forgetting what expired and refusing replays of what did not', () => {

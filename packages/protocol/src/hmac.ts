@@ -170,6 +170,13 @@ export class RequestVerifier {
   #order: string[] = [];
   #until: number[] = [];
   #head = 0;
+  /**
+   * While any nonce is remembered, a timer (unref'd: it keeps no process
+   * alive) forgets the expired ones every window, so a server that goes
+   * quiet after a burst does not hold the burst's nonces (20,000 of them,
+   * 2 MB) until its next request.
+   */
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: VerifierOptions) {
     this.#keys = options.keys;
@@ -215,7 +222,23 @@ export class RequestVerifier {
     this.#nonces.add(own);
     this.#order.push(own);
     this.#until.push(Number(created) + this.#windowSeconds);
+    this.#sweeper ??= setInterval(() => this.#sweep(), this.#windowSeconds * 1000).unref();
     return { ok: true, peer: found.peer, keyId };
+  }
+
+  /** Nonces remembered now (within the window, or expired and not yet forgotten). */
+  get remembered(): number {
+    return this.#nonces.size;
+  }
+
+  #sweep(): void {
+    this.#forgetExpired(Math.floor(this.#now() / 1000));
+    if (this.#nonces.size > 0) return;
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+    this.#order = [];
+    this.#until = [];
+    this.#head = 0;
   }
 
   #forgetExpired(nowSeconds: number): void {
