@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   // (the in-memory store knows no client at start: its pins stay, each released when its client goes).
   const bans = await Bans.open({ store, clock: systemClock, log, ...(pinner ? { entries: pinner } : {}) });
   if (pinner) {
-    const pins = livePins(await store.listClients(), (c) => bans.banOf(c) !== undefined);
+    const pins = livePins(await store.listClients({ retired: false }), (c) => bans.banOf(c) !== undefined);
     log.info(pinner.sync(pins, bans.list(), { keepPins: !config.sql.enabled }), 'pins directory brought up to date');
   }
   const agentHealth = agentHealthFrom(monitor);
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   // After a burst, the memory it made goes back to the system once events stop (memory/idle-trim.ts).
   const gc = lastResortGc();
   const trim = config.memory.trim_idle_seconds > 0 && gc
-    ? new IdleTrim({ idleMs: config.memory.trim_idle_seconds * 1000, gc, log, onTrim: (seconds) => metrics.memoryTrimSeconds.observe(seconds) })
+    ? new IdleTrim({ idleMs: config.memory.trim_idle_seconds * 1000, gc, compact: () => store.compactMemory(), log, onTrim: (seconds) => metrics.memoryTrimSeconds.observe(seconds) })
     : undefined;
   if (config.memory.trim_idle_seconds > 0 && !gc) log.warn('node runs without --expose-gc (the unit gives it): memory is not trimmed after bursts');
   const dispatchObserver = trim

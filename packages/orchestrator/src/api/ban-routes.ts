@@ -39,7 +39,7 @@ export function registerBanRoutes<E extends Env>(
     const request = await body(c, banRequestSchema, 'ban request');
     const ban = await deps.bans.add(targetOf(request.target), request.seconds);
     let removing = 0;
-    for (const client of await deps.store.listClients()) {
+    for (const client of await deps.store.listClients({ retired: false })) {
       if (client.state === 'gone' || !covers(ban, client)) continue;
       removing++;
       deps.dispatcher.run(deviceKeyOf(client), () => deps.lifecycle.deprovision(client.id, banReason(ban)));

@@ -4,7 +4,6 @@ import type { Clock } from '../clock.js';
 import type { AgentHealthSource } from '../metrics/agent-health.js';
 import type { ChartSeries } from '../series/sampler.js';
 import type { Store } from '../store/store.js';
-import { CLIENT_STATES } from '../store/types.js';
 
 /** What the dashboard shows, as one JSON object sent whole on every change. */
 export interface DashboardState {
@@ -54,9 +53,9 @@ const KEPT_SHOWN = 20;
 export async function dashboardState(sources: SnapshotSources): Promise<DashboardState> {
   const { store } = sources;
   const now = sources.clock.now().getTime();
-  const clients = await store.listClients();
-  const counts: Record<string, number> = Object.fromEntries(CLIENT_STATES.map((s) => [s, 0]));
-  for (const client of clients) counts[client.state] = (counts[client.state] ?? 0) + 1;
+  // Retired clients only from the last GONE_SHOWN_MS: reading each costs more than a live one (the memory store packs them).
+  const clients = await store.listClients({ retired: { since: new Date(now - GONE_SHOWN_MS).toISOString() } });
+  const counts: Record<string, number> = await store.clientsPerState();
   const instances = await store.listInstances();
   const hostnames = new Map(clients.map((c) => [c.id, c.hostname]));
   const instanceOf = new Map(instances.map((i) => [i.clientId, i]));
@@ -86,15 +85,17 @@ export async function dashboardState(sources: SnapshotSources): Promise<Dashboar
     checkedAt: a.checkedAt,
     instances: instances.filter((i) => i.agent === a.name).length,
   }));
-  const events = (await store.recentEvents(EVENTS_SHOWN)).map((e) => ({
+  // A retired client's hostname from the store: it is not among the clients listed above.
+  const hostnameOf = async (id: string): Promise<string | null> => (hostnames.has(id) ? hostnames.get(id)! : (await store.getClient(id))?.hostname ?? null);
+  const events = await Promise.all((await store.recentEvents(EVENTS_SHOWN)).map(async (e) => ({
     receivedAt: e.receivedAt,
     action: e.event.action,
     outcome: e.outcome,
     outcomeKind: e.outcomeKind,
     address: e.event.address,
-    hostname: e.event.hostname ?? hostnames.get(e.clientId) ?? null,
+    hostname: e.event.hostname ?? (await hostnameOf(e.clientId)),
     clientId: e.clientId,
-  }));
+  })));
   const bans = (sources.bans?.() ?? []).map((b) => ({ target: banTargetText(b), kind: b.kind, until: b.until }));
   const kept = (await store.listKept()).slice(-KEPT_SHOWN).reverse().map((k) => ({
     clientId: k.clientId, hostname: k.hostname, profile: k.profile, agent: k.agent, sizeBytes: k.sizeBytes, createdAt: k.createdAt, expiresAt: k.expiresAt,

@@ -13,31 +13,51 @@ describe('IdleTrim', () => {
     vi.useRealTimers();
   });
 
-  it('trims once, idleMs after the last activity, and again only after new activity', () => {
+  it('trims once, idleMs after the last activity, and again only after new activity', async () => {
     const gc = vi.fn();
     const trims: number[] = [];
     const trim = new IdleTrim({ idleMs: 30_000, gc, log, onTrim: (s) => trims.push(s) });
     trim.noteActivity();
-    vi.advanceTimersByTime(20_000);
+    await vi.advanceTimersByTimeAsync(20_000);
     trim.noteActivity();
-    vi.advanceTimersByTime(29_000);
+    await vi.advanceTimersByTimeAsync(29_000);
     expect(gc).not.toHaveBeenCalled();
-    vi.advanceTimersByTime(1_000);
+    await vi.advanceTimersByTimeAsync(1_000);
     expect(gc).toHaveBeenCalledTimes(1);
     expect(trims).toHaveLength(1);
-    vi.advanceTimersByTime(300_000);
+    await vi.advanceTimersByTimeAsync(300_000);
     expect(gc).toHaveBeenCalledTimes(1);
     trim.noteActivity();
-    vi.advanceTimersByTime(30_000);
+    await vi.advanceTimersByTimeAsync(30_000);
     expect(gc).toHaveBeenCalledTimes(2);
   });
 
-  it('does not trim after stop', () => {
+  it("compacts the store before it collects, and collects even when compacting fails", async () => {
+    const order: string[] = [];
+    const compact = vi.fn(async () => {
+      order.push('compact');
+    });
+    const trim = new IdleTrim({ idleMs: 1_000, gc: () => order.push('gc'), compact, log });
+    trim.noteActivity();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(order).toEqual(['compact', 'gc']);
+
+    const warnings: string[] = [];
+    const warnLog = pino({ level: 'warn' }, { write: (line: string) => warnings.push((JSON.parse(line) as { msg: string }).msg) });
+    const gc = vi.fn();
+    const failing = new IdleTrim({ idleMs: 1_000, gc, compact: () => Promise.reject(new Error('no')), log: warnLog });
+    failing.noteActivity();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(gc).toHaveBeenCalledTimes(1);
+    expect(warnings).toEqual(['memory trim: compacting the store failed; collecting anyway']);
+  });
+
+  it('does not trim after stop', async () => {
     const gc = vi.fn();
     const trim = new IdleTrim({ idleMs: 1_000, gc, log });
     trim.noteActivity();
     trim.stop();
-    vi.advanceTimersByTime(10_000);
+    await vi.advanceTimersByTimeAsync(10_000);
     expect(gc).not.toHaveBeenCalled();
   });
 });

@@ -29,6 +29,8 @@ export interface IdleTrimOptions {
   /** How long without activity (lease events applied) before a trim. */
   idleMs: number;
   gc: () => void;
+  /** Run first: what gives back memory held for what is gone (the store's compactMemory). */
+  compact?: () => Promise<void>;
   log: Logger;
   /** Told of each trim: its duration in seconds. */
   onTrim?: (seconds: number) => void;
@@ -55,7 +57,7 @@ export class IdleTrim {
       return;
     }
     // Set outside the event's work, so that the trim's log line is not taken for the event's.
-    this.#timer = outsideRequests(() => setTimeout(() => this.#trim(), this.#options.idleMs));
+    this.#timer = outsideRequests(() => setTimeout(() => void this.#trim(), this.#options.idleMs));
     this.#timer.unref();
   }
 
@@ -64,10 +66,15 @@ export class IdleTrim {
     this.#timer = undefined;
   }
 
-  #trim(): void {
+  async #trim(): Promise<void> {
     this.#timer = undefined;
     const before = rssMb();
     const started = performance.now();
+    try {
+      await this.#options.compact?.();
+    } catch (error) {
+      this.#options.log.warn({ err: error }, 'memory trim: compacting the store failed; collecting anyway');
+    }
     this.#options.gc();
     const seconds = (performance.now() - started) / 1000;
     this.#options.log.info({ ms: Math.round(seconds * 1000), rssMbBefore: before, rssMbAfter: rssMb() }, 'memory trimmed after activity stopped');

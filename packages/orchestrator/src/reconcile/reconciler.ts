@@ -104,7 +104,7 @@ export class Reconciler {
     );
 
     // Leases whose del never came.
-    for (const client of await store.listClients()) {
+    for (const client of await store.listClients({ retired: false })) {
       if (client.desired !== 'running' || !client.expiresAt) continue;
       if (Date.parse(client.expiresAt) + this.#o.expiryGraceMs >= now) continue;
       report.expired++;
@@ -117,7 +117,7 @@ export class Reconciler {
     }
 
     // Self-destruct timers (profile TTLs) that ran out, even though the lease lives.
-    for (const client of await store.listClients()) {
+    for (const client of await store.listClients({ retired: false })) {
       if (client.desired !== 'running' || !client.ttlExpiresAt || Date.parse(client.ttlExpiresAt) > now) continue;
       report.ttlExpired++;
       dispatcher.run(deviceKeyOf(client), () => lifecycle.expireTtl(client.id));
@@ -160,7 +160,7 @@ export class Reconciler {
 
     // Clients not where their lease wants them: container missing, stopped or
     // unattached, or a transition cut short (failed, or a crash mid-way).
-    for (const client of await store.listClients()) {
+    for (const client of await store.listClients({ retired: false })) {
       if (client.desired === 'removed' && client.state === 'gone') continue;
       if (client.desired === 'running' && client.expiresAt && Date.parse(client.expiresAt) + this.#o.expiryGraceMs < now) continue;
       if (client.desired === 'running' && client.ttlExpiresAt && Date.parse(client.ttlExpiresAt) <= now) continue;

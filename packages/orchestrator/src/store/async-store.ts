@@ -1,6 +1,6 @@
 import type { Store, StoreWrites } from './store.js';
 import type { SyncStore } from './sync-store.js';
-import type { AgentRecord, BanRecord, AppliedMark, ClientRecord, ClientState, EventRecord, InstanceFilter, InstanceRecord, KeptRecord, ServerRecord, ShareRecord, TransitionRecord } from './types.js';
+import type { AgentRecord, BanRecord, AppliedMark, ClientListFilter, ClientRecord, ClientState, EventRecord, InstanceFilter, InstanceRecord, KeptRecord, ServerRecord, ShareRecord, TransitionRecord } from './types.js';
 import type { BanTarget } from '@unionize/protocol';
 
 /**
@@ -59,8 +59,8 @@ export class AsyncStore implements Store {
     return this.#sync.putClient(client);
   }
 
-  async listClients(): Promise<ClientRecord[]> {
-    return this.#sync.listClients();
+  async listClients(filter?: ClientListFilter): Promise<ClientRecord[]> {
+    return this.#sync.listClients(filter);
   }
 
   async clientsWithAddress(address: string): Promise<ClientRecord[]> {
@@ -189,6 +189,10 @@ export class AsyncStore implements Store {
 
   async listShares(): Promise<ShareRecord[]> {
     return this.#sync.listShares();
+  }
+
+  async compactMemory(): Promise<void> {
+    return this.#sync.compactMemory();
   }
 
   async close(): Promise<void> {

@@ -31,6 +31,53 @@ describe('MemoryStore retention', () => {
     expect((await store.unappliedEvents()).map((e) => e.eventId)).toEqual([unapplied]);
   });
 
+  it('forgets the applied events of a burst as they are applied, not at the next event after it', async () => {
+    const store = new MemoryStore({ maxEvents: 100 });
+    const burst: string[] = [];
+    for (let i = 0; i < 1000; i++) burst.push(await append(store, false));
+    expect(await store.recentEvents(5000)).toHaveLength(1000);
+    for (const eventId of burst) await store.markEventApplied({ eventId, appliedAt: 't', outcome: 'provisioned', outcomeKind: 'provisioned' });
+    const kept = (await store.recentEvents(5000)).map((e) => e.eventId);
+    expect(kept.length).toBeLessThanOrEqual(111);
+    expect(kept.slice(0, 100)).toEqual(burst.slice(-100).reverse());
+  });
+
+  it('answers as before once compactMemory rebuilt its maps after a burst left it a third of its clients', async () => {
+    const store = new MemoryStore({ prefix: 'fd00:3::/64' });
+    const at = '2026-01-01T00:00:00.000Z';
+    const id = (i: number) => `c${String(i).padStart(5, '0')}`;
+    const addresses = new Map<string, string>();
+    for (let i = 0; i < 6000; i++) {
+      await store.putClient({
+        id: id(i), server: 'devnet', role: 'device', duid: `00:01:${i}`, iaid: '1', address: `fd00:1::${i.toString(16)}`, hostname: null, mac: null, state: 'ready',
+        desired: 'running', stateReason: 'r', expiresAt: null, profile: null, ttlExpiresAt: null, cooldownUntil: null, firstSeen: at, lastSeen: at, updatedAt: at,
+      });
+      addresses.set(id(i), (await store.allocateAddress(id(i)))!);
+      await store.putInstance({ clientId: id(i), agent: 'dock1', containerName: `u-${i}`, containerId: 'x', address: `${addresses.get(id(i))}/64`, mac: `0a:00:00:00:${i >> 8}:${i & 255}`, image: 'i', createdAt: at });
+      await store.addTransition({ clientId: id(i), from: 'pending', to: 'ready', reason: `up ${i}`, at });
+    }
+    for (let i = 2000; i < 6000; i++) {
+      await store.deleteInstance(id(i));
+      await store.releaseAddress(id(i));
+      await store.putClient({ ...(await store.getClient(id(i)))!, state: 'gone', desired: 'removed' });
+    }
+    await store.compactMemory();
+    expect(await store.countInstances()).toBe(2000);
+    expect(await store.clientsPerState()).toMatchObject({ ready: 2000, gone: 4000 });
+    for (const i of [0, 999, 1999]) {
+      expect(await store.deviceClients('devnet', `00:01:${i}`)).toMatchObject([{ id: id(i) }]);
+      expect(await store.clientsWithAddress(`fd00:1::${i.toString(16)}`)).toMatchObject([{ id: id(i) }]);
+      expect(await store.getInstance(id(i))).toMatchObject({ containerName: `u-${i}` });
+      expect(await store.allocateAddress(id(i))).toBe(addresses.get(id(i)));
+      expect(await store.listTransitions(id(i), 5)).toMatchObject([{ reason: `up ${i}` }]);
+    }
+    expect(await store.getClient(id(5999))).toMatchObject({ state: 'gone' });
+    expect(await store.listTransitions(id(5999), 5)).toMatchObject([{ reason: 'up 5999' }]);
+    // The addresses of those gone are free again, those of the live are not.
+    expect(await store.claimAddress('new', addresses.get(id(0))!)).toBe(false);
+    expect(await store.claimAddress('new', addresses.get(id(5999))!)).toBe(true);
+  });
+
   it('refuses a journal of no events', () => {
     expect(() => new MemoryStore({ maxEvents: 0 })).toThrow(/maxEvents/);
   });

@@ -389,6 +389,71 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
       await store.close();
     });
 
+    it('keeps a retired client (gone, wanting nothing, no cooldown) as history: read by id, page and list, not by device or address', async () => {
+      const store = open();
+      const at = (minute: number) => `2026-01-01T00:${String(minute).padStart(2, '0')}:00.000Z`;
+      const retired = client('x1', { duid: '00:03:00:01:aa:01', address: 'fd00:1::51', hostname: 'old "laptop", x', state: 'gone', desired: 'removed', stateReason: 'lease released (del)', updatedAt: at(10) });
+      await store.putClient(client('x1', { duid: '00:03:00:01:aa:01', address: 'fd00:1::51', hostname: 'old "laptop", x', state: 'ready' }));
+      await store.addTransition({ clientId: 'x1', from: 'pending', to: 'ready', reason: 'container up', at: at(1) });
+      await store.putClient(retired);
+      await store.addTransition({ clientId: 'x1', from: 'ready', to: 'gone', reason: 'lease released (del)', at: at(10) });
+      // Gone but still wanting a container, or cooling down after a TTL: not retired, found by device and address.
+      await store.putClient(client('x2', { duid: '00:03:00:01:aa:01', iaid: '2', address: 'fd00:1::52', state: 'gone', desired: 'running', updatedAt: at(10) }));
+      await store.putClient(client('x3', { duid: '00:03:00:01:aa:01', iaid: '3', address: 'fd00:1::53', state: 'gone', desired: 'removed', cooldownUntil: at(59), updatedAt: at(10) }));
+      await store.putClient(client('x4', { address: 'fd00:1::54', state: 'ready', updatedAt: at(0) }));
+
+      expect(await store.getClient('x1')).toEqual(retired);
+      expect((await store.listClientsPage(null, 10)).find((c) => c.id === 'x1')).toEqual(retired);
+      expect(await store.listTransitions('x1', 10)).toEqual([
+        { clientId: 'x1', from: 'ready', to: 'gone', reason: 'lease released (del)', at: at(10) },
+        { clientId: 'x1', from: 'pending', to: 'ready', reason: 'container up', at: at(1) },
+      ]);
+      const ids = (clients: ClientRecord[]) => clients.map((c) => c.id).sort();
+      expect(ids(await store.listClients())).toEqual(['x1', 'x2', 'x3', 'x4']);
+      expect(ids(await store.listClients({ retired: true }))).toEqual(['x1', 'x2', 'x3', 'x4']);
+      expect(ids(await store.listClients({ retired: false }))).toEqual(['x2', 'x3', 'x4']);
+      expect(ids(await store.listClients({ retired: { since: at(10) } }))).toEqual(['x1', 'x2', 'x3', 'x4']);
+      expect(ids(await store.listClients({ retired: { since: at(11) } }))).toEqual(['x2', 'x3', 'x4']);
+      expect(ids(await store.deviceClients('devnet', '00:03:00:01:aa:01'))).toEqual(['x2', 'x3']);
+      expect(await store.clientsWithAddress('fd00:1::51')).toEqual([]);
+      expect(ids(await store.clientsWithAddress('fd00:1::53'))).toEqual(['x3']);
+      expect(await store.clientsPerState()).toMatchObject({ gone: 3, ready: 1 });
+
+      // It comes back when its device leases again: found by device and address, its history kept.
+      await store.putClient({ ...retired, state: 'pending', desired: 'running', address: 'fd00:1::61', updatedAt: at(20) });
+      await store.addTransition({ clientId: 'x1', from: 'gone', to: 'pending', reason: 'leased again (add)', at: at(20) });
+      expect(ids(await store.deviceClients('devnet', '00:03:00:01:aa:01'))).toEqual(['x1', 'x2', 'x3']);
+      expect(ids(await store.clientsWithAddress('fd00:1::61'))).toEqual(['x1']);
+      expect((await store.listTransitions('x1', 10)).map((t) => t.to)).toEqual(['pending', 'gone', 'ready']);
+      expect(await store.clientsPerState()).toMatchObject({ gone: 2, pending: 1, ready: 1 });
+
+      // Retired again, then pruned with the others gone before the cut-off.
+      await store.putClient({ ...retired, updatedAt: at(30) });
+      expect(ids(await store.listClients({ retired: false }))).toEqual(['x2', 'x3', 'x4']);
+      expect(await store.pruneGoneClients(at(31), 10)).toBe(3);
+      expect(ids(await store.listClients())).toEqual(['x4']);
+      expect(await store.getClient('x1')).toBeUndefined();
+      expect(await store.listTransitions('x1', 10)).toEqual([]);
+      expect((await store.listClientsPage(null, 10)).map((c) => c.id)).toEqual(['x4']);
+      expect(await store.clientsPerState()).toMatchObject({ gone: 0, ready: 1 });
+      await store.close();
+    });
+
+    it('keeps the last transitions of a retired client that gets more, and gives it back whole when it gets a container', async () => {
+      const store = open();
+      const at = (second: number) => `2026-01-01T00:00:${String(second).padStart(2, '0')}.000Z`;
+      await store.putClient(client('y1', { address: 'fd00:1::71', state: 'gone', desired: 'removed', updatedAt: at(0) }));
+      for (let i = 1; i <= 12; i++) await store.addTransition({ clientId: 'y1', from: 'gone', to: 'gone', reason: `note ${i}`, at: at(i) });
+      const kept = await store.listTransitions('y1', 100);
+      expect(kept[0]).toMatchObject({ reason: 'note 12', at: at(12) });
+      expect(kept.map((t) => t.reason)).toEqual([...kept.map((t) => t.reason)].sort((a, b) => Number(b.slice(5)) - Number(a.slice(5))));
+      await store.putInstance({ clientId: 'y1', agent: 'dock1', containerName: 'u-y1', containerId: 'cid', address: 'fd00:3::71/64', mac: '0a:00:00:00:00:71', image: 'img', createdAt: at(13) });
+      expect(await store.countInstances({ mac: null })).toBe(1);
+      expect(await store.getClient('y1')).toMatchObject({ state: 'gone', address: 'fd00:1::71' });
+      expect(await store.listTransitions('y1', 1)).toEqual([{ clientId: 'y1', from: 'gone', to: 'gone', reason: 'note 12', at: at(12) }]);
+      await store.close();
+    });
+
     it('records kept images, lists them oldest first (all, or one client\'s), updates and deletes by image', async () => {
       const store = open();
       const kept = (image: string, clientId: string, createdAt: string) => ({

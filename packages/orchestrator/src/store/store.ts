@@ -1,6 +1,6 @@
 import type { BanTarget } from '@unionize/protocol';
 import type { SyncStore } from './sync-store.js';
-import type { AgentRecord, BanRecord, AppliedMark, ClientRecord, ClientState, EventRecord, InstanceFilter, InstanceRecord, KeptRecord, ServerRecord, ShareRecord, TransitionRecord } from './types.js';
+import type { AgentRecord, BanRecord, AppliedMark, ClientListFilter, ClientRecord, ClientState, EventRecord, InstanceFilter, InstanceRecord, KeptRecord, ServerRecord, ShareRecord, TransitionRecord } from './types.js';
 
 /**
  * Everything the orchestrator remembers. Asynchronous, so that a store may sit
@@ -50,10 +50,11 @@ export interface Store {
 
   getClient(id: string): Promise<ClientRecord | undefined>;
   putClient(client: ClientRecord): Promise<void>;
-  listClients(): Promise<ClientRecord[]>;
-  /** Clients whose leased address is `address`, however either is spelled (GET /v1/whoami): from an index. */
+  /** Every client, or fewer retired ones (ClientListFilter): reading a retired client may cost more than another. */
+  listClients(filter?: ClientListFilter): Promise<ClientRecord[]>;
+  /** Clients whose leased address is `address`, however either is spelled (GET /v1/whoami), but the retired (isRetired): from an index. */
   clientsWithAddress(address: string): Promise<ClientRecord[]>;
-  /** The clients of one device (its DHCP server and DUID: one per IAID), in any state: from an index. */
+  /** The clients of one device (its DHCP server and DUID: one per IAID), in any state but retired (isRetired): from an index. */
   deviceClients(server: string, duid: string): Promise<ClientRecord[]>;
   /** Up to `limit` clients with ids after `after`, ordered by id (paging). */
   listClientsPage(after: string | null, limit: number): Promise<ClientRecord[]>;
@@ -115,6 +116,12 @@ export interface Store {
   deleteShare(tokenHash: string): Promise<void>;
   listShares(): Promise<ShareRecord[]>;
 
+  /**
+   * Give back memory held for what is gone, when the daemon is idle (the
+   * memory trim, memory/idle-trim.ts): the memory store rebuilds its maps at
+   * their size, SQLite frees what its page cache can.
+   */
+  compactMemory(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -47,6 +47,28 @@ export interface ClientRecord {
   updatedAt: string;
 }
 
+/**
+ * A retired client: gone, wanting no container, and with no cooldown that a
+ * sibling's lease must respect. Nothing acts on it any more; it is kept as
+ * history until [retention] gone_days. Lookups by device or address
+ * (deviceClients, clientsWithAddress) leave retired clients out, and so does
+ * listClients when asked to (ClientListFilter), so a store may keep them in a
+ * form that is cheap to hold and dearer to read (the memory store packs them).
+ */
+export function isRetired(client: Pick<ClientRecord, 'state' | 'desired' | 'cooldownUntil'>): boolean {
+  return client.state === 'gone' && client.desired === 'removed' && client.cooldownUntil === null;
+}
+
+/**
+ * Which retired clients listClients returns besides all the others: all of
+ * them (true, the default), none (false: what the reconciler, pins and bans
+ * read), or those retired (updatedAt) at or after `since` (the dashboard's
+ * recently gone).
+ */
+export interface ClientListFilter {
+  retired?: boolean | { since: string };
+}
+
 /** A client's container on an agent. */
 export interface InstanceRecord {
   clientId: string;
