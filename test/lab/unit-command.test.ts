@@ -20,6 +20,7 @@ describe('unitCommand', () => {
       const argv = unitCommand(unit);
       expect(argv[0]).toBe('env');
       expect(argv).toContain('MALLOC_ARENA_MAX=1');
+      if (unit === 'orchestrator.service') expect(argv).toContain('MALLOC_MMAP_THRESHOLD_=65536');
       expect(argv).toContain(process.execPath);
       expect(argv.at(-1)).toMatch(/\/dist\/bundle\/(orchestrator|unionize)\.mjs$/);
     }
