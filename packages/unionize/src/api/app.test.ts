@@ -383,6 +383,22 @@ describe('isolation ([isolation] mode = filter)', () => {
     expect(writes).toHaveLength(1);
   });
 
+  it('writes the filter while Docker creates and starts the container, not after', async () => {
+    expect((await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D1] })).status).toBe(201);
+    const order = docker.calls.filter((c) => !c.startsWith('inspect'));
+    expect(order).toEqual([`create ${REQUEST.name}`, 'nft', `start id-${REQUEST.name}`]);
+    expect(writes[0]!.attachesBefore).toBe(0);
+  });
+
+  it('takes the access back when Docker cannot make the container', async () => {
+    docker.fail.create = new Error('no such image');
+    expect((await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D1] })).status).toBeGreaterThanOrEqual(500);
+    expect(writes[0]!.input).toContain(pairOf(D1, 'fd00:3::100'));
+    expect(writes.at(-1)!.input).not.toContain(nftAddress(D1));
+    expect(writes.at(-1)!.input).not.toContain(hostVethName(REQUEST.name));
+    expect(attacher.attaches).toEqual([]);
+  });
+
   it('follows the device to its new address when the request comes again', async () => {
     await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D1] });
     const response = await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D2] });

@@ -137,30 +137,42 @@ export class Provisioner {
 
     let info = await this.#docker.inspectByName(req.name);
     if (info) checkSame(info, req);
-    if (!info) {
-      const t = performance.now();
-      info = await this.#create(req);
-      timings.createMs = ms(t);
-      changed = true;
-    }
-    if (info.state !== 'running') {
-      if (!STARTABLE.has(info.state)) {
-        throw new UnionizeError('CONTAINER_STATE', `container ${req.name} is ${info.state}; DELETE it first`);
+    const devices = req.deviceAddresses ?? [req.labels[LABELS.deviceAddress] ?? ''].filter(Boolean);
+    const dhcp = isDhcpAddress(req.address);
+    const known = this.#isolation?.entry(req.name)?.container ?? null;
+    const hadEntry = this.#isolation?.entry(req.name) !== undefined;
+    // The filter is written while Docker creates and starts the container (nft takes 30-40 ms under
+    // load: a lease's time to ready, otherwise spent in turn); attach still waits for it below.
+    const isolating = this.#isolate(req.name, devices, dhcp ? known : parseCidr(req.address).address);
+    isolating.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled meanwhile
+    try {
+      if (!info) {
+        const t = performance.now();
+        info = await this.#create(req);
+        timings.createMs = ms(t);
+        changed = true;
       }
-      const t = performance.now();
-      await this.#docker.start(info.id);
-      // The PID is taken here, right before attaching (start does not return it).
-      info = await this.#runningOrThrow(req.name, info.id);
-      timings.startMs = ms(t);
-      changed = true;
+      if (info.state !== 'running') {
+        if (!STARTABLE.has(info.state)) {
+          throw new UnionizeError('CONTAINER_STATE', `container ${req.name} is ${info.state}; DELETE it first`);
+        }
+        const t = performance.now();
+        await this.#docker.start(info.id);
+        // The PID is taken here, right before attaching (start does not return it).
+        info = await this.#runningOrThrow(req.name, info.id);
+        timings.startMs = ms(t);
+        changed = true;
+      }
+    } catch (error) {
+      // No container to reach: a device this request let in loses that access again.
+      await isolating.catch(() => undefined);
+      if (!hadEntry) await this.#isolation?.forget(req.name).catch(() => undefined);
+      throw error;
     }
 
     const target = targetOf(info);
     if (!target) throw new AttachError(`attach ${req.name}: container has no pid or no mac/address labels`);
-    const devices = req.deviceAddresses ?? [req.labels[LABELS.deviceAddress] ?? ''].filter(Boolean);
-    const dhcp = isDhcpAddress(req.address);
-    const known = this.#isolation?.entry(req.name)?.container ?? null;
-    await this.#isolate(req.name, devices, dhcp ? known : parseCidr(req.address).address);
+    await isolating;
     const t = performance.now();
     const result = await this.#attacher.attach(target);
     timings.attachMs = ms(t);
