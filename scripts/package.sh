@@ -141,6 +141,8 @@ install -m 0644 "$repo/config/orchestrator.ini" "$repo/config/hook.ini" "$o/etc/
 for example in dnsmasq/device-bridge.conf.example dnsmasq/container-bridge.conf.example config/orchestrator-hook-flush-sav.conf; do
   [[ -f $repo/$example ]] && install -m 0644 "$repo/$example" "$o/usr/share/doc/unionize-orchestrator/examples/"
 done
+# The hook's spool, made by systemd-tmpfiles at boot and by postinst (the units' sandboxes need it to exist).
+install -D -m 0644 "$repo/config/orchestrator-hook.tmpfiles.conf" "$o/usr/lib/tmpfiles.d/unionize-orchestrator.conf"
 units "$o" orchestrator.service orchestrator-hook-flush.service dnsmasq-devnet.service device-bridge.service dnsmasq-devnet-reload.path dnsmasq-devnet-reload.service
 common "$o" unionize-orchestrator
 build "$o" unionize-orchestrator

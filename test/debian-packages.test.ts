@@ -61,6 +61,7 @@ describe.skipIf(skip)('the Debian packages', () => {
       `./${LIB}/ctl/lib/orchestratorctl.mjs`, `./${LIB}/node_modules/better-sqlite3/build/Release/better_sqlite3.node`,
       `./${LIB}/drizzle/`, `./${LIB}/dnsmasq/orchestrator-hook`, './usr/bin/orchestratorctl', './etc/orchestrator/orchestrator.ini',
       './etc/orchestrator/hook.ini', './usr/lib/systemd/system/orchestrator.service', './usr/lib/systemd/system/orchestrator-hook-flush.service', './usr/lib/systemd/system/dnsmasq-devnet-reload.path',
+      './usr/lib/tmpfiles.d/unionize-orchestrator.conf',
     ]) expect(o, path).toContain(path);
     const a = await contents(debs.agent);
     for (const path of [`./${LIB}/node/bin/node`, `./${LIB}/agent/lib/unionize.mjs`, `./${LIB}/libexec/`, './etc/unionize/unionize.ini', './usr/lib/systemd/system/unionize.service']) {

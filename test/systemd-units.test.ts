@@ -39,6 +39,15 @@ function keyOf(unit: string, key: string): string | undefined {
   return new RegExp(`^${key}=(.*)$`, 'm').exec(unit)?.[1]?.trim();
 }
 
+/** The directories a config/*.tmpfiles.conf makes: `PATH MODE USER GROUP` for each `d` line. */
+function tmpfilesDirs(file: string): string[] {
+  return readFileSync(join(repo, 'config', file), 'utf8')
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f[0] === 'd')
+    .map((f) => f.slice(1, 5).join(' '));
+}
+
 describe.skipIf(skip)('systemd units and dnsmasq files', () => {
   let root: string;
 
@@ -156,6 +165,10 @@ describe.skipIf(skip)('systemd units and dnsmasq files', () => {
   it("unionize's pipework drop-in verifies, opens /run/netns, mount namespaces and @mount, and stays at most 3.2", async () => {
     const dropIn = readFileSync(join(repo, 'config/unionize-pipework.conf'), 'utf8');
     expect(keyOf(dropIn, 'ReadWritePaths')).toBe('/run/netns');
+    // Made by systemd-tmpfiles: the sandbox needs it to exist (see the dnsmasq units' spools below).
+    expect(tmpfilesDirs('unionize-pipework.tmpfiles.conf')).toEqual(['/run/netns 0755 root root']);
+    expect(keyOf(dropIn, 'AssertPathIsDirectory')).toBe('/run/netns');
+    expect(dropIn).not.toMatch(/^ExecStartPre=/m);
     expect(keyOf(dropIn, 'RestrictNamespaces')).toBe('mnt');
     expect(keyOf(dropIn, 'SystemCallFilter')).toBe('@mount');
     const [verified, withPipework] = await withDropIn('unionize.service', 'unionize-pipework.conf', async () => [
@@ -172,14 +185,17 @@ describe.skipIf(skip)('systemd units and dnsmasq files', () => {
    * Under each dnsmasq unit the hook (dnsmasq/orchestrator-hook.sh, through
    * the wrapper the rendered config names) must be able to spool: the spool
    * it writes is the unit's ORCHESTRATOR_HOOK_SPOOL, that script's default,
-   * writable (ReadWritePaths) and made before dnsmasq starts; it reads
+   * writable (ReadWritePaths) and made before dnsmasq starts: by
+   * systemd-tmpfiles, as the sandbox needs the path to exist for every
+   * process of the unit (an `ExecStartPre=+install -d` of it fails with
+   * 226/NAMESPACE on a fresh host: test/booted-hosts.test.ts saw it); it reads
    * /proc/sys/kernel/random/uuid and the flusher's /proc/PID/stat (so no
    * ProcSubset=pid) and logs to /dev/log (AF_UNIX).
    */
   it.each([
-    ['dnsmasq-devnet.service', 'device-bridge.conf.example'],
-    ['dnsmasq-ctrnet.service', 'container-bridge.conf.example'],
-  ])('the hook can spool and log under %s', (unitName, template) => {
+    ['dnsmasq-devnet.service', 'device-bridge.conf.example', 'orchestrator-hook.tmpfiles.conf'],
+    ['dnsmasq-ctrnet.service', 'container-bridge.conf.example', 'orchestrator-hook-instance.tmpfiles.conf'],
+  ])('the hook can spool and log under %s', (unitName, template, tmpfiles) => {
     const unit = readFileSync(join(repo, 'config', unitName), 'utf8');
     const hookPath = /@HOOK@\|([^|]+)\|/.exec(readFileSync(join(repo, 'dnsmasq', template), 'utf8'))?.[1];
     expect(hookPath, `${template} names its hook`).toBeDefined();
@@ -188,8 +204,9 @@ describe.skipIf(skip)('systemd units and dnsmasq files', () => {
     const spool = /^Environment=ORCHESTRATOR_HOOK_SPOOL=(\S+)$/m.exec(unit)?.[1];
     expect(spool).toBe(scriptDefault);
     expect((keyOf(unit, 'ReadWritePaths') ?? '').split(/\s+/)).toContain(spool);
-    const made = /^ExecStartPre=\+\/usr\/bin\/install -d -m 0700 (.*)$/m.exec(unit)?.[1]?.split(/\s+/) ?? [];
-    expect(made).toEqual(expect.arrayContaining([spool, `${spool}/rejected`]));
+    expect(tmpfilesDirs(tmpfiles)).toEqual(expect.arrayContaining([`${spool} 0700 root root`, `${spool}/rejected 0700 root root`]));
+    expect(keyOf(unit, 'AssertPathIsDirectory')).toBe(spool);
+    expect(unit, 'a unit cannot make a path its own sandbox needs').not.toMatch(/^ExecStartPre=.*install -d/m);
     expect(keyOf(unit, 'ProtectSystem')).toBe('strict');
     expect(keyOf(unit, 'ProcSubset')).toBeUndefined();
     expect(keyOf(unit, 'RestrictAddressFamilies')!.split(/\s+/)).toContain('AF_UNIX');
@@ -244,6 +261,9 @@ describe.skipIf(skip)('systemd units and dnsmasq files', () => {
       expect(hidden.filter((dir) => path!.startsWith(dir)), `${key} = ${path}`).toEqual([]);
     }
     expect((keyOf(unit, 'ReadWritePaths') ?? '').split(/\s+/)).toContain(setting('dir'));
+    expect(tmpfilesDirs('orchestrator-hook.tmpfiles.conf')).toContain(`${setting('dir')} 0700 root root`);
+    expect(keyOf(unit, 'AssertPathIsDirectory')).toBe(setting('dir'));
+    expect(unit).not.toMatch(/^ExecStartPre=.*install -d/m);
     expect(setting('state_file')).toMatch(new RegExp(`^/var/lib/${keyOf(dropIn, 'StateDirectory')}/`));
   });
 
