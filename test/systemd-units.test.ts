@@ -137,8 +137,9 @@ describe.skipIf(skip)('systemd units and dnsmasq files', () => {
     ['orchestrator.service', 2.5],
     ['orchestrator-hook-flush.service', 2.5],
     ['unionize.service', 3.0],
-    ['dnsmasq-devnet.service', 2.3],
-    ['dnsmasq-ctrnet.service', 2.3],
+    // 2.3 without CAP_SETGID, with which dnsmasq could not start (booted-hosts.test.ts).
+    ['dnsmasq-devnet.service', 2.6],
+    ['dnsmasq-ctrnet.service', 2.6],
     ['dnsmasq-devnet-reload.service', 1.5],
   ])('%s has an exposure of at most %s', async (unit, most) => {
     expect(await exposure(unit)).toBeLessThanOrEqual(most);
