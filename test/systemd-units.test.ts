@@ -84,6 +84,15 @@ describe.skipIf(skip)('systemd units and dnsmasq files', () => {
     ]));
   });
 
+  it('no unit pulls in a bridge unit: those run only where the operator enabled them with their addresses', () => {
+    for (const unit of UNITS) {
+      const text = readFileSync(join(repo, 'config', unit), 'utf8');
+      for (const key of ['Wants', 'Requires', 'Requisite', 'BindsTo']) {
+        expect(keyOf(text, key) ?? '', `${unit} ${key}=`).not.toMatch(/(device|container)-bridge\.service/);
+      }
+    }
+  });
+
   it('every unit passes systemd-analyze verify without a warning', async () => {
     const result = await run([systemdAnalyze!, 'verify', `--root=${root}`, ...UNITS], { timeoutMs: 60_000 });
     expect(result.stderr.trim(), result.stderr).toBe('');
