@@ -55,6 +55,8 @@ describe.skipIf(skip)('the Debian packages', () => {
     expect(await field(debs.orchestrator, 'Package')).toBe('unionize-orchestrator');
     expect(await field(debs.orchestrator, 'Depends')).toMatch(/dnsmasq-base/);
     expect(await field(debs.agent, 'Depends')).toMatch(/docker\.io/);
+    // What the attach runs besides ip and nsenter (attach/plan.ts DEFAULT_TOOLS): ping and sysctl.
+    expect(await field(debs.agent, 'Depends')).toMatch(/iputils-ping.*procps|procps.*iputils-ping/);
     const o = await contents(debs.orchestrator);
     for (const path of [
       `./${LIB}/node/bin/node`, `./${LIB}/orchestrator/lib/orchestrator.mjs`, `./${LIB}/hook/lib/orchestrator-hook.mjs`,

@@ -113,6 +113,19 @@ describe('NativeAttacher', () => {
     failures.set(1, new CommandError({ file: 'ip', args: [] }, 1, '', 'ip: Device "br-ctr" does not exist.'));
     await expect(attacher('[]').preflight()).rejects.toThrow('bridge br-ctr: not usable: ip: Device "br-ctr" does not exist.');
   });
+
+  it('preflight checks that nsenter and, with a gateway to announce to, ping start: a missing one stops it, naming the package', async () => {
+    const bridge = '[{"ifname":"br-ctr","linkinfo":{"info_kind":"bridge"}}]';
+    await attacher(bridge).preflight();
+    expect(commands.map((c) => `${c.file} ${c.args.join(' ')}`)).toEqual(['ip -d -j link show dev br-ctr', 'nsenter --version', 'ping -V']);
+    commands = [];
+    failures.set(3, new CommandError({ file: 'ping', args: ['-V'] }, null, '', 'spawn ping ENOENT'));
+    await expect(attacher(bridge).preflight()).rejects.toThrow('ping: not usable (the announce after attaching; Debian package iputils-ping): spawn ping ENOENT');
+    // Any exit code means it ran.
+    commands = [];
+    failures = new Map([[3, new CommandError({ file: 'ping', args: ['-V'] }, 2, '', 'exit 2')]]);
+    await expect(attacher(bridge).preflight()).resolves.toBeUndefined();
+  });
 });
 
 describe('NativeAttacher, DHCP mode', () => {

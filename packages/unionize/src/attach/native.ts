@@ -5,6 +5,7 @@ import type { DhcpClients } from './dhcp-client.js';
 import { readLinks, readNetnsState, usableGlobalAddress } from './netns-state.js';
 import { CONTAINER_IF, DEFAULT_TOOLS, announceCommand, hostVethName, isAttachedIn, planAttach, planDetach, type Step, type Tools } from './plan.js';
 import { CommandError, runCommand, type CommandRunner } from './run-command.js';
+import { checkTool } from './tool-check.js';
 
 /** Gives a running container its eth1 on the container bridge. */
 export interface AttachTarget {
@@ -92,11 +93,9 @@ export class NativeAttacher implements Attacher {
     }
     const links = JSON.parse(out) as Array<{ linkinfo?: { info_kind?: string } }>;
     if (links[0]?.linkinfo?.info_kind !== 'bridge') throw new Error(`bridge ${this.#bridge}: exists but is not a bridge`);
-    try {
-      await this.#run({ file: this.#tools.nsenter, args: ['--version'] });
-    } catch (error) {
-      throw new Error(`nsenter: not usable: ${(error as Error).message}`);
-    }
+    await checkTool(this.#run, { file: this.#tools.nsenter, args: ['--version'] }, 'every attach; Debian package util-linux');
+    if (this.#gateway) await checkTool(this.#run, { file: this.#tools.ping ?? 'ping', args: ['-V'] }, 'the announce after attaching; Debian package iputils-ping');
+    if (this.#clients) await checkTool(this.#run, { file: this.#tools.sysctl ?? 'sysctl', args: ['--version'] }, 'dhcp addressing; Debian package procps');
   }
 
   #spec(target: AttachTarget) {

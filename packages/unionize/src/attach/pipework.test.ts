@@ -150,7 +150,13 @@ describe('PipeworkAttacher', () => {
     const a = attacher({ exit: 1 });
     await expect(a.preflight()).resolves.toBeUndefined();
     const missing = new PipeworkAttacher({ pipework: join(dir, 'nope'), bridge: 'br-ctr', procRoot: proc });
-    await expect(missing.preflight()).rejects.toThrow(`pipework ${join(dir, 'nope')}: not usable:`);
+    await expect(missing.preflight()).rejects.toThrow(`${join(dir, 'nope')}: not usable (attach = pipework, [network] pipework):`);
+  });
+
+  it('preflight: no sysctl (procps) for the DAD step fails at start, naming the package', async () => {
+    attacher({ exit: 1 });
+    const noSysctl = new PipeworkAttacher({ pipework: standIn, bridge: 'br-ctr', procRoot: proc, tools: { ip: 'ip', nsenter: 'nsenter', sysctl: join(dir, 'no-sysctl') } });
+    await expect(noSysctl.preflight()).rejects.toThrow(`${join(dir, 'no-sysctl')}: not usable (DAD off in the container before pipework; Debian package procps):`);
   });
 });
 

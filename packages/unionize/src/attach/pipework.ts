@@ -7,6 +7,7 @@ import type { AttachResult, AttachTarget, Attacher } from './native.js';
 import { readLinks, readNetnsState } from './netns-state.js';
 import { CONTAINER_IF, DEFAULT_TOOLS, checkSpec, hostVethName, isAttachedIn, nsenterCommand, planDetach, type Step, type Tools } from './plan.js';
 import { CommandError, runCommand, type Command, type CommandRunner } from './run-command.js';
+import { checkTool } from './tool-check.js';
 
 /**
  * The `pipework` backend, for sites that already plumb containers with
@@ -84,12 +85,9 @@ export class PipeworkAttacher implements Attacher {
 
   /** Start-up check: the executable runs (pipework prints its usage and exits 1 without arguments). */
   async preflight(): Promise<void> {
-    try {
-      await this.#run({ file: this.#options.pipework, args: [] });
-    } catch (error) {
-      if (error instanceof CommandError && error.exitCode !== null) return; // it ran
-      throw new Error(`pipework ${this.#options.pipework}: not usable: ${(error as Error).message}`);
-    }
+    // Without arguments pipework prints its usage and exits 1: it ran.
+    await checkTool(this.#run, { file: this.#options.pipework, args: [] }, 'attach = pipework, [network] pipework');
+    await checkTool(this.#run, { file: this.#tools.sysctl ?? 'sysctl', args: ['--version'] }, 'DAD off in the container before pipework; Debian package procps');
   }
 
   #spec(target: AttachTarget) {
