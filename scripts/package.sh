@@ -158,6 +158,9 @@ sed -e "s#/usr/local/sbin/orchestrator-hook#$lib/dnsmasq/orchestrator-hook#g" "$
 chmod 0755 "$a$lib/dnsmasq/setup-bridge"
 ln -s setup-bridge "$a$lib/dnsmasq/setup-bridge.sh"
 install -m 0644 "$repo/config/unionize.ini" "$a/etc/unionize/"
+# attach = pipework: its drop-in and the tmpfiles entry for /run/netns (README, "Attaching").
+install -d "$a/usr/share/doc/unionize-agent/examples"
+install -m 0644 "$repo/config/unionize-pipework.conf" "$repo/config/unionize-pipework.tmpfiles.conf" "$a/usr/share/doc/unionize-agent/examples/"
 units "$a" unionize.service container-bridge.service
 common "$a" unionize-agent
 build "$a" unionize-agent

@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MACHINE_ROOT, freshRoot } from './lab/debian-root.js';
 import { bootMachine, waitBooted, type Machine } from './lab/machine.js';
-import { addressesOf, buildCore, namesOf, randomPrefix, type LabAddresses, type LabNames } from './lab/netns.js';
+import { addDevice, addressesOf, buildCore, deviceUp, inNs, namesOf, randomMac, randomPrefix, type LabAddresses, type LabNames } from './lab/netns.js';
 import { findTool } from './lab/prereqs.js';
 import { labEnv, run, waitFor } from './lab/process.js';
 import { repoRoot } from './lab/repo.js';
+import { DeviceClient, makeDevice, type DeviceLease } from './lab/devices.js';
 import { LabState } from './lab/state.js';
 import { Teardown } from './lab/teardown.js';
 
@@ -37,6 +38,24 @@ if (reason) console.warn(`e2e skipped: ${reason}`);
 
 const log = (line: string) => console.log(`booted-hosts: ${line}`);
 
+/** The last lines of a file, or why not. */
+function tail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** Device namespaces on the orchestrator machine's device bridge. */
+const DEVICES = 11;
+/** The burst during which the orchestrator is killed (devices 2 to 11). */
+const BURST = 10;
+/** Where the orchestrator package puts its files (scripts/package.sh `lib`, its examples). */
+const LIB = '/usr/lib/unionize';
+const EXAMPLES = '/usr/share/doc/unionize-orchestrator/examples';
+const AGENT_EXAMPLES = '/usr/share/doc/unionize-agent/examples';
+
 describe.skipIf(reason)(`the packages on two booted machines${reason ? ` (skipped: ${reason})` : ''}`, () => {
   const teardown = new Teardown();
   const debs = { orchestrator: '', agent: '' };
@@ -44,9 +63,11 @@ describe.skipIf(reason)(`the packages on two booted machines${reason ? ` (skippe
   let dock: Machine;
   let addr: LabAddresses;
   let names: LabNames;
+  let state: LabState;
+  let work: string;
 
   beforeAll(async () => {
-    const work = mkdtempSync(join(tmpdir(), 'unionize-booted-'));
+    work = mkdtempSync(join(tmpdir(), 'unionize-booted-'));
     teardown.add(`folder ${work}`, () => rmSync(work, { recursive: true, force: true }));
     const built = await run(['bash', join(repoRoot(), 'scripts', 'package.sh'), '--out', join(work, 'debs'), '--no-build'], {
       timeoutMs: 900_000,
@@ -63,15 +84,16 @@ describe.skipIf(reason)(`the packages on two booted machines${reason ? ` (skippe
     for (const made of roots) teardown.add(`root ${made.root}`, made.remove);
     log(`two machine roots copied in ${Math.round((Date.now() - started) / 1000)} s`);
 
-    names = namesOf(`bh${randomBytes(2).toString('hex')}`, 0);
+    names = namesOf(`bh${randomBytes(2).toString('hex')}`, DEVICES);
     addr = addressesOf(randomPrefix());
-    const state = new LabState(names.lab, work, false);
+    state = new LabState(names.lab, work, false);
     teardown.add('lab state', () => state.discard());
     await buildCore({ names, addr, log, teardown, state });
 
     const booting = Date.now();
     const [orchRoot, dockRoot] = roots.map((r) => r.root) as [string, string];
-    orch = await bootMachine({ name: 'orch', root: orchRoot, netns: names.orch, logFile: join(work, 'orch.log') });
+    // dnsmasq-devnet needs CAP_NET_ADMIN, as on a real host.
+    orch = await bootMachine({ name: 'orch', root: orchRoot, netns: names.orch, logFile: join(work, 'orch.log'), capabilities: ['CAP_NET_ADMIN'] });
     teardown.add('machine orch', () => orch.stop());
     dock = await bootMachine({ name: 'dock1', root: dockRoot, netns: names.dock, logFile: join(work, 'dock1.log'), docker: true });
     teardown.add('machine dock1', () => dock.stop());
@@ -86,6 +108,12 @@ describe.skipIf(reason)(`the packages on two booted machines${reason ? ` (skippe
     const errors = await teardown.run(log);
     expect(errors).toEqual([]);
   }, 300_000);
+
+  /** Each step builds on the one before: a step whose predecessor failed fails at once, naming it, instead of waiting out its own timeouts. */
+  const done = new Set<string>();
+  function requires(step: string): void {
+    if (!done.has(step)) throw new Error(`not run: the step before ("${step}") did not pass`);
+  }
 
   /** Copy a package into the machine and install it the way the README says, offline. */
   async function install(machine: Machine, deb: string): Promise<void> {
@@ -104,6 +132,7 @@ describe.skipIf(reason)(`the packages on two booted machines${reason ? ` (skippe
     const docker = await dock.exec(['docker', 'info', '--format', '{{.ServerVersion}} {{.CgroupVersion}}']);
     expect(docker.code, docker.stderr).toBe(0);
     log(`dockerd in dock1: ${docker.stdout.trim()}`);
+    done.add('install');
   });
 
   /** A shell script run as root in a machine; fails the test with its output unless it exits 0. */
@@ -122,6 +151,7 @@ describe.skipIf(reason)(`the packages on two booted machines${reason ? ` (skippe
   }
 
   it('configured as the guide says (init, keys and certificates copied, INI files edited), both daemons start under systemd and the orchestrator reaches the agent', { timeout: 600_000 }, async () => {
+    requires('install');
     await sh(orch, `orchestratorctl init --dir /etc/unionize/pki --orchestrator-san ${addr.orchTransit} --unionize-san ${addr.dockTransit} --agent dock1
 chown -R orchestrator: /etc/unionize/pki`);
     // The guide's scp from the orchestrator host to the docker host.
@@ -151,5 +181,209 @@ systemctl start unionize`);
       throw new Error(`${error.message}\nlast: ${last}\norchestrator:\n${journal}\nunionize:\n${agentJournal}`);
     });
     log(`orchestratorctl agents: ${agents.trim()}`);
+    done.add('configure');
+  });
+
+  /** `orchestratorctl --json show QUERY` in the orchestrator machine: the client, or undefined while none matches. */
+  async function shown(query: string): Promise<{ state: string; stateReason: string; instance: { containerName: string; address: string } | null } | undefined> {
+    const result = await orch.exec(['orchestratorctl', '--json', 'show', query]);
+    if (result.code !== 0) {
+      if (/no client matches/.test(result.stderr)) return undefined;
+      throw new Error(`orchestratorctl show ${query}: ${result.stderr.trim()}`);
+    }
+    return JSON.parse(result.stdout) as { state: string; stateReason: string; instance: { containerName: string; address: string } | null };
+  }
+
+  /** The managed containers dockerd runs in the docker host's machine. */
+  async function containers(): Promise<string[]> {
+    const out = await sh(dock, `docker ps --all --filter label=io.unionize.managed --format '{{.Names}}'`);
+    return out.split('\n').filter(Boolean).sort();
+  }
+
+  let device: DeviceClient;
+  let lease: DeviceLease;
+
+  it('a device leases from dnsmasq-devnet (set up as the guide says), its container starts in the docker host and the device reaches it; released, the container goes', { timeout: 600_000 }, async () => {
+    requires('configure');
+    // Step 6 on the docker host: the client image, built from its root filesystem (no registry).
+    cpSync(join(repoRoot(), 'client-image'), join(dock.root, 'root/client-image'), { recursive: true });
+    log(`client image: ${(await sh(dock, 'bash /root/client-image/build.sh unionize-client:latest')).trim().split('\n').pop()}`);
+    // Step 5 on the orchestrator host, with the package's hook and example.
+    await sh(orch, `sed -e 's|@INTERFACE@|${names.deviceBridge}|g' -e 's|@RANGE_START@|${addr.deviceRange.start}|g' -e 's|@RANGE_END@|${addr.deviceRange.end}|g' \
+    -e 's|@PREFIX_LEN@|64|g' -e 's|@LEASE_TIME@|1h|g' -e 's|@HOOK@|${LIB}/dnsmasq/orchestrator-hook|g' \
+    -e 's|@LEASE_FILE@|/var/lib/dnsmasq-devnet/leases|g' -e 's|@PID_FILE@|/run/dnsmasq-devnet/dnsmasq.pid|g' \
+    ${EXAMPLES}/device-bridge.conf.example > /etc/dnsmasq-devnet.conf
+dnsmasq --test --conf-file=/etc/dnsmasq-devnet.conf
+systemctl enable --now dnsmasq-devnet orchestrator-hook-flush`);
+    await active(orch, 'dnsmasq-devnet');
+    await active(orch, 'orchestrator-hook-flush');
+
+    const mac = randomMac();
+    await addDevice({ names, addr, log, teardown, state }, 0, mac);
+    device = new DeviceClient(makeDevice(1, names.devices[0]!, mac, work, 'booted-dev-1'), join(repoRoot(), 'test', 'lab', 'dhclient-script'), state, log);
+    teardown.add('device 1', () => device.stop());
+    await deviceUp(names.devices[0]!);
+    lease = await device.lease(60_000).catch(async (error: Error) => {
+      const journal = (await orch.exec(['journalctl', '-u', 'dnsmasq-devnet', '--no-pager', '-n', '30'])).stdout;
+      throw new Error(`${error.message}\ndnsmasq-devnet:\n${journal}\ndhclient:\n${tail(join(device.device.dir, 'dhclient.log'))}`);
+    });
+
+    const ready = await waitFor('the device\'s client ready', async () => {
+      const client = await shown(lease.duid);
+      if (client?.state === 'failed') throw new Error(`client failed: ${client.stateReason}`);
+      return client?.state === 'ready' && client.instance?.address ? client : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 1000 }).catch(async (error: Error) => {
+      const journal = (await orch.exec(['journalctl', '-u', 'orchestrator', '-u', 'orchestrator-hook-flush', '-u', 'dnsmasq-devnet', '--no-pager', '-n', '30'])).stdout;
+      const agentJournal = (await dock.exec(['journalctl', '-u', 'unionize', '--no-pager', '-n', '20'])).stdout;
+      throw new Error(`${error.message}\norchestrator host:\n${journal}\nunionize:\n${agentJournal}`);
+    });
+    log(`device 1 (${lease.address}): ready, container ${ready.instance!.containerName} at ${ready.instance!.address}`);
+    expect(await containers()).toEqual([ready.instance!.containerName]);
+
+    const address = ready.instance!.address.split('/')[0]!;
+    const page = await waitFor('the container\'s page from the device', async () => {
+      const got = await run(inNs(names.devices[0]!, ['curl', '-g', '-s', '--max-time', '3', `http://[${address}]/`]));
+      return got.code === 0 && got.stdout.length > 0 ? got.stdout : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 500 });
+    expect(page).toContain(lease.duid);
+
+    await device.release();
+    await waitFor('the container gone from the docker host', async () => ((await containers()).length === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 1000 });
+    expect((await shown(lease.duid))?.state).toBe('gone');
+    log('device 1 released: its client gone, no container left');
+    done.add('device');
+  });
+
+  const burst: Array<{ client: DeviceClient; lease?: DeviceLease }> = [];
+
+  /** Every burst device's client ready, one container each, all distinct, and those the only containers. */
+  async function oneContainerPerLease(what: string): Promise<Map<string, string>> {
+    const byDuid = await waitFor(what, async () => {
+      const seen = new Map<string, string>();
+      for (const { lease: l } of burst) {
+        const client = await shown(l!.duid);
+        if (client?.state === 'failed') throw new Error(`${l!.duid}: failed: ${client.stateReason}`);
+        if (client?.state !== 'ready' || !client.instance?.address) return undefined;
+        seen.set(l!.duid, `${client.instance.containerName} ${client.instance.address.split('/')[0]}`);
+      }
+      return seen;
+    }, { timeoutMs: 240_000, intervalMs: 2000 }).catch(async (error: Error) => {
+      const journal = (await orch.exec(['journalctl', '-u', 'orchestrator', '--no-pager', '-n', '30'])).stdout;
+      const agentJournal = (await dock.exec(['journalctl', '-u', 'unionize', '--no-pager', '-n', '20'])).stdout;
+      throw new Error(`${error.message}\norchestrator:\n${journal}\nunionize:\n${agentJournal}`);
+    });
+    const names = [...byDuid.values()].map((v) => v.split(' ')[0]!).sort();
+    expect(new Set(names).size, 'a container for each lease').toBe(BURST);
+    expect(await containers()).toEqual(names);
+    return byDuid;
+  }
+
+  /** Each burst device reaches its own container's page. */
+  async function burstReachesItsOwn(byDuid: Map<string, string>): Promise<void> {
+    for (const [i, { lease: l }] of burst.entries()) {
+      const address = byDuid.get(l!.duid)!.split(' ')[1]!;
+      const page = await waitFor(`device ${i + 2} reaches its container`, async () => {
+        const got = await run(inNs(names.devices[i + 1]!, ['curl', '-g', '-s', '--max-time', '3', `http://[${address}]/`]));
+        return got.code === 0 && got.stdout.length > 0 ? got.stdout : undefined;
+      }, { timeoutMs: 60_000, intervalMs: 1000 });
+      expect(page).toContain(l!.duid);
+    }
+  }
+
+  let afterBurst: Map<string, string>;
+
+  it(`systemctl kill -s KILL orchestrator in the middle of a burst of ${BURST} devices: systemd restarts it, and each lease ends with exactly one container`, { timeout: 900_000 }, async () => {
+    requires('device');
+    const pid = async () => (await orch.exec(['systemctl', 'show', '--property=MainPID', '--value', 'orchestrator'])).stdout.trim();
+    const before = await pid();
+    for (let i = 1; i <= BURST; i++) {
+      const mac = randomMac();
+      await addDevice({ names, addr, log, teardown, state }, i, mac);
+      const client = new DeviceClient(makeDevice(i + 1, names.devices[i]!, mac, work, `booted-dev-${i + 1}`), join(repoRoot(), 'test', 'lab', 'dhclient-script'), state, log);
+      teardown.add(`device ${i + 1}`, () => client.stop());
+      burst.push({ client });
+    }
+    for (let i = 1; i <= BURST; i++) await deviceUp(names.devices[i]!);
+    const leasing = Promise.all(burst.map(async (b) => (b.lease = await b.client.lease(120_000))));
+    // Mid-burst: once the orchestrator has taken the first of the burst's events.
+    await waitFor('the burst\'s first client', async () => {
+      for (const b of burst) if (b.lease && (await shown(b.lease.duid))) return true;
+      return undefined;
+    }, { timeoutMs: 120_000, intervalMs: 200 });
+    await sh(orch, 'systemctl kill -s KILL orchestrator');
+    log(`orchestrator (pid ${before}) killed mid-burst`);
+    await leasing;
+    await waitFor('systemd to restart the orchestrator', async () => {
+      const now = await pid();
+      return now !== '0' && now !== before && (await orch.exec(['systemctl', 'is-active', 'orchestrator'])).stdout.trim() === 'active' ? now : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 500 });
+    afterBurst = await oneContainerPerLease(`${BURST} clients ready after the orchestrator's restart`);
+    const restarts = (await orch.exec(['systemctl', 'show', '--property=NRestarts', '--value', 'orchestrator'])).stdout.trim();
+    log(`after the kill: ${BURST} clients ready, ${BURST} containers, one each (orchestrator NRestarts=${restarts})`);
+    await burstReachesItsOwn(afterBurst);
+    done.add('burst');
+  });
+
+  it('systemctl restart unionize loses nothing: the same containers, every client ready, every device reaching its own', { timeout: 600_000 }, async () => {
+    requires('burst');
+    await sh(dock, 'systemctl restart unionize');
+    await active(dock, 'unionize');
+    const after = await oneContainerPerLease('the clients ready after unionize\'s restart');
+    expect(after).toEqual(afterBurst);
+    await burstReachesItsOwn(after);
+    log('unionize restarted: the same containers, all reachable');
+    done.add('restart');
+  });
+
+  it('a reboot of the docker host\'s machine converges: every client ready again, one container each, every device reaching its own', { timeout: 900_000 }, async () => {
+    requires('restart');
+    const root = dock.root;
+    await dock.stop();
+    log('dock1 powered off');
+    dock = await bootMachine({ name: 'dock1', root, netns: names.dock, logFile: join(work, 'dock1-reboot.log'), docker: true });
+    const { state: s, failed } = await waitBooted(dock);
+    log(`dock1 booted again: ${s}${failed ? ` (failed: ${failed})` : ''}`);
+    await active(dock, 'unionize');
+    const after = await oneContainerPerLease('the clients ready after the docker host\'s reboot');
+    await burstReachesItsOwn(after);
+    log(`after the reboot: ${BURST} clients ready, ${[...after.values()].filter((v, i) => v !== [...afterBurst.values()][i]).length} of them on a new container`);
+    done.add('reboot');
+  });
+
+  it('with attach = pipework (the upstream script, the package\'s drop-in and tmpfiles entry), a device reaches a container pipework attached', { timeout: 600_000 }, async () => {
+    requires('reboot');
+    // As an operator installs it from upstream: the repository's unchanged copy (third_party/pipework).
+    copyFileSync(join(repoRoot(), 'third_party/pipework/pipework'), join(dock.root, 'usr/local/bin/pipework'));
+    await sh(dock, `chmod 0755 /usr/local/bin/pipework
+install -m 0644 ${AGENT_EXAMPLES}/unionize-pipework.tmpfiles.conf /etc/tmpfiles.d/unionize-pipework.conf
+systemd-tmpfiles --create unionize-pipework.conf
+install -D -m 0644 ${AGENT_EXAMPLES}/unionize-pipework.conf /etc/systemd/system/unionize.service.d/pipework.conf
+sed -i -e 's|^attach = native|attach = pipework|' -e 's|^;pipework = |pipework = |' /etc/unionize/unionize.ini
+systemctl daemon-reload
+systemctl restart unionize`);
+    await active(dock, 'unionize');
+    // The restarted daemon's own start line (journald may take a moment to have it).
+    await waitFor('unionize started with attach = pipework', async () => {
+      const pid = (await dock.exec(['systemctl', 'show', '--property=MainPID', '--value', 'unionize'])).stdout.trim();
+      const lines = (await dock.exec(['journalctl', '-u', 'unionize', '--no-pager', '-o', 'cat', '-n', '100'])).stdout.split('\n');
+      return lines.some((l) => l.includes(`"pid":${pid},`) && l.includes('"msg":"starting"') && l.includes('"attach":"pipework"')) ? true : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 500 });
+
+    const again = await device.lease(60_000);
+    const ready = await waitFor('device 1 ready with a pipework-attached container', async () => {
+      const client = await shown(again.duid);
+      if (client?.state === 'failed') throw new Error(`client failed: ${client.stateReason}`);
+      return client?.state === 'ready' && client.instance?.address ? client : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 1000 }).catch(async (error: Error) => {
+      const agentJournal = (await dock.exec(['journalctl', '-u', 'unionize', '--no-pager', '-n', '20'])).stdout;
+      throw new Error(`${error.message}\nunionize:\n${agentJournal}`);
+    });
+    const address = ready.instance!.address.split('/')[0]!;
+    const page = await waitFor('the pipework-attached container\'s page from the device', async () => {
+      const got = await run(inNs(names.devices[0]!, ['curl', '-g', '-s', '--max-time', '3', `http://[${address}]/`]));
+      return got.code === 0 && got.stdout.length > 0 ? got.stdout : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 500 });
+    expect(page).toContain(again.duid);
+    log(`attach = pipework: device 1 reaches ${ready.instance!.containerName} at ${address}`);
   });
 });

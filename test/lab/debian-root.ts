@@ -34,10 +34,10 @@ export const NEWCOMER_ROOT: RootRecipe = { name: 'bookworm-minbase-git-1', inclu
  * isc-dhcp-client).
  */
 export const MACHINE_ROOT: RootRecipe = {
-  name: 'bookworm-machine-2',
+  name: 'bookworm-machine-3',
   include: [
     'systemd', 'systemd-sysv', 'dbus', 'iproute2', 'docker.io', 'dnsmasq-base', 'nftables', 'busybox-static',
-    'openssl', 'adduser', 'ca-certificates', 'libstdc++6', 'libgcc-s1', 'isc-dhcp-client',
+    'openssl', 'adduser', 'ca-certificates', 'libstdc++6', 'libgcc-s1', 'isc-dhcp-client', 'iputils-ping', 'procps',
   ],
 };
 

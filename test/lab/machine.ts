@@ -26,6 +26,13 @@ export interface BootOptions {
   logFile: string;
   /** Let Docker's dockerd run containers inside (unified cgroups, all capabilities, keyring and bpf calls). */
   docker?: boolean;
+  /**
+   * Capabilities beyond nspawn's default set, e.g. CAP_NET_ADMIN for dnsmasq
+   * (nspawn grants it only with a network of its own making, not with
+   * --network-namespace-path); they reach no further than the machine's own
+   * namespaces, the test's.
+   */
+  capabilities?: string[];
 }
 
 const MACHINE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -41,18 +48,33 @@ export async function bootMachine(options: BootOptions): Promise<Machine> {
     'systemd-nspawn', '--quiet', `--directory=${options.root}`, '--boot', '--register=no', '--keep-unit',
     `--machine=${options.name}`, `--network-namespace-path=/run/netns/${options.netns}`,
     ...(options.docker ? ['--capability=all', '--system-call-filter=@keyring bpf'] : []),
+    ...(options.capabilities?.length ? [`--capability=${options.capabilities.join(',')}`] : []),
   ];
   const env = labEnv(options.docker ? { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' } : {});
   const nspawn = spawnManaged(`machine ${options.name}`, argv, { logFile: options.logFile, env });
+  // Until it is returned, nobody else can stop it: a failure here does.
+  const fail = async (error: Error): Promise<never> => {
+    await nspawn.stop({ signal: 'SIGKILL' });
+    throw error;
+  };
   const leader = await waitFor(`${options.name}'s systemd to start`, () => systemdChild(nspawn.pid), {
     timeoutMs: 60_000,
     abort: () => (nspawn.running ? undefined : `systemd-nspawn exited: ${nspawn.tail()}`),
-  });
+  }).catch(fail);
   const exec = (command: readonly string[], opts: { timeoutMs?: number; input?: string } = {}) =>
     run(['nsenter', '-t', String(leader), '-a', '--', 'env', '-i', `PATH=${MACHINE_PATH}`, 'LANG=C.UTF-8', ...command], {
       timeoutMs: opts.timeoutMs ?? 120_000,
       input: opts.input,
     });
+  // nspawn's /sys shows the host's network devices, not the namespace's it
+  // joined (--network-namespace-path), as no real host's would: pipework, for
+  // one, looks for the bridge in /sys/class/net. A sysfs mounted from inside
+  // the machine's namespaces shows its own; its net views go over /sys's.
+  const sysfs = await exec(['sh', '-euc', [
+    'mkdir -p /run/netns-sysfs', 'mount -t sysfs -o ro,nosuid,nodev,noexec sysfs /run/netns-sysfs',
+    'mount --bind /run/netns-sysfs/class/net /sys/class/net', 'mount --bind /run/netns-sysfs/devices/virtual/net /sys/devices/virtual/net',
+  ].join(' && ')], { timeoutMs: 30_000 });
+  if (sysfs.code !== 0) await fail(new Error(`${options.name}: /sys/class/net for its own namespace: ${sysfs.stderr.trim()}`));
   const stop = async (graceMs = 60_000) => {
     if (!nspawn.running) return;
     await exec(['systemctl', 'poweroff', '--no-block'], { timeoutMs: 10_000 });
