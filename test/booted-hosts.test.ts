@@ -161,6 +161,22 @@ chown -R orchestrator: /etc/unionize/pki`);
     cpSync(join(pki, 'keys/agent-dock1.keys'), join(dock.root, 'etc/unionize/orchestrator.keys'));
     await sh(dock, 'chown -R root:root /etc/unionize/pki /etc/unionize/orchestrator.keys');
 
+    // Step 4: each bridge unit with its arguments edited to this site's, enabled. The test's
+    // topology made the bridges already (the device ports are on brdev); the units make them
+    // as the guide says (fixed MAC, address, forwarding, route), changing only what differs.
+    const p = addr.prefix;
+    await sh(orch, `sed -e 's|--bridge br-dev|--bridge ${names.deviceBridge}|g' -e 's|fd00:1::1/64|${p}:1::1/64|' -e 's|fd00:3::/64=fd00:2::2|${p}:3::/64=${addr.dockTransit}|' \
+  /usr/lib/systemd/system/device-bridge.service > /etc/systemd/system/device-bridge.service
+systemctl daemon-reload && systemctl enable --now device-bridge`);
+    await sh(dock, `sed -e 's|--bridge br-ctr|--bridge ${names.containerBridge}|g' -e 's|fd00:3::1/64|${p}:3::1/64|' -e 's|fd00:1::/64=fd00:2::1|${p}:1::/64=${addr.orchTransit}|' \
+  /usr/lib/systemd/system/container-bridge.service > /etc/systemd/system/container-bridge.service
+systemctl daemon-reload && systemctl enable --now container-bridge`);
+    for (const [machine, unit, bridge] of [[orch, 'device-bridge', names.deviceBridge], [dock, 'container-bridge', names.containerBridge]] as const) {
+      const journal = await sh(machine, `journalctl -u ${unit} --no-pager -o cat`);
+      expect(journal, `${unit} in ${machine.name}`).toContain(`${bridge}: `);
+      log(`${machine.name}: ${journal.trim().split('\n').filter((l) => l.startsWith(`${bridge}: `)).pop()}`);
+    }
+
     await sh(orch, `sed -i -e 's|/etc/orchestrator/tls/|/etc/unionize/pki/|' -e 's|/etc/orchestrator/keys|/etc/unionize/pki/keys|' \
   -e 's|fd00:3::/64|${addr.containerSubnet}|' -e 's|https://\\[fd00:2::2\\]:9443|https://[${addr.dockTransit}]:9443|' \
   /etc/orchestrator/orchestrator.ini /etc/orchestrator/hook.ini

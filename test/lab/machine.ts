@@ -66,15 +66,19 @@ export async function bootMachine(options: BootOptions): Promise<Machine> {
       timeoutMs: opts.timeoutMs ?? 120_000,
       input: opts.input,
     });
-  // nspawn's /sys shows the host's network devices, not the namespace's it
-  // joined (--network-namespace-path), as no real host's would: pipework, for
-  // one, looks for the bridge in /sys/class/net. A sysfs mounted from inside
-  // the machine's namespaces shows its own; its net views go over /sys's.
-  const sysfs = await exec(['sh', '-euc', [
+  // The machine's network is its own namespace, as a real host's is, but
+  // nspawn (--network-namespace-path) treats it as the host's: /sys shows the
+  // host's network devices (pipework, for one, looks for the bridge in
+  // /sys/class/net) and /proc/sys/net is read-only (the bridge units set
+  // forwarding). A sysfs mounted from inside the machine's namespaces shows
+  // its own devices, over /sys's net views; /proc/sys/net is made writable,
+  // as nspawn does for a network of its own making.
+  const own = await exec(['sh', '-euc', [
     'mkdir -p /run/netns-sysfs', 'mount -t sysfs -o ro,nosuid,nodev,noexec sysfs /run/netns-sysfs',
     'mount --bind /run/netns-sysfs/class/net /sys/class/net', 'mount --bind /run/netns-sysfs/devices/virtual/net /sys/devices/virtual/net',
+    'mount --bind /proc/sys/net /proc/sys/net', 'mount -o remount,bind,rw /proc/sys/net',
   ].join(' && ')], { timeoutMs: 30_000 });
-  if (sysfs.code !== 0) await fail(new Error(`${options.name}: /sys/class/net for its own namespace: ${sysfs.stderr.trim()}`));
+  if (own.code !== 0) await fail(new Error(`${options.name}: its own namespace's /sys/class/net and /proc/sys/net: ${own.stderr.trim()}`));
   const stop = async (graceMs = 60_000) => {
     if (!nspawn.running) return;
     await exec(['systemctl', 'poweroff', '--no-block'], { timeoutMs: 10_000 });
