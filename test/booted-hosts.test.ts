@@ -402,4 +402,26 @@ systemctl restart unionize`);
     expect(page).toContain(again.duid);
     log(`attach = pipework: device 1 reaches ${ready.instance!.containerName} at ${address}`);
   });
+
+  it('apt-get purge takes what each install made, and leaves the keys and certificates the operator made', { timeout: 300_000 }, async () => {
+    requires('install');
+    await sh(orch, 'apt-get purge -y unionize-orchestrator');
+    await sh(dock, 'apt-get purge -y unionize-agent');
+    const exists = async (machine: Machine, path: string) => (await machine.exec(['test', '-e', path])).code === 0;
+    const check = async (machine: Machine, gone: string[], kept: string[]) => {
+      for (const path of gone) expect(await exists(machine, path), `${path} after the purge in ${machine.name}`).toBe(false);
+      for (const path of kept) expect(await exists(machine, path), `${path} kept in ${machine.name}`).toBe(true);
+    };
+    await check(orch, [
+      LIB, '/usr/bin/orchestratorctl', '/etc/orchestrator/orchestrator.ini', '/etc/orchestrator/hook.ini', '/var/lib/orchestrator',
+      '/var/spool/orchestrator-hook', '/usr/lib/systemd/system/orchestrator.service', '/usr/lib/tmpfiles.d/unionize-orchestrator.conf',
+    ], ['/etc/unionize/pki/ca.crt', '/etc/unionize/pki/keys/hook.keys', '/etc/dnsmasq-devnet.conf']);
+    expect((await orch.exec(['getent', 'passwd', 'orchestrator'])).code, 'the orchestrator user').not.toBe(0);
+    await check(dock, [LIB, '/etc/unionize/unionize.ini', '/usr/lib/systemd/system/unionize.service'], ['/etc/unionize/pki/unionize.key', '/etc/unionize/orchestrator.keys']);
+    for (const [machine, pkg] of [[orch, 'unionize-orchestrator'], [dock, 'unionize-agent']] as const) {
+      const status = await machine.exec(['dpkg-query', '-W', '-f', '${db:Status-Status}', pkg]);
+      expect(status.code !== 0 || status.stdout.trim() === 'not-installed', `${pkg}: ${status.stdout}${status.stderr}`).toBe(true);
+    }
+    log('both packages purged: what they installed is gone, the operator\'s keys and files stay');
+  });
 });
