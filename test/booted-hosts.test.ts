@@ -216,6 +216,33 @@ systemctl start unionize`);
     return out.split('\n').filter(Boolean).sort();
   }
 
+  type Shown = NonNullable<Awaited<ReturnType<typeof shown>>>;
+
+  /** Wait until the client of `duid` is ready with an addressed container; on a timeout, the journals of `units` say why. */
+  async function readyClient(duid: string, what: string, units: { orch?: string[]; dock?: string[] }): Promise<Shown> {
+    return waitFor(what, async () => {
+      const client = await shown(duid);
+      if (client?.state === 'failed') throw new Error(`client failed: ${client.stateReason}`);
+      return client?.state === 'ready' && client.instance?.address ? client : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 1000 }).catch(async (error: Error) => {
+      const journals = [];
+      for (const [machine, list] of [[orch, units.orch], [dock, units.dock]] as const) {
+        if (!list?.length) continue;
+        const out = (await machine.exec(['journalctl', ...list.flatMap((u) => ['-u', u]), '--no-pager', '-n', machine === orch ? '30' : '20'])).stdout;
+        journals.push(`${machine.name} (${list.join(', ')}):\n${out}`);
+      }
+      throw new Error(`${error.message}\n${journals.join('\n')}`);
+    });
+  }
+
+  /** The page a container serves, fetched from device namespace `ns` (curl), once it answers. */
+  function pageFrom(ns: string, address: string, what: string, timeoutMs: number, intervalMs: number): Promise<string> {
+    return waitFor(what, async () => {
+      const got = await run(inNs(ns, ['curl', '-g', '-s', '--max-time', '3', `http://[${address}]/`]));
+      return got.code === 0 && got.stdout.length > 0 ? got.stdout : undefined;
+    }, { timeoutMs, intervalMs });
+  }
+
   let device: DeviceClient;
   let lease: DeviceLease;
 
@@ -244,23 +271,12 @@ systemctl enable --now dnsmasq-devnet orchestrator-hook-flush`);
       throw new Error(`${error.message}\ndnsmasq-devnet:\n${journal}\ndhclient:\n${tail(join(device.device.dir, 'dhclient.log'))}`);
     });
 
-    const ready = await waitFor('the device\'s client ready', async () => {
-      const client = await shown(lease.duid);
-      if (client?.state === 'failed') throw new Error(`client failed: ${client.stateReason}`);
-      return client?.state === 'ready' && client.instance?.address ? client : undefined;
-    }, { timeoutMs: 120_000, intervalMs: 1000 }).catch(async (error: Error) => {
-      const journal = (await orch.exec(['journalctl', '-u', 'orchestrator', '-u', 'orchestrator-hook-flush', '-u', 'dnsmasq-devnet', '--no-pager', '-n', '30'])).stdout;
-      const agentJournal = (await dock.exec(['journalctl', '-u', 'unionize', '--no-pager', '-n', '20'])).stdout;
-      throw new Error(`${error.message}\norchestrator host:\n${journal}\nunionize:\n${agentJournal}`);
-    });
+    const ready = await readyClient(lease.duid, 'the device\'s client ready', { orch: ['orchestrator', 'orchestrator-hook-flush', 'dnsmasq-devnet'], dock: ['unionize'] });
     log(`device 1 (${lease.address}): ready, container ${ready.instance!.containerName} at ${ready.instance!.address}`);
     expect(await containers()).toEqual([ready.instance!.containerName]);
 
     const address = ready.instance!.address.split('/')[0]!;
-    const page = await waitFor('the container\'s page from the device', async () => {
-      const got = await run(inNs(names.devices[0]!, ['curl', '-g', '-s', '--max-time', '3', `http://[${address}]/`]));
-      return got.code === 0 && got.stdout.length > 0 ? got.stdout : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 500 });
+    const page = await pageFrom(names.devices[0]!, address, 'the container\'s page from the device', 30_000, 500);
     expect(page).toContain(lease.duid);
 
     await device.release();
@@ -298,10 +314,7 @@ systemctl enable --now dnsmasq-devnet orchestrator-hook-flush`);
   async function burstReachesItsOwn(byDuid: Map<string, string>): Promise<void> {
     for (const [i, { lease: l }] of burst.entries()) {
       const address = byDuid.get(l!.duid)!.split(' ')[1]!;
-      const page = await waitFor(`device ${i + 2} reaches its container`, async () => {
-        const got = await run(inNs(names.devices[i + 1]!, ['curl', '-g', '-s', '--max-time', '3', `http://[${address}]/`]));
-        return got.code === 0 && got.stdout.length > 0 ? got.stdout : undefined;
-      }, { timeoutMs: 60_000, intervalMs: 1000 });
+      const page = await pageFrom(names.devices[i + 1]!, address, `device ${i + 2} reaches its container`, 60_000, 1000);
       expect(page).toContain(l!.duid);
     }
   }
@@ -386,19 +399,9 @@ systemctl restart unionize`);
     }, { timeoutMs: 30_000, intervalMs: 500 });
 
     const again = await device.lease(60_000);
-    const ready = await waitFor('device 1 ready with a pipework-attached container', async () => {
-      const client = await shown(again.duid);
-      if (client?.state === 'failed') throw new Error(`client failed: ${client.stateReason}`);
-      return client?.state === 'ready' && client.instance?.address ? client : undefined;
-    }, { timeoutMs: 120_000, intervalMs: 1000 }).catch(async (error: Error) => {
-      const agentJournal = (await dock.exec(['journalctl', '-u', 'unionize', '--no-pager', '-n', '20'])).stdout;
-      throw new Error(`${error.message}\nunionize:\n${agentJournal}`);
-    });
+    const ready = await readyClient(again.duid, 'device 1 ready with a pipework-attached container', { dock: ['unionize'] });
     const address = ready.instance!.address.split('/')[0]!;
-    const page = await waitFor('the pipework-attached container\'s page from the device', async () => {
-      const got = await run(inNs(names.devices[0]!, ['curl', '-g', '-s', '--max-time', '3', `http://[${address}]/`]));
-      return got.code === 0 && got.stdout.length > 0 ? got.stdout : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 500 });
+    const page = await pageFrom(names.devices[0]!, address, 'the pipework-attached container\'s page from the device', 30_000, 500);
     expect(page).toContain(again.duid);
     log(`attach = pipework: device 1 reaches ${ready.instance!.containerName} at ${address}`);
   });
