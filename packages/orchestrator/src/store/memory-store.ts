@@ -204,8 +204,17 @@ export class SyncMemoryStore implements SyncStore {
     const key = canonicalIpv6(address);
     if (key !== null) this.#byAddress.remove(key, id);
   }
+  /** Live clients by id, but the retired: one still holding an instance is unpacked, and still retired (isRetired). */
+  #liveClients(ids: readonly string[]): ClientRecord[] {
+    const clients: ClientRecord[] = [];
+    for (const id of ids) {
+      const client = this.#clients.get(id)!;
+      if (!isRetired(client)) clients.push({ ...client });
+    }
+    return clients;
+  }
   deviceClients(server: string, duid: string): ClientRecord[] {
-    return this.#byDevice.get(deviceKeyOf({ server, duid })).map((id) => ({ ...this.#clients.get(id)! }));
+    return this.#liveClients(this.#byDevice.get(deviceKeyOf({ server, duid })));
   }
   #indexDevice(client: ClientRecord): void {
     this.#byDevice.add(deviceKeyOf(client), client.id);
@@ -215,15 +224,19 @@ export class SyncMemoryStore implements SyncStore {
   }
   clientsWithAddress(address: string): ClientRecord[] {
     const key = canonicalIpv6(address);
-    return key === null ? [] : this.#byAddress.get(key).map((id) => ({ ...this.#clients.get(id)! }));
+    return key === null ? [] : this.#liveClients(this.#byAddress.get(key));
   }
   listClientsPage(after: string | null, limit: number): ClientRecord[] {
     const start = after === null ? 0 : this.#firstIdAfter(after);
     return this.#sortedIds.slice(start, start + limit).map((id) => this.getClient(id)!);
   }
   listClients(filter: ClientListFilter = {}): ClientRecord[] {
-    const clients = [...this.#clients.values()].map((c) => ({ ...c }));
     const retired = filter.retired ?? true;
+    const clients: ClientRecord[] = [];
+    // A retired client still holding an instance is not packed yet (deleteInstance packs it): the same test as a packed one.
+    for (const client of this.#clients.values()) {
+      if (retired === true || !isRetired(client) || (retired !== false && client.updatedAt >= retired.since)) clients.push({ ...client });
+    }
     if (retired === false) return clients;
     for (const [id, packed] of this.#retired) {
       if (retired === true || retiredAt(packed) >= retired.since) clients.push(unpackRetired(id, packed).client);
@@ -264,19 +277,20 @@ export class SyncMemoryStore implements SyncStore {
     }
     if (gone.size === 0) return 0;
     for (const id of gone) {
+      // A retired client that still held an instance is packed by deleteInstance, out of every index.
+      this.deleteInstance(id);
       if (this.#retired.delete(id)) {
         this.releaseAddress(id);
         this.#perState.gone--;
         continue;
       }
       const client = this.#clients.get(id)!;
-      this.deleteInstance(id);
+      this.#clients.delete(id);
       this.releaseAddress(id);
       this.#unindexAddress(client.address, id);
       this.#unindexDevice(client);
       this.#perState[client.state]--;
       this.#transitions.delete(id);
-      this.#clients.delete(id);
     }
     // One pass over the ordered ids, not one splice per client.
     let kept = 0;
@@ -339,6 +353,9 @@ export class SyncMemoryStore implements SyncStore {
     this.#countOwner(clientId, -1);
     if (this.#byMac?.get(old.mac) === clientId) this.#byMac.delete(old.mac);
     this.#instances.delete(clientId);
+    // A retired client kept unpacked for its instance is packed now it has none.
+    const client = this.#clients.get(clientId);
+    if (client && isRetired(client)) this.#retire(clientId);
   }
   listInstances(): InstanceRecord[] {
     return [...this.#instances.values()].map((i) => ({ ...i }));

@@ -439,6 +439,38 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
       await store.close();
     });
 
+    it('holds a retired client that still has an instance (its removal pending) as retired, and the same once the instance goes', async () => {
+      const store = open();
+      const at = (second: number) => `2026-01-01T00:00:${String(second).padStart(2, '0')}.000Z`;
+      await store.putClient(client('z1', { duid: '00:03:00:01:aa:09', address: 'fd00:1::91', state: 'ready', updatedAt: at(0) }));
+      await store.putInstance({ clientId: 'z1', agent: 'dock1', containerName: 'u-z1', containerId: 'cid', address: 'fd00:3::91/64', mac: '0a:00:00:00:00:91', image: 'img', createdAt: at(1) });
+      await store.putClient(client('z1', { duid: '00:03:00:01:aa:09', address: 'fd00:1::91', state: 'gone', desired: 'removed', updatedAt: at(5) }));
+      const ids = (clients: ClientRecord[]) => clients.map((c) => c.id).sort();
+      const expectRetired = async () => {
+        expect(await store.deviceClients('devnet', '00:03:00:01:aa:09')).toEqual([]);
+        expect(await store.clientsWithAddress('fd00:1::91')).toEqual([]);
+        expect(ids(await store.listClients({ retired: false }))).toEqual([]);
+        expect(ids(await store.listClients({ retired: { since: at(5) } }))).toEqual(['z1']);
+        expect(ids(await store.listClients({ retired: { since: at(6) } }))).toEqual([]);
+        expect(ids(await store.listClients())).toEqual(['z1']);
+        expect(await store.getClient('z1')).toMatchObject({ state: 'gone', desired: 'removed' });
+        expect(await store.clientsPerState()).toMatchObject({ gone: 1, ready: 0 });
+      };
+      await expectRetired();
+      expect(await store.getInstance('z1')).toMatchObject({ containerName: 'u-z1' });
+      expect(await store.countInstances()).toBe(1);
+      await store.deleteInstance('z1');
+      await expectRetired();
+      expect(await store.countInstances()).toBe(0);
+      // Pruned with an instance still held: both go.
+      await store.putInstance({ clientId: 'z1', agent: 'dock1', containerName: 'u-z1', containerId: 'cid', address: 'fd00:3::91/64', mac: '0a:00:00:00:00:91', image: 'img', createdAt: at(7) });
+      expect(await store.pruneGoneClients(at(59), 10)).toBe(1);
+      expect(await store.getClient('z1')).toBeUndefined();
+      expect(await store.countInstances()).toBe(0);
+      expect(await store.clientsPerState()).toMatchObject({ gone: 0 });
+      await store.close();
+    });
+
     it('keeps the last transitions of a retired client that gets more, and gives it back whole when it gets a container', async () => {
       const store = open();
       const at = (second: number) => `2026-01-01T00:00:${String(second).padStart(2, '0')}.000Z`;
