@@ -399,6 +399,16 @@ describe('isolation ([isolation] mode = filter)', () => {
     expect(attacher.attaches).toEqual([]);
   });
 
+  it('gives the access back to the device let in before when a stopped container cannot be started again', async () => {
+    expect((await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D1] })).status).toBe(201);
+    Object.assign(docker.containers.get(REQUEST.name)!, { state: 'exited', pid: 0 });
+    docker.fail.start = new Error('cannot start');
+    expect((await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D2] })).status).toBeGreaterThanOrEqual(500);
+    expect(writes.some((w) => w.input.includes(pairOf(D2, 'fd00:3::100')))).toBe(true);
+    expect(writes.at(-1)!.input).toContain(pairOf(D1, 'fd00:3::100'));
+    expect(writes.at(-1)!.input).not.toContain(nftAddress(D2));
+  });
+
   it('follows the device to its new address when the request comes again', async () => {
     await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D1] });
     const response = await call('POST', '/v1/containers', { ...REQUEST, deviceAddresses: [D2] });

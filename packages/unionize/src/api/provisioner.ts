@@ -139,12 +139,21 @@ export class Provisioner {
     if (info) checkSame(info, req);
     const devices = req.deviceAddresses ?? [req.labels[LABELS.deviceAddress] ?? ''].filter(Boolean);
     const dhcp = isDhcpAddress(req.address);
-    const known = this.#isolation?.entry(req.name)?.container ?? null;
-    const hadEntry = this.#isolation?.entry(req.name) !== undefined;
+    const previous = this.#isolation?.entry(req.name);
+    const known = previous?.container ?? null;
     // The filter is written while Docker creates and starts the container (nft takes 30-40 ms under
     // load: a lease's time to ready, otherwise spent in turn); attach still waits for it below.
     const isolating = this.#isolate(req.name, devices, dhcp ? known : parseCidr(req.address).address);
     isolating.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled meanwhile
+    // No container to reach: the filter goes back to what it was (none, or the devices let in before).
+    const restoreFilter = async () => {
+      await isolating.catch(() => undefined);
+      if (!this.#isolation) return;
+      await (previous ? this.#isolation.set(req.name, previous) : this.#isolation.forget(req.name)).catch((error: unknown) => {
+        log.error({ err: error }, 'could not restore the filter after a failed create or start');
+      });
+    };
+    let target: AttachTarget | null;
     try {
       if (!info) {
         const t = performance.now();
@@ -163,15 +172,12 @@ export class Provisioner {
         timings.startMs = ms(t);
         changed = true;
       }
+      target = targetOf(info);
+      if (!target) throw new AttachError(`attach ${req.name}: container has no pid or no mac/address labels`);
     } catch (error) {
-      // No container to reach: a device this request let in loses that access again.
-      await isolating.catch(() => undefined);
-      if (!hadEntry) await this.#isolation?.forget(req.name).catch(() => undefined);
+      await restoreFilter();
       throw error;
     }
-
-    const target = targetOf(info);
-    if (!target) throw new AttachError(`attach ${req.name}: container has no pid or no mac/address labels`);
     await isolating;
     const t = performance.now();
     const result = await this.#attacher.attach(target);
