@@ -25,9 +25,15 @@ bundle() {
   sed -i '1{/^#!/d}' "$dir/bundle/$2.mjs"
   # ASCII only, so node holds the source as one byte a character, not two (1.7 MB less resident for the
   # orchestrator): esbuild escapes every non-ASCII character in code (--charset=ascii) but copies the
-  # comments it keeps as they are, so what is left is in comments, where a '?' serves as well.
+  # comments it keeps as they are. Checked first, that what is not ASCII is only in comments (a line's
+  # // or /* */ part, or a line of a block comment), then each run of it becomes a '?'.
+  if ! perl -ne 'if (/[\x80-\xff]/) { my $l = $_; $l =~ s{/\*.*?\*/}{}g; $l =~ s{//.*$}{};
+      next if $l =~ m{^\s*(\*|/\*)}; if ($l =~ /[\x80-\xff]/) { print STDERR "line $.: $_"; $bad = 1 } }
+      END { exit($bad ? 1 : 0) }' "$dir/bundle/$2.mjs"; then
+    echo "bundle-daemons: $2.mjs has non-ASCII outside comments (above); esbuild's --charset=ascii should have escaped it" >&2
+    exit 1
+  fi
   LC_ALL=C sed -i 's/[\x80-\xff]\+/?/g' "$dir/bundle/$2.mjs"
-  if LC_ALL=C grep -q '[^[:print:][:space:]]' "$dir/bundle/$2.mjs"; then echo "bundle-daemons: $2.mjs is not ASCII" >&2; exit 1; fi
   chmod 0644 "$dir/bundle/$2.mjs"
 }
 
