@@ -52,6 +52,19 @@ describe('IdleTrim', () => {
     expect(warnings).toEqual(['memory trim: compacting the store failed; collecting anyway']);
   });
 
+  it('logs a collection that throws, and trims again after the next activity', async () => {
+    const warnings: string[] = [];
+    const warnLog = { ...log, warn: (_: unknown, message: string) => warnings.push(message), info: () => undefined } as unknown as typeof log;
+    let calls = 0;
+    const trim = new IdleTrim({ idleMs: 1_000, gc: () => { if (++calls === 1) throw new Error('out of memory'); }, log: warnLog });
+    trim.noteActivity();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(warnings).toEqual(['memory trim: the collection failed; trying again after the next activity']);
+    trim.noteActivity();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(calls).toBe(2);
+  });
+
   it('does not trim after stop', async () => {
     const gc = vi.fn();
     const trim = new IdleTrim({ idleMs: 1_000, gc, log });

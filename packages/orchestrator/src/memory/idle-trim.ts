@@ -75,7 +75,12 @@ export class IdleTrim {
     } catch (error) {
       this.#options.log.warn({ err: error }, 'memory trim: compacting the store failed; collecting anyway');
     }
-    this.#options.gc();
+    try {
+      this.#options.gc();
+    } catch (error) {
+      this.#options.log.warn({ err: error }, 'memory trim: the collection failed; trying again after the next activity');
+      return;
+    }
     const seconds = (performance.now() - started) / 1000;
     this.#options.log.info({ ms: Math.round(seconds * 1000), rssMbBefore: before, rssMbAfter: rssMb() }, 'memory trimmed after activity stopped');
     this.#options.onTrim?.(seconds);
