@@ -68,7 +68,8 @@ async function makeOne(since: number): Promise<Made> {
   const k = ++made;
   // Far above the orchestrator's pool, which hands out the lowest free offset from 0x100.
   const address = `${prefix}::be:${k.toString(16)}`;
-  const spec: CreateSpec = { name: `bench-floor-${tag}-${k}`, image, labels: {}, env: {}, mac: randomMac(), address: `${address}/64` };
+  const mac = randomMac();
+  const spec: CreateSpec = { name: `bench-floor-${tag}-${k}`, image, labels: {}, env: {}, mac, address: `${address}/64` };
   const t0 = performance.now();
   const container = await docker.createContainer(containerCreateOptions(spec));
   const t1 = performance.now();
@@ -78,7 +79,7 @@ async function makeOne(since: number): Promise<Made> {
   if (info.State.Pid <= 0) throw new Error(`${spec.name}: not running after start (${info.State.Status})`);
   const t3 = performance.now();
   const id = container.id;
-  const target = { name: spec.name, pid: info.State.Pid, mac: spec.mac, address: spec.address };
+  const target = { name: spec.name, pid: info.State.Pid, mac, address: `${address}/64` };
   await attacher.attach(target);
   const t4 = performance.now();
   const attached = await attacher.isAttached(target);

@@ -64,9 +64,65 @@ export const createContainerSchema = z
     command: z.array(z.string().max(4096)).min(1).max(64).optional(),
     memoryBytes: z.number().int().min(6 * 1024 * 1024).max(2 ** 40).optional(),
     nanoCpus: z.number().int().min(1_000_000).max(256e9).optional(),
+    /**
+     * The warm pool (`PUT /v1/pools`) this container may be claimed from: a
+     * started member of that pool made the same way (image, command, limits,
+     * the pool's env) becomes this container, renamed, attached, and told the
+     * rest of `env` in DEVICE_FACTS_PATH. None ready: made cold, as without it.
+     */
+    pool: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'pool name is not valid').optional(),
   })
   .strict();
 export type CreateContainerRequest = z.infer<typeof createContainerSchema>;
+
+/**
+ * Where a claimed pool member finds its device's facts: `NAME=value` lines,
+ * one per `env` entry of the claiming request (a value's control characters
+ * are written as spaces). A cold-started container has them in its
+ * environment instead; the client image reads either (client-image/rootfs/init.sh).
+ */
+export const DEVICE_FACTS_PATH = '/run/unionize/device.env';
+
+/** How a pool's members are made: a profile, as the orchestrator would ask for a device's container of it. */
+export const poolSpecSchema = z
+  .object({
+    /** The profile's name; a request's `pool`. */
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'pool name is not valid'),
+    /** Members to keep started; 0 empties the pool. */
+    size: z.number().int().min(0).max(1000),
+    image: imageRefSchema,
+    command: z.array(z.string().max(4096)).min(1).max(64).optional(),
+    memoryBytes: z.number().int().min(6 * 1024 * 1024).max(2 ** 40).optional(),
+    nanoCpus: z.number().int().min(1_000_000).max(256e9).optional(),
+    /** The profile's own env (the same for every device): fixed at create; a claim's must match. */
+    env: z.record(envKey, z.string().max(4096)).default({}),
+  })
+  .strict();
+export type PoolSpec = z.infer<typeof poolSpecSchema>;
+
+/** `PUT /v1/pools`: every pool the agent should keep; one not named here is emptied. */
+export const poolsRequestSchema = z.object({ pools: z.array(poolSpecSchema).max(64) }).strict();
+export type PoolsRequest = z.infer<typeof poolsRequestSchema>;
+
+export const poolStatusSchema = z.object({
+  name: z.string(),
+  /** Members wanted. */
+  size: z.number(),
+  /** Members started and unclaimed. */
+  ready: z.number(),
+  /** Members being made now (at most one per agent at a time). */
+  starting: z.number(),
+  /** Since the agent started: containers taken from this pool, and requests for it that found none ready (made cold). */
+  claims: z.number(),
+  misses: z.number(),
+  /** The last member's create and start, ms; null before the first. */
+  lastRefillMs: z.number().nullable(),
+});
+export type PoolStatus = z.infer<typeof poolStatusSchema>;
+
+/** The answer to `GET` and `PUT /v1/pools`. */
+export const poolListSchema = z.object({ pools: z.array(poolStatusSchema), maxMembers: z.number() });
+export type PoolList = z.infer<typeof poolListSchema>;
 
 export const containerViewSchema = z.object({
   name: z.string(),

@@ -46,6 +46,7 @@ describe('unionize config', () => {
       network: { bridge: 'br-ctr', gateway: 'fd00:3::1', attach: 'native' },
       dhcp: { stateDir: '/run/unionize/dhcp', client: 'dhclient', leaseWaitMs: 5000, release: true },
       isolation: { mode: 'filter', egress: { kind: 'none' }, nft: 'nft' },
+      pool: { maxContainers: 32 },
       log: { level: 'info' },
       metrics: { tokenFile: undefined },
     });

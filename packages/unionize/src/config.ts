@@ -121,6 +121,12 @@ const isolationSection = section({
   nft: text.default('nft'),
 });
 
+/** Warm pools (the orchestrator says which, PUT /v1/pools): this agent's own bound on them. */
+const poolSection = section({
+  /** Most pool members, all pools together, whatever the orchestrator asks; 0: no pools on this agent (every container made cold). */
+  max_containers: z.coerce.number({ error: 'must be a whole number' }).int().min(0).max(1000).default(32),
+}).transform((s) => ({ maxContainers: s.max_containers }));
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const logSection = section({
   level: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -136,6 +142,7 @@ export const configSchema = z.strictObject({
   network: networkSection,
   dhcp: dhcpSection.prefault({}),
   isolation: isolationSection.prefault({}),
+  pool: poolSection.prefault({}),
   log: logSection.prefault({}),
   metrics: metricsSection.prefault({}),
 });
@@ -144,6 +151,7 @@ export type UnionizeConfig = z.output<typeof configSchema>;
 export type NetworkConfig = UnionizeConfig['network'];
 export type DhcpConfig = UnionizeConfig['dhcp'];
 export type IsolationConfig = UnionizeConfig['isolation'];
+export type PoolConfig = UnionizeConfig['pool'];
 
 /** Load and validate the config file; throws ConfigError with one line naming the key. */
 export function loadConfig(file: string): UnionizeConfig {

@@ -12,7 +12,8 @@ import { DockerEngineClient } from './docker/docker-client.js';
 import { EngineHttp } from './docker/engine-http.js';
 import { KeptImages } from './kept/kept-images.js';
 import { Isolation } from './isolation/isolation.js';
-import { createMetrics } from './metrics/metrics.js';
+import { createMetrics, poolMetricHooks } from './metrics/metrics.js';
+import { WarmPool } from './pool/warm-pool.js';
 
 /**
  * `unionize --config FILE`: the only place that wires config → logger → docker → attacher → app → HTTPS.
@@ -53,11 +54,13 @@ function checkTlsFiles(file: string, config: UnionizeConfig): void {
   }
 }
 
-function handleSignals(server: ServerType, log: Logger): void {
+function handleSignals(server: ServerType, log: Logger, pool: WarmPool | undefined): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
+    // Members stay for the next start (restore); a member half made is removed by it.
+    pool?.stop();
     log.info({ signal }, 'stopping: finishing in-flight requests');
     // close() waits for in-flight requests (an attach is not cut halfway); idle keep-alives go now.
     server.close(() => {
@@ -130,12 +133,19 @@ async function main(): Promise<void> {
   docker.ping().catch((error: Error) => log.warn({ err: error }, 'docker is not reachable yet'));
 
   const isolation = new Isolation({ ...config.isolation, gateway: config.network.gateway });
-  await startIsolation(isolation, new Provisioner({ docker, attacher, log, isolation }), log);
-
   const metrics = createMetrics({ docker, isolation, defaultMetrics: true });
+  const pool: WarmPool | undefined = config.pool.maxContainers > 0
+    ? new WarmPool({ docker, log, maxMembers: config.pool.maxContainers, busy: (): number => provisioner.ensuring, ...poolMetricHooks(metrics) })
+    : undefined;
+  const provisioner: Provisioner = new Provisioner({ docker, attacher, log, isolation, ...(pool ? { pool } : {}) });
+  // Claims read back before the filter is rebuilt from the containers' labels (a claimed member's are in its record).
+  await pool?.restore().catch((error: Error) => log.warn({ err: error }, 'pool: not restored at start (docker not up?); members left alone'));
+  await startIsolation(isolation, provisioner, log);
+  if (pool) metrics.watchPools(() => pool.status());
+
   const kept = new KeptImages({ http: new EngineHttp({ socketPath: config.docker.socket }), docker, log });
   const app = createApp({
-    docker, attacher, isolation, kept, verifier: new RequestVerifier({ keys: keyring, notBefore: performance.timeOrigin }), network: config.network, log, metrics, ...(metricsToken ? { metricsToken } : {}),
+    docker, attacher, isolation, kept, provisioner, ...(pool ? { pool } : {}), verifier: new RequestVerifier({ keys: keyring, notBefore: performance.timeOrigin }), network: config.network, log, metrics, ...(metricsToken ? { metricsToken } : {}),
   });
   let server: ServerType;
   try {
@@ -150,7 +160,7 @@ async function main(): Promise<void> {
     die(`cannot listen on [${config.server.listen}]:${config.server.port}: ${(error as Error).message}`);
   }
   log.info({ listen: config.server.listen, port: config.server.port, bridge: config.network.bridge }, 'listening');
-  handleSignals(server, log);
+  handleSignals(server, log, pool);
 }
 
 const fatal = (error: unknown) => die(error instanceof Error ? (error.stack ?? error.message) : String(error));

@@ -12,6 +12,8 @@ import {
   isDhcpAddress,
   keepContainerSchema,
   jsonErrorHandler,
+  poolsRequestSchema,
+  type PoolList,
   jsonNotFound,
   limitBody,
   type CreateContainerRequest,
@@ -29,6 +31,7 @@ import type { KeptImages } from '../kept/kept-images.js';
 import { routeLabel, type UnionizeMetrics } from '../metrics/metrics.js';
 import { unionizeOpenApi } from '../openapi/routes.js';
 import { parseCidr, prefixContains, sameAddress } from '../net/ipv6.js';
+import type { WarmPool } from '../pool/warm-pool.js';
 import { Provisioner } from './provisioner.js';
 
 export interface AppDeps {
@@ -45,6 +48,10 @@ export interface AppDeps {
   metricsToken?: Buffer;
   /** Kept images (profiles' `keep = true`); none: those routes answer 404. */
   kept?: KeptImages;
+  /** Warm pools (`[pool] max_containers` > 0); none: PUT /v1/pools keeps nothing, and says so. */
+  pool?: WarmPool;
+  /** The one the daemon restored its filter and pools with; else one is made here (tests). */
+  provisioner?: Provisioner;
 }
 
 type Env = { Variables: { requestId: string; log: Logger } };
@@ -78,7 +85,7 @@ async function jsonBody(c: Context<Env>): Promise<unknown> {
 /** unionize's HTTP API. Everything but /healthz needs an HMAC signature. */
 export function createApp(deps: AppDeps): Hono<Env> {
   const { docker, attacher, verifier, network, log, metrics } = deps;
-  const provisioner = new Provisioner({ docker, attacher, log, ...(deps.isolation ? { isolation: deps.isolation } : {}) });
+  const provisioner = deps.provisioner ?? new Provisioner({ docker, attacher, log, ...(deps.isolation ? { isolation: deps.isolation } : {}), ...(deps.pool ? { pool: deps.pool } : {}) });
   const app = new Hono<Env>();
   const handleError = jsonErrorHandler(log);
 
@@ -137,6 +144,18 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   app.get('/v1/containers', async (c) => c.json({ containers: await provisioner.list() }));
+
+  const pools = (): PoolList => ({ pools: deps.pool?.status() ?? [], maxMembers: deps.pool?.maxMembers ?? 0 });
+  app.get('/v1/pools', (c) => c.json(pools()));
+  app.put('/v1/pools', async (c) => {
+    const parsed = poolsRequestSchema.safeParse(await jsonBody(c));
+    if (!parsed.success) throw invalidRequest(parsed.error);
+    const names = parsed.data.pools.map((p) => p.name);
+    const twice = names.find((name, i) => names.indexOf(name) !== i);
+    if (twice !== undefined) throw new UnionizeError('INVALID_REQUEST', `invalid request body: pools: ${twice} is named twice`);
+    await deps.pool?.setSpecs(parsed.data.pools);
+    return c.json(pools());
+  });
 
   app.delete('/v1/containers/:name', async (c) => {
     const name = containerNameSchema.safeParse(c.req.param('name'));

@@ -6,6 +6,7 @@ import { OWN_LABELS, type ContainerInfo, type DockerClient } from '../docker/doc
 import { hostVethName } from '../attach/plan.js';
 import { AttachError, DockerError, UnionizeError } from '../errors.js';
 import type { Isolation } from '../isolation/isolation.js';
+import type { WarmPool } from '../pool/warm-pool.js';
 import { parseCidr, sameAddress } from '../net/ipv6.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 
@@ -20,6 +21,8 @@ export interface ProvisionerDeps {
   log: Logger;
   /** Who may reach which container; none: no filter (unit tests of other parts). */
   isolation?: Isolation;
+  /** Warm pools a request's `pool` may claim from; none: every container is made cold. */
+  pool?: WarmPool;
 }
 
 export interface EnsureResult {
@@ -100,7 +103,10 @@ export class Provisioner {
   readonly #attacher: Attacher;
   readonly #log: Logger;
   readonly #isolation: Isolation | undefined;
+  readonly #pool: WarmPool | undefined;
   readonly #locks = new KeyedMutex();
+  /** Container requests in progress (the pool's refills wait for them). */
+  #ensuring = 0;
   /** DHCP containers whose lease is awaited for the filter (#watchLease). */
   readonly #watching = new Set<string>();
 
@@ -109,6 +115,18 @@ export class Provisioner {
     this.#attacher = deps.attacher;
     this.#log = deps.log;
     this.#isolation = deps.isolation?.filtering ? deps.isolation : undefined;
+    this.#pool = deps.pool;
+  }
+
+  /** Container requests in progress now. */
+  get ensuring(): number {
+    return this.#ensuring;
+  }
+
+  /** A claimed pool member with its claim's labels; anything else as it is. */
+  async #inspect(name: string): Promise<ContainerInfo | null> {
+    const info = await this.#docker.inspectByName(name);
+    return info && this.#pool ? this.#pool.withClaim(info) : info;
   }
 
   /** The device addresses the filter lets reach this container, for its view; undefined without a filter. */
@@ -126,8 +144,13 @@ export class Provisioner {
     await this.#isolation.set(name, { devices, container, port: hostVethName(name) });
   }
 
-  ensure(req: CreateContainerRequest, log: Logger = this.#log): Promise<EnsureResult> {
-    return this.#locks.run(req.name, () => this.#ensure(req, log.child({ container: req.name })));
+  async ensure(req: CreateContainerRequest, log: Logger = this.#log): Promise<EnsureResult> {
+    this.#ensuring++;
+    try {
+      return await this.#locks.run(req.name, () => this.#ensure(req, log.child({ container: req.name })));
+    } finally {
+      this.#ensuring--;
+    }
   }
 
   async #ensure(req: CreateContainerRequest, log: Logger): Promise<EnsureResult> {
@@ -135,7 +158,7 @@ export class Provisioner {
     const timings: Record<string, number> = {};
     let changed = false;
 
-    let info = await this.#docker.inspectByName(req.name);
+    let info = await this.#inspect(req.name);
     if (info) checkSame(info, req);
     const devices = req.deviceAddresses ?? [req.labels[LABELS.deviceAddress] ?? ''].filter(Boolean);
     const dhcp = isDhcpAddress(req.address);
@@ -155,6 +178,14 @@ export class Provisioner {
     };
     let target: AttachTarget | null;
     try {
+      if (!info && this.#pool) {
+        const t = performance.now();
+        info = await this.#pool.claim(req, log);
+        if (info) {
+          timings.claimMs = ms(t);
+          changed = true;
+        }
+      }
       if (!info) {
         const t = performance.now();
         info = await this.#create(req);
@@ -210,7 +241,7 @@ export class Provisioner {
   }
 
   async #runningOrThrow(name: string, id: string): Promise<ContainerInfo> {
-    const info = await this.#docker.inspectByName(name);
+    const info = await this.#inspect(name);
     if (!info || info.id !== id) throw new AttachError(`attach ${name}: container was removed or replaced right after start`);
     if (info.state !== 'running' || info.pid <= 0) {
       throw new AttachError(`attach ${name}: container is ${info.state} right after start; nothing to attach (check its image and command)`);
@@ -220,7 +251,7 @@ export class Provisioner {
 
   /** The namespace we configured is the container's only if it is still the same process (ARCHITECTURE.md, pitfalls). */
   async #sameContainerOrThrow(before: ContainerInfo): Promise<ContainerInfo> {
-    const after = await this.#docker.inspectByName(before.name);
+    const after = await this.#inspect(before.name);
     if (!after || after.id !== before.id) throw new AttachError(`attach ${before.name}: container was removed or replaced during attach`);
     if (after.state !== 'running' || after.pid !== before.pid) {
       throw new AttachError(
@@ -232,18 +263,19 @@ export class Provisioner {
 
   /** Managed containers by name; `address` set only for running ones whose eth1 checks out. */
   async list(): Promise<ContainerView[]> {
-    const containers = (await this.#docker.listManaged()).sort((a, b) => a.name.localeCompare(b.name));
+    // Unclaimed pool members are nobody's containers yet.
+    const containers = (await this.#docker.listManaged()).filter((c) => !this.#pool?.isMember(c)).sort((a, b) => a.name.localeCompare(b.name));
     const views: Array<ContainerView | null> = new Array(containers.length).fill(null);
     let next = 0;
     const worker = async () => {
       for (let i = next++; i < containers.length; i = next++) {
         const summary = containers[i]!;
         if (summary.state !== 'running') {
-          views[i] = toView(summary, false);
+          views[i] = toView(this.#pool ? await this.#pool.withClaim(summary) : summary, false);
           continue;
         }
         // The list carries no PID: inspect to check eth1. Gone meanwhile: leave it out.
-        const info = await this.#docker.inspectByName(summary.name);
+        const info = await this.#inspect(summary.name);
         if (!info || !isManaged(info)) continue;
         const target = targetOf(info);
         const address = target === null ? null : await this.#attacher.addressOf(target);
@@ -331,6 +363,7 @@ export class Provisioner {
       // The device loses access before its container goes (an address reused later must not let it in).
       await this.#isolation?.forget(name);
       if (!(await this.#docker.remove(info.id))) return false;
+      await this.#pool?.forget(info.id).catch((error: unknown) => log.warn({ container: name, err: error }, 'pool: claim record not removed; the next restore removes it'));
       try {
         await this.#attacher.detach(name);
       } catch (error) {

@@ -14,6 +14,10 @@ export const OWN_LABELS = {
   address: LABELS.address,
   /** Not in the shared LABELS: only unionize reads it back (ContainerView.mac). */
   mac: 'io.unionize.mac',
+  /** A warm pool's member (pool/warm-pool.ts): the pool's name; a claimed one keeps it (labels are fixed at create). */
+  pool: 'io.unionize.pool',
+  /** The hash of how the member was made (poolSpecKey): a pool whose spec changed replaces it. */
+  poolSpec: 'io.unionize.pool.spec',
 } as const;
 
 export interface ContainerInfo {
@@ -35,9 +39,9 @@ export interface CreateSpec {
   image: string;
   labels: Record<string, string>;
   env: Record<string, string>;
-  /** eth1 MAC and address/prefix, recorded as labels so the container describes itself. */
-  mac: string;
-  address: string;
+  /** eth1 MAC and address/prefix, recorded as labels so the container describes itself; none for a pool member (its claim says). */
+  mac?: string;
+  address?: string;
   /** Overrides the image's CMD. */
   command?: string[];
   /** Memory limit, bytes. */
@@ -59,6 +63,26 @@ export interface DockerClient {
   remove(id: string): Promise<boolean>;
   /** All containers labelled `io.unionize.managed=true`, running or not. */
   listManaged(): Promise<ContainerInfo[]>;
+}
+
+/** A Docker volume's name and labels. */
+export interface VolumeInfo {
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** What the warm pool needs besides (pool/warm-pool.ts): renames, a file into a container, and labelled volumes as records. */
+export interface PoolDockerClient extends DockerClient {
+  /** false when the new name is taken (409). */
+  rename(id: string, name: string): Promise<boolean>;
+  /** Unpacks a tar into the container's filesystem at `path` (a directory that exists). */
+  putArchive(id: string, path: string, tar: Buffer): Promise<void>;
+  createVolume(name: string, labels: Record<string, string>): Promise<void>;
+  inspectVolume(name: string): Promise<VolumeInfo | null>;
+  /** false when it did not exist. */
+  removeVolume(name: string): Promise<boolean>;
+  /** Volumes with this label key. */
+  listVolumes(label: string): Promise<VolumeInfo[]>;
 }
 
 /** The body of `POST /containers/create` (with `name`, which goes in the query), as far as unionize fills it in. */
@@ -87,8 +111,8 @@ export function containerCreateOptions(spec: CreateSpec): ContainerCreateOptions
     Labels: {
       ...spec.labels,
       [OWN_LABELS.managed]: 'true',
-      [OWN_LABELS.address]: spec.address,
-      [OWN_LABELS.mac]: spec.mac,
+      ...(spec.address === undefined ? {} : { [OWN_LABELS.address]: spec.address }),
+      ...(spec.mac === undefined ? {} : { [OWN_LABELS.mac]: spec.mac }),
     },
     HostConfig: {
       // Docker gives it no network; eth1 is attached by unionize after start.
@@ -145,7 +169,7 @@ export interface DockerEngineClientOptions {
 const ref = (idOrName: string) => encodeURIComponent(idOrName);
 
 /** DockerClient on the Engine API's unix socket (engine-http.ts). */
-export class DockerEngineClient implements DockerClient {
+export class DockerEngineClient implements PoolDockerClient {
   readonly #http: EngineHttp;
   readonly #pingTimeoutMs: number;
 
@@ -234,6 +258,62 @@ export class DockerEngineClient implements DockerClient {
       labels: c.Labels ?? {},
       createdAt: new Date(c.Created * 1000).toISOString(),
     }));
+  }
+
+  async rename(id: string, name: string): Promise<boolean> {
+    try {
+      await this.#http.call({ method: 'POST', path: `/containers/${ref(id)}/rename?name=${ref(name)}` });
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 409) return false;
+      throw dockerError(`rename ${id.slice(0, 12)} to ${name}`, error);
+    }
+  }
+
+  async putArchive(id: string, path: string, tar: Buffer): Promise<void> {
+    try {
+      await this.#http.call({ method: 'PUT', path: `/containers/${ref(id)}/archive?path=${ref(path)}`, rawBody: { data: tar, contentType: 'application/x-tar' } });
+    } catch (error) {
+      throw dockerError(`copy into ${id.slice(0, 12)}`, error);
+    }
+  }
+
+  async createVolume(name: string, labels: Record<string, string>): Promise<void> {
+    try {
+      await this.#http.call({ method: 'POST', path: '/volumes/create', body: { Name: name, Labels: labels } });
+    } catch (error) {
+      throw dockerError(`volume create ${name}`, error);
+    }
+  }
+
+  async inspectVolume(name: string): Promise<VolumeInfo | null> {
+    try {
+      const volume = await this.#http.call<{ Name: string; Labels: Record<string, string> | null }>({ method: 'GET', path: `/volumes/${ref(name)}` });
+      return { name: volume.Name, labels: volume.Labels ?? {} };
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw dockerError(`volume inspect ${name}`, error);
+    }
+  }
+
+  async removeVolume(name: string): Promise<boolean> {
+    try {
+      await this.#http.call({ method: 'DELETE', path: `/volumes/${ref(name)}?force=true` });
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw dockerError(`volume remove ${name}`, error);
+    }
+  }
+
+  async listVolumes(label: string): Promise<VolumeInfo[]> {
+    try {
+      const filters = encodeURIComponent(JSON.stringify({ label: [label] }));
+      const answer = await this.#http.call<{ Volumes: Array<{ Name: string; Labels: Record<string, string> | null }> | null }>({ method: 'GET', path: `/volumes?filters=${filters}` });
+      return (answer.Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {} }));
+    } catch (error) {
+      throw dockerError('volume list', error);
+    }
   }
 
   /** Closes its idle connections to Docker. */

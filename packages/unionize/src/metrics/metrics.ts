@@ -1,3 +1,4 @@
+import type { PoolStatus } from '@unionize/protocol';
 import type { Context } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -13,6 +14,21 @@ export interface UnionizeMetrics {
   readonly registry: Registry;
   readonly requests: Counter<'method' | 'route' | 'status'>;
   readonly requestSeconds: Histogram<'method' | 'route'>;
+  /** Warm pools (pool/warm-pool.ts): claims, misses (made cold), and each member's create and start. */
+  readonly poolClaims: Counter<'pool'>;
+  readonly poolMisses: Counter<'pool'>;
+  readonly poolRefillSeconds: Histogram<'pool'>;
+  /** Where the pool gauges read from, once there is a pool. */
+  watchPools(status: () => PoolStatus[]): void;
+}
+
+/** WarmPoolOptions' hooks, counting into these metrics. */
+export function poolMetricHooks(metrics: UnionizeMetrics): { onClaim: (pool: string) => void; onMiss: (pool: string) => void; onRefill: (pool: string, seconds: number) => void } {
+  return {
+    onClaim: (pool) => metrics.poolClaims.inc({ pool }),
+    onMiss: (pool) => metrics.poolMisses.inc({ pool }),
+    onRefill: (pool, seconds) => metrics.poolRefillSeconds.observe({ pool }, seconds),
+  };
 }
 
 /** How long a scrape waits for Docker before calling it down. */
@@ -81,8 +97,36 @@ export function createMetrics(options: { docker: DockerClient; isolation?: Isola
     });
   }
 
+  let poolStatus: (() => PoolStatus[]) | undefined;
+  new Gauge({
+    name: 'unionize_pool_members',
+    help: 'Warm pool members by pool: wanted (size), started and unclaimed (ready), being made (starting)',
+    labelNames: ['pool', 'kind'],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of poolStatus?.() ?? []) {
+        this.set({ pool: p.name, kind: 'size' }, p.size);
+        this.set({ pool: p.name, kind: 'ready' }, p.ready);
+        this.set({ pool: p.name, kind: 'starting' }, p.starting);
+      }
+    },
+  });
+
   return {
     registry,
+    poolClaims: new Counter({ name: 'unionize_pool_claims_total', help: 'Containers made by claiming a warm pool member, by pool', labelNames: ['pool'], registers }),
+    poolMisses: new Counter({ name: 'unionize_pool_misses_total', help: 'Requests for a pool that found no member ready (or whose claim failed) and were made cold, by pool', labelNames: ['pool'], registers }),
+    poolRefillSeconds: new Histogram({
+      name: 'unionize_pool_refill_seconds',
+      help: 'Time to make one pool member (create, start, inspect), by pool',
+      labelNames: ['pool'],
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers,
+    }),
+    watchPools: (status) => {
+      poolStatus = status;
+    },
     requests: new Counter({ name: 'unionize_http_requests_total', help: 'HTTP requests answered, by method, route pattern and status', labelNames: ['method', 'route', 'status'], registers }),
     requestSeconds: new Histogram({
       name: 'unionize_http_request_duration_seconds',

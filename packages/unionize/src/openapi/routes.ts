@@ -1,4 +1,4 @@
-import { EXPORT_CONTENT_TYPE, containerListSchema, containerViewSchema, createContainerSchema, errorBodySchema, keepContainerSchema, keepResultSchema, keptImageListSchema, openApiDocument, type RouteDoc } from '@unionize/protocol';
+import { EXPORT_CONTENT_TYPE, containerListSchema, containerViewSchema, createContainerSchema, errorBodySchema, keepContainerSchema, keepResultSchema, keptImageListSchema, openApiDocument, poolListSchema, poolsRequestSchema, type RouteDoc } from '@unionize/protocol';
 import { z } from 'zod';
 
 const error = (description: string) => ({ description, schema: errorBodySchema });
@@ -33,6 +33,12 @@ export const UNIONIZE_ROUTES: readonly RouteDoc[] = [
     },
   },
   { method: 'get', path: '/v1/containers', summary: 'Every managed container', auth: 'hmac', tags: ['containers'], responses: { 200: { description: 'containers', schema: containerListSchema }, 401: unauthenticated } },
+  { method: 'get', path: '/v1/pools', summary: 'Warm pools: size wanted, members ready and starting, claims and misses', auth: 'hmac', tags: ['pools'], responses: { 200: { description: 'pools', schema: poolListSchema }, 401: unauthenticated } },
+  {
+    method: 'put', path: '/v1/pools', summary: 'The warm pools to keep (every one; one not named is emptied); members made otherwise or beyond a size go', auth: 'hmac', tags: ['pools'],
+    body: poolsRequestSchema,
+    responses: { 200: { description: 'pools now (maxMembers 0: this agent keeps none)', schema: poolListSchema }, 400: error('invalid request'), 401: unauthenticated },
+  },
   {
     method: 'delete', path: '/v1/containers/:name', summary: 'Remove a managed container', auth: 'hmac', tags: ['containers'],
     responses: { 204: { description: 'removed' }, 400: error('invalid name'), 401: unauthenticated, 404: error('no managed container of that name') },

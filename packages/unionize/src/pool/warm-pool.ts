@@ -1,0 +1,377 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { DEVICE_FACTS_PATH, type CreateContainerRequest, type PoolSpec, type PoolStatus } from '@unionize/protocol';
+import type { Logger } from 'pino';
+import { OWN_LABELS, type ContainerInfo, type PoolDockerClient } from '../docker/docker-client.js';
+import { tarOf } from './tar.js';
+
+/**
+ * Warm pools: per profile, a few containers created and started with no
+ * network, so that a lease's container is a rename and an attach away
+ * instead of a `docker start` (README, Warm pool).
+ *
+ * A member is named `pool-HEX` and labelled with its pool and how it was made
+ * (OWN_LABELS.pool, .poolSpec). A claim, in this order:
+ *   1. records the device's labels, MAC and address in a Docker volume named
+ *      for the member's id (`unionize-claim-ID`, label CLAIM_LABEL): labels
+ *      cannot change after create, and a record the device could edit (a file
+ *      in its own container) must not decide whose container it is;
+ *   2. writes the device's facts (the request's env) to DEVICE_FACTS_PATH;
+ *   3. renames the member to the device's container name: the claim's commit.
+ * After a restart (restore): a `pool-` member with a record was being claimed
+ * when the agent died, and goes; without one it is back in the pool; a
+ * renamed member is its device's, with the labels of its record, or goes when
+ * it has none. A container claimed is never a member again.
+ */
+
+export const POOL_NAME_PREFIX = 'pool-';
+export const CLAIM_VOLUME_PREFIX = 'unionize-claim-';
+/** On a claim's volume: the claim as JSON. */
+export const CLAIM_LABEL = 'io.unionize.claim';
+
+/** What a claim fixes that the member's labels cannot hold. */
+export interface Claim {
+  name: string;
+  labels: Record<string, string>;
+  mac: string;
+  address: string;
+}
+
+/** How a pool's members are made, as one short hash: a member made otherwise is not claimed, and is replaced. */
+export function poolSpecKey(spec: Pick<PoolSpec, 'image' | 'command' | 'memoryBytes' | 'nanoCpus' | 'env'>): string {
+  const env = Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const canonical = JSON.stringify([spec.image, spec.command ?? null, spec.memoryBytes ?? null, spec.nanoCpus ?? null, env]);
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+}
+
+/** A request a member of this pool can serve: made the same way, and the pool's env entries the request's too. */
+export function fitsPool(spec: PoolSpec, req: CreateContainerRequest): boolean {
+  if (req.image !== spec.image || req.memoryBytes !== spec.memoryBytes || req.nanoCpus !== spec.nanoCpus) return false;
+  if (JSON.stringify(req.command ?? null) !== JSON.stringify(spec.command ?? null)) return false;
+  return Object.entries(spec.env).every(([key, value]) => req.env[key] === value);
+}
+
+/** DEVICE_FACTS_PATH's lines: `NAME=value`, a value's control characters as spaces (one line each, whatever a device sent). */
+export function deviceFactsFile(env: Readonly<Record<string, string>>): Buffer {
+  // eslint-disable-next-line no-control-regex
+  const lines = Object.entries(env).map(([key, value]) => `${key}=${value.replace(/[\u0000-\u001f\u007f]/g, ' ')}\n`);
+  return Buffer.from(lines.join(''), 'utf8');
+}
+
+export const isPoolMemberName = (name: string) => name.startsWith(POOL_NAME_PREFIX);
+const isPoolContainer = (info: ContainerInfo) => info.labels[OWN_LABELS.pool] !== undefined;
+const claimVolumeOf = (containerId: string) => `${CLAIM_VOLUME_PREFIX}${containerId}`;
+
+function parseClaim(json: string | undefined): Claim | null {
+  if (json === undefined) return null;
+  try {
+    const claim = JSON.parse(json) as Partial<Claim>;
+    if (typeof claim.name !== 'string' || typeof claim.mac !== 'string' || typeof claim.address !== 'string' || typeof claim.labels !== 'object' || claim.labels === null) return null;
+    return { name: claim.name, mac: claim.mac, address: claim.address, labels: Object.fromEntries(Object.entries(claim.labels).filter(([, v]) => typeof v === 'string')) };
+  } catch {
+    return null;
+  }
+}
+
+interface Member {
+  id: string;
+  name: string;
+  key: string;
+}
+
+interface Counts {
+  claims: number;
+  misses: number;
+  lastRefillMs: number | null;
+}
+
+export interface WarmPoolOptions {
+  docker: PoolDockerClient;
+  log: Logger;
+  /** Most members in all pools together (`[pool] max_containers`). */
+  maxMembers: number;
+  /** Container requests in progress: refills wait for them (a dry pool in a burst must not slow the cold path, nor a claim). */
+  busy: () => number;
+  /** After a failed refill, the first wait before the next (doubling to 30 s). */
+  retryMs?: number;
+  onClaim?: (pool: string) => void;
+  onMiss?: (pool: string) => void;
+  onRefill?: (pool: string, seconds: number) => void;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+export class WarmPool {
+  readonly #o: WarmPoolOptions;
+  /** Pools wanted, by name, with their spec's key. */
+  #specs = new Map<string, PoolSpec & { key: string }>();
+  /** Started, unclaimed members by pool name, oldest first. */
+  readonly #ready = new Map<string, Member[]>();
+  readonly #counts = new Map<string, Counts>();
+  /** Claims by container id (their volumes' contents). */
+  readonly #claims = new Map<string, Claim>();
+  #starting: string | null = null;
+  #refilling: Promise<void> | undefined;
+  #again = false;
+  #stopped = false;
+
+  constructor(options: WarmPoolOptions) {
+    this.#o = options;
+  }
+
+  get maxMembers(): number {
+    return this.#o.maxMembers;
+  }
+
+  #count(pool: string): Counts {
+    let counts = this.#counts.get(pool);
+    if (!counts) this.#counts.set(pool, (counts = { claims: 0, misses: 0, lastRefillMs: null }));
+    return counts;
+  }
+
+  #members(): number {
+    let n = this.#starting === null ? 0 : 1;
+    for (const members of this.#ready.values()) n += members.length;
+    return n;
+  }
+
+  /** At start: members back in their pools, claims read back, what a crash left half done removed. */
+  async restore(): Promise<void> {
+    const { docker, log } = this.#o;
+    const [containers, volumes] = await Promise.all([docker.listManaged(), docker.listVolumes(CLAIM_LABEL)]);
+    const claims = new Map<string, Claim | null>();
+    for (const volume of volumes) {
+      if (volume.name.startsWith(CLAIM_VOLUME_PREFIX)) claims.set(volume.name.slice(CLAIM_VOLUME_PREFIX.length), parseClaim(volume.labels[CLAIM_LABEL]));
+    }
+    const seen = new Set<string>();
+    let back = 0;
+    let removed = 0;
+    for (const c of containers) {
+      if (!isPoolContainer(c)) continue;
+      seen.add(c.id);
+      const claim = claims.get(c.id) ?? null;
+      if (isPoolMemberName(c.name) && !claims.has(c.id) && c.state === 'running') {
+        this.#readyOf(c.labels[OWN_LABELS.pool]!).push({ id: c.id, name: c.name, key: c.labels[OWN_LABELS.poolSpec] ?? '' });
+        back++;
+      } else if (!isPoolMemberName(c.name) && claim) {
+        this.#claims.set(c.id, claim);
+      } else {
+        // Stopped (dockerd restarted), half claimed, or claimed with no record: nobody's, or nobody can say whose.
+        log.warn({ container: c.name, id: c.id, state: c.state, record: claims.has(c.id) }, 'pool: removing a member that cannot go back to its pool');
+        await this.#discard(c.id);
+        removed++;
+      }
+    }
+    for (const id of claims.keys()) if (!seen.has(id)) await docker.removeVolume(claimVolumeOf(id)).catch(() => false);
+    log.info({ members: back, claimed: this.#claims.size, removed }, 'pool: restored');
+  }
+
+  #readyOf(pool: string): Member[] {
+    let members = this.#ready.get(pool);
+    if (!members) this.#ready.set(pool, (members = []));
+    return members;
+  }
+
+  /** The pools wanted now (PUT /v1/pools): members made otherwise or beyond a pool's size go; the rest are refilled. */
+  async setSpecs(specs: readonly PoolSpec[]): Promise<void> {
+    this.#specs = new Map(specs.map((spec) => [spec.name, { ...spec, key: poolSpecKey(spec) }]));
+    const surplus: Member[] = [];
+    for (const [pool, members] of this.#ready) {
+      const spec = this.#specs.get(pool);
+      const kept = members.filter((m) => spec !== undefined && m.key === spec.key);
+      surplus.push(...members.filter((m) => !kept.includes(m)), ...kept.splice(spec?.size ?? 0));
+      this.#ready.set(pool, kept);
+    }
+    for (const member of surplus) {
+      this.#o.log.info({ container: member.name }, 'pool: removing a member no longer wanted');
+      await this.#discard(member.id);
+    }
+    this.#kick();
+  }
+
+  status(): PoolStatus[] {
+    const names = [...new Set([...this.#specs.keys(), ...this.#ready.keys()])].sort();
+    return names.map((name) => {
+      const counts = this.#count(name);
+      return {
+        name,
+        size: this.#specs.get(name)?.size ?? 0,
+        ready: this.#ready.get(name)?.length ?? 0,
+        starting: this.#starting === name ? 1 : 0,
+        claims: counts.claims,
+        misses: counts.misses,
+        lastRefillMs: counts.lastRefillMs,
+      };
+    });
+  }
+
+  /**
+   * The request's container from its pool: a member claimed, renamed to
+   * `req.name`, not yet attached; null when none is ready (or the claim
+   * failed, and the member went): the caller makes it cold.
+   */
+  async claim(req: CreateContainerRequest, log: Logger = this.#o.log): Promise<ContainerInfo | null> {
+    if (req.pool === undefined) return null;
+    const pool = req.pool;
+    const spec = this.#specs.get(pool);
+    const members = this.#ready.get(pool) ?? [];
+    const index = spec && fitsPool(spec, req) ? members.findIndex((m) => m.key === spec.key) : -1;
+    if (index < 0) {
+      this.#miss(pool, log, spec ? (fitsPool(spec, req) ? 'none ready' : 'request made otherwise than the pool') : 'no such pool here');
+      return null;
+    }
+    const [member] = members.splice(index, 1);
+    const { docker } = this.#o;
+    const claim: Claim = { name: req.name, labels: req.labels, mac: req.mac, address: req.address };
+    try {
+      await docker.createVolume(claimVolumeOf(member!.id), { [CLAIM_LABEL]: JSON.stringify(claim) });
+      const facts = tarOf([{ path: DEVICE_FACTS_PATH.replace(/^\//, ''), data: deviceFactsFile(req.env), mode: 0o644 }]);
+      await docker.putArchive(member!.id, '/', facts);
+      if (!(await docker.rename(member!.id, req.name))) throw new Error(`the name ${req.name} is taken`);
+      this.#claims.set(member!.id, claim);
+      const info = await docker.inspectByName(req.name);
+      if (!info || info.id !== member!.id) throw new Error(`${req.name} is not the member renamed`);
+      this.#count(pool).claims++;
+      this.#o.onClaim?.(pool);
+      log.info({ pool, member: member!.name, container: req.name }, 'pool: member claimed');
+      return this.withClaim(info);
+    } catch (error) {
+      log.warn({ pool, member: member!.name, err: error }, 'pool: claim failed; removing the member, making the container cold');
+      await this.#discard(member!.id);
+      this.#miss(pool, log, 'claim failed');
+      return null;
+    } finally {
+      this.#kick();
+    }
+  }
+
+  #miss(pool: string, log: Logger, why: string): void {
+    this.#count(pool).misses++;
+    this.#o.onMiss?.(pool);
+    log.info({ pool, why }, 'pool: miss, made cold');
+  }
+
+  /**
+   * A container as its device's: a claimed member gets its claim's labels,
+   * MAC and address (its own labels win). Anything else comes back as it is.
+   * A claim not known in memory is read from its volume.
+   */
+  async withClaim(info: ContainerInfo): Promise<ContainerInfo> {
+    if (!isPoolContainer(info) || isPoolMemberName(info.name)) return info;
+    let claim = this.#claims.get(info.id);
+    if (!claim) {
+      const volume = await this.#o.docker.inspectVolume(claimVolumeOf(info.id));
+      claim = parseClaim(volume?.labels[CLAIM_LABEL]) ?? undefined;
+      if (!claim) return info;
+      this.#claims.set(info.id, claim);
+    }
+    return { ...info, labels: { ...claim.labels, ...info.labels, [OWN_LABELS.mac]: claim.mac, [OWN_LABELS.address]: claim.address } };
+  }
+
+  /** Not a device's container: an unclaimed member (lists leave them out). */
+  isMember(info: ContainerInfo): boolean {
+    return isPoolContainer(info) && isPoolMemberName(info.name);
+  }
+
+  /** A claimed container was removed: its record goes too. */
+  async forget(containerId: string): Promise<void> {
+    if (!this.#claims.delete(containerId) && !(await this.#o.docker.inspectVolume(claimVolumeOf(containerId)))) return;
+    await this.#o.docker.removeVolume(claimVolumeOf(containerId));
+  }
+
+  /** Stops refilling (the daemon is going); members stay for the next start. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  async #discard(id: string): Promise<void> {
+    const { docker, log } = this.#o;
+    try {
+      await docker.remove(id);
+      await docker.removeVolume(claimVolumeOf(id));
+    } catch (error) {
+      log.warn({ id, err: error }, 'pool: could not remove a member; the next restore tries again');
+    }
+  }
+
+  /** The pool that most lacks members, while all of them together stay under maxMembers. */
+  #wanting(): (PoolSpec & { key: string }) | undefined {
+    if (this.#members() >= this.#o.maxMembers) return undefined;
+    let best: (PoolSpec & { key: string }) | undefined;
+    let bestLack = 0;
+    for (const spec of this.#specs.values()) {
+      const lack = spec.size - (this.#ready.get(spec.name)?.length ?? 0);
+      if (lack > bestLack) {
+        best = spec;
+        bestLack = lack;
+      }
+    }
+    return best;
+  }
+
+  #kick(): void {
+    if (this.#stopped) return;
+    if (this.#refilling) {
+      this.#again = true;
+      return;
+    }
+    this.#refilling = this.#refill().finally(() => {
+      this.#refilling = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.#kick();
+      }
+    });
+  }
+
+  /** One member at a time, after any container request in progress. */
+  async #refill(): Promise<void> {
+    const { docker, log } = this.#o;
+    let retryMs = this.#o.retryMs ?? 1_000;
+    for (let spec = this.#wanting(); spec && !this.#stopped; spec = this.#wanting()) {
+      if (this.#o.busy() > 0) {
+        await sleep(50);
+        continue;
+      }
+      const name = `${POOL_NAME_PREFIX}${randomBytes(6).toString('hex')}`;
+      const started = performance.now();
+      this.#starting = spec.name;
+      let id: string | undefined;
+      try {
+        id = await docker.create({
+          name,
+          image: spec.image,
+          labels: { [OWN_LABELS.pool]: spec.name, [OWN_LABELS.poolSpec]: spec.key },
+          env: spec.env,
+          ...(spec.command ? { command: spec.command } : {}),
+          ...(spec.memoryBytes ? { memoryBytes: spec.memoryBytes } : {}),
+          ...(spec.nanoCpus ? { nanoCpus: spec.nanoCpus } : {}),
+        });
+        await docker.start(id);
+        const info = await docker.inspectByName(name);
+        if (info?.state !== 'running') throw new Error(`member ${name} is ${info?.state ?? 'gone'} right after start (check the image and command)`);
+        const seconds = (performance.now() - started) / 1000;
+        this.#count(spec.name).lastRefillMs = Math.round(seconds * 1000);
+        this.#o.onRefill?.(spec.name, seconds);
+        // The spec may have changed meanwhile: a member made otherwise goes.
+        if (this.#specs.get(spec.name)?.key === spec.key) this.#readyOf(spec.name).push({ id, name, key: spec.key });
+        else await this.#discard(id);
+        retryMs = this.#o.retryMs ?? 1_000;
+      } catch (error) {
+        log.warn({ pool: spec.name, err: error, retryInMs: retryMs }, 'pool: could not make a member');
+        if (id) await this.#discard(id);
+        this.#starting = null;
+        await sleep(retryMs);
+        retryMs = Math.min(retryMs * 2, 30_000);
+        continue;
+      } finally {
+        this.#starting = null;
+      }
+    }
+  }
+
+  /** Resolves once no refill is running (tests, and a clean stop). */
+  async idle(): Promise<void> {
+    while (this.#refilling) await this.#refilling;
+  }
+}
