@@ -1,30 +1,47 @@
 #!/bin/sh
 # Entry point of the per-device client container (busybox sh, also plain POSIX sh).
 #
-# Writes /www/index.html naming the device this container belongs to, from the
-# environment the unionize agent sets, then serves it on port 80. The values
-# come from the device (hostname and DUID are chosen by it): HTML-escape them.
+# Serves, on port 80, a page naming the device this container belongs to. Its
+# facts come from one of two places:
+#   - /run/unionize/device.env (NAME=value lines), which the unionize agent
+#     writes when a device claims this container from a warm pool: a pool
+#     member was started before any device was known, so its environment
+#     cannot name one;
+#   - else the environment the agent set when it made the container for its
+#     device (a cold start).
+# The page is rendered for each request (cgi-bin/index.cgi runs `init.sh
+# page`), so a claim shows at once. The values come from the device
+# (hostname and DUID are chosen by it): HTML-escape them.
 #
 # busybox httpd `-p 80` binds the dual-stack wildcard [::]:80, so the page
 # answers on eth1's IPv6 address even though eth1 is attached after start.
 set -eu
 
 WWW=${WWW_ROOT:-/www}
+FACTS=/run/unionize/device.env
 
 esc() {
   printf '%s' "$1" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' \
     -e 's/"/\&quot;/g' -e "s/'/\&#39;/g"
 }
 
-duid=$(esc "${DEVICE_DUID:-}")
-hostname=$(esc "${DEVICE_HOSTNAME:-}")
-address=$(esc "${DEVICE_ADDRESS:-}")
-client=$(esc "${CLIENT_ID:-}")
-container=$(esc "${CONTAINER_ADDRESS:-}")
-title=${hostname:-$duid}
+# fact NAME: its value from the facts file when there is one, else from the environment.
+fact() {
+  if [ -f "$FACTS" ]; then
+    sed -n "s/^$1=//p" "$FACTS" | head -n 1
+  else
+    env | sed -n "s/^$1=//p" | head -n 1
+  fi
+}
 
-mkdir -p "$WWW"
-cat > "$WWW/index.html.tmp" <<HTML
+page() {
+  duid=$(esc "$(fact DEVICE_DUID)")
+  hostname=$(esc "$(fact DEVICE_HOSTNAME)")
+  address=$(esc "$(fact DEVICE_ADDRESS)")
+  client=$(esc "$(fact CLIENT_ID)")
+  container=$(esc "$(fact CONTAINER_ADDRESS)")
+  title=${hostname:-$duid}
+  cat <<HTML
 <!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>unionize container for ${title}</title></head>
@@ -38,7 +55,19 @@ cat > "$WWW/index.html.tmp" <<HTML
 </body>
 </html>
 HTML
-mv "$WWW/index.html.tmp" "$WWW/index.html"
+}
+
+if [ "${1:-}" = page ]; then
+  printf 'Content-Type: text/html; charset=utf-8\r\n\r\n'
+  page
+  exit 0
+fi
+
+# No index.html: busybox httpd then runs cgi-bin/index.cgi for /.
+mkdir -p "$WWW/cgi-bin"
+rm -f "$WWW/index.html"
+printf '#!/bin/sh\nexec /init.sh page\n' > "$WWW/cgi-bin/index.cgi"
+chmod 755 "$WWW/cgi-bin/index.cgi"
 
 # Real images (see Dockerfile) also run sshd; the registry-free test image has none.
 if [ -x /usr/sbin/sshd ]; then
