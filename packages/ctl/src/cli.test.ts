@@ -49,7 +49,7 @@ beforeAll(async () => {
     deleted.push(c.req.param('id'));
     return c.json({ clientId: c.req.param('id'), queued: true }, 202);
   });
-  app.get('/v1/agents', (c) => c.json({ agents: [{ name: 'dock1', instances: 1, healthy: true, checkedAt: new Date().toISOString() }] }));
+  app.get('/v1/agents', (c) => c.json({ agents: [{ name: 'dock1', instances: 1, healthy: true, checkedAt: new Date().toISOString(), pools: [{ name: 'default', size: 3, ready: 2, starting: 1, claims: 7, misses: 1, lastRefillMs: 420 }] }] }));
   app.get('/v1/events', (c) => {
     const base = {
       clientId: '0123456789abcdef0123', server: 'devnet', duid: '00:03:00:01:02:aa:bb:cc:dd:01', address: 'fd00:1::1000',
@@ -131,7 +131,7 @@ describe('orchestratorctl against a signed HTTPS API', () => {
 
   it('verifies by pin as well as by CA, and refuses a wrong pin before sending anything', async () => {
     const pin = certificatePin(readFileSync(certs.cert));
-    expect((await ctl(['--url', url, '--key-file', keyFile, '--pin', pin, 'agents'])).out).toMatch(/^AGENT\s+HEALTH\s+CONTAINERS\s+CHECKED\ndock1\s+healthy\s+1/);
+    expect((await ctl(['--url', url, '--key-file', keyFile, '--pin', pin, 'agents'])).out).toMatch(/^AGENT\s+HEALTH\s+CONTAINERS\s+CHECKED\s+POOLS\ndock1\s+healthy\s+1\s+.*default 2\/3\+1, claims 7, misses 1/);
     const wrong = await ctl(['--url', url, '--key-file', keyFile, '--pin', `sha256/${'A'.repeat(43)}=`, 'agents']);
     expect(wrong.error).toBeInstanceOf(CtlError);
     expect(wrong.error!.message).toMatch(/^cannot reach the orchestrator at https:\/\/127\.0\.0\.1:\d+: server certificate does not match the pin/);

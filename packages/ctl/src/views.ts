@@ -28,7 +28,13 @@ export function keptTable(kept: readonly KeptView[], now = Date.now()): string {
 
 export function agentsTable(agents: readonly Agent[], now = Date.now()): string {
   const health = (a: Agent) => (a.healthy === null ? 'unknown' : a.healthy ? 'healthy' : 'UNHEALTHY');
-  return formatTable(['AGENT', 'HEALTH', 'CONTAINERS', 'CHECKED'], agents.map((a) => [a.name, health(a), a.instances, age(a.checkedAt, now)]));
+  return formatTable(['AGENT', 'HEALTH', 'CONTAINERS', 'CHECKED', 'POOLS'], agents.map((a) => [a.name, health(a), a.instances, age(a.checkedAt, now), poolsCell(a)]));
+}
+
+/** Each warm pool as `NAME ready/size, claims C, misses M`; `-` when the agent keeps none or has not said. */
+function poolsCell(agent: Agent): string {
+  if (!agent.pools || agent.pools.length === 0) return '-';
+  return agent.pools.map((p) => `${p.name} ${p.ready}/${p.size}${p.starting ? '+1' : ''}, claims ${p.claims}, misses ${p.misses}`).join('; ');
 }
 
 export function serversTable(servers: readonly Server[], now = Date.now()): string {

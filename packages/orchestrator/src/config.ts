@@ -126,8 +126,10 @@ export const orchestratorConfigSchema = z.object({
     .object({
       image: z.string().min(1).default('unionize-client:latest'),
       concurrency: z.coerce.number().int().min(1).max(256).default(8),
+      /** The default profile's warm pool: containers kept started on each agent for devices no profile matches (0: none). */
+      pool: z.coerce.number().int().min(0).max(1000).default(0),
     })
-    .default({ image: 'unionize-client:latest', concurrency: 8 }),
+    .default({ image: 'unionize-client:latest', concurrency: 8, pool: 0 }),
   quotas: quotasSchema,
   agents: z
     .record(nameSchema, agentSchema)

@@ -20,7 +20,8 @@ import { Shares } from './shares/shares.js';
 import { DnsmasqReload } from './pinning/dnsmasq-reload.js';
 import { HostsPinner, livePins } from './pinning/hosts-pinner.js';
 import { Bans } from './bans/bans.js';
-import { buildProfiles } from './profiles/profiles.js';
+import { buildProfiles, defaultProfile } from './profiles/profiles.js';
+import { PoolSync } from './pools/pool-sync.js';
 import { Lifecycle } from './lifecycle/lifecycle.js';
 import { Quotas } from './lifecycle/quotas.js';
 import { Reconciler } from './reconcile/reconciler.js';
@@ -77,6 +78,11 @@ async function main(): Promise<void> {
     isDead: (name: string) => monitor.isDead(name),
   };
   const profiles = buildProfiles(config.profiles, config.instances.image);
+  // Warm pools: each agent told which to keep (pools/pool-sync.ts).
+  const poolSync = new PoolSync({
+    agents, profiles: [...profiles, defaultProfile(config.instances.image, config.instances.pool)], log,
+    status: (name) => monitor.status(name), instancesPerAgent: () => store.instancesPerAgent(),
+  });
   const { hostsdir, reload_file: requestFile, dnsmasq_pidfile: pidFile, reload_interval_seconds: reloadSeconds } = config.pinning;
   const reload = requestFile || pidFile
     ? new DnsmasqReload({ ...(requestFile ? { requestFile } : {}), ...(pidFile ? { pidFile } : {}), intervalMs: reloadSeconds * 1000, log })
@@ -97,6 +103,7 @@ async function main(): Promise<void> {
   const lifecycle = new Lifecycle({
     store, agents, clock: systemClock, log, image: config.instances.image, prefixLength: 64, quotas, observer,
     addressing: config.addressing.mode, profiles, placement, bans, ...(pinner ? { pinner } : {}),
+    pools: poolSync, defaultPool: config.instances.pool,
   });
   // After a burst, the memory it made goes back to the system once events stop (memory/idle-trim.ts).
   const gc = lastResortGc();
@@ -109,7 +116,7 @@ async function main(): Promise<void> {
     : observer;
   const dispatcher = new EventDispatcher({ store, lifecycle, clock: systemClock, log, concurrency: config.instances.concurrency, observer: dispatchObserver });
   const queueDepth = () => dispatcher.depth;
-  observeState(metrics, { store, agentHealth, queueDepth });
+  observeState(metrics, { store, agentHealth, queueDepth, pools: (agent) => poolSync.pools(agent) });
   const reconciler = new Reconciler({
     store,
     lifecycle,
@@ -123,7 +130,7 @@ async function main(): Promise<void> {
     keepEvents: config.reconcile.keep_events,
     isDead: (name) => monitor.isDead(name),
   });
-  const hub = new StateHub(() => dashboardState({ store, agentHealth, clock: systemClock, queueDepth, series: () => sampler.series(), bans: () => bans.list() }), config.dashboard.refresh_ms);
+  const hub = new StateHub(() => dashboardState({ store, agentHealth, clock: systemClock, queueDepth, series: () => sampler.series(), bans: () => bans.list(), pools: (agent) => poolSync.pools(agent) }), config.dashboard.refresh_ms);
   const dashboard = { hub, ...(dashboardToken ? { auth: new DashboardAuth({ token: dashboardToken, ttlSeconds: config.dashboard.session_hours * 3600 }) } : {}) };
   const shares = config.share.dir
     ? new Shares({
@@ -139,7 +146,7 @@ async function main(): Promise<void> {
   const shareTimer = shares ? setInterval(expireShares, 60_000) : undefined;
   const app = createApp({
     store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: keyring, notBefore: performance.timeOrigin }), log,
-    metrics, agentHealth, agentControl: monitor, dashboard, bans, ...(metricsToken ? { metricsToken } : {}), ...(shares ? { shares } : {}),
+    metrics, agentHealth, agentControl: monitor, pools: poolSync, dashboard, bans, ...(metricsToken ? { metricsToken } : {}), ...(shares ? { shares } : {}),
   });
 
   // Journaled but unapplied events first (per client in order), then the listener.
@@ -153,6 +160,7 @@ async function main(): Promise<void> {
   });
   log.info({ host: config.server.listen, port, resumed, store: config.sql.enabled ? config.sql.path : 'memory' }, 'listening (HTTPS)');
   monitor.start(config.placement.health_interval_seconds * 1000);
+  poolSync.start(config.placement.health_interval_seconds * 1000);
   reconciler.start(config.reconcile.interval_seconds * 1000);
   sampler.start(10_000);
   bans.start(config.reconcile.interval_seconds * 1000);
@@ -164,6 +172,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping');
     reconciler.stop();
     monitor.stop();
+    poolSync.stop();
     sampler.stop();
     bans.stop();
     retention.stop();

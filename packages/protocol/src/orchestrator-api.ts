@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { LEASE_ACTIONS, SERVER_ROLES, duidSchema, macSchema } from './lease-event.js';
 import { EVENT_OUTCOME_KINDS } from './outcomes.js';
+import { poolStatusSchema } from './agent-api.js';
 
 /**
  * The orchestrator's API: what its routes answer (and take), once. The
@@ -84,6 +85,7 @@ export const agentSchema = z.object({
   instances: z.number().int().describe('containers recorded on this agent'),
   healthy: z.boolean().nullable().describe('last health check; null before the first'),
   checkedAt: iso.nullable(),
+  pools: z.array(poolStatusSchema).nullable().default(null).describe("its warm pools as it last answered PUT /v1/pools; null before it answered (or from an orchestrator without pools)"),
 });
 export type AgentView = z.infer<typeof agentSchema>;
 

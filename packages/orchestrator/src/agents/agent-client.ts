@@ -5,12 +5,15 @@ import {
   containerViewSchema,
   keepResultSchema,
   keptImageListSchema,
+  poolListSchema,
   readErrorBody,
   type ContainerView,
   type CreateContainerRequest,
   type KeepContainerRequest,
   type KeepResult,
   type KeptImage,
+  type PoolList,
+  type PoolSpec,
   type ServerTrust,
   type SignedResponse,
   type SigningKey,
@@ -27,6 +30,8 @@ export interface AgentClient {
   /** Removes the container; resolves also when it did not exist. */
   deleteContainer(name: string): Promise<void>;
   listContainers(): Promise<ContainerView[]>;
+  /** The warm pools it should keep (every one; PUT /v1/pools), and how they stand; null from an agent that has no pools (an older unionize: 404). */
+  setPools(pools: readonly PoolSpec[]): Promise<PoolList | null>;
   /** Commits the container to a kept image (and prunes the oldest over `maxBytes`); null when there is no such container. */
   keepContainer(name: string, request: KeepContainerRequest): Promise<KeepResult | null>;
   listKept(): Promise<KeptImage[]>;
@@ -88,6 +93,13 @@ export class HttpsAgentClient implements AgentClient {
     const response = await this.#call('GET', '/v1/containers');
     if (response.status !== 200) throw this.#refused('GET /v1/containers', response);
     return containerListSchema.parse(response.json).containers;
+  }
+
+  async setPools(pools: readonly PoolSpec[]): Promise<PoolList | null> {
+    const response = await this.#call('PUT', '/v1/pools', { pools });
+    if (response.status === 404) return null;
+    if (response.status !== 200) throw this.#refused('PUT /v1/pools', response);
+    return poolListSchema.parse(response.json);
   }
 
   async keepContainer(name: string, body: KeepContainerRequest): Promise<KeepResult | null> {

@@ -35,6 +35,8 @@ export function withRetry(inner: AgentClient, options: RetryOptions): AgentClien
     createContainer: (request: CreateContainerRequest): Promise<ContainerView> => retrying(() => inner.createContainer(request)),
     deleteContainer: (name: string) => retrying(() => inner.deleteContainer(name)),
     listContainers: () => retrying(() => inner.listContainers()),
+    // Not retried: the next round says it again.
+    setPools: (pools) => inner.setPools(pools),
     // Not retried: a commit that timed out may still finish, and a second one would make a second image.
     keepContainer: (name, request) => inner.keepContainer(name, request),
     listKept: () => retrying(() => inner.listKept()),

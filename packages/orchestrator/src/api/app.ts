@@ -31,6 +31,7 @@ import {
   type RequestVerifier,
   type ServerList,
   type AgentList,
+  type PoolStatus,
 } from '@unionize/protocol';
 import { orchestratorPeerMayCall } from './peer-access.js';
 import type { AgentClient } from '../agents/agent-client.js';
@@ -71,6 +72,8 @@ export interface AppDeps {
   agentHealth?: AgentHealthSource;
   /** Draining agents (POST /v1/agents/:name/drain); without it every agent is unknown there (404). */
   agentControl?: AgentControl;
+  /** Agents' warm pools as they last answered (pools/pool-sync.ts); without it /v1/agents shows none (null). */
+  pools?: { pools(agent: string): PoolStatus[] | null };
   /** Banned devices (/v1/bans); the lifecycle's. Tests without it get bans of their own, on the store, starting with none. */
   bans?: Bans;
   /** One-time download links ([share] dir); without, their routes answer 404. */
@@ -256,6 +259,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
         instances: instances.get(a.name) ?? 0,
         healthy: health.get(a.name)?.healthy ?? null,
         checkedAt: health.get(a.name)?.checkedAt ?? null,
+        pools: deps.pools?.pools(a.name) ?? null,
       })),
     } satisfies AgentList);
   });

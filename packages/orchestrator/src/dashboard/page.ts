@@ -123,6 +123,7 @@ function render(s) {
     row.firstChild.style.color = a.healthy === null ? 'var(--dim)' : a.healthy ? 'var(--ready)' : 'var(--failed)';
     row.append(el('b', a.name)); row.append(el('span', a.instances + (a.instances === 1 ? ' container' : ' containers'), 'dim'));
     const bar = el('div', null, 'bar'); const fill = el('i'); fill.style.width = (100 * a.instances / most) + '%'; bar.append(fill); row.append(bar);
+    for (const p of a.pools) row.append(el('span', 'pool ' + p.name + ' ' + p.ready + '/' + p.size + ' ready, ' + p.claims + ' claims, ' + p.misses + ' misses', 'dim'));
     agents.append(row);
   }
   const bans = $('#ban-list'); bans.replaceChildren();

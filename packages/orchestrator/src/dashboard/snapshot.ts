@@ -1,4 +1,4 @@
-import { banTargetText, type EventOutcomeKind, compareText } from '@unionize/protocol';
+import { banTargetText, type EventOutcomeKind, type PoolStatus, compareText } from '@unionize/protocol';
 import type { BanRecord } from '../store/types.js';
 import type { Clock } from '../clock.js';
 import type { AgentHealthSource } from '../metrics/agent-health.js';
@@ -24,7 +24,8 @@ export interface DashboardState {
     lastSeen: string;
     expiresAt: string | null;
   }>;
-  agents: Array<{ name: string; healthy: boolean | null; checkedAt: string | null; instances: number }>;
+  /** `pools`: each warm pool as the agent last answered (ready of size, claims, misses); empty when it keeps none. */
+  agents: Array<{ name: string; healthy: boolean | null; checkedAt: string | null; instances: number; pools: Array<{ name: string; size: number; ready: number; claims: number; misses: number }> }>;
   /** Banned devices (bans/bans.ts), by MAC or DUID. */
   bans: Array<{ target: string; kind: string; until: string | null }>;
   /** Containers kept as images when their lease ended (profiles' keep), newest first, at most KEPT_SHOWN. */
@@ -43,6 +44,8 @@ export interface SnapshotSources {
   series: () => Promise<ChartSeries>;
   /** The bans in force (Bans.list); none when absent. */
   bans?: () => BanRecord[];
+  /** Agents' warm pools (pools/pool-sync.ts); none when absent. */
+  pools?: (agent: string) => PoolStatus[] | null;
 }
 
 /** Clients gone longer ago than this drop off the device list. */
@@ -84,6 +87,7 @@ export async function dashboardState(sources: SnapshotSources): Promise<Dashboar
     healthy: a.healthy,
     checkedAt: a.checkedAt,
     instances: instances.filter((i) => i.agent === a.name).length,
+    pools: (sources.pools?.(a.name) ?? []).map((p) => ({ name: p.name, size: p.size, ready: p.ready, claims: p.claims, misses: p.misses })),
   }));
   // A retired client's hostname from the store: it is not among the clients listed above.
   const hostnameOf = async (id: string): Promise<string | null> => (hostnames.has(id) ? hostnames.get(id)! : (await store.getClient(id))?.hostname ?? null);

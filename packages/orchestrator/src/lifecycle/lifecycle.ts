@@ -51,6 +51,10 @@ export interface LifecycleOptions {
   bans?: { banOf(client: ClientRecord): BanRecord | undefined };
   /** Hears how each provisioning went and took (the metrics). */
   observer?: LifecycleObserver;
+  /** Which agents keep which warm pools (pools/pool-sync.ts); none: no request names a pool. */
+  pools?: { has(agent: string, pool: string): boolean };
+  /** `[instances] pool`: the default profile's warm pool. */
+  defaultPool?: number;
 }
 
 /** What provisioning looks like from outside: metrics/observer.ts times it. */
@@ -73,6 +77,7 @@ export class Lifecycle {
   readonly #quotas: Quotas | undefined;
   readonly #addressing: AddressingMode;
   readonly #profiles: readonly Profile[];
+  readonly #pools: LifecycleOptions['pools'];
   readonly #defaultProfile: Profile;
   readonly #placement: Placement;
   readonly #pinner: LifecycleOptions['pinner'];
@@ -93,7 +98,8 @@ export class Lifecycle {
     this.#quotas = options.quotas;
     this.#addressing = options.addressing ?? 'static';
     this.#profiles = options.profiles ?? [];
-    this.#defaultProfile = defaultProfile(options.image);
+    this.#defaultProfile = defaultProfile(options.image, options.defaultPool ?? 0);
+    this.#pools = options.pools;
     this.#placement = options.placement ?? { candidates: () => this.#agents, capacity: () => 0, isDead: () => false };
     this.#pinner = options.pinner;
     this.#bans = options.bans;
@@ -199,7 +205,9 @@ export class Lifecycle {
       // A restore makes the container from the device's kept image, with its profile's limits.
       const profile = from ? { ...chosen, image: from.image } : chosen;
       const address = await this.#addressFor(clientId);
-      const view = await agent.createContainer(containerRequest(client, profile, address, deviceAddressesOf(client, siblings)));
+      // From a kept image: never a pool member (those run the profile's image).
+      const pooled = !from && profile.pool > 0 && (this.#pools?.has(agent.name, profile.name) ?? false);
+      const view = await agent.createContainer(containerRequest(client, profile, address, deviceAddressesOf(client, siblings), pooled));
       const now = this.#clock.now();
       // A new container starts its profile's TTL; a repaired one keeps the running clock.
       const ttlExpiresAt = existing ? client.ttlExpiresAt : profile.ttlSeconds ? new Date(now.getTime() + profile.ttlSeconds * 1000).toISOString() : null;

@@ -1,3 +1,4 @@
+import type { PoolStatus } from '@unionize/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Store } from '../store/store.js';
 import { CLIENT_STATES } from '../store/types.js';
@@ -35,6 +36,8 @@ export interface StateSources {
   store: Store;
   agentHealth: AgentHealthSource;
   queueDepth: () => number;
+  /** Agents' warm pools as they last answered (pools/pool-sync.ts); none when absent. */
+  pools?: (agent: string) => PoolStatus[] | null;
 }
 
 /** The state gauges, added to the registry once what they read exists. */
@@ -88,6 +91,20 @@ export function observeState(metrics: OrchestratorMetrics, sources: StateSources
     registers,
     async collect() {
       this.set(await sources.store.quarantinedRows());
+    },
+  });
+  new Gauge({
+    name: 'orchestrator_agent_pool',
+    help: "Agents' warm pools as each last answered: members wanted (size), ready, and since the agent started claims and misses (made cold); its own /metrics has unionize_pool_refill_seconds",
+    labelNames: ['agent', 'pool', 'kind'],
+    registers,
+    collect() {
+      this.reset();
+      for (const agent of sources.agentHealth.list()) {
+        for (const p of sources.pools?.(agent.name) ?? []) {
+          for (const kind of ['size', 'ready', 'claims', 'misses'] as const) this.set({ agent: agent.name, pool: p.name, kind }, p[kind]);
+        }
+      }
     },
   });
   new Gauge({

@@ -68,6 +68,8 @@ export const profileSchema = z
     keep_days: z.coerce.number().min(0).max(3650).default(30),
     /** Kept images may take this many MiB per agent; the oldest go first (0: no bound). */
     keep_max_mb: z.coerce.number().int().min(0).max(2 ** 30).default(10_240),
+    /** Warm pool: this many containers of this profile kept started on each agent, claimed by the next devices (0: none). */
+    pool: z.coerce.number().int().min(0).max(1000).default(0),
   })
   .strict();
 
@@ -82,6 +84,8 @@ export interface Profile {
   cooldownSeconds: number;
   /** Keeping: null when the profile keeps nothing. */
   keep: { days: number; maxBytes: number } | null;
+  /** Warm pool members wanted on each agent (0: none). */
+  pool: number;
   matches(client: Pick<ClientRecord, 'server' | 'duid' | 'mac' | 'hostname' | 'address'>): boolean;
 }
 
@@ -109,6 +113,7 @@ export function buildProfiles(sections: Record<string, z.output<typeof profileSc
       ttlSeconds: p.ttl_seconds ?? null,
       cooldownSeconds: p.cooldown_seconds,
       keep: p.keep ? { days: p.keep_days, maxBytes: p.keep_max_mb * 1024 ** 2 } : null,
+      pool: p.pool,
       matches(client) {
         for (const [field, pattern] of patterns) {
           const value = client[field];
@@ -125,7 +130,7 @@ export function chooseProfile(profiles: readonly Profile[], fallback: Profile, c
   return profiles.find((p) => p.matches(client)) ?? fallback;
 }
 
-export function defaultProfile(image: string): Profile {
+export function defaultProfile(image: string, pool = 0): Profile {
   return {
     name: 'default',
     image,
@@ -136,6 +141,7 @@ export function defaultProfile(image: string): Profile {
     ttlSeconds: null,
     cooldownSeconds: 0,
     keep: null,
+    pool,
     matches: () => true,
   };
 }

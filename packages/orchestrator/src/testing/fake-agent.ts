@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { KEPT_REPOSITORY, isDhcpAddress, type ContainerView, type CreateContainerRequest, type KeepContainerRequest, type KeepResult, type KeptImage } from '@unionize/protocol';
+import { KEPT_REPOSITORY, isDhcpAddress, type ContainerView, type CreateContainerRequest, type KeepContainerRequest, type KeepResult, type KeptImage, type PoolList, type PoolSpec } from '@unionize/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
 import { AgentError } from '../agents/errors.js';
 
@@ -46,6 +46,13 @@ export class FakeAgent implements AgentClient {
   async listContainers(): Promise<ContainerView[]> {
     this.#check();
     return [...this.containers.values()].map((v) => ({ ...v }));
+  }
+  /** The pools last asked for; each said to be full. */
+  pools: PoolSpec[] = [];
+  async setPools(pools: readonly PoolSpec[]): Promise<PoolList> {
+    this.#check();
+    this.pools = pools.map((p) => ({ ...p }));
+    return { pools: this.pools.map((p) => ({ name: p.name, size: p.size, ready: p.size, starting: 0, claims: 0, misses: 0, lastRefillMs: null })), maxMembers: 32 };
   }
   /** Kept images by id, oldest first; each 1 MiB unless `keptSize` says otherwise. */
   readonly kept = new Map<string, KeptImage>();
