@@ -19,6 +19,8 @@ function setup(options: {
   agents?: FakeAgent[]; placement?: (agents: FakeAgent[]) => Placement; addressing?: AddressingMode; profiles?: Record<string, Record<string, unknown>>;
   /** Pins and bans written to a real directory (the HostsPinner). */
   pinning?: boolean;
+  /** Which agents keep which warm pools (PoolSync.has). */
+  pools?: { has(agent: string, pool: string): boolean };
 } = {}) {
   let now = Date.parse('2026-01-01T00:00:00Z');
   const clock = { now: () => new Date(now) };
@@ -35,6 +37,7 @@ function setup(options: {
     addressing: options.addressing ?? 'static',
     ...(placement ? { placement } : {}),
     ...(pinner ? { pinner } : {}),
+    ...(options.pools ? { pools: options.pools } : {}),
   });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 4, retryBaseMs: 3_600_000 });
   const reconciler = new Reconciler({ store, lifecycle, dispatcher, agents, clock, log, adoptUnknown: false, adoptGraceMs: 3_600_000, expiryGraceMs: 0, keepEvents: 1000,
@@ -63,6 +66,18 @@ describe('Lifecycle: profiles, TTL and cool-down', () => {
     small: { match_hostname: 'small-*', image: 'img:small', memory: '64m', cpus: '0.5', ttl_seconds: '5', cooldown_seconds: '30', env: 'SIZE=small' },
     big: { match_hostname: 'big-*', image: 'img:big', memory: '256m' },
   };
+
+  it('names a profile\'s warm pool in the request only to an agent that keeps it', async () => {
+    const pooled = { web: { match_hostname: 'web-*', pool: '2' } };
+    const t = setup({ profiles: pooled, agents: [new FakeAgent('new'), new FakeAgent('old')], pools: { has: (agent, pool) => agent === 'new' && pool === 'web' } });
+    const ids = [await t.send({ duid: '00:01:01', hostname: 'web-1' }), await t.send({ duid: '00:01:02', hostname: 'web-2' }), await t.send({ duid: '00:01:03', hostname: 'other' })];
+    const requests = t.agents.flatMap((a) => [...a.requests.values()].map((r) => ({ agent: a.name, id: r.labels['io.unionize.client-id'], pool: r.pool })));
+    const of = (id: string) => requests.find((r) => r.id === id)!;
+    expect(of(ids[0]!).pool).toBe(of(ids[0]!).agent === 'new' ? 'web' : undefined);
+    expect(of(ids[1]!).pool).toBe(of(ids[1]!).agent === 'new' ? 'web' : undefined);
+    expect(new Set([of(ids[0]!).agent, of(ids[1]!).agent])).toEqual(new Set(['new', 'old']));
+    expect(of(ids[2]!).pool).toBeUndefined();
+  });
 
   it('makes each device its profile’s container', async () => {
     const t = setup({ profiles });

@@ -40,7 +40,8 @@ function setup() {
   const observer = metricsObserver(metrics, { clock });
   const lifecycle = new Lifecycle({ store, agents, clock, log, image: 'img:1', prefixLength: 64, observer });
   const dispatcher = new EventDispatcher({ store, lifecycle, clock, log, concurrency: 2, observer });
-  observeState(metrics, { store, agentHealth, queueDepth: () => dispatcher.depth });
+  const pools = () => [{ name: 'default', size: 2, ready: 1, starting: 1, claims: 3, misses: 1, lastRefillMs: 400 }];
+  observeState(metrics, { store, agentHealth, queueDepth: () => dispatcher.depth, pools });
   const app = createApp({ store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: testOrchestratorKeyring() }), log, metrics, metricsToken, agentHealth });
   return { app, dispatcher, agent, agentHealth, metrics };
 }
@@ -86,6 +87,8 @@ describe('/metrics', () => {
     expect(text).toContain('orchestrator_clients{state="ready"} 0');
     expect(text).toContain('orchestrator_agent_up{agent="dock1"} 1');
     expect(text).toContain('orchestrator_hook_spool_depth{server="devnet"} 0');
+    expect(text).toContain('orchestrator_agent_pool{agent="dock1",pool="default",kind="claims"} 3');
+    expect(text).toContain('orchestrator_agent_pool{agent="dock1",pool="default",kind="ready"} 1');
     expect(text).toMatch(/orchestrator_http_requests_total\{method="POST",route="\/v1\/lease-events",status="202"\} 2/);
   });
 
