@@ -71,7 +71,6 @@ describe.skipIf(skip !== null)(`docker client + native attach (real dockerd)${sk
     expect(await attacher.isAttached(target)).toBe(false);
     const first = await attacher.attach(target);
     expect(first).toMatchObject({ changed: true, spawns: 2 });
-    expect(first.ms).toBeLessThan(1000);
     expect(await attacher.isAttached(target)).toBe(true);
     expect(await attacher.attach(target)).toMatchObject({ changed: false, spawns: 0 });
     // From the bridge's namespace (ours) to the container's eth1, no DAD wait thanks to nodad.
