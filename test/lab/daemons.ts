@@ -167,6 +167,8 @@ export interface OrchestratorIniOptions extends IniPaths {
   shareDir?: string;
   /** Appended as it is (e.g. `[profiles.NAME]` sections). */
   extraIni?: string;
+  /** [instances] pool: the default profile's warm pool on each agent. */
+  pool?: number;
 }
 
 function agentIni(agent: AgentIni, caFile: string): string {
@@ -199,7 +201,7 @@ ${p.sqlPath ? `enabled = true\npath = ${p.sqlPath}` : 'enabled = false'}
 ${addressing}
 
 [instances]
-image = unionize-client:latest
+image = unionize-client:latest${p.pool ? `\npool = ${p.pool}` : ''}
 
 [reconcile]
 ; The lab converges fast: its tests kill and restart parts.

@@ -108,6 +108,8 @@ export interface LabOptions {
   isolationEgress?: (prefix: string) => string;
   /** Appended to orchestrator.ini as it is, e.g. [profiles.NAME] sections. */
   orchestratorExtraIni?: string;
+  /** [instances] pool: a warm pool of the default profile on each agent (0, default: none). */
+  pool?: number;
   /**
    * Source address validation: the flusher keeps its nftables table (bridge
    * unionize_sav) in the orchestrator namespace, on the device ports dev*.
@@ -531,6 +533,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         ...(lab.pinDir ? { pinning: { dir: lab.pinDir, reloadFile: join(orchDir, PIN_RELOAD_FILE) } } : {}),
         ...(shareDir ? { shareDir } : {}),
         ...(options.orchestratorExtraIni ? { extraIni: options.orchestratorExtraIni } : {}),
+        ...(options.pool ? { pool: options.pool } : {}),
       };
       writeFileSync(lab.orchestratorIniFile, orchestratorIni(lab.orchestratorIniOptions));
       const orchestrator = new Daemon(

@@ -165,6 +165,19 @@ describe('WarmPool', () => {
     expect(pool.status().map((p) => [p.name, p.size, p.ready])).toEqual([['default', 0, 0], ['small', 0, 0]]);
   });
 
+  it('replaces members that stopped or went behind its back when next told its pools', async () => {
+    const docker = new FakePoolDocker();
+    const pool = await poolWith(docker);
+    const [stopped, gone] = docker.members();
+    docker.containers.get(stopped!.id)!.state = 'exited';
+    docker.containers.delete(gone!.id);
+    await pool.setSpecs([SPEC]);
+    await pool.idle();
+    expect(docker.containers.has(stopped!.id)).toBe(false);
+    expect(docker.members().map((m) => m.state)).toEqual(['running', 'running']);
+    expect(pool.status()[0]).toMatchObject({ ready: 2 });
+  });
+
   it('never keeps more members than maxMembers, all pools together', async () => {
     const docker = new FakePoolDocker();
     const pool = new WarmPool({ docker, log, maxMembers: 3, busy: () => 0 });

@@ -172,10 +172,30 @@ export class WarmPool {
     return members;
   }
 
-  /** The pools wanted now (PUT /v1/pools): members made otherwise or beyond a pool's size go; the rest are refilled. */
+  /**
+   * The pools wanted now (PUT /v1/pools, each few seconds): members that
+   * stopped (dockerd restarted) or went, were made otherwise, or are beyond a
+   * pool's size go; the rest are refilled.
+   */
   async setSpecs(specs: readonly PoolSpec[]): Promise<void> {
     this.#specs = new Map(specs.map((spec) => [spec.name, { ...spec, key: poolSpecKey(spec) }]));
     const surplus: Member[] = [];
+    const running = await this.#o.docker.listManaged().then(
+      (containers) => new Set(containers.filter((c) => c.state === 'running').map((c) => c.id)),
+      (error: unknown) => {
+        this.#o.log.warn({ err: error }, 'pool: members not checked (docker list failed)');
+        return undefined;
+      },
+    );
+    if (running) {
+      for (const [pool, members] of this.#ready) {
+        const stopped = members.filter((m) => !running.has(m.id));
+        if (stopped.length === 0) continue;
+        this.#o.log.warn({ pool, members: stopped.map((m) => m.name) }, 'pool: members no longer running (dockerd restarted?) are replaced');
+        surplus.push(...stopped);
+        this.#ready.set(pool, members.filter((m) => running.has(m.id)));
+      }
+    }
     for (const [pool, members] of this.#ready) {
       const spec = this.#specs.get(pool);
       const kept = members.filter((m) => spec !== undefined && m.key === spec.key);
