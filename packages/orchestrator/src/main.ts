@@ -149,6 +149,8 @@ async function main(): Promise<void> {
     metrics, agentHealth, agentControl: monitor, pools: poolSync, dashboard, bans, ...(metricsToken ? { metricsToken } : {}), ...(shares ? { shares } : {}),
   });
 
+  // The agents' pools known before the first event (a request names a pool only where it is kept); an agent slow to answer is not waited for long.
+  if (poolSync.wanted) await Promise.race([poolSync.syncAll(), new Promise((resolve) => setTimeout(resolve, POOL_SYNC_AT_START_MS).unref())]);
   // Journaled but unapplied events first (per client in order), then the listener.
   const resumed = await dispatcher.resume();
   const { server, port } = await listenHttps({
@@ -192,6 +194,9 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
+
+/** How long start waits for the agents to answer their first PUT /v1/pools. */
+const POOL_SYNC_AT_START_MS = 3_000;
 
 main().catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);
