@@ -1,3 +1,4 @@
+import type { AgentList, PoolStatus } from '@unionize/protocol';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -9,7 +10,7 @@ import { OrchestratorApi } from './support/orchestrator-api.js';
 import { followPretty } from './support/pretty-logs.js';
 
 /**
- * npm run demo [-- --devices N] [--qemu M] [--once] [--logs] [--keep]
+ * npm run demo [-- --devices N] [--qemu M] [--pool P] [--once] [--logs] [--keep]
  *
  * Builds the lab (real dnsmasq, dhclient, dockerd, orchestrator, unionize),
  * leases N devices, checks each reaches its own container (ping6 and its
@@ -24,6 +25,10 @@ import { followPretty } from './support/pretty-logs.js';
  * (orchestratorctl export) and loaded on the lab's second docker engine,
  * whose container must print the file: `kept` per device
  * (`{ image, exportBytes, fileFound }`), and the run fails without it.
+ * --pool P (issue 18): the agent keeps P started containers (`[instances]
+ * pool`); the devices lease once the pool is full, each says whether its
+ * container was a claimed member (`pooled`), and the JSON has the pool's
+ * counts (`pool`: size, ready, claims, misses).
  */
 
 interface DeviceResult {
@@ -37,6 +42,8 @@ interface DeviceResult {
   reachesOthers: boolean;
   /** --keep: the kept image, its export's size, and whether the file came back. */
   kept?: KeptCheck;
+  /** --pool: its container was a warm pool member it claimed (not made cold). */
+  pooled?: boolean;
   error?: string;
 }
 
@@ -49,7 +56,7 @@ interface Provisioned {
 }
 
 function usage(message: string): never {
-  process.stderr.write(`demo: ${message}\nusage: npm run demo -- [--devices N] [--qemu M] [--once] [--logs] [--keep]\n`);
+  process.stderr.write(`demo: ${message}\nusage: npm run demo -- [--devices N] [--qemu M] [--pool P] [--once] [--logs] [--keep]\n`);
   process.exit(2);
 }
 
@@ -57,6 +64,7 @@ const { values } = parseArgs({
   options: {
     devices: { type: 'string', default: '3' },
     qemu: { type: 'string', default: '0' },
+    pool: { type: 'string', default: '0' },
     once: { type: 'boolean', default: false },
     logs: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
@@ -66,6 +74,8 @@ const { values } = parseArgs({
 if (values.help) usage('help');
 const deviceCount = Number(values.devices);
 const vmCount = Number(values.qemu);
+const poolSize = Number(values.pool);
+if (!Number.isInteger(poolSize) || poolSize < 0 || poolSize > 32) usage('--pool must be 0..32 (unionize\'s [pool] max_containers)');
 if (!Number.isInteger(vmCount) || vmCount < 0 || vmCount > 8) usage('--qemu must be 0..8');
 if (!Number.isInteger(deviceCount) || deviceCount < (vmCount > 0 ? 0 : 1) || deviceCount > 64) usage('--devices must be 1..64 (0..64 with --qemu)');
 
@@ -83,6 +93,7 @@ async function provision(lab: Lab, api: OrchestratorApi, index: number): Promise
     if (client.state !== 'ready' || !client.instance) throw new Error(`client ${client.state}: ${client.stateReason}`);
     const containerAddress = client.instance.address.split('/')[0]!;
     Object.assign(result, { container: client.instance.containerName, containerAddress });
+    if (poolSize > 0) result.pooled = (await lab.docker.getContainer(client.instance.containerName).inspect()).Config.Labels['io.unionize.pool'] !== undefined;
     const pinged = await lab.ping(index, containerAddress);
     const page = await lab.httpGet(index, `http://[${containerAddress}]/`);
     const pageNamesDevice = page.status === 200 && page.body.includes(lease.duid);
@@ -93,6 +104,17 @@ async function provision(lab: Lab, api: OrchestratorApi, index: number): Promise
     result.error = (error as Error).message;
   }
   return { result, probe };
+}
+
+/** Until the agent's pool (dock1's default) is as wanted, by /v1/agents; 3 minutes at most. */
+async function waitForPool(api: OrchestratorApi, done: (p: PoolStatus) => boolean): Promise<PoolStatus> {
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const pool = (await api.get<AgentList>('/v1/agents')).agents.find((a) => a.name === 'dock1')?.pools?.find((p) => p.name === 'default');
+    if (pool && done(pool)) return pool;
+    if (Date.now() > deadline) throw new Error(`warm pool not as wanted after 3 minutes: ${JSON.stringify(pool ?? null)}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 /** A QEMU VM: it leases, and fetches its own container's page over IPv6 itself. */
@@ -144,9 +166,10 @@ async function probeOthers(all: readonly Provisioned[]): Promise<void> {
 }
 
 function table(rows: DeviceResult[]): string {
-  const header = ['device', 'DUID', 'device address', 'container', 'container address', 'reaches others', 'reachable'];
+  const pooled = rows.some((r) => r.pooled !== undefined);
+  const header = ['device', 'DUID', 'device address', 'container', 'container address', ...(pooled ? ['from pool'] : []), 'reaches others', 'reachable'];
   const cells = rows.map((r) => [
-    r.device, r.duid ?? '-', r.address ?? '-', r.container ?? '-', r.containerAddress ?? '-', r.reachesOthers ? 'YES' : 'no',
+    r.device, r.duid ?? '-', r.address ?? '-', r.container ?? '-', r.containerAddress ?? '-', ...(pooled ? [r.pooled ? 'yes' : 'no (cold)'] : []), r.reachesOthers ? 'YES' : 'no',
     r.reachable ? 'yes' : `NO${r.error ? ` (${r.error})` : ''}`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
@@ -184,6 +207,7 @@ async function main(): Promise<number> {
     devices: deviceCount, logDir: join(repoRoot(), '.lab', 'logs'), log: process.env.LAB_VERBOSE ? say : undefined,
     // --keep: a second engine to load the exports on.
     ...(values.keep ? { dockerHosts: 2 as const, orchestratorExtraIni: KEEP_ALL_PROFILE } : {}),
+    ...(poolSize > 0 ? { pool: poolSize } : {}),
   });
   say(`logs: ${lab.logDir} (kept after the demo ends)`);
   const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
@@ -194,6 +218,11 @@ async function main(): Promise<number> {
     });
   }
   try {
+    if (poolSize > 0) {
+      const t0 = Date.now();
+      await waitForPool(api, (p) => p.ready === poolSize);
+      say(`warm pool of ${poolSize} full in ${Date.now() - t0} ms`);
+    }
     say(`lab ${lab.prefix}::/48 up in ${Date.now() - started} ms; leasing…`);
     const provisioned = await Promise.all([
       ...lab.devices.map((d) => provision(lab, api, d.index)),
@@ -203,14 +232,17 @@ async function main(): Promise<number> {
     const results = provisioned.map((p) => p.result);
     if (values.keep) await keepAll(lab, api, results);
     const ok = results.every((r) => r.reachable && !r.reachesOthers && (!values.keep || r.kept?.fileFound === true));
+    // The counts the agent gave in its last answer (asked each 5 s): after the leases.
+    const claimed = results.filter((r) => r.pooled === true).length;
+    const pool = poolSize > 0 ? await waitForPool(api, (p) => p.claims + p.misses >= results.length).catch(() => undefined) : undefined;
     process.stdout.write(`${table(results)}\n`);
     if (values.once) {
-      const devices = results.map(({ device, duid, address, container, containerAddress, reachable, reachesOthers, kept, error }) => ({
-        device, duid, address, container, containerAddress, reachable, reachesOthers, ...(kept ? { kept } : {}), ...(error ? { error } : {}),
+      const devices = results.map(({ device, duid, address, container, containerAddress, reachable, reachesOthers, kept, pooled, error }) => ({
+        device, duid, address, container, containerAddress, reachable, reachesOthers, ...(kept ? { kept } : {}), ...(pooled === undefined ? {} : { pooled }), ...(error ? { error } : {}),
       }));
       await api.close();
       await lab.stop();
-      process.stdout.write(`${JSON.stringify({ ok, devices })}\n`);
+      process.stdout.write(`${JSON.stringify({ ok, devices, ...(poolSize > 0 ? { pool: { size: poolSize, claimed, ...(pool ? { ready: pool.ready, claims: pool.claims, misses: pool.misses } : {}) } } : {}) })}\n`);
       return ok ? 0 : 1;
     }
     say('');

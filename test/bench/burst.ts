@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Lab } from '../lab/lab.js';
+import type { Lab, LabDevice } from '../lab/lab.js';
 import { sleep } from '../lab/process.js';
 import type { OrchestratorApi } from '../support/orchestrator-api.js';
 import { Dhclient } from './dhclient.js';
@@ -36,7 +36,7 @@ async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) =
 /** The IAID dhclient sends: the MAC's last four octets (test/lab/devices.ts). */
 const iaidOf = (mac: string) => String(parseInt(mac.split(':').slice(2).join(''), 16));
 
-interface Round {
+export interface Round {
   wallMs: number;
   perDevice: number[];
   ready: number;
@@ -52,10 +52,10 @@ interface Round {
   firstEventToAllReadyMs: number | null;
 }
 
-/** All the lab's devices start dhclient at once; the clock stops when the orchestrator has every one `ready`. */
-async function productRound(lab: Lab, api: OrchestratorApi, timeoutMs: number): Promise<Round> {
-  const clients = lab.devices.map((d) => new Dhclient(lab, d));
-  const iaids = new Set(lab.devices.map((d) => iaidOf(d.mac)));
+/** The devices (default all the lab's) start dhclient at once; the clock stops when the orchestrator has every one `ready`. */
+export async function productRound(lab: Lab, api: OrchestratorApi, timeoutMs: number, devices: readonly LabDevice[] = lab.devices): Promise<Round> {
+  const clients = devices.map((d) => new Dhclient(lab, d));
+  const iaids = new Set(devices.map((d) => iaidOf(d.mac)));
   await pool(clients, 8, async (c) => void (await c.forget()));
   const t0 = Date.now();
   for (const c of clients) c.start();

@@ -8,12 +8,13 @@ import { Floor } from './floor.js';
 import { measureHook } from './hook.js';
 import { INGEST_TARGET_PER_SECOND, measureIngest } from './ingest.js';
 import { measureLeaseToReady } from './lease.js';
+import { POOL_BURST_DEVICES, measurePool } from './pool.js';
 import { rssOf } from './proc.js';
 import { measureScale, unionizeRss, type Seeding } from './scale.js';
 import { failedFigure, notes, table, verdict, type Figure, type Summary } from './stats.js';
 
 /**
- * npm run bench [-- --quick] [--only burst,lease,device,hook,ingest,scale] [--devices N]
+ * npm run bench [-- --quick] [--only burst,lease,device,hook,ingest,scale,pool] [--devices N]
  *                [--sql] [--scale-seed adopt|events]
  *
  * The pair (orchestrator + unionize) on the real lab, each figure beside its
@@ -24,10 +25,10 @@ import { failedFigure, notes, table, verdict, type Figure, type Summary } from '
  */
 
 const PLANS = {
-  full: { devices: 100, burstRounds: 1, leaseRuns: 50, deviceRuns: 20, hookRuns: 50, ingestSeconds: 5, ingestRounds: 3, small: 1000, large: 10_000, applyRuns: 40, listRuns: 20 },
-  quick: { devices: 20, burstRounds: 2, leaseRuns: 25, deviceRuns: 10, hookRuns: 30, ingestSeconds: 5, ingestRounds: 1, small: 1000, large: 10_000, applyRuns: 15, listRuns: 8 },
+  full: { devices: 100, burstRounds: 1, leaseRuns: 50, deviceRuns: 20, hookRuns: 50, ingestSeconds: 5, ingestRounds: 3, small: 1000, large: 10_000, applyRuns: 40, listRuns: 20, poolLeaseRuns: 30, poolDeviceRuns: 15, poolBurstRounds: 2 },
+  quick: { devices: 20, burstRounds: 2, leaseRuns: 25, deviceRuns: 10, hookRuns: 30, ingestSeconds: 5, ingestRounds: 1, small: 1000, large: 10_000, applyRuns: 15, listRuns: 8, poolLeaseRuns: 15, poolDeviceRuns: 8, poolBurstRounds: 1 },
 } as const;
-const GROUPS = ['burst', 'lease', 'device', 'hook', 'ingest', 'scale'] as const;
+const GROUPS = ['burst', 'lease', 'device', 'hook', 'ingest', 'scale', 'pool'] as const;
 type Group = (typeof GROUPS)[number];
 
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
@@ -77,7 +78,7 @@ async function phase(figures: Figure[], name: string, target: string, fn: () => 
 async function main(): Promise<number> {
   const started = Date.now();
   const load0 = loadavg();
-  const devices = only.has('burst') || only.has('device') ? plan.devices : 0;
+  const devices = only.has('burst') || only.has('device') ? plan.devices : only.has('pool') ? POOL_BURST_DEVICES : 0;
   say(`${mode} run: ${JSON.stringify(plan)}; starting the lab with ${devices} devices…`);
   const lab: Lab = await startLab({ devices, log: process.env.LAB_VERBOSE ? say : undefined, ...(process.env.BENCH_LOG_DIR ? { logDir: process.env.BENCH_LOG_DIR } : {}) });
   const figures: Figure[] = [];
@@ -114,6 +115,11 @@ async function main(): Promise<number> {
       if (values.sql) await phase(figures, 'scale (sqlite)', '<= 2x growth', () => measureScale(lab, { ...common, store: 'sqlite', seeding: 'events' }));
     }
     figures.push(unionizeRss(lab, unionizeAtStart));
+    // Last: the orchestrator restarts with a pool, whose members would sit beside every other figure.
+    if (only.has('pool')) {
+      const size = Math.min(POOL_BURST_DEVICES, lab.devices.length);
+      await phase(figures, 'pool', '<= 0.35x, 0.3x, 1.15x', () => measurePool(lab, api, stdFloor, { size, leaseRuns: plan.poolLeaseRuns, deviceRuns: plan.poolDeviceRuns, burstRounds: plan.poolBurstRounds }, say));
+    }
   } finally {
     await floor?.stop().catch((e: Error) => say(`floor worker: ${e.message}`));
     await api.close().catch(() => undefined);

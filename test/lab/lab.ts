@@ -180,6 +180,8 @@ export interface Lab {
   readonly orchestratorIniFile: string;
   /** Rewrite [agents.NAME] capacity/drain in orchestrator.ini; the orchestrator reads it when it (re)starts. */
   configureAgents(agents: Readonly<Record<string, AgentSettings>>): void;
+  /** Rewrite [instances] pool in orchestrator.ini (the default profile's warm pool); read when the orchestrator (re)starts. */
+  configurePool(size: number, options?: { syncSeconds?: number }): void;
   /** Cut the second docker host's containers off the container segment (a host lost to the network), or join them again. */
   connectDockerHost(host: 2, connected: boolean): Promise<void>;
   /** The device forgets its lease but keeps its DUID (see DeviceClient.forget); lease() then solicits afresh. */
@@ -251,6 +253,16 @@ class LabImpl implements Lab {
     const host = this.dockerHosts[1];
     if (!host) throw new Error('this lab has one docker host (startLab({ dockerHosts: 2 }) for two)');
     return host.docker;
+  }
+
+  configurePool(size: number, options: { syncSeconds?: number } = {}): void {
+    const current = this.orchestratorIniOptions;
+    if (!current) throw new Error('this lab runs without the daemons');
+    const placement = options.syncSeconds === undefined ? current.placement : { ...current.placement, healthIntervalSeconds: options.syncSeconds };
+    const updated = { ...current, pool: size, ...(placement ? { placement } : {}) };
+    writeFileSync(this.orchestratorIniFile, orchestratorIni(updated));
+    this.orchestratorIniOptions = updated;
+    this.log(`orchestrator.ini: [instances] pool = ${size}`);
   }
 
   configureAgents(agents: Readonly<Record<string, AgentSettings>>): void {
