@@ -25,8 +25,8 @@ import { failedFigure, notes, table, verdict, type Figure, type Summary } from '
  */
 
 const PLANS = {
-  full: { devices: 100, burstRounds: 1, leaseRuns: 50, deviceRuns: 20, hookRuns: 50, ingestSeconds: 5, ingestRounds: 3, small: 1000, large: 10_000, applyRuns: 40, listRuns: 20, poolLeaseRuns: 30, poolDeviceRuns: 15, poolBurstRounds: 2 },
-  quick: { devices: 20, burstRounds: 2, leaseRuns: 25, deviceRuns: 10, hookRuns: 30, ingestSeconds: 5, ingestRounds: 1, small: 1000, large: 10_000, applyRuns: 15, listRuns: 8, poolLeaseRuns: 15, poolDeviceRuns: 8, poolBurstRounds: 1 },
+  full: { devices: 100, burstRounds: 1, leaseRuns: 50, deviceRuns: 20, hookRuns: 50, ingestSeconds: 5, ingestRounds: 3, small: 1000, large: 10_000, applyRuns: 40, listRuns: 20, poolLeaseRuns: 30, poolDeviceRuns: 30, poolBurstRounds: 2 },
+  quick: { devices: 20, burstRounds: 2, leaseRuns: 25, deviceRuns: 10, hookRuns: 30, ingestSeconds: 5, ingestRounds: 1, small: 1000, large: 10_000, applyRuns: 15, listRuns: 8, poolLeaseRuns: 15, poolDeviceRuns: 15, poolBurstRounds: 1 },
 } as const;
 const GROUPS = ['burst', 'lease', 'device', 'hook', 'ingest', 'scale', 'pool'] as const;
 type Group = (typeof GROUPS)[number];

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { LABELS, isDhcpAddress, type ContainerView, type CreateContainerRequest } from '@unionize/protocol';
 import type { Logger } from 'pino';
-import type { AttachTarget, Attacher } from '../attach/native.js';
+import type { AttachResult, AttachTarget, Attacher } from '../attach/native.js';
 import { OWN_LABELS, type ContainerInfo, type DockerClient } from '../docker/docker-client.js';
 import { hostVethName } from '../attach/plan.js';
 import { AttachError, DockerError, UnionizeError } from '../errors.js';
@@ -177,10 +177,19 @@ export class Provisioner {
       });
     };
     let target: AttachTarget | null;
+    /** A claimed member is attached while it is renamed (WarmPool.claim). */
+    let attached: AttachResult | undefined;
     try {
       if (!info && this.#pool) {
         const t = performance.now();
-        info = await this.#pool.claim(req, log);
+        info = await this.#pool.claim(req, log, async (member) => {
+          const claimed = targetOf(member);
+          if (!claimed) throw new AttachError(`attach ${req.name}: claimed member has no pid or no mac/address`);
+          await isolating;
+          const a = performance.now();
+          attached = await this.#attacher.attach(claimed);
+          timings.attachMs = ms(a);
+        });
         if (info) {
           timings.claimMs = ms(t);
           changed = true;
@@ -211,8 +220,8 @@ export class Provisioner {
     }
     await isolating;
     const t = performance.now();
-    const result = await this.#attacher.attach(target);
-    timings.attachMs = ms(t);
+    const result = attached ?? (await this.#attacher.attach(target));
+    if (!attached) timings.attachMs = ms(t);
     const after = await this.#sameContainerOrThrow(info);
     changed ||= result.changed;
     // DHCP mode: the leased address, or null while the lease is pending (the client keeps trying).

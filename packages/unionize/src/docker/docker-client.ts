@@ -71,12 +71,10 @@ export interface VolumeInfo {
   labels: Record<string, string>;
 }
 
-/** What the warm pool needs besides (pool/warm-pool.ts): renames, a file into a container, and labelled volumes as records. */
+/** What the warm pool needs besides (pool/warm-pool.ts): renames, and labelled volumes as records. */
 export interface PoolDockerClient extends DockerClient {
   /** false when the new name is taken (409). */
   rename(id: string, name: string): Promise<boolean>;
-  /** Unpacks a tar into the container's filesystem at `path` (a directory that exists). */
-  putArchive(id: string, path: string, tar: Buffer): Promise<void>;
   createVolume(name: string, labels: Record<string, string>): Promise<void>;
   inspectVolume(name: string): Promise<VolumeInfo | null>;
   /** false when it did not exist. */
@@ -267,14 +265,6 @@ export class DockerEngineClient implements PoolDockerClient {
     } catch (error) {
       if (statusOf(error) === 409) return false;
       throw dockerError(`rename ${id.slice(0, 12)} to ${name}`, error);
-    }
-  }
-
-  async putArchive(id: string, path: string, tar: Buffer): Promise<void> {
-    try {
-      await this.#http.call({ method: 'PUT', path: `/containers/${ref(id)}/archive?path=${ref(path)}`, rawBody: { data: tar, contentType: 'application/x-tar' } });
-    } catch (error) {
-      throw dockerError(`copy into ${id.slice(0, 12)}`, error);
     }
   }
 

@@ -24,13 +24,11 @@ export class EngineHttpError extends Error {
 }
 
 export interface EngineRequest {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'DELETE';
   /** Path with query, e.g. `/containers/json?all=true`. */
   path: string;
   /** Sent as JSON. */
   body?: unknown;
-  /** Sent as it is, instead (`PUT /containers/{id}/archive` takes a tar). */
-  rawBody?: { data: Buffer; contentType: string };
   /** Gives up (and destroys the socket) after this long; else the client's default. */
   timeoutMs?: number;
 }
@@ -54,8 +52,7 @@ export class EngineHttp {
 
   /** The parsed JSON answer (or the text, or undefined when empty) of a 2xx; EngineHttpError for any other status. */
   call<T = unknown>(req: EngineRequest): Promise<T> {
-    const payload = req.rawBody?.data ?? (req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body)));
-    const contentType = req.rawBody?.contentType ?? 'application/json';
+    const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
     const timeoutMs = req.timeoutMs ?? this.#timeoutMs;
     return new Promise<T>((resolve, reject) => {
       const out = request(
@@ -64,7 +61,7 @@ export class EngineHttp {
           agent: this.#agent,
           method: req.method,
           path: req.path,
-          headers: payload ? { 'content-type': contentType, 'content-length': payload.length } : {},
+          headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
         },
         (res) => {
           const chunks: Buffer[] = [];

@@ -10,7 +10,11 @@ const log = pino({ level: 'silent' });
 class FakePoolDocker implements PoolDockerClient {
   containers = new Map<string, ContainerInfo>();
   volumes = new Map<string, Record<string, string>>();
-  archives = new Map<string, Buffer>();
+  /** What each member's init was told (by PID). */
+  facts = new Map<number, string>();
+  writeFacts = async (pid: number, data: Buffer) => {
+    this.facts.set(pid, data.toString());
+  };
   calls: string[] = [];
   failRename = false;
   #next = 0;
@@ -42,9 +46,6 @@ class FakePoolDocker implements PoolDockerClient {
     this.containers.get(id)!.name = name;
     return true;
   }
-  async putArchive(id: string, _path: string, tar: Buffer) {
-    this.archives.set(id, tar);
-  }
   async createVolume(name: string, labels: Record<string, string>) {
     this.volumes.set(name, labels);
   }
@@ -75,7 +76,7 @@ function request(name: string, overrides: Partial<CreateContainerRequest> = {}):
 }
 
 async function poolWith(docker: FakePoolDocker, specs: PoolSpec[] = [SPEC], options: { busy?: () => number } = {}): Promise<WarmPool> {
-  const pool = new WarmPool({ docker, log, maxMembers: 10, busy: options.busy ?? (() => 0), retryMs: 10 });
+  const pool = new WarmPool({ docker, log, maxMembers: 10, busy: options.busy ?? (() => 0), retryMs: 10, writeFacts: docker.writeFacts });
   await pool.setSpecs(specs);
   await pool.idle();
   return pool;
@@ -94,7 +95,7 @@ describe('WarmPool', () => {
     expect(pool.status()).toEqual([{ name: 'default', size: 2, ready: 2, starting: 0, claims: 0, misses: 0, lastRefillMs: expect.any(Number) }]);
   });
 
-  it('claims a member: the record first, the facts, then the rename; the container carries the claim\'s labels; the pool refills', async () => {
+  it('claims a member: the record and the facts, then the rename beside the attach; the container carries the claim\'s labels; the pool refills', async () => {
     const docker = new FakePoolDocker();
     const pool = await poolWith(docker);
     const [first] = docker.members();
@@ -102,14 +103,14 @@ describe('WarmPool', () => {
     expect(info).toMatchObject({ id: first!.id, name: 'dev-aaaaaaaaaaaa', state: 'running' });
     expect(info!.labels).toMatchObject({ 'io.unionize.client-id': 'client-dev-aaaaaaaaaaaa', [OWN_LABELS.mac]: '0a:00:00:00:00:01', [OWN_LABELS.address]: 'fd00:3::101/64', [OWN_LABELS.pool]: 'default' });
     expect(JSON.parse(docker.volumes.get(`unionize-claim-${first!.id}`)![CLAIM_LABEL]!)).toMatchObject({ name: 'dev-aaaaaaaaaaaa', mac: '0a:00:00:00:00:01' });
-    const tar = docker.archives.get(first!.id)!.toString('latin1');
-    expect(tar).toContain('run/unionize/device.env');
+    const facts = docker.facts.get(first!.pid)!;
     // One line a fact, whatever the device put in its hostname.
-    expect(tar).toContain('DEVICE_HOSTNAME=evil DEVICE_DUID=forged\n');
+    expect(facts).toContain('DEVICE_HOSTNAME=evil DEVICE_DUID=forged\n');
+    expect(facts).toContain('DEVICE_DUID=00:01:00:01:aa\n');
     await pool.idle();
     expect(pool.status()[0]).toMatchObject({ ready: 2, claims: 1, misses: 0 });
     // Another process (a restart) reads the claim back from its volume.
-    const again = new WarmPool({ docker, log, maxMembers: 10, busy: () => 0 });
+    const again = new WarmPool({ docker, log, maxMembers: 10, busy: () => 0, writeFacts: docker.writeFacts });
     const seen = await again.withClaim((await docker.inspectByName('dev-aaaaaaaaaaaa'))!);
     expect(seen.labels['io.unionize.client-id']).toBe('client-dev-aaaaaaaaaaaa');
   });
@@ -132,7 +133,7 @@ describe('WarmPool', () => {
   it('waits for container requests in progress before it makes a member', async () => {
     const docker = new FakePoolDocker();
     let busy = 1;
-    const pool = new WarmPool({ docker, log, maxMembers: 10, busy: () => busy, retryMs: 10 });
+    const pool = new WarmPool({ docker, log, maxMembers: 10, busy: () => busy, retryMs: 10, writeFacts: docker.writeFacts });
     await pool.setSpecs([SPEC]);
     await new Promise((resolve) => setTimeout(resolve, 120));
     expect(docker.calls.filter((c) => c.startsWith('create'))).toEqual([]);
@@ -150,6 +151,26 @@ describe('WarmPool', () => {
     expect(docker.containers.has(member!.id)).toBe(false);
     expect(docker.volumes.size).toBe(0);
     expect(pool.status()[0]).toMatchObject({ claims: 0, misses: 1 });
+  });
+
+  it('attaches beside the rename, on the member with its claim; an attach that fails removes the member and answers cold', async () => {
+    const docker = new FakePoolDocker();
+    const pool = await poolWith(docker, [{ ...SPEC, size: 1 }]);
+    const [member] = docker.members();
+    const seen: ContainerInfo[] = [];
+    const info = await pool.claim(request('dev-a'), log, async (claimed) => {
+      seen.push(claimed);
+    });
+    expect(seen).toEqual([info]);
+    expect(seen[0]).toMatchObject({ id: member!.id, name: 'dev-a', pid: member!.pid, labels: { [OWN_LABELS.mac]: '0a:00:00:00:00:01' } });
+    await pool.idle();
+    const [next] = docker.members();
+    expect(await pool.claim(request('dev-b'), log, async () => {
+      throw new Error('RTNETLINK answers: File exists');
+    })).toBeNull();
+    expect(docker.containers.has(next!.id)).toBe(false);
+    expect(docker.volumes.has(`unionize-claim-${next!.id}`)).toBe(false);
+    expect(pool.status()[0]).toMatchObject({ claims: 1, misses: 1 });
   });
 
   it('replaces members made otherwise when the spec changes, and empties a pool no longer named or sized 0', async () => {
@@ -180,7 +201,7 @@ describe('WarmPool', () => {
 
   it('never keeps more members than maxMembers, all pools together', async () => {
     const docker = new FakePoolDocker();
-    const pool = new WarmPool({ docker, log, maxMembers: 3, busy: () => 0 });
+    const pool = new WarmPool({ docker, log, maxMembers: 3, busy: () => 0, writeFacts: docker.writeFacts });
     await pool.setSpecs([{ ...SPEC, size: 2 }, { ...SPEC, name: 'b', size: 2 }]);
     await pool.idle();
     expect(docker.members()).toHaveLength(3);
@@ -198,7 +219,7 @@ describe('WarmPool', () => {
     docker.containers.get(norecord!.id)!.name = 'dev-norecord';
     await docker.createVolume('unionize-claim-gone', { [CLAIM_LABEL]: '{}' });
 
-    const after = new WarmPool({ docker, log, maxMembers: 10, busy: () => 0 });
+    const after = new WarmPool({ docker, log, maxMembers: 10, busy: () => 0, writeFacts: docker.writeFacts });
     await after.restore();
     expect([...docker.containers.keys()].sort()).toEqual([claimed!.id, back!.id].sort());
     expect([...docker.volumes.keys()]).toEqual([`unionize-claim-${claimed!.id}`]);

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { DEVICE_FACTS_PATH, type CreateContainerRequest, type PoolSpec, type PoolStatus } from '@unionize/protocol';
 import type { Logger } from 'pino';
 import { OWN_LABELS, type ContainerInfo, type PoolDockerClient } from '../docker/docker-client.js';
-import { tarOf } from './tar.js';
+import { writeIntoContainer } from './facts-file.js';
 
 /**
  * Warm pools: per profile, a few containers created and started with no
@@ -15,9 +15,12 @@ import { tarOf } from './tar.js';
  *   1. records the device's labels, MAC and address in a Docker volume named
  *      for the member's id (`unionize-claim-ID`, label CLAIM_LABEL): labels
  *      cannot change after create, and a record the device could edit (a file
- *      in its own container) must not decide whose container it is;
- *   2. writes the device's facts (the request's env) to DEVICE_FACTS_PATH;
- *   3. renames the member to the device's container name: the claim's commit.
+ *      in its own container) must not decide whose container it is; and, at
+ *      the same time, writes the device's facts (the request's env) to
+ *      DEVICE_FACTS_PATH in the member (facts-file.ts);
+ *   2. renames the member to the device's container name, the claim's
+ *      commit, while the caller attaches it (`whileRenaming`): a member
+ *      attached is never one without a record.
  * After a restart (restore): a `pool-` member with a record was being claimed
  * when the agent died, and goes; without one it is back in the pool; a
  * renamed member is its device's, with the labels of its record, or goes when
@@ -97,6 +100,8 @@ export interface WarmPoolOptions {
   onClaim?: (pool: string) => void;
   onMiss?: (pool: string) => void;
   onRefill?: (pool: string, seconds: number) => void;
+  /** Writes the device's facts into a member (its init's PID); default through /proc/PID/root (facts-file.ts). */
+  writeFacts?: (pid: number, data: Buffer) => Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -226,11 +231,12 @@ export class WarmPool {
   }
 
   /**
-   * The request's container from its pool: a member claimed, renamed to
-   * `req.name`, not yet attached; null when none is ready (or the claim
-   * failed, and the member went): the caller makes it cold.
+   * The request's container from its pool: a member claimed and renamed to
+   * `req.name`, with its claim's labels; `whileRenaming` (the attach) runs
+   * beside the rename, on the same container. null when none is ready, or
+   * the claim failed (the member is removed): the caller makes it cold.
    */
-  async claim(req: CreateContainerRequest, log: Logger = this.#o.log): Promise<ContainerInfo | null> {
+  async claim(req: CreateContainerRequest, log: Logger = this.#o.log, whileRenaming?: (info: ContainerInfo) => Promise<void>): Promise<ContainerInfo | null> {
     if (req.pool === undefined) return null;
     const pool = req.pool;
     const spec = this.#specs.get(pool);
@@ -243,19 +249,37 @@ export class WarmPool {
     const [member] = members.splice(index, 1);
     const { docker } = this.#o;
     const claim: Claim = { name: req.name, labels: req.labels, mac: req.mac, address: req.address };
+    const writeFacts = this.#o.writeFacts ?? ((pid: number, data: Buffer) => writeIntoContainer(pid, DEVICE_FACTS_PATH, data));
+    const steps: Record<string, number> = {};
+    const timed = async <T>(step: string, fn: () => Promise<T>): Promise<T> => {
+      const t = performance.now();
+      try {
+        return await fn();
+      } finally {
+        steps[step] = Math.round(performance.now() - t);
+      }
+    };
     try {
-      await docker.createVolume(claimVolumeOf(member!.id), { [CLAIM_LABEL]: JSON.stringify(claim) });
-      const facts = tarOf([{ path: DEVICE_FACTS_PATH.replace(/^\//, ''), data: deviceFactsFile(req.env), mode: 0o644 }]);
-      await docker.putArchive(member!.id, '/', facts);
-      if (!(await docker.rename(member!.id, req.name))) throw new Error(`the name ${req.name} is taken`);
+      const found = await timed('inspectMs', () => docker.inspectByName(member!.name));
+      if (!found || found.id !== member!.id || found.state !== 'running' || found.pid <= 0) throw new Error(`member ${member!.name} is ${found?.state ?? 'gone'}`);
+      await Promise.all([
+        timed('recordMs', () => docker.createVolume(claimVolumeOf(member!.id), { [CLAIM_LABEL]: JSON.stringify(claim) })),
+        timed('factsMs', () => writeFacts(found.pid, deviceFactsFile(req.env))),
+      ]);
       this.#claims.set(member!.id, claim);
-      const info = await docker.inspectByName(req.name);
-      if (!info || info.id !== member!.id) throw new Error(`${req.name} is not the member renamed`);
+      const info = await this.withClaim({ ...found, name: req.name });
+      await Promise.all([
+        timed('renameMs', async () => {
+          if (!(await docker.rename(member!.id, req.name))) throw new Error(`the name ${req.name} is taken`);
+        }),
+        whileRenaming?.(info),
+      ]);
       this.#count(pool).claims++;
       this.#o.onClaim?.(pool);
-      log.info({ pool, member: member!.name, container: req.name }, 'pool: member claimed');
-      return this.withClaim(info);
+      log.info({ pool, member: member!.name, container: req.name, ...steps }, 'pool: member claimed');
+      return info;
     } catch (error) {
+      this.#claims.delete(member!.id);
       log.warn({ pool, member: member!.name, err: error }, 'pool: claim failed; removing the member, making the container cold');
       await this.#discard(member!.id);
       this.#miss(pool, log, 'claim failed');
