@@ -379,8 +379,38 @@ systemctl enable --now dnsmasq-devnet orchestrator-hook-flush`);
     done.add('reboot');
   });
 
-  it('with attach = pipework (the upstream script, the package\'s drop-in and tmpfiles entry), a device reaches a container pipework attached', { timeout: 600_000 }, async () => {
+  it('with [instances] pool = 1, unionize keeps a started container under its unit\'s sandbox, and the next lease claims it', { timeout: 600_000 }, async () => {
     requires('reboot');
+    await sh(orch, `sed -i 's|^\\[instances\\]$|[instances]\\npool = 1|' /etc/orchestrator/orchestrator.ini
+systemctl restart orchestrator`);
+    await active(orch, 'orchestrator');
+    let last = '';
+    await waitFor('the pool full in orchestratorctl agents', async () => {
+      last = (await orch.exec(['orchestratorctl', 'agents'])).stdout;
+      return /default 1\/1, claims 0/.test(last) ? true : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 1000 }).catch(async (error: Error) => {
+      const journal = (await dock.exec(['journalctl', '-u', 'unionize', '--no-pager', '-n', '20'])).stdout;
+      throw new Error(`${error.message}\nlast: ${last}\nunionize:\n${journal}`);
+    });
+    const again = await device.lease(60_000);
+    const ready = await readyClient(again.duid, 'device 1 ready with a claimed container', { dock: ['unionize'] });
+    const pool = await sh(dock, `docker inspect --format '{{ index .Config.Labels "io.unionize.pool" }}' ${ready.instance!.containerName}`);
+    expect(pool.trim(), 'the container was a pool member').toBe('default');
+    const address = ready.instance!.address.split('/')[0]!;
+    const page = await pageFrom(names.devices[0]!, address, 'the claimed container\'s page from the device', 30_000, 500);
+    expect(page).toContain(again.duid);
+    log(`pool = 1: device 1 claimed ${ready.instance!.containerName}: ${last.trim().split('\n').pop()}`);
+    await device.release();
+    await waitFor('the claimed container gone', async () => (!(await containers()).includes(ready.instance!.containerName) ? true : undefined), { timeoutMs: 60_000, intervalMs: 1000 });
+    // The pool off again: its member goes when the orchestrator next tells the agent.
+    await sh(orch, `sed -i '/^pool = 1$/d' /etc/orchestrator/orchestrator.ini
+systemctl restart orchestrator`);
+    await waitFor('no pool member left', async () => ((await containers()).some((c) => c.startsWith('pool-')) ? undefined : true), { timeoutMs: 60_000, intervalMs: 1000 });
+    done.add('pool');
+  });
+
+  it('with attach = pipework (the upstream script, the package\'s drop-in and tmpfiles entry), a device reaches a container pipework attached', { timeout: 600_000 }, async () => {
+    requires('pool');
     // As an operator installs it from upstream: the repository's unchanged copy (third_party/pipework).
     copyFileSync(join(repoRoot(), 'third_party/pipework/pipework'), join(dock.root, 'usr/local/bin/pipework'));
     await sh(dock, `chmod 0755 /usr/local/bin/pipework
