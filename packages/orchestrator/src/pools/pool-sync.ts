@@ -32,6 +32,8 @@ export class PoolSync {
   readonly #pools = new Map<string, PoolStatus[]>();
   /** Agents that answered 404 (an older unionize): asked again only when some profile has a pool. */
   readonly #noPools = new Set<string>();
+  /** The last failure per agent: a new one is a warning, the same one again is not. */
+  readonly #failing = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
@@ -91,9 +93,13 @@ export class PoolSync {
       }
       this.#pools.set(agent.name, answer.pools);
       this.#noPools.delete(agent.name);
+      if (this.#failing.delete(agent.name)) this.#o.log.info({ agent: agent.name }, 'pools: the agent took its pools again');
     } catch (error) {
       this.#pools.delete(agent.name);
-      this.#o.log.debug({ agent: agent.name, err: error }, 'pools: agent not told its pools; next round tries again');
+      const message = (error as Error).message;
+      const level = this.#failing.get(agent.name) === message ? 'debug' : 'warn';
+      this.#failing.set(agent.name, message);
+      this.#o.log[level]({ agent: agent.name, err: error }, 'pools: agent not told its pools (its containers are made cold meanwhile); each round tries again');
     }
   }
 
