@@ -381,7 +381,9 @@ systemctl enable --now dnsmasq-devnet orchestrator-hook-flush`);
 
   it('with [instances] pool = 1, unionize keeps a started container under its unit\'s sandbox, and the next lease claims it', { timeout: 600_000 }, async () => {
     requires('reboot');
-    await sh(orch, `sed -i 's|^\\[instances\\]$|[instances]\\npool = 1|' /etc/orchestrator/orchestrator.ini
+    // The package's orchestrator.ini has `pool = 0` in [instances].
+    await sh(orch, `grep -q '^pool = 0$' /etc/orchestrator/orchestrator.ini
+sed -i 's|^pool = 0$|pool = 1|' /etc/orchestrator/orchestrator.ini
 systemctl restart orchestrator`);
     await active(orch, 'orchestrator');
     let last = '';
@@ -403,7 +405,7 @@ systemctl restart orchestrator`);
     await device.release();
     await waitFor('the claimed container gone', async () => (!(await containers()).includes(ready.instance!.containerName) ? true : undefined), { timeoutMs: 60_000, intervalMs: 1000 });
     // The pool off again: its member goes when the orchestrator next tells the agent.
-    await sh(orch, `sed -i '/^pool = 1$/d' /etc/orchestrator/orchestrator.ini
+    await sh(orch, `sed -i 's|^pool = 1$|pool = 0|' /etc/orchestrator/orchestrator.ini
 systemctl restart orchestrator`);
     await waitFor('no pool member left', async () => ((await containers()).some((c) => c.startsWith('pool-')) ? undefined : true), { timeoutMs: 60_000, intervalMs: 1000 });
     done.add('pool');

@@ -129,8 +129,8 @@ describe.skipIf(skipReason)('operator experience: dashboard, orchestratorctl, me
 
     // On a phone: rows become cards, nothing needs horizontal scrolling.
     await page.setViewportSize({ width: 390, height: 844 });
-    const overflow = (await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
-    expect(overflow).toBeLessThanOrEqual(0);
+    // The charts follow the new width on their next frame (a ResizeObserver): until then the page is as wide as before.
+    await expect.poll(() => page.evaluate('document.documentElement.scrollWidth - window.innerWidth') as Promise<number>, { timeout: 10_000 }).toBeLessThanOrEqual(0);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 800 });
   });
