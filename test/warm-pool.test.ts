@@ -135,11 +135,11 @@ describe.skipIf(skipReason)('warm pool: a lease claims a started container', () 
   });
 
   it('a burst larger than the pool: each device gets exactly one container, from the pool or cold, and claims and misses add up', async () => {
-    // Counted since unionize restarted: device 2's claim. (What /v1/agents shows is the agent's answer of up to 5 s ago.)
-    const before = await waitForPool((p) => p.ready === POOL && p.claims + p.misses === 1, 'full, with device 2\'s claim, before the burst');
+    // What /v1/agents shows is the agent's answer of up to 5 s ago: `before` may not count device 2 yet, so at least 3 more.
+    const before = await waitForPool((p) => p.ready === POOL, 'full before the burst');
     await Promise.all([3, 4, 5].map((i) => readyDevice(i)));
     await everyDeviceHasItsOwn();
-    const after = await waitForPool((p) => p.ready === POOL && p.claims + p.misses === before.claims + before.misses + 3, 'three more requests counted, and refilled, after the burst');
+    const after = await waitForPool((p) => p.ready === POOL && p.claims + p.misses >= before.claims + before.misses + 3, 'the burst\'s requests counted, and refilled, after the burst');
     expect(after.claims - before.claims).toBeGreaterThanOrEqual(1);
   });
 

@@ -3,12 +3,13 @@
 #
 # Serves, on port 80, a page naming the device this container belongs to. Its
 # facts come from one of two places:
-#   - /run/unionize/device.env (NAME=value lines), which the unionize agent
-#     writes when a device claims this container from a warm pool: a pool
-#     member was started before any device was known, so its environment
-#     cannot name one;
-#   - else the environment the agent set when it made the container for its
-#     device (a cold start).
+#   - the environment the agent set when it made the container for its
+#     device (a cold start: CLIENT_ID is set), which wins;
+#   - else /run/unionize/device.env (NAME=value lines), which the unionize
+#     agent writes when a device claims this container from a warm pool: a
+#     pool member was started before any device was known, so its environment
+#     cannot name one. (A container made from a kept image of a claimed one
+#     has the old file, and its own device's environment.)
 # The page is rendered for each request (cgi-bin/index.cgi runs `init.sh
 # page`), so a claim shows at once. The values come from the device
 # (hostname and DUID are chosen by it): HTML-escape them.
@@ -25,12 +26,12 @@ esc() {
     -e 's/"/\&quot;/g' -e "s/'/\&#39;/g"
 }
 
-# fact NAME: its value from the facts file when there is one, else from the environment.
+# fact NAME: its value from the environment of a container made for its device, else from the facts file.
 fact() {
-  if [ -f "$FACTS" ]; then
-    sed -n "s/^$1=//p" "$FACTS" | head -n 1
-  else
+  if [ -n "${CLIENT_ID:-}" ] || [ ! -f "$FACTS" ]; then
     env | sed -n "s/^$1=//p" | head -n 1
+  else
+    sed -n "s/^$1=//p" "$FACTS" | head -n 1
   fi
 }
 

@@ -48,7 +48,8 @@ describe('PoolSync', () => {
     await sync.syncAll();
     const sizes = (i: number) => agents[i]!.pools.map((p) => p.size);
     expect(sizes(0)).toEqual([0, 0]);
-    expect(sizes(1)).toEqual([0, 0]);
+    // Dead: not told anything (its members stay until it is back and told again).
+    expect(agents[1]!.pools).toEqual([]);
     expect(sizes(2)).toEqual([0, 0]);
     expect(sizes(3)).toEqual([3, 1]);
   });
@@ -61,11 +62,16 @@ describe('PoolSync', () => {
     expect(sync.has('old', 'web')).toBe(false);
   });
 
-  it('an agent that does not answer has no pools known until it does', async () => {
+  it('an agent that does not answer one round keeps what it said before; a pool of size 0 is not named', async () => {
     const { agents, sync } = setup({ dock1: { health: 'healthy', draining: false, capacity: 0 } });
     await sync.syncAll();
     agents[0]!.down = true;
     await sync.syncAll();
-    expect(sync.pools('dock1')).toBeNull();
+    expect(sync.pools('dock1')?.map((p) => p.name)).toEqual(['web', 'default']);
+    expect(sync.has('dock1', 'web')).toBe(true);
+    agents[0]!.down = false;
+    agents[0]!.setPools = async (pools) => ({ pools: pools.map((p) => ({ name: p.name, size: 0, ready: 0, starting: 0, claims: 0, misses: 0, lastRefillMs: null })), maxMembers: 32 });
+    await sync.syncAll();
+    expect(sync.has('dock1', 'web')).toBe(false);
   });
 });

@@ -10,7 +10,9 @@ import type { AgentStatus } from '../agents/agent-monitor.js';
  * what each answered for /v1/agents, the dashboard and /metrics.
  *
  * Every profile with `pool = N` asks for N members on each agent, except:
- * a draining or dead agent keeps none (draining empties its pools); and pool
+ * a draining agent keeps none (draining empties its pools); a dead one is
+ * not told anything until it is back (its first answer must not be to a
+ * round that still thought it dead, which would empty its pools); and pool
  * members count toward an agent's `capacity`, so together they take only the
  * room its clients' containers leave (profiles in config order). A claim
  * turns a member into a client's container, so a full agent still takes a
@@ -46,9 +48,9 @@ export class PoolSync {
     return this.#pools.get(agent) ?? null;
   }
 
-  /** Whether the agent said it keeps this pool. */
+  /** Whether the agent said it keeps this pool, with a size above 0 (a request naming an empty one is only a miss). */
   has(agent: string, pool: string): boolean {
-    return this.#pools.get(agent)?.some((p) => p.name === pool) ?? false;
+    return this.#pools.get(agent)?.some((p) => p.name === pool && p.size > 0) ?? false;
   }
 
   /** Whether any profile has a pool. */
@@ -70,7 +72,7 @@ export class PoolSync {
   /** What this agent should keep now. */
   sizesFor(agent: string, instances: number): Array<{ profile: Profile; size: number }> {
     const status = this.#o.status(agent);
-    const takes = status !== undefined && status.health !== 'dead' && !status.draining;
+    const takes = status !== undefined && !status.draining;
     let room = status && status.capacity > 0 ? Math.max(0, status.capacity - instances) : Number.POSITIVE_INFINITY;
     const pooled = this.#o.profiles.filter((p, i, all) => p.pool > 0 && all.findIndex((q) => q.name === p.name) === i);
     return pooled.map((profile) => {
@@ -82,6 +84,7 @@ export class PoolSync {
 
   async #sync(agent: AgentClient, instances: number): Promise<void> {
     if (!this.wanted && this.#noPools.has(agent.name)) return;
+    if (this.#o.status(agent.name)?.health === 'dead') return;
     const specs = this.sizesFor(agent.name, instances).map(({ profile, size }) => poolSpecOf(profile, size));
     try {
       const answer = await agent.setPools(specs);
@@ -95,7 +98,7 @@ export class PoolSync {
       this.#noPools.delete(agent.name);
       if (this.#failing.delete(agent.name)) this.#o.log.info({ agent: agent.name }, 'pools: the agent took its pools again');
     } catch (error) {
-      this.#pools.delete(agent.name);
+      // What it said last still holds: it keeps its pools whether or not one telling reached it.
       const message = (error as Error).message;
       const level = this.#failing.get(agent.name) === message ? 'debug' : 'warn';
       this.#failing.set(agent.name, message);

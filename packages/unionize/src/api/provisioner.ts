@@ -193,6 +193,10 @@ export class Provisioner {
         if (info) {
           timings.claimMs = ms(t);
           changed = true;
+        } else {
+          // A claim given up: its member (and any attach of it) is gone; the cold container is attached below.
+          attached = undefined;
+          delete timings.attachMs;
         }
       }
       if (!info) {

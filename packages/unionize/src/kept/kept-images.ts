@@ -77,8 +77,9 @@ export class KeptImages {
     const repo = `${KEPT_REPOSITORY}/${req.client}`;
     const query = new URLSearchParams({ container: info.id, repo, tag: req.tag, pause: 'true' });
     // The container's own labels come along (Docker merges them in); `managed` is
-    // turned off so a container run from the image is never taken for a device's.
-    const labels = { [OWN_LABELS.managed]: 'false', [KEPT_LABELS.kept]: 'true', [KEPT_LABELS.client]: req.client, [KEPT_LABELS.hostname]: req.hostname, [KEPT_LABELS.profile]: req.profile };
+    // turned off so a container run from the image is never taken for a device's,
+    // and a claimed pool member's pool labels are emptied: one made from the image is no member.
+    const labels = { [OWN_LABELS.managed]: 'false', [OWN_LABELS.pool]: '', [OWN_LABELS.poolSpec]: '', [KEPT_LABELS.kept]: 'true', [KEPT_LABELS.client]: req.client, [KEPT_LABELS.hostname]: req.hostname, [KEPT_LABELS.profile]: req.profile };
     let id: string;
     try {
       const made = await this.#http.call<{ Id: string }>({ method: 'POST', path: `/commit?${query}`, body: { Labels: labels }, timeoutMs: this.#commitTimeoutMs });

@@ -26,6 +26,7 @@ class FakePoolDocker implements PoolDockerClient {
   }
   async create(spec: CreateSpec) {
     this.calls.push(`create ${spec.name}`);
+    if (spec.image === 'bad:latest') throw new Error('docker create: No such image: bad:latest');
     const id = `${(++this.#next).toString(16).padStart(4, '0')}${'0'.repeat(60)}`;
     this.containers.set(id, { id, name: spec.name, image: spec.image, state: 'created', pid: 0, labels: containerCreateOptions(spec).Labels, createdAt: '2026-01-01T00:00:00.000Z' });
     return id;
@@ -197,6 +198,33 @@ describe('WarmPool', () => {
     expect(docker.containers.has(stopped!.id)).toBe(false);
     expect(docker.members().map((m) => m.state)).toEqual(['running', 'running']);
     expect(pool.status()[0]).toMatchObject({ ready: 2 });
+  });
+
+  it('a pool whose members cannot be made waits, doubling, while the other pools fill', async () => {
+    const docker = new FakePoolDocker();
+    const pool = new WarmPool({ docker, log, maxMembers: 10, busy: () => 0, retryMs: 20, writeFacts: docker.writeFacts });
+    await pool.setSpecs([{ ...SPEC, name: 'broken', image: 'bad:latest', size: 5 }, { ...SPEC, size: 2 }]);
+    for (let i = 0; i < 100 && docker.members().length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(docker.members()).toHaveLength(2);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    // 20, 40, 80 ms: a few tries in 150 ms, not one each turn of the loop.
+    expect(docker.calls.filter((c) => c.startsWith('create')).length).toBeLessThan(2 + 6);
+    pool.stop();
+    await pool.idle();
+  });
+
+  it('a rename that fails while the attach still runs: both are over before the member goes, and the answer is cold', async () => {
+    const docker = new FakePoolDocker();
+    const pool = await poolWith(docker, [{ ...SPEC, size: 1 }]);
+    docker.failRename = true;
+    let attachDone = false;
+    const info = await pool.claim(request('dev-a'), log, async () => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      attachDone = true;
+    });
+    expect(info).toBeNull();
+    expect(attachDone).toBe(true);
+    pool.stop();
   });
 
   it('never keeps more members than maxMembers, all pools together', async () => {

@@ -62,7 +62,8 @@ export function deviceFactsFile(env: Readonly<Record<string, string>>): Buffer {
 }
 
 export const isPoolMemberName = (name: string) => name.startsWith(POOL_NAME_PREFIX);
-const isPoolContainer = (info: ContainerInfo) => info.labels[OWN_LABELS.pool] !== undefined;
+/** Empty in a container made from a kept image of a claimed member (kept-images.ts empties it): no member. */
+const isPoolContainer = (info: ContainerInfo) => Boolean(info.labels[OWN_LABELS.pool]);
 const claimVolumeOf = (containerId: string) => `${CLAIM_VOLUME_PREFIX}${containerId}`;
 
 function parseClaim(json: string | undefined): Claim | null {
@@ -113,6 +114,8 @@ export class WarmPool {
   /** Started, unclaimed members by pool name, oldest first. */
   readonly #ready = new Map<string, Member[]>();
   readonly #counts = new Map<string, Counts>();
+  /** Pools whose last member could not be made, and until when they wait (the others go on meanwhile). */
+  readonly #backoff = new Map<string, { until: number; ms: number; key: string }>();
   /** Claims by container id (their volumes' contents). */
   readonly #claims = new Map<string, Claim>();
   #starting: string | null = null;
@@ -184,7 +187,11 @@ export class WarmPool {
    */
   async setSpecs(specs: readonly PoolSpec[]): Promise<void> {
     this.#specs = new Map(specs.map((spec) => [spec.name, { ...spec, key: poolSpecKey(spec) }]));
+    // A pool made otherwise now is tried again at once.
+    for (const [pool, backoff] of this.#backoff) if (this.#specs.get(pool)?.key !== backoff.key) this.#backoff.delete(pool);
     const surplus: Member[] = [];
+    // Only members known before the listing: one a refill adds meanwhile is not in it, and runs.
+    const known = new Set([...this.#ready.values()].flat().map((m) => m.id));
     const running = await this.#o.docker.listManaged().then(
       (containers) => new Set(containers.filter((c) => c.state === 'running').map((c) => c.id)),
       (error: unknown) => {
@@ -194,11 +201,11 @@ export class WarmPool {
     );
     if (running) {
       for (const [pool, members] of this.#ready) {
-        const stopped = members.filter((m) => !running.has(m.id));
+        const stopped = members.filter((m) => known.has(m.id) && !running.has(m.id));
         if (stopped.length === 0) continue;
         this.#o.log.warn({ pool, members: stopped.map((m) => m.name) }, 'pool: members no longer running (dockerd restarted?) are replaced');
         surplus.push(...stopped);
-        this.#ready.set(pool, members.filter((m) => running.has(m.id)));
+        this.#ready.set(pool, members.filter((m) => !stopped.includes(m)));
       }
     }
     for (const [pool, members] of this.#ready) {
@@ -249,7 +256,7 @@ export class WarmPool {
     const [member] = members.splice(index, 1);
     const { docker } = this.#o;
     const claim: Claim = { name: req.name, labels: req.labels, mac: req.mac, address: req.address };
-    const writeFacts = this.#o.writeFacts ?? ((pid: number, data: Buffer) => writeIntoContainer(pid, DEVICE_FACTS_PATH, data));
+    const writeFacts = this.#o.writeFacts ?? ((pid: number, data: Buffer) => writeIntoContainer(pid, DEVICE_FACTS_PATH, data, { containerId: member!.id }));
     const steps: Record<string, number> = {};
     const timed = async <T>(step: string, fn: () => Promise<T>): Promise<T> => {
       const t = performance.now();
@@ -268,12 +275,15 @@ export class WarmPool {
       ]);
       this.#claims.set(member!.id, claim);
       const info = await this.withClaim({ ...found, name: req.name });
-      await Promise.all([
+      // Both finish before either failure counts: an attach still running must not outlive a claim given up.
+      const [renamed, attached] = await Promise.allSettled([
         timed('renameMs', async () => {
           if (!(await docker.rename(member!.id, req.name))) throw new Error(`the name ${req.name} is taken`);
         }),
         whileRenaming?.(info),
       ]);
+      if (renamed.status === 'rejected') throw renamed.reason;
+      if (attached.status === 'rejected') throw attached.reason;
       this.#count(pool).claims++;
       this.#o.onClaim?.(pool);
       log.info({ pool, member: member!.name, container: req.name, ...steps }, 'pool: member claimed');
@@ -338,13 +348,18 @@ export class WarmPool {
     }
   }
 
-  /** The pool that most lacks members, while all of them together stay under maxMembers. */
-  #wanting(): (PoolSpec & { key: string }) | undefined {
+  #lack(spec: PoolSpec): number {
+    return spec.size - (this.#ready.get(spec.name)?.length ?? 0);
+  }
+
+  /** The pool that most lacks members and is not waiting out a failure, while all of them together stay under maxMembers. */
+  #wanting(now = Date.now()): (PoolSpec & { key: string }) | undefined {
     if (this.#members() >= this.#o.maxMembers) return undefined;
     let best: (PoolSpec & { key: string }) | undefined;
     let bestLack = 0;
     for (const spec of this.#specs.values()) {
-      const lack = spec.size - (this.#ready.get(spec.name)?.length ?? 0);
+      if ((this.#backoff.get(spec.name)?.until ?? 0) > now) continue;
+      const lack = this.#lack(spec);
       if (lack > bestLack) {
         best = spec;
         bestLack = lack;
@@ -368,11 +383,28 @@ export class WarmPool {
     });
   }
 
-  /** One member at a time, after any container request in progress. */
+  /** When the first pool that lacks members ends its wait after a failure; undefined when none waits. */
+  #nextTry(): number | undefined {
+    if (this.#members() >= this.#o.maxMembers) return undefined;
+    let next: number | undefined;
+    for (const spec of this.#specs.values()) {
+      const backoff = this.#backoff.get(spec.name);
+      if (backoff && this.#lack(spec) > 0) next = Math.min(next ?? backoff.until, backoff.until);
+    }
+    return next;
+  }
+
+  /** One member at a time, after any container request in progress; a pool that fails waits (doubling to 30 s), the others go on. */
   async #refill(): Promise<void> {
     const { docker, log } = this.#o;
-    let retryMs = this.#o.retryMs ?? 1_000;
-    for (let spec = this.#wanting(); spec && !this.#stopped; spec = this.#wanting()) {
+    while (!this.#stopped) {
+      const spec = this.#wanting();
+      if (!spec) {
+        const next = this.#nextTry();
+        if (next === undefined) return;
+        await sleep(Math.max(10, next - Date.now()));
+        continue;
+      }
       if (this.#o.busy() > 0) {
         await sleep(50);
         continue;
@@ -397,17 +429,17 @@ export class WarmPool {
         const seconds = (performance.now() - started) / 1000;
         this.#count(spec.name).lastRefillMs = Math.round(seconds * 1000);
         this.#o.onRefill?.(spec.name, seconds);
-        // The spec may have changed meanwhile: a member made otherwise goes.
-        if (this.#specs.get(spec.name)?.key === spec.key) this.#readyOf(spec.name).push({ id, name, key: spec.key });
+        // The spec may have changed, or the pool shrunk, meanwhile: a member made otherwise, or not wanted, goes.
+        const now = this.#specs.get(spec.name);
+        if (now?.key === spec.key && this.#lack(now) > 0) this.#readyOf(spec.name).push({ id, name, key: spec.key });
         else await this.#discard(id);
-        retryMs = this.#o.retryMs ?? 1_000;
+        this.#backoff.delete(spec.name);
       } catch (error) {
-        log.warn({ pool: spec.name, err: error, retryInMs: retryMs }, 'pool: could not make a member');
+        const before = this.#backoff.get(spec.name);
+        const waitMs = before ? Math.min(before.ms * 2, 30_000) : (this.#o.retryMs ?? 1_000);
+        this.#backoff.set(spec.name, { until: Date.now() + waitMs, ms: waitMs, key: spec.key });
+        log.warn({ pool: spec.name, err: error, retryInMs: waitMs }, 'pool: could not make a member');
         if (id) await this.#discard(id);
-        this.#starting = null;
-        await sleep(retryMs);
-        retryMs = Math.min(retryMs * 2, 30_000);
-        continue;
       } finally {
         this.#starting = null;
       }
