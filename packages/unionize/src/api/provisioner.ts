@@ -159,6 +159,7 @@ export class Provisioner {
     let changed = false;
 
     let info = await this.#inspect(req.name);
+    if (info && this.#pool?.needsRecord(info)) info = await this.#pool.recordClaim(info, req);
     if (info) checkSame(info, req);
     const devices = req.deviceAddresses ?? [req.labels[LABELS.deviceAddress] ?? ''].filter(Boolean);
     const dhcp = isDhcpAddress(req.address);

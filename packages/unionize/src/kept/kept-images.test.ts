@@ -56,7 +56,7 @@ describe('KeptImages', () => {
     const commit = calls.find((c) => c.path.startsWith('/commit?'))!;
     expect(new URLSearchParams(commit.path.slice(8)).get('container')).toBe('c'.repeat(64));
     expect(new URLSearchParams(commit.path.slice(8)).get('pause')).toBe('true');
-    expect(commit.body).toEqual({ Labels: { 'io.unionize.managed': 'false', 'io.unionize.kept': 'true', 'io.unionize.kept.client': 'abc123', 'io.unionize.kept.hostname': 'visitor-1', 'io.unionize.kept.profile': 'visitor' } });
+    expect(commit.body).toEqual({ Labels: { 'io.unionize.managed': 'false', 'io.unionize.pool': '', 'io.unionize.pool.spec': '', 'io.unionize.kept': 'true', 'io.unionize.kept.client': 'abc123', 'io.unionize.kept.hostname': 'visitor-1', 'io.unionize.kept.profile': 'visitor' } });
   });
 
   it('refuses a container that is absent or not managed, committing nothing', async () => {

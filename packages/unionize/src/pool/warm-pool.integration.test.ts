@@ -122,6 +122,20 @@ describe.skipIf(skip !== null)(`warm pool (real dockerd)${skip ? `: skipped, ${s
     first.stop();
   });
 
+  it('a claim whose record went (docker volume prune) is kept at a restart, and its device\'s next request records it again', async () => {
+    const info = (await docker.inspectByName(request(1).name))!;
+    expect(await docker.removeVolume(`unionize-claim-${info.id}`)).toBe(true);
+    const third = made();
+    await third.restore();
+    expect((await docker.inspectByName(request(1).name))?.id).toBe(info.id);
+    const provisioner = new Provisioner({ docker, attacher, log, pool: third });
+    const again = await provisioner.ensure(request(1));
+    expect(again.view).toMatchObject({ id: info.id, address: request(1).address });
+    expect(again.view.labels['io.unionize.client-id']).toBe('client-1');
+    expect((await docker.inspectVolume(`unionize-claim-${info.id}`))?.labels[CLAIM_LABEL]).toContain('"client-1"');
+    third.stop();
+  });
+
   it('a claimed container removed takes its record with it', async () => {
     const provisioner = new Provisioner({ docker, attacher, log, pool: first });
     const info = await docker.inspectByName(request(2).name);

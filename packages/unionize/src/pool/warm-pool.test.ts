@@ -235,7 +235,7 @@ describe('WarmPool', () => {
     expect(docker.members()).toHaveLength(3);
   });
 
-  it('restore: unclaimed members back, claims read back, a half-made claim, a stopped member, a claim without record and a stray record removed', async () => {
+  it('restore: unclaimed members back, claims read back, a half-made claim, a stopped member and a stray record removed; a claim that lost its record kept', async () => {
     const docker = new FakePoolDocker();
     const before = await poolWith(docker, [{ ...SPEC, size: 4 }]);
     const claimed = await before.claim(request('dev-claimed'));
@@ -249,7 +249,15 @@ describe('WarmPool', () => {
 
     const after = new WarmPool({ docker, log, maxMembers: 10, busy: () => 0, writeFacts: docker.writeFacts });
     await after.restore();
-    expect([...docker.containers.keys()].sort()).toEqual([claimed!.id, back!.id].sort());
+    expect([...docker.containers.keys()].sort()).toEqual([claimed!.id, back!.id, norecord!.id].sort());
+    // The one whose record went is kept, and recorded again by its device's next request.
+    const lost = (await docker.inspectByName('dev-norecord'))!;
+    expect(after.needsRecord(await after.withClaim(lost))).toBe(true);
+    const recorded = await after.recordClaim(await after.withClaim(lost), request('dev-norecord'));
+    expect(recorded.labels).toMatchObject({ 'io.unionize.client-id': 'client-dev-norecord', [OWN_LABELS.mac]: '0a:00:00:00:00:01' });
+    expect(after.needsRecord(recorded)).toBe(false);
+    await docker.removeVolume(`unionize-claim-${norecord!.id}`);
+    docker.containers.delete(norecord!.id);
     expect([...docker.volumes.keys()]).toEqual([`unionize-claim-${claimed!.id}`]);
     expect(after.status()).toEqual([{ name: 'default', size: 0, ready: 1, starting: 0, claims: 0, misses: 0, lastRefillMs: null }]);
     const info = await after.withClaim((await docker.inspectByName('dev-claimed'))!);

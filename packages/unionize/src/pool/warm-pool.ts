@@ -163,8 +163,11 @@ export class WarmPool {
         back++;
       } else if (!isPoolMemberName(c.name) && claim) {
         this.#claims.set(c.id, claim);
+      } else if (!isPoolMemberName(c.name)) {
+        // Its name is its claim; its record went (a `docker volume prune`). Its device's next request records it again (recordClaim).
+        log.warn({ container: c.name, id: c.id }, 'pool: a claimed container has lost its record; kept, and recorded again at its device\'s next request');
       } else {
-        // Stopped (dockerd restarted), half claimed, or claimed with no record: nobody's, or nobody can say whose.
+        // Stopped (dockerd restarted) or half claimed: nobody's, or nobody can say whose.
         log.warn({ container: c.name, id: c.id, state: c.state, record: claims.has(c.id) }, 'pool: removing a member that cannot go back to its pool');
         await this.#discard(c.id);
         removed++;
@@ -320,6 +323,25 @@ export class WarmPool {
       this.#claims.set(info.id, claim);
     }
     return { ...info, labels: { ...claim.labels, ...info.labels, [OWN_LABELS.mac]: claim.mac, [OWN_LABELS.address]: claim.address } };
+  }
+
+  /** A claimed member whose record is gone (withClaim found none): it has no MAC or address to attach with. */
+  needsRecord(info: ContainerInfo): boolean {
+    return isPoolContainer(info) && !isPoolMemberName(info.name) && info.labels[OWN_LABELS.mac] === undefined;
+  }
+
+  /**
+   * The record of a claimed member, made again from its device's request: the
+   * request names the container (its name is the claim's commit), and only the
+   * orchestrator sends requests.
+   */
+  async recordClaim(info: ContainerInfo, req: CreateContainerRequest): Promise<ContainerInfo> {
+    if (info.name !== req.name || !this.needsRecord(info)) return info;
+    const claim: Claim = { name: req.name, labels: req.labels, mac: req.mac, address: req.address };
+    await this.#o.docker.createVolume(claimVolumeOf(info.id), { [CLAIM_LABEL]: JSON.stringify(claim) });
+    this.#claims.set(info.id, claim);
+    this.#o.log.info({ container: info.name, id: info.id }, 'pool: claim recorded again from its device\'s request');
+    return this.withClaim(info);
   }
 
   /** Not a device's container: an unclaimed member (lists leave them out). */
