@@ -227,6 +227,17 @@ describe('WarmPool', () => {
     pool.stop();
   });
 
+  it('restores before it first makes members (a restore that failed at start is done then): none made beside ones not yet counted', async () => {
+    const docker = new FakePoolDocker();
+    const first = await poolWith(docker);
+    first.stop();
+    const second = new WarmPool({ docker, log, maxMembers: 10, busy: () => 0, writeFacts: docker.writeFacts });
+    await second.setSpecs([SPEC]);
+    await second.idle();
+    expect(docker.members()).toHaveLength(2);
+    expect(second.status()[0]).toMatchObject({ ready: 2 });
+  });
+
   it('never keeps more members than maxMembers, all pools together', async () => {
     const docker = new FakePoolDocker();
     const pool = new WarmPool({ docker, log, maxMembers: 3, busy: () => 0, writeFacts: docker.writeFacts });

@@ -122,6 +122,7 @@ export class WarmPool {
   #refilling: Promise<void> | undefined;
   #again = false;
   #stopped = false;
+  #restored = false;
 
   constructor(options: WarmPoolOptions) {
     this.#o = options;
@@ -143,8 +144,14 @@ export class WarmPool {
     return n;
   }
 
-  /** At start: members back in their pools, claims read back, what a crash left half done removed. */
+  /**
+   * At start: members back in their pools, claims read back, what a crash
+   * left half done removed. Until it has succeeded (Docker may come up after
+   * the daemon), setSpecs does it first: no member is made beside ones not
+   * yet counted.
+   */
   async restore(): Promise<void> {
+    if (this.#restored) return;
     const { docker, log } = this.#o;
     const [containers, volumes] = await Promise.all([docker.listManaged(), docker.listVolumes(CLAIM_LABEL)]);
     const claims = new Map<string, Claim | null>();
@@ -174,6 +181,7 @@ export class WarmPool {
       }
     }
     for (const id of claims.keys()) if (!seen.has(id)) await docker.removeVolume(claimVolumeOf(id)).catch(() => false);
+    this.#restored = true;
     log.info({ members: back, claimed: this.#claims.size, removed }, 'pool: restored');
   }
 
@@ -189,6 +197,7 @@ export class WarmPool {
    * pool's size go; the rest are refilled.
    */
   async setSpecs(specs: readonly PoolSpec[]): Promise<void> {
+    await this.restore();
     this.#specs = new Map(specs.map((spec) => [spec.name, { ...spec, key: poolSpecKey(spec) }]));
     // A pool made otherwise now is tried again at once.
     for (const [pool, backoff] of this.#backoff) if (this.#specs.get(pool)?.key !== backoff.key) this.#backoff.delete(pool);
