@@ -38,13 +38,21 @@ export const imageRefSchema = z
   .max(255)
   .regex(/^[a-z0-9][a-z0-9._/:@-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/, 'image reference is not valid');
 
+/** How a container is made, beside its image: the same in a device's request and in a pool's spec. */
+const envSchema = z.record(envKey, z.string().max(4096)).default({});
+const commandSchema = z.array(z.string().max(4096)).min(1).max(64).optional();
+const memoryBytesSchema = z.number().int().min(6 * 1024 * 1024).max(2 ** 40).optional();
+const nanoCpusSchema = z.number().int().min(1_000_000).max(256e9).optional();
+/** A warm pool's name: the orchestrator's profile name. */
+const poolNameSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'pool name is not valid');
+
 export const createContainerSchema = z
   .object({
     name: containerNameSchema,
     /** Image reference, e.g. `unionize-client:latest`. */
     image: imageRefSchema,
     labels: z.record(labelKey, z.string().max(1024)).default({}),
-    env: z.record(envKey, z.string().max(4096)).default({}),
+    env: envSchema,
     /** MAC of the container's eth1. */
     mac: macSchema,
     /**
@@ -61,16 +69,16 @@ export const createContainerSchema = z
      */
     deviceAddresses: z.array(ipv6Schema).max(MAX_DEVICE_ADDRESSES).optional(),
     /** Profiles: the command instead of the image's CMD, and limits. */
-    command: z.array(z.string().max(4096)).min(1).max(64).optional(),
-    memoryBytes: z.number().int().min(6 * 1024 * 1024).max(2 ** 40).optional(),
-    nanoCpus: z.number().int().min(1_000_000).max(256e9).optional(),
+    command: commandSchema,
+    memoryBytes: memoryBytesSchema,
+    nanoCpus: nanoCpusSchema,
     /**
      * The warm pool (`PUT /v1/pools`) this container may be claimed from: a
      * started member of that pool made the same way (image, command, limits,
      * the pool's env) becomes this container, renamed, attached, and told the
      * rest of `env` in DEVICE_FACTS_PATH. None ready: made cold, as without it.
      */
-    pool: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'pool name is not valid').optional(),
+    pool: poolNameSchema.optional(),
   })
   .strict();
 export type CreateContainerRequest = z.infer<typeof createContainerSchema>;
@@ -87,15 +95,15 @@ export const DEVICE_FACTS_PATH = '/run/unionize/device.env';
 export const poolSpecSchema = z
   .object({
     /** The profile's name; a request's `pool`. */
-    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'pool name is not valid'),
+    name: poolNameSchema,
     /** Members to keep started; 0 empties the pool. */
     size: z.number().int().min(0).max(1000),
     image: imageRefSchema,
-    command: z.array(z.string().max(4096)).min(1).max(64).optional(),
-    memoryBytes: z.number().int().min(6 * 1024 * 1024).max(2 ** 40).optional(),
-    nanoCpus: z.number().int().min(1_000_000).max(256e9).optional(),
+    command: commandSchema,
+    memoryBytes: memoryBytesSchema,
+    nanoCpus: nanoCpusSchema,
     /** The profile's own env (the same for every device): fixed at create; a claim's must match. */
-    env: z.record(envKey, z.string().max(4096)).default({}),
+    env: envSchema,
   })
   .strict();
 export type PoolSpec = z.infer<typeof poolSpecSchema>;

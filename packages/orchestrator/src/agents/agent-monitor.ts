@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { Repeat } from '../repeat.js';
 import type { Clock } from '../clock.js';
 import type { Store } from '../store/store.js';
 import type { AgentRecord } from '../store/types.js';
@@ -43,7 +44,8 @@ export class AgentMonitor {
   readonly #reported = new Map<string, AgentHealth>();
   /** How long each agent's last health check took, ms. */
   readonly #latencyMs = new Map<string, number>();
-  #timer: NodeJS.Timeout | undefined;
+  // checkAll does not throw (each check records its own failure); a throw would be logged.
+  readonly #repeat = new Repeat(() => this.checkAll(), (error) => this.#log.error({ err: error }, 'agent health checks failed'));
 
   /** A monitor that starts from the agents the store recorded. */
   static async open(options: { agents: readonly AgentClient[]; settings: readonly AgentSettings[]; store: Store; clock: Clock; log: Logger; deadAfterMs: number }): Promise<AgentMonitor> {
@@ -75,17 +77,11 @@ export class AgentMonitor {
   }
 
   start(intervalMs: number): void {
-    const tick = () => {
-      void this.checkAll().finally(() => {
-        if (this.#timer) this.#timer = setTimeout(tick, intervalMs).unref();
-      });
-    };
-    this.#timer = setTimeout(tick, 0).unref();
+    this.#repeat.start(intervalMs);
   }
 
   stop(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#repeat.stop();
   }
 
   async checkAll(): Promise<void> {

@@ -4,6 +4,7 @@ import { poolSpecOf } from '../lifecycle/container-request.js';
 import type { Profile } from '../profiles/profiles.js';
 import type { AgentClient } from '../agents/agent-client.js';
 import type { AgentStatus } from '../agents/agent-monitor.js';
+import { Repeat } from '../repeat.js';
 
 /**
  * Tells each agent which warm pools to keep (PUT /v1/pools), and remembers
@@ -32,11 +33,11 @@ export interface PoolSyncOptions {
 export class PoolSync {
   readonly #o: PoolSyncOptions;
   readonly #pools = new Map<string, PoolStatus[]>();
-  /** Agents that answered 404 (an older unionize): asked again only when some profile has a pool. */
+  /** With no pool configured, agents already told so (they emptied what they kept) or that answered 404 (an older unionize): not asked again. */
   readonly #noPools = new Set<string>();
   /** The last failure per agent: a new one is a warning, the same one again is not. */
   readonly #failing = new Map<string, string>();
-  #timer: NodeJS.Timeout | undefined;
+  readonly #repeat = new Repeat(() => this.syncAll(), (error) => this.#o.log.warn({ err: error }, 'pools: round failed'));
   #running: Promise<void> | undefined;
 
   constructor(options: PoolSyncOptions) {
@@ -61,7 +62,8 @@ export class PoolSync {
   /** One round; a round already running is waited for, not doubled. */
   syncAll(): Promise<void> {
     this.#running ??= (async () => {
-      const instances = await this.#o.instancesPerAgent();
+      // The room capacity leaves matters only when some profile has a pool.
+      const instances = this.wanted ? await this.#o.instancesPerAgent() : new Map<string, number>();
       await Promise.all(this.#o.agents.map((agent) => this.#sync(agent, instances.get(agent.name) ?? 0)));
     })().finally(() => {
       this.#running = undefined;
@@ -95,7 +97,8 @@ export class PoolSync {
         return;
       }
       this.#pools.set(agent.name, answer.pools);
-      this.#noPools.delete(agent.name);
+      if (this.wanted) this.#noPools.delete(agent.name);
+      else this.#noPools.add(agent.name);
       if (this.#failing.delete(agent.name)) this.#o.log.info({ agent: agent.name }, 'pools: the agent took its pools again');
     } catch (error) {
       // What it said last still holds: it keeps its pools whether or not one telling reached it.
@@ -107,18 +110,10 @@ export class PoolSync {
   }
 
   start(intervalMs: number): void {
-    const tick = () => {
-      this.syncAll()
-        .catch((error: unknown) => this.#o.log.warn({ err: error }, 'pools: round failed'))
-        .finally(() => {
-          if (this.#timer) this.#timer = setTimeout(tick, intervalMs).unref();
-        });
-    };
-    this.#timer = setTimeout(tick, 0).unref();
+    this.#repeat.start(intervalMs);
   }
 
   stop(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#repeat.stop();
   }
 }

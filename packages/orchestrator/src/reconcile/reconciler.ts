@@ -5,6 +5,7 @@ import type { Clock } from '../clock.js';
 import { deviceKeyOf, type EventDispatcher } from '../events/dispatcher.js';
 import { allowsAddresses } from '../lifecycle/container-request.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
+import { Repeat } from '../repeat.js';
 import type { Store } from '../store/store.js';
 
 export interface ReconcilerOptions {
@@ -48,7 +49,7 @@ export interface ReconcileReport {
  */
 export class Reconciler {
   readonly #o: ReconcilerOptions;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #repeat = new Repeat(() => this.runOnce(), (error) => this.#o.log.error({ err: error }, 'reconcile pass failed'));
   #running: Promise<ReconcileReport> | undefined;
 
   constructor(options: ReconcilerOptions) {
@@ -64,19 +65,11 @@ export class Reconciler {
   }
 
   start(intervalMs: number): void {
-    const tick = () => {
-      this.runOnce()
-        .catch((error: unknown) => this.#o.log.error({ err: error }, 'reconcile pass failed'))
-        .finally(() => {
-          if (this.#timer) this.#timer = setTimeout(tick, intervalMs).unref();
-        });
-    };
-    this.#timer = setTimeout(tick, 0).unref();
+    this.#repeat.start(intervalMs);
   }
 
   stop(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#repeat.stop();
   }
 
   async #pass(): Promise<ReconcileReport> {

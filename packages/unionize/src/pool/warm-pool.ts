@@ -204,7 +204,8 @@ export class WarmPool {
     const surplus: Member[] = [];
     // Only members known before the listing: one a refill adds meanwhile is not in it, and runs.
     const known = new Set([...this.#ready.values()].flat().map((m) => m.id));
-    const running = await this.#o.docker.listManaged().then(
+    // One Docker listing a telling, and none while there is no member to check.
+    const running = known.size === 0 ? undefined : await this.#o.docker.listManaged().then(
       (containers) => new Set(containers.filter((c) => c.state === 'running').map((c) => c.id)),
       (error: unknown) => {
         this.#o.log.warn({ err: error }, 'pool: members not checked (docker list failed)');
@@ -260,9 +261,10 @@ export class WarmPool {
     const pool = req.pool;
     const spec = this.#specs.get(pool);
     const members = this.#ready.get(pool) ?? [];
-    const index = spec && fitsPool(spec, req) ? members.findIndex((m) => m.key === spec.key) : -1;
+    const fits = spec !== undefined && fitsPool(spec, req);
+    const index = fits ? members.findIndex((m) => m.key === spec.key) : -1;
     if (index < 0) {
-      this.#miss(pool, log, spec ? (fitsPool(spec, req) ? 'none ready' : 'request made otherwise than the pool') : 'no such pool here');
+      this.#miss(pool, log, fits ? 'none ready' : spec ? 'request made otherwise than the pool' : 'no such pool here');
       return null;
     }
     const [member] = members.splice(index, 1);
