@@ -6,9 +6,11 @@
 # ships them. One file instead of some 400 modules: about 12 MB less resident
 # per daemon on Node 24 (README, Performance), and a faster start.
 #
-# better-sqlite3 stays outside (a native module, found in node_modules); CommonJS
+# better-sqlite3 stays outside (a native module, found in node_modules), and so
+# does pg-native (node-postgres's optional libpq binding, not installed); CommonJS
 # dependencies get a require(). A bundle keeps its package's relative paths
-# (dist/bundle/ is as deep as dist/store/): the orchestrator's ../../drizzle and
+# (dist/bundle/ is as deep as dist/store/): the orchestrator's ../../drizzle,
+# ../../drizzle-postgres and
 # unionize's ../../libexec resolve as they do from the tsc output.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,7 +20,7 @@ esbuild=$repo/node_modules/.bin/esbuild
 bundle() {
   local dir=$repo/packages/$1/dist
   "$esbuild" "$dir/main.js" --bundle --platform=node --format=esm --target=node24 --charset=ascii \
-    --external:better-sqlite3 --legal-comments=none --log-level=warning \
+    --external:better-sqlite3 --external:pg-native --legal-comments=none --log-level=warning \
     --banner:js="import { createRequire as __unionizeCreateRequire } from 'node:module'; const require = __unionizeCreateRequire(import.meta.url);" \
     --outfile="$dir/bundle/$2.mjs"
   # Run with an explicit node, never as a script: no #! line (it would name a node the package does not depend on).

@@ -111,8 +111,9 @@ install -d "$o$lib/orchestrator/lib" "$o$lib/hook/lib" "$o$lib/ctl/lib" "$o$lib/
 install -m 0644 "$repo/packages/orchestrator/dist/bundle/orchestrator.mjs" "$o$lib/orchestrator/lib/orchestrator.mjs"
 install -m 0644 "$repo/packages/ctl/dist/bundle/orchestratorctl.mjs" "$o$lib/ctl/lib/orchestratorctl.mjs"
 sed '1{/^#!/d}' "$repo/packages/hook/dist/orchestrator-hook.mjs" > "$o$lib/hook/lib/orchestrator-hook.mjs"
-# The SQLite store's migrations, where the bundle looks for them (its folder's ../../drizzle).
+# The SQLite and PostgreSQL stores' migrations, where the bundle looks for them (its folder's ../../drizzle*).
 cp -r "$repo/packages/orchestrator/drizzle" "$o$lib/drizzle"
+cp -r "$repo/packages/orchestrator/drizzle-postgres" "$o$lib/drizzle-postgres"
 # The native module and what loads it, and the dashboard's chart script (read from node_modules at start).
 for module in better-sqlite3 bindings file-uri-to-path uplot; do
   src=$repo/node_modules/$module

@@ -38,10 +38,12 @@ declare -A SETUP_TOOLS=(
 # and cpio: the QEMU test clients; chromium: the dashboard's browser test;
 # systemd, systemd-container, debootstrap: the units' checks and the set-up
 # test in a fresh Debian root; dpkg, lintian, binutils: the Debian packages
-# (npm run package) and their test.
+# (npm run package) and their test; postgresql: the PostgreSQL store's tests
+# and the orchestrator pair (each test makes a throwaway cluster of its own;
+# the package's own cluster is not started).
 SETUP_PACKAGES=(curl ca-certificates openssl python3 make g++
   docker.io dnsmasq-base isc-dhcp-client iproute2 busybox-static iputils-ping util-linux procps nftables
-  qemu-system-x86 cpio chromium systemd systemd-container debootstrap dpkg lintian binutils)
+  qemu-system-x86 cpio chromium systemd systemd-container debootstrap dpkg lintian binutils postgresql)
 
 setup_say() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -93,6 +95,9 @@ setup_missing_packages() {
     if [[ $pkg == busybox-static ]]; then
       # The client image needs a static busybox (ldd fails on static binaries).
       [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1 && found=1
+    elif [[ $pkg == postgresql ]]; then
+      # The server's programs are off PATH, in /usr/lib/postgresql/VERSION/bin.
+      compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null && found=1
     else
       for tool in "${!SETUP_TOOLS[@]}"; do
         [[ ${SETUP_TOOLS[$tool]} == "$pkg" ]] && setup_has_cmd "$tool" && found=1

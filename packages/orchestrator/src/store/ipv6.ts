@@ -88,15 +88,20 @@ export function sequentialPoolOffsets(): DrawOffset {
 /** Draws before allocation gives up: 32 collisions in a row mean a pool full beyond any real use (or a test). */
 export const MAX_POOL_DRAWS = 32;
 
-/** The first drawn offset nobody holds, or undefined after MAX_POOL_DRAWS collisions. */
-export function drawFreeOffset(draw: DrawOffset, isHeld: (offset: number) => boolean): number | undefined {
+/** Up to MAX_POOL_DRAWS offsets from `draw`, each checked to be in the pool (a draw out of range throws). */
+export function* poolDraws(draw: DrawOffset): Generator<number> {
   for (let i = 0; i < MAX_POOL_DRAWS; i++) {
     const offset = draw();
     if (!Number.isSafeInteger(offset) || offset < FIRST_POOL_OFFSET || offset > LAST_POOL_OFFSET) {
       throw new Error(`pool offset out of range: ${offset}`);
     }
-    if (!isHeld(offset)) return offset;
+    yield offset;
   }
+}
+
+/** The first drawn offset nobody holds, or undefined after MAX_POOL_DRAWS collisions. */
+export function drawFreeOffset(draw: DrawOffset, isHeld: (offset: number) => boolean): number | undefined {
+  for (const offset of poolDraws(draw)) if (!isHeld(offset)) return offset;
   return undefined;
 }
 

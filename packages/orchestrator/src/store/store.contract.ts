@@ -6,11 +6,11 @@ import type { Store } from './store.js';
 import type { AppliedMark, ClientRecord, EventRecord } from './types.js';
 
 /**
- * The behaviour every Store must have; run by memory-store.test.ts and
- * sqlite-store.test.ts. `open` makes a store on the pool fd00:3::/64, with
+ * The behaviour every Store must have; run by memory-store.test.ts,
+ * sqlite-store.test.ts and postgres/postgres-store.test.ts. `open` makes a store on the pool fd00:3::/64, with
  * `drawOffset` when given (the random draw otherwise).
  */
-export function describeStore(name: string, open: (options?: { drawOffset?: DrawOffset }) => Store): void {
+export function describeStore(name: string, open: (options?: { drawOffset?: DrawOffset }) => Store | Promise<Store>): void {
   const event = (over: Partial<LeaseEvent> = {}): LeaseEvent =>
     leaseEventFixture({ hostname: null, mac: null, interface: null, seenAt: '2026-01-01T00:00:00.000Z', ...over });
 
@@ -40,7 +40,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
 
   describe(`${name}: the Store contract`, () => {
     it('journals events once, in order, and tracks which were applied', async () => {
-      const store = open();
+      const store = await open();
       const a = event();
       const b = event({ action: 'del' });
       expect(await store.appendEvent(record(a))).toEqual({ duplicate: false });
@@ -56,7 +56,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('journals a batch in one writeJournal: in order, duplicates (known, or earlier in the batch) written once, marks applied', async () => {
-      const store = open();
+      const store = await open();
       const [a, b, c] = [event(), event(), event()];
       await store.appendEvent(record(a));
       expect(await store.writeJournal([record(b), record(a), record(c), record(b)], [{ eventId: a.eventId, appliedAt: '2026-01-01T00:00:01.000Z', outcome: 'refused (quota: full)', outcomeKind: 'refused' }])).toEqual([
@@ -76,7 +76,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('prunes only applied events beyond the newest kept', async () => {
-      const store = open();
+      const store = await open();
       const ids = Array.from({ length: 5 }, () => event());
       for (const e of ids) await store.appendEvent(record(e));
       for (const e of ids.slice(0, 4)) await store.markEventApplied(applied(e.eventId));
@@ -86,7 +86,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('keeps clients, their transitions and instances', async () => {
-      const store = open();
+      const store = await open();
       await store.putClient(client('c1'));
       await store.putClient(client('c1', { state: 'ready', hostname: 'h', profile: 'small', ttlExpiresAt: 't9', cooldownUntil: 't10' }));
       await store.putClient(client('c2'));
@@ -110,7 +110,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('keeps agents, and finds instances by MAC', async () => {
-      const store = open();
+      const store = await open();
       const agent = { name: 'dock1', url: 'https://a', healthy: true, checkedAt: 't1', unhealthySince: null, draining: false };
       await store.putAgent(agent);
       await store.putAgent({ ...agent, healthy: false, unhealthySince: 't2', draining: true });
@@ -128,7 +128,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('keeps share links by their token hash, and lets each be used once', async () => {
-      const store = open();
+      const store = await open();
       const share = { tokenHash: 'a'.repeat(64), clientId: 'c1', filename: 'c1-live.tar.gz', sizeBytes: 1234, createdAt: '2026-01-01T00:00:00.000Z', expiresAt: '2026-01-08T00:00:00.000Z', usedAt: null };
       await store.putShare(share);
       await store.putShare({ ...share, tokenHash: 'b'.repeat(64), createdAt: '2026-01-02T00:00:00.000Z' });
@@ -145,7 +145,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it("finds a device's clients (one per IAID) by its server and DUID, and forgets a pruned one", async () => {
-      const store = open();
+      const store = await open();
       await store.putClient(client('c1', { server: 'devnet', duid: '00:01:aa', iaid: '1' }));
       await store.putClient(client('c2', { server: 'devnet', duid: '00:01:aa', iaid: '2' }));
       await store.putClient(client('c3', { server: 'devnet', duid: '00:01:bb', iaid: '1' }));
@@ -164,7 +164,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('finds clients by their leased address however it is spelled, and follows a client to a new address', async () => {
-      const store = open();
+      const store = await open();
       await store.putClient(client('c1', { address: 'fd00:1::10' }));
       await store.putClient(client('c2', { address: 'FD00:0001:0000:0000:0000:0000:0000:0010', lastSeen: 't9' }));
       await store.putClient(client('c3', { address: 'fd00:1::11' }));
@@ -181,7 +181,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('counts instances in all, per agent, per device MAC and per device /64, as clients and instances change', async () => {
-      const store = open();
+      const store = await open();
       const instance = (clientId: string, agent: string) => ({
         clientId, agent, containerName: `dev-${clientId}`, containerId: 'x', address: 'fd00:3::100/64', mac: '02:00:00:00:00:01', image: 'i', createdAt: 't',
       });
@@ -222,7 +222,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('counts clients per state', async () => {
-      const store = open();
+      const store = await open();
       expect(await store.clientsPerState()).toEqual({ pending: 0, provisioning: 0, ready: 0, deprovisioning: 0, gone: 0, failed: 0 });
       await store.putClient(client('c1'));
       await store.putClient(client('c2', { state: 'ready' }));
@@ -234,7 +234,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('pages clients in id order as they come in any order', async () => {
-      const store = open();
+      const store = await open();
       const ids = Array.from({ length: 40 }, (_, i) => ((i * 7919) % 97).toString(16).padStart(4, '0'));
       for (const id of ids) await store.putClient(client(id));
       for (const id of ids.slice(0, 5)) await store.putClient(client(id, { state: 'ready' }));
@@ -254,7 +254,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('prunes nothing among the newest kept, and never an unapplied event', async () => {
-      const store = open();
+      const store = await open();
       const ids = Array.from({ length: 6 }, () => event());
       for (const e of ids) await store.appendEvent(record(e));
       for (const e of ids.slice(1)) await store.markEventApplied(applied(e.eventId));
@@ -270,7 +270,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('hands out copies: changing what it returned changes nothing stored', async () => {
-      const store = open();
+      const store = await open();
       const e = event();
       await store.appendEvent(record(e));
       (await store.recentEvents(1))[0]!.event.address = 'changed';
@@ -283,7 +283,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('remembers DHCP servers', async () => {
-      const store = open();
+      const store = await open();
       await store.touchServer({ name: 'devnet', role: 'device', firstSeen: 't1', lastSeen: 't1' });
       await store.touchServer({ name: 'devnet', role: 'device', firstSeen: 't2', lastSeen: 't2' });
       expect(await store.listServers()).toEqual([{ name: 'devnet', role: 'device', firstSeen: 't1', lastSeen: 't2' }]);
@@ -291,7 +291,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('draws each client an address at random from the pool, stable while held, never in order', async () => {
-      const store = open();
+      const store = await open();
       const pool = new Prefix64('fd00:3::/64');
       const clients = Array.from({ length: 200 }, (_, i) => `c${i}`);
       const offsets = await Promise.all(clients.map(async (c) => pool.offsetOf((await store.allocateAddress(c))!)!));
@@ -309,7 +309,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
 
     it('draws again when the drawn address is held, and gives up after MAX_POOL_DRAWS collisions', async () => {
       const queue = [0x5000, 0x5000, 0x5000, 0x7000];
-      const store = open({ drawOffset: () => queue.shift() ?? 0x5000 });
+      const store = await open({ drawOffset: () => queue.shift() ?? 0x5000 });
       expect(await store.allocateAddress('a')).toBe('fd00:3::5000');
       expect(await store.allocateAddress('b')).toBe('fd00:3::7000');
       expect(queue).toEqual([]);
@@ -323,7 +323,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
 
     it('counts MAX_POOL_DRAWS draws before it gives up', async () => {
       let draws = 0;
-      const store = open({ drawOffset: () => (draws++, 0x5000) });
+      const store = await open({ drawOffset: () => (draws++, 0x5000) });
       await store.allocateAddress('a');
       draws = 0;
       expect(await store.allocateAddress('b')).toBeUndefined();
@@ -332,7 +332,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('claims an address found in use, unless another client holds it', async () => {
-      const store = open({ drawOffset: () => 0x100 });
+      const store = await open({ drawOffset: () => 0x100 });
       expect(await store.claimAddress('x', 'fd00:3::105')).toBe(true);
       expect(await store.allocateAddress('x')).toBe('fd00:3::105');
       expect(await store.claimAddress('y', 'fd00:3::105')).toBe(false);
@@ -343,7 +343,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('keeps bans by device, one per MAC or DUID, and forgets one deleted', async () => {
-      const store = open();
+      const store = await open();
       const mac = { kind: 'mac' as const, value: '52:54:00:00:00:01' };
       const duid = { kind: 'duid' as const, value: '00:03:00:01:52:54:00:00:00:01' };
       await store.putBan({ ...mac, since: '2026-01-01T00:00:00.000Z', until: null });
@@ -361,7 +361,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('prunes clients gone before a time, with their transitions, and nothing else', async () => {
-      const store = open();
+      const store = await open();
       const old = '2026-01-01T00:00:00.000Z';
       const recent = '2026-01-09T00:00:00.000Z';
       await store.putClient(client('g1', { state: 'gone', updatedAt: old, address: 'fd00:1::1' }));
@@ -390,7 +390,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('keeps a retired client (gone, wanting nothing, no cooldown) as history: read by id, page and list, not by device or address', async () => {
-      const store = open();
+      const store = await open();
       const at = (minute: number) => `2026-01-01T00:${String(minute).padStart(2, '0')}:00.000Z`;
       const retired = client('x1', { duid: '00:03:00:01:aa:01', address: 'fd00:1::51', hostname: 'old "laptop", x', state: 'gone', desired: 'removed', stateReason: 'lease released (del)', updatedAt: at(10) });
       await store.putClient(client('x1', { duid: '00:03:00:01:aa:01', address: 'fd00:1::51', hostname: 'old "laptop", x', state: 'ready' }));
@@ -440,7 +440,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('holds a retired client that still has an instance (its removal pending) as retired, and the same once the instance goes', async () => {
-      const store = open();
+      const store = await open();
       const at = (second: number) => `2026-01-01T00:00:${String(second).padStart(2, '0')}.000Z`;
       await store.putClient(client('z1', { duid: '00:03:00:01:aa:09', address: 'fd00:1::91', state: 'ready', updatedAt: at(0) }));
       await store.putInstance({ clientId: 'z1', agent: 'dock1', containerName: 'u-z1', containerId: 'cid', address: 'fd00:3::91/64', mac: '0a:00:00:00:00:91', image: 'img', createdAt: at(1) });
@@ -472,7 +472,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('keeps the last transitions of a retired client that gets more, and gives it back whole when it gets a container', async () => {
-      const store = open();
+      const store = await open();
       const at = (second: number) => `2026-01-01T00:00:${String(second).padStart(2, '0')}.000Z`;
       await store.putClient(client('y1', { address: 'fd00:1::71', state: 'gone', desired: 'removed', updatedAt: at(0) }));
       for (let i = 1; i <= 12; i++) await store.addTransition({ clientId: 'y1', from: 'gone', to: 'gone', reason: `note ${i}`, at: at(i) });
@@ -487,7 +487,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('records kept images, lists them oldest first (all, or one client\'s), updates and deletes by image', async () => {
-      const store = open();
+      const store = await open();
       const kept = (image: string, clientId: string, createdAt: string) => ({
         image, imageId: 'a'.repeat(64), clientId, agent: 'dock1', hostname: 'h', profile: 'p', sizeBytes: 1024, createdAt, expiresAt: null,
       });
@@ -505,7 +505,7 @@ export function describeStore(name: string, open: (options?: { drawOffset?: Draw
     });
 
     it('rolls a failed transaction back', async () => {
-      const store = open();
+      const store = await open();
       await expect(
         store.transaction((tx) => {
           tx.putClient(client('t1'));
