@@ -32,6 +32,17 @@ describe('orchestrator config', () => {
     expect(() => parseConfig(`${base}${agents}[quotas]\nmax_per_mac = -1\n`, orchestratorConfigSchema, 'o.ini')).toThrow(/\[quotas\] max_per_mac/);
   });
 
+  it('takes a PostgreSQL store without a password in its URL, never beside SQLite, and the pair\'s URLs as a list', () => {
+    const agents = '[agents.a]\nurl = https://a:9443\nca = /ca\n';
+    const config = parseConfig(`${base}${agents}[store]\nurl = postgres://orch@/unionize?host=/run/postgresql\npassword_file = /etc/orchestrator/pg.password\n[pair]\nname = orch-a\nurls = https://a:8443, https://b:8443\n`, orchestratorConfigSchema);
+    expect(config.store).toMatchObject({ url: 'postgres://orch@/unionize?host=/run/postgresql', password_file: '/etc/orchestrator/pg.password', pool_size: 8 });
+    expect(config.pair).toMatchObject({ name: 'orch-a', urls: ['https://a:8443', 'https://b:8443'], retry_ms: 1000 });
+    expect(() => parseConfig(`${base}${agents}[store]\nurl = postgres://orch:hunter2@db/unionize\n`, orchestratorConfigSchema, 'o.ini')).toThrow(/\[store\] url: must not hold a password/);
+    expect(() => parseConfig(`${base}${agents}[store]\nurl = mysql://db/unionize\n`, orchestratorConfigSchema, 'o.ini')).toThrow(/\[store\] url: must be a postgres:\/\/ URL/);
+    expect(() => parseConfig(`${base}${agents}[store]\nurl = postgres://db/u\n[sql]\nenabled = true\n`, orchestratorConfigSchema, 'o.ini')).toThrow(/choose one store/);
+    expect(() => parseConfig(`${base}${agents}[pair]\nurls = http://a:8443\n`, orchestratorConfigSchema, 'o.ini')).toThrow(/\[pair.urls\] 0: each must be an https:\/\/ URL/);
+  });
+
   it('bounds the in-memory journal by [sql] memory_events', () => {
     const agents = '[agents.a]\nurl = https://a:9443\nca = /ca\n';
     expect(parseConfig(base + agents, orchestratorConfigSchema).sql.memory_events).toBe(DEFAULT_MEMORY_EVENTS);

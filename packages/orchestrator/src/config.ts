@@ -1,4 +1,5 @@
 import { isIPv6 } from 'node:net';
+import { parse as parsePostgresUrl } from 'pg-connection-string';
 import { z } from 'zod';
 import { ADDRESSING_MODES, MAX_SHARE_SECONDS, SECRET_FILE_RETIRED, iniBoolean, loadConfigFile, nameSchema, portSchema } from '@unionize/protocol';
 import { DEFAULT_QUOTAS, type QuotaLimits } from './lifecycle/quotas.js';
@@ -9,6 +10,27 @@ const prefix64 = z
   .string()
   .regex(/^[0-9a-fA-F:]+\/64$/, 'must be an IPv6 /64 prefix, e.g. fd00:3::/64')
   .refine((s) => isIPv6(s.split('/')[0]!), 'must be an IPv6 /64 prefix');
+
+/** A PostgreSQL URL that holds no password (that goes in [store] password_file). */
+const postgresUrl = z
+  .string()
+  .refine((u) => /^postgres(ql)?:\/\//.test(u) && parsesAsPostgres(u), 'must be a postgres:// URL')
+  .refine((u) => !parsesAsPostgres(u) || !parsePostgresUrl(u).password, 'must not hold a password: put it in [store] password_file');
+
+function parsesAsPostgres(url: string): boolean {
+  try {
+    parsePostgresUrl(url);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** https:// URLs, separated by commas or spaces. */
+const urlList = z
+  .string()
+  .transform((s) => s.split(/[\s,]+/).filter(Boolean))
+  .pipe(z.array(z.url({ protocol: /^https$/, error: 'each must be an https:// URL' })));
 
 const agentSchema = z.object({
   url: z.string().url().refine((u) => u.startsWith('https://'), 'must be an https:// URL'),
@@ -61,6 +83,39 @@ export const orchestratorConfigSchema = z.object({
       cache_mb: z.coerce.number().int().min(1).max(4096).default(DEFAULT_SQL_CACHE_MB),
     })
     .default({ enabled: false, path: '/var/lib/orchestrator/state.db', memory_events: DEFAULT_MEMORY_EVENTS, cache_mb: DEFAULT_SQL_CACHE_MB }),
+  /**
+   * The shared store: PostgreSQL, for an orchestrator pair ([pair]) on one
+   * database (store/postgres/). Off without a url; not with [sql] enabled.
+   */
+  store: z
+    .object({
+      /** postgres://USER@HOST:PORT/DATABASE, or postgres://USER@/DATABASE?host=/run/postgresql for the Unix socket; never with a password. */
+      url: postgresUrl.optional(),
+      /** The password, alone in a file of mode 600 (none: peer or certificate authentication). */
+      password_file: z.string().min(1).optional(),
+      /** Connections the orchestrator keeps open (one more holds leadership). */
+      pool_size: z.coerce.number().int().min(2).max(100).default(8),
+      /** How long a connection may take to open. */
+      connect_timeout_ms: z.coerce.number().int().min(100).max(120_000).default(5000),
+    })
+    .strict()
+    .prefault({}),
+  /** Two (or more) orchestrators on one [store]: one leads, the others stand by (leadership/leadership.ts). */
+  pair: z
+    .object({
+      /** This orchestrator's name among them (default: the host name). */
+      name: nameSchema.optional(),
+      /** Where the others (and the hook) reach this one: shown as the leader's URL while it leads. */
+      url: z.url({ protocol: /^https$/ }).optional(),
+      /** Every orchestrator's URL, this one's included: for orchestratorctl, which tries them in turn. */
+      urls: urlList.default([]),
+      /** The CA that signed their certificates (each has its own): orchestratorctl verifies the others with it. */
+      ca: z.string().min(1).optional(),
+      /** How often a standby tries to take the lead, and the leader checks it still holds it. */
+      retry_ms: z.coerce.number().int().min(100).max(60_000).default(1000),
+    })
+    .strict()
+    .prefault({}),
   memory: z
     .object({
       /** Seconds without a lease event applied before a trim (memory/idle-trim.ts); 0: never. */
@@ -160,7 +215,7 @@ export const orchestratorConfigSchema = z.object({
     .strict()
     .prefault({}),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
-});
+}).refine((c) => !(c.store.url && c.sql.enabled), { message: 'choose one store: [store] url (PostgreSQL) or [sql] enabled (SQLite), not both', path: ['store', 'url'] });
 
 export type OrchestratorConfig = z.infer<typeof orchestratorConfigSchema>;
 

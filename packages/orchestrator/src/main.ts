@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import {
@@ -29,10 +30,16 @@ import { Retention } from './retention/retention.js';
 import { SeriesSampler, storeCounts } from './series/sampler.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
+import { fencedAgent } from './agents/fenced-agent.js';
+import type { Pair } from './leadership/pair.js';
+
+/** dhcp addressing has no pool: containers lease their own addresses. */
+function poolPrefix(config: OrchestratorConfig): string | undefined {
+  return config.addressing.mode === 'static' ? config.addressing.prefix : undefined;
+}
 
 async function openStore(config: OrchestratorConfig, log: Logger): Promise<Store> {
-  // dhcp addressing has no pool: containers lease their own addresses.
-  const prefix = config.addressing.mode === 'static' ? config.addressing.prefix : undefined;
+  const prefix = poolPrefix(config);
   if (!config.sql.enabled) return new MemoryStore({ maxEvents: config.sql.memory_events, ...(prefix ? { prefix } : {}) });
   // Loaded only when used: drizzle-orm and better-sqlite3 are memory the in-memory store does not need.
   const { SqliteStore } = await import('./store/sqlite-store.js');
@@ -55,14 +62,53 @@ async function main(): Promise<void> {
 
   // The client of each agent, as its [agents.NAME] section chooses (agents/connect.ts).
   const onKeyFileError = (error: Error) => log.error({ err: error.message }, 'a key file changed and cannot be read: its keys read before stay in use');
-  const agents = connectAgents(config, { keysDir: config.auth.keys_dir, configFile: values.config, onKeyFileError });
+  const connected = connectAgents(config, { keysDir: config.auth.keys_dir, configFile: values.config, onKeyFileError });
   // Who may sign requests to this API, and what each may call (api/peer-access.ts).
   const keyring = new Keyring({
     [HOOK_PEER]: new KeyFile(peerKeyFile(config.auth.keys_dir, HOOK_PEER), { onReloadError: onKeyFileError }),
     [OPERATOR_PEER]: new KeyFile(peerKeyFile(config.auth.keys_dir, OPERATOR_PEER), { onReloadError: onKeyFileError }),
   });
   log.info({ keys: keyring.describe() }, 'accepting signed requests from these keys');
-  const store = await openStore(config, log);
+  const verifier = new RequestVerifier({ keys: keyring, notBefore: performance.timeOrigin });
+  const listen = (fetch: (request: Request) => Response | Promise<Response>) => listenHttps({
+    fetch,
+    host: config.server.listen,
+    port: config.server.port,
+    certFile: config.server.cert,
+    keyFile: config.server.key,
+  });
+
+  // An orchestrator of a pair ([store] url: PostgreSQL) serves the standby's answers until it leads (leadership/pair.ts).
+  let front: (request: Request) => Response | Promise<Response> = () => new Response(null, { status: 503 });
+  let listening: Awaited<ReturnType<typeof listen>> | undefined;
+  let stop = (signal: string): void => {
+    log.info({ signal }, 'stopping');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  let pair: Pair | undefined;
+  if (config.store.url) {
+    const name = config.pair.name ?? hostname();
+    const { standBy } = await import('./leadership/pair.js');
+    listening = await listen((request) => front(request));
+    log.info({ host: config.server.listen, port: listening.port, name }, 'listening (HTTPS) as a standby of the pair');
+    const waiting = standBy({
+      store: { ...config.store, url: config.store.url }, name, url: config.pair.url, retryMs: config.pair.retry_ms, prefix: poolPrefix(config),
+      verifier, log, setFetch: (fetch) => { front = fetch; },
+    });
+    stop = (signal) => {
+      log.info({ signal }, 'stopping (standing by)');
+      listening?.server.close();
+      process.exit(0);
+    };
+    pair = await waiting;
+  }
+  const store = pair?.store ?? await openStore(config, log);
+  // What a start finds already known: everything with SQLite or PostgreSQL, nothing in memory.
+  const durable = pair !== undefined || config.sql.enabled;
+  // A leader's calls that act on an agent first check that it still leads (agents/fenced-agent.ts).
+  const agents = pair ? connected.map((agent) => fencedAgent(agent, pair.leadership)) : connected;
   const quotas = new Quotas(quotaLimits(config), systemClock);
   const monitor = await AgentMonitor.open({
     agents,
@@ -93,7 +139,7 @@ async function main(): Promise<void> {
   const bans = await Bans.open({ store, clock: systemClock, log, ...(pinner ? { entries: pinner } : {}) });
   if (pinner) {
     const pins = livePins(await store.listClients({ retired: false }), (c) => bans.banOf(c) !== undefined);
-    log.info(pinner.sync(pins, bans.list(), { keepPins: !config.sql.enabled }), 'pins directory brought up to date');
+    log.info(pinner.sync(pins, bans.list(), { keepPins: !durable }), 'pins directory brought up to date');
   }
   const agentHealth = agentHealthFrom(monitor);
   const metrics = createMetrics({ defaultMetrics: true });
@@ -124,7 +170,7 @@ async function main(): Promise<void> {
     agents,
     clock: systemClock,
     log,
-    adoptUnknown: !config.sql.enabled,
+    adoptUnknown: !durable,
     adoptGraceMs: config.reconcile.adopt_grace_seconds * 1000,
     expiryGraceMs: config.reconcile.expiry_grace_seconds * 1000,
     keepEvents: config.reconcile.keep_events,
@@ -145,22 +191,19 @@ async function main(): Promise<void> {
   expireShares();
   const shareTimer = shares ? setInterval(expireShares, 60_000) : undefined;
   const app = createApp({
-    store, dispatcher, lifecycle, agents, verifier: new RequestVerifier({ keys: keyring, notBefore: performance.timeOrigin }), log,
+    store, dispatcher, lifecycle, agents, verifier, log,
     metrics, agentHealth, agentControl: monitor, pools: poolSync, dashboard, bans, ...(metricsToken ? { metricsToken } : {}), ...(shares ? { shares } : {}),
+    ...(pair ? { leadership: pair.source } : {}),
   });
 
   // The agents' pools known before the first event (a request names a pool only where it is kept); an agent slow to answer is not waited for long.
   if (poolSync.wanted) await Promise.race([poolSync.syncAll(), new Promise((resolve) => setTimeout(resolve, POOL_SYNC_AT_START_MS).unref())]);
   // Journaled but unapplied events first (per client in order), then the listener.
   const resumed = await dispatcher.resume();
-  const { server, port } = await listenHttps({
-    fetch: app.fetch,
-    host: config.server.listen,
-    port: config.server.port,
-    certFile: config.server.cert,
-    keyFile: config.server.key,
-  });
-  log.info({ host: config.server.listen, port, resumed, store: config.sql.enabled ? config.sql.path : 'memory' }, 'listening (HTTPS)');
+  front = app.fetch;
+  const { server, port } = listening ?? await listen((request) => front(request));
+  const storeName = pair ? 'postgresql' : config.sql.enabled ? config.sql.path : 'memory';
+  log.info({ host: config.server.listen, port, resumed, store: storeName, ...(pair ? { epoch: pair.leadership.epoch() } : {}) }, pair ? 'leading: serving the API (HTTPS)' : 'listening (HTTPS)');
   monitor.start(config.placement.health_interval_seconds * 1000);
   poolSync.start(config.placement.health_interval_seconds * 1000);
   reconciler.start(config.reconcile.interval_seconds * 1000);
@@ -170,7 +213,7 @@ async function main(): Promise<void> {
   retention.start(config.retention.interval_seconds * 1000);
   log.info({ dashboard: Boolean(dashboardToken), metrics: Boolean(metricsToken) }, 'operator endpoints (on with their token_file)');
 
-  const shutdown = (signal: string) => {
+  stop = (signal: string) => {
     log.info({ signal }, 'stopping');
     reconciler.stop();
     monitor.stop();
@@ -182,17 +225,17 @@ async function main(): Promise<void> {
     trim?.stop();
     dispatcher.stop();
     server.close();
-    const done = () => {
+    const done = async () => {
       reload?.close();
-      store.close();
+      // The lock last: the standby takes over once nothing here acts any more.
+      await store.close().catch(() => {});
+      await pair?.leadership.stop();
       process.exit(0);
     };
     void Promise.race([dispatcher.idle(), new Promise((r) => setTimeout(r, 3000))])
       .then(() => Promise.all(agents.map((a) => a.close())))
       .finally(done);
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
 }
 
 /** How long start waits for the agents to answer their first PUT /v1/pools. */

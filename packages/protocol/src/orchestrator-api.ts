@@ -105,6 +105,17 @@ export type Health = z.infer<typeof healthSchema>;
 export const readySchema = z.object({ ok: z.boolean(), queued: z.number().int() });
 export type Ready = z.infer<typeof readySchema>;
 
+/** What an orchestrator is among those on one database: the leader, a standby, or alone (a memory or SQLite store). */
+export const ORCHESTRATOR_ROLES = ['leader', 'standby', 'single'] as const;
+export const leaderSchema = z.object({ name: z.string(), url: z.string().nullable(), epoch: z.number().int(), since: iso });
+/** GET /v1/leadership: this orchestrator's role, and who leads as the shared database says (null: alone, or nobody yet). */
+export const leadershipSchema = z.object({
+  name: z.string(),
+  role: z.enum(ORCHESTRATOR_ROLES),
+  leader: leaderSchema.nullable(),
+});
+export type LeadershipView = z.infer<typeof leadershipSchema>;
+
 export const clientListSchema = z.object({ clients: z.array(clientSchema), next: z.string().nullable().describe('The id to pass as after for the next page; null on the last') });
 export type ClientList = z.infer<typeof clientListSchema>;
 export const clientDetailSchema = clientSchema.extend({ transitions: z.array(transitionSchema) });

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Hono, type Context } from 'hono';
 import { requestId, type RequestIdVariables } from 'hono/request-id';
 import type { Logger } from 'pino';
@@ -54,6 +55,8 @@ import { beginRequest, elapsedMs, withRequestId } from '../context/request-conte
 import { jsonListStream } from './json-stream.js';
 import { clientView, eventView, instanceView, serverView, transitionView } from './views.js';
 import { findCaller, sourceAddressOf } from './whoami.js';
+import { registerLeadershipRoute, singleLeadership, type LeadershipSource } from './leadership-routes.js';
+import { NotLeaderError } from '../store/fence.js';
 
 export interface AppDeps {
   store: Store;
@@ -80,6 +83,8 @@ export interface AppDeps {
   shares?: Shares;
   /** The dashboard; without `auth` (`[dashboard] token_file`) its routes answer 404. */
   dashboard?: { auth?: DashboardAuth; hub: StateHub };
+  /** GET /v1/leadership's answer: the pair's (leadership/), or one orchestrator alone (the default, named by its host). */
+  leadership?: LeadershipSource;
 }
 
 type Env = { Variables: RequestIdVariables };
@@ -95,7 +100,14 @@ const PUBLIC_PATHS = ['/healthz', '/readyz', '/v1/whoami', '/v1/openapi.json'];
 export function createApp(deps: AppDeps): Hono<Env> {
   const { store, dispatcher, lifecycle, log, metrics } = deps;
   const app = new Hono<Env>();
-  app.onError(jsonErrorHandler(log));
+  const onError = jsonErrorHandler(log);
+  // A write or agent call refused by the leadership fence: this orchestrator was deposed, another takes the request.
+  app.onError((error, c) => {
+    if (!(error instanceof NotLeaderError)) return onError(error, c);
+    log.warn({ err: error.message }, 'request refused: not the leader');
+    c.header('retry-after', '1');
+    return c.json(errorBody('STANDBY', `this orchestrator no longer leads (${error.message}); try another`), 503);
+  });
   app.notFound(jsonNotFound);
 
   // x-request-id from the caller (the hook sends its eventId) or a new one:
@@ -148,6 +160,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   );
 
   app.get('/v1/openapi.json', (c) => c.json(orchestratorOpenApi()));
+  registerLeadershipRoute(app, deps.leadership ?? singleLeadership(hostname()));
 
   // Unauthenticated: answers only about the client whose leased address the
   // request comes from, and only its address, name, state and container.

@@ -150,6 +150,12 @@ describe('every answer of the orchestrator API is one its contract describes', (
     expect((await ask('GET', '/v1/whoami', { from: 'fd00:1::9', sign: false })).status).toBe(404);
   });
 
+  it('leadership: one orchestrator alone leads nothing and follows no one', async () => {
+    const view = (await ask('GET', '/v1/leadership')).body;
+    expect(view).toMatchObject({ role: 'single', leader: null });
+    expect((await ask('GET', '/v1/leadership', { sign: false })).status).toBe(401);
+  });
+
   it('instances, events, servers', async () => {
     expect((await ask('GET', '/v1/instances')).body.instances.length).toBeGreaterThan(0);
     await store.putKept({ image: 'unionize-kept/c1:1', imageId: 'a'.repeat(64), clientId: 'c1', agent: 'dock1', hostname: 'h', profile: 'p', sizeBytes: 10, createdAt: new Date().toISOString(), expiresAt: null });

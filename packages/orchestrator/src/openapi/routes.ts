@@ -27,6 +27,7 @@ import {
   leaseEventAcceptedSchema,
   noQuery,
   readySchema,
+  leadershipSchema,
   serverListSchema,
   whoamiSchema,
 } from '@unionize/protocol';
@@ -54,6 +55,10 @@ export const ORCHESTRATOR_ROUTES: readonly RouteDoc[] = [
     method: 'post', path: LEASE_EVENTS_PATH, summary: 'A lease event from orchestrator-hook (journaled, applied asynchronously)', auth: 'hmac', tags: ['events'],
     body: leaseEventSchema,
     responses: { 202: { description: 'journaled (or known already: duplicate)', schema: leaseEventAcceptedSchema }, 400: error('not a valid lease event'), 401: refused[401], 413: error('body too large') },
+  },
+  {
+    method: 'get', path: '/v1/leadership', summary: 'This orchestrator\'s role (leader, standby or single) and who leads; a standby serves this and answers 503 (Retry-After) to the rest', auth: 'hmac', tags: ['health'], query: noQuery,
+    responses: { 200: { description: 'the roles', schema: leadershipSchema }, ...refused },
   },
   { method: 'get', path: '/v1/whoami', summary: "The caller's own client and container, matched by source address", auth: 'none', tags: ['clients'], query: noQuery, responses: { 200: { description: 'the caller', schema: whoamiSchema }, 404: error('no lease on the source address') } },
   { method: 'get', path: '/v1/clients', summary: 'Clients with their instances: all, or a page (limit, after)', auth: 'hmac', tags: ['clients'], query: clientsQuery, responses: { 200: { description: 'clients', schema: clientListSchema }, ...refused } },

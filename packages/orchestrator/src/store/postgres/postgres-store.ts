@@ -9,28 +9,15 @@ import type { QuarantinedRow } from '../sqlite-store.js';
 import { applyMigrations } from './migrate.js';
 import { eventRow, toClient, toEvent } from '../rows.js';
 import * as schema from './schema.js';
+import { NotLeaderError, type WriteFence } from '../fence.js';
+
+export { NotLeaderError, type WriteFence };
 
 /** What statements run on: the pool, or one transaction. */
 type Db = Pick<NodePgDatabase<typeof schema>, 'select' | 'insert' | 'update' | 'delete' | 'execute'>;
 
 /** Not isRetired(client), in SQL (as in the SQLite store; the contract suite holds them together). */
 const NOT_RETIRED = or(ne(schema.clients.state, 'gone'), ne(schema.clients.desired, 'removed'), isNotNull(schema.clients.cooldownUntil));
-
-/**
- * The leadership epoch this process holds (leadership/leadership.ts), checked
- * by every write: undefined while it holds none.
- */
-export interface WriteFence {
-  epoch(): number | undefined;
-}
-
-/** Thrown by a write that the fence refused: this process does not lead (any more). */
-export class NotLeaderError extends Error {
-  constructor(detail: string) {
-    super(`not the leader: ${detail}`);
-    this.name = 'NotLeaderError';
-  }
-}
 
 export interface PostgresStoreOptions {
   /** Where and as whom (node-postgres: host is a socket folder or an address; the password read from its file). */
