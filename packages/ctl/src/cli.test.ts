@@ -15,6 +15,7 @@ import { localUrl, resolveConnection } from './settings.js';
 import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 
 const OPERATOR_KEY = testKey('operator-1', 'a');
+const LEADER = { name: 'orch-a', url: 'https://orch-a:8443', epoch: 4, since: '2026-01-01T00:00:00.000Z' };
 
 /** Answers as the contract (protocol's orchestrator-api.ts) describes them. */
 const client = (over: Partial<ClientView> = {}): ClientView => ({
@@ -81,6 +82,7 @@ beforeAll(async () => {
     const expiresAt = new Date(Date.parse('2026-01-01T00:00:00.000Z') + seconds * 1000).toISOString();
     return c.json({ url: `https://orch.example:8443/shared/${'x'.repeat(43)}`, clientId: c.req.param('id'), filename: `${c.req.param('id')}-live.tar.gz`, sizeBytes: 1234, expiresAt }, 201);
   });
+  app.get('/v1/leadership', (c) => c.json({ name: 'orch-a', role: 'leader', leader: LEADER }));
   app.get('/v1/servers', (c) => c.json({ servers: [{ name: 'devnet', role: 'router', firstSeen: '2026-01-01T00:00:00.000Z' }] }));
   ({ server } = await listenHttps({ fetch: app.fetch, host: '127.0.0.1', port: 0, certFile: certs.cert, keyFile: certs.key }));
   url = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -229,15 +231,69 @@ describe('orchestratorctl, the built command, through a pipe', () => {
   });
 });
 
+describe('an orchestrator pair', () => {
+  let standby: ServerType;
+  let standbyUrl: string;
+  let standbyAsked = 0;
+
+  beforeAll(async () => {
+    const app = new Hono();
+    app.use('/v1/*', hmacAuth({ verifier: new RequestVerifier({ keys: new Keyring({ operator: fixedKeys([OPERATOR_KEY]) }) }) }));
+    app.get('/v1/leadership', (c) => c.json({ name: 'orch-b', role: 'standby', leader: LEADER }));
+    app.all('*', (c) => {
+      standbyAsked++;
+      c.header('retry-after', '1');
+      return c.json({ error: { code: 'STANDBY', message: 'this orchestrator stands by' } }, 503);
+    });
+    ({ server: standby } = await listenHttps({ fetch: app.fetch, host: '127.0.0.1', port: 0, certFile: certs.cert, keyFile: certs.key }));
+    standbyUrl = `https://127.0.0.1:${(standby.address() as { port: number }).port}`;
+  });
+
+  afterAll(() => {
+    standby?.close();
+  });
+
+  it('goes on past the standby to the leader, and then asks the leader first', async () => {
+    const both = ['--url', `${standbyUrl},${url}`, '--key-file', keyFile, '--ca', certs.caCert];
+    const first = await ctl([...both, 'agents']);
+    expect(first.error).toBeUndefined();
+    expect(first.out).toMatch(/^AGENT/);
+    expect(standbyAsked).toBe(1);
+    const { error } = await ctl([...both, 'clients']);
+    expect(error).toBeUndefined();
+    expect(standbyAsked).toBe(2);
+  });
+
+  it('status: says which leads and which stands by; an orchestrator down is shown, and fails the command only when none leads', async () => {
+    const { out, error } = await ctl(['--url', `${url},${standbyUrl},https://127.0.0.1:1`, '--key-file', keyFile, '--ca', certs.caCert, 'status']);
+    expect(error).toBeUndefined();
+    const lines = out.split('\n');
+    expect(lines[0]).toMatch(/^URL\s+NAME\s+ROLE$/);
+    expect(lines[1]).toMatch(/^https:\/\/127\.0\.0\.1:\d+\s+orch-a\s+leader$/);
+    expect(lines[2]).toMatch(/^https:\/\/127\.0\.0\.1:\d+\s+orch-b\s+standby$/);
+    expect(lines[3]).toMatch(/^https:\/\/127\.0\.0\.1:1\s+-\s+unreachable: cannot reach the orchestrator at https:\/\/127\.0\.0\.1:1: connection refused/);
+    expect(lines[4]).toMatch(/^leader: orch-a \(https:\/\/orch-a:8443\), epoch 4, since /);
+    const alone = await ctl(['--url', standbyUrl, '--key-file', keyFile, '--ca', certs.caCert, '--json', 'status']);
+    expect(JSON.parse(alone.out).orchestrators).toEqual([{ url: standbyUrl, name: 'orch-b', role: 'standby', leader: LEADER }]);
+    expect(alone.error?.message).toMatch(/^no orchestrator leads now/);
+  });
+});
+
 describe('connection settings', () => {
   it("take the URL, the operator's key and the pin from orchestrator.ini ([server] cert pinned)", () => {
     const config = join(dir, 'orchestrator.ini');
     writeFileSync(config, `[server]\nlisten = ::\nport = 8443\ncert = ${certs.cert}\nkey = ${certs.key}\n[auth]\nkeys_dir = ${join(dir, 'keys')}\n`);
     const connection = resolveConnection({ config });
-    expect(connection.url).toBe('https://[::1]:8443');
+    expect(connection.urls).toEqual(['https://[::1]:8443']);
     expect(connection.key).toEqual(OPERATOR_KEY);
     expect(connection.trust.pin?.toString('base64')).toBe(certificatePin(readFileSync(certs.cert)).slice(7));
-    expect(resolveConnection({ config, url: 'https://[fd00:4::1]:8443' }).url).toBe('https://[fd00:4::1]:8443');
+    expect(resolveConnection({ config, url: 'https://[fd00:4::1]:8443' }).urls).toEqual(['https://[fd00:4::1]:8443']);
+    // A pair: every orchestrator of [pair] urls, verified by [pair] ca.
+    writeFileSync(config, `[server]\nlisten = ::\nport = 8443\ncert = ${certs.cert}\nkey = ${certs.key}\n[auth]\nkeys_dir = ${join(dir, 'keys')}\n[pair]\nurls = https://a:8443, https://b:8443\nca = ${certs.caCert}\n`);
+    const pair = resolveConnection({ config });
+    expect(pair.urls).toEqual(['https://a:8443', 'https://b:8443']);
+    expect(pair.trust.ca).toBeDefined();
+    expect(pair.trust.pin).toBeUndefined();
     expect(localUrl('0.0.0.0', 1)).toBe('https://127.0.0.1:1');
     expect(localUrl('fd00:2::1', 8443)).toBe('https://[fd00:2::1]:8443');
   });

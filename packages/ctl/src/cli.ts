@@ -8,11 +8,11 @@ import { hookSpoolPlace, listRejected, resendRejected } from './rejected.js';
 import { DEFAULT_CONFIG, resolveConnection, resolveKeysDir, type ConnectionFlags } from './settings.js';
 import { formatTable } from './table.js';
 import {
-  agentListSchema, banAddedSchema, banListSchema, banRemovedSchema, clientDetailSchema, clientListSchema, deprovisionQueuedSchema, eventListSchema, instanceListSchema, keptListSchema,
+  agentListSchema, leadershipSchema, banAddedSchema, banListSchema, banRemovedSchema, clientDetailSchema, clientListSchema, deprovisionQueuedSchema, eventListSchema, instanceListSchema, keptListSchema,
   MAX_SHARE_SECONDS, parseBanTarget, restoreQueuedSchema, serverListSchema, shareCreatedSchema, type EventView,
 } from '@unionize/protocol';
 import { parseDuration } from './duration.js';
-import { EVENT_HEADERS, agentsTable, bansTable, clientDetail, clientsTable, eventRow, eventsTable, findClient, instancesTable, keptTable, rejectedTable, serversTable } from './views.js';
+import { EVENT_HEADERS, agentsTable, statusTable, bansTable, clientDetail, clientsTable, eventRow, eventsTable, findClient, instancesTable, keptTable, rejectedTable, serversTable } from './views.js';
 import { DEFAULT_HOOK_CONFIG } from '@unionize/protocol/hook-spool';
 
 export interface Io {
@@ -33,7 +33,7 @@ export function buildProgram(io: Io): Command {
   const program = new Command('orchestratorctl')
     .description("The orchestrator's operator tool: list and inspect clients, containers, agents and events; force a deprovision; ban devices; list and resend the events the hook set aside; make and rotate the keys and certificates.")
     .option('-c, --config <file>', `the orchestrator's config, for its URL, keys directory and certificate (default ${DEFAULT_CONFIG})`)
-    .option('--url <url>', 'the orchestrator, e.g. https://[fd00:2::1]:8443 (overrides the config)')
+    .option('--url <url>', 'the orchestrator, e.g. https://[fd00:2::1]:8443, or a pair\'s, separated by commas (tried in turn); overrides the config')
     .option('--key-file <file>', "an operator's key file (mode 600; default operator.keys in the config's [auth] keys_dir)")
     .option('--keys-dir <dir>', "the peers' key files, for keys and for the operator's key (default the config's [auth] keys_dir)")
     .option('--ca <file>', "verify the orchestrator's certificate against this CA")
@@ -64,6 +64,27 @@ export function buildProgram(io: Io): Command {
     }
     return found.id;
   }
+
+  program
+    .command('status')
+    .description('each orchestrator (both of a pair: --url A,B or [pair] urls): which leads, which stands by, which cannot be reached')
+    .action(async () => {
+      const connection = resolveConnection(globals());
+      const rows = await Promise.all(connection.urls.map(async (url) => {
+        const one = new OrchestratorClient({ ...connection, urls: [url] });
+        try {
+          return { url, ...(await one.call('GET', '/v1/leadership', leadershipSchema)) };
+        } catch (error) {
+          return { url, unreachable: error instanceof Error ? error.message : String(error) };
+        } finally {
+          await one.close();
+        }
+      }));
+      print({ orchestrators: rows }, () => statusTable(rows));
+      if (!rows.some((row) => 'role' in row && row.role !== 'standby')) {
+        throw new CtlError(`no orchestrator leads now (of ${connection.urls.join(', ')}): a standby takes the lead within [pair] retry_ms of the leader's end`);
+      }
+    });
 
   program
     .command('clients')

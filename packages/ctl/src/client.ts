@@ -18,13 +18,19 @@ const TRANSPORT_HINTS: Record<string, string> = {
   EPROTO: 'TLS handshake failed (is it an HTTPS port?)',
 };
 
-/** Signed requests to the orchestrator's API (protocol's SignedClient; the server verified by CA, pin or both). */
+/**
+ * Signed requests to the orchestrator's API (protocol's SignedClient; the
+ * server verified by CA, pin or both). With a pair's URLs, a request goes to
+ * the one that answered the last, and on to the next when that one cannot be
+ * reached or stands by (503): each is tried once per request.
+ */
 export class OrchestratorClient {
-  readonly #client: SignedClient;
+  readonly #clients: SignedClient[];
+  #preferred = 0;
 
   constructor(readonly connection: Connection) {
-    this.#client = new SignedClient({
-      url: connection.url,
+    this.#clients = connection.urls.map((url) => new SignedClient({
+      url,
       trust: connection.trust,
       key: connection.key,
       connections: 1,
@@ -33,7 +39,33 @@ export class OrchestratorClient {
       idleTimeoutMs: 15_000,
       timeoutMs: 120_000,
       maxResponseBytes: 256 * 1024 * 1024,
-    });
+    }));
+  }
+
+  /** Where the last request was answered. */
+  get origin(): string {
+    return this.#clients[this.#preferred]!.origin;
+  }
+
+  /** `fn` on each orchestrator in turn, from the one that answered last, until one that is up and leads answers. */
+  async #failover<T>(fn: (client: SignedClient) => Promise<T>): Promise<T> {
+    let failure: unknown;
+    for (let tried = 0; tried < this.#clients.length; tried++) {
+      const index = (this.#preferred + tried) % this.#clients.length;
+      try {
+        const answer = await fn(this.#clients[index]!);
+        this.#preferred = index;
+        return answer;
+      } catch (error) {
+        failure = error;
+        const another = error instanceof SignedClientError && (error.kind === 'network' || error.status === 503);
+        if (!another) {
+          this.#preferred = index;
+          throw error;
+        }
+      }
+    }
+    throw failure;
   }
 
   /**
@@ -62,7 +94,7 @@ export class OrchestratorClient {
   async download(path: string, to: NodeJS.WritableStream): Promise<number> {
     let bytes = 0;
     try {
-      const { body } = await this.#client.stream({ method: 'GET', path, timeoutMs: 10 * 60_000, idleTimeoutMs: 10 * 60_000 });
+      const { body } = await this.#failover((client) => client.stream({ method: 'GET', path, timeoutMs: 10 * 60_000, idleTimeoutMs: 10 * 60_000 }));
       const count = new Transform({
         transform(chunk: Buffer, _encoding, done) {
           bytes += chunk.length;
@@ -80,7 +112,7 @@ export class OrchestratorClient {
   async #answer(method: 'GET' | 'DELETE' | 'POST', path: string, json: unknown, wait?: { timeoutMs: number }): Promise<unknown> {
     try {
       const timeouts = wait ? { timeoutMs: wait.timeoutMs, idleTimeoutMs: 0 } : {};
-      return await this.#client.call({ method, path, ...(json === undefined ? {} : { json }), ...timeouts });
+      return await this.#failover((client) => client.call({ method, path, ...(json === undefined ? {} : { json }), ...timeouts }));
     } catch (error) {
       throw this.#explain(error, method, path);
     }
@@ -89,7 +121,9 @@ export class OrchestratorClient {
   /** A CtlError in words an operator can act on (anything but a SignedClientError as it is). */
   #explain(error: unknown, method: string, path: string): unknown {
     if (!(error instanceof SignedClientError)) return error;
-    if (error.kind === 'network') throw new CtlError(`cannot reach the orchestrator at ${this.#client.origin}: ${describeTransport(error)}`);
+    const where = this.#clients.length > 1 ? `any orchestrator of ${this.#clients.map((c) => c.origin).join(', ')}` : `the orchestrator at ${this.origin}`;
+    if (error.kind === 'network') throw new CtlError(`cannot reach ${where}: ${describeTransport(error)}`);
+    if (error.status === 503 && this.#clients.length > 1) throw new CtlError(`${method} ${path}: none of ${this.#clients.map((c) => c.origin).join(', ')} leads now (each stands by or is deposed); try again in a moment`);
     if (error.kind === 'response') throw new CtlError(`${method} ${path}: ${error.message}`);
     const status = error.status!;
     const text = error.response?.text ?? '';
@@ -110,8 +144,8 @@ export class OrchestratorClient {
     throw new CtlError(`${method} ${path}: ${what}`);
   }
 
-  close(): Promise<void> {
-    return this.#client.close();
+  async close(): Promise<void> {
+    await Promise.all(this.#clients.map((client) => client.close()));
   }
 }
 

@@ -21,7 +21,8 @@ export interface ConnectionFlags {
 }
 
 export interface Connection {
-  url: string;
+  /** The orchestrator, or each of a pair's (tried in turn: client.ts). */
+  urls: string[];
   /** The operator's signing key: the first in its file. */
   key: SigningKey;
   trust: ServerTrust;
@@ -37,7 +38,14 @@ const orchestratorIni = z.object({
     cert: z.string().min(1),
   }),
   auth: z.object({ keys_dir: z.string().min(1) }),
+  /** A pair's orchestrators and the CA of their certificates (orchestrator.ini, [pair]). */
+  pair: z.object({ urls: z.string().default(''), ca: z.string().min(1).optional() }).prefault({}),
 });
+
+/** URLs separated by commas or spaces (--url, [pair] urls). */
+export function urlList(text: string): string[] {
+  return text.split(/[\s,]+/).filter(Boolean);
+}
 
 /** The URL to reach a server listening on `listen`: the loopback address for a wildcard. */
 export function localUrl(listen: string, port: number): string {
@@ -61,19 +69,27 @@ export function resolveConnection(flags: ConnectionFlags): Connection {
     );
   }
   try {
-    let url = flags.url;
+    let urls = flags.url === undefined ? [] : urlList(flags.url);
     let keyFile = flags.keyFile;
     let pin = flags.pin;
+    let ca = flags.ca;
     if (configFile && !haveFlags) {
       const config = loadConfigFile(configFile, orchestratorIni);
-      url ??= localUrl(config.server.listen, config.server.port);
+      const pair = urlList(config.pair.urls);
+      // A pair's every orchestrator, verified by their CA (each has a certificate of its own); else this host's, by its certificate's pin.
+      if (urls.length === 0 && pair.length > 0 && (config.pair.ca || ca)) {
+        urls = pair;
+        ca ??= config.pair.ca;
+      }
+      if (urls.length === 0) urls = [localUrl(config.server.listen, config.server.port)];
       keyFile ??= peerKeyFile(flags.keysDir ?? config.auth.keys_dir, OPERATOR_PEER);
-      if (!flags.ca && !pin) pin = certificatePin(readCert(config.server.cert, configFile));
+      if (!ca && !pin) pin = certificatePin(readCert(config.server.cert, configFile));
     }
-    if (!url || !/^https:\/\//.test(url)) throw new CtlError(`--url must be an https:// URL, got ${url ?? 'nothing'}`, 2);
-    const trust = loadServerTrust({ ca: flags.ca, pin }, 'orchestratorctl');
+    const bad = urls.find((url) => !/^https:\/\//.test(url));
+    if (urls.length === 0 || bad !== undefined) throw new CtlError(`--url must be an https:// URL (or several, separated by commas), got ${bad ?? 'nothing'}`, 2);
+    const trust = loadServerTrust({ ca, pin }, 'orchestratorctl');
     const key = readKeyFile(keyFile!)[0]!;
-    return { url, key, trust, source: configFile && !haveFlags ? configFile : 'flags' };
+    return { urls, key, trust, source: configFile && !haveFlags ? configFile : 'flags' };
   } catch (error) {
     if (error instanceof ConfigError) throw new CtlError(error.message);
     throw error;

@@ -1,4 +1,4 @@
-import type { AgentView as Agent, BanView, ClientDetail, ClientView as Client, EventView, InstanceView as Instance, KeptView, ServerView as Server } from '@unionize/protocol';
+import type { AgentView as Agent, BanView, ClientDetail, ClientView as Client, EventView, InstanceView as Instance, KeptView, LeadershipView, ServerView as Server } from '@unionize/protocol';
 import type { SetAside } from './rejected.js';
 import { age, formatTable, localTime } from './table.js';
 
@@ -35,6 +35,19 @@ export function agentsTable(agents: readonly Agent[], now = Date.now()): string 
 function poolsCell(agent: Agent): string {
   if (!agent.pools || agent.pools.length === 0) return '-';
   return agent.pools.map((p) => `${p.name} ${p.ready}/${p.size}${p.starting ? '+1' : ''}, claims ${p.claims}, misses ${p.misses}`).join('; ');
+}
+
+/** One orchestrator as `orchestratorctl status` saw it: its GET /v1/leadership, or why it could not be asked. */
+export type OrchestratorStatus = { url: string } & (LeadershipView | { unreachable: string });
+
+export function statusTable(rows: readonly OrchestratorStatus[]): string {
+  const table = formatTable(['URL', 'NAME', 'ROLE'], rows.map((r) => ('role' in r ? [r.url, r.name, r.role] : [r.url, '-', `unreachable: ${r.unreachable}`])));
+  const leader = rows.map((r) => ('role' in r ? r.leader : null)).find((l) => l !== null);
+  const alone = rows.some((r) => 'role' in r && r.role === 'single');
+  const line = leader
+    ? `leader: ${leader.name}${leader.url ? ` (${leader.url})` : ''}, epoch ${leader.epoch}, since ${localTime(leader.since)}`
+    : alone ? 'leader: none needed (one orchestrator, memory or SQLite store)' : 'leader: none';
+  return `${table}\n${line}`;
 }
 
 export function serversTable(servers: readonly Server[], now = Date.now()): string {

@@ -14,7 +14,15 @@ import { isPortPattern } from './sav-ruleset.js';
  */
 export const hookConfigSchema = z.strictObject({
   orchestrator: z.strictObject({
-    url: z.string().url().refine((u) => u.startsWith('https://'), 'must be an https:// URL'),
+    /**
+     * The orchestrator's URL; for a pair, each one's, separated by commas or
+     * spaces: an event goes to the one that took the last, and to the next
+     * when that one is down or stands by (deliver.ts, failoverDelivery).
+     */
+    url: z
+      .string()
+      .transform((s) => s.split(/[\s,]+/).filter(Boolean))
+      .pipe(z.array(z.string().url().refine((u) => u.startsWith('https://'), 'must be an https:// URL')).min(1, 'give at least one URL')),
     /** The orchestrator is verified by a CA file, a certificate pin (sha256/...), or both: at least one. */
     ca: z.string().min(1).optional(),
     pin: z.string().min(1).optional(),

@@ -7,7 +7,7 @@ import { makeTestCerts } from '@unionize/protocol/testing/certs';
 import { testKey } from '@unionize/protocol/testing/keys';
 import { leaseEventFixture } from '@unionize/protocol/testing/lease-event';
 import type { ServerType } from '@hono/node-server';
-import { keptAliveDelivery, type DeliveryTarget } from './deliver.js';
+import { failoverDelivery, keptAliveDelivery, type DeliveryTarget } from './deliver.js';
 
 /** One event over a connection of its own. */
 async function deliverEvent(event: LeaseEvent, target: DeliveryTarget & { timeoutMs: number }) {
@@ -117,6 +117,54 @@ describe('keptAliveDelivery (the flusher)', () => {
       expect(await delivery.deliver(event, { timeoutMs: 3000, spoolDepth: 0 })).toMatchObject({ ok: false, retryable: true, reason: expect.stringMatching(/does not match the pin/) });
     } finally {
       delivery.close();
+    }
+  });
+});
+
+describe('failoverDelivery (an orchestrator pair)', () => {
+  it('goes on to the next orchestrator when one is down or stands by, keeps to the one that took it, and not past a bad event', async () => {
+    // A standby: 503 with Retry-After to everything.
+    let standbyAsked = 0;
+    const standbyApp = new Hono();
+    standbyApp.all('*', (c) => {
+      standbyAsked++;
+      c.header('retry-after', '1');
+      return c.json({ error: { code: 'STANDBY', message: 'this orchestrator stands by' } }, 503);
+    });
+    const standby = await listenHttps({ fetch: standbyApp.fetch, host: '127.0.0.1', port: 0, certFile: join(dir, 'srv.crt'), keyFile: join(dir, 'srv.key') });
+    // Down: a port nothing listens on (the standby's, once it is closed, below).
+    const ca = readFileSync(join(dir, 'ca.crt'));
+    const standbyUrl = `https://localhost:${standby.port}`;
+    const delivery = failoverDelivery([{ url: standbyUrl, ca, key }, { url, ca, key }], 3000);
+    const before = received.length;
+    try {
+      expect(await delivery.deliver(event, { timeoutMs: 3000, spoolDepth: 0 })).toEqual({ ok: true, status: 202 });
+      expect(standbyAsked).toBe(1);
+      // The next goes straight to the one that took the last.
+      expect(await delivery.deliver(event, { timeoutMs: 3000, spoolDepth: 0 })).toEqual({ ok: true, status: 202 });
+      expect(standbyAsked).toBe(1);
+      expect(received.length).toBe(before + 2);
+      // A bad event is bad everywhere: answered at once, the other not asked.
+      failWith = 400;
+      expect(await delivery.deliver(event, { timeoutMs: 3000, spoolDepth: 0 })).toMatchObject({ ok: false, retryable: false, status: 400 });
+      expect(standbyAsked).toBe(1);
+      // Both failing: each asked once, the last failure is the answer (the event stays spooled).
+      failWith = 503;
+      expect(await delivery.deliver(event, { timeoutMs: 3000, spoolDepth: 0 })).toMatchObject({ ok: false, retryable: true, status: 503 });
+      expect(standbyAsked).toBe(2);
+      failWith = 0;
+      standby.server.close();
+      (standby.server as unknown as { closeAllConnections(): void }).closeAllConnections();
+      const down = failoverDelivery([{ url: standbyUrl, ca, key }, { url, ca, key }], 3000);
+      try {
+        expect(await down.deliver(event, { timeoutMs: 3000, spoolDepth: 0 })).toEqual({ ok: true, status: 202 });
+      } finally {
+        down.close();
+      }
+    } finally {
+      failWith = 0;
+      delivery.close();
+      standby.server.close();
     }
   });
 });

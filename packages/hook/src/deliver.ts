@@ -88,3 +88,35 @@ export function keptAliveDelivery(target: DeliveryTarget, connectTimeoutMs = 10_
     close: () => void client.close(),
   };
 }
+
+/**
+ * Delivery to the first of several orchestrators (a pair) that takes the
+ * event: the one that took the last is tried first, and on a retryable
+ * failure (unreachable, 5xx, a standby's 503, 401 from one just restarted)
+ * the next, each once per event. A failure no other would change (the
+ * event itself is bad: 400, 413, 422) is answered at once. The last failure is the answer when none took it:
+ * the event stays spooled.
+ */
+export function failoverDelivery(targets: readonly DeliveryTarget[], connectTimeoutMs = 10_000): { deliver: DeliverFn; close: () => void } {
+  if (targets.length === 0) throw new Error('failoverDelivery: no orchestrator to deliver to');
+  const deliveries = targets.map((target) => keptAliveDelivery(target, connectTimeoutMs));
+  let preferred = 0;
+  return {
+    deliver: async (event, options) => {
+      let result: DeliveryResult | undefined;
+      for (let tried = 0; tried < deliveries.length; tried++) {
+        const index = (preferred + tried) % deliveries.length;
+        result = await deliveries[index]!.deliver(event, options);
+        if (result.ok) {
+          preferred = index;
+          return result;
+        }
+        if (!result.retryable) return result;
+      }
+      return result!;
+    },
+    close: () => {
+      for (const delivery of deliveries) delivery.close();
+    },
+  };
+}

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { readKeyFile } from '@unionize/protocol/keys';
 import { loadServerTrust } from '@unionize/protocol/tls-pin';
 import { loadHookConfig, type HookConfig } from './config.js';
-import { keptAliveDelivery, type DeliverFn } from './deliver.js';
+import { failoverDelivery, type DeliverFn, type DeliveryTarget } from './deliver.js';
 import { runFlusher } from './flusher.js';
 import { createLogger } from './log.js';
 import { SourceValidation, nftRunner } from './sav.js';
@@ -20,28 +20,28 @@ import { Spool } from './spool.js';
  */
 const log = createLogger({ syslog: true });
 
-function targetOf(config: HookConfig) {
-  return {
-    url: config.orchestrator.url,
-    ...loadServerTrust(config.orchestrator, '[orchestrator]'),
-    // The first key signs; read every round, so `orchestratorctl keys retire hook` is picked up.
-    key: readKeyFile(config.orchestrator.key_file)[0]!,
-  };
+function targetsOf(config: HookConfig): DeliveryTarget[] {
+  const trust = loadServerTrust(config.orchestrator, '[orchestrator]');
+  // The first key signs; read every round, so `orchestratorctl keys retire hook` is picked up.
+  const key = readKeyFile(config.orchestrator.key_file)[0]!;
+  return config.orchestrator.url.map((url) => ({ url, ...trust, key }));
 }
 
 /**
- * One kept-alive connection, made anew only when the key, CA or pin change
- * (they are read again every round, so a rotation needs no restart).
+ * One kept-alive connection per orchestrator, made anew only when the key,
+ * CA or pin change (they are read again every round, so a rotation needs no
+ * restart).
  */
 function keptAliveDeliveryFor(config: HookConfig): { makeDeliver: () => DeliverFn; close: () => void } {
-  let current: { key: string; delivery: ReturnType<typeof keptAliveDelivery> } | null = null;
+  let current: { key: string; delivery: ReturnType<typeof failoverDelivery> } | null = null;
   return {
     makeDeliver: () => {
-      const target = targetOf(config);
-      const key = [Buffer.from(target.key.id), target.key.secret, target.ca, target.pin].map((b) => b?.toString('base64') ?? '').join(' ');
+      const targets = targetsOf(config);
+      const [first] = targets;
+      const key = [Buffer.from(first!.key.id), first!.key.secret, first!.ca, first!.pin].map((b) => b?.toString('base64') ?? '').join(' ');
       if (current?.key !== key) {
         current?.delivery.close();
-        current = { key, delivery: keptAliveDelivery(target, config.orchestrator.timeout_ms) };
+        current = { key, delivery: failoverDelivery(targets, config.orchestrator.timeout_ms) };
       }
       return current.delivery.deliver;
     },
