@@ -7,10 +7,11 @@ import { startLab, type Lab } from './lab/lab.js';
 import { repoRoot } from './lab/repo.js';
 import { KEEP_ALL_PROFILE, keepExportAndLoad, removeKeptImages, type KeptCheck } from './support/kept.js';
 import { OrchestratorApi } from './support/orchestrator-api.js';
+import { SpooledEvents } from './support/spool-events.js';
 import { followPretty } from './support/pretty-logs.js';
 
 /**
- * npm run demo [-- --devices N] [--qemu M] [--pool P] [--once] [--logs] [--keep]
+ * npm run demo [-- --devices N] [--qemu M] [--pool P] [--orchestrators 2 [--failover]] [--once] [--logs] [--keep]
  *
  * Builds the lab (real dnsmasq, dhclient, dockerd, orchestrator, unionize),
  * leases N devices, checks each reaches its own container (ping6 and its
@@ -29,6 +30,12 @@ import { followPretty } from './support/pretty-logs.js';
  * pool`); the devices lease once the pool is full, each says whether its
  * container was a claimed member (`pooled`), and the JSON has the pool's
  * counts (`pool`: size, ready, claims, misses).
+ * --orchestrators 2 (issue 19): an orchestrator pair on a PostgreSQL server of
+ * the lab's own, the hook given both. With --failover, once the N devices
+ * are ready the leader is killed (kill -9), N more devices lease, and the
+ * JSON has `failover`: `tookOverMs` (from the kill until the standby leads)
+ * and `lost` (spooled events not journaled and applied): ok only if all 2N
+ * devices reach their containers and none was lost.
  */
 
 interface DeviceResult {
@@ -56,7 +63,7 @@ interface Provisioned {
 }
 
 function usage(message: string): never {
-  process.stderr.write(`demo: ${message}\nusage: npm run demo -- [--devices N] [--qemu M] [--pool P] [--once] [--logs] [--keep]\n`);
+  process.stderr.write(`demo: ${message}\nusage: npm run demo -- [--devices N] [--qemu M] [--pool P] [--orchestrators 2 [--failover]] [--once] [--logs] [--keep]\n`);
   process.exit(2);
 }
 
@@ -65,6 +72,8 @@ const { values } = parseArgs({
     devices: { type: 'string', default: '3' },
     qemu: { type: 'string', default: '0' },
     pool: { type: 'string', default: '0' },
+    orchestrators: { type: 'string', default: '1' },
+    failover: { type: 'boolean', default: false },
     once: { type: 'boolean', default: false },
     logs: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
@@ -78,6 +87,10 @@ const poolSize = Number(values.pool);
 if (!Number.isInteger(poolSize) || poolSize < 0 || poolSize > 32) usage('--pool must be 0..32 (unionize\'s [pool] max_containers)');
 if (!Number.isInteger(vmCount) || vmCount < 0 || vmCount > 8) usage('--qemu must be 0..8');
 if (!Number.isInteger(deviceCount) || deviceCount < (vmCount > 0 ? 0 : 1) || deviceCount > 64) usage('--devices must be 1..64 (0..64 with --qemu)');
+const orchestratorCount = Number(values.orchestrators);
+if (orchestratorCount !== 1 && orchestratorCount !== 2) usage('--orchestrators must be 1 or 2');
+if (values.failover && orchestratorCount !== 2) usage('--failover needs --orchestrators 2');
+if (values.failover && (deviceCount > 32 || vmCount > 0 || values.keep || poolSize > 0)) usage('--failover takes --devices up to 32 (it leases as many again after the failover), without --qemu, --keep or --pool');
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -114,6 +127,23 @@ async function waitForPool(api: OrchestratorApi, done: (p: PoolStatus) => boolea
     if (pool && done(pool)) return pool;
     if (Date.now() > deadline) throw new Error(`warm pool not as wanted after 3 minutes: ${JSON.stringify(pool ?? null)}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** --failover: kill -9 the pair's leader (orch1, which leads at the start); resolves with the ms until orch2 leads. */
+async function killTheLeader(lab: Lab): Promise<number> {
+  const standby = new OrchestratorApi({ url: lab.orchestratorUrls[1]!, caFile: lab.caFile, keysDir: lab.keysDir });
+  try {
+    const killed = Date.now();
+    await lab.daemons.orchestrator!.crash();
+    for (;;) {
+      const { status, json } = await standby.call('GET', '/v1/leadership').catch(() => ({ status: 0, json: null }));
+      if (status === 200 && (json as { role?: string }).role === 'leader') return Date.now() - killed;
+      if (Date.now() - killed > 60_000) throw new Error('the standby did not take the lead within 60 s of the kill');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    await standby.close();
   }
 }
 
@@ -204,16 +234,18 @@ async function main(): Promise<number> {
   const started = Date.now();
   // The logs outlive the lab: after a failure (or Ctrl-C) there is something to read.
   const lab = await startLab({
-    devices: deviceCount, logDir: join(repoRoot(), '.lab', 'logs'), log: process.env.LAB_VERBOSE ? say : undefined,
+    devices: values.failover ? deviceCount * 2 : deviceCount, logDir: join(repoRoot(), '.lab', 'logs'), log: process.env.LAB_VERBOSE ? say : undefined,
+    ...(orchestratorCount === 2 ? { orchestrators: 2 as const } : {}),
     // --keep: a second engine to load the exports on.
     ...(values.keep ? { dockerHosts: 2 as const, orchestratorExtraIni: KEEP_ALL_PROFILE } : {}),
     ...(poolSize > 0 ? { pool: poolSize } : {}),
   });
   say(`logs: ${lab.logDir} (kept after the demo ends)`);
-  const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
+  const api = new OrchestratorApi({ url: lab.orchestratorUrls, caFile: lab.caFile, keysDir: lab.keysDir });
+  const spooled = values.failover ? new SpooledEvents(lab) : undefined;
   if (values.logs) {
     // From here on: every request and event as it happens, one request id from the hook to unionize.
-    followPretty(['orchestrator', 'unionize', 'dnsmasq', 'hook-flush'].map((n) => `${lab.logDir}/${n}.log`), (text) => void process.stderr.write(text), {
+    followPretty(['orchestrator', ...(orchestratorCount === 2 ? ['orchestrator2'] : []), 'unionize', 'dnsmasq', 'hook-flush'].map((n) => `${lab.logDir}/${n}.log`), (text) => void process.stderr.write(text), {
       colorize: Boolean(process.stderr.isTTY),
     });
   }
@@ -224,14 +256,24 @@ async function main(): Promise<number> {
       say(`warm pool of ${poolSize} full in ${Date.now() - t0} ms`);
     }
     say(`lab ${lab.prefix}::/48 up in ${Date.now() - started} ms; leasing…`);
+    const first = values.failover ? lab.devices.slice(0, deviceCount) : lab.devices;
     const provisioned = await Promise.all([
-      ...lab.devices.map((d) => provision(lab, api, d.index)),
+      ...first.map((d) => provision(lab, api, d.index)),
       ...Array.from({ length: vmCount }, () => provisionVm(lab, api)),
     ]);
+    let failover: { tookOverMs: number; lost: number } | undefined;
+    if (values.failover) {
+      const tookOverMs = await killTheLeader(lab);
+      say(`failover: the leader killed (kill -9); the standby leads ${tookOverMs} ms later; leasing ${deviceCount} more…`);
+      provisioned.push(...(await Promise.all(lab.devices.slice(deviceCount).map((d) => provision(lab, api, d.index)))));
+      const { lost, missing } = await spooled!.settle(api, 60_000);
+      if (lost > 0) say(`failover: ${lost} spooled event(s) not journaled and applied: ${missing.join(', ')}`);
+      failover = { tookOverMs, lost };
+    }
     await probeOthers(provisioned);
     const results = provisioned.map((p) => p.result);
     if (values.keep) await keepAll(lab, api, results);
-    const ok = results.every((r) => r.reachable && !r.reachesOthers && (!values.keep || r.kept?.fileFound === true));
+    const ok = results.every((r) => r.reachable && !r.reachesOthers && (!values.keep || r.kept?.fileFound === true)) && (failover === undefined || failover.lost === 0);
     // The counts the agent gave in its last answer (asked each 5 s): after the leases.
     const claimed = results.filter((r) => r.pooled === true).length;
     const pool = poolSize > 0 ? await waitForPool(api, (p) => p.claims + p.misses >= results.length).catch(() => undefined) : undefined;
@@ -240,13 +282,14 @@ async function main(): Promise<number> {
       const devices = results.map(({ device, duid, address, container, containerAddress, reachable, reachesOthers, kept, pooled, error }) => ({
         device, duid, address, container, containerAddress, reachable, reachesOthers, ...(kept ? { kept } : {}), ...(pooled === undefined ? {} : { pooled }), ...(error ? { error } : {}),
       }));
+      spooled?.close();
       await api.close();
       await lab.stop();
-      process.stdout.write(`${JSON.stringify({ ok, devices, ...(poolSize > 0 ? { pool: { size: poolSize, claimed, ...(pool ? { ready: pool.ready, claims: pool.claims, misses: pool.misses } : {}) } } : {}) })}\n`);
+      process.stdout.write(`${JSON.stringify({ ok, devices, ...(failover ? { failover } : {}), ...(poolSize > 0 ? { pool: { size: poolSize, claimed, ...(pool ? { ready: pool.ready, claims: pool.claims, misses: pool.misses } : {}) } } : {}) })}\n`);
       return ok ? 0 : 1;
     }
     say('');
-    say(`orchestrator API: ${lab.orchestratorUrl} (CA ${lab.caFile}, keys ${lab.keysDir})`);
+    say(`orchestrator API: ${lab.orchestratorUrls.join(', ')} (CA ${lab.caFile}, keys ${lab.keysDir})`);
     say(`dashboard: ${lab.orchestratorUrl}/dashboard (operator token: cat ${lab.dashboardTokenFile}; the lab's CA: ${lab.caFile})`);
     say(`orchestratorctl: npx orchestratorctl --config ${lab.orchestratorIniFile} --url ${lab.orchestratorUrl} clients`);
     say(`metrics: curl -g --cacert ${lab.caFile} -H "authorization: Bearer $(cat ${lab.metricsTokenFile})" ${lab.orchestratorUrl}/metrics`);

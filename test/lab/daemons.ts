@@ -15,6 +15,11 @@ import { inNs } from './netns.js';
 export class Daemon {
   private current: ManagedProcess | undefined;
   private startedAt = 0;
+  /** restartOnFailure's delay; undefined: not restarted. */
+  private restartDelayMs: number | undefined;
+  private stopping = false;
+  /** How many times restartOnFailure started it again. */
+  restarts = 0;
 
   constructor(
     readonly name: string,
@@ -35,13 +40,32 @@ export class Daemon {
     return this.current?.running ?? false;
   }
 
+  /**
+   * From now on, started again `delayMs` after it exits by itself, whatever
+   * the cause (a crash, kill -9, an exit status), as systemd's
+   * Restart=on-failure with RestartSec does; not after stop().
+   */
+  restartOnFailure(delayMs: number): void {
+    this.restartDelayMs = delayMs;
+  }
+
   async start(timeoutMs = 30_000): Promise<void> {
     if (this.current?.running) throw new Error(`${this.name} is already running (pid ${this.current.pid})`);
+    this.stopping = false;
     const offset = fileSize(this.logFile);
     const started = Date.now();
     const proc = spawnManaged(this.name, this.argv, { logFile: this.logFile, ...(this.env ? { env: this.env } : {}) });
     this.current = proc;
     this.state.addProcess(this.name, proc.pid);
+    void proc.exited.then(async (exit) => {
+      if (this.stopping || this.restartDelayMs === undefined || this.current !== proc) return;
+      this.state.removeProcess(proc.pid);
+      this.log(`${this.name}: pid ${proc.pid} exited by itself (${exit.signal ? `signal ${exit.signal}` : `exit ${exit.code}`}); starting it again in ${this.restartDelayMs} ms, as its unit would`);
+      await sleep(this.restartDelayMs);
+      if (this.stopping || this.current !== proc) return;
+      this.restarts++;
+      await this.start().catch((error: unknown) => this.log(`${this.name}: restart failed: ${(error as Error).message}`));
+    });
     const logSince = () => readFrom(this.logFile, offset);
     await waitFor(`${this.name} to be ready`, async () => ((await this.ready(logSince)) ? true : undefined), {
       timeoutMs,
@@ -57,8 +81,18 @@ export class Daemon {
     this.log(`${this.name}: pid ${proc.pid} ready in ${this.startedAt - started} ms`);
   }
 
+  /** kill -9 by its PID, as a crash: restartOnFailure, when set, starts it again; resolves once it is gone. */
+  async crash(): Promise<void> {
+    const proc = this.current;
+    if (!proc?.running) throw new Error(`${this.name} is not running`);
+    proc.signal('SIGKILL');
+    await proc.exited;
+    this.log(`${this.name}: pid ${proc.pid} killed (SIGKILL)`);
+  }
+
   /** Stop it: SIGTERM with a grace period, or SIGKILL at once (a crash). */
   async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    this.stopping = true;
     const proc = this.current;
     if (!proc) return;
     await proc.stop({ signal, graceMs: 10_000 });
@@ -167,6 +201,12 @@ export interface OrchestratorIniOptions extends IniPaths {
   shareDir?: string;
   /** Appended as it is (e.g. `[profiles.NAME]` sections). */
   extraIni?: string;
+  /** `[server] port`; default 8443. */
+  port?: number;
+  /** `[store]`: PostgreSQL (instead of [sql]), its password in a file. */
+  store?: { url: string; passwordFile: string };
+  /** `[pair]`: this orchestrator's name and URL, every one's, the CA of their certificates, how often a standby tries. */
+  pair?: { name: string; url: string; urls: readonly string[]; retryMs: number };
   /** [instances] pool: the default profile's warm pool on each agent. */
   pool?: number;
 }
@@ -185,18 +225,19 @@ export function orchestratorIni(p: OrchestratorIniOptions): string {
     p.placement?.healthIntervalSeconds !== undefined ? `health_interval_seconds = ${p.placement.healthIntervalSeconds}` : '',
     p.placement?.deadAfterSeconds !== undefined ? `dead_after_seconds = ${p.placement.deadAfterSeconds}` : '',
   ].filter(Boolean);
+  const store = p.store
+    ? `[store]\nurl = ${p.store.url}\npassword_file = ${p.store.passwordFile}\n${p.pair ? `\n[pair]\nname = ${p.pair.name}\nurl = ${p.pair.url}\nurls = ${p.pair.urls.join(', ')}\nca = ${p.caFile}\nretry_ms = ${p.pair.retryMs}\n` : ''}`
+    : `[sql]\n${p.sqlPath ? `enabled = true\npath = ${p.sqlPath}` : 'enabled = false'}\n`;
   return `[server]
 listen = ::
-port = 8443
+port = ${p.port ?? 8443}
 cert = ${p.cert}
 key = ${p.key}
 
 [auth]
 keys_dir = ${p.keysDir}
 
-[sql]
-${p.sqlPath ? `enabled = true\npath = ${p.sqlPath}` : 'enabled = false'}
-
+${store}
 [addressing]
 ${addressing}
 

@@ -25,6 +25,7 @@ import { LabState, cleanupStateSync, sweepStaleLabs } from './state.js';
 import { trackLabLogs } from './live-labs.js';
 import { Teardown, registerCleanup, type LogFn } from './teardown.js';
 import { ORCHESTRATOR_USER, asUser, lookupUser, privateCopies } from './unprivileged.js';
+import { startPostgres, type PostgresServer } from '@unionize/protocol/testing/postgres-server';
 
 export type { DeviceLease, LabDevice } from './devices.js';
 export type { LabAddresses, LabNames } from './netns.js';
@@ -115,6 +116,26 @@ export interface LabOptions {
    * unionize_sav) in the orchestrator namespace, on the device ports dev*.
    */
   sourceValidation?: boolean;
+  /**
+   * 2: an orchestrator pair on a PostgreSQL server of the lab's own (a
+   * throwaway cluster, on a Unix socket in the lab directory): `orchestrator`
+   * on port 8443 (started first, and ready once it leads) and `orchestrator2`
+   * on 8444 (ready as its standby), both in the orchestrator namespace, both
+   * started again 2 s after they exit by themselves (as their unit would);
+   * the hook is given both URLs. Default 1 (no PostgreSQL).
+   */
+  orchestrators?: 1 | 2;
+  /** The pair's [pair] retry_ms; default 500. */
+  pairRetryMs?: number;
+}
+
+/** The lab's PostgreSQL server (orchestrators: 2): stop and start it for outage tests. */
+export interface LabPostgres {
+  /** The pair's database, as [store] url names it. */
+  readonly url: string;
+  readonly running: boolean;
+  stop(): Promise<void>;
+  start(): Promise<void>;
 }
 
 /** [agents.NAME] settings the lab writes. */
@@ -142,6 +163,10 @@ export interface Lab {
   readonly dir: string;
   /** https://[P:4::1]:8443, reachable from this (root namespace) process. */
   readonly orchestratorUrl: string;
+  /** Every orchestrator's: the one above, and https://[P:4::1]:8444 with orchestrators: 2. */
+  readonly orchestratorUrls: readonly string[];
+  /** With orchestrators: 2, the PostgreSQL server they share. */
+  readonly postgres: LabPostgres | undefined;
   /** https://[P:2::2]:9443, reachable from the orchestrator namespace only. */
   readonly unionizeUrl: string;
   readonly caFile: string;
@@ -166,7 +191,7 @@ export interface Lab {
   readonly timings: Readonly<Record<string, number>>;
   /** Stop/start/restart (optionally with SIGKILL) for restart tests. unionize2 runs dock2's agent; ctrDnsmasq the container bridge's dnsmasq (dhcp addressing). */
   readonly daemons: {
-    readonly orchestrator?: Daemon; readonly unionize?: Daemon; readonly unionize2?: Daemon; readonly dnsmasq: Daemon;
+    readonly orchestrator?: Daemon; readonly orchestrator2?: Daemon; readonly unionize?: Daemon; readonly unionize2?: Daemon; readonly dnsmasq: Daemon;
     readonly ctrDnsmasq?: Daemon; readonly hookFlush?: Daemon;
   };
   /** Every docker host, dock1 first (the lab's `docker` and `dockerSocket` are dock1's). */
@@ -205,6 +230,8 @@ export interface Lab {
 
 class LabImpl implements Lab {
   readonly orchestratorUrl: string;
+  orchestratorUrls: string[];
+  postgres: LabPostgres | undefined;
   readonly unionizeUrl: string;
   readonly caFile: string;
   readonly keysDir: string;
@@ -215,7 +242,7 @@ class LabImpl implements Lab {
   readonly clients: DeviceClient[] = [];
   readonly timings: Record<string, number> = {};
   readonly daemons: {
-    orchestrator?: Daemon; unionize?: Daemon; unionize2?: Daemon; dnsmasq: Daemon; ctrDnsmasq?: Daemon; hookFlush?: Daemon;
+    orchestrator?: Daemon; orchestrator2?: Daemon; unionize?: Daemon; unionize2?: Daemon; dnsmasq: Daemon; ctrDnsmasq?: Daemon; hookFlush?: Daemon;
   } = {} as never;
   readonly dockerHosts: LabDockerHost[] = [];
   dockerSocket = '';
@@ -240,6 +267,7 @@ class LabImpl implements Lab {
     readonly log: LogFn,
   ) {
     this.orchestratorUrl = `https://[${addresses.mgmtOrch}]:8443`;
+    this.orchestratorUrls = [this.orchestratorUrl];
     this.unionizeUrl = `https://[${addresses.dockTransit}]:9443`;
     this.caFile = join(dir, 'tls', 'ca.crt');
     this.keysDir = join(dir, 'keys');
@@ -533,6 +561,43 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         chownSync(lab.pinDir, orchUser.uid, orchUser.gid);
       }
       const shareDir = options.shares ? join(orchDir, 'shares') : undefined;
+      const pair = options.orchestrators === 2;
+      let store: OrchestratorIniOptions['store'];
+      if (pair) {
+        // Stopped after the orchestrators (teardown runs last added first), so they are not told the database went away.
+        const server = await startPostgres({ dir: join(dir, 'postgres') });
+        let pid = server.pid!;
+        state.addProcess('postgres', pid);
+        const track = () => {
+          state.removeProcess(pid);
+          if (server.pid !== undefined) state.addProcess('postgres', (pid = server.pid));
+        };
+        lab.postgres = {
+          url: server.url('unionize'),
+          get running() {
+            return server.pid !== undefined;
+          },
+          stop: async () => {
+            await server.stop();
+            track();
+            log('postgres: stopped');
+          },
+          start: async () => {
+            await server.start();
+            track();
+            log(`postgres: started again (pid ${pid})`);
+          },
+        };
+        teardown.add('postgres', async () => {
+          await server.stop();
+          state.removeProcess(pid);
+        });
+        await server.createDatabase('unionize');
+        const password = privateCopies(join(orchDir, 'postgres'), orchUser, { file: server.passwordFile }).file!;
+        store = { url: server.url('unionize'), passwordFile: password };
+        lab.orchestratorUrls = [lab.orchestratorUrl, `https://[${addr.mgmtOrch}]:8444`];
+        phase('postgres');
+      }
       lab.orchestratorIniOptions = {
         ...paths, caFile: own.caFile!, keysDir: ownKeysDir, cert: own.cert!, key: own.key!,
         dashboardTokenFile: own.dashboardToken!, metricsTokenFile: own.metricsToken!,
@@ -546,25 +611,50 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         ...(shareDir ? { shareDir } : {}),
         ...(options.orchestratorExtraIni ? { extraIni: options.orchestratorExtraIni } : {}),
         ...(options.pool ? { pool: options.pool } : {}),
+        ...(store ? { store } : {}),
       };
-      writeFileSync(lab.orchestratorIniFile, orchestratorIni(lab.orchestratorIniOptions));
+      const pairOf = (n: 1 | 2) => ({ name: `orch${n}`, url: lab.orchestratorUrls[n - 1]!, urls: lab.orchestratorUrls, retryMs: options.pairRetryMs ?? 500 });
+      writeFileSync(lab.orchestratorIniFile, orchestratorIni({ ...lab.orchestratorIniOptions, ...(pair ? { pair: pairOf(1) } : {}) }));
+      // The pair's first is ready once it leads (so which one leads at the start is known); a restart, once it serves.
+      let mustLead = pair;
       const orchestrator = new Daemon(
         'orchestrator',
         inNs(names.orch, asUser(orchUser, [...unitCommand('orchestrator.service'), '--config', lab.orchestratorIniFile])),
         join(logDir, 'orchestrator.log'),
-        async () => (await httpsGet(`${lab.orchestratorUrl}/healthz`, lab.caFile)).status === 200,
+        async (since) => (await httpsGet(`${lab.orchestratorUrl}/healthz`, lab.caFile)).status === 200 && (!mustLead || since().includes('"msg":"leading: serving the API (HTTPS)"')),
         state,
         log,
       );
       lab.daemons.orchestrator = orchestrator;
       teardown.add('orchestrator', () => orchestrator.stop());
-      await orchestrator.start();
+      await orchestrator.start(pair ? 120_000 : 30_000);
+      mustLead = false;
       phase('orchestrator');
+      if (pair) {
+        const ini2 = join(dir, 'orchestrator2.ini');
+        writeFileSync(ini2, orchestratorIni({ ...lab.orchestratorIniOptions, port: 8444, pair: pairOf(2) }));
+        const orchestrator2 = new Daemon(
+          'orchestrator2',
+          inNs(names.orch, asUser(orchUser, [...unitCommand('orchestrator.service'), '--config', ini2])),
+          join(logDir, 'orchestrator2.log'),
+          async () => (await httpsGet(`${lab.orchestratorUrls[1]}/healthz`, lab.caFile)).status === 200,
+          state,
+          log,
+        );
+        lab.daemons.orchestrator2 = orchestrator2;
+        teardown.add('orchestrator2', () => orchestrator2.stop());
+        await orchestrator2.start();
+        // As their unit (Restart=on-failure, RestartSec=2): a leader that lost its lock exits, and comes back as a standby.
+        orchestrator.restartOnFailure(2000);
+        orchestrator2.restartOnFailure(2000);
+        phase('orchestrator2');
+      }
     }
 
     // One spool dir, handed to the hook's wrapper and written in the flusher's hook.ini.
     const spoolDir = join(dir, 'spool');
-    writeFileSync(join(dir, 'hook.ini'), hookIni({ ...paths, keyFile: hookKeyFile, orchestratorUrl: 'https://[::1]:8443', spoolDir, ...(options.sourceValidation ? { savPorts: 'dev*', savStateFile: join(dir, 'sav-leased.json') } : {}) }));
+    const hookUrls = lab.orchestratorUrls.map((url) => url.replace(`[${lab.addresses.mgmtOrch}]`, '[::1]')).join(', ');
+    writeFileSync(join(dir, 'hook.ini'), hookIni({ ...paths, keyFile: hookKeyFile, orchestratorUrl: hookUrls, spoolDir, ...(options.sourceValidation ? { savPorts: 'dev*', savStateFile: join(dir, 'sav-leased.json') } : {}) }));
     writeHookWrapper(lab.hookWrapper, { spoolDir, repo, ...(options.hookCommand ? { command: [options.hookCommand] } : {}) });
     // The spool flusher delivers what the hook spools, as config/orchestrator-hook-flush.service on a real host.
     lab.daemons.hookFlush = await startHookFlusher({

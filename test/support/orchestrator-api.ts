@@ -12,23 +12,30 @@ export type { ClientDetail, ClientView, EventView } from '@unionize/protocol';
  * everything else with the operator's.
  */
 export class OrchestratorApi {
-  readonly #client: SignedClient;
+  readonly #clients: SignedClient[];
+  #preferred = 0;
   readonly hookKey: SigningKey;
   readonly operatorKey: SigningKey;
 
-  /** The server is verified by `caFile`, `pin` (sha256/...), or both (both must hold), as the hook and the orchestrator do. */
-  constructor(options: { url: string; caFile?: string; pin?: string; keysDir: string; connections?: number }) {
+  /**
+   * The server is verified by `caFile`, `pin` (sha256/...), or both (both must
+   * hold), as the hook and the orchestrator do. `url`: one orchestrator, or a
+   * pair's (a request goes on past one that is down or stands by, 503, as
+   * orchestratorctl's do).
+   */
+  constructor(options: { url: string | readonly string[]; caFile?: string; pin?: string; keysDir: string; connections?: number }) {
     this.hookKey = readKeyFile(peerKeyFile(options.keysDir, HOOK_PEER))[0]!;
     this.operatorKey = readKeyFile(peerKeyFile(options.keysDir, OPERATOR_PEER))[0]!;
-    this.#client = new SignedClient({
-      url: options.url,
+    const urls = typeof options.url === 'string' ? [options.url] : options.url;
+    this.#clients = urls.map((url) => new SignedClient({
+      url,
       trust: loadServerTrust({ ca: options.caFile, pin: options.pin }, 'OrchestratorApi'),
       key: this.operatorKey,
       ...(options.connections ? { connections: options.connections } : {}),
       idleTimeoutMs: 10_000,
       timeoutMs: 120_000,
       maxResponseBytes: 256 * 1024 * 1024,
-    });
+    }));
   }
 
   /** Send a request; `sign: false` or a `key` of the test's choice are for tests of refusal. */
@@ -38,7 +45,7 @@ export class OrchestratorApi {
     options: { body?: string; sign?: boolean; key?: SigningKey; headers?: Record<string, string> } = {},
   ): Promise<{ status: number; json: any }> {
     const key = options.key ?? (method === 'POST' && path === LEASE_EVENTS_PATH ? this.hookKey : this.operatorKey);
-    const response = await this.#client.request({
+    const ask = (client: SignedClient) => client.request({
       method,
       path,
       body: options.body ?? '',
@@ -46,6 +53,21 @@ export class OrchestratorApi {
       // Explicit headers win (replays and forgeries in tests).
       headers: { 'content-type': 'application/json', ...options.headers },
     });
+    let response: Awaited<ReturnType<typeof ask>> | undefined;
+    let failure: unknown;
+    for (let tried = 0; tried < this.#clients.length; tried++) {
+      const index = (this.#preferred + tried) % this.#clients.length;
+      try {
+        response = await ask(this.#clients[index]!);
+      } catch (error) {
+        failure = error;
+        continue;
+      }
+      if (response.status === 503 && tried < this.#clients.length - 1) continue;
+      this.#preferred = index;
+      break;
+    }
+    if (!response) throw failure;
     const json = response.json !== undefined || !response.text ? (response.json ?? null) : { notJson: response.text.slice(0, 200) };
     return { status: response.status, json };
   }
@@ -74,7 +96,7 @@ export class OrchestratorApi {
     }
   }
 
-  close(): Promise<void> {
-    return this.#client.close();
+  async close(): Promise<void> {
+    await Promise.all(this.#clients.map((client) => client.close()));
   }
 }

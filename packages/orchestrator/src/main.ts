@@ -176,7 +176,8 @@ async function main(): Promise<void> {
     keepEvents: config.reconcile.keep_events,
     isDead: (name) => monitor.isDead(name),
   });
-  const hub = new StateHub(() => dashboardState({ store, agentHealth, clock: systemClock, queueDepth, series: () => sampler.series(), bans: () => bans.list(), pools: (agent) => poolSync.pools(agent) }), config.dashboard.refresh_ms);
+  const hub = new StateHub(() => dashboardState({ store, agentHealth, clock: systemClock, queueDepth, series: () => sampler.series(), bans: () => bans.list(), pools: (agent) => poolSync.pools(agent),
+    ...(pair ? { leader: () => { const epoch = pair.leadership.epoch(); return epoch === undefined ? null : { name: pair.name, epoch }; } } : {}) }), config.dashboard.refresh_ms);
   const dashboard = { hub, ...(dashboardToken ? { auth: new DashboardAuth({ token: dashboardToken, ttlSeconds: config.dashboard.session_hours * 3600 }) } : {}) };
   const shares = config.share.dir
     ? new Shares({

@@ -97,6 +97,7 @@ function render(s) {
   const chips = $('#chips'); chips.replaceChildren();
   for (const [state, n] of Object.entries(s.counts)) { if (!n && state !== 'ready') continue; const c = el('span', null, 'chip'); c.append(el('b', n), ' ' + state); chips.append(c); }
   if (s.queued) { const c = el('span', null, 'chip'); c.append(el('b', s.queued), ' queued'); chips.append(c); }
+  if (s.leader) { const c = el('span', null, 'chip'); c.title = 'this orchestrator leads its pair; the other stands by'; c.append('leader ', el('b', s.leader.name), ' \u00b7 epoch ' + s.leader.epoch); chips.append(c); }
   const body = $('#device-rows'); body.replaceChildren();
   const seen = new Set();
   for (const d of s.devices) {

@@ -33,6 +33,8 @@ export interface DashboardState {
   events: Array<{ receivedAt: string; action: string; outcome: string | null; outcomeKind: EventOutcomeKind | null; address: string; hostname: string | null; clientId: string }>;
   /** The charts' last hour, per minute (series/sampler.ts: chartSeriesSchema). */
   series: ChartSeries;
+  /** Of a pair: this orchestrator, which leads (a standby serves no dashboard), and its epoch; null alone. */
+  leader: { name: string; epoch: number } | null;
 }
 
 export interface SnapshotSources {
@@ -46,6 +48,8 @@ export interface SnapshotSources {
   bans?: () => BanRecord[];
   /** Agents' warm pools (pools/pool-sync.ts); none when absent. */
   pools?: (agent: string) => PoolStatus[] | null;
+  /** Of a pair: this orchestrator's name and epoch while it leads (leadership/). */
+  leader?: () => { name: string; epoch: number } | null;
 }
 
 /** Clients gone longer ago than this drop off the device list. */
@@ -104,7 +108,7 @@ export async function dashboardState(sources: SnapshotSources): Promise<Dashboar
   const kept = (await store.listKept()).slice(-KEPT_SHOWN).reverse().map((k) => ({
     clientId: k.clientId, hostname: k.hostname, profile: k.profile, agent: k.agent, sizeBytes: k.sizeBytes, createdAt: k.createdAt, expiresAt: k.expiresAt,
   }));
-  return { generatedAt: new Date(now).toISOString(), counts, queued: sources.queueDepth(), devices, agents, bans, kept, events, series: await sources.series() };
+  return { generatedAt: new Date(now).toISOString(), counts, queued: sources.queueDepth(), devices, agents, bans, kept, events, series: await sources.series(), leader: sources.leader?.() ?? null };
 }
 
 /**

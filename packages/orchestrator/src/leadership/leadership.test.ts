@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 import { postgresMissing, startPostgres, type PostgresServer } from '@unionize/protocol/testing/postgres-server';
 import { applyMigrations } from '../store/postgres/migrate.js';
 import { NotLeaderError } from '../store/fence.js';
@@ -16,7 +17,7 @@ const made: Leadership[] = [];
 
 beforeAll(async () => {
   if (missing) return;
-  server = await startPostgres();
+  server = await startPostgres({ dir: makeTempDir('uz-pg-') });
   await server.createDatabase('pair');
   connection = server.connection('pair');
   await applyMigrations(connection);

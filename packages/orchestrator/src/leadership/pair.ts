@@ -23,6 +23,8 @@ export interface PairOptions {
 }
 
 export interface Pair {
+  /** This orchestrator's name in the pair. */
+  name: string;
   store: PostgresStore;
   leadership: Leadership;
   source: LeadershipSource;
@@ -71,5 +73,5 @@ export async function standBy(options: PairOptions): Promise<Pair> {
   }
   log.info('store (PostgreSQL) open, migrations applied');
   await leadership.acquire();
-  return { store, leadership, source };
+  return { name: options.name, store, leadership, source };
 }

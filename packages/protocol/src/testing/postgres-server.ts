@@ -1,8 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, chownSync, constants, readdirSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { makeTempDir } from './temp-dir.js';
 
 /**
  * For tests: a throwaway PostgreSQL server (Debian's `postgresql` package),
@@ -10,7 +9,8 @@ import { makeTempDir } from './temp-dir.js';
  * user (`postgres`, else `nobody`, when the tests run as root), listening on
  * a Unix socket in that folder only (no TCP port), with a password
  * (scram-sha-256) read from a file, as an operator would set it up.
- * Removed with its folder when the test file ends; stop() before that.
+ * `dir`: an empty folder of the caller's (who removes it, after stop());
+ * others may pass through it to the socket (mode 711), not list or read it.
  */
 export interface PostgresServer {
   /** The socket's folder: node-postgres's `host`. */
@@ -60,10 +60,12 @@ export function postgresMissing(): string | null {
   return null;
 }
 
-export async function startPostgres(): Promise<PostgresServer> {
+export async function startPostgres(options: { dir: string }): Promise<PostgresServer> {
   const bin = postgresBinDir();
   if (!bin) throw new Error(postgresMissing() ?? 'no PostgreSQL');
-  const dir = makeTempDir('uz-pg-');
+  const dir = options.dir;
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o711);
   const owner = process.getuid?.() === 0 ? serverUser() : undefined;
   if (process.getuid?.() === 0 && !owner) throw new Error('no unprivileged user to run PostgreSQL as');
   if (owner) chownSync(dir, owner.uid, owner.gid);
@@ -73,7 +75,8 @@ export async function startPostgres(): Promise<PostgresServer> {
   const initPassword = join(dir, 'initdb.password');
   writeFileSync(initPassword, `${password}\n`, { mode: 0o600 });
   if (owner) chownSync(initPassword, owner.uid, owner.gid);
-  const passwordFile = join(makeTempDir('uz-pg-client-'), 'password');
+  // The client's copy: the caller's own (root's, mode 600, so not the server user's).
+  const passwordFile = join(dir, 'client.password');
   writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
   const data = join(dir, 'data');
   const [initdb, ...initArgs] = asOwner([join(bin, 'initdb'), '-D', data, '-U', USER, '--pwfile', initPassword, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync']);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 import { postgresMissing, startPostgres, type PostgresServer } from '@unionize/protocol/testing/postgres-server';
 import { leaseEventFixture } from '@unionize/protocol/testing/lease-event';
 import { describeStore } from '../store.contract.js';
@@ -17,7 +18,7 @@ let databases = 0;
 const stores: PostgresStore[] = [];
 
 beforeAll(async () => {
-  if (!missing) server = await startPostgres();
+  if (!missing) server = await startPostgres({ dir: makeTempDir('uz-pg-') });
 }, 180_000);
 
 afterAll(async () => {
