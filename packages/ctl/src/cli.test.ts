@@ -209,6 +209,19 @@ describe('orchestratorctl against a signed HTTPS API', () => {
 
 const builtMain = new URL('../dist/main.js', import.meta.url);
 
+describe('orchestratorctl migrate', () => {
+  const orchestratorBundle = new URL('../../orchestrator/dist/bundle/orchestrator.mjs', import.meta.url);
+  it.skipIf(!existsSync(builtMain) || !existsSync(orchestratorBundle))("runs the orchestrator's migrate, its words and exit status passed through (needs a build)", async () => {
+    const child = spawn(process.execPath, [builtMain.pathname, 'migrate', '--from', 'sqlite:/nonexistent/state.db', '--to', 'postgres://orch@/unionize?host=/nonexistent', '--dry-run'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toContain('orchestrator migrate: cannot open the SQLite store /nonexistent/state.db');
+    expect(stderr).toContain('orchestratorctl: migrate failed (exit 1): see above');
+  });
+});
+
 describe('orchestratorctl, the built command, through a pipe', () => {
   it.skipIf(!existsSync(builtMain))('writes all of more than 1 MiB of --json before it exits (needs a build)', async () => {
     const child = spawn(process.execPath, [builtMain.pathname, '--json', '--url', url, '--key-file', keyFile, '--ca', certs.caCert, 'events', '-n', '999'], {

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { OrchestratorClient } from './client.js';
 import { CtlError } from './errors.js';
 import { exportClient } from './export.js';
+import { runMigrate } from './migrate.js';
 import { init, initReport, normaliseSan } from './init.js';
 import { listPeerKeys, retirePeerKey, rotatePeerKey } from './keys.js';
 import { hookSpoolPlace, listRejected, resendRejected } from './rejected.js';
@@ -380,6 +381,19 @@ next: ${rotateAdvice(peer)}; then orchestratorctl keys retire ${peer}`);
     .action((peer: string) => {
       const { file, retired, keys: now } = retirePeerKey(resolveKeysDir(globals()), peer);
       print({ peer, file, retired: retired.id, keys: now.map((k) => k.id) }, () => `${peer}: retired ${retired.id}; ${now[0]!.id} signs now (${file})${peer.startsWith('agent-') ? `\ncopy ${file} to that docker host's [auth] key_file again` : ''}`);
+    });
+
+  program
+    .command('migrate')
+    .description("copy a SQLite store's whole state into PostgreSQL for an orchestrator pair, in one transaction, with a count check (run the orchestrator's `migrate`; README, The orchestrator pair)")
+    .requiredOption('--from <sqlite:PATH>', 'the SQLite store, e.g. sqlite:/var/lib/orchestrator/state.db (stop its orchestrator first for the final copy)')
+    .requiredOption('--to <url>', 'the PostgreSQL database, postgres://USER@HOST/DATABASE, with no password in it')
+    .option('--password-file <file>', 'its password, alone in a file of mode 600')
+    .option('--dry-run', 'read, count and check the target; write nothing')
+    .action(async (options: { from: string; to: string; passwordFile?: string; dryRun?: boolean }) => {
+      const args = ['--from', options.from, '--to', options.to, ...(options.passwordFile ? ['--password-file', options.passwordFile] : []), ...(options.dryRun ? ['--dry-run'] : []), ...(globals().json ? ['--json'] : [])];
+      const code = await runMigrate(args);
+      if (code !== 0) throw new CtlError(`migrate failed (exit ${code}): see above`, code === 2 ? 2 : 1);
     });
 
   return program;

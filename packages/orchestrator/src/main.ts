@@ -242,7 +242,14 @@ async function main(): Promise<void> {
 /** How long start waits for the agents to answer their first PUT /v1/pools. */
 const POOL_SYNC_AT_START_MS = 3_000;
 
-main().catch((error: unknown) => {
+// `orchestrator migrate …`: a one-off copy of a SQLite store into PostgreSQL (store/postgres/migrate-command.ts), not the daemon.
+const run = process.argv[2] === 'migrate'
+  ? import('./store/postgres/migrate-command.js').then(async ({ migrateCommand }) => {
+      process.exitCode = await migrateCommand(process.argv.slice(3), { out: (text) => process.stdout.write(`${text}\n`), err: (text) => process.stderr.write(`${text}\n`) });
+    })
+  : main();
+
+run.catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`orchestrator: ${message}\n`);
   process.exit(1);
