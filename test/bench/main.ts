@@ -6,7 +6,9 @@ import { measureBurst } from './burst.js';
 import { measureDeviceToReachable } from './device.js';
 import { Floor } from './floor.js';
 import { measureHook } from './hook.js';
-import { INGEST_TARGET_PER_SECOND, measureIngest } from './ingest.js';
+import { INGEST_TARGET_PER_SECOND, POSTGRES_INGEST_SHARE, measureIngest } from './ingest.js';
+import { postgresMissing, startPostgres, type PostgresServer } from '@unionize/protocol/testing/postgres-server';
+import { join } from 'node:path';
 import { measureLeaseToReady } from './lease.js';
 import { POOL_BURST_DEVICES, measurePool } from './pool.js';
 import { rssOf } from './proc.js';
@@ -15,7 +17,12 @@ import { failedFigure, notes, table, verdict, type Figure, type Summary } from '
 
 /**
  * npm run bench [-- --quick] [--only burst,lease,device,hook,ingest,scale,pool] [--devices N]
- *                [--sql] [--scale-seed adopt|events]
+ *                [--sql] [--store postgres] [--scale-seed adopt|events]
+ *
+ * --store postgres (issue 19): the ingest, scale and RSS figures also with the
+ * PostgreSQL store, on a throwaway cluster the bench makes (Debian's
+ * postgresql), each beside SQLite's from the same run (so it implies --sql);
+ * ingest with PostgreSQL must reach half of SQLite's.
  *
  * The pair (orchestrator + unionize) on the real lab, each figure beside its
  * floor measured in the same run (issue 5). Progress goes to stderr; stdout
@@ -34,7 +41,7 @@ type Group = (typeof GROUPS)[number];
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 function usage(message: string): never {
-  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--quick] [--only ${GROUPS.join(',')}] [--devices N] [--sql] [--scale-seed adopt|events]\n`);
+  process.stderr.write(`bench: ${message}\nusage: npm run bench -- [--quick] [--only ${GROUPS.join(',')}] [--devices N] [--sql] [--store postgres] [--scale-seed adopt|events]\n`);
   process.exit(2);
 }
 
@@ -45,6 +52,8 @@ const { values } = parseArgs({
     devices: { type: 'string' },
     /** Also run the scale and RSS figures with the SQLite store, at the same sizes (seeded by events: about three minutes more). */
     sql: { type: 'boolean', default: false },
+    /** postgres: the ingest, scale and RSS figures with PostgreSQL too, beside SQLite's. */
+    store: { type: 'string' },
     /** How the scale orchestrator gets its clients: adopt (fast, default) or events (as devices would; slower, one request each). */
     'scale-seed': { type: 'string', default: 'adopt' },
     help: { type: 'boolean', short: 'h' },
@@ -60,6 +69,12 @@ if (values.devices !== undefined) {
 }
 const seeding = values['scale-seed'] as Seeding;
 if (seeding !== 'adopt' && seeding !== 'events') usage('--scale-seed must be adopt or events');
+if (values.store !== undefined && values.store !== 'postgres') usage('--store takes postgres (memory and SQLite are always measured)');
+const withPostgres = values.store === 'postgres';
+const missingPostgres = withPostgres ? postgresMissing() : null;
+if (missingPostgres) usage(`--store postgres: ${missingPostgres}`);
+// Beside SQLite's figures of the same run.
+const withSqlite = values.sql || withPostgres;
 const only = new Set((values.only?.split(',') ?? GROUPS) as Group[]);
 for (const g of only) if (!GROUPS.includes(g)) usage(`unknown group ${g}`);
 
@@ -84,6 +99,7 @@ async function main(): Promise<number> {
   const figures: Figure[] = [];
   const api = new OrchestratorApi({ url: lab.orchestratorUrl, caFile: lab.caFile, keysDir: lab.keysDir });
   let floor: Floor | undefined;
+  let postgres: PostgresServer | undefined;
   try {
     say(`lab up in ${Date.now() - started} ms`);
     const unionizeAtStart = rssOf(lab.daemons.unionize?.pid);
@@ -106,13 +122,27 @@ async function main(): Promise<number> {
       });
     }
     if (only.has('hook')) await phase(figures, 'hook', '<= 3x floor', () => measureHook(lab, api, plan.hookRuns));
-    if (only.has('ingest')) await phase(figures, 'ingest', `>= ${INGEST_TARGET_PER_SECOND}/s`, () => measureIngest(lab, plan.ingestSeconds, plan.ingestRounds));
+    // With --store postgres: a cluster of the bench's own, in the lab directory (gone with it), stopped before the lab.
+    postgres = withPostgres && (only.has('ingest') || only.has('scale')) ? await startPostgres({ dir: join(lab.dir, 'bench-postgres') }) : undefined;
+    if (postgres) say(`${postgres.version} started for --store postgres`);
+    if (only.has('ingest')) {
+      await phase(figures, 'ingest', `>= ${INGEST_TARGET_PER_SECOND}/s`, () => measureIngest(lab, plan.ingestSeconds, plan.ingestRounds));
+      const sqliteRate = figures.find((f) => f.name === 'ingest' && f.metric === 'events/s (SQLite)')?.value;
+      const server = postgres;
+      if (server) {
+        await phase(figures, 'ingest (postgres)', `>= ${POSTGRES_INGEST_SHARE}x SQLite`, () => measureIngest(lab, plan.ingestSeconds, plan.ingestRounds, {
+          postgres: { server, database: 'ingest' }, sqliteRate: Number.isFinite(sqliteRate) ? sqliteRate : undefined,
+        }));
+      }
+    }
     if (only.has('scale')) {
       const common = { small: plan.small, large: plan.large, applyRuns: plan.applyRuns, listRuns: plan.listRuns };
       await phase(figures, 'scale', '<= 2x growth', () => measureScale(lab, { ...common, store: 'memory', seeding }));
       // SQLite (the store config/orchestrator.ini ships) only by events, as a durable store does not adopt:
       // at 150-230 clients/s here, about three minutes more for the 30,000 events of the same sizes.
-      if (values.sql) await phase(figures, 'scale (sqlite)', '<= 2x growth', () => measureScale(lab, { ...common, store: 'sqlite', seeding: 'events' }));
+      if (withSqlite) await phase(figures, 'scale (sqlite)', '<= 2x growth', () => measureScale(lab, { ...common, store: 'sqlite', seeding: 'events' }));
+      const server = postgres;
+      if (server) await phase(figures, 'scale (postgres)', '<= 2x growth', () => measureScale(lab, { ...common, store: 'postgres', seeding: 'events', postgres: { server, database: 'scale' } }));
     }
     figures.push(unionizeRss(lab, unionizeAtStart));
     // Last: the orchestrator restarts with a pool, whose members would sit beside every other figure.
@@ -122,6 +152,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await floor?.stop().catch((e: Error) => say(`floor worker: ${e.message}`));
+    await postgres?.stop().catch((e: Error) => say(`postgres: ${e.message}`));
     await api.close().catch(() => undefined);
     await lab.stop().catch((e: Error) => say(`lab teardown: ${e.message}`));
   }

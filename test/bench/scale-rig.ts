@@ -1,3 +1,4 @@
+import type { PostgresServer } from '@unionize/protocol/testing/postgres-server';
 import { chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -26,11 +27,19 @@ const AGENT_PORT = 9444;
 const PRELOAD_OFFSET = 0x1_0000;
 
 /**
- * The rig's store: in memory, a SQLite file with the daemon's defaults, or
+ * The rig's store: in memory, a SQLite file with the daemon's defaults,
  * `site`: config/orchestrator.ini's [sql] section as it is (its path moved
- * into the rig's directory), the store a site gets from the example.
+ * into the rig's directory), the store a site gets from the example, or
+ * `postgres`: [store] url on a database of the bench's PostgreSQL server
+ * (the orchestrator leads alone: no [pair]).
  */
-export type RigStore = 'memory' | 'sqlite' | 'site';
+export type RigStore = 'memory' | 'sqlite' | 'site' | 'postgres';
+
+/** With the postgres store: the bench's PostgreSQL server and the rig's own database on it. */
+export interface RigPostgres {
+  server: PostgresServer;
+  database: string;
+}
 
 /**
  * A second, real orchestrator (as its unit and the lab run it: in the
@@ -64,7 +73,8 @@ export class ScaleRig {
     readonly url: string,
   ) {}
 
-  static async create(lab: Lab, store: RigStore): Promise<ScaleRig> {
+  static async create(lab: Lab, store: RigStore, postgres?: RigPostgres): Promise<ScaleRig> {
+    if ((store === 'postgres') !== (postgres !== undefined)) throw new Error('the postgres store, and only it, takes a PostgreSQL server');
     const tls = join(lab.dir, 'tls');
     const addr = lab.addresses;
     const agentCert = await makeServerCert({ dir: tls, cert: join(tls, 'ca.crt'), key: join(tls, 'ca.key') }, `bench-agent-${store}`, [`IP:${addr.mgmtRoot}`]);
@@ -86,7 +96,12 @@ export class ScaleRig {
     });
     const ini = join(dir, 'orchestrator.ini');
     const db = join(dir, 'state.db');
-    const sql = store === 'site' ? siteSql(db).ini : store === 'sqlite' ? `[sql]\nenabled = true\npath = ${db}\n` : '[sql]\nenabled = false\n';
+    let sql = store === 'site' ? siteSql(db).ini : store === 'sqlite' ? `[sql]\nenabled = true\npath = ${db}\n` : '[sql]\nenabled = false\n';
+    if (postgres) {
+      await postgres.server.createDatabase(postgres.database);
+      const password = privateCopies(join(dir, 'postgres'), user, { file: postgres.server.passwordFile }).file!;
+      sql = `[store]\nurl = ${postgres.server.url(postgres.database)}\npassword_file = ${password}\n`;
+    }
     writeFileSync(ini, scaleIni({ ...own, keysDir, prefix: `${lab.prefix}:5::/64`, agentUrl: `https://[${addr.mgmtRoot}]:${AGENT_PORT}`, sql }), { mode: 0o600 });
     chownSync(ini, user.uid, user.gid);
     // As the systemd unit starts it (its bundle, heap limits and malloc arenas), as the lab runs it.
@@ -104,7 +119,8 @@ export class ScaleRig {
     const t0 = performance.now();
     const proc = spawnManaged(`bench scale orchestrator (${this.store})`, this.argv, { logFile: join(this.lab.logDir, `bench-scale-${this.store}.log`) });
     this.#proc = proc;
-    await waitFor('the scale orchestrator', async () => ((await httpsGet(`${this.url}/healthz`, this.lab.caFile)).status === 200 ? true : undefined), {
+    // /readyz: 200 once it serves its API (with PostgreSQL, once it leads; a standby's is 503).
+    await waitFor('the scale orchestrator', async () => ((await httpsGet(`${this.url}/readyz`, this.lab.caFile)).status === 200 ? true : undefined), {
       timeoutMs: 30_000,
       intervalMs: 100,
       abort: () => (proc.running ? undefined : `exited: ${proc.tail(5)}`),
@@ -300,7 +316,7 @@ export class ScaleRig {
 
 function scaleIni(p: {
   cert?: string; key?: string; caFile?: string; keysDir: string; metricsTokenFile?: string; prefix: string; agentUrl: string;
-  /** The whole [sql] section, header included. */
+  /** The whole store section ([sql], or [store] for PostgreSQL), header included. */
   sql: string;
 }): string {
   return `[server]

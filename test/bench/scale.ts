@@ -1,6 +1,6 @@
 import type { Lab } from '../lab/lab.js';
 import { rssOf } from './proc.js';
-import { ScaleRig } from './scale-rig.js';
+import { ScaleRig, type RigPostgres } from './scale-rig.js';
 import { figure, ratio, summarize, type Figure, type Summary } from './stats.js';
 
 export type Seeding = 'adopt' | 'events';
@@ -58,10 +58,10 @@ async function settledRss(rig: ScaleRig): Promise<{ rss: ReturnType<typeof rssOf
  */
 export async function measureScale(
   lab: Lab,
-  options: { small: number; large: number; applyRuns: number; listRuns: number; store: 'memory' | 'sqlite'; seeding: Seeding },
+  options: { small: number; large: number; applyRuns: number; listRuns: number; store: 'memory' | 'sqlite' | 'postgres'; seeding: Seeding; postgres?: RigPostgres },
 ): Promise<Figure[]> {
   if (options.seeding === 'adopt' && options.store !== 'memory') throw new Error('adopt seeding needs the memory store (a durable store removes unknown containers)');
-  const rig = await ScaleRig.create(lab, options.store);
+  const rig = await ScaleRig.create(lab, options.store, options.postgres);
   let small: AtSize;
   let large: AtSize;
   let gone: { count: number; perSecond: number } & Awaited<ReturnType<typeof settledRss>>;

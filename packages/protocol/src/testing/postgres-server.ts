@@ -30,6 +30,8 @@ export interface PostgresServer {
   start(): Promise<void>;
   /** The server's own PID while it runs. */
   readonly pid: number | undefined;
+  /** `postgres --version`, e.g. PostgreSQL 15.18. */
+  readonly version: string;
 }
 
 const USER = 'unionize';
@@ -133,7 +135,9 @@ export async function startPostgres(options: { dir: string }): Promise<PostgresS
     clearTimeout(killed);
   };
   await start();
+  const version = /PostgreSQL\)?\s*([0-9.]+)/.exec(spawnSync(join(bin, 'postgres'), ['--version'], { encoding: 'utf8' }).stdout ?? '')?.[1];
   const server: PostgresServer = {
+    version: version ? `PostgreSQL ${version}` : 'PostgreSQL',
     socketDir: dir,
     user: USER,
     password,
