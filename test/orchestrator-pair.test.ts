@@ -101,6 +101,7 @@ describe.skipIf(skipReason)('an orchestrator pair on PostgreSQL, with faults', (
   }, 600_000);
 
   it(`PostgreSQL stopped for ${OUTAGE_MS / 1000} s while devices lease: the spool holds their events, the pair recovers, nothing is lost`, async () => {
+    const spooledBefore = spooled.ids.size;
     const stopped = Date.now();
     await lab.postgres!.stop();
     const leases = await Promise.all(Array.from({ length: DURING_OUTAGE }, async (_, i) => ({ duid: (await lab.lease(BURST + i + 1, { timeoutMs: 60_000 })).duid, device: BURST + i + 1 })));
@@ -109,6 +110,7 @@ describe.skipIf(skipReason)('an orchestrator pair on PostgreSQL, with faults', (
     const waited = OUTAGE_MS - (Date.now() - stopped);
     if (waited > 0) await new Promise((resolve) => setTimeout(resolve, waited));
     expect(spooled.pending(), 'still spooled at the end of the outage').toBeGreaterThanOrEqual(DURING_OUTAGE);
+    expect(spooled.ids.size - spooledBefore, 'the watch saw their events spooled').toBeGreaterThanOrEqual(DURING_OUTAGE);
     const restarted = Date.now();
     await lab.postgres!.start();
     await expectConverged(lab, api, [...burst, ...leases], 'after the outage', 180_000);

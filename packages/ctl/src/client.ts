@@ -5,6 +5,9 @@ import { SIGNED_BEFORE_START, SignedClient, SignedClientError } from '@unionize/
 import { CtlError } from './errors.js';
 import type { Connection } from './settings.js';
 
+/** Failures before a request reached the server (see OrchestratorClient's failover). */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ERR_CONNECT_TIMEOUT']);
+
 /** Connection-level failures, in words an operator can act on. */
 const TRANSPORT_HINTS: Record<string, string> = {
   ECONNREFUSED: 'connection refused (is the orchestrator running? systemctl status orchestrator)',
@@ -47,9 +50,16 @@ export class OrchestratorClient {
     return this.#clients[this.#preferred]!.origin;
   }
 
-  /** `fn` on each orchestrator in turn, from the one that answered last, until one that is up and leads answers. */
+  /**
+   * `fn` on each orchestrator in turn, from the one that answered last, until
+   * one that is up and leads answers. Another is asked only where the request
+   * cannot have been taken: no connection was made (NOT_CONNECTED), or a
+   * standby refused it (503). After a timeout or a reset the request may have
+   * been taken (a ban, a deprovision): it is not sent to a second one.
+   */
   async #failover<T>(fn: (client: SignedClient) => Promise<T>): Promise<T> {
     let failure: unknown;
+    let refused: unknown;
     for (let tried = 0; tried < this.#clients.length; tried++) {
       const index = (this.#preferred + tried) % this.#clients.length;
       try {
@@ -57,15 +67,18 @@ export class OrchestratorClient {
         this.#preferred = index;
         return answer;
       } catch (error) {
-        failure = error;
-        const another = error instanceof SignedClientError && (error.kind === 'network' || error.status === 503);
-        if (!another) {
+        const standby = error instanceof SignedClientError && error.status === 503;
+        const unreached = error instanceof SignedClientError && error.kind === 'network' && NOT_CONNECTED.has(error.code);
+        if (!standby && !unreached) {
           this.#preferred = index;
           throw error;
         }
+        // A standby's 503 says less than why another could not be reached: that is what is reported.
+        if (standby) refused ??= error;
+        else failure ??= error;
       }
     }
-    throw failure;
+    throw failure ?? refused;
   }
 
   /**

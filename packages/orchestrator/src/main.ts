@@ -228,9 +228,10 @@ async function main(): Promise<void> {
     server.close();
     const done = async () => {
       reload?.close();
-      // The lock last: the standby takes over once nothing here acts any more.
-      await store.close().catch(() => {});
-      await pair?.leadership.stop();
+      // The lock last: the standby takes over once nothing here acts any more. Bounded: a database that does not answer does not hold the stop.
+      const bounded = (work: Promise<unknown>) => Promise.race([work.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+      await bounded(store.close());
+      if (pair) await bounded(pair.leadership.stop());
       process.exit(0);
     };
     void Promise.race([dispatcher.idle(), new Promise((r) => setTimeout(r, 3000))])

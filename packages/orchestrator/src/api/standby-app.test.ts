@@ -16,11 +16,11 @@ describe('the standby orchestrator\'s answers', () => {
   const ask = (method: string, path: string, body = '', sign = true) =>
     app.request(`https://localhost${path}`, { method, headers: { 'content-type': 'application/json', ...(sign ? signedHeaders(method, path, body) : {}) }, ...(body ? { body } : {}) });
 
-  it('refuses a lease event with 503 and Retry-After, naming who leads; journals nothing', async () => {
+  it('refuses a lease event with 503 and Retry-After, naming no one; journals nothing', async () => {
     const response = await ask('POST', LEASE_EVENTS_PATH, JSON.stringify(leaseEventFixture()));
     expect(response.status).toBe(503);
     expect(response.headers.get('retry-after')).toBe('2');
-    expect(await response.json()).toEqual({ error: { code: 'STANDBY', message: 'this orchestrator stands by: orch-a (https://orch-a:8443) leads; try another' } });
+    expect(await response.json()).toEqual({ error: { code: 'STANDBY', message: 'this orchestrator stands by; try another' } });
     expect((await ask('GET', '/v1/clients')).status).toBe(503);
   });
 

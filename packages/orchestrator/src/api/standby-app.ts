@@ -37,11 +37,10 @@ export function createStandbyApp(deps: StandbyAppDeps): Hono {
     onRefused: (info) => deps.log.warn(info, 'request refused'),
   }));
   registerLeadershipRoute(app, deps.leadership);
-  app.all('*', async (c) => {
-    const { leader } = await deps.leadership.view();
-    const who = leader ? `${leader.name}${leader.url ? ` (${leader.url})` : ''} leads` : 'no orchestrator leads yet';
+  // Unsigned callers reach this too: it names no one (GET /v1/leadership, signed, says who leads).
+  app.all('*', (c) => {
     c.header('retry-after', String(deps.retryAfterSeconds));
-    return c.json(errorBody('STANDBY', `this orchestrator stands by: ${who}; try another`), 503);
+    return c.json(errorBody('STANDBY', 'this orchestrator stands by; try another'), 503);
   });
   return app;
 }

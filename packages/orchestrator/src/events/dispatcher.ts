@@ -70,6 +70,8 @@ export class EventDispatcher {
   #pending: PendingEvent[] = [];
   #marks: AppliedMark[] = [];
   #commitScheduled = false;
+  /** The store commit in flight (#commit runs one at a time). */
+  #committing: Promise<void> | undefined;
   /** Commits whose sync has not finished (idle() waits for them). */
   readonly #syncing = new Set<Promise<void>>();
 
@@ -202,8 +204,24 @@ export class EventDispatcher {
     setImmediate(() => void this.#commit());
   }
 
-  /** The group commit: one store commit for what is pending, then one sync before the events are answered and queued. */
+  /**
+   * One store commit at a time (a store across the network answers later, and
+   * two in flight could be settled out of their order): a commit asked for
+   * while one runs waits for it, and takes everything that came meanwhile.
+   */
   async #commit(): Promise<void> {
+    while (this.#committing) await this.#committing;
+    const committing = this.#commitOnce();
+    this.#committing = committing;
+    try {
+      await committing;
+    } finally {
+      if (this.#committing === committing) this.#committing = undefined;
+    }
+  }
+
+  /** The group commit: one store commit for what is pending, then one sync before the events are answered and queued. */
+  async #commitOnce(): Promise<void> {
     this.#commitScheduled = false;
     const pending = this.#pending;
     const marks = this.#marks;

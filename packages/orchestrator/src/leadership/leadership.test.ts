@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir } from '@unionize/protocol/testing/temp-dir';
 import { postgresMissing, startPostgres, type PostgresServer } from '@unionize/protocol/testing/postgres-server';
+import { ADVISORY_LOCK_CLASS, FENCE_LOCK } from '../store/postgres/advisory-locks.js';
 import { applyMigrations } from '../store/postgres/migrate.js';
 import { NotLeaderError } from '../store/fence.js';
 import { Leadership } from './leadership.js';
@@ -60,19 +61,50 @@ describe.skipIf(missing)('Leadership (a real PostgreSQL server)', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(bLeads).toBe(false);
     expect(b.leading).toBe(false);
-    expect(await b.leader()).toMatchObject({ name: 'orch-a', url: 'https://orch-a:8443', epoch: epochA });
+    expect(b.leader()).toMatchObject({ name: 'orch-a', url: 'https://orch-a:8443', epoch: epochA });
 
     // The lock's session ends as when its process dies or its network fails: the server frees the lock.
     await admin((client) => client.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '' AND pid <> pg_backend_pid() AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)"));
     const epochB = await bAcquired;
     expect(epochB).toBe(epochA + 1);
     await b.check();
-    expect(await b.leader()).toMatchObject({ name: 'orch-b', epoch: epochB });
+    expect(b.leader()).toMatchObject({ name: 'orch-b', epoch: epochB });
     // a noticed (its connection's error, or the next watch query), and said so once.
     await expect.poll(() => lostA.length, { timeout: 30_000 }).toBe(1);
     expect(a.leading).toBe(false);
     await expect(a.check()).rejects.toBeInstanceOf(NotLeaderError);
     await b.stop();
+  });
+
+  it('a new leader waits for the writes of the one before it still under way, and later ones read its epoch', async () => {
+    // A write of the old leader under way: its transaction holds the fence's lock shared, as PostgresStore's fenced writes do.
+    const writer = new pg.Client(connection);
+    await writer.connect();
+    try {
+      await writer.query('BEGIN');
+      await writer.query('SELECT pg_advisory_xact_lock_shared($1, $2)', [ADVISORY_LOCK_CLASS, FENCE_LOCK]);
+      const before = Number((await writer.query('SELECT epoch FROM leadership WHERE id = 1')).rows[0].epoch);
+      const e = leadership('orch-e');
+      let led = false;
+      const leading = e.acquire().then((epoch) => {
+        led = true;
+        return epoch;
+      });
+      // Its epoch is written, but it does not lead while the write is under way.
+      await expect.poll(async () => Number((await admin((client) => client.query('SELECT epoch FROM leadership WHERE id = 1'))).rows[0].epoch), { timeout: 30_000 }).toBe(before + 1);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(led).toBe(false);
+      await writer.query('COMMIT');
+      expect(await leading).toBe(before + 1);
+      // A write that begins now takes the lock and reads the new epoch: the old leader's is refused.
+      await writer.query('BEGIN');
+      await writer.query('SELECT pg_advisory_xact_lock_shared($1, $2)', [ADVISORY_LOCK_CLASS, FENCE_LOCK]);
+      expect(Number((await writer.query('SELECT epoch FROM leadership WHERE id = 1')).rows[0].epoch)).toBe(before + 1);
+      await writer.query('COMMIT');
+      await e.stop();
+    } finally {
+      await writer.end();
+    }
   });
 
   it('gives the lead up at stop, to the next to try', async () => {

@@ -1,7 +1,10 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { ADVISORY_LOCK_CLASS, LEADERSHIP_LOCK } from '../store/postgres/advisory-locks.js';
+import { ADVISORY_LOCK_CLASS, FENCE_LOCK, LEADERSHIP_LOCK } from '../store/postgres/advisory-locks.js';
 import { NotLeaderError, type WriteFence } from '../store/fence.js';
+
+/** How long a new leader waits for the writes of the one before it (their transactions end by the pool's idle_in_transaction_session_timeout). */
+const TAKEOVER_TIMEOUT_MS = 30_000;
 
 /** Who leads, as the database says. */
 export interface LeaderRecord {
@@ -32,7 +35,8 @@ export interface LeadershipOptions {
  * so losing the connection is losing leadership, and the next one to try
  * the lock leads.
  *
- * Each new leader adds one to the leadership row's epoch. The store's writes
+ * Each new leader adds one to the leadership row's epoch, then waits for the
+ * writes under way (the fence's lock, advisory-locks.ts). The store's writes
  * check it (PostgresStore's fence), and so does every call to an agent
  * (agents/fenced-agent.ts): a leader that lost its lock but has not noticed
  * yet makes no write and no call after its successor began.
@@ -44,6 +48,8 @@ export class Leadership implements WriteFence {
   #watch: NodeJS.Timeout | undefined;
   #stopped = false;
   #lost = false;
+  /** Who leads, as last read (each try of the lock reads it; this process, once it leads). */
+  #known: LeaderRecord | undefined;
 
   constructor(options: LeadershipOptions) {
     this.#options = options;
@@ -76,17 +82,26 @@ export class Leadership implements WriteFence {
         const client = await this.#connection();
         const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [ADVISORY_LOCK_CLASS, LEADERSHIP_LOCK]);
         if (rows[0]?.ok) {
-          const { rows: [row] } = await client.query<{ epoch: string }>(
-            'UPDATE leadership SET epoch = epoch + 1, holder = $1, url = $2, since = $3 WHERE id = 1 RETURNING epoch',
-            [this.#options.name, this.#options.url ?? null, new Date().toISOString()],
-          );
+          const since = new Date().toISOString();
+          // Bounded: a write of the leader before that hangs (its host gone mid-transaction) ends by
+          // idle_in_transaction_session_timeout; until then this gives up, frees the lock and tries again.
+          const { rows: [row] } = await client.query<{ epoch: string }>({
+            text: 'UPDATE leadership SET epoch = epoch + 1, holder = $1, url = $2, since = $3 WHERE id = 1 RETURNING epoch',
+            values: [this.#options.name, this.#options.url ?? null, since],
+            query_timeout: TAKEOVER_TIMEOUT_MS,
+          } as pg.QueryConfig);
           if (!row) throw new Error('the leadership row is missing (were the migrations applied?)');
+          // The fence, exclusively for a moment: the writes of the leader before (under way, their epoch read before ours was written) end first.
+          await client.query({ text: 'SELECT pg_advisory_lock($1, $2)', values: [ADVISORY_LOCK_CLASS, FENCE_LOCK], query_timeout: TAKEOVER_TIMEOUT_MS } as pg.QueryConfig);
+          await client.query('SELECT pg_advisory_unlock($1, $2)', [ADVISORY_LOCK_CLASS, FENCE_LOCK]);
           this.#epoch = Number(row.epoch);
+          this.#known = { name: this.#options.name, url: this.#options.url ?? null, epoch: this.#epoch, since };
           this.#watchConnection(client);
           log.info({ epoch: this.#epoch, name: this.#options.name }, 'leading');
           return this.#epoch;
         }
         const leader = await this.#read(client);
+        this.#known = leader;
         say('standing by: another orchestrator leads', { leader: leader?.name, leaderUrl: leader?.url, epoch: leader?.epoch });
       } catch (error) {
         this.#drop();
@@ -97,13 +112,14 @@ export class Leadership implements WriteFence {
     throw new Error('leadership: stopped');
   }
 
-  /** Who leads now, as the database says (undefined when no one ever has, or it cannot be asked). */
-  async leader(): Promise<LeaderRecord | undefined> {
-    try {
-      return await this.#read(await this.#connection());
-    } catch {
-      return undefined;
-    }
+  /**
+   * Who leads, as the database said at this process's last try of the lock
+   * (every retryMs while it stands by), or this process once it leads;
+   * undefined before anyone has. No query: the standby answers every
+   * request, and must not cost the database one each.
+   */
+  leader(): LeaderRecord | undefined {
+    return this.#known;
   }
 
   /**
@@ -115,7 +131,7 @@ export class Leadership implements WriteFence {
     const mine = this.#epoch;
     const client = this.#client;
     if (mine === undefined || !client) throw new NotLeaderError('this orchestrator holds no leadership');
-    const { rows } = await client.query<{ epoch: string }>('SELECT epoch FROM leadership WHERE id = 1');
+    const { rows } = await client.query<{ epoch: string }>({ text: 'SELECT epoch FROM leadership WHERE id = 1', query_timeout: this.#queryTimeoutMs } as pg.QueryConfig);
     const current = rows[0] === undefined ? undefined : Number(rows[0].epoch);
     if (current !== mine) throw new NotLeaderError(`epoch ${mine} was superseded by ${current ?? 'none'}`);
   }
@@ -136,9 +152,15 @@ export class Leadership implements WriteFence {
     return { name: row.holder, url: row.url, epoch: Number(row.epoch), since: row.since };
   }
 
+  /** A query on the lock's connection that takes longer than this has failed it: a few tries' worth, at least 5 s. */
+  get #queryTimeoutMs(): number {
+    return Math.max(5000, 3 * this.#options.retryMs);
+  }
+
+  /** The lock's connection: made by acquire() alone (one at a time), kept while this process leads. */
   async #connection(): Promise<pg.Client> {
     if (this.#client) return this.#client;
-    const client = new pg.Client({ ...this.#options.connection, keepAlive: true });
+    const client = new pg.Client({ ...this.#options.connection, keepAlive: true, keepAliveInitialDelayMillis: 5000 });
     client.on('error', (error) => this.#failed(client, error.message));
     client.on('end', () => this.#failed(client, 'the connection closed'));
     await client.connect().catch(async (error: unknown) => {
@@ -153,8 +175,16 @@ export class Leadership implements WriteFence {
 
   /** While leading: the lock's connection is asked every retryMs, so a dead one is noticed even when idle. */
   #watchConnection(client: pg.Client): void {
+    let asking = false;
     this.#watch = setInterval(() => {
-      client.query('SELECT 1').catch((error: unknown) => this.#failed(client, (error as Error).message));
+      // One at a time: a query that hangs fails the connection at its timeout, not a queue of them.
+      if (asking) return;
+      asking = true;
+      client.query({ text: 'SELECT 1', query_timeout: this.#queryTimeoutMs } as pg.QueryConfig)
+        .catch((error: unknown) => this.#failed(client, (error as Error).message))
+        .finally(() => {
+          asking = false;
+        });
     }, this.#options.retryMs);
     this.#watch.unref();
   }

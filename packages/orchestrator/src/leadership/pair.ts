@@ -54,7 +54,7 @@ export async function standBy(options: PairOptions): Promise<Pair> {
     },
   });
   const source: LeadershipSource = {
-    view: async () => ({ name: options.name, role: leadership.leading ? 'leader' : 'standby', leader: (await leadership.leader()) ?? null }),
+    view: async () => ({ name: options.name, role: leadership.leading ? 'leader' : 'standby', leader: leadership.leader() ?? null }),
   };
   options.setFetch(createStandbyApp({ verifier: options.verifier, log, leadership: source, retryAfterSeconds: Math.max(1, Math.ceil(retryMs / 1000)) }).fetch);
 

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, ne, or } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { BanTarget } from '@unionize/protocol';
@@ -7,11 +7,18 @@ import { CLIENT_STATES, type AgentRecord, type AppliedMark, type BanRecord, type
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, poolDraws, prefix64Of, randomPoolOffset, type DrawOffset } from '../ipv6.js';
 import type { QuarantinedRow } from '../sqlite-store.js';
 import { applyMigrations } from './migrate.js';
+import { ADVISORY_LOCK_CLASS, FENCE_LOCK } from './advisory-locks.js';
 import { eventRow, toClient, toEvent } from '../rows.js';
 import * as schema from './schema.js';
 import { NotLeaderError, type WriteFence } from '../fence.js';
 
 export { NotLeaderError, type WriteFence };
+
+/** A fenced write's first round trip: BEGIN, the fence's lock (shared), then the epoch (read once the lock is held). */
+const FENCED_BEGIN = `BEGIN; SELECT pg_advisory_xact_lock_shared(${ADVISORY_LOCK_CLASS}, ${FENCE_LOCK}); SELECT epoch FROM leadership WHERE id = 1`;
+
+/** Each connection of the pool: see PostgresStore.open. */
+const SESSION_SETTINGS = '-c idle_in_transaction_session_timeout=15000 -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3';
 
 /** What statements run on: the pool, or one transaction. */
 type Db = Pick<NodePgDatabase<typeof schema>, 'select' | 'insert' | 'update' | 'delete' | 'execute'>;
@@ -27,7 +34,7 @@ export interface PostgresStoreOptions {
   /** When given, each write runs in a transaction that first checks the leadership epoch (a deposed leader writes nothing). */
   fence?: WriteFence;
   onQuarantine?: (row: QuarantinedRow) => void;
-  /** Told of an error on an idle connection of the pool (the database restarted, say); the pool opens a new one when next asked. */
+  /** Told of an error on a connection of the pool (the database restarted, say); the pool opens a new one when next asked. */
   onIdleError?: (error: Error) => void;
 }
 
@@ -51,6 +58,7 @@ export class PostgresStore implements Store {
   readonly #drawOffset: DrawOffset;
   readonly #fence: WriteFence | undefined;
   readonly #onQuarantine: (row: QuarantinedRow) => void;
+  readonly #perClient = new WeakMap<pg.PoolClient, Db>();
 
   private constructor(pool: pg.Pool, options: PostgresStoreOptions) {
     this.#pool = pool;
@@ -64,32 +72,75 @@ export class PostgresStore implements Store {
   /** Connects, applies what migrations are missing (one orchestrator at a time), and answers the store. */
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
     await applyMigrations(options.connection);
-    const pool = new pg.Pool(options.connection);
-    pool.on('error', (error) => options.onIdleError?.(error));
+    const pool = new pg.Pool({
+      ...options.connection,
+      // A connection whose other end vanished is noticed (keepalives both ways), and a transaction left open by a
+      // leader that hung or lost its network ends, so it holds nothing (the fence's lock) from its successor for long.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 5000,
+      options: [options.connection.options, SESSION_SETTINGS].filter(Boolean).join(' '),
+    });
+    const onError = (error: Error) => options.onIdleError?.(error);
+    pool.on('error', onError);
+    // A connection in use that fails (the server restarted) says so to its own listeners only: without one, the process would end.
+    pool.on('connect', (client) => client.on('error', onError));
     return new PostgresStore(pool, options);
   }
 
   /**
    * Runs `fn` as one write: in a transaction that checks the fence first when
-   * there is one (FOR SHARE: a new leader's epoch waits for the writes of the
-   * one before it to end, and none of those commits after it); as is otherwise.
+   * there is one; as is (one statement on the pool) otherwise.
    */
   async #write<T>(fn: (db: Db) => Promise<T>): Promise<T> {
-    const fence = this.#fence;
-    if (!fence) return fn(this.#db);
-    return this.#db.transaction(async (tx) => {
-      const mine = fence.epoch();
-      if (mine === undefined) throw new NotLeaderError('this orchestrator holds no leadership');
-      const [row] = await tx.select({ epoch: schema.leadership.epoch }).from(schema.leadership).where(eq(schema.leadership.id, 1)).for('share');
-      if (row?.epoch !== mine) throw new NotLeaderError(`epoch ${mine} was superseded by ${row?.epoch ?? 'none'}`);
-      return fn(tx);
-    });
+    if (!this.#fence) return fn(this.#db);
+    return this.#writeAll(fn);
   }
 
-  /** As #write, in a transaction whether fenced or not. */
+  /**
+   * Runs `fn` in a transaction of its own, on one connection of the pool.
+   * With a fence, the transaction begins by taking the fence's advisory lock
+   * shared and then reading the epoch (one round trip: three statements, so
+   * the epoch is read after the lock is held). A new leader takes that lock
+   * exclusively once its epoch is written (leadership.ts): it waits for the
+   * writes already under way, and any that begins after reads its epoch and
+   * is refused. No row is locked: writers do not contend with each other.
+   */
   async #writeAll<T>(fn: (db: Db) => Promise<T>): Promise<T> {
-    if (this.#fence) return this.#write(fn);
-    return this.#db.transaction((tx) => fn(tx));
+    const fence = this.#fence;
+    const mine = fence?.epoch();
+    if (fence && mine === undefined) throw new NotLeaderError('this orchestrator holds no leadership');
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      if (fence) {
+        const results = (await client.query(FENCED_BEGIN)) as unknown as pg.QueryResult<{ epoch: string }>[];
+        const current = results[2]?.rows[0]?.epoch;
+        if (current === undefined || Number(current) !== mine) throw new NotLeaderError(`epoch ${mine} was superseded by ${current ?? 'none'}`);
+      } else {
+        await client.query('BEGIN');
+      }
+      const result = await fn(this.#on(client));
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackFailed: Error) => {
+        // The connection is gone: it leaves the pool.
+        broken = rollbackFailed;
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** drizzle on one connection (made once per connection of the pool). */
+  #on(client: pg.PoolClient): Db {
+    let db = this.#perClient.get(client);
+    if (!db) {
+      db = drizzle(client, { schema });
+      this.#perClient.set(client, db);
+    }
+    return db;
   }
 
   async transaction(fn: (tx: StoreWrites) => void): Promise<void> {
@@ -118,16 +169,24 @@ export class PostgresStore implements Store {
   async writeJournal(events: readonly EventRecord[], applied: readonly AppliedMark[]): Promise<{ duplicate: boolean }[]> {
     if (events.length === 0 && applied.length === 0) return [];
     return this.#writeAll(async (db) => {
-      // One INSERT for the batch: a row whose event_id is known, or came earlier in the batch, is skipped.
-      const inserted = events.length === 0
-        ? []
-        : await db.insert(schema.events).values(events.map(eventRow)).onConflictDoNothing({ target: schema.events.eventId }).returning({ eventId: schema.events.eventId });
-      const fresh = new Set(inserted.map((row) => row.eventId));
-      const results = events.map((record) => {
-        const duplicate = !fresh.delete(record.eventId);
-        return { duplicate };
-      });
-      for (const mark of applied) await markApplied(db, mark);
+      // One INSERT for the batch, in order: a row whose event_id is known, or came earlier in the batch, is skipped.
+      let fresh = new Set<string>();
+      if (events.length > 0) {
+        const rows = events.map(eventRow);
+        const inserted = await db.execute<{ event_id: string }>(sql`
+          INSERT INTO events (event_id, client_id, received_at, payload, applied_at, outcome, outcome_kind)
+          SELECT e.event_id, e.client_id, e.received_at, e.payload, e.applied_at, e.outcome, e.outcome_kind
+          FROM unnest(${textArray(rows.map((r) => r.eventId))}::text[], ${textArray(rows.map((r) => r.clientId))}::text[], ${textArray(rows.map((r) => r.receivedAt))}::text[],
+                      ${textArray(rows.map((r) => r.payload))}::text[], ${textArray(rows.map((r) => r.appliedAt))}::text[], ${textArray(rows.map((r) => r.outcome))}::text[],
+                      ${textArray(rows.map((r) => r.outcomeKind))}::text[])
+            WITH ORDINALITY AS e(event_id, client_id, received_at, payload, applied_at, outcome, outcome_kind, n)
+          ORDER BY e.n
+          ON CONFLICT (event_id) DO NOTHING
+          RETURNING event_id`);
+        fresh = new Set(inserted.rows.map((row) => row.event_id));
+      }
+      const results = events.map((record) => ({ duplicate: !fresh.delete(record.eventId) }));
+      if (applied.length > 0) await markApplied(db, applied);
       return results;
     });
   }
@@ -137,7 +196,7 @@ export class PostgresStore implements Store {
   }
 
   async markEventApplied(mark: AppliedMark): Promise<void> {
-    await this.#write((db) => markApplied(db, mark));
+    await this.#write((db) => markApplied(db, [mark]));
   }
 
   async unappliedEvents(): Promise<EventRecord[]> {
@@ -446,9 +505,21 @@ async function deleteKept(db: Db, image: string): Promise<void> {
   await db.delete(schema.keptImages).where(eq(schema.keptImages.image, image));
 }
 
-async function markApplied(db: Db, mark: AppliedMark): Promise<void> {
-  await db
-    .update(schema.events)
-    .set({ appliedAt: mark.appliedAt, outcome: mark.outcome, outcomeKind: mark.outcomeKind })
-    .where(eq(schema.events.eventId, mark.eventId));
+/** Marks events applied: one UPDATE for the lot. */
+async function markApplied(db: Db, marks: readonly AppliedMark[]): Promise<void> {
+  await db.execute(sql`
+    UPDATE events SET applied_at = m.applied_at, outcome = m.outcome, outcome_kind = m.outcome_kind
+    FROM unnest(${textArray(marks.map((m) => m.eventId))}::text[], ${textArray(marks.map((m) => m.appliedAt))}::text[],
+                ${textArray(marks.map((m) => m.outcome))}::text[], ${textArray(marks.map((m) => m.outcomeKind))}::text[])
+      AS m(event_id, applied_at, outcome, outcome_kind)
+    WHERE events.event_id = m.event_id`);
+}
+
+/**
+ * A list of texts as one array parameter. node-postgres sends a JavaScript
+ * array as a PostgreSQL array literal, nulls as NULL; wrapped in sql.param so
+ * drizzle passes it as one parameter, not as a list of them.
+ */
+function textArray(values: readonly (string | null)[]) {
+  return sql.param(values);
 }
