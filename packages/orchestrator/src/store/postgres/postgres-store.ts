@@ -17,6 +17,26 @@ export { NotLeaderError, type WriteFence };
 /** A fenced write's first round trip: BEGIN, the fence's lock (shared), then the epoch (read once the lock is held). */
 const FENCED_BEGIN = `BEGIN; SELECT pg_advisory_xact_lock_shared(${ADVISORY_LOCK_CLASS}, ${FENCE_LOCK}); SELECT epoch FROM leadership WHERE id = 1`;
 
+/**
+ * The journal's statements, prepared once per connection (named): the batch's
+ * rows as one array per column (node-postgres sends a JavaScript array as a
+ * PostgreSQL array), inserted in their order, a known event_id skipped.
+ */
+const JOURNAL_INSERT = `INSERT INTO events (event_id, client_id, received_at, payload, applied_at, outcome, outcome_kind)
+  SELECT e.event_id, e.client_id, e.received_at, e.payload, e.applied_at, e.outcome, e.outcome_kind
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+    WITH ORDINALITY AS e(event_id, client_id, received_at, payload, applied_at, outcome, outcome_kind, n)
+  ORDER BY e.n
+  ON CONFLICT (event_id) DO NOTHING
+  RETURNING event_id`;
+const JOURNAL_MARK = `UPDATE events SET applied_at = m.applied_at, outcome = m.outcome, outcome_kind = m.outcome_kind
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS m(event_id, applied_at, outcome, outcome_kind)
+  WHERE events.event_id = m.event_id`;
+
+/** PostgreSQL's deadlock_detected and serialization_failure: the transaction may run again. */
+const RETRYABLE = new Set(['40P01', '40001']);
+const TRANSACTION_ATTEMPTS = 3;
+
 /** Each connection of the pool: see PostgresStore.open. */
 const SESSION_SETTINGS = '-c idle_in_transaction_session_timeout=15000 -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3';
 
@@ -59,10 +79,12 @@ export class PostgresStore implements Store {
   readonly #fence: WriteFence | undefined;
   readonly #onQuarantine: (row: QuarantinedRow) => void;
   readonly #perClient = new WeakMap<pg.PoolClient, Db>();
+  readonly #getClient;
 
   private constructor(pool: pg.Pool, options: PostgresStoreOptions) {
     this.#pool = pool;
     this.#db = drizzle(pool, { schema });
+    this.#getClient = this.#db.select().from(schema.clients).where(eq(schema.clients.id, sql.placeholder('id'))).prepare('get_client');
     this.#prefix = options.prefix === undefined ? undefined : new Prefix64(options.prefix);
     this.#drawOffset = options.drawOffset ?? randomPoolOffset;
     this.#fence = options.fence;
@@ -105,7 +127,19 @@ export class PostgresStore implements Store {
    * writes already under way, and any that begins after reads its epoch and
    * is refused. No row is locked: writers do not contend with each other.
    */
-  async #writeAll<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+  async #writeAll<T>(fn: (db: Db, client: pg.PoolClient) => Promise<T>): Promise<T> {
+    // Two transactions that wait on each other (two batches journaling the same events in other orders) are told
+    // apart by the server, which fails one: that one runs again, whole (`fn` only writes what it was given).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#transactionOnce(fn);
+      } catch (error) {
+        if (attempt >= TRANSACTION_ATTEMPTS || !RETRYABLE.has((error as { code?: string }).code ?? '')) throw error;
+      }
+    }
+  }
+
+  async #transactionOnce<T>(fn: (db: Db, client: pg.PoolClient) => Promise<T>): Promise<T> {
     const fence = this.#fence;
     const mine = fence?.epoch();
     if (fence && mine === undefined) throw new NotLeaderError('this orchestrator holds no leadership');
@@ -119,7 +153,7 @@ export class PostgresStore implements Store {
       } else {
         await client.query('BEGIN');
       }
-      const result = await fn(this.#on(client));
+      const result = await fn(this.#on(client), client);
       await client.query('COMMIT');
       return result;
     } catch (error) {
@@ -168,25 +202,17 @@ export class PostgresStore implements Store {
 
   async writeJournal(events: readonly EventRecord[], applied: readonly AppliedMark[]): Promise<{ duplicate: boolean }[]> {
     if (events.length === 0 && applied.length === 0) return [];
-    return this.#writeAll(async (db) => {
+    return this.#writeAll(async (_db, client) => {
       // One INSERT for the batch, in order: a row whose event_id is known, or came earlier in the batch, is skipped.
       let fresh = new Set<string>();
       if (events.length > 0) {
         const rows = events.map(eventRow);
-        const inserted = await db.execute<{ event_id: string }>(sql`
-          INSERT INTO events (event_id, client_id, received_at, payload, applied_at, outcome, outcome_kind)
-          SELECT e.event_id, e.client_id, e.received_at, e.payload, e.applied_at, e.outcome, e.outcome_kind
-          FROM unnest(${textArray(rows.map((r) => r.eventId))}::text[], ${textArray(rows.map((r) => r.clientId))}::text[], ${textArray(rows.map((r) => r.receivedAt))}::text[],
-                      ${textArray(rows.map((r) => r.payload))}::text[], ${textArray(rows.map((r) => r.appliedAt))}::text[], ${textArray(rows.map((r) => r.outcome))}::text[],
-                      ${textArray(rows.map((r) => r.outcomeKind))}::text[])
-            WITH ORDINALITY AS e(event_id, client_id, received_at, payload, applied_at, outcome, outcome_kind, n)
-          ORDER BY e.n
-          ON CONFLICT (event_id) DO NOTHING
-          RETURNING event_id`);
+        const columns = [rows.map((r) => r.eventId), rows.map((r) => r.clientId), rows.map((r) => r.receivedAt), rows.map((r) => r.payload), rows.map((r) => r.appliedAt), rows.map((r) => r.outcome), rows.map((r) => r.outcomeKind)];
+        const inserted = await client.query<{ event_id: string }>({ name: 'journal_insert', text: JOURNAL_INSERT, values: columns });
         fresh = new Set(inserted.rows.map((row) => row.event_id));
       }
       const results = events.map((record) => ({ duplicate: !fresh.delete(record.eventId) }));
-      if (applied.length > 0) await markApplied(db, applied);
+      if (applied.length > 0) await markApplied(client, applied);
       return results;
     });
   }
@@ -196,7 +222,7 @@ export class PostgresStore implements Store {
   }
 
   async markEventApplied(mark: AppliedMark): Promise<void> {
-    await this.#write((db) => markApplied(db, [mark]));
+    await this.#writeAll((_db, client) => markApplied(client, [mark]));
   }
 
   async unappliedEvents(): Promise<EventRecord[]> {
@@ -242,7 +268,8 @@ export class PostgresStore implements Store {
   }
 
   async getClient(id: string): Promise<ClientRecord | undefined> {
-    const [row] = await this.#db.select().from(schema.clients).where(eq(schema.clients.id, id));
+    // Prepared once (asked for every lease event): built by drizzle once, parsed and planned once per connection.
+    const [row] = await this.#getClient.execute({ id });
     return row && toClient(row);
   }
 
@@ -505,21 +532,11 @@ async function deleteKept(db: Db, image: string): Promise<void> {
   await db.delete(schema.keptImages).where(eq(schema.keptImages.image, image));
 }
 
-/** Marks events applied: one UPDATE for the lot. */
-async function markApplied(db: Db, marks: readonly AppliedMark[]): Promise<void> {
-  await db.execute(sql`
-    UPDATE events SET applied_at = m.applied_at, outcome = m.outcome, outcome_kind = m.outcome_kind
-    FROM unnest(${textArray(marks.map((m) => m.eventId))}::text[], ${textArray(marks.map((m) => m.appliedAt))}::text[],
-                ${textArray(marks.map((m) => m.outcome))}::text[], ${textArray(marks.map((m) => m.outcomeKind))}::text[])
-      AS m(event_id, applied_at, outcome, outcome_kind)
-    WHERE events.event_id = m.event_id`);
-}
-
-/**
- * A list of texts as one array parameter. node-postgres sends a JavaScript
- * array as a PostgreSQL array literal, nulls as NULL; wrapped in sql.param so
- * drizzle passes it as one parameter, not as a list of them.
- */
-function textArray(values: readonly (string | null)[]) {
-  return sql.param(values);
+/** Marks events applied: one UPDATE for the lot (a statement prepared once per connection). */
+async function markApplied(client: pg.ClientBase, marks: readonly AppliedMark[]): Promise<void> {
+  await client.query({
+    name: 'journal_mark',
+    text: JOURNAL_MARK,
+    values: [marks.map((m) => m.eventId), marks.map((m) => m.appliedAt), marks.map((m) => m.outcome), marks.map((m) => m.outcomeKind)],
+  });
 }
