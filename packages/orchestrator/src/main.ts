@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import {
-  ConfigError, HOOK_PEER, KeyFile, Keyring, OPERATOR_PEER, RequestVerifier, listenHttps, peerKeyFile, readSecretFile, redact,
+  ConfigError, HOOK_PEER, KeyFile, type FetchHandler, Keyring, OPERATOR_PEER, RequestVerifier, listenHttps, peerKeyFile, readSecretFile, redact,
 } from '@unionize/protocol';
 import { connectAgents } from './agents/connect.js';
 import { createApp } from './api/app.js';
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
   });
   log.info({ keys: keyring.describe() }, 'accepting signed requests from these keys');
   const verifier = new RequestVerifier({ keys: keyring, notBefore: performance.timeOrigin });
-  const listen = (fetch: (request: Request) => Response | Promise<Response>) => listenHttps({
+  const listen = (fetch: FetchHandler) => listenHttps({
     fetch,
     host: config.server.listen,
     port: config.server.port,
@@ -79,7 +79,8 @@ async function main(): Promise<void> {
   });
 
   // An orchestrator of a pair ([store] url: PostgreSQL) serves the standby's answers until it leads (leadership/pair.ts).
-  let front: (request: Request) => Response | Promise<Response> = () => new Response(null, { status: 503 });
+  // Passed on with its env (node's request and response: the body and the caller's address are read from them).
+  let front: FetchHandler = () => new Response(null, { status: 503 });
   let listening: Awaited<ReturnType<typeof listen>> | undefined;
   let stop = (signal: string): void => {
     log.info({ signal }, 'stopping');
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
   if (config.store.url) {
     const name = config.pair.name ?? hostname();
     const { standBy } = await import('./leadership/pair.js');
-    listening = await listen((request) => front(request));
+    listening = await listen((request, env) => front(request, env));
     log.info({ host: config.server.listen, port: listening.port, name }, 'listening (HTTPS) as a standby of the pair');
     const waiting = standBy({
       store: { ...config.store, url: config.store.url }, name, url: config.pair.url, retryMs: config.pair.retry_ms, prefix: poolPrefix(config),
@@ -202,7 +203,7 @@ async function main(): Promise<void> {
   // Journaled but unapplied events first (per client in order), then the listener.
   const resumed = await dispatcher.resume();
   front = app.fetch;
-  const { server, port } = listening ?? await listen((request) => front(request));
+  const { server, port } = listening ?? await listen((request, env) => front(request, env));
   const storeName = pair ? 'postgresql' : config.sql.enabled ? config.sql.path : 'memory';
   log.info({ host: config.server.listen, port, resumed, store: storeName, ...(pair ? { epoch: pair.leadership.epoch() } : {}) }, pair ? 'leading: serving the API (HTTPS)' : 'listening (HTTPS)');
   monitor.start(config.placement.health_interval_seconds * 1000);

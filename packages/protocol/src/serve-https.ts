@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 
 export interface HttpsListenOptions {
-  fetch: (request: Request) => Response | Promise<Response>;
+  fetch: FetchHandler;
   host: string;
   port: number;
   certFile: string;
@@ -22,6 +22,14 @@ export interface HttpsListenOptions {
 }
 
 /** The only place that knows about Node's https: TLS only, no plain listener. */
+/**
+ * A request's handler, as @hono/node-server calls it: the request, and its
+ * `env` (`{ incoming, outgoing }`: node's own request and response), which
+ * the API reads the body (body-limit.ts) and the caller's address from. A
+ * wrapper must pass both on.
+ */
+export type FetchHandler = (request: Request, env?: unknown) => Response | Promise<Response>;
+
 export function listenHttps(options: HttpsListenOptions): Promise<{ server: ServerType; port: number }> {
   const serverOptions = {
     cert: readFileSync(options.certFile),

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { RequestVerifier } from '@unionize/protocol';
+import type { FetchHandler, RequestVerifier } from '@unionize/protocol';
 import { createStandbyApp } from '../api/standby-app.js';
 import type { LeadershipSource } from '../api/leadership-routes.js';
 import { postgresConnection, type StoreSettings } from '../store/postgres/connection.js';
@@ -19,7 +19,7 @@ export interface PairOptions {
   verifier: RequestVerifier;
   log: Logger;
   /** Serves `fetch` (the standby's answers first), and is told when the leader's API replaces them. */
-  setFetch: (fetch: (request: Request) => Response | Promise<Response>) => void;
+  setFetch: (fetch: FetchHandler) => void;
 }
 
 export interface Pair {
