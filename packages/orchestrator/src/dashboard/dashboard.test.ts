@@ -50,6 +50,18 @@ function leaseEvent(hostname: string) {
   return { method: 'POST', body, headers: { 'content-type': 'application/json', ...signedHeaders('POST', '/v1/lease-events', body) } };
 }
 
+describe('dashboard state', () => {
+  it("says which orchestrator of a pair leads, and in which epoch; nothing alone", async () => {
+    const { store } = setup();
+    const clock = { now: () => new Date() };
+    const agentHealth = { list: () => [] } as unknown as Parameters<typeof dashboardState>[0]['agentHealth'];
+    const series = async () => ({}) as never;
+    const paired = await dashboardState({ store, agentHealth, clock, queueDepth: () => 0, series, leader: () => ({ name: 'orch-b', epoch: 7 }) });
+    expect(paired.leader).toEqual({ name: 'orch-b', epoch: 7 });
+    expect((await dashboardState({ store, agentHealth, clock, queueDepth: () => 0, series })).leader).toBeNull();
+  });
+});
+
 describe('dashboard', () => {
   it('shows the login form without a session, with a nonce CSP and no external asset', async () => {
     const res = await setup().app.request('/dashboard');
