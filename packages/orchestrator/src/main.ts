@@ -62,7 +62,9 @@ async function main(): Promise<void> {
 
   // The client of each agent, as its [agents.NAME] section chooses (agents/connect.ts).
   const onKeyFileError = (error: Error) => log.error({ err: error.message }, 'a key file changed and cannot be read: its keys read before stay in use');
-  const connected = connectAgents(config, { keysDir: config.auth.keys_dir, configFile: values.config, onKeyFileError });
+  // Of a pair: the epoch this orchestrator leads in, sent with every call that acts on an agent (set once it leads).
+  let leaderEpoch: () => number | undefined = () => undefined;
+  const connected = connectAgents(config, { keysDir: config.auth.keys_dir, configFile: values.config, onKeyFileError, leaderEpoch: () => leaderEpoch() });
   // Who may sign requests to this API, and what each may call (api/peer-access.ts).
   const keyring = new Keyring({
     [HOOK_PEER]: new KeyFile(peerKeyFile(config.auth.keys_dir, HOOK_PEER), { onReloadError: onKeyFileError }),
@@ -104,6 +106,8 @@ async function main(): Promise<void> {
       process.exit(0);
     };
     pair = await waiting;
+    const leading = pair.leadership;
+    leaderEpoch = () => leading.epoch();
   }
   const store = pair?.store ?? await openStore(config, log);
   // What a start finds already known: everything with SQLite or PostgreSQL, nothing in memory.

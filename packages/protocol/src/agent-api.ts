@@ -91,6 +91,15 @@ export type CreateContainerRequest = z.infer<typeof createContainerSchema>;
  */
 export const DEVICE_FACTS_PATH = '/run/unionize/device.env';
 
+/**
+ * Sent by an orchestrator of a pair with every request that changes
+ * something on an agent: the leadership epoch it acts in. The agent keeps the
+ * highest it has seen and refuses a lower one (409 DEPOSED), so a leader
+ * that was deposed between its own check of the epoch and its call acts no
+ * more once its successor has called. Absent: an orchestrator alone.
+ */
+export const LEADER_EPOCH_HEADER = 'x-unionize-leader-epoch';
+
 /** How a pool's members are made: a profile, as the orchestrator would ask for a device's container of it. */
 export const poolSpecSchema = z
   .object({

@@ -17,6 +17,8 @@ export const ERROR_STATUS = {
   CONTAINER_MISMATCH: 409,
   /** The container is paused, restarting, being removed or dead: it cannot be started as is. */
   CONTAINER_STATE: 409,
+  /** The request came from an orchestrator whose leadership epoch is older than one already seen: it was deposed. */
+  DEPOSED: 409,
   /** Creating, starting, inspecting or removing through the Docker Engine API failed. */
   DOCKER_ERROR: 502,
   /** The veth/address/route could not be set up, or the container changed under us. */

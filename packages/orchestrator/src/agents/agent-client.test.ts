@@ -9,9 +9,15 @@ const key = testKey('agent-dock1-1');
 let srv: SignedTestServer;
 let slowMs = 0;
 const containers = new Map<string, ContainerView>();
+/** The leadership epoch header of each request, by method and path. */
+const epochs: string[] = [];
 
 beforeAll(async () => {
   srv = await startSignedTestServer('agent-client', key, (app) => {
+    app.use(async (c, next) => {
+      epochs.push(`${c.req.method} ${c.req.path} ${c.req.header('x-unionize-leader-epoch') ?? '-'}`);
+      await next();
+    });
     app.post('/v1/containers', async (c) => {
       const body = await c.req.json<{ name: string; image: string }>();
       if (slowMs) await new Promise((r) => setTimeout(r, slowMs));
@@ -41,6 +47,18 @@ describe('HttpsAgentClient', () => {
     expect(await agent.listContainers()).toEqual([]);
     expect(srv.connections() - before).toBe(1);
     await agent.close();
+  });
+
+  it("sends a pair's leadership epoch with each request that changes something, and none alone", async () => {
+    let epoch: number | undefined = 7;
+    const leader = new HttpsAgentClient({ name: 'dock1', url: srv.url, trust: { ca: readFileSync(srv.certs.caCert) }, key: () => key, timeoutMs: 5000, leaderEpoch: () => epoch });
+    epochs.length = 0;
+    await leader.createContainer(request);
+    await leader.listContainers();
+    epoch = undefined;
+    await leader.deleteContainer('dev-1');
+    expect(epochs).toEqual(['POST /v1/containers 7', 'GET /v1/containers -', 'DELETE /v1/containers/dev-1 -']);
+    await leader.close();
   });
 
   it('talks to a server holding the pinned certificate, and sends nothing to another', async () => {

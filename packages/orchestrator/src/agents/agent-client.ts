@@ -1,4 +1,5 @@
 import {
+  LEADER_EPOCH_HEADER,
   SignedClient,
   SignedClientError,
   containerListSchema,
@@ -51,6 +52,8 @@ export interface HttpsAgentClientOptions {
   /** This agent's own key (its `agent-NAME.keys`, the first key), read at each request so a rotation is picked up. */
   key: () => SigningKey;
   timeoutMs: number;
+  /** Of a pair's leader: its epoch, sent with each request that changes something (LEADER_EPOCH_HEADER); undefined alone. */
+  leaderEpoch?: () => number | undefined;
 }
 
 /**
@@ -62,9 +65,11 @@ export interface HttpsAgentClientOptions {
 export class HttpsAgentClient implements AgentClient {
   readonly name: string;
   readonly #client: SignedClient;
+  readonly #leaderEpoch: () => number | undefined;
 
   constructor(options: HttpsAgentClientOptions) {
     this.name = options.name;
+    this.#leaderEpoch = options.leaderEpoch ?? (() => undefined);
     this.#client = new SignedClient({
       url: options.url,
       trust: options.trust,
@@ -149,8 +154,9 @@ export class HttpsAgentClient implements AgentClient {
   }
 
   async #call(method: string, path: string, json?: unknown): Promise<SignedResponse> {
+    const epoch = method === 'GET' ? undefined : this.#leaderEpoch();
     try {
-      return await this.#client.request({ method, path, json });
+      return await this.#client.request({ method, path, json, ...(epoch === undefined ? {} : { headers: { [LEADER_EPOCH_HEADER]: String(epoch) } }) });
     } catch (cause) {
       if (cause instanceof SignedClientError && cause.kind === 'response') {
         throw new AgentError('ORCH_AGENT_REFUSED', `agent ${this.name}: ${method} ${path}: ${cause.message}`, { cause, retryable: false });

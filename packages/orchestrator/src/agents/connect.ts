@@ -12,7 +12,7 @@ export interface AgentSection {
 }
 
 /** Makes the client of one agent from its section; `key` is that agent's own signing key; `where` names the section in errors. */
-export type AgentClientFactory = (name: string, section: AgentSection, options: { key: () => SigningKey; where: string }) => AgentClient;
+export type AgentClientFactory = (name: string, section: AgentSection, options: { key: () => SigningKey; where: string; leaderEpoch: () => number | undefined }) => AgentClient;
 
 /**
  * The ways to reach an agent, by the scheme of its `url`: unionize over
@@ -20,8 +20,8 @@ export type AgentClientFactory = (name: string, section: AgentSection, options: 
  * Another kind of agent is another entry here, and nothing else changes.
  */
 export const AGENT_CLIENTS: Readonly<Record<string, AgentClientFactory>> = {
-  'https:': (name, section, { key, where }) =>
-    new HttpsAgentClient({ name, url: section.url, trust: loadServerTrust(section, where), key, timeoutMs: section.timeout_ms }),
+  'https:': (name, section, { key, where, leaderEpoch }) =>
+    new HttpsAgentClient({ name, url: section.url, trust: loadServerTrust(section, where), key, timeoutMs: section.timeout_ms, leaderEpoch }),
 };
 
 export interface ConnectOptions {
@@ -31,6 +31,8 @@ export interface ConnectOptions {
   /** A key file changed into one that cannot be read: its keys read before stay in use. */
   onKeyFileError?: (error: Error) => void;
   factories?: Readonly<Record<string, AgentClientFactory>>;
+  /** Of a pair's leader: the epoch it leads in, sent to the agents (agent-client.ts); undefined alone or while standing by. */
+  leaderEpoch?: () => number | undefined;
 }
 
 /**
@@ -46,6 +48,7 @@ export function connectAgents(config: { agents: Readonly<Record<string, AgentSec
     const factory = Object.hasOwn(factories, scheme) ? factories[scheme] : undefined;
     if (!factory) throw new ConfigError(`${where} url: no agent client for ${scheme} URLs (known: ${Object.keys(factories).join(', ') || 'none'})`);
     const keys = new KeyFile(peerKeyFile(options.keysDir, agentPeer(name)), options.onKeyFileError ? { onReloadError: options.onKeyFileError } : {});
-    return withRetry(factory(name, section, { key: () => keys.signingKey(), where }), { attempts: section.attempts, baseDelayMs: 200 });
+    const leaderEpoch = options.leaderEpoch ?? (() => undefined);
+    return withRetry(factory(name, section, { key: () => keys.signingKey(), where, leaderEpoch }), { attempts: section.attempts, baseDelayMs: 200 });
   });
 }

@@ -320,6 +320,29 @@ describe('DELETE /v1/containers/:name', () => {
   });
 });
 
+describe("a pair's leadership epoch (x-unionize-leader-epoch)", () => {
+  const withEpoch = (method: string, path: string, epoch: string, body?: unknown) => {
+    const text = body === undefined ? '' : JSON.stringify(body);
+    const headers = { ...signRequest({ key: ORCHESTRATOR_KEY, authority: 'localhost', method, path, body: text }), 'x-unionize-leader-epoch': epoch, 'content-type': 'application/json' };
+    return Promise.resolve(app.request(path, { method, headers, ...(text ? { body: text } : {}) }));
+  };
+
+  it('takes the highest epoch seen, refuses a deposed leader (a lower one) before it acts, and leaves alone what carries none', async () => {
+    expect((await withEpoch('POST', '/v1/containers', '5', REQUEST)).status).toBe(201);
+    const removed = docker.calls.length;
+    const deposed = await withEpoch('DELETE', `/v1/containers/${REQUEST.name}`, '4');
+    expect(deposed.status).toBe(409);
+    expect(await errorCode(deposed)).toBe('DEPOSED');
+    expect(docker.calls.length).toBe(removed);
+    expect(docker.containers.has(REQUEST.name)).toBe(true);
+    // The same epoch, a newer one, and an orchestrator alone (no header) go on.
+    expect((await withEpoch('DELETE', `/v1/containers/${REQUEST.name}`, '6')).status).toBe(204);
+    expect((await withEpoch('DELETE', `/v1/containers/${REQUEST.name}`, '5')).status).toBe(409);
+    expect((await call('GET', '/v1/containers')).status).toBe(200);
+    expect((await withEpoch('DELETE', `/v1/containers/${REQUEST.name}`, 'x')).status).toBe(400);
+  });
+});
+
 describe('auth and health', () => {
   it('refuses unsigned and replayed requests: 401', async () => {
     expect((await call('GET', '/v1/containers', undefined, false)).status).toBe(401);

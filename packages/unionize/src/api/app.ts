@@ -32,6 +32,7 @@ import { routeLabel, type UnionizeMetrics } from '../metrics/metrics.js';
 import { unionizeOpenApi } from '../openapi/routes.js';
 import { parseCidr, prefixContains, sameAddress } from '../net/ipv6.js';
 import type { WarmPool } from '../pool/warm-pool.js';
+import { LeaderEpochs } from './leader-epoch.js';
 import { Provisioner } from './provisioner.js';
 
 export interface AppDeps {
@@ -52,6 +53,8 @@ export interface AppDeps {
   pool?: WarmPool;
   /** The one the daemon restored its filter and pools with; else one is made here (tests). */
   provisioner?: Provisioner;
+  /** The highest leadership epoch seen (leader-epoch.ts); else one of the app's own. */
+  leaderEpochs?: LeaderEpochs;
 }
 
 type Env = { Variables: { requestId: string; log: Logger } };
@@ -113,6 +116,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
       onRefused: (info) => log.warn(info, 'request refused'),
     }),
   );
+  // After the signature: only a signed request moves the highest epoch (leader-epoch.ts).
+  app.use((deps.leaderEpochs ?? new LeaderEpochs()).middleware());
 
   app.get('/healthz', async (c) => {
     try {
