@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { leadershipSchema, type LeadershipView } from '@unionize/protocol';
+import { LEADER_EPOCH_HEADER, agentPeer, leadershipSchema, peerKeyFile, readKeyFile, signRequest, type LeadershipView } from '@unionize/protocol';
 import { postgresMissing } from '@unionize/protocol/testing/postgres-server';
 import { labSkipReason, startLab, type Lab } from './lab/lab.js';
 import { expectConverged } from './support/converged.js';
 import { OrchestratorApi } from './support/orchestrator-api.js';
 import { SpooledEvents } from './support/spool-events.js';
+import { sendAsIs } from './support/send-as-is.js';
 
 /**
  * Issue 19, point 4: two orchestrators on one PostgreSQL server, with real
@@ -91,6 +92,10 @@ describe.skipIf(skipReason)('an orchestrator pair on PostgreSQL, with faults', (
     burst = await leasing;
     await expectConverged(lab, api, burst, 'after the takeover', 180_000);
     await expectNothingLost('after the takeover');
+    // The agent has seen the new epoch: a call in the old one (the deposed leader's, were it still acting) is refused before anything is done.
+    const path = '/v1/containers/dev-000000000000';
+    const signed = signRequest({ key: readKeyFile(peerKeyFile(lab.keysDir, agentPeer('dock1')))[0]!, authority: new URL(lab.unionizeUrl).host, method: 'DELETE', path, body: '' });
+    expect(await sendAsIs(lab, lab.names.orch, lab.unionizeUrl, 'DELETE', path, { ...signed, [LEADER_EPOCH_HEADER]: String(epochBefore) })).toEqual({ status: 409, code: 'DEPOSED' });
     // The killed one came back (as its unit would start it), as the standby of a new epoch.
     await expect.poll(async () => (await roles())[0]?.role, { timeout: 60_000 }).toBe('standby');
     const [first, second] = await roles();
