@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
 import {
-  ConfigError, OPERATOR_PEER, certificatePin, loadConfigFile, loadServerTrust, peerKeyFile, readKeyFile, type ServerTrust, type SigningKey,
+  ConfigError, OPERATOR_PEER, certificatePin, iniList, loadConfigFile, loadServerTrust, peerKeyFile, readKeyFile, type ServerTrust, type SigningKey,
 } from '@unionize/protocol';
 import { CtlError } from './errors.js';
 
@@ -42,10 +42,6 @@ const orchestratorIni = z.object({
   pair: z.object({ urls: z.string().default(''), ca: z.string().min(1).optional() }).prefault({}),
 });
 
-/** URLs separated by commas or spaces (--url, [pair] urls). */
-export function urlList(text: string): string[] {
-  return text.split(/[\s,]+/).filter(Boolean);
-}
 
 /** The URL to reach a server listening on `listen`: the loopback address for a wildcard. */
 export function localUrl(listen: string, port: number): string {
@@ -69,13 +65,13 @@ export function resolveConnection(flags: ConnectionFlags): Connection {
     );
   }
   try {
-    let urls = flags.url === undefined ? [] : urlList(flags.url);
+    let urls = flags.url === undefined ? [] : iniList(flags.url);
     let keyFile = flags.keyFile;
     let pin = flags.pin;
     let ca = flags.ca;
     if (configFile && !haveFlags) {
       const config = loadConfigFile(configFile, orchestratorIni);
-      const pair = urlList(config.pair.urls);
+      const pair = iniList(config.pair.urls);
       // A pair's every orchestrator, verified by their CA (each has a certificate of its own); else this host's, by its certificate's pin.
       if (urls.length === 0 && pair.length > 0 && (config.pair.ca || ca)) {
         urls = pair;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { iniBoolean, loadConfigFile } from '@unionize/protocol/config';
+import { iniBoolean, iniList, loadConfigFile } from '@unionize/protocol/config';
 import { hookConfigFile, spoolSectionSchema } from '@unionize/protocol/hook-spool';
 import { SECRET_FILE_RETIRED } from '@unionize/protocol/keys';
 import { nameSchema, SERVER_ROLES } from '@unionize/protocol/lease-event';
@@ -21,7 +21,7 @@ export const hookConfigSchema = z.strictObject({
      */
     url: z
       .string()
-      .transform((s) => s.split(/[\s,]+/).filter(Boolean))
+      .transform(iniList)
       .pipe(z.array(z.string().url().refine((u) => u.startsWith('https://'), 'must be an https:// URL')).min(1, 'give at least one URL')),
     /** The orchestrator is verified by a CA file, a certificate pin (sha256/...), or both: at least one. */
     ca: z.string().min(1).optional(),
@@ -49,7 +49,7 @@ export const hookConfigSchema = z.strictObject({
       ports: z
         .string()
         .default('')
-        .transform((s) => s.split(/[\s,]+/).filter(Boolean))
+        .transform(iniList)
         .refine((ports) => ports.every(isPortPattern), 'each port must be an interface name or a name prefix ending in *'),
       nft: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path').default('/usr/sbin/nft'),
       /** The pairs of the last table written, read at a start that finds no table (after a reboot). */

@@ -1,10 +1,10 @@
 import { isIPv6 } from 'node:net';
-import { parse as parsePostgresUrl } from 'pg-connection-string';
 import { z } from 'zod';
-import { ADDRESSING_MODES, MAX_SHARE_SECONDS, SECRET_FILE_RETIRED, iniBoolean, loadConfigFile, nameSchema, portSchema } from '@unionize/protocol';
+import { ADDRESSING_MODES, MAX_SHARE_SECONDS, SECRET_FILE_RETIRED, iniBoolean, iniList, loadConfigFile, nameSchema, portSchema } from '@unionize/protocol';
 import { DEFAULT_QUOTAS, type QuotaLimits } from './lifecycle/quotas.js';
 import { profileSchema } from './profiles/profiles.js';
 import { DEFAULT_MEMORY_EVENTS, DEFAULT_SQL_CACHE_MB } from './store/types.js';
+import { postgresUrlFault } from './store/postgres/connection.js';
 
 const prefix64 = z
   .string()
@@ -14,22 +14,13 @@ const prefix64 = z
 /** A PostgreSQL URL that holds no password (that goes in [store] password_file). */
 const postgresUrl = z
   .string()
-  .refine((u) => /^postgres(ql)?:\/\//.test(u) && parsesAsPostgres(u), 'must be a postgres:// URL')
-  .refine((u) => !parsesAsPostgres(u) || !parsePostgresUrl(u).password, 'must not hold a password: put it in [store] password_file');
-
-function parsesAsPostgres(url: string): boolean {
-  try {
-    parsePostgresUrl(url);
-    return true;
-  } catch {
-    return false;
-  }
-}
+  .refine((u) => postgresUrlFault(u) !== 'not-postgres', 'must be a postgres:// URL')
+  .refine((u) => postgresUrlFault(u) !== 'password', 'must not hold a password: put it in [store] password_file');
 
 /** https:// URLs, separated by commas or spaces. */
 const urlList = z
   .string()
-  .transform((s) => s.split(/[\s,]+/).filter(Boolean))
+  .transform(iniList)
   .pipe(z.array(z.url({ protocol: /^https$/, error: 'each must be an https:// URL' })));
 
 const agentSchema = z.object({

@@ -83,6 +83,7 @@ async function main(): Promise<void> {
   // An orchestrator of a pair ([store] url: PostgreSQL) serves the standby's answers until it leads (leadership/pair.ts).
   // Passed on with its env (node's request and response: the body and the caller's address are read from them).
   let front: FetchHandler = () => new Response(null, { status: 503 });
+  const served: FetchHandler = (request, env) => front(request, env);
   let listening: Awaited<ReturnType<typeof listen>> | undefined;
   let stop = (signal: string): void => {
     log.info({ signal }, 'stopping');
@@ -94,7 +95,7 @@ async function main(): Promise<void> {
   if (config.store.url) {
     const name = config.pair.name ?? hostname();
     const { standBy } = await import('./leadership/pair.js');
-    listening = await listen((request, env) => front(request, env));
+    listening = await listen(served);
     log.info({ host: config.server.listen, port: listening.port, name }, 'listening (HTTPS) as a standby of the pair');
     const waiting = standBy({
       store: { ...config.store, url: config.store.url }, name, url: config.pair.url, retryMs: config.pair.retry_ms, prefix: poolPrefix(config),
@@ -207,7 +208,7 @@ async function main(): Promise<void> {
   // Journaled but unapplied events first (per client in order), then the listener.
   const resumed = await dispatcher.resume();
   front = app.fetch;
-  const { server, port } = listening ?? await listen((request, env) => front(request, env));
+  const { server, port } = listening ?? await listen(served);
   const storeName = pair ? 'postgresql' : config.sql.enabled ? config.sql.path : 'memory';
   log.info({ host: config.server.listen, port, resumed, store: storeName, ...(pair ? { epoch: pair.leadership.epoch() } : {}) }, pair ? 'leading: serving the API (HTTPS)' : 'listening (HTTPS)');
   monitor.start(config.placement.health_interval_seconds * 1000);

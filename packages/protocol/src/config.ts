@@ -40,6 +40,11 @@ function describeKey(path: readonly PropertyKey[]): string {
   return `[${section}] ${key}`;
 }
 
+/** An INI value that holds a list: its items, separated by commas or spaces (ports, URLs). */
+export function iniList(text: string): string[] {
+  return text.split(/[\s,]+/).filter(Boolean);
+}
+
 /** INI boolean: true/false/yes/no/1/0/on/off. */
 export const iniBoolean = z.preprocess((value) => {
   if (typeof value === 'boolean') return value;

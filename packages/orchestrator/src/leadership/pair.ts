@@ -4,7 +4,7 @@ import { createStandbyApp } from '../api/standby-app.js';
 import type { LeadershipSource } from '../api/leadership-routes.js';
 import { postgresConnection, type StoreSettings } from '../store/postgres/connection.js';
 import { PostgresStore } from '../store/postgres/postgres-store.js';
-import type { QuarantinedRow } from '../store/sqlite-store.js';
+import type { QuarantinedRow } from '../store/types.js';
 import { Leadership } from './leadership.js';
 
 /** The exit status of a leader that lost its lock: its service manager starts it again, as a standby (Restart=on-failure). */

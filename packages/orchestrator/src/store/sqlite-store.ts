@@ -6,22 +6,16 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { BanTarget } from '@unionize/protocol';
 import { AsyncStore } from './async-store.js';
 import type { SyncStore } from './sync-store.js';
-import { CLIENT_STATES, DEFAULT_SQL_CACHE_MB, type AgentRecord, type BanRecord, type AppliedMark, type ClientListFilter, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type ServerRecord, type ShareRecord, type TransitionRecord } from './types.js';
+import { CLIENT_STATES, DEFAULT_SQL_CACHE_MB, type QuarantinedRow, type AgentRecord, type BanRecord, type AppliedMark, type ClientListFilter, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type ServerRecord, type ShareRecord, type TransitionRecord } from './types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, drawFreeOffset, prefix64Of, randomPoolOffset, type DrawOffset } from './ipv6.js';
 import * as schema from './schema.js';
+
 import { SQLITE_MIGRATIONS_DIR } from './migrations-dirs.js';
 import { eventRow, toClient, toEvent } from './rows.js';
 
 /** Not isRetired(client), in SQL: the one definition is isRetired's (types.ts); the contract suite holds the two together. */
 const NOT_RETIRED = or(ne(schema.clients.state, 'gone'), ne(schema.clients.desired, 'removed'), isNotNull(schema.clients.cooldownUntil));
 
-
-/** A row moved to the quarantine table: its table, its key there, and why it could not be read. */
-export interface QuarantinedRow {
-  table: string;
-  id: string;
-  reason: string;
-}
 
 export interface SqliteStoreOptions {
   path: string;

@@ -190,3 +190,10 @@ export interface ShareRecord {
 export function deviceKeyOf(client: { server: string; duid: string }): string {
   return `${client.server} ${client.duid}`;
 }
+
+/** A row moved to the quarantine table: its table, its key there, and why it could not be read. */
+export interface QuarantinedRow {
+  table: string;
+  id: string;
+  reason: string;
+}

@@ -2,6 +2,23 @@ import { parse } from 'pg-connection-string';
 import type pg from 'pg';
 import { readPrivateFile } from '@unionize/protocol';
 
+/**
+ * What is wrong with a URL given for the store ([store] url, migrate's --to):
+ * not a postgres:// URL node-postgres can read, or one holding a password
+ * (it goes in a file of its own); undefined when it is right. Each caller
+ * says it in its own words.
+ */
+export function postgresUrlFault(url: string): 'not-postgres' | 'password' | undefined {
+  if (!/^postgres(ql)?:\/\//.test(url)) return 'not-postgres';
+  let password: string | null | undefined;
+  try {
+    ({ password } = parse(url));
+  } catch {
+    return 'not-postgres';
+  }
+  return password ? 'password' : undefined;
+}
+
 export interface StoreSettings {
   url: string;
   password_file?: string | undefined;

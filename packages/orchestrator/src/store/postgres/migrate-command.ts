@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
-import { parse as parsePostgresUrl } from 'pg-connection-string';
 import { ConfigError } from '@unionize/protocol';
-import { postgresConnection } from './connection.js';
+import { postgresConnection, postgresUrlFault } from './connection.js';
 import { CopyError, copySqliteToPostgres, type CopyReport } from './copy-from-sqlite.js';
 
 const USAGE = 'usage: orchestrator migrate --from sqlite:PATH --to postgres://USER@HOST/DATABASE [--password-file FILE] [--dry-run] [--json]';
@@ -33,9 +32,10 @@ export async function migrateCommand(argv: readonly string[], io: { out: (text: 
   let report: CopyReport;
   try {
     // The URL is checked as [store] url is: postgres://, no password in it (that goes in --password-file).
-    if (!/^postgres(ql)?:\/\//.test(to)) throw new ConfigError('--to must be a postgres:// URL');
+    const fault = postgresUrlFault(to);
+    if (fault === 'not-postgres') throw new ConfigError('--to must be a postgres:// URL');
+    if (fault === 'password') throw new ConfigError('--to must not hold a password: give --password-file');
     const connection = postgresConnection({ url: to, password_file: values['password-file'], pool_size: 2, connect_timeout_ms: 10_000 });
-    if (parsePostgresUrl(to).password) throw new ConfigError('--to must not hold a password: give --password-file');
     report = await copySqliteToPostgres({ sqlitePath: from.slice('sqlite:'.length), connection, dryRun: values['dry-run'] ?? false, progress: (line) => io.err(line) });
   } catch (error) {
     if (error instanceof ConfigError || error instanceof CopyError) {

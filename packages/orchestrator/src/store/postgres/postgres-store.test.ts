@@ -6,7 +6,8 @@ import { postgresMissing, startPostgres, type PostgresServer } from '@unionize/p
 import { leaseEventFixture } from '@unionize/protocol/testing/lease-event';
 import { describeStore } from '../store.contract.js';
 import type { EventRecord } from '../types.js';
-import { NotLeaderError, PostgresStore, type PostgresStoreOptions } from './postgres-store.js';
+import { NotLeaderError } from '../fence.js';
+import { PostgresStore, type PostgresStoreOptions } from './postgres-store.js';
 
 // A real server, started here (postgres-server.ts); skipped with one line where there is none, never under CI=true.
 const missing = postgresMissing();

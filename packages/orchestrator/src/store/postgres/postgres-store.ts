@@ -3,16 +3,13 @@ import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { BanTarget } from '@unionize/protocol';
 import type { Store, StoreWrites } from '../store.js';
-import { CLIENT_STATES, type AgentRecord, type AppliedMark, type BanRecord, type ClientListFilter, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type ServerRecord, type ShareRecord, type TransitionRecord } from '../types.js';
+import { CLIENT_STATES, type AgentRecord, type AppliedMark, type BanRecord, type ClientListFilter, type ClientRecord, type ClientState, type EventRecord, type InstanceFilter, type InstanceRecord, type KeptRecord, type QuarantinedRow, type ServerRecord, type ShareRecord, type TransitionRecord } from '../types.js';
 import { FIRST_POOL_OFFSET, LAST_POOL_OFFSET, Prefix64, canonicalIpv6, poolDraws, prefix64Of, randomPoolOffset, type DrawOffset } from '../ipv6.js';
-import type { QuarantinedRow } from '../sqlite-store.js';
 import { applyMigrations } from './migrate.js';
 import { ADVISORY_LOCK_CLASS, FENCE_LOCK } from './advisory-locks.js';
 import { eventRow, toClient, toEvent } from '../rows.js';
 import * as schema from './schema.js';
 import { NotLeaderError, type WriteFence } from '../fence.js';
-
-export { NotLeaderError, type WriteFence };
 
 /** A fenced write's first round trip: BEGIN, the fence's lock (shared), then the epoch (read once the lock is held). */
 const FENCED_BEGIN = `BEGIN; SELECT pg_advisory_xact_lock_shared(${ADVISORY_LOCK_CLASS}, ${FENCE_LOCK}); SELECT epoch FROM leadership WHERE id = 1`;
