@@ -92,6 +92,10 @@ export function namesOf(lab: string, devices: number): LabNames {
 export function randomMac(): string {
   const b = randomBytes(6);
   b[0] = (b[0]! & 0xfc) | 0x02;
+  // dhclient takes its IAID from the MAC's last four bytes, and writes it into its lease file as a quoted
+  // string when all four are printable, without escaping a '"' or '\\' among them: `dhclient -r` then cannot
+  // read the file and sends no Release (seen once in CI: IAID "\"0r."). A byte above 0x7e makes it write hex.
+  b[2] = b[2]! | 0x80;
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
